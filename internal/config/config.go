@@ -1,0 +1,271 @@
+// Package config owns the YAML configuration: strict decoding (unknown keys are
+// errors with file:line), defaults, validation that does no I/O, and secret
+// references. Each section lives in its own file (store.go, trees.go,
+// transform.go, highspot.go, policy.go, operate.go) with its defaults and
+// validation; this file holds the top-level type and the loader.
+package config
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// Version of the configuration format; only 1 exists.
+	Version   int       `yaml:"version"`
+	Store     Store     `yaml:"store"`
+	Extract   Extract   `yaml:"extract"`
+	Trees     []Tree    `yaml:"trees"`
+	Transform Transform `yaml:"transform"`
+	Highspot  Highspot  `yaml:"highspot"`
+	Policy    Policy    `yaml:"policy"`
+	Operate   Operate   `yaml:"operate"`
+
+	// Path is the file the configuration was read from ("" when embedded).
+	Path string `yaml:"-"`
+	// Hash is the sha256 of the file's bytes, recorded in every manifest.
+	Hash string `yaml:"-"`
+}
+
+// Error is one configuration problem: where it is and what to do.
+type Error struct {
+	File string // file name, "" when unknown
+	Line int    // 1-based line, 0 when unknown
+	Key  string // dotted key path, e.g. trees[1].ldap.url
+	Msg  string // what is wrong and what to do
+}
+
+func (e Error) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	} else if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is a list of configuration problems, reported together.
+type Errors []Error
+
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return "invalid configuration:\n  " + strings.Join(msgs, "\n  ")
+}
+
+// Load reads, decodes (strictly), defaults and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config %s: %w (pass an existing file with --config)", path, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes, defaults and validates configuration bytes; name is used in
+// error messages.
+func Parse(name string, data []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, decodeError(name, err)
+	}
+	var root yaml.Node
+	_ = yaml.Unmarshal(data, &root)
+	c.Path = name
+	sum := sha256.Sum256(data)
+	c.Hash = hex.EncodeToString(sum[:])
+	c.ApplyDefaults()
+	if errs := c.Validate(); len(errs) > 0 {
+		for i := range errs {
+			errs[i].File = name
+			if errs[i].Line == 0 {
+				errs[i].Line = lineOf(&root, errs[i].Key)
+			}
+		}
+		return nil, errs
+	}
+	return &c, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// decodeError turns yaml.v3's errors into Errors with file:line and advice.
+func decodeError(name string, err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		var out Errors
+		for _, m := range te.Errors {
+			e := Error{File: name, Msg: m}
+			if g := yamlLineRE.FindStringSubmatch(m); g != nil {
+				fmt.Sscanf(g[1], "%d", &e.Line)
+				e.Msg = g[2]
+			}
+			if strings.Contains(e.Msg, "not found in type") {
+				field := strings.TrimPrefix(strings.SplitN(e.Msg, " not found", 2)[0], "field ")
+				e.Key = field
+				e.Msg = "unknown key; check its spelling and indentation against docs/configuration.md"
+			}
+			out = append(out, e)
+		}
+		return out
+	}
+	msg := err.Error()
+	e := Error{File: name, Msg: strings.TrimPrefix(msg, "yaml: ")}
+	if g := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(msg); g != nil {
+		fmt.Sscanf(g[1], "%d", &e.Line)
+	}
+	if strings.Contains(msg, "EOF") {
+		e.Msg = "the file is empty; start from pipelines/example.yaml"
+	} else {
+		e.Msg += " (the file is not valid YAML)"
+	}
+	return Errors{e}
+}
+
+// lineOf finds the line of a dotted key path (a.b[2].c) in the YAML tree, or 0.
+func lineOf(root *yaml.Node, key string) int {
+	if root == nil || key == "" {
+		return 0
+	}
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := 0
+	for _, part := range splitKey(key) {
+		switch {
+		case part.index >= 0 && n.Kind == yaml.SequenceNode:
+			if part.index >= len(n.Content) {
+				return line
+			}
+			n = n.Content[part.index]
+			line = n.Line
+		case n.Kind == yaml.MappingNode:
+			found := false
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == part.name {
+					line = n.Content[i].Line
+					n = n.Content[i+1]
+					found = true
+					break
+				}
+			}
+			if !found {
+				return line
+			}
+			if part.index >= 0 && n.Kind == yaml.SequenceNode && part.index < len(n.Content) {
+				n = n.Content[part.index]
+				line = n.Line
+			}
+		default:
+			return line
+		}
+	}
+	return line
+}
+
+type keyPart struct {
+	name  string
+	index int
+}
+
+func splitKey(key string) []keyPart {
+	var out []keyPart
+	for _, p := range strings.Split(key, ".") {
+		kp := keyPart{name: p, index: -1}
+		if i := strings.IndexByte(p, '['); i >= 0 && strings.HasSuffix(p, "]") {
+			kp.name = p[:i]
+			fmt.Sscanf(p[i+1:len(p)-1], "%d", &kp.index)
+		}
+		out = append(out, kp)
+	}
+	return out
+}
+
+// ApplyDefaults fills every unset value with its documented default.
+func (c *Config) ApplyDefaults() {
+	if c.Version == 0 {
+		c.Version = 1
+	}
+	c.Store.applyDefaults()
+	c.Extract.applyDefaults()
+	for i := range c.Trees {
+		c.Trees[i].applyDefaults()
+	}
+	c.Transform.applyDefaults()
+	c.Highspot.applyDefaults()
+	c.Policy.applyDefaults()
+	c.Operate.applyDefaults()
+}
+
+// Validate checks the whole configuration without any I/O (no network, no
+// file reads) and returns every problem found.
+func (c *Config) Validate() Errors {
+	var errs Errors
+	if c.Version != 1 {
+		errs = append(errs, Error{Key: "version", Msg: fmt.Sprintf("unsupported version %d; only 1 exists", c.Version)})
+	}
+	errs = append(errs, c.Store.validate("store")...)
+	errs = append(errs, c.Extract.validate("extract")...)
+	if len(c.Trees) == 0 {
+		errs = append(errs, Error{Key: "trees", Msg: "no trees configured; add at least one under trees: (see docs/configuration.md)"})
+	}
+	seen := map[string]int{}
+	for i := range c.Trees {
+		k := fmt.Sprintf("trees[%d]", i)
+		if j, dup := seen[c.Trees[i].Name]; dup {
+			errs = append(errs, Error{Key: k + ".name", Msg: fmt.Sprintf("tree name %q is used twice (also trees[%d]); tree names must be unique", c.Trees[i].Name, j)})
+		}
+		seen[c.Trees[i].Name] = i
+		errs = append(errs, c.Trees[i].validate(k)...)
+	}
+	errs = append(errs, c.Transform.validate("transform", c)...)
+	errs = append(errs, c.Highspot.validate("highspot")...)
+	errs = append(errs, c.Policy.validate("policy", c)...)
+	errs = append(errs, c.Operate.validate("operate")...)
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line && errs[i].Line > 0 })
+	return errs
+}
+
+// TreeNames lists the configured tree names in configuration order.
+func (c *Config) TreeNames() []string {
+	out := make([]string, len(c.Trees))
+	for i, t := range c.Trees {
+		out[i] = t.Name
+	}
+	return out
+}
+
+// Tree returns the named tree's configuration.
+func (c *Config) Tree(name string) (*Tree, bool) {
+	for i := range c.Trees {
+		if c.Trees[i].Name == name {
+			return &c.Trees[i], true
+		}
+	}
+	return nil, false
+}
