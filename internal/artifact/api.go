@@ -1,0 +1,81 @@
+// Package artifact owns how stages publish and read their artifacts: Parquet
+// tables (through Apache Arrow, zstd, 32-64Ki-row row groups, timestamps in
+// microseconds UTC, streamed so no table is ever held whole in memory), blobs
+// (reports), stage manifests written last as the commit marker, the run
+// manifest chain, verification, run listing and the run lock.
+//
+// Layout (identical on local disk and S3):
+//
+//	<table>/dt=YYYY-MM-DD/run_id=<id>/part-NNNNN-<attempt>.parquet
+//	_runs/<run_id>/<stage>.manifest.json
+//	_runs/<run_id>/<stage>/<blob name>
+//	_runs/<run_id>/run.manifest.json
+//	_locks/run.lock
+package artifact
+
+import (
+	"errors"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/otds-highspot/otds-highspot/internal/store"
+)
+
+// Env is what a stage needs to publish: the store, the run identity and the
+// provenance recorded in every manifest.
+type Env struct {
+	Store      store.Store
+	RunID      string // must start with a date (YYYYMMDD...); see RunDate
+	ConfigHash string // sha256 of the config file
+	Version    string // program version
+	Host       string // who/what ran
+	TempDir    string // local scratch for part files ("" = os.TempDir())
+	Log        logrus.FieldLogger
+	Now        func() time.Time
+}
+
+// ErrNotPublished means the requested stage has no manifest (it never ran,
+// failed, or crashed before its commit).
+var ErrNotPublished = errors.New("stage not published")
+
+// Ref points at one published manifest.
+type Ref struct {
+	Stage  string `json:"stage"`
+	RunID  string `json:"run_id"`
+	Key    string `json:"key"`
+	SHA256 string `json:"sha256"`
+}
+
+// FileEntry is one data file or blob listed in a manifest.
+type FileEntry struct {
+	Key    string `json:"key"`
+	SHA256 string `json:"sha256"`
+	Bytes  int64  `json:"bytes"`
+	Rows   int64  `json:"rows,omitempty"`
+}
+
+// TableEntry lists the files of one table.
+type TableEntry struct {
+	Schema  string      `json:"schema"`
+	Version int         `json:"schema_version"`
+	Rows    int64       `json:"rows"`
+	Files   []FileEntry `json:"files"`
+}
+
+// Manifest is a stage's commit marker.
+type Manifest struct {
+	Format         string                `json:"format"` // "otds-highspot/stage-manifest/v1"
+	RunID          string                `json:"run_id"`
+	Stage          string                `json:"stage"`  // extract.<tree> | transform | pull | plan | apply | ...
+	Status         string                `json:"status"` // published | blocked
+	CreatedAt      time.Time             `json:"created_at"`
+	ProgramVersion string                `json:"program_version"`
+	ConfigHash     string                `json:"config_hash"`
+	Host           string                `json:"host"`
+	Inputs         []Ref                 `json:"inputs"`
+	Tables         map[string]TableEntry `json:"tables"`
+	Blobs          map[string]FileEntry  `json:"blobs"`
+	Summary        map[string]any        `json:"summary"`
+	Previous       *Ref                  `json:"previous,omitempty"` // same stage, latest earlier run
+}

@@ -1,0 +1,84 @@
+// Package exitcode owns the process exit-code contract (docs/operations.md).
+// Library code returns errors classified with Wrap; only main turns them into
+// an exit status with Of.
+package exitcode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Exit codes. Scripts, cron wrappers and Airflow depend on these numbers.
+const (
+	OK          = 0   // success
+	Unexpected  = 1   // a bug or an unclassified failure
+	Usage       = 2   // bad flags or configuration
+	Transient   = 3   // a service failed or dropped; safe to retry
+	SourceGate  = 4   // a source-health gate tripped; a human must look
+	PlanBlocked = 5   // the plan exceeded a safety threshold and was published as blocked
+	ApplyFailed = 6   // apply finished, some changes failed permanently
+	Locked      = 11  // another run holds the run lock
+	Cancelled   = 130 // SIGINT/SIGTERM
+)
+
+// Error carries an exit code with its cause.
+type Error struct {
+	Code int
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Wrap classifies err with code (nil stays nil).
+func Wrap(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Code: code, Err: err}
+}
+
+// New makes a classified error from a message.
+func New(code int, format string, args ...any) error {
+	return &Error{Code: code, Err: fmt.Errorf(format, args...)}
+}
+
+// Of returns the exit code for err: 0 for nil, the classified code when
+// present, 130 for a cancelled context, 1 otherwise.
+func Of(err error) int {
+	if err == nil {
+		return OK
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	if errors.Is(err, context.Canceled) {
+		return Cancelled
+	}
+	return Unexpected
+}
+
+// Name is the short name of a code, used in --json summaries.
+func Name(code int) string {
+	switch code {
+	case OK:
+		return "ok"
+	case Usage:
+		return "usage"
+	case Transient:
+		return "transient"
+	case SourceGate:
+		return "source_gate"
+	case PlanBlocked:
+		return "plan_blocked"
+	case ApplyFailed:
+		return "apply_failed"
+	case Locked:
+		return "locked"
+	case Cancelled:
+		return "cancelled"
+	}
+	return "unexpected"
+}

@@ -1,0 +1,67 @@
+// Package load owns stage 3: applying a published change set to Highspot
+// (rate-limited, retried, resumable through the load_results ledger), reading
+// Highspot's state back (pull) and reporting drift.
+package load
+
+import "context"
+
+// User is a Highspot user as the load stage sees it.
+type User struct {
+	ID          string
+	Email       string
+	Name        string
+	Surname     string
+	DisplayName string
+	Suspended   bool
+	Verified    bool
+	GroupIDs    []string
+}
+
+// Group is a Highspot group.
+type Group struct {
+	ID          string
+	Name        string
+	Description string
+	MemberCount int64
+}
+
+// UserInput is the profile sent on create/update.
+type UserInput struct {
+	Email       string
+	Name        string
+	Surname     string
+	DisplayName string
+	Properties  map[string]string
+}
+
+// UpsertResult is the per-entry outcome of a batch upsert; Err is non-nil for
+// a rejected entry (the batch as a whole may still succeed).
+type UpsertResult struct {
+	Email   string
+	ID      string
+	Created bool
+	Err     error
+}
+
+// Target is what the applier and pull need from Highspot. Implementations:
+// load/highspot.REST (Highspot REST v1.0, with configurable endpoints for the
+// weakly evidenced writes) and load/highspot.SCIM (SCIM 2.0). Errors carry
+// the HTTP status (see load/highspot.StatusError) so the applier can decide
+// whether to retry.
+type Target interface {
+	// FindUserByEmail looks a user up among verified and unverified users; nil, nil when absent.
+	FindUserByEmail(ctx context.Context, email string) (*User, error)
+	// UpsertUsers creates or updates users by email (one request per batch where the API allows).
+	UpsertUsers(ctx context.Context, users []UserInput) ([]UpsertResult, error)
+	SuspendUser(ctx context.Context, u User) error
+	ReactivateUser(ctx context.Context, u User) error
+	AddMember(ctx context.Context, g Group, u User) error
+	RemoveMember(ctx context.Context, g Group, u User) error
+	// EnsureGroup returns the group named name, creating it when the target allows.
+	FindGroup(ctx context.Context, name string) (*Group, error)
+	// ListUsers pages through every user (verified and unverified).
+	ListUsers(ctx context.Context, fn func(User) error) error
+	ListGroups(ctx context.Context, fn func(Group) error) error
+	// MaxBatch is how many users one UpsertUsers request may carry (1 = no batching).
+	MaxBatch() int
+}
