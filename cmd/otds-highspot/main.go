@@ -1,0 +1,18 @@
+// Command otds-highspot keeps Highspot in step with OpenText Directory
+// Services: extract → transform → pull → plan → apply, one run id at a time.
+// See README.md and docs/.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := execute(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}

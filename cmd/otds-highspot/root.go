@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
+	"github.com/otds-highspot/otds-highspot/pipelines"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// globalOptions are the flags every command shares.
+type globalOptions struct {
+	configPath string
+	runID      string
+	logFormat  string
+	logLevel   string
+	json       bool
+
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+
+	// summary is filled by the command that ran and printed with --json.
+	summary *pipelines.Summary
+}
+
+// app loads the configuration, store and logger for a command.
+func (o *globalOptions) app(ctx context.Context, command string) (*pipelines.App, error) {
+	a, err := pipelines.NewApp(ctx, pipelines.AppOptions{
+		ConfigPath: o.configPath,
+		RunID:      o.runID,
+		LogFormat:  o.logFormat,
+		LogLevel:   o.logLevel,
+		Getenv:     o.getenv,
+		Stdout:     o.stdout,
+		Stderr:     o.stderr,
+		Version:    version,
+		Command:    command,
+	})
+	if err != nil {
+		return nil, err
+	}
+	o.summary = a.Summary
+	return a, nil
+}
+
+func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	opts := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	root := newRootCommand(opts)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err != nil && isUsageError(err) {
+		err = exitcode.Wrap(exitcode.Usage, err)
+	}
+	if err != nil && ctx.Err() != nil && exitcode.Of(err) == exitcode.Unexpected {
+		err = exitcode.Wrap(exitcode.Cancelled, fmt.Errorf("cancelled: %w", err))
+	}
+	code := exitcode.Of(err)
+	if err != nil {
+		fmt.Fprintf(stderr, "otds-highspot: %v\n", err)
+		if code == exitcode.Usage && !strings.Contains(err.Error(), "\n") {
+			fmt.Fprintln(stderr, "Run 'otds-highspot --help' for usage.")
+		}
+	}
+	if opts.json {
+		s := opts.summary
+		if s == nil {
+			s = &pipelines.Summary{Command: commandName(root, args)}
+		}
+		s.Finish(code, exitcode.Name(code), err)
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(s)
+	}
+	return code
+}
+
+func commandName(root *cobra.Command, args []string) string {
+	c, _, err := root.Find(args)
+	if err != nil || c == nil {
+		return ""
+	}
+	return strings.TrimPrefix(c.CommandPath(), root.Name()+" ")
+}
+
+// isUsageError recognises cobra's own argument and flag errors.
+func isUsageError(err error) bool {
+	var ec *exitcode.Error
+	if errors.As(err, &ec) {
+		return false
+	}
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "accepts ", "requires at least", "requires at most", "required flag"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func newRootCommand(opts *globalOptions) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "otds-highspot",
+		Short: "Keep Highspot in step with OpenText Directory Services",
+		Long: `otds-highspot extracts users, groups and memberships from OTDS directory trees
+(LDAP, OTDS REST or LDIF) into Parquet snapshots, resolves people across
+subsidiaries, plans a reviewed change set against Highspot's actual state and
+applies it. Every stage publishes Parquet tables plus a manifest.
+
+Without --config (and without OTDS_HIGHSPOT_CONFIG) it uses the embedded demo
+configuration: bundled fixture trees, ./artifacts, the in-process Highspot sandbox.
+
+Exit codes: 0 ok, 1 unexpected, 2 usage/config, 3 transient (retry), 4 source-health
+gate, 5 plan blocked, 6 apply had failed changes, 11 locked, 130 cancelled.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&opts.configPath, "config", "", "configuration file (default: $OTDS_HIGHSPOT_CONFIG, else the embedded demo configuration)")
+	pf.StringVar(&opts.runID, "run-id", "", "run id (must start with YYYYMMDD; default: a new id for run/extract, the latest run otherwise)")
+	pf.StringVar(&opts.logFormat, "log-format", "", "log format: text or json (default: text on a terminal, json otherwise)")
+	pf.StringVar(&opts.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.BoolVar(&opts.json, "json", false, "print one machine-readable JSON summary on stdout when done")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitcode.Wrap(exitcode.Usage, err) })
+
+	root.AddCommand(
+		newConfigCommand(opts),
+		newVersionCommand(opts),
+	)
+	root.AddCommand(stageCommands(opts)...)
+	return root
+}
+
+func newVersionCommand(opts *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the program version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(opts.stdout, version)
+			return nil
+		},
+	}
+}

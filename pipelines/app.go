@@ -1,0 +1,200 @@
+// Package pipelines owns orchestration: it wires the stages (which never
+// import each other), run ids, the run lock, stage order, manifests and exit
+// codes. The CLI in cmd/otds-highspot is a thin layer over these functions.
+package pipelines
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/otds-highspot/otds-highspot/fixtures"
+	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
+	"github.com/otds-highspot/otds-highspot/internal/logging"
+	"github.com/otds-highspot/otds-highspot/internal/store"
+)
+
+// Environment variables the program reads (only here, never in library code).
+const (
+	EnvConfig = "OTDS_HIGHSPOT_CONFIG" // configuration file when --config is not given
+	EnvStore  = "OTDS_HIGHSPOT_STORE"  // overrides store.url
+)
+
+// AppOptions are the global CLI settings.
+type AppOptions struct {
+	ConfigPath string
+	RunID      string
+	LogFormat  string
+	LogLevel   string
+	Getenv     func(string) string
+	Stdout     io.Writer
+	Stderr     io.Writer
+	Version    string
+	Command    string
+}
+
+// App is everything a command needs: configuration, store, logger, run id.
+type App struct {
+	Cfg      *config.Config
+	Embedded bool // the embedded demo configuration is in use
+	Store    store.Store
+	Log      *logrus.Logger
+	Getenv   func(string) string
+	Stdout   io.Writer
+	Version  string
+	Host     string
+	// RunID is the explicit --run-id ("" when not given; commands pick a
+	// new one or the latest run).
+	RunID   string
+	Summary *Summary
+	// TempDir is local scratch space for part files.
+	TempDir string
+}
+
+// LoadConfig reads the configuration from path, else $OTDS_HIGHSPOT_CONFIG,
+// else the embedded demo configuration (embedded = true). The store URL may be
+// overridden by $OTDS_HIGHSPOT_STORE.
+func LoadConfig(path string, getenv func(string) string) (*config.Config, bool, error) {
+	if path == "" {
+		path = getenv(EnvConfig)
+	}
+	var (
+		cfg      *config.Config
+		err      error
+		embedded bool
+	)
+	if path == "" {
+		data, rerr := fixtures.DemoConfig()
+		if rerr != nil {
+			return nil, false, fmt.Errorf("read embedded demo configuration: %w", rerr)
+		}
+		cfg, err = config.Parse("embedded:demo/config.yaml", data)
+		embedded = true
+	} else {
+		cfg, err = config.Load(path)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if s := getenv(EnvStore); s != "" {
+		cfg.Store.URL = s
+		if errs := cfg.Validate(); len(errs) > 0 {
+			return nil, false, fmt.Errorf("%s=%q: %w", EnvStore, s, errs)
+		}
+	}
+	return cfg, embedded, nil
+}
+
+// NewApp loads the configuration, builds the logger and opens the store.
+func NewApp(ctx context.Context, o AppOptions) (*App, error) {
+	if o.Getenv == nil {
+		o.Getenv = func(string) string { return "" }
+	}
+	log, err := logging.New(logging.Options{Format: o.LogFormat, Level: o.LogLevel, Out: o.Stderr})
+	if err != nil {
+		return nil, exitcode.Wrap(exitcode.Usage, err)
+	}
+	cfg, embedded, err := LoadConfig(o.ConfigPath, o.Getenv)
+	if err != nil {
+		return nil, exitcode.Wrap(exitcode.Usage, err)
+	}
+	if o.RunID != "" {
+		if _, err := artifact.RunDate(o.RunID); err != nil {
+			return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("--run-id %q: %w", o.RunID, err))
+		}
+	}
+	if embedded {
+		log.Info("no --config given: using the embedded demo configuration (bundled fixture trees, ./artifacts, in-process Highspot sandbox)")
+	}
+	st, err := store.Open(ctx, cfg.Store.URL, storeOptions(cfg))
+	if err != nil {
+		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("store %s: %w", cfg.Store.URL, err))
+	}
+	host, _ := os.Hostname()
+	tmp := filepath.Join(os.TempDir(), "otds-highspot")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("create scratch directory %s: %w", tmp, err)
+	}
+	return &App{
+		Cfg:      cfg,
+		Embedded: embedded,
+		Store:    st,
+		Log:      log,
+		Getenv:   o.Getenv,
+		Stdout:   o.Stdout,
+		Version:  o.Version,
+		Host:     host,
+		RunID:    o.RunID,
+		TempDir:  tmp,
+		Summary:  &Summary{Command: o.Command, ConfigHash: cfg.Hash, Store: st.URL("")},
+	}, nil
+}
+
+func storeOptions(cfg *config.Config) store.Options {
+	return store.Options{
+		Endpoint:       cfg.Store.S3.Endpoint,
+		Region:         cfg.Store.S3.Region,
+		PathStyle:      cfg.Store.S3.PathStyle,
+		SSEKMSKeyID:    cfg.Store.S3.SSEKMSKeyID,
+		ObjectLockMode: cfg.Store.S3.ObjectLock.Mode,
+		ObjectLockDays: cfg.Store.S3.ObjectLock.Days,
+	}
+}
+
+// Env is the artifact environment for a run.
+func (a *App) Env(runID string) artifact.Env {
+	return artifact.Env{
+		Store:      a.Store,
+		RunID:      runID,
+		ConfigHash: a.Cfg.Hash,
+		Version:    a.Version,
+		Host:       a.Host,
+		TempDir:    a.TempDir,
+		Log:        a.Log.WithField("run_id", runID),
+		Now:        time.Now,
+	}
+}
+
+// Summary is the one machine-readable object printed with --json (Airflow
+// XCom): run id, per-stage status, counts and artifact locations.
+type Summary struct {
+	Command    string         `json:"command"`
+	RunID      string         `json:"run_id,omitempty"`
+	Status     string         `json:"status"`
+	ExitCode   int            `json:"exit_code"`
+	ExitName   string         `json:"exit_name"`
+	Error      string         `json:"error,omitempty"`
+	ConfigHash string         `json:"config_hash,omitempty"`
+	Store      string         `json:"store,omitempty"`
+	Stages     []StageSummary `json:"stages,omitempty"`
+	Details    map[string]any `json:"details,omitempty"`
+}
+
+// StageSummary is one stage's outcome.
+type StageSummary struct {
+	Stage    string           `json:"stage"`
+	Status   string           `json:"status"` // published | blocked | failed | skipped
+	Manifest string           `json:"manifest,omitempty"`
+	Rows     map[string]int64 `json:"rows,omitempty"`
+	Error    string           `json:"error,omitempty"`
+	Details  map[string]any   `json:"details,omitempty"`
+}
+
+// Finish records the final exit status.
+func (s *Summary) Finish(code int, name string, err error) {
+	s.ExitCode = code
+	s.ExitName = name
+	s.Status = "ok"
+	if err != nil {
+		s.Status = "failed"
+		s.Error = strings.TrimSpace(err.Error())
+	}
+}
