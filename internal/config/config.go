@@ -28,6 +28,7 @@ type Config struct {
 	Trees     []Tree    `yaml:"trees"`
 	Transform Transform `yaml:"transform"`
 	Highspot  Highspot  `yaml:"highspot"`
+	Apply     Apply     `yaml:"apply"`
 	Policy    Policy    `yaml:"policy"`
 	Operate   Operate   `yaml:"operate"`
 
@@ -218,6 +219,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	c.Transform.applyDefaults()
 	c.Highspot.applyDefaults()
+	c.Apply.applyDefaults()
 	c.Policy.applyDefaults()
 	c.Operate.applyDefaults()
 }
@@ -245,6 +247,7 @@ func (c *Config) Validate() Errors {
 	}
 	errs = append(errs, c.Transform.validate("transform", c)...)
 	errs = append(errs, c.Highspot.validate("highspot")...)
+	errs = append(errs, c.Apply.validate("apply")...)
 	errs = append(errs, c.Policy.validate("policy", c)...)
 	errs = append(errs, c.Operate.validate("operate")...)
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line && errs[i].Line > 0 })
