@@ -100,7 +100,7 @@ type LDAPSource struct {
 	ServerName string `yaml:"server_name"`
 	// InsecureSkipVerify turns certificate verification off. Explicit only;
 	// logged as a warning on every run.
-	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	InsecureSkipVerify bool      `yaml:"insecure_skip_verify"`
 	BindDN             string    `yaml:"bind_dn"`
 	BindPassword       SecretRef `yaml:"bind_password"`
 	// BaseDN is searched (subtree); default ou=IdentityProviders,dc=identity,dc=opentext,dc=net.
