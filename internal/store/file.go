@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // FileStore keeps objects as files under a root directory. Writes go to a
@@ -66,9 +67,15 @@ func (s *FileStore) Put(ctx context.Context, key string, body io.ReadSeeker, siz
 	final := s.path(key)
 	dir := filepath.Dir(final)
 	if err := s.mkdirAll(dir); err != nil {
+		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("put %s: %w: a parent of the key is an object; on local disk a key cannot also be a folder of other keys", key, ErrInvalidKey)
+		}
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	if _, err := os.Lstat(final); err == nil {
+	if fi, err := os.Lstat(final); err == nil {
+		if fi.IsDir() {
+			return fmt.Errorf("put %s: %w: it is a folder of other keys; on local disk a key cannot also be a folder", key, ErrInvalidKey)
+		}
 		return fmt.Errorf("put %s: %w", s.URL(key), ErrExists)
 	}
 	tmp, err := os.CreateTemp(dir, TempPrefix+"*")
@@ -161,7 +168,7 @@ func (s *FileStore) Get(ctx context.Context, key string) (io.ReadCloser, error) 
 	p := s.path(key)
 	f, err := os.Open(p)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if notExist(err) {
 			return nil, fmt.Errorf("get %s: %w", s.URL(key), ErrNotFound)
 		}
 		return nil, fmt.Errorf("get %s: %w", key, err)
@@ -188,7 +195,7 @@ func (s *FileStore) Stat(ctx context.Context, key string) (Info, error) {
 	}
 	fi, err := os.Stat(s.path(key))
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if notExist(err) {
 			return Info{}, fmt.Errorf("stat %s: %w", s.URL(key), ErrNotFound)
 		}
 		return Info{}, fmt.Errorf("stat %s: %w", key, err)
@@ -271,7 +278,7 @@ func (s *FileStore) Delete(ctx context.Context, key string) error {
 	p := s.path(key)
 	fi, err := os.Lstat(p)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if notExist(err) {
 			return fmt.Errorf("delete %s: %w", s.URL(key), ErrNotFound)
 		}
 		return fmt.Errorf("delete %s: %w", key, err)
@@ -301,6 +308,11 @@ func (s *FileStore) URL(key string) string {
 		p = "/" + p // Windows drive letters: file:///C:/...
 	}
 	return (&url.URL{Scheme: "file", Path: p}).String()
+}
+
+// notExist: the path is missing, or a parent of it is a file (ENOTDIR).
+func notExist(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
 // ctxReader stops a copy when ctx is done, so a large Put can be cancelled.
