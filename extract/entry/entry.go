@@ -1,0 +1,368 @@
+// Package entry owns turning one directory entry (a DN and its raw attribute
+// values, from LDAP or LDIF) into the raw extract rows, the same way for every
+// source: the tree's attribute mapping, the partition (the RDN directly below
+// ou=IdentityProviders, from the parsed DN), oTObjectGUID as UUID text,
+// GeneralizedTime timestamps, DN normalization for comparisons, and the
+// per-entry reject rules (bad DN, bad UTF-8, missing required attributes).
+package entry
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/records"
+)
+
+// Reject codes.
+const (
+	CodeBadDN          = "bad_dn"
+	CodeBadUTF8        = "bad_utf8"
+	CodeMissing        = "missing_attribute"
+	CodeDuplicateDN    = "duplicate_dn"
+	CodeDanglingMember = "dangling_member"
+)
+
+// Getter returns the raw values of an attribute (name matched
+// case-insensitively by the source); nil when absent.
+type Getter func(attr string) [][]byte
+
+// ParseDN parses a DN (RFC 4514, escapes such as "R&D\, Europe" or "\2C").
+func ParseDN(s string) (*ldap.DN, error) { return ldap.ParseDN(s) }
+
+// Partition returns the value of the RDN directly below ou=IdentityProviders,
+// or "" when the DN is not under it.
+func Partition(dn *ldap.DN) string {
+	for i := len(dn.RDNs) - 1; i > 0; i-- {
+		r := dn.RDNs[i]
+		if len(r.Attributes) == 1 && strings.EqualFold(r.Attributes[0].Type, "ou") &&
+			strings.EqualFold(r.Attributes[0].Value, "IdentityProviders") {
+			child := dn.RDNs[i-1]
+			if len(child.Attributes) > 0 {
+				return child.Attributes[0].Value
+			}
+			return ""
+		}
+	}
+	return ""
+}
+
+// Norm returns a canonical form of a parsed DN for equality and hashing:
+// attribute types and values case-folded, surrounding spaces trimmed,
+// multi-valued RDNs sorted. Two DNs that differ only in escaping, spacing
+// or case (as directory matching rules for cn/ou/dc are case-insensitive)
+// have the same Norm.
+func Norm(dn *ldap.DN) string {
+	var b strings.Builder
+	for i, r := range dn.RDNs {
+		if i > 0 {
+			b.WriteByte(0)
+		}
+		parts := make([]string, len(r.Attributes))
+		for j, a := range r.Attributes {
+			parts[j] = strings.ToLower(strings.TrimSpace(a.Type)) + "\x01" + strings.ToLower(strings.TrimSpace(a.Value))
+		}
+		if len(parts) > 1 {
+			sortStrings(parts)
+		}
+		for j, p := range parts {
+			if j > 0 {
+				b.WriteByte(2)
+			}
+			b.WriteString(p)
+		}
+	}
+	return b.String()
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// GUID turns an oTObjectGUID value into canonical UUID text: 16 raw bytes
+// (LDAP binary), base64 of 16 bytes (REST, LDIF text) or UUID text. The bytes
+// are taken in order (no AD mixed-endian swap). "" when empty or unrecognized.
+func GUID(raw []byte) string {
+	switch {
+	case len(raw) == 0:
+		return ""
+	case len(raw) == 16:
+		return uuidText(raw)
+	}
+	s := strings.TrimSpace(string(raw))
+	if len(s) == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' {
+		if b, err := hex.DecodeString(strings.ReplaceAll(s, "-", "")); err == nil && len(b) == 16 {
+			return uuidText(b)
+		}
+	}
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) == 16 {
+		return uuidText(b)
+	}
+	return ""
+}
+
+func uuidText(b []byte) string {
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// ParseTime parses LDAP GeneralizedTime (20250110120000Z, with optional
+// fraction and offset) or RFC 3339 (REST), returned in UTC.
+func ParseTime(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	for _, layout := range []string{"20060102150405Z0700", "20060102150405.999999999Z0700", "200601021504Z0700", time.RFC3339Nano} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("not a GeneralizedTime or RFC 3339 time: %q", s)
+}
+
+// Mapper maps entries of one tree.
+type Mapper struct {
+	tree     *config.Tree
+	a        config.Attributes
+	required map[string]bool
+	extra    []string
+}
+
+// NewMapper builds the mapper for tree (defaults already applied).
+func NewMapper(tree *config.Tree) *Mapper {
+	m := &Mapper{tree: tree, a: tree.Attributes, required: map[string]bool{}, extra: tree.ExtraNames()}
+	for _, r := range tree.RequiredAttributes {
+		m.required[r] = true
+	}
+	return m
+}
+
+// Tree is the mapped tree's config.
+func (m *Mapper) Tree() *config.Tree { return m.tree }
+
+// Attributes lists every source attribute to request (mapped, extra and
+// operational), de-duplicated, in a stable order.
+func (m *Mapper) Attributes() []string {
+	a := m.a
+	names := []string{"objectClass", a.Login, a.Mail, a.GivenName, a.Surname, a.DisplayName, a.EmployeeID,
+		a.Title, a.Department, a.Company, a.Country, a.City, a.Manager, a.ExternalID, a.Disabled,
+		a.Locked, a.ServiceAccount, a.MemberOf, a.Member, a.GroupName, a.Description, a.GUID,
+		a.UUID, a.Modified, a.Created}
+	for _, e := range m.extra {
+		names = append(names, m.tree.ExtraAttributes[e])
+	}
+	seen := map[string]bool{}
+	out := names[:0]
+	for _, n := range names {
+		k := strings.ToLower(n)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Header is the part of an entry every row carries.
+type Header struct {
+	DN        string
+	Norm      string // Norm of the parsed DN
+	Partition string
+	SourceID  string
+}
+
+// reject builds a reject row.
+func (m *Mapper) reject(h Header, kind, code, reason, detail string) *records.Reject {
+	if len(detail) > 200 {
+		detail = detail[:200] + "..."
+	}
+	if !utf8.ValidString(detail) {
+		detail = strings.ToValidUTF8(detail, "\uFFFD")
+	}
+	dn := h.DN
+	if !utf8.ValidString(dn) {
+		dn = strings.ToValidUTF8(dn, "\uFFFD")
+	}
+	return &records.Reject{Tree: m.tree.Name, Partition: h.Partition, DN: dn, SourceID: h.SourceID,
+		Kind: kind, Code: code, Reason: reason, Detail: detail}
+}
+
+// Head parses the DN and reads the source id. A nil reject means the entry
+// can be mapped; included is false when the entry's partition is not one this
+// tree publishes (the caller skips it silently).
+func (m *Mapper) Head(dn string, get Getter, kind string) (h Header, included bool, rej *records.Reject) {
+	h.DN = dn
+	if !utf8.ValidString(dn) {
+		return h, true, m.reject(h, kind, CodeBadUTF8, "the DN is not valid UTF-8", dn)
+	}
+	parsed, err := ParseDN(dn)
+	if err != nil {
+		return h, true, m.reject(h, kind, CodeBadDN, "the DN does not parse: "+err.Error(), dn)
+	}
+	h.Norm = Norm(parsed)
+	h.Partition = Partition(parsed)
+	if !m.tree.IncludesPartition(h.Partition) {
+		return h, false, nil
+	}
+	id := first(get(m.a.UUID))
+	h.SourceID = string(id)
+	if !utf8.Valid(id) {
+		h.SourceID = ""
+		return h, true, m.reject(h, kind, CodeBadUTF8, "the source id is not valid UTF-8", m.a.UUID)
+	}
+	if strings.TrimSpace(h.SourceID) == "" {
+		return h, true, m.reject(h, kind, CodeMissing, "the entry has no stable id ("+m.a.UUID+"); it cannot be tracked across runs", m.a.UUID)
+	}
+	return h, true, nil
+}
+
+func first(v [][]byte) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return v[0]
+}
+
+// strs converts raw values to strings; ok is false at the first invalid UTF-8 value.
+func strs(v [][]byte) ([]string, bool) {
+	if len(v) == 0 {
+		return nil, true
+	}
+	out := make([]string, len(v))
+	for i, b := range v {
+		if !utf8.Valid(b) {
+			return nil, false
+		}
+		out[i] = string(b)
+	}
+	return out, true
+}
+
+func timeOf(v [][]byte) *time.Time {
+	b := first(v)
+	if len(b) == 0 {
+		return nil
+	}
+	t, err := ParseTime(string(b))
+	if err != nil {
+		return nil
+	}
+	return &t
+}
+
+// Account maps a user entry whose Head passed.
+func (m *Mapper) Account(h Header, get Getter) (records.Account, *records.Reject) {
+	a := m.a
+	acc := records.Account{Tree: m.tree.Name, Partition: h.Partition, DN: h.DN, SourceID: h.SourceID,
+		ObjectGUID: GUID(first(get(a.GUID))), ModifiedAt: timeOf(get(a.Modified)), CreatedAt: timeOf(get(a.Created))}
+	fields := []struct {
+		logical, attr string
+		dst           *[]string
+	}{
+		{"login", a.Login, &acc.Login}, {"mail", a.Mail, &acc.Mail}, {"given_name", a.GivenName, &acc.GivenName},
+		{"surname", a.Surname, &acc.Surname}, {"display_name", a.DisplayName, &acc.DisplayName},
+		{"employee_id", a.EmployeeID, &acc.EmployeeID}, {"title", a.Title, &acc.Title},
+		{"department", a.Department, &acc.Department}, {"company", a.Company, &acc.Company},
+		{"country", a.Country, &acc.Country}, {"city", a.City, &acc.City}, {"manager", a.Manager, &acc.Manager},
+		{"external_id", a.ExternalID, &acc.ExternalID}, {"disabled", a.Disabled, &acc.Disabled},
+		{"locked", a.Locked, &acc.Locked}, {"service_account", a.ServiceAccount, &acc.ServiceAccount},
+		{"member_of", a.MemberOf, &acc.MemberOf},
+	}
+	for _, f := range fields {
+		v, ok := strs(get(f.attr))
+		if !ok {
+			return acc, m.reject(h, "account", CodeBadUTF8, "attribute "+f.attr+" ("+f.logical+") holds a value that is not valid UTF-8", f.attr)
+		}
+		*f.dst = v
+		if m.required[f.logical] && !hasValue(v) {
+			return acc, m.reject(h, "account", CodeMissing, "required attribute "+f.attr+" ("+f.logical+") is missing or empty", f.attr)
+		}
+	}
+	for _, r := range []struct{ logical, attr, val string }{{"guid", a.GUID, acc.ObjectGUID}} {
+		if m.required[r.logical] && r.val == "" {
+			return acc, m.reject(h, "account", CodeMissing, "required attribute "+r.attr+" ("+r.logical+") is missing or not a GUID", r.attr)
+		}
+	}
+	if m.required["modified"] && acc.ModifiedAt == nil || m.required["created"] && acc.CreatedAt == nil {
+		return acc, m.reject(h, "account", CodeMissing, "a required timestamp (modified/created) is missing or does not parse", a.Modified+","+a.Created)
+	}
+	if len(m.extra) > 0 {
+		acc.Extra = make(map[string][]string, len(m.extra))
+		for _, name := range m.extra {
+			attr := m.tree.ExtraAttributes[name]
+			v, ok := strs(get(attr))
+			if !ok {
+				return acc, m.reject(h, "account", CodeBadUTF8, "attribute "+attr+" ("+name+") holds a value that is not valid UTF-8", attr)
+			}
+			if m.required[name] && !hasValue(v) {
+				return acc, m.reject(h, "account", CodeMissing, "required attribute "+attr+" ("+name+") is missing or empty", attr)
+			}
+			if v != nil {
+				acc.Extra[name] = v
+			}
+		}
+	}
+	return acc, nil
+}
+
+func hasValue(v []string) bool {
+	for _, s := range v {
+		if strings.TrimSpace(s) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Group maps a group entry whose Head passed; members are the raw member
+// DN values (as read, in order).
+func (m *Mapper) Group(h Header, get Getter) (records.Group, []string, *records.Reject) {
+	a := m.a
+	g := records.Group{Tree: m.tree.Name, Partition: h.Partition, DN: h.DN, SourceID: h.SourceID,
+		ObjectGUID: GUID(first(get(a.GUID))), ModifiedAt: timeOf(get(a.Modified)), CreatedAt: timeOf(get(a.Created))}
+	name, ok := strs(get(a.GroupName))
+	if !ok {
+		return g, nil, m.reject(h, "group", CodeBadUTF8, "attribute "+a.GroupName+" holds a value that is not valid UTF-8", a.GroupName)
+	}
+	if !hasValue(name) {
+		return g, nil, m.reject(h, "group", CodeMissing, "the group has no name ("+a.GroupName+")", a.GroupName)
+	}
+	g.Name = name[0]
+	if g.DisplayName, ok = strs(get(a.DisplayName)); !ok {
+		return g, nil, m.reject(h, "group", CodeBadUTF8, "attribute "+a.DisplayName+" holds a value that is not valid UTF-8", a.DisplayName)
+	}
+	if g.Description, ok = strs(get(a.Description)); !ok {
+		return g, nil, m.reject(h, "group", CodeBadUTF8, "attribute "+a.Description+" holds a value that is not valid UTF-8", a.Description)
+	}
+	members, ok := strs(get(a.Member))
+	if !ok {
+		return g, nil, m.reject(h, "group", CodeBadUTF8, "a member value ("+a.Member+") is not valid UTF-8", a.Member)
+	}
+	g.MemberCount = int64(len(members))
+	return g, members, nil
+}
+
+// IsUser / IsGroup report the entry's kind from its objectClass values.
+func IsUser(objectClasses [][]byte, userClass string) bool { return hasClass(objectClasses, userClass) }
+
+// IsGroup reports whether objectClasses contains groupClass.
+func IsGroup(objectClasses [][]byte, groupClass string) bool {
+	return hasClass(objectClasses, groupClass)
+}
+
+func hasClass(ocs [][]byte, c string) bool {
+	for _, o := range ocs {
+		if strings.EqualFold(strings.TrimSpace(string(o)), c) {
+			return true
+		}
+	}
+	return false
+}
