@@ -1,0 +1,250 @@
+package artifact
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/store"
+)
+
+// ReadOption tunes ReadTable, ReadAll and ReadParts.
+type ReadOption func(*readConfig)
+
+type readConfig struct {
+	mem       memory.Allocator
+	tempDir   string
+	batchRows int64
+	verify    bool
+}
+
+// WithAllocator sets the Arrow allocator used while reading (tests pass a
+// memory.NewCheckedAllocator).
+func WithAllocator(mem memory.Allocator) ReadOption { return func(c *readConfig) { c.mem = mem } }
+
+// WithTempDir sets where parts are downloaded when the store cannot serve
+// random access ("" = os.TempDir()).
+func WithTempDir(dir string) ReadOption { return func(c *readConfig) { c.tempDir = dir } }
+
+// WithBatchRows sets the record batch size (default 65536 rows).
+func WithBatchRows(n int64) ReadOption { return func(c *readConfig) { c.batchRows = n } }
+
+// WithoutVerify skips the size check of each part against its manifest entry.
+func WithoutVerify() ReadOption { return func(c *readConfig) { c.verify = false } }
+
+func readConfigOf(opts []ReadOption) readConfig {
+	c := readConfig{mem: memory.DefaultAllocator, batchRows: DefaultRowGroupRows, verify: true}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// ReadTable streams the rows of spec's table listed in m into fn, file by file,
+// record batch by record batch. Each part is read with random access: when the
+// store's Get returns an io.ReaderAt+io.Seeker (the file:// store returns an
+// *os.File) it is read in place; otherwise (S3) the part is first downloaded
+// to a temp file, which is removed when the part is done. So at most one part
+// per reader is on local disk and one record batch is in memory.
+//
+// The schema name and version in the manifest must match spec; a row is a
+// fresh T whose strings, slices and maps are copied out of Arrow memory, so fn
+// may keep it. Empty lists and maps read back as nil. An error from fn stops
+// the read and is returned as is.
+func ReadTable[T any](ctx context.Context, st store.Store, m *Manifest, spec records.Spec, fn func(T) error, opts ...ReadOption) error {
+	if m == nil {
+		return fmt.Errorf("read table %s: no manifest", spec.Name)
+	}
+	te, ok := m.Tables[spec.Name]
+	if !ok {
+		return fmt.Errorf("read table %s: stage %s of run %s did not publish that table", spec.Name, m.Stage, m.RunID)
+	}
+	if te.Schema != spec.Name || te.Version != spec.Version {
+		return fmt.Errorf("read table %s: stage %s of run %s published %s version %d, this program reads version %d; use a matching program version", spec.Name, m.Stage, m.RunID, te.Schema, te.Version, spec.Version)
+	}
+	plan, err := planFor[T](spec)
+	if err != nil {
+		return fmt.Errorf("read table %s: %w", spec.Name, err)
+	}
+	cfg := readConfigOf(opts)
+	for _, f := range te.Files {
+		size := f.Bytes
+		if !cfg.verify {
+			size = -1
+		}
+		if err := readPart(ctx, st, f.Key, size, plan, spec, cfg, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReadAll reads a whole table into memory (for small tables and tests).
+func ReadAll[T any](ctx context.Context, st store.Store, m *Manifest, spec records.Spec, opts ...ReadOption) ([]T, error) {
+	out := make([]T, 0, m.TableRows(spec.Name))
+	err := ReadTable(ctx, st, m, spec, func(r T) error { out = append(out, r); return nil }, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ReadParts reads rows of spec's table from every part file under the run's
+// table prefix, whether or not a manifest lists them (apply resumes its ledger
+// from parts flushed before a crash). Parts are read in key order (part
+// number, then attempt).
+func ReadParts[T any](ctx context.Context, st store.Store, runID string, spec records.Spec, fn func(T) error, opts ...ReadOption) error {
+	prefix, err := TablePrefix(spec.Name, runID)
+	if err != nil {
+		return fmt.Errorf("read parts of %s: %w", spec.Name, err)
+	}
+	plan, err := planFor[T](spec)
+	if err != nil {
+		return fmt.Errorf("read parts of %s: %w", spec.Name, err)
+	}
+	infos, err := st.List(ctx, prefix)
+	if err != nil {
+		return fmt.Errorf("read parts of %s: list %s: %w", spec.Name, st.URL(prefix), err)
+	}
+	cfg := readConfigOf(opts)
+	for _, in := range infos {
+		name := in.Key[len(prefix):]
+		if strings.Contains(name, "/") || !strings.HasPrefix(name, "part-") || !strings.HasSuffix(name, ".parquet") {
+			continue
+		}
+		if err := readPart(ctx, st, in.Key, -1, plan, spec, cfg, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readerAtSeeker is what the Parquet reader needs.
+type readerAtSeeker interface {
+	io.ReaderAt
+	io.Seeker
+}
+
+// openPart gives random access to one part: in place when possible, else via
+// a temp file. cleanup closes and removes whatever was opened.
+func openPartForRead(ctx context.Context, st store.Store, key string, cfg readConfig) (readerAtSeeker, int64, func(), error) {
+	rc, err := st.Get(ctx, key)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, 0, nil, fmt.Errorf("part %s is missing (listed by the manifest; run `verify` on this run): %w", st.URL(key), err)
+		}
+		return nil, 0, nil, fmt.Errorf("open part %s: %w", st.URL(key), err)
+	}
+	if ras, ok := rc.(readerAtSeeker); ok {
+		n, err := ras.Seek(0, io.SeekEnd)
+		if err == nil {
+			_, err = ras.Seek(0, io.SeekStart)
+		}
+		if err != nil {
+			rc.Close()
+			return nil, 0, nil, fmt.Errorf("open part %s: %w", st.URL(key), err)
+		}
+		return ras, n, func() { rc.Close() }, nil
+	}
+	tmp, err := os.CreateTemp(cfg.tempDir, "otds-highspot-read-*.parquet")
+	if err != nil {
+		rc.Close()
+		return nil, 0, nil, fmt.Errorf("download part %s: create temp file (set a writable temp dir): %w", st.URL(key), err)
+	}
+	cleanup := func() { tmp.Close(); os.Remove(tmp.Name()) }
+	n, err := io.Copy(tmp, rc)
+	rc.Close()
+	if err != nil {
+		cleanup()
+		return nil, 0, nil, fmt.Errorf("download part %s: %w", st.URL(key), err)
+	}
+	return tmp, n, cleanup, nil
+}
+
+func readPart[T any](ctx context.Context, st store.Store, key string, wantSize int64, plan *tablePlan, spec records.Spec, cfg readConfig, fn func(T) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r, size, cleanup, err := openPartForRead(ctx, st, key, cfg)
+	if err != nil {
+		return fmt.Errorf("read table %s: %w", spec.Name, err)
+	}
+	defer cleanup()
+	where := st.URL(key)
+	if wantSize >= 0 && size != wantSize {
+		return fmt.Errorf("read table %s: part %s is %d bytes, the manifest says %d; it was changed after publishing (run `verify`)", spec.Name, where, size, wantSize)
+	}
+	props := parquet.NewReaderProperties(cfg.mem)
+	props.BufferedStreamEnabled = true
+	props.BufferSize = 1 << 20
+	pf, err := file.NewParquetReader(r, file.WithReadProps(props))
+	if err != nil {
+		return fmt.Errorf("read table %s: %s is not a readable Parquet file: %w", spec.Name, where, err)
+	}
+	defer pf.Close()
+	kv := pf.MetaData().KeyValueMetadata()
+	if name := kv.FindValue(metaSchema); name != nil && *name != spec.Name {
+		return fmt.Errorf("read table %s: %s holds table %s", spec.Name, where, *name)
+	}
+	if v := kv.FindValue(metaSchemaVersion); v != nil && *v != strconv.Itoa(spec.Version) {
+		return fmt.Errorf("read table %s: %s has schema version %s, this program reads version %d", spec.Name, where, *v, spec.Version)
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: cfg.batchRows}, cfg.mem)
+	if err != nil {
+		return fmt.Errorf("read table %s: %s: %w", spec.Name, where, err)
+	}
+	sc, err := fr.Schema()
+	if err != nil {
+		return fmt.Errorf("read table %s: %s: %w", spec.Name, where, err)
+	}
+	idx, err := plan.columnIndex(sc)
+	if err != nil {
+		return fmt.Errorf("read table %s: %s: %w", spec.Name, where, err)
+	}
+	if pf.NumRows() == 0 {
+		return nil
+	}
+	rr, err := fr.GetRecordReader(ctx, nil, nil)
+	if err != nil {
+		return fmt.Errorf("read table %s: %s: %w", spec.Name, where, err)
+	}
+	defer rr.Release()
+	var zero T
+	row := new(T)
+	p := unsafe.Pointer(row)
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		setters, err := plan.setters(rec, idx)
+		if err != nil {
+			return fmt.Errorf("read table %s: %s: %w", spec.Name, where, err)
+		}
+		n := int(rec.NumRows())
+		for i := 0; i < n; i++ {
+			*row = zero // fields without a column (`parquet:"-"`) stay zero
+			for _, set := range setters {
+				set(i, p)
+			}
+			if err := fn(*row); err != nil {
+				return err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read table %s: %s: %w", spec.Name, where, err)
+	}
+	return nil
+}

@@ -1,0 +1,445 @@
+package artifact
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/otds-highspot/otds-highspot/internal/records"
+)
+
+// Parquet key-value metadata written into every part file.
+const (
+	metaSchema        = "otds.schema"
+	metaSchemaVersion = "otds.schema_version"
+	metaWriter        = "otds.writer"
+)
+
+// colKind is the Go field type of one column; it selects the Arrow type and
+// the (reflection-free) append and set functions.
+type colKind int
+
+const (
+	kString colKind = iota
+	kBool
+	kInt32
+	kInt64
+	kFloat64
+	kTime
+	kTimePtr
+	kStringPtr
+	kStrings
+	kMapString
+	kMapStrings
+)
+
+// column is one struct field mapped to one Arrow/Parquet column.
+type column struct {
+	name   string // parquet tag
+	goName string
+	kind   colKind
+	offset uintptr // field offset inside the struct
+	field  arrow.Field
+}
+
+// tablePlan maps a row type to its Arrow schema. It is computed once per
+// writer or reader (never cached globally) and then used for every row.
+type tablePlan struct {
+	typ    reflect.Type
+	cols   []column
+	schema *arrow.Schema
+}
+
+var (
+	timeType = reflect.TypeFor[time.Time]()
+	tsType   = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+)
+
+func stringList() *arrow.ListType { return arrow.ListOfNonNullable(arrow.BinaryTypes.String) }
+
+func stringMap(item arrow.DataType) *arrow.MapType {
+	m := arrow.MapOf(arrow.BinaryTypes.String, item)
+	m.SetItemNullable(false)
+	m.KeysSorted = true // the writer sorts keys, so files are deterministic
+	return m
+}
+
+// planFor reflects over T's `parquet` tags. Column order is field order;
+// fields tagged `parquet:"-"` are skipped; an untagged exported field is an
+// error (so a new field is never silently dropped).
+func planFor[T any](spec records.Spec) (*tablePlan, error) {
+	typ := reflect.TypeFor[T]()
+	if typ.Kind() != reflect.Struct {
+		return nil, fmt.Errorf("table %s: row type %s is not a struct", spec.Name, typ)
+	}
+	p := &tablePlan{typ: typ}
+	seen := map[string]string{}
+	var fields []arrow.Field
+	for i := 0; i < typ.NumField(); i++ {
+		f := typ.Field(i)
+		tag, ok := f.Tag.Lookup("parquet")
+		if tag == "-" || !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("table %s: field %s.%s has no `parquet:\"column\"` tag; tag it or mark it `parquet:\"-\"`", spec.Name, typ.Name(), f.Name)
+		}
+		if prev, dup := seen[name]; dup {
+			return nil, fmt.Errorf("table %s: fields %s and %s both map to column %q", spec.Name, prev, f.Name, name)
+		}
+		seen[name] = f.Name
+		c := column{name: name, goName: f.Name, offset: f.Offset}
+		var dt arrow.DataType
+		nullable := false
+		switch t := f.Type; {
+		case t.Kind() == reflect.String:
+			c.kind, dt = kString, arrow.BinaryTypes.String
+		case t.Kind() == reflect.Bool:
+			c.kind, dt = kBool, arrow.FixedWidthTypes.Boolean
+		case t.Kind() == reflect.Int32:
+			c.kind, dt = kInt32, arrow.PrimitiveTypes.Int32
+		case t.Kind() == reflect.Int64:
+			c.kind, dt = kInt64, arrow.PrimitiveTypes.Int64
+		case t.Kind() == reflect.Float64:
+			c.kind, dt = kFloat64, arrow.PrimitiveTypes.Float64
+		case t == timeType:
+			c.kind, dt = kTime, tsType
+		case t.Kind() == reflect.Pointer && t.Elem() == timeType:
+			c.kind, dt, nullable = kTimePtr, tsType, true
+		case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.String:
+			c.kind, dt, nullable = kStringPtr, arrow.BinaryTypes.String, true
+		case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+			c.kind, dt = kStrings, stringList()
+		case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String && t.Elem().Kind() == reflect.String:
+			c.kind, dt = kMapString, stringMap(arrow.BinaryTypes.String)
+		case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String && t.Elem().Kind() == reflect.Slice && t.Elem().Elem().Kind() == reflect.String:
+			c.kind, dt = kMapStrings, stringMap(stringList())
+		default:
+			return nil, fmt.Errorf("table %s: field %s.%s has unsupported type %s (see internal/records for the supported types)", spec.Name, typ.Name(), f.Name, t)
+		}
+		// Named types (type Status string) must have the exact layout we cast to.
+		if !plainLayout(f.Type, c.kind) {
+			return nil, fmt.Errorf("table %s: field %s.%s: use the plain type, not %s", spec.Name, typ.Name(), f.Name, f.Type)
+		}
+		c.field = arrow.Field{Name: name, Type: dt, Nullable: nullable}
+		fields = append(fields, c.field)
+		p.cols = append(p.cols, c)
+	}
+	if len(p.cols) == 0 {
+		return nil, fmt.Errorf("table %s: row type %s has no columns", spec.Name, typ)
+	}
+	md := arrow.NewMetadata(
+		[]string{metaSchema, metaSchemaVersion, metaWriter},
+		[]string{spec.Name, strconv.Itoa(spec.Version), "otds-highspot"},
+	)
+	p.schema = arrow.NewSchema(fields, &md)
+	return p, nil
+}
+
+// plainLayout reports whether t is exactly the unnamed type the unsafe casts
+// below assume (named string kinds are fine for scalars: same layout).
+func plainLayout(t reflect.Type, k colKind) bool {
+	switch k {
+	case kStrings:
+		return t == reflect.TypeFor[[]string]()
+	case kMapString:
+		return t == reflect.TypeFor[map[string]string]()
+	case kMapStrings:
+		return t == reflect.TypeFor[map[string][]string]()
+	case kStringPtr:
+		return t == reflect.TypeFor[*string]()
+	}
+	return true
+}
+
+// appendFn appends one field of the row at p to its column builder.
+type appendFn func(p unsafe.Pointer)
+
+// appenders binds each column to its builder in rb. The builders live as long
+// as rb (NewRecordBatch resets them), so this is done once per writer.
+func (tp *tablePlan) appenders(rb *array.RecordBuilder) []appendFn {
+	out := make([]appendFn, len(tp.cols))
+	for i, c := range tp.cols {
+		off := c.offset
+		b := rb.Field(i)
+		switch c.kind {
+		case kString:
+			sb := b.(*array.StringBuilder)
+			out[i] = func(p unsafe.Pointer) { sb.Append(*(*string)(unsafe.Add(p, off))) }
+		case kBool:
+			bb := b.(*array.BooleanBuilder)
+			out[i] = func(p unsafe.Pointer) { bb.Append(*(*bool)(unsafe.Add(p, off))) }
+		case kInt32:
+			ib := b.(*array.Int32Builder)
+			out[i] = func(p unsafe.Pointer) { ib.Append(*(*int32)(unsafe.Add(p, off))) }
+		case kInt64:
+			ib := b.(*array.Int64Builder)
+			out[i] = func(p unsafe.Pointer) { ib.Append(*(*int64)(unsafe.Add(p, off))) }
+		case kFloat64:
+			fb := b.(*array.Float64Builder)
+			out[i] = func(p unsafe.Pointer) { fb.Append(*(*float64)(unsafe.Add(p, off))) }
+		case kTime:
+			tb := b.(*array.TimestampBuilder)
+			out[i] = func(p unsafe.Pointer) {
+				tb.Append(arrow.Timestamp((*(*time.Time)(unsafe.Add(p, off))).UnixMicro()))
+			}
+		case kTimePtr:
+			tb := b.(*array.TimestampBuilder)
+			out[i] = func(p unsafe.Pointer) {
+				if t := *(**time.Time)(unsafe.Add(p, off)); t != nil {
+					tb.Append(arrow.Timestamp(t.UnixMicro()))
+				} else {
+					tb.AppendNull()
+				}
+			}
+		case kStringPtr:
+			sb := b.(*array.StringBuilder)
+			out[i] = func(p unsafe.Pointer) {
+				if s := *(**string)(unsafe.Add(p, off)); s != nil {
+					sb.Append(*s)
+				} else {
+					sb.AppendNull()
+				}
+			}
+		case kStrings:
+			lb := b.(*array.ListBuilder)
+			vb := lb.ValueBuilder().(*array.StringBuilder)
+			out[i] = func(p unsafe.Pointer) {
+				lb.Append(true)
+				for _, s := range *(*[]string)(unsafe.Add(p, off)) {
+					vb.Append(s)
+				}
+			}
+		case kMapString:
+			mb := b.(*array.MapBuilder)
+			kb := mb.KeyBuilder().(*array.StringBuilder)
+			ib := mb.ItemBuilder().(*array.StringBuilder)
+			var keys []string
+			out[i] = func(p unsafe.Pointer) {
+				m := *(*map[string]string)(unsafe.Add(p, off))
+				mb.Append(true)
+				keys = sortedKeys(keys[:0], m)
+				for _, k := range keys {
+					kb.Append(k)
+					ib.Append(m[k])
+				}
+			}
+		case kMapStrings:
+			mb := b.(*array.MapBuilder)
+			kb := mb.KeyBuilder().(*array.StringBuilder)
+			lb := mb.ItemBuilder().(*array.ListBuilder)
+			vb := lb.ValueBuilder().(*array.StringBuilder)
+			var keys []string
+			out[i] = func(p unsafe.Pointer) {
+				m := *(*map[string][]string)(unsafe.Add(p, off))
+				mb.Append(true)
+				keys = sortedKeys(keys[:0], m)
+				for _, k := range keys {
+					kb.Append(k)
+					lb.Append(true)
+					for _, s := range m[k] {
+						vb.Append(s)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](dst []string, m map[string]V) []string {
+	for k := range m {
+		dst = append(dst, k)
+	}
+	slices.Sort(dst)
+	return dst
+}
+
+// setFn sets one field of the row at p from row i of its column.
+type setFn func(i int, p unsafe.Pointer)
+
+// setters binds each plan column to its array in rec (found by column name,
+// so files with extra columns still read). Called once per record batch.
+func (tp *tablePlan) setters(rec arrow.RecordBatch, idx []int) ([]setFn, error) {
+	out := make([]setFn, len(tp.cols))
+	for i, c := range tp.cols {
+		off := c.offset
+		arr := rec.Column(idx[i])
+		bad := func() error {
+			return fmt.Errorf("column %q is %s in the file, want %s for field %s", c.name, arr.DataType(), c.field.Type, c.goName)
+		}
+		switch c.kind {
+		case kString, kStringPtr:
+			a, ok := arr.(*array.String)
+			if !ok {
+				return nil, bad()
+			}
+			if c.kind == kString {
+				out[i] = func(i int, p unsafe.Pointer) { *(*string)(unsafe.Add(p, off)) = strings.Clone(a.Value(i)) }
+			} else {
+				out[i] = func(i int, p unsafe.Pointer) {
+					if a.IsNull(i) {
+						*(**string)(unsafe.Add(p, off)) = nil
+						return
+					}
+					s := strings.Clone(a.Value(i))
+					*(**string)(unsafe.Add(p, off)) = &s
+				}
+			}
+		case kBool:
+			a, ok := arr.(*array.Boolean)
+			if !ok {
+				return nil, bad()
+			}
+			out[i] = func(i int, p unsafe.Pointer) { *(*bool)(unsafe.Add(p, off)) = a.Value(i) }
+		case kInt32:
+			a, ok := arr.(*array.Int32)
+			if !ok {
+				return nil, bad()
+			}
+			out[i] = func(i int, p unsafe.Pointer) { *(*int32)(unsafe.Add(p, off)) = a.Value(i) }
+		case kInt64:
+			a, ok := arr.(*array.Int64)
+			if !ok {
+				return nil, bad()
+			}
+			out[i] = func(i int, p unsafe.Pointer) { *(*int64)(unsafe.Add(p, off)) = a.Value(i) }
+		case kFloat64:
+			a, ok := arr.(*array.Float64)
+			if !ok {
+				return nil, bad()
+			}
+			out[i] = func(i int, p unsafe.Pointer) { *(*float64)(unsafe.Add(p, off)) = a.Value(i) }
+		case kTime, kTimePtr:
+			a, ok := arr.(*array.Timestamp)
+			if !ok {
+				return nil, bad()
+			}
+			conv, err := a.DataType().(*arrow.TimestampType).GetToTimeFunc()
+			if err != nil {
+				return nil, fmt.Errorf("column %q: %w", c.name, err)
+			}
+			if c.kind == kTime {
+				out[i] = func(i int, p unsafe.Pointer) {
+					if a.IsNull(i) {
+						*(*time.Time)(unsafe.Add(p, off)) = time.Time{}
+						return
+					}
+					*(*time.Time)(unsafe.Add(p, off)) = conv(a.Value(i)).UTC()
+				}
+			} else {
+				out[i] = func(i int, p unsafe.Pointer) {
+					if a.IsNull(i) {
+						*(**time.Time)(unsafe.Add(p, off)) = nil
+						return
+					}
+					t := conv(a.Value(i)).UTC()
+					*(**time.Time)(unsafe.Add(p, off)) = &t
+				}
+			}
+		case kStrings:
+			a, ok := arr.(*array.List)
+			if !ok {
+				return nil, bad()
+			}
+			vals, ok := a.ListValues().(*array.String)
+			if !ok {
+				return nil, bad()
+			}
+			out[i] = func(i int, p unsafe.Pointer) {
+				*(*[]string)(unsafe.Add(p, off)) = readStrings(a, vals, i)
+			}
+		case kMapString:
+			a, ok := arr.(*array.Map)
+			if !ok {
+				return nil, bad()
+			}
+			keys, ok1 := a.Keys().(*array.String)
+			items, ok2 := a.Items().(*array.String)
+			if !ok1 || !ok2 {
+				return nil, bad()
+			}
+			out[i] = func(i int, p unsafe.Pointer) {
+				s, e := a.ValueOffsets(i)
+				if a.IsNull(i) || s == e {
+					*(*map[string]string)(unsafe.Add(p, off)) = nil
+					return
+				}
+				m := make(map[string]string, e-s)
+				for j := int(s); j < int(e); j++ {
+					m[strings.Clone(keys.Value(j))] = strings.Clone(items.Value(j))
+				}
+				*(*map[string]string)(unsafe.Add(p, off)) = m
+			}
+		case kMapStrings:
+			a, ok := arr.(*array.Map)
+			if !ok {
+				return nil, bad()
+			}
+			keys, ok1 := a.Keys().(*array.String)
+			items, ok2 := a.Items().(*array.List)
+			if !ok1 || !ok2 {
+				return nil, bad()
+			}
+			vals, ok := items.ListValues().(*array.String)
+			if !ok {
+				return nil, bad()
+			}
+			out[i] = func(i int, p unsafe.Pointer) {
+				s, e := a.ValueOffsets(i)
+				if a.IsNull(i) || s == e {
+					*(*map[string][]string)(unsafe.Add(p, off)) = nil
+					return
+				}
+				m := make(map[string][]string, e-s)
+				for j := int(s); j < int(e); j++ {
+					m[strings.Clone(keys.Value(j))] = readStrings(items, vals, j)
+				}
+				*(*map[string][]string)(unsafe.Add(p, off)) = m
+			}
+		}
+	}
+	return out, nil
+}
+
+// readStrings copies list entry i out of Arrow memory (nil when empty or null).
+func readStrings(a *array.List, vals *array.String, i int) []string {
+	if a.IsNull(i) {
+		return nil
+	}
+	s, e := a.ValueOffsets(i)
+	if s == e {
+		return nil
+	}
+	out := make([]string, e-s)
+	for j := range out {
+		out[j] = strings.Clone(vals.Value(int(s) + j))
+	}
+	return out
+}
+
+// columnIndex finds each plan column in a file schema by name.
+func (tp *tablePlan) columnIndex(sc *arrow.Schema) ([]int, error) {
+	idx := make([]int, len(tp.cols))
+	var missing []string
+	for i, c := range tp.cols {
+		ix := sc.FieldIndices(c.name)
+		if len(ix) == 0 {
+			missing = append(missing, c.name)
+			continue
+		}
+		idx[i] = ix[0]
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("the file lacks column(s) %s that %s expects; was it written by an older schema version?", strings.Join(missing, ", "), tp.typ)
+	}
+	return idx, nil
+}
