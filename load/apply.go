@@ -1,0 +1,1082 @@
+package load
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/time/rate"
+
+	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
+	"github.com/otds-highspot/otds-highspot/internal/records"
+)
+
+// Ledger is where the applier writes one load_results row per change as its
+// result arrives, and where it learns, on a re-run, what is already done.
+type Ledger interface {
+	// Applied returns the latest row recorded for changeID (in this or an
+	// earlier attempt of the same run).
+	Applied(changeID string) (records.LoadResult, bool)
+	Record(ctx context.Context, r records.LoadResult) error
+	// Flush makes every recorded row durable (it survives a crash).
+	Flush(ctx context.Context) error
+}
+
+// ApplyOptions tunes one apply. OptionsFromConfig fills it from the apply:
+// configuration section; zero values get the same defaults.
+type ApplyOptions struct {
+	RatePerSecond       float64 // requests/s over every call to the target; <= 0 = unlimited
+	Burst               int
+	Concurrency         int // calls in flight at once
+	BatchSize           int // users per UpsertUsers; 0 or above Target.MaxBatch() = MaxBatch()
+	MaxAttempts         int // tries per call, 1 = no retry
+	BackoffBase         time.Duration
+	BackoffMax          time.Duration
+	MaxRetryAfter       time.Duration // a longer Retry-After is capped to this
+	LookupListThreshold int           // more creates than this: one ListUsers instead of a lookup each
+	FlushEvery          int
+	FlushInterval       time.Duration
+	BreakerWindow       int
+	BreakerMinRequests  int
+	BreakerThreshold    float64
+
+	// DryRun makes no call at all (not even lookups) and writes what would be
+	// sent to DryRunOut; nothing is recorded in the ledger.
+	DryRun    bool
+	DryRunOut io.Writer
+
+	// Classify decides retries; nil = DefaultClassify. The pipelines pass the
+	// Highspot client's classification (highspot.Retryable, StatusError).
+	Classify Classifier
+	// Rand is the jitter source (tests inject a seeded one); nil = random.
+	Rand *rand.Rand
+	// Now is the clock for ledger rows; nil = time.Now.
+	Now func() time.Time
+
+	// Stage-level options (RunApply only).
+
+	// PlanSHA256, when set, must equal the plan manifest's summary plan_sha256
+	// (the plan the operator reviewed).
+	PlanSHA256 string
+	// CheckFresh, when set, is called before any change is applied and must
+	// fail when the plan's baseline changed since it was computed. The load
+	// stage cannot import transform/plan, so pipelines wires
+	// func(ctx) error { return plan.CheckFresh(ctx, st, runID, sha) }.
+	CheckFresh func(ctx context.Context) error
+}
+
+// OptionsFromConfig maps the apply: configuration section onto ApplyOptions.
+func OptionsFromConfig(a config.Apply) ApplyOptions {
+	return ApplyOptions{
+		RatePerSecond:       a.RatePerSecond,
+		Burst:               a.Burst,
+		Concurrency:         a.Concurrency,
+		BatchSize:           a.BatchSize,
+		MaxAttempts:         a.MaxAttempts,
+		BackoffBase:         a.BackoffBase,
+		BackoffMax:          a.BackoffMax,
+		MaxRetryAfter:       a.MaxRetryAfter,
+		LookupListThreshold: a.LookupListThreshold,
+		FlushEvery:          a.FlushEvery,
+		FlushInterval:       a.FlushInterval,
+		BreakerWindow:       a.Breaker.Window,
+		BreakerMinRequests:  a.Breaker.MinRequests,
+		BreakerThreshold:    a.Breaker.Threshold,
+	}
+}
+
+func (o *ApplyOptions) defaults() {
+	if o.Burst <= 0 {
+		o.Burst = 1
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 6
+	}
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = time.Second
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = 30 * time.Second
+	}
+	if o.MaxRetryAfter <= 0 {
+		o.MaxRetryAfter = 5 * time.Minute
+	}
+	if o.LookupListThreshold <= 0 {
+		o.LookupListThreshold = 200
+	}
+	if o.FlushEvery <= 0 {
+		o.FlushEvery = 100
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = 10 * time.Second
+	}
+	if o.BreakerWindow <= 0 {
+		o.BreakerWindow = 100
+	}
+	if o.BreakerMinRequests <= 0 {
+		o.BreakerMinRequests = 20
+	}
+	if o.BreakerThreshold <= 0 {
+		o.BreakerThreshold = 0.5
+	}
+	if o.Classify == nil {
+		o.Classify = DefaultClassify
+	}
+	if o.Rand == nil {
+		o.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.DryRunOut == nil {
+		o.DryRunOut = io.Discard
+	}
+}
+
+// Failure is one change that did not apply.
+type Failure struct {
+	ChangeID   string
+	Op         string
+	Email      string
+	Group      string
+	HTTPStatus int
+	Reason     string
+	// Transient: the change gave up on a retryable error; a re-run retries it.
+	Transient bool
+}
+
+// Summary says what one apply did.
+type Summary struct {
+	Total    int // changes in the plan
+	Resumed  int // already applied or skipped per the ledger before this run
+	Applied  int
+	Skipped  int
+	Failed   int
+	Pending  int // not attempted (breaker tripped or cancelled)
+	ByOp     map[string]map[string]int
+	Failures []Failure
+	// CreatesAsUpdates counts creates whose email already existed in Highspot
+	// (sent as updates: a create is never duplicated).
+	CreatesAsUpdates int
+	Requests         int64 // calls made to the target, retries included
+	Retries          int64
+	Elapsed          time.Duration
+	BreakerTripped   bool
+	DryRun           bool
+}
+
+// Done is how many changes are in a final state, this run or before.
+func (s *Summary) Done() int { return s.Resumed + s.Applied + s.Skipped + s.Failed }
+
+// errBreakerOpen stops a call because the circuit breaker tripped.
+var errBreakerOpen = errors.New("circuit breaker open")
+
+// Apply applies changes to target in phase order (creates and updates, then
+// memberships, then suspensions), skipping changes the ledger already holds
+// as applied or skipped, and records a ledger row per change as results
+// arrive. It returns an error classified exitcode.Transient when the circuit
+// breaker stopped the run (re-running resumes) and exitcode.ApplyFailed when
+// some changes failed permanently (each listed).
+func Apply(ctx context.Context, target Target, changes []records.Change, ledger Ledger, opts ApplyOptions, log logrus.FieldLogger) (Summary, error) {
+	opts.defaults()
+	start := time.Now()
+	a := &applier{
+		t:      target,
+		ledger: ledger,
+		opts:   opts,
+		log:    log,
+		br:     newBreaker(opts.BreakerWindow, opts.BreakerMinRequests, opts.BreakerThreshold),
+		ids:    map[string]string{},
+		groups: map[string]*groupRef{},
+		sum:    Summary{ByOp: map[string]map[string]int{}, DryRun: opts.DryRun},
+		lastFl: time.Now(),
+	}
+	if opts.RatePerSecond > 0 {
+		a.lim = rate.NewLimiter(rate.Limit(opts.RatePerSecond), opts.Burst)
+	}
+	phases := orderChanges(changes)
+	a.sum.Total = 0
+	for _, p := range phases {
+		a.sum.Total += len(p)
+	}
+	if opts.DryRun {
+		err := a.dryRun(phases)
+		a.sum.Elapsed = time.Since(start)
+		return a.sum, err
+	}
+
+	// Resume: drop what the ledger already holds as done; remember ids.
+	for i, p := range phases {
+		var todo []records.Change
+		for _, c := range p {
+			if r, ok := ledger.Applied(c.ChangeID); ok && (r.Status == records.StatusApplied || r.Status == records.StatusSkipped) {
+				a.sum.Resumed++
+				if r.HighspotID != "" && c.Email != "" && i == 0 {
+					a.ids[strings.ToLower(c.Email)] = r.HighspotID
+				}
+				continue
+			}
+			todo = append(todo, c)
+		}
+		phases[i] = todo
+	}
+	if a.sum.Resumed > 0 {
+		log.WithField("resumed", a.sum.Resumed).Info("apply: resuming; changes already in the ledger are not repeated")
+	}
+
+	var runErr error
+	for i, p := range phases {
+		if len(p) == 0 {
+			continue
+		}
+		if err := a.runPhase(ctx, i+1, p); err != nil {
+			runErr = err
+			break
+		}
+		if a.br.isOpen() || a.fatalErr() != nil || ctx.Err() != nil {
+			break
+		}
+	}
+	// Always flush what we have, even on cancel (with a fresh deadline-free ctx
+	// derived from the caller's values would lose cancellation; the ledger
+	// flush must still happen, so use WithoutCancel).
+	flushErr := ledger.Flush(context.WithoutCancel(ctx))
+	a.sum.Requests = a.requests.Load()
+	a.sum.Retries = a.retries.Load()
+	a.sum.Elapsed = time.Since(start)
+	a.sum.Pending = a.sum.Total - a.sum.Done()
+	sort.Slice(a.sum.Failures, func(i, j int) bool { return a.sum.Failures[i].ChangeID < a.sum.Failures[j].ChangeID })
+
+	if err := a.fatalErr(); err != nil {
+		return a.sum, err
+	}
+	if flushErr != nil {
+		return a.sum, exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: flush ledger: %w (re-run apply to resume; unflushed rows are re-applied idempotently)", flushErr))
+	}
+	if runErr != nil {
+		return a.sum, runErr
+	}
+	if err := ctx.Err(); err != nil {
+		return a.sum, fmt.Errorf("apply: cancelled after %d of %d changes (re-run apply for the same run to resume): %w", a.sum.Done(), a.sum.Total, err)
+	}
+	if a.br.isOpen() {
+		a.sum.BreakerTripped = true
+		failed, n := a.br.stats()
+		return a.sum, exitcode.New(exitcode.Transient,
+			"apply: circuit breaker tripped: %d of the last %d requests to Highspot failed; stopped with %d of %d changes done (%d pending); re-run apply for the same run to resume",
+			failed, n, a.sum.Done(), a.sum.Total, a.sum.Pending)
+	}
+	return a.sum, failuresError(a.sum)
+}
+
+func failuresError(s Summary) error {
+	if len(s.Failures) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	transient := 0
+	for _, f := range s.Failures {
+		if f.Transient {
+			transient++
+		}
+		fmt.Fprintf(&b, "\n  %s %s %s", f.ChangeID, f.Op, f.Email)
+		if f.Group != "" {
+			fmt.Fprintf(&b, " group=%q", f.Group)
+		}
+		fmt.Fprintf(&b, ": %s", f.Reason)
+	}
+	if transient == len(s.Failures) {
+		return exitcode.New(exitcode.Transient, "apply: %d change(s) gave up on retryable errors; re-run apply for the same run to retry them:%s", transient, b.String())
+	}
+	return exitcode.New(exitcode.ApplyFailed, "apply: %d change(s) failed (fix the cause and re-run apply; failed changes are retried, applied ones are not):%s", len(s.Failures), b.String())
+}
+
+// phaseOf is the apply phase of an op (1 users, 2 memberships, 3 suspensions),
+// derived from the op so a plan cannot reorder suspensions before creates.
+func phaseOf(op string) int {
+	switch op {
+	case records.OpCreateUser, records.OpUpdateUser, records.OpReactivateUser:
+		return 1
+	case records.OpAddMember, records.OpRemoveMember:
+		return 2
+	case records.OpSuspendUser:
+		return 3
+	}
+	return 0
+}
+
+// orderChanges groups changes into the three phases, each in seq order, and
+// drops repeated change ids. Unknown ops go to phase 1 and fail there.
+func orderChanges(changes []records.Change) [3][]records.Change {
+	var out [3][]records.Change
+	seen := map[string]bool{}
+	for _, c := range changes {
+		if seen[c.ChangeID] {
+			continue
+		}
+		seen[c.ChangeID] = true
+		p := phaseOf(c.Op)
+		if p == 0 {
+			p = 1
+		}
+		out[p-1] = append(out[p-1], c)
+	}
+	for i := range out {
+		sort.SliceStable(out[i], func(a, b int) bool {
+			if out[i][a].Seq != out[i][b].Seq {
+				return out[i][a].Seq < out[i][b].Seq
+			}
+			return out[i][a].ChangeID < out[i][b].ChangeID
+		})
+	}
+	return out
+}
+
+type groupRef struct {
+	g   *Group
+	err error // permanent resolution failure
+}
+
+type applier struct {
+	t      Target
+	ledger Ledger
+	opts   ApplyOptions
+	log    logrus.FieldLogger
+	lim    *rate.Limiter
+	br     *breaker
+
+	pauseMu    sync.Mutex
+	pauseUntil time.Time
+
+	randMu sync.Mutex
+
+	requests atomic.Int64
+	retries  atomic.Int64
+
+	mu      sync.Mutex // guards everything below
+	ids     map[string]string
+	groups  map[string]*groupRef
+	sum     Summary
+	unflush int
+	lastFl  time.Time
+	fatal   error
+}
+
+func (a *applier) fatalErr() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.fatal
+}
+
+func (a *applier) setFatal(err error) {
+	a.mu.Lock()
+	if a.fatal == nil {
+		a.fatal = err
+	}
+	a.mu.Unlock()
+}
+
+func (a *applier) stopped(ctx context.Context) bool {
+	return ctx.Err() != nil || a.br.isOpen() || a.fatalErr() != nil
+}
+
+// ---------------------------------------------------------------- pacing and retries
+
+// wait blocks until the rate limiter and any server-requested pause allow
+// another request.
+func (a *applier) wait(ctx context.Context) error {
+	for {
+		a.pauseMu.Lock()
+		d := time.Until(a.pauseUntil)
+		a.pauseMu.Unlock()
+		if d <= 0 {
+			break
+		}
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+	if a.lim != nil {
+		return a.lim.Wait(ctx)
+	}
+	return nil
+}
+
+// pause makes every worker hold off until d from now (a 429 slows the whole
+// run, not only the call that got it).
+func (a *applier) pause(d time.Duration) {
+	until := time.Now().Add(d)
+	a.pauseMu.Lock()
+	if until.After(a.pauseUntil) {
+		a.pauseUntil = until
+	}
+	a.pauseMu.Unlock()
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// backoff is the wait before retry number attempt (1-based): the server's
+// Retry-After when given (capped), else full jitter over base*2^(attempt-1)
+// capped at BackoffMax.
+func (a *applier) backoff(attempt int, c ErrorClass) time.Duration {
+	if c.RetryAfter > 0 {
+		return min(c.RetryAfter, a.opts.MaxRetryAfter)
+	}
+	ceil := a.opts.BackoffBase
+	for i := 1; i < attempt && ceil < a.opts.BackoffMax; i++ {
+		ceil *= 2
+	}
+	ceil = min(ceil, a.opts.BackoffMax)
+	a.randMu.Lock()
+	d := time.Duration(a.opts.Rand.Int64N(int64(ceil) + 1))
+	a.randMu.Unlock()
+	return d
+}
+
+// callResult is the outcome of a retried call.
+type callResult struct {
+	attempts  int
+	class     ErrorClass // of the last error
+	ambiguous bool       // an earlier attempt failed after the request may have reached the server
+	err       error
+}
+
+// call runs fn with pacing, retrying only errors the classifier calls
+// retryable, up to MaxAttempts. fn returns retry=true with a nil error to ask
+// for another round (a batch with retryable entries).
+func (a *applier) call(ctx context.Context, what string, fn func(ctx context.Context) (err error)) callResult {
+	var r callResult
+	for {
+		if a.br.isOpen() {
+			r.err = errBreakerOpen
+			return r
+		}
+		if err := a.wait(ctx); err != nil {
+			r.err = err
+			return r
+		}
+		r.attempts++
+		a.requests.Add(1)
+		err := fn(ctx)
+		if err == nil {
+			a.br.record(false)
+			r.err = nil
+			return r
+		}
+		if ctx.Err() != nil {
+			r.err = ctx.Err()
+			return r
+		}
+		c := a.opts.Classify(err)
+		r.class, r.err = c, err
+		a.br.record(c.Retryable)
+		if c.HTTPStatus == http.StatusUnauthorized {
+			a.setFatal(exitcode.Wrap(exitcode.Usage, fmt.Errorf("apply: %s: Highspot rejected the credentials (401): check highspot credentials and that the API is enabled for the tenant: %w", what, err)))
+			return r
+		}
+		if !c.Retryable || r.attempts >= a.opts.MaxAttempts {
+			return r
+		}
+		r.ambiguous = r.ambiguous || c.HTTPStatus == 0 || c.HTTPStatus >= 500
+		d := a.backoff(r.attempts, c)
+		if c.RetryAfter > 0 || c.HTTPStatus == http.StatusTooManyRequests {
+			a.pause(d)
+		}
+		a.retries.Add(1)
+		a.log.WithFields(logrus.Fields{"op": what, "attempt": r.attempts, "status": c.HTTPStatus, "wait": d.String()}).Debug("apply: retrying")
+		if err := sleep(ctx, d); err != nil {
+			r.err = err
+			return r
+		}
+	}
+}
+
+// ---------------------------------------------------------------- breaker
+
+// breaker trips when, over the last window outcomes (at least min of them),
+// the share of failures passes threshold. It never closes again within a run.
+type breaker struct {
+	mu        sync.Mutex
+	ring      []bool
+	next, n   int
+	failed    int
+	min       int
+	threshold float64
+	open      bool
+}
+
+func newBreaker(window, minReq int, threshold float64) *breaker {
+	return &breaker{ring: make([]bool, window), min: min(minReq, window), threshold: threshold}
+}
+
+func (b *breaker) record(failed bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.n == len(b.ring) {
+		if b.ring[b.next] {
+			b.failed--
+		}
+	} else {
+		b.n++
+	}
+	b.ring[b.next] = failed
+	if failed {
+		b.failed++
+	}
+	b.next = (b.next + 1) % len(b.ring)
+	if b.n >= b.min && float64(b.failed) > b.threshold*float64(b.n) {
+		b.open = true
+	}
+}
+
+func (b *breaker) isOpen() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.open
+}
+
+func (b *breaker) stats() (failed, n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.failed, b.n
+}
+
+// ---------------------------------------------------------------- ledger
+
+func (a *applier) record(ctx context.Context, c records.Change, status string, res callResult, id, reason string) {
+	row := records.LoadResult{
+		ChangeID:   c.ChangeID,
+		Op:         c.Op,
+		Email:      c.Email,
+		Group:      c.Group,
+		Status:     status,
+		Attempts:   int32(res.attempts),
+		HighspotID: id,
+		Error:      reason,
+		At:         a.opts.Now().UTC(),
+	}
+	if status == records.StatusFailed {
+		row.HTTPStatus = int32(res.class.HTTPStatus)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.ledger.Record(ctx, row); err != nil {
+		if a.fatal == nil {
+			a.fatal = exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: record ledger row for %s: %w (re-run apply to resume)", c.ChangeID, err))
+		}
+		return
+	}
+	byOp := a.sum.ByOp[c.Op]
+	if byOp == nil {
+		byOp = map[string]int{}
+		a.sum.ByOp[c.Op] = byOp
+	}
+	byOp[status]++
+	switch status {
+	case records.StatusApplied:
+		a.sum.Applied++
+	case records.StatusSkipped:
+		a.sum.Skipped++
+	case records.StatusFailed:
+		a.sum.Failed++
+		a.sum.Failures = append(a.sum.Failures, Failure{
+			ChangeID: c.ChangeID, Op: c.Op, Email: c.Email, Group: c.Group,
+			HTTPStatus: res.class.HTTPStatus, Reason: reason,
+			Transient: res.class.Retryable,
+		})
+	}
+	a.unflush++
+	if a.unflush >= a.opts.FlushEvery || time.Since(a.lastFl) >= a.opts.FlushInterval {
+		if err := a.ledger.Flush(ctx); err != nil {
+			if a.fatal == nil {
+				a.fatal = exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: flush ledger: %w (re-run apply to resume)", err))
+			}
+			return
+		}
+		a.unflush = 0
+		a.lastFl = time.Now()
+	}
+}
+
+// failReason is the ledger text for a failed call.
+func failReason(res callResult) string {
+	if res.class.Retryable {
+		return fmt.Sprintf("gave up after %d attempts on a retryable error: %v", res.attempts, res.err)
+	}
+	return res.err.Error()
+}
+
+// settled reports whether the call ended in a way that is recorded (not
+// interrupted by the breaker, cancellation or a fatal error).
+func (a *applier) settled(ctx context.Context, res callResult) bool {
+	if res.err == nil {
+		return true
+	}
+	if errors.Is(res.err, errBreakerOpen) || ctx.Err() != nil || a.fatalErr() != nil {
+		return false
+	}
+	return true
+}
+
+// ---------------------------------------------------------------- phases
+
+// runPool runs units with Concurrency workers, stopping dispatch when the
+// run must stop.
+func (a *applier) runPool(ctx context.Context, units []func(ctx context.Context)) {
+	work := make(chan func(context.Context))
+	var wg sync.WaitGroup
+	for range min(a.opts.Concurrency, max(len(units), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for u := range work {
+				u(ctx)
+			}
+		}()
+	}
+	for _, u := range units {
+		if a.stopped(ctx) {
+			break
+		}
+		work <- u
+	}
+	close(work)
+	wg.Wait()
+}
+
+func (a *applier) runPhase(ctx context.Context, phase int, changes []records.Change) error {
+	a.log.WithFields(logrus.Fields{"phase": phase, "changes": len(changes)}).Info("apply: phase started")
+	switch phase {
+	case 1:
+		a.phaseUsers(ctx, changes)
+	case 2:
+		a.phaseMemberships(ctx, changes)
+	case 3:
+		a.phaseSuspensions(ctx, changes)
+	}
+	return nil
+}
+
+// profile is the user profile a create or update sends, read from the
+// change's After JSON (keys as the plan writes them, snake_case or Go names).
+func profile(c records.Change) (UserInput, error) {
+	in := UserInput{Email: strings.TrimSpace(c.Email)}
+	if strings.TrimSpace(c.After) == "" {
+		return in, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(c.After), &m); err != nil {
+		return in, fmt.Errorf("change %s: after is not a JSON object: %v", c.ChangeID, err)
+	}
+	str := func(keys ...string) string {
+		for _, k := range keys {
+			if v, ok := m[k].(string); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	in.Name = str("name", "Name", "given_name", "GivenName")
+	in.Surname = str("surname", "Surname")
+	in.DisplayName = str("display_name", "DisplayName", "displayName")
+	if e := str("email", "Email"); in.Email == "" {
+		in.Email = e
+	}
+	if props, ok := m["properties"].(map[string]any); ok {
+		in.Properties = map[string]string{}
+		for k, v := range props {
+			if s, ok := v.(string); ok {
+				in.Properties[k] = s
+			}
+		}
+	}
+	return in, nil
+}
+
+type upsertItem struct {
+	c     records.Change
+	in    UserInput
+	asUpd bool // a create whose email exists already
+	id    string
+}
+
+func (a *applier) phaseUsers(ctx context.Context, changes []records.Change) {
+	var creates, updates []*upsertItem
+	var singles []records.Change
+	for _, c := range changes {
+		switch c.Op {
+		case records.OpCreateUser, records.OpUpdateUser:
+			in, err := profile(c)
+			if err != nil {
+				a.record(ctx, c, records.StatusFailed, callResult{}, "", err.Error())
+				continue
+			}
+			if in.Email == "" {
+				a.record(ctx, c, records.StatusFailed, callResult{}, "", "no email: Highspot matches users by email; fix the person's mail in the directory")
+				continue
+			}
+			it := &upsertItem{c: c, in: in, id: c.HighspotID}
+			if c.Op == records.OpCreateUser {
+				creates = append(creates, it)
+			} else {
+				updates = append(updates, it)
+			}
+		case records.OpReactivateUser:
+			singles = append(singles, c)
+		default:
+			a.record(ctx, c, records.StatusFailed, callResult{}, "", fmt.Sprintf("unknown op %q; the plan was written by a newer program version", c.Op))
+		}
+	}
+
+	// A create is never duplicated: find who exists already (list=all) and
+	// send those as updates.
+	creates = a.existing(ctx, creates)
+	if a.stopped(ctx) {
+		return
+	}
+	items := append(creates, updates...)
+	size := a.t.MaxBatch()
+	if a.opts.BatchSize > 0 && a.opts.BatchSize < size {
+		size = a.opts.BatchSize
+	}
+	size = max(size, 1)
+	var units []func(context.Context)
+	for i := 0; i < len(items); i += size {
+		batch := items[i:min(i+size, len(items))]
+		units = append(units, func(ctx context.Context) { a.upsert(ctx, batch) })
+	}
+	for _, c := range singles {
+		units = append(units, func(ctx context.Context) { a.userOp(ctx, c) })
+	}
+	a.runPool(ctx, units)
+}
+
+// existing looks up every create's email and returns the creates, marked
+// asUpd when the user exists. Creates whose lookup failed permanently are
+// recorded as failed and dropped.
+func (a *applier) existing(ctx context.Context, creates []*upsertItem) []*upsertItem {
+	if len(creates) == 0 {
+		return nil
+	}
+	if len(creates) > a.opts.LookupListThreshold {
+		index := map[string]User{}
+		res := a.call(ctx, "list users", func(ctx context.Context) error {
+			clear(index)
+			return a.t.ListUsers(ctx, func(u User) error {
+				index[strings.ToLower(u.Email)] = u
+				return nil
+			})
+		})
+		if res.err != nil {
+			if a.settled(ctx, res) {
+				a.setFatal(exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: list Highspot users to avoid duplicate creates: %w (re-run apply to resume)", res.err)))
+			}
+			return nil
+		}
+		for _, it := range creates {
+			if u, ok := index[strings.ToLower(it.in.Email)]; ok {
+				it.asUpd, it.id = true, u.ID
+			}
+		}
+		return creates
+	}
+	var mu sync.Mutex
+	var kept []*upsertItem
+	units := make([]func(context.Context), 0, len(creates))
+	for _, it := range creates {
+		units = append(units, func(ctx context.Context) {
+			var u *User
+			res := a.call(ctx, "find user", func(ctx context.Context) error {
+				var err error
+				u, err = a.t.FindUserByEmail(ctx, it.in.Email)
+				return err
+			})
+			if res.err != nil {
+				if a.settled(ctx, res) {
+					a.record(ctx, it.c, records.StatusFailed, res, "", "look up by email before create: "+failReason(res))
+				}
+				return
+			}
+			if u != nil {
+				it.asUpd, it.id = true, u.ID
+			}
+			mu.Lock()
+			kept = append(kept, it)
+			mu.Unlock()
+		})
+	}
+	a.runPool(ctx, units)
+	sort.Slice(kept, func(i, j int) bool { return kept[i].c.Seq < kept[j].c.Seq })
+	return kept
+}
+
+// upsert sends one batch through UpsertUsers, retrying the whole batch on a
+// retryable call error (an upsert by email is idempotent: a retried create
+// updates) and only the entries that failed retryably otherwise.
+func (a *applier) upsert(ctx context.Context, batch []*upsertItem) {
+	pending := batch
+	total := callResult{}
+	for len(pending) > 0 {
+		inputs := make([]UserInput, len(pending))
+		for i, it := range pending {
+			inputs[i] = it.in
+		}
+		var results []UpsertResult
+		res := a.call(ctx, "upsert users", func(ctx context.Context) error {
+			var err error
+			results, err = a.t.UpsertUsers(ctx, inputs)
+			return err
+		})
+		total.attempts += res.attempts
+		if res.err != nil {
+			if !a.settled(ctx, res) {
+				return
+			}
+			res.attempts = total.attempts
+			for _, it := range pending {
+				a.record(ctx, it.c, records.StatusFailed, res, "", failReason(res))
+			}
+			return
+		}
+		byEmail := make(map[string]UpsertResult, len(results))
+		for _, r := range results {
+			if r.Email != "" {
+				byEmail[strings.ToLower(r.Email)] = r
+			}
+		}
+		var again []*upsertItem
+		var againClass ErrorClass
+		for i, it := range pending {
+			r, ok := byEmail[strings.ToLower(it.in.Email)]
+			if !ok && i < len(results) && results[i].Email == "" {
+				r, ok = results[i], true
+			}
+			done := callResult{attempts: total.attempts}
+			switch {
+			case !ok:
+				a.record(ctx, it.c, records.StatusFailed, done, "", "Highspot returned no result for this entry of the batch; re-run apply to retry it")
+			case r.Err != nil:
+				c := a.opts.Classify(r.Err)
+				done.class, done.err = c, r.Err
+				if c.Retryable && total.attempts < a.opts.MaxAttempts {
+					again = append(again, it)
+					againClass = c
+					continue
+				}
+				a.record(ctx, it.c, records.StatusFailed, done, "", failReason(done))
+			default:
+				id := r.ID
+				if id == "" {
+					id = it.id
+				}
+				a.mu.Lock()
+				a.ids[strings.ToLower(it.in.Email)] = id
+				if it.asUpd && it.c.Op == records.OpCreateUser {
+					a.sum.CreatesAsUpdates++
+				}
+				a.mu.Unlock()
+				a.record(ctx, it.c, records.StatusApplied, done, id, "")
+			}
+		}
+		pending = again
+		if len(pending) > 0 {
+			if err := sleep(ctx, a.backoff(total.attempts, againClass)); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// userID finds the Highspot id of a change's user: the plan's id, one learnt
+// in this run (creates, ledger), or a lookup. nil User when absent.
+func (a *applier) user(ctx context.Context, c records.Change) (*User, callResult) {
+	if c.HighspotID != "" {
+		return &User{ID: c.HighspotID, Email: c.Email}, callResult{}
+	}
+	a.mu.Lock()
+	id, ok := a.ids[strings.ToLower(c.Email)]
+	a.mu.Unlock()
+	if ok && id != "" {
+		return &User{ID: id, Email: c.Email}, callResult{}
+	}
+	var u *User
+	res := a.call(ctx, "find user", func(ctx context.Context) error {
+		var err error
+		u, err = a.t.FindUserByEmail(ctx, c.Email)
+		return err
+	})
+	if res.err == nil && u != nil {
+		a.mu.Lock()
+		a.ids[strings.ToLower(c.Email)] = u.ID
+		a.mu.Unlock()
+	}
+	return u, res
+}
+
+// userOp applies reactivate_user and suspend_user.
+func (a *applier) userOp(ctx context.Context, c records.Change) {
+	u, res := a.user(ctx, c)
+	if res.err != nil {
+		if a.settled(ctx, res) {
+			a.record(ctx, c, records.StatusFailed, res, "", "look up user: "+failReason(res))
+		}
+		return
+	}
+	if u == nil {
+		if c.Op == records.OpSuspendUser {
+			a.record(ctx, c, records.StatusSkipped, res, "", "")
+			return
+		}
+		a.record(ctx, c, records.StatusFailed, res, "", fmt.Sprintf("user %s does not exist in Highspot (list=all)", c.Email))
+		return
+	}
+	lookups := res.attempts
+	res = a.call(ctx, c.Op, func(ctx context.Context) error {
+		if c.Op == records.OpSuspendUser {
+			return a.t.SuspendUser(ctx, *u)
+		}
+		return a.t.ReactivateUser(ctx, *u)
+	})
+	res.attempts += lookups
+	a.finish(ctx, c, res, u.ID)
+}
+
+// finish records the outcome of a single write. A 404 (remove, suspend) or
+// 409 (add) after an ambiguous earlier attempt means the earlier attempt
+// landed: the desired state holds.
+func (a *applier) finish(ctx context.Context, c records.Change, res callResult, id string) {
+	if res.err == nil {
+		a.record(ctx, c, records.StatusApplied, res, id, "")
+		return
+	}
+	if !a.settled(ctx, res) {
+		return
+	}
+	st := res.class.HTTPStatus
+	if (st == http.StatusConflict && c.Op == records.OpAddMember) ||
+		(res.ambiguous && st == http.StatusNotFound && (c.Op == records.OpRemoveMember || c.Op == records.OpSuspendUser)) {
+		a.record(ctx, c, records.StatusApplied, res, id, "")
+		return
+	}
+	a.record(ctx, c, records.StatusFailed, res, id, failReason(res))
+}
+
+func (a *applier) phaseMemberships(ctx context.Context, changes []records.Change) {
+	// Resolve each group name once per run.
+	names := map[string]bool{}
+	for _, c := range changes {
+		if c.GroupID == "" && c.Group != "" {
+			names[c.Group] = true
+		}
+	}
+	var units []func(context.Context)
+	for name := range names {
+		units = append(units, func(ctx context.Context) {
+			var g *Group
+			res := a.call(ctx, "find group", func(ctx context.Context) error {
+				var err error
+				g, err = a.t.FindGroup(ctx, name)
+				return err
+			})
+			ref := &groupRef{g: g}
+			switch {
+			case res.err != nil && !a.settled(ctx, res):
+				return
+			case res.err != nil:
+				ref.err = fmt.Errorf("look up group %q: %s", name, failReason(res))
+			case g == nil:
+				// Group creation through the API is not evidenced (reference §4),
+				// so the applier does not create managed groups: an admin creates
+				// them once in Highspot (and shares the audience's spots with them).
+				ref.err = fmt.Errorf("group %q does not exist in Highspot; create it there once (and share its spots), then re-run apply", name)
+			}
+			a.mu.Lock()
+			a.groups[name] = ref
+			a.mu.Unlock()
+		})
+	}
+	a.runPool(ctx, units)
+	if a.stopped(ctx) {
+		return
+	}
+	units = units[:0]
+	for _, c := range changes {
+		units = append(units, func(ctx context.Context) { a.membership(ctx, c) })
+	}
+	a.runPool(ctx, units)
+}
+
+func (a *applier) membership(ctx context.Context, c records.Change) {
+	g := &Group{ID: c.GroupID, Name: c.Group}
+	if c.GroupID == "" {
+		a.mu.Lock()
+		ref := a.groups[c.Group]
+		a.mu.Unlock()
+		switch {
+		case c.Group == "":
+			a.record(ctx, c, records.StatusFailed, callResult{}, "", "membership change names no group")
+			return
+		case ref == nil:
+			return // resolution interrupted
+		case ref.err != nil:
+			a.record(ctx, c, records.StatusFailed, callResult{}, "", ref.err.Error())
+			return
+		}
+		g = ref.g
+	}
+	u, res := a.user(ctx, c)
+	if res.err != nil {
+		if a.settled(ctx, res) {
+			a.record(ctx, c, records.StatusFailed, res, "", "look up user: "+failReason(res))
+		}
+		return
+	}
+	if u == nil {
+		if c.Op == records.OpRemoveMember {
+			a.record(ctx, c, records.StatusSkipped, res, "", "")
+			return
+		}
+		a.record(ctx, c, records.StatusFailed, res, "", fmt.Sprintf("user %s does not exist in Highspot (its create failed or has not run)", c.Email))
+		return
+	}
+	lookups := res.attempts
+	res = a.call(ctx, c.Op, func(ctx context.Context) error {
+		if c.Op == records.OpAddMember {
+			return a.t.AddMember(ctx, *g, *u)
+		}
+		return a.t.RemoveMember(ctx, *g, *u)
+	})
+	res.attempts += lookups
+	a.finish(ctx, c, res, u.ID)
+}
+
+func (a *applier) phaseSuspensions(ctx context.Context, changes []records.Change) {
+	units := make([]func(context.Context), 0, len(changes))
+	for _, c := range changes {
+		units = append(units, func(ctx context.Context) { a.userOp(ctx, c) })
+	}
+	a.runPool(ctx, units)
+}

@@ -1,0 +1,96 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrorClass is what the applier needs to know about a failed call: whether
+// it may be retried, how long the server asked us to wait, and the HTTP
+// status (0 when the request never got an answer).
+type ErrorClass struct {
+	Retryable  bool
+	RetryAfter time.Duration
+	HTTPStatus int
+}
+
+// Classifier turns a Target error into an ErrorClass. The pipelines wire the
+// Highspot client's own classification (highspot.Retryable and
+// highspot.StatusError); DefaultClassify is the fallback.
+type Classifier func(error) ErrorClass
+
+// StatusCoder is implemented by errors that carry an HTTP status.
+type StatusCoder interface{ HTTPStatus() int }
+
+// RetryAfterer is implemented by errors that carry the server's Retry-After.
+type RetryAfterer interface{ RetryAfterDelay() time.Duration }
+
+// RetryableStatus reports the statuses Highspot clients retry (reference §7):
+// 429, 500, 502, 503 and 504. Every other status, 400 and 409 in particular,
+// is final.
+func RetryableStatus(status int) bool {
+	switch status {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// DefaultClassify classifies errors without knowing the client package:
+// errors exposing HTTPStatus()/RetryAfterDelay() by their status, timeouts and
+// dropped connections as retryable, everything else (and cancellation) as final.
+func DefaultClassify(err error) ErrorClass {
+	if err == nil {
+		return ErrorClass{}
+	}
+	var c ErrorClass
+	var sc StatusCoder
+	if errors.As(err, &sc) {
+		c.HTTPStatus = sc.HTTPStatus()
+		c.Retryable = RetryableStatus(c.HTTPStatus)
+	}
+	var ra RetryAfterer
+	if errors.As(err, &ra) {
+		c.RetryAfter = ra.RetryAfterDelay()
+	}
+	if c.HTTPStatus != 0 {
+		return c
+	}
+	c.Retryable = TransportRetryable(err)
+	return c
+}
+
+// TransportRetryable reports whether err is a timeout or a dropped or refused
+// connection, the failures that happen before an HTTP status is read.
+func TransportRetryable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true // a per-request timeout; the run's own ctx is checked by the caller
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED) {
+		return true
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return true
+	}
+	// net/http reports a server that hung up mid-response in plain text.
+	msg := err.Error()
+	return strings.Contains(msg, "connection reset") || strings.Contains(msg, "server closed idle connection") ||
+		strings.Contains(msg, "EOF")
+}
