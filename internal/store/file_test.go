@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,5 +81,25 @@ func TestFileStoreURL(t *testing.T) {
 	want := "file://" + filepath.ToSlash(dir) + "/_runs/r%201/x.json"
 	if got != want {
 		t.Errorf("URL: got %q, want %q", got, want)
+	}
+}
+
+// On disk a key cannot also be a folder of other keys; that is a clear
+// ErrInvalidKey, never ErrExists or a raw ENOTDIR.
+func TestFileStoreKeyFolderConflict(t *testing.T) {
+	st, err := store.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a/b", "c"} {
+		if err := storetest.Put(t.Context(), st, k, []byte("x")); err != nil {
+			t.Fatalf("Put(%q): %v", k, err)
+		}
+	}
+	for _, k := range []string{"a", "c/d"} {
+		err := storetest.Put(t.Context(), st, k, []byte("y"))
+		if !errors.Is(err, store.ErrInvalidKey) {
+			t.Errorf("Put(%q): got err %v, want ErrInvalidKey", k, err)
+		}
 	}
 }

@@ -31,6 +31,9 @@ type Options struct {
 	// Lock retention on every Put.
 	ObjectLockMode string
 	ObjectLockDays int
+	// RetentionExempt lists key prefixes written without retention, e.g.
+	// "_locks/" so that a run lock can be released.
+	RetentionExempt []string
 	// NoConditionalWrites: the server ignores If-None-Match; check with
 	// HeadObject before Put (racy). Not needed for AWS S3, versitygw or
 	// gofakes3 >= v1.2.0.
@@ -113,6 +116,7 @@ func openS3(ctx context.Context, u *url.URL, raw string, opts Options) (Store, e
 		SSEKMSKeyID:         opts.SSEKMSKeyID,
 		ObjectLockMode:      opts.ObjectLockMode,
 		ObjectLockDays:      opts.ObjectLockDays,
+		RetentionExempt:     opts.RetentionExempt,
 		NoConditionalWrites: opts.NoConditionalWrites,
 		Now:                 opts.Now,
 	})

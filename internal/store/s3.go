@@ -29,6 +29,7 @@ type S3Store struct {
 	sseKMSKeyID string
 	lockMode    types.ObjectLockMode // "" when no retention is applied
 	lockDays    int
+	lockExempt  []string
 	now         func() time.Time
 	// headBeforePut: the server ignores If-None-Match, so Put checks with
 	// HeadObject first. This leaves a race between the check and the write
@@ -47,6 +48,10 @@ type S3Config struct {
 	// Object Lock retention on every Put; the bucket must have Object Lock on.
 	ObjectLockMode string
 	ObjectLockDays int
+	// RetentionExempt lists key prefixes written without retention (e.g.
+	// "_locks/": a run lock must stay deletable). A bucket-level default
+	// retention still applies to them.
+	RetentionExempt []string
 	// NoConditionalWrites is for servers that ignore If-None-Match (old S3
 	// emulators): Put then checks existence with HeadObject first, which is
 	// racy between concurrent writers. Real S3 and versitygw do not need it.
@@ -75,6 +80,7 @@ func NewS3Store(client *s3.Client, cfg S3Config) (*S3Store, error) {
 		prefix:        prefix,
 		sseKMSKeyID:   cfg.SSEKMSKeyID,
 		lockDays:      cfg.ObjectLockDays,
+		lockExempt:    cfg.RetentionExempt,
 		now:           cfg.Now,
 		headBeforePut: cfg.NoConditionalWrites,
 	}
@@ -94,6 +100,15 @@ func NewS3Store(client *s3.Client, cfg S3Config) (*S3Store, error) {
 		st.now = time.Now
 	}
 	return st, nil
+}
+
+func (s *S3Store) exempt(key string) bool {
+	for _, p := range s.lockExempt {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *S3Store) objectKey(key string) string { return s.prefix + key }
@@ -125,7 +140,7 @@ func (s *S3Store) Put(ctx context.Context, key string, body io.ReadSeeker, size 
 		in.ServerSideEncryption = types.ServerSideEncryptionAwsKms
 		in.SSEKMSKeyId = aws.String(s.sseKMSKeyID)
 	}
-	if s.lockMode != "" {
+	if s.lockMode != "" && !s.exempt(key) {
 		in.ObjectLockMode = s.lockMode
 		in.ObjectLockRetainUntilDate = aws.Time(s.now().UTC().Add(time.Duration(s.lockDays) * 24 * time.Hour))
 	}

@@ -92,6 +92,7 @@ func TestS3PutHeaders(t *testing.T) {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodPut {
 				hdr := r.Header.Clone()
+				hdr.Set("X-Test-Path", r.URL.Path)
 				seen.Store(&hdr)
 			}
 			h.ServeHTTP(w, r)
@@ -101,7 +102,7 @@ func TestS3PutHeaders(t *testing.T) {
 	st, err := store.Open(t.Context(), "s3://artifacts/p", store.Options{
 		Endpoint: endpoint, PathStyle: true, Credentials: fakeCreds,
 		SSEKMSKeyID: "arn:aws:kms:us-east-1:111122223333:key/test", ObjectLockMode: "compliance", ObjectLockDays: 30,
-		Now: func() time.Time { return now },
+		Now: func() time.Time { return now }, RetentionExempt: []string{"_locks/"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +124,21 @@ func TestS3PutHeaders(t *testing.T) {
 		if got := h.Get(name); got != want {
 			t.Errorf("PUT header %s: got %q, want %q", name, got, want)
 		}
+	}
+	if err := storetest.Put(t.Context(), st, "_locks/run.lock", []byte("v")); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	h = seen.Load()
+	if got := h.Get("X-Test-Path"); got != "/artifacts/p/_locks/run.lock" {
+		t.Fatalf("last PUT path: got %q, want the lock key", got)
+	}
+	for _, name := range []string{"X-Amz-Object-Lock-Mode", "X-Amz-Object-Lock-Retain-Until-Date"} {
+		if got := h.Get(name); got != "" {
+			t.Errorf("PUT of a retention-exempt key: header %s got %q, want none", name, got)
+		}
+	}
+	if got := h.Get("If-None-Match"); got != "*" {
+		t.Errorf("PUT of a retention-exempt key: If-None-Match got %q, want *", got)
 	}
 }
 
@@ -197,7 +213,7 @@ func TestS3ConformanceIntegration(t *testing.T) {
 
 func TestS3ObjectLockIntegration(t *testing.T) {
 	endpoint, bucket := integrationEnv(t, "OTDS_TEST_S3_LOCK_BUCKET")
-	opts := store.Options{Endpoint: endpoint, PathStyle: true, ObjectLockMode: "governance", ObjectLockDays: 1}
+	opts := store.Options{Endpoint: endpoint, PathStyle: true, ObjectLockMode: "governance", ObjectLockDays: 1, RetentionExempt: []string{"_locks/"}}
 	url := "s3://" + bucket + "/lock/" + uniquePrefix(t)
 	st, err := store.Open(t.Context(), url, opts)
 	if err != nil {
@@ -224,6 +240,22 @@ func TestS3ObjectLockIntegration(t *testing.T) {
 	}
 	if b, err := storetest.Read(t.Context(), st, key); err != nil || string(b) != "original" {
 		t.Errorf("Get after refused delete and overwrite: got %q, %v, want %q", b, err, "original")
+	}
+	// A retention-exempt key (a run lock) is written once and deleted for real.
+	if err := storetest.Put(t.Context(), st, "_locks/run.lock", []byte("holder")); err != nil {
+		t.Fatalf("Put lock: %v", err)
+	}
+	if err := storetest.Put(t.Context(), st, "_locks/run.lock", []byte("other")); !errors.Is(err, store.ErrExists) {
+		t.Errorf("second Put of the lock: got err %v, want ErrExists", err)
+	}
+	if info, err := st.Stat(t.Context(), "_locks/run.lock"); err != nil || !info.RetainUntil.IsZero() {
+		t.Errorf("Stat lock: got RetainUntil %v err %v, want none", info.RetainUntil, err)
+	}
+	if err := st.Delete(t.Context(), "_locks/run.lock"); err != nil {
+		t.Errorf("Delete lock: %v", err)
+	}
+	if err := storetest.Put(t.Context(), st, "_locks/run.lock", []byte("next holder")); err != nil {
+		t.Errorf("Put lock after release: %v", err)
 	}
 	// Only an explicit governance bypass removes it (cleanup; shows the mode).
 	client, err := store.NewS3Client(t.Context(), opts)
