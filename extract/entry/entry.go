@@ -366,3 +366,44 @@ func hasClass(ocs [][]byte, c string) bool {
 	}
 	return false
 }
+
+// Sink is the part of extract.Sink that Emit needs (extract.Sink satisfies it).
+type Sink interface {
+	Account(records.Account) error
+	Group(records.Group) error
+	Member(groupDN, groupSourceID, partition, memberDN, memberSourceID string) error
+	Reject(records.Reject) error
+}
+
+// Emit maps one entry of kind "account" or "group" and hands the row (or its
+// reject) and, for groups, each member value to sink. Shared by sources that
+// read LDAP-shaped entries (ldap, ldif).
+func Emit(m *Mapper, dn, kind string, get Getter, sink Sink) error {
+	h, included, rej := m.Head(dn, get, kind)
+	if !included {
+		return nil
+	}
+	if rej != nil {
+		return sink.Reject(*rej)
+	}
+	if kind == "account" {
+		acc, rej := m.Account(h, get)
+		if rej != nil {
+			return sink.Reject(*rej)
+		}
+		return sink.Account(acc)
+	}
+	g, members, rej := m.Group(h, get)
+	if rej != nil {
+		return sink.Reject(*rej)
+	}
+	if err := sink.Group(g); err != nil {
+		return err
+	}
+	for _, mdn := range members {
+		if err := sink.Member(h.DN, h.SourceID, h.Partition, mdn, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
