@@ -1,0 +1,162 @@
+// Package highspot owns the Highspot clients of the load stage: the REST v1.0
+// client (*REST) and the SCIM 2.0 client (*SCIM), both implementing
+// load.Target, and the error type that carries the HTTP status and
+// Retry-After so the applier can decide whether to retry. The clients never
+// retry themselves; wire shapes live in load/highspot/wire.
+package highspot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// StatusError is a non-2xx HTTP response (or a per-entry rejection mapped to
+// one). Body is the server's message: the "message" (or SCIM "detail") of a
+// JSON error body when it parses, the raw text otherwise (Highspot's 401 is
+// text/plain "Could not authenticate user.").
+type StatusError struct {
+	Status int
+	Body   string
+	// RetryAfter is the parsed Retry-After header (seconds or HTTP-date);
+	// 0 when absent or unparseable.
+	RetryAfter time.Duration
+	Method     string
+	URL        string
+}
+
+func (e *StatusError) Error() string {
+	msg := e.Body
+	if len(msg) > 300 {
+		msg = msg[:300] + "…"
+	}
+	s := fmt.Sprintf("%s %s: HTTP %d", e.Method, e.URL, e.Status)
+	if msg != "" {
+		s += ": " + msg
+	}
+	switch {
+	case e.Status == http.StatusUnauthorized:
+		s += " (check the API key and secret, or the SCIM token)"
+	case e.Status == http.StatusForbidden:
+		s += " (the API user lacks the right, or hs-user impersonation is not enabled for the key)"
+	}
+	return s
+}
+
+// ErrNotFound is returned (wrapped) when a user or group a write refers to
+// does not exist on the target.
+var ErrNotFound = errors.New("not found on Highspot")
+
+// Retryable reports whether a request that failed with err may be retried:
+// 429, 500, 502, 503, 504, timeouts and dropped connections (EOF, reset,
+// refused) are; validation errors (other 4xx), context cancellation and
+// everything else are not.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		switch se.Status {
+		case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+		return false
+	}
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// A per-request timeout (http.Client.Timeout) is retryable; the
+		// caller checks its own ctx before retrying.
+		return true
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return true
+	}
+	// net/http reports a peer that closed mid-response with these texts and no
+	// typed error.
+	msg := err.Error()
+	for _, s := range []string{"server closed idle connection", "connection reset", "broken pipe", "EOF"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseRetryAfter reads a Retry-After value: delta seconds or an HTTP-date
+// (relative to now). It returns 0 when absent, unparseable or in the past.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// newStatusError reads resp's body into a StatusError.
+func newStatusError(resp *http.Response, now time.Time) *StatusError {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return &StatusError{
+		Status:     resp.StatusCode,
+		Body:       errorMessage(b),
+		RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), now),
+		Method:     resp.Request.Method,
+		URL:        redactURL(resp.Request.URL.String()),
+	}
+}
+
+// errorMessage is "JSON if it parses, otherwise text": Highspot's
+// {"message":…}, SCIM's {"detail":…}, or the raw body.
+func errorMessage(b []byte) string {
+	var m map[string]any
+	if json.Unmarshal(b, &m) == nil {
+		for _, k := range []string{"message", "detail", "errorMessage", "error_description", "error"} {
+			if s, ok := m[k].(string); ok && s != "" {
+				return s
+			}
+		}
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// redactURL drops userinfo from a URL for error messages.
+func redactURL(s string) string {
+	if i := strings.Index(s, "://"); i >= 0 {
+		if j := strings.Index(s[i+3:], "@"); j >= 0 && !strings.Contains(s[i+3:i+3+j], "/") {
+			return s[:i+3] + s[i+3+j+1:]
+		}
+	}
+	return s
+}
