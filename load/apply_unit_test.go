@@ -1,0 +1,296 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
+	"github.com/otds-highspot/otds-highspot/internal/records"
+)
+
+// These tests use a small hand-written Target for pure ordering, retry and
+// breaker logic; the end-to-end tests (apply_test.go) use the real sandbox.
+
+type statusErr struct {
+	status int
+	after  time.Duration
+}
+
+func (e statusErr) Error() string                  { return fmt.Sprintf("HTTP %d", e.status) }
+func (e statusErr) HTTPStatus() int                { return e.status }
+func (e statusErr) RetryAfterDelay() time.Duration { return e.after }
+
+type fakeTarget struct {
+	mu    sync.Mutex
+	calls []string
+	users map[string]string // email -> id
+	// fail returns an error for a call name ("upsert", "add", ...) or nil.
+	fail func(call string, n int) error
+	n    map[string]int
+}
+
+func newFake() *fakeTarget { return &fakeTarget{users: map[string]string{}, n: map[string]int{}} }
+
+func (f *fakeTarget) hit(call string) error {
+	f.mu.Lock()
+	f.calls = append(f.calls, call)
+	f.n[call]++
+	n := f.n[call]
+	f.mu.Unlock()
+	if f.fail != nil {
+		return f.fail(call, n)
+	}
+	return nil
+}
+
+func (f *fakeTarget) FindUserByEmail(ctx context.Context, email string) (*User, error) {
+	if err := f.hit("find"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if id, ok := f.users[strings.ToLower(email)]; ok {
+		return &User{ID: id, Email: email}, nil
+	}
+	return nil, nil
+}
+
+func (f *fakeTarget) UpsertUsers(ctx context.Context, users []UserInput) ([]UpsertResult, error) {
+	if err := f.hit("upsert"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]UpsertResult, len(users))
+	for i, u := range users {
+		e := strings.ToLower(u.Email)
+		id, ok := f.users[e]
+		if !ok {
+			id = fmt.Sprintf("id-%d", len(f.users))
+			f.users[e] = id
+		}
+		out[i] = UpsertResult{Email: u.Email, ID: id, Created: !ok}
+	}
+	return out, nil
+}
+
+func (f *fakeTarget) SuspendUser(ctx context.Context, u User) error    { return f.hit("suspend") }
+func (f *fakeTarget) ReactivateUser(ctx context.Context, u User) error { return f.hit("reactivate") }
+func (f *fakeTarget) AddMember(ctx context.Context, g Group, u User) error {
+	return f.hit("add")
+}
+func (f *fakeTarget) RemoveMember(ctx context.Context, g Group, u User) error {
+	return f.hit("remove")
+}
+func (f *fakeTarget) FindGroup(ctx context.Context, name string) (*Group, error) {
+	if err := f.hit("group"); err != nil {
+		return nil, err
+	}
+	if name == "missing" {
+		return nil, nil
+	}
+	return &Group{ID: "g-" + name, Name: name}, nil
+}
+func (f *fakeTarget) ListUsers(ctx context.Context, fn func(User) error) error {
+	return f.hit("list")
+}
+func (f *fakeTarget) ListGroups(ctx context.Context, fn func(Group) error) error { return nil }
+func (f *fakeTarget) MaxBatch() int                                              { return 10 }
+
+func quiet() logrus.FieldLogger {
+	l := logrus.New()
+	l.SetOutput(bytes.NewBuffer(nil))
+	return l
+}
+
+func fastOpts() ApplyOptions {
+	return ApplyOptions{
+		Concurrency: 2, MaxAttempts: 4,
+		BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond,
+		Rand: rand.New(rand.NewPCG(1, 2)),
+	}
+}
+
+func plan() []records.Change {
+	return []records.Change{
+		{ChangeID: "s1", Seq: 1, Op: records.OpSuspendUser, Email: "old@x.com", HighspotID: "h-old"},
+		{ChangeID: "m1", Seq: 2, Op: records.OpAddMember, Email: "new@x.com", Group: "sales"},
+		{ChangeID: "c1", Seq: 3, Op: records.OpCreateUser, Email: "new@x.com", After: `{"name":"New","surname":"User","display_name":"New User"}`},
+	}
+}
+
+func TestApplyOrderAndPhases(t *testing.T) {
+	f := newFake()
+	l := NewMemLedger(nil)
+	sum, err := Apply(t.Context(), f, plan(), l, fastOpts(), quiet())
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	got := strings.Join(f.calls, ",")
+	want := "find,upsert,group,add,suspend"
+	if got != want {
+		t.Errorf("calls: got %s, want %s", got, want)
+	}
+	if sum.Applied != 3 {
+		t.Errorf("applied: got %d, want 3", sum.Applied)
+	}
+	// membership uses the id learnt from the create, no extra lookup
+	if r, _ := l.Applied("m1"); r.HighspotID != "id-0" {
+		t.Errorf("membership user id: got %q, want id-0", r.HighspotID)
+	}
+}
+
+func TestApplyCreateOfExistingUserIsUpdate(t *testing.T) {
+	f := newFake()
+	f.users["new@x.com"] = "h-existing"
+	sum, err := Apply(t.Context(), f, plan()[2:], NewMemLedger(nil), fastOpts(), quiet())
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if sum.CreatesAsUpdates != 1 || len(f.users) != 1 {
+		t.Errorf("got CreatesAsUpdates=%d users=%d, want 1 and 1", sum.CreatesAsUpdates, len(f.users))
+	}
+}
+
+func TestApplyRetries(t *testing.T) {
+	tests := []struct {
+		name         string
+		err          error
+		failFirst    int
+		wantStatus   string
+		wantAttempts int32
+		wantCode     int
+		minElapsed   time.Duration
+	}{
+		{"validation not retried", statusErr{status: 400}, 99, records.StatusFailed, 1, exitcode.ApplyFailed, 0},
+		{"forbidden not retried", statusErr{status: 403}, 99, records.StatusFailed, 1, exitcode.ApplyFailed, 0},
+		{"503 retried", statusErr{status: 503}, 2, records.StatusApplied, 3, 0, 0},
+		{"retry-after honoured", statusErr{status: 429, after: 300 * time.Millisecond}, 1, records.StatusApplied, 2, 0, 300 * time.Millisecond},
+		{"gives up after max attempts", statusErr{status: 502}, 99, records.StatusFailed, 4, exitcode.Transient, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			f.fail = func(call string, n int) error {
+				if call == "add" && n <= tc.failFirst {
+					return tc.err
+				}
+				return nil
+			}
+			l := NewMemLedger(nil)
+			start := time.Now()
+			ch := []records.Change{{ChangeID: "m", Op: records.OpAddMember, Email: "a@x.com", HighspotID: "h", GroupID: "g"}}
+			_, err := Apply(t.Context(), f, ch, l, fastOpts(), quiet())
+			elapsed := time.Since(start)
+			if got := exitcode.Of(err); got != tc.wantCode {
+				t.Errorf("exit code: got %d, want %d (%v)", got, tc.wantCode, err)
+			}
+			r, ok := l.Applied("m")
+			if !ok {
+				t.Fatal("no ledger row")
+			}
+			if r.Status != tc.wantStatus || r.Attempts != tc.wantAttempts {
+				t.Errorf("got status=%s attempts=%d, want %s and %d", r.Status, r.Attempts, tc.wantStatus, tc.wantAttempts)
+			}
+			if elapsed < tc.minElapsed {
+				t.Errorf("elapsed: got %v, want >= %v", elapsed, tc.minElapsed)
+			}
+		})
+	}
+}
+
+func TestApplyBreakerTrips(t *testing.T) {
+	f := newFake()
+	f.fail = func(call string, n int) error {
+		if call == "add" {
+			return statusErr{status: 503}
+		}
+		return nil
+	}
+	var ch []records.Change
+	for i := range 200 {
+		ch = append(ch, records.Change{ChangeID: fmt.Sprint("m", i), Seq: int64(i), Op: records.OpAddMember, Email: "a@x.com", HighspotID: "h", GroupID: "g"})
+	}
+	opts := fastOpts()
+	opts.BreakerWindow, opts.BreakerMinRequests, opts.BreakerThreshold = 20, 10, 0.5
+	l := NewMemLedger(nil)
+	sum, err := Apply(t.Context(), f, ch, l, opts, quiet())
+	if got := exitcode.Of(err); got != exitcode.Transient {
+		t.Fatalf("exit code: got %d, want %d (%v)", got, exitcode.Transient, err)
+	}
+	if !sum.BreakerTripped || sum.Pending == 0 || l.Flushes() == 0 {
+		t.Errorf("got tripped=%v pending=%d flushes=%d, want true, >0, >0", sum.BreakerTripped, sum.Pending, l.Flushes())
+	}
+	if f.n["add"] > 30 {
+		t.Errorf("calls after trip: got %d add calls, want the breaker to stop dispatch early", f.n["add"])
+	}
+	if !strings.Contains(err.Error(), "resume") {
+		t.Errorf("error does not say re-running resumes: %v", err)
+	}
+}
+
+func TestApplyResumeSkipsApplied(t *testing.T) {
+	f := newFake()
+	prior := []records.LoadResult{{ChangeID: "c1", Op: records.OpCreateUser, Status: records.StatusApplied, HighspotID: "h-new", Email: "new@x.com"}}
+	sum, err := Apply(t.Context(), f, plan(), NewMemLedger(prior), fastOpts(), quiet())
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if f.n["upsert"] != 0 || f.n["find"] != 0 {
+		t.Errorf("got upsert=%d find=%d, want no create and no lookup on resume", f.n["upsert"], f.n["find"])
+	}
+	if sum.Resumed != 1 || sum.Applied != 2 {
+		t.Errorf("got resumed=%d applied=%d, want 1 and 2", sum.Resumed, sum.Applied)
+	}
+}
+
+func TestApplyMissingGroupFailsPermanently(t *testing.T) {
+	f := newFake()
+	ch := []records.Change{{ChangeID: "m", Op: records.OpAddMember, Email: "a@x.com", HighspotID: "h", Group: "missing"}}
+	sum, err := Apply(t.Context(), f, ch, NewMemLedger(nil), fastOpts(), quiet())
+	if exitcode.Of(err) != exitcode.ApplyFailed || len(sum.Failures) != 1 || !strings.Contains(sum.Failures[0].Reason, "does not exist") {
+		t.Errorf("got err=%v failures=%+v, want exit 6 naming the missing group", err, sum.Failures)
+	}
+}
+
+func TestApplyDryRunMakesNoCalls(t *testing.T) {
+	f := newFake()
+	var out bytes.Buffer
+	opts := fastOpts()
+	opts.DryRun, opts.DryRunOut = true, &out
+	l := NewMemLedger(nil)
+	if _, err := Apply(t.Context(), f, plan(), l, opts, quiet()); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if len(f.calls) != 0 || len(l.Rows()) != 0 {
+		t.Errorf("got calls=%v rows=%d, want none", f.calls, len(l.Rows()))
+	}
+	for _, want := range []string{"POST /users", "new@x.com", "POST /groups/{group:sales}/users", "DELETE /users/h-old"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestBackoffFullJitter(t *testing.T) {
+	a := &applier{opts: ApplyOptions{BackoffBase: 100 * time.Millisecond, BackoffMax: time.Second, MaxRetryAfter: 2 * time.Second, Rand: rand.New(rand.NewPCG(3, 4))}}
+	for attempt := 1; attempt <= 6; attempt++ {
+		ceil := min(100*time.Millisecond<<(attempt-1), time.Second)
+		for range 50 {
+			if d := a.backoff(attempt, ErrorClass{}); d < 0 || d > ceil {
+				t.Fatalf("attempt %d: got %v, want within [0, %v]", attempt, d, ceil)
+			}
+		}
+	}
+	if got := a.backoff(1, ErrorClass{RetryAfter: 5 * time.Second}); got != 2*time.Second {
+		t.Errorf("capped Retry-After: got %v, want 2s", got)
+	}
+}
