@@ -13,6 +13,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // Options configures Open. Only the S3 fields matter for s3:// URLs; a local
@@ -142,6 +143,11 @@ func openS3(ctx context.Context, u *url.URL, raw string, opts Options) (Store, e
 			return nil, fmt.Errorf("open store %q: check bucket %q at %s (endpoint, region, credentials): %w", raw, bucket, where, err)
 		}
 	}
+	if opts.ObjectLockMode != "" {
+		if err := checkObjectLock(ctx, client, bucket); err != nil {
+			return nil, fmt.Errorf("open store %q: %w", raw, err)
+		}
+	}
 	return st, nil
 }
 
@@ -174,4 +180,22 @@ func NewS3Client(ctx context.Context, opts Options) (*s3.Client, error) {
 			o.BaseEndpoint = aws.String(opts.Endpoint)
 		}
 	}), nil
+}
+
+// checkObjectLock refuses a bucket that certainly has no Object Lock, since
+// every Put would then fail. Other errors (no permission to read the
+// configuration, servers that do not implement it) are left to Put.
+func checkObjectLock(ctx context.Context, client *s3.Client, bucket string) error {
+	const hint = "Object Lock can only be enabled when the bucket is created (create-bucket --object-lock-enabled-for-bucket); use such a bucket or unset store.s3.object_lock.mode"
+	out, err := client.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(bucket)})
+	if err != nil {
+		if apiCode(err) == "ObjectLockConfigurationNotFoundError" {
+			return fmt.Errorf("object lock retention is configured but bucket %q has no Object Lock: %s", bucket, hint)
+		}
+		return nil
+	}
+	if c := out.ObjectLockConfiguration; c != nil && c.ObjectLockEnabled != "" && c.ObjectLockEnabled != types.ObjectLockEnabledEnabled {
+		return fmt.Errorf("object lock retention is configured but bucket %q has Object Lock %q: %s", bucket, c.ObjectLockEnabled, hint)
+	}
+	return nil
 }

@@ -276,3 +276,16 @@ func TestS3ObjectLockIntegration(t *testing.T) {
 		t.Errorf("Stat after bypass delete: got err %v, want ErrNotFound", err)
 	}
 }
+
+func TestS3ObjectLockOnPlainBucketIntegration(t *testing.T) {
+	endpoint, bucket := integrationEnv(t, "OTDS_TEST_S3_BUCKET")
+	_, err := store.Open(t.Context(), "s3://"+bucket+"/x", store.Options{Endpoint: endpoint, PathStyle: true, ObjectLockMode: "compliance", ObjectLockDays: 1})
+	if err == nil {
+		t.Fatal("Open with retention on a bucket without Object Lock: got nil error, want one")
+	}
+	for _, want := range []string{"has no Object Lock", "--object-lock-enabled-for-bucket"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Open: got %q, want it to mention %q", err, want)
+		}
+	}
+}
