@@ -98,6 +98,11 @@ func (s *FileStore) Put(ctx context.Context, key string, body io.ReadSeeker, siz
 	if size >= 0 && n != size {
 		return fmt.Errorf("put %s: wrote %d bytes, want %d", key, n, size)
 	}
+	// CreateTemp makes 0600 files; artifacts are meant to be read by others
+	// (data teams, auditors).
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("put %s: chmod: %w", key, err)
+	}
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("put %s: fsync: %w", key, err)
 	}

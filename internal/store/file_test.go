@@ -71,6 +71,24 @@ func TestFileStoreIgnoresLeftoverTempFiles(t *testing.T) {
 	}
 }
 
+func TestFileStoreObjectMode(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.NewFileStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := storetest.Put(t.Context(), st, "t/part.parquet", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "t", "part.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != 0o644 {
+		t.Errorf("object mode: got %v, want 0644 (readable by other users)", got)
+	}
+}
+
 func TestFileStoreURL(t *testing.T) {
 	dir := t.TempDir()
 	st, err := store.NewFileStore(dir)
