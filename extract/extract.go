@@ -1,0 +1,610 @@
+package extract
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/otds-highspot/otds-highspot/extract/entry"
+	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
+	"github.com/otds-highspot/otds-highspot/internal/records"
+)
+
+// Options select and wire a run of the extract stage.
+type Options struct {
+	// Trees is the subset of configured trees to read; empty = all.
+	Trees []string
+	// NewSource builds the source of a tree. Required: the default factory
+	// for ldap, otds-rest and ldif lives in extract/sources (sources.Factory),
+	// because the sources import this package.
+	NewSource func(tree config.Tree) (Source, error)
+	// Getenv resolves secret references (injected; never os.Getenv here).
+	Getenv func(string) string
+	// Strict turns rejects into a failed tree (also cfg.Extract.Strict).
+	Strict bool
+}
+
+// Tree statuses.
+const (
+	StatusPublished = "published"
+	StatusFailed    = "failed" // the read did not complete (exit 3)
+	StatusGated     = "gated"  // a source-health gate tripped or strict mode rejected (exit 4)
+)
+
+// Gate is one evaluated source-health gate.
+type Gate struct {
+	Name      string  `json:"name"` // min_accounts | max_drop_percent | null_rate.<attr> | strict
+	Figure    float64 `json:"figure"`
+	Threshold float64 `json:"threshold"`
+	Tripped   bool    `json:"tripped"`
+	Message   string  `json:"message,omitempty"`
+}
+
+// TreeResult is the outcome of one tree.
+type TreeResult struct {
+	Tree          string           `json:"tree"`
+	Status        string           `json:"status"`
+	Accounts      int64            `json:"accounts"`
+	Groups        int64            `json:"groups"`
+	Memberships   int64            `json:"memberships"`
+	Rejects       int64            `json:"rejects"`
+	RejectsByCode map[string]int64 `json:"rejects_by_code"`
+	Skipped       int64            `json:"skipped"` // entries of partitions this tree does not publish
+	Previous      int64            `json:"previous_accounts"`
+	Gates         []Gate           `json:"gates"`
+	Duration      time.Duration    `json:"duration_ns"`
+	ExitCode      int              `json:"exit_code"`
+	Error         string           `json:"error,omitempty"`
+	Ref           *artifact.Ref    `json:"ref,omitempty"`
+	Err           error            `json:"-"`
+}
+
+// Result is the outcome of a run: one TreeResult per tree, in config order.
+type Result struct {
+	Trees []TreeResult `json:"trees"`
+}
+
+// Run reads the selected trees concurrently (at most cfg.Extract.Concurrency
+// at once), each into its own stage "extract.<tree>", and publishes a tree
+// only when its read completed and its health gates passed. The returned
+// error, when any tree failed, names every failed tree and carries the most
+// severe exit code (4 source gate over 3 transient).
+func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options) (*Result, error) {
+	if opts.NewSource == nil {
+		return nil, exitcode.New(exitcode.Unexpected, "extract: no source factory; pass extract/sources.Factory as Options.NewSource")
+	}
+	trees, err := selectTrees(cfg, opts.Trees)
+	if err != nil {
+		return nil, err
+	}
+	strict := opts.Strict || cfg.Extract.Strict
+	conc := cfg.Extract.Concurrency
+	if conc < 1 {
+		conc = 1
+	}
+	res := &Result{Trees: make([]TreeResult, len(trees))}
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	for i := range trees {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				res.Trees[i] = failed(trees[i].Name, exitcode.Transient, fmt.Errorf("tree %s: not started: %w", trees[i].Name, ctx.Err()))
+				return
+			}
+			defer func() { <-sem }()
+			res.Trees[i] = runTree(ctx, env, trees[i], opts, strict)
+		}(i)
+	}
+	wg.Wait()
+	var errs []error
+	code := exitcode.OK
+	for _, tr := range res.Trees {
+		if tr.Err == nil {
+			continue
+		}
+		errs = append(errs, tr.Err)
+		if severity(tr.ExitCode) > severity(code) {
+			code = tr.ExitCode
+		}
+	}
+	if len(errs) > 0 {
+		return res, exitcode.Wrap(code, errors.Join(errs...))
+	}
+	return res, nil
+}
+
+func severity(code int) int {
+	switch code {
+	case exitcode.OK:
+		return 0
+	case exitcode.Transient:
+		return 1
+	case exitcode.SourceGate:
+		return 2
+	}
+	return 3 // usage / unexpected
+}
+
+func failed(tree string, code int, err error) TreeResult {
+	return TreeResult{Tree: tree, Status: StatusFailed, ExitCode: code, Err: err, Error: err.Error(), RejectsByCode: map[string]int64{}}
+}
+
+func selectTrees(cfg *config.Config, names []string) ([]config.Tree, error) {
+	if len(names) == 0 {
+		return cfg.Trees, nil
+	}
+	var out []config.Tree
+	for _, n := range names {
+		t, ok := cfg.Tree(n)
+		if !ok {
+			return nil, exitcode.New(exitcode.Usage, "extract: unknown tree %q; configured trees are %s", n, strings.Join(cfg.TreeNames(), ", "))
+		}
+		out = append(out, *t)
+	}
+	return out, nil
+}
+
+// ref is what the stage remembers of one entry for member resolution.
+type ref struct {
+	id   string
+	kind uint8 // 1 user, 2 group
+	part uint16
+}
+
+// treeSink writes rows as they arrive and keeps compact indexes.
+type treeSink struct {
+	tree      config.Tree
+	seed      maphash.Seed
+	accounts  *artifact.TableWriter[records.Account]
+	groups    *artifact.TableWriter[records.Group]
+	rejects   *artifact.TableWriter[records.Reject]
+	byDN      map[uint64]ref
+	byID      map[uint64]ref
+	parts     []string
+	partIdx   map[string]uint16
+	spill     *os.File
+	spillW    *bufio.Writer
+	spilled   int64
+	rejCodes  map[string]int64
+	nulls     map[string]int64
+	skipped   int64
+	nullAttrs []string
+}
+
+func (s *treeSink) hash(v string) uint64 { return maphash.String(s.seed, v) }
+
+func (s *treeSink) partition(p string) uint16 {
+	if i, ok := s.partIdx[p]; ok {
+		return i
+	}
+	i := uint16(len(s.parts))
+	s.parts = append(s.parts, p)
+	s.partIdx[p] = i
+	return i
+}
+
+// index records an entry; false when its DN was seen before (duplicate).
+func (s *treeSink) index(dn, partition, id string, kind uint8) (bool, error) {
+	parsed, err := entry.ParseDN(dn)
+	if err != nil {
+		return false, err
+	}
+	h := s.hash(entry.Norm(parsed))
+	if _, dup := s.byDN[h]; dup {
+		return false, nil
+	}
+	r := ref{id: id, kind: kind, part: s.partition(partition)}
+	s.byDN[h] = r
+	s.byID[s.hash(id)] = r
+	return true, nil
+}
+
+func (s *treeSink) Account(a records.Account) error {
+	if !s.tree.IncludesPartition(a.Partition) {
+		s.skipped++
+		return nil
+	}
+	ok, err := s.index(a.DN, a.Partition, a.SourceID, 1)
+	if err != nil {
+		return s.Reject(records.Reject{Tree: s.tree.Name, Partition: a.Partition, DN: a.DN, SourceID: a.SourceID, Kind: "account", Code: entry.CodeBadDN, Reason: "the DN does not parse: " + err.Error()})
+	}
+	if !ok {
+		return s.Reject(records.Reject{Tree: s.tree.Name, Partition: a.Partition, DN: a.DN, SourceID: a.SourceID, Kind: "account", Code: entry.CodeDuplicateDN, Reason: "another entry with the same DN was already read; this one is not published"})
+	}
+	for _, n := range s.nullAttrs {
+		if isNull(&a, n) {
+			s.nulls[n]++
+		}
+	}
+	return s.accounts.Write(a)
+}
+
+func (s *treeSink) Group(g records.Group) error {
+	if !s.tree.IncludesPartition(g.Partition) {
+		s.skipped++
+		return nil
+	}
+	ok, err := s.index(g.DN, g.Partition, g.SourceID, 2)
+	if err != nil {
+		return s.Reject(records.Reject{Tree: s.tree.Name, Partition: g.Partition, DN: g.DN, SourceID: g.SourceID, Kind: "group", Code: entry.CodeBadDN, Reason: "the DN does not parse: " + err.Error()})
+	}
+	if !ok {
+		return s.Reject(records.Reject{Tree: s.tree.Name, Partition: g.Partition, DN: g.DN, SourceID: g.SourceID, Kind: "group", Code: entry.CodeDuplicateDN, Reason: "another entry with the same DN was already read; this one is not published"})
+	}
+	return s.groups.Write(g)
+}
+
+// Member spills the membership to a local file; it is resolved after the read.
+func (s *treeSink) Member(groupDN, groupSourceID, partition, memberDN, memberSourceID string) error {
+	if !s.tree.IncludesPartition(partition) {
+		return nil
+	}
+	for _, v := range []string{groupDN, groupSourceID, partition, memberDN, memberSourceID} {
+		var n [binary.MaxVarintLen64]byte
+		if _, err := s.spillW.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))]); err != nil {
+			return fmt.Errorf("spill membership: %w", err)
+		}
+		if _, err := s.spillW.WriteString(v); err != nil {
+			return fmt.Errorf("spill membership: %w", err)
+		}
+	}
+	s.spilled++
+	return nil
+}
+
+func (s *treeSink) Reject(r records.Reject) error {
+	if r.Tree == "" {
+		r.Tree = s.tree.Name
+	}
+	s.rejCodes[r.Code]++
+	return s.rejects.Write(r)
+}
+
+func readSpilled(r *bufio.Reader) ([5]string, error) {
+	var out [5]string
+	for i := range out {
+		n, err := binary.ReadUvarint(r)
+		if err != nil {
+			if i == 0 && err == io.EOF {
+				return out, io.EOF
+			}
+			return out, fmt.Errorf("read spilled membership: %w", err)
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return out, fmt.Errorf("read spilled membership: %w", err)
+		}
+		out[i] = string(b)
+	}
+	return out, nil
+}
+
+// resolve turns the spilled member references into membership rows (or
+// dangling-member rejects).
+func (s *treeSink) resolve(ctx context.Context, w *artifact.TableWriter[records.Membership]) error {
+	if err := s.spillW.Flush(); err != nil {
+		return fmt.Errorf("spill membership: %w", err)
+	}
+	if _, err := s.spill.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("rewind membership spill: %w", err)
+	}
+	r := bufio.NewReaderSize(s.spill, 1<<16)
+	for n := 0; ; n++ {
+		if n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		v, err := readSpilled(r)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		groupDN, groupID, partition, memberDN, memberID := v[0], v[1], v[2], v[3], v[4]
+		m := records.Membership{Tree: s.tree.Name, Partition: partition, GroupDN: groupDN, GroupSourceID: groupID, MemberDN: memberDN}
+		rej := records.Reject{Tree: s.tree.Name, Partition: partition, DN: groupDN, SourceID: groupID, Kind: "membership", Detail: memberDN}
+		var found ref
+		var ok bool
+		if memberID != "" {
+			found, ok = s.byID[s.hash(memberID)]
+			if ok && found.id != memberID {
+				ok = false
+			}
+			if !ok {
+				rej.Code, rej.Reason, rej.Detail = entry.CodeDanglingMember, "the member id points at no account or group of this tree", memberID
+				if err := s.Reject(rej); err != nil {
+					return err
+				}
+				continue
+			}
+		} else {
+			parsed, err := entry.ParseDN(memberDN)
+			if err != nil {
+				rej.Code, rej.Reason = entry.CodeBadDN, "the member DN does not parse: "+err.Error()
+				if err := s.Reject(rej); err != nil {
+					return err
+				}
+				continue
+			}
+			found, ok = s.byDN[s.hash(entry.Norm(parsed))]
+			if !ok {
+				mp := entry.Partition(parsed)
+				if mp != "" && !s.tree.IncludesPartition(mp) {
+					// a member in a partition this tree does not publish: keep
+					// it, unresolved; transform resolves it across trees by DN
+					m.MemberPartition = mp
+					if err := w.Write(m); err != nil {
+						return err
+					}
+					continue
+				}
+				rej.Code, rej.Reason = entry.CodeDanglingMember, "the member DN points at no account or group of this tree"
+				if err := s.Reject(rej); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		m.MemberSourceID = found.id
+		m.MemberKind = map[uint8]string{1: "user", 2: "group"}[found.kind]
+		m.MemberPartition = s.parts[found.part]
+		if err := w.Write(m); err != nil {
+			return err
+		}
+	}
+}
+
+func isNull(a *records.Account, logical string) bool {
+	var v []string
+	switch logical {
+	case "login":
+		v = a.Login
+	case "mail":
+		v = a.Mail
+	case "given_name":
+		v = a.GivenName
+	case "surname":
+		v = a.Surname
+	case "display_name":
+		v = a.DisplayName
+	case "employee_id":
+		v = a.EmployeeID
+	case "title":
+		v = a.Title
+	case "department":
+		v = a.Department
+	case "company":
+		v = a.Company
+	case "country":
+		v = a.Country
+	case "city":
+		v = a.City
+	case "manager":
+		v = a.Manager
+	case "external_id":
+		v = a.ExternalID
+	case "disabled":
+		v = a.Disabled
+	case "locked":
+		v = a.Locked
+	case "service_account":
+		v = a.ServiceAccount
+	case "member_of":
+		v = a.MemberOf
+	case "guid":
+		return a.ObjectGUID == ""
+	case "modified":
+		return a.ModifiedAt == nil
+	case "created":
+		return a.CreatedAt == nil
+	default:
+		v = a.Extra[logical]
+	}
+	for _, s := range v {
+		if strings.TrimSpace(s) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+func runTree(ctx context.Context, env artifact.Env, tree config.Tree, opts Options, strict bool) (tr TreeResult) {
+	start := time.Now()
+	tr = TreeResult{Tree: tree.Name, RejectsByCode: map[string]int64{}}
+	log := env.Log
+	if log != nil {
+		log = log.WithField("tree", tree.Name)
+	}
+	defer func() {
+		tr.Duration = time.Since(start)
+		if tr.Err != nil {
+			tr.Error = tr.Err.Error()
+			if log != nil {
+				log.WithField("exit_code", tr.ExitCode).Errorf("extract: %v", tr.Err)
+			}
+		} else if log != nil {
+			log.WithFields(map[string]any{"accounts": tr.Accounts, "groups": tr.Groups, "memberships": tr.Memberships,
+				"rejects": tr.Rejects, "duration": tr.Duration.Round(time.Millisecond).String()}).Info("extract: tree published")
+		}
+	}()
+	fail := func(code int, err error) TreeResult {
+		tr.Status, tr.ExitCode, tr.Err = StatusFailed, code, err
+		if code == exitcode.SourceGate {
+			tr.Status = StatusGated
+		}
+		return tr
+	}
+	src, err := opts.NewSource(tree)
+	if err != nil {
+		return fail(codeOr(err, exitcode.Usage), fmt.Errorf("tree %s: build %s source: %w", tree.Name, tree.Source, err))
+	}
+	stage := artifact.NewStage(env, "extract."+tree.Name)
+	committed := false
+	defer func() {
+		if !committed {
+			stage.Abort()
+		}
+	}()
+	sink := &treeSink{tree: tree, seed: maphash.MakeSeed(), byDN: map[uint64]ref{}, byID: map[uint64]ref{},
+		partIdx: map[string]uint16{}, rejCodes: tr.RejectsByCode, nulls: map[string]int64{}}
+	for n := range tree.Health.NullRate {
+		sink.nullAttrs = append(sink.nullAttrs, n)
+	}
+	sort.Strings(sink.nullAttrs)
+	if sink.accounts, err = artifact.OpenTable[records.Account](stage, records.AccountsSpec); err == nil {
+		if sink.groups, err = artifact.OpenTable[records.Group](stage, records.GroupsSpec); err == nil {
+			sink.rejects, err = artifact.OpenTable[records.Reject](stage, records.RejectsSpec)
+		}
+	}
+	if err != nil {
+		return fail(exitcode.Unexpected, fmt.Errorf("tree %s: open tables: %w", tree.Name, err))
+	}
+	sink.spill, err = os.CreateTemp(env.TempDir, "extract-members-*.bin")
+	if err != nil {
+		return fail(exitcode.Unexpected, fmt.Errorf("tree %s: create membership spill file (check --temp-dir / TMPDIR): %w", tree.Name, err))
+	}
+	defer func() { sink.spill.Close(); os.Remove(sink.spill.Name()) }()
+	sink.spillW = bufio.NewWriterSize(sink.spill, 1<<16)
+
+	if err := src.Read(ctx, sink); err != nil {
+		code := codeOr(err, exitcode.Transient)
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			code = exitcode.Cancelled
+		}
+		return fail(code, fmt.Errorf("tree %s: read incomplete, nothing published: %w", tree.Name, err))
+	}
+	mw, err := artifact.OpenTable[records.Membership](stage, records.MembershipsSpec)
+	if err != nil {
+		return fail(exitcode.Unexpected, fmt.Errorf("tree %s: open memberships table: %w", tree.Name, err))
+	}
+	if err := sink.resolve(ctx, mw); err != nil {
+		return fail(codeOr(err, exitcode.Transient), fmt.Errorf("tree %s: resolve members: %w", tree.Name, err))
+	}
+	tr.Accounts, tr.Groups, tr.Memberships, tr.Rejects, tr.Skipped = sink.accounts.Rows(), sink.groups.Rows(), mw.Rows(), sink.rejects.Rows(), sink.skipped
+	for _, c := range []interface{ Close() error }{sink.accounts, sink.groups, sink.rejects, mw} {
+		if err := c.Close(); err != nil {
+			return fail(exitcode.Transient, fmt.Errorf("tree %s: close table: %w", tree.Name, err))
+		}
+	}
+
+	// source-health gates
+	prev, pref, perr := artifact.LatestManifest(ctx, env.Store, "extract."+tree.Name, env.RunID)
+	switch {
+	case perr == nil:
+		tr.Previous = prev.TableRows(records.AccountsSpec.Name)
+	case errors.Is(perr, artifact.ErrNotPublished):
+	default:
+		return fail(exitcode.Transient, fmt.Errorf("tree %s: read the previous snapshot for the drop gate: %w", tree.Name, perr))
+	}
+	tr.Gates = Gates(tree, tr.Accounts, tr.Previous, sink.nulls, tr.Rejects, strict)
+	var tripped []string
+	for _, g := range tr.Gates {
+		if g.Tripped {
+			tripped = append(tripped, g.Message)
+		}
+	}
+	summary := map[string]any{
+		"tree": tree.Name, "source": tree.Source, "accounts": tr.Accounts, "groups": tr.Groups,
+		"memberships": tr.Memberships, "rejects": tr.Rejects, "rejects_by_code": tr.RejectsByCode,
+		"skipped": tr.Skipped, "previous_accounts": tr.Previous, "gates": tr.Gates,
+		"duration_ms": time.Since(start).Milliseconds(),
+	}
+	if len(tripped) > 0 {
+		return fail(exitcode.SourceGate, fmt.Errorf("tree %s: source-health gate tripped, nothing published: %s", tree.Name, strings.Join(tripped, "; ")))
+	}
+	for k, v := range summary {
+		stage.SetSummary(k, v)
+	}
+	if perr == nil {
+		stage.AddInput(pref)
+	}
+	r, _, err := stage.Commit(ctx)
+	if err != nil {
+		return fail(codeOr(err, exitcode.Transient), fmt.Errorf("tree %s: publish: %w", tree.Name, err))
+	}
+	committed = true
+	tr.Status, tr.Ref = StatusPublished, &r
+	return tr
+}
+
+func codeOr(err error, def int) int {
+	var e *exitcode.Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return def
+}
+
+// Gates evaluates a tree's source-health gates: empty result and minimum
+// accounts, drop against the previous snapshot (previous = 0: none), the
+// null-rate limits (nulls: logical name -> accounts without a value), and
+// strict mode against rejects.
+func Gates(tree config.Tree, accounts, previous int64, nulls map[string]int64, rejects int64, strict bool) []Gate {
+	h := tree.Health
+	var out []Gate
+	minAcc := h.MinAccounts
+	if minAcc < 1 {
+		minAcc = 1
+	}
+	g := Gate{Name: "min_accounts", Figure: float64(accounts), Threshold: float64(minAcc), Tripped: accounts < int64(minAcc)}
+	if g.Tripped {
+		if accounts == 0 {
+			g.Message = fmt.Sprintf("tree %s: empty result (0 accounts); an empty read is never published", tree.Name)
+		} else {
+			g.Message = fmt.Sprintf("tree %s: %d accounts, below min_accounts %d", tree.Name, accounts, minAcc)
+		}
+	}
+	out = append(out, g)
+	if previous > 0 {
+		drop := 0.0
+		if accounts < previous {
+			drop = float64(previous-accounts) * 100 / float64(previous)
+		}
+		g := Gate{Name: "max_drop_percent", Figure: drop, Threshold: h.MaxDrop(), Tripped: drop > h.MaxDrop()}
+		if g.Tripped {
+			g.Message = fmt.Sprintf("tree %s: accounts dropped %.1f%% (%d -> %d) against the previous snapshot, above max_drop_percent %g", tree.Name, drop, previous, accounts, h.MaxDrop())
+		}
+		out = append(out, g)
+	}
+	names := make([]string, 0, len(h.NullRate))
+	for n := range h.NullRate {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		rate := 0.0
+		if accounts > 0 {
+			rate = float64(nulls[n]) / float64(accounts)
+		}
+		g := Gate{Name: "null_rate." + n, Figure: rate, Threshold: h.NullRate[n], Tripped: accounts > 0 && rate > h.NullRate[n]}
+		if g.Tripped {
+			g.Message = fmt.Sprintf("tree %s: %.1f%% of accounts have no %s (%d of %d), above null_rate limit %.1f%%", tree.Name, rate*100, n, nulls[n], accounts, h.NullRate[n]*100)
+		}
+		out = append(out, g)
+	}
+	if strict {
+		g := Gate{Name: "strict", Figure: float64(rejects), Threshold: 0, Tripped: rejects > 0}
+		if g.Tripped {
+			g.Message = fmt.Sprintf("tree %s: %d rejected entries in strict mode (see the rejects table summary)", tree.Name, rejects)
+		}
+		out = append(out, g)
+	}
+	return out
+}
