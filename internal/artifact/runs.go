@@ -1,0 +1,150 @@
+package artifact
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/otds-highspot/otds-highspot/internal/store"
+)
+
+// RunInfo describes one run as found in the store.
+type RunInfo struct {
+	RunID  string      `json:"run_id"`
+	Stages []StageInfo `json:"stages"` // by stage name
+	// From the run manifest, when the run wrote one (it is written at the end).
+	HasRunManifest bool      `json:"has_run_manifest"`
+	ExitCode       int       `json:"exit_code"`
+	ExitName       string    `json:"exit_name,omitempty"`
+	StartedAt      time.Time `json:"started_at,omitzero"`
+	FinishedAt     time.Time `json:"finished_at,omitzero"`
+	RunManifest    string    `json:"run_manifest,omitempty"` // URL (ShowRun)
+}
+
+// StageInfo describes one published stage of a run.
+type StageInfo struct {
+	Stage     string           `json:"stage"`
+	Status    string           `json:"status"` // published | blocked | unreadable
+	CreatedAt time.Time        `json:"created_at"`
+	Rows      map[string]int64 `json:"rows"` // table -> rows
+	Error     string           `json:"error,omitempty"`
+	// Locations (ShowRun only).
+	Manifest string               `json:"manifest,omitempty"`
+	Tables   map[string]TableInfo `json:"tables,omitempty"`
+	Blobs    map[string]string    `json:"blobs,omitempty"` // name -> URL
+}
+
+// TableInfo gives a table's size and file locations.
+type TableInfo struct {
+	Schema  string   `json:"schema"`
+	Version int      `json:"schema_version"`
+	Rows    int64    `json:"rows"`
+	Files   []string `json:"files"` // URLs
+}
+
+// ListRuns lists every run that published at least one manifest, newest
+// first, with each stage's status and row counts and the run manifest's exit
+// code when present. A run that crashed before any commit has no manifest and
+// is not listed (its orphan parts are left for prune).
+func ListRuns(ctx context.Context, st store.Store) ([]RunInfo, error) {
+	keys, err := listManifests(ctx, st, "")
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	var runs []RunInfo
+	for i := 0; i < len(keys); {
+		j := i
+		for j < len(keys) && keys[j].runID == keys[i].runID {
+			j++
+		}
+		ri, err := runInfo(ctx, st, keys[i].runID, keys[i:j], false)
+		if err != nil {
+			return nil, fmt.Errorf("list runs: %w", err)
+		}
+		runs = append(runs, ri)
+		i = j
+	}
+	sort.Slice(runs, func(a, b int) bool { return runs[a].RunID > runs[b].RunID })
+	return runs, nil
+}
+
+// ShowRun describes one run with the locations (Store.URL) of its manifests,
+// data files and blobs. ErrNotPublished when the run has no manifest.
+func ShowRun(ctx context.Context, st store.Store, runID string) (RunInfo, error) {
+	if err := ValidateRunID(runID); err != nil {
+		return RunInfo{}, fmt.Errorf("show run: %w", err)
+	}
+	keys, err := listManifests(ctx, st, runID)
+	if err != nil {
+		return RunInfo{}, fmt.Errorf("show run %s: %w", runID, err)
+	}
+	if len(keys) == 0 {
+		return RunInfo{}, fmt.Errorf("show run %s: no manifests under %s: %w", runID, st.URL("_runs/"+runID+"/"), ErrNotPublished)
+	}
+	ri, err := runInfo(ctx, st, runID, keys, true)
+	if err != nil {
+		return RunInfo{}, fmt.Errorf("show run %s: %w", runID, err)
+	}
+	return ri, nil
+}
+
+func runInfo(ctx context.Context, st store.Store, runID string, keys []manifestKey, locations bool) (RunInfo, error) {
+	ri := RunInfo{RunID: runID, Stages: []StageInfo{}}
+	for _, k := range keys {
+		if k.stage == "run" {
+			rm, _, err := ReadRunManifest(ctx, st, runID)
+			if err != nil {
+				if errors.Is(err, ErrNotPublished) {
+					continue
+				}
+				ri.ExitName = "unreadable: " + err.Error()
+				continue
+			}
+			ri.HasRunManifest = true
+			ri.ExitCode, ri.ExitName = rm.ExitCode, rm.ExitName
+			ri.StartedAt, ri.FinishedAt = rm.StartedAt, rm.FinishedAt
+			if locations {
+				ri.RunManifest = st.URL(k.key)
+			}
+			continue
+		}
+		si := StageInfo{Stage: k.stage, Rows: map[string]int64{}}
+		if locations {
+			si.Manifest = st.URL(k.key)
+		}
+		m, _, err := ReadManifest(ctx, st, runID, k.stage)
+		if err != nil {
+			if errors.Is(err, ErrNotPublished) {
+				continue // deleted between List and Get
+			}
+			if ctx.Err() != nil {
+				return ri, ctx.Err()
+			}
+			si.Status, si.Error = "unreadable", err.Error()
+			ri.Stages = append(ri.Stages, si)
+			continue
+		}
+		si.Status, si.CreatedAt = m.Status, m.CreatedAt
+		for n, te := range m.Tables {
+			si.Rows[n] = te.Rows
+		}
+		if locations {
+			si.Tables = map[string]TableInfo{}
+			for n, te := range m.Tables {
+				ti := TableInfo{Schema: te.Schema, Version: te.Version, Rows: te.Rows, Files: []string{}}
+				for _, f := range te.Files {
+					ti.Files = append(ti.Files, st.URL(f.Key))
+				}
+				si.Tables[n] = ti
+			}
+			si.Blobs = map[string]string{}
+			for n, b := range m.Blobs {
+				si.Blobs[n] = st.URL(b.Key)
+			}
+		}
+		ri.Stages = append(ri.Stages, si)
+	}
+	return ri, nil
+}
