@@ -1,0 +1,142 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
+	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/store"
+)
+
+const testRunID = "20261125T120000Z-abcd"
+
+func testEnv(t *testing.T) artifact.Env {
+	t.Helper()
+	st, err := store.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return artifact.Env{Store: st, RunID: testRunID, TempDir: t.TempDir(), Log: quiet(), Version: "test"}
+}
+
+// publishPlan publishes a plan stage holding changes, as transform/plan does.
+func publishPlan(t *testing.T, env artifact.Env, changes []records.Change, status, sha string) {
+	t.Helper()
+	s := artifact.NewStage(env, StagePlan)
+	w, err := artifact.OpenTable[records.Change](s, records.ChangesSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range changes {
+		if err := w.Write(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.SetStatus(status)
+	s.SetSummary(SummaryPlanHash, sha)
+	if _, _, err := s.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRunApplyRefusesPlan(t *testing.T) {
+	tests := []struct {
+		name     string
+		status   string
+		givenSHA string
+		fresh    error
+		wantCode int
+	}{
+		{"blocked", artifact.StatusBlocked, "", nil, exitcode.PlanBlocked},
+		{"hash mismatch", artifact.StatusPublished, "other", nil, exitcode.Usage},
+		{"stale baseline", artifact.StatusPublished, "", exitcode.New(exitcode.Usage, "baseline changed"), exitcode.Usage},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := testEnv(t)
+			publishPlan(t, env, plan(), tc.status, "abc")
+			f := newFake()
+			opts := fastOpts()
+			opts.PlanSHA256 = tc.givenSHA
+			if tc.fresh != nil {
+				opts.CheckFresh = func(context.Context) error { return tc.fresh }
+			}
+			_, err := RunApply(t.Context(), env, nil, f, opts)
+			if got := exitcode.Of(err); got != tc.wantCode {
+				t.Errorf("exit code: got %d, want %d (%v)", got, tc.wantCode, err)
+			}
+			if len(f.calls) != 0 {
+				t.Errorf("calls: got %v, want none", f.calls)
+			}
+		})
+	}
+}
+
+func TestRunApplyResumesAndCommits(t *testing.T) {
+	env := testEnv(t)
+	var changes []records.Change
+	for i := range 60 {
+		changes = append(changes, records.Change{ChangeID: fmt.Sprintf("m%02d", i), Seq: int64(i), Op: records.OpAddMember, Email: "a@x.com", HighspotID: "h", GroupID: "g"})
+	}
+	publishPlan(t, env, changes, artifact.StatusPublished, "abc")
+
+	// First attempt: the target starts failing after 25 writes; the breaker stops it.
+	f := newFake()
+	f.fail = func(call string, n int) error {
+		if call == "add" && n > 25 {
+			return statusErr{status: 503}
+		}
+		return nil
+	}
+	opts := fastOpts()
+	opts.Concurrency, opts.FlushEvery = 1, 10
+	opts.BreakerWindow, opts.BreakerMinRequests, opts.BreakerThreshold = 10, 5, 0.5
+	res, err := RunApply(t.Context(), env, nil, f, opts)
+	if exitcode.Of(err) != exitcode.Transient {
+		t.Fatalf("first attempt: got %v, want a transient error", err)
+	}
+	if res.Manifest != nil {
+		t.Fatal("first attempt committed a manifest")
+	}
+
+	// Second attempt resumes from the flushed parts.
+	f2 := newFake()
+	res, err = RunApply(t.Context(), env, nil, f2, fastOpts())
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if res.Summary.Resumed < 20 || f2.n["add"] != 60-res.Summary.Resumed {
+		t.Errorf("got resumed=%d adds=%d, want >=20 resumed and the rest applied", res.Summary.Resumed, f2.n["add"])
+	}
+	rows, err := artifact.ReadAll[records.LoadResult](t.Context(), env.Store, res.Manifest, records.LoadResultsSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, r := range rows {
+		seen[r.ChangeID]++
+		if r.Status != records.StatusApplied {
+			t.Errorf("row %s: got status %s, want applied", r.ChangeID, r.Status)
+		}
+	}
+	if len(seen) != 60 {
+		t.Errorf("manifest ledger: got %d change ids, want 60", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("change %s: got %d rows in the committed ledger, want 1", id, n)
+		}
+	}
+	if got := fmt.Sprint(res.Manifest.Summary["by_op"]); got != "map[add_member:map[applied:60]]" {
+		t.Errorf("summary by_op: got %s, want add_member applied 60", got)
+	}
+
+	// Third attempt: already published, nothing to do.
+	res, err = RunApply(t.Context(), env, nil, newFake(), fastOpts())
+	if err != nil || !res.AlreadyPublished {
+		t.Errorf("re-run after commit: got %v, %+v; want already published", err, res)
+	}
+}
