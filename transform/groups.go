@@ -1,0 +1,516 @@
+package transform
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/otds-highspot/otds-highspot/internal/records"
+)
+
+// GroupRef is one effective group of an account, with the path that granted it.
+type GroupRef struct {
+	Key    string   // "<tree>/<source_id>"
+	Tree   string   // the group's tree
+	Name   string   // cn
+	DN     string   // as read
+	Direct bool     // the account is a direct member
+	Depth  int32    // 0 = direct
+	Path   []string // group names from the direct group up to Name (shared, do not modify)
+}
+
+// GraphStats reports what the membership graph found.
+type GraphStats struct {
+	Groups           int        `json:"groups"`
+	DirectMembers    int64      `json:"direct_memberships"`
+	CrossTree        int64      `json:"cross_tree_memberships"`
+	CrossPartition   int64      `json:"cross_partition_memberships"`
+	Dangling         int64      `json:"dangling_members"`
+	Cycles           [][]string `json:"cycles,omitempty"` // each cycle: "<tree>:<group name>" members, sorted
+	EffectiveMaxSize int        `json:"max_ancestors"`
+}
+
+type groupNode struct {
+	key, tree, name, dn string
+	parents             []int32 // groups that contain this group
+}
+
+type ancestor struct {
+	g     int32
+	depth int32
+	path  []string
+}
+
+type pendingMember struct {
+	tree, srcID, dn, kind string
+	group                 int32
+}
+
+// GraphBuilder collects groups, accounts and direct memberships and builds a
+// Graph. Add every group and account before the memberships that name them.
+type GraphBuilder struct {
+	groups   []groupNode
+	groupIdx map[string]int32 // group key -> idx
+	groupDN  map[string]int32 // tree + "\x00" + canonical DN -> idx
+	accIdx   map[string]int32 // account key -> idx
+	accKeys  []string
+	accDNs   []string
+	direct   [][]int32 // account idx -> direct group idxs
+	pending  []pendingMember
+	stats    GraphStats
+	edges    map[[2]int32]bool
+}
+
+// NewGraphBuilder starts an empty graph.
+func NewGraphBuilder() *GraphBuilder {
+	return &GraphBuilder{groupIdx: map[string]int32{}, groupDN: map[string]int32{}, accIdx: map[string]int32{}, edges: map[[2]int32]bool{}}
+}
+
+// AddGroup registers a group.
+func (b *GraphBuilder) AddGroup(g records.Group) {
+	tree := clean(g.Tree)
+	k := GroupKey(tree, clean(g.SourceID))
+	if _, ok := b.groupIdx[k]; ok {
+		return
+	}
+	i := int32(len(b.groups))
+	b.groups = append(b.groups, groupNode{key: k, tree: tree, name: cleanName(g.Name), dn: g.DN})
+	b.groupIdx[k] = i
+	b.groupDN[tree+"\x00"+CanonicalDN(g.DN)] = i
+}
+
+// AddAccount registers an account and returns its index.
+func (b *GraphBuilder) AddAccount(tree, sourceID, dn string) int32 {
+	k := AccountKey(clean(tree), clean(sourceID))
+	if i, ok := b.accIdx[k]; ok {
+		return i
+	}
+	i := int32(len(b.accKeys))
+	b.accIdx[k] = i
+	b.accKeys = append(b.accKeys, k)
+	b.accDNs = append(b.accDNs, dn)
+	b.direct = append(b.direct, nil)
+	return i
+}
+
+// AddMembership records one direct membership.
+func (b *GraphBuilder) AddMembership(m records.Membership) {
+	tree := clean(m.Tree)
+	gi, ok := b.groupIdx[GroupKey(tree, clean(m.GroupSourceID))]
+	if !ok {
+		gi, ok = b.groupDN[tree+"\x00"+CanonicalDN(m.GroupDN)]
+	}
+	if !ok {
+		b.stats.Dangling++
+		return
+	}
+	b.stats.DirectMembers++
+	if m.MemberPartition != "" && m.MemberPartition != m.Partition {
+		b.stats.CrossPartition++
+	}
+	src := clean(m.MemberSourceID)
+	if src != "" && m.MemberKind != "group" {
+		if ai, ok := b.accIdx[AccountKey(tree, src)]; ok {
+			b.addDirect(ai, gi)
+			return
+		}
+	}
+	if src != "" && m.MemberKind != "user" {
+		if ci, ok := b.groupIdx[GroupKey(tree, src)]; ok {
+			b.addNest(ci, gi)
+			return
+		}
+	}
+	if m.MemberKind == "group" {
+		if ci, ok := b.groupDN[tree+"\x00"+CanonicalDN(m.MemberDN)]; ok {
+			b.addNest(ci, gi)
+			return
+		}
+	}
+	// Not in the group's tree by id: another tree, or only a DN. Resolved in Build.
+	b.pending = append(b.pending, pendingMember{tree: tree, srcID: src, dn: m.MemberDN, kind: m.MemberKind, group: gi})
+}
+
+func (b *GraphBuilder) addDirect(ai, gi int32) {
+	for _, g := range b.direct[ai] {
+		if g == gi {
+			return
+		}
+	}
+	b.direct[ai] = append(b.direct[ai], gi)
+}
+
+func (b *GraphBuilder) addNest(child, parent int32) {
+	e := [2]int32{child, parent}
+	if b.edges[e] {
+		return
+	}
+	b.edges[e] = true
+	b.groups[child].parents = append(b.groups[child].parents, parent)
+}
+
+// resolvePending resolves members not found by id in the group's own tree:
+// by source id in another tree (unique only), then by DN in the group's tree,
+// then by DN in exactly one other tree.
+func (b *GraphBuilder) resolvePending() {
+	if len(b.pending) == 0 {
+		return
+	}
+	accBySrc := map[string]int32{}
+	accByDN := map[string]int32{} // tree \x00 dn
+	accDNAny := map[string]int32{}
+	for i, k := range b.accKeys {
+		slash := strings.IndexByte(k, '/')
+		tree, src := k[:slash], k[slash+1:]
+		if _, dup := accBySrc[src]; dup {
+			accBySrc[src] = -1
+		} else {
+			accBySrc[src] = int32(i)
+		}
+		cd := CanonicalDN(b.accDNs[i])
+		accByDN[tree+"\x00"+cd] = int32(i)
+		if _, dup := accDNAny[cd]; dup {
+			accDNAny[cd] = -1
+		} else {
+			accDNAny[cd] = int32(i)
+		}
+	}
+	grpBySrc := map[string]int32{}
+	grpDNAny := map[string]int32{}
+	for i, g := range b.groups {
+		src := g.key[strings.IndexByte(g.key, '/')+1:]
+		if _, dup := grpBySrc[src]; dup {
+			grpBySrc[src] = -1
+		} else {
+			grpBySrc[src] = int32(i)
+		}
+		cd := CanonicalDN(g.dn)
+		if _, dup := grpDNAny[cd]; dup {
+			grpDNAny[cd] = -1
+		} else {
+			grpDNAny[cd] = int32(i)
+		}
+	}
+	for _, p := range b.pending {
+		cd := CanonicalDN(p.dn)
+		if p.kind != "group" {
+			ai, ok := int32(-1), false
+			if p.srcID != "" {
+				ai, ok = accBySrc[p.srcID]
+			}
+			if (!ok || ai < 0) && p.dn != "" {
+				ai, ok = accByDN[p.tree+"\x00"+cd]
+				if !ok {
+					ai, ok = accDNAny[cd]
+				}
+			}
+			if ok && ai >= 0 {
+				if !strings.HasPrefix(b.accKeys[ai], p.tree+"/") {
+					b.stats.CrossTree++
+				}
+				b.addDirect(ai, p.group)
+				continue
+			}
+		}
+		if p.kind != "user" {
+			gi, ok := int32(-1), false
+			if p.srcID != "" {
+				gi, ok = grpBySrc[p.srcID]
+			}
+			if (!ok || gi < 0) && p.dn != "" {
+				gi, ok = grpDNAny[cd]
+			}
+			if ok && gi >= 0 {
+				if b.groups[gi].tree != p.tree {
+					b.stats.CrossTree++
+				}
+				b.addNest(gi, p.group)
+				continue
+			}
+		}
+		b.stats.Dangling++
+	}
+	b.pending = nil
+}
+
+// Graph is the built membership graph: group closure computed once over the
+// (small) group graph, accounts expanded on demand.
+type Graph struct {
+	groups  []groupNode
+	anc     [][]ancestor // group idx -> ancestors (BFS order: shortest path first)
+	accIdx  map[string]int32
+	accKeys []string
+	direct  [][]int32
+	Stats   GraphStats
+}
+
+// Build resolves pending members, computes every group's ancestors (BFS over
+// parent edges: cycles cannot loop, the shortest path wins) and detects
+// cycles. Work is O(groups × ancestors) for the closure, then O(direct
+// memberships × ancestors) to expand accounts: no per-pair repetition.
+func (b *GraphBuilder) Build() *Graph {
+	b.resolvePending()
+	g := &Graph{groups: b.groups, accIdx: b.accIdx, accKeys: b.accKeys, direct: b.direct, Stats: b.stats}
+	g.Stats.Groups = len(b.groups)
+	g.anc = make([][]ancestor, len(b.groups))
+	for i := range b.groups {
+		g.anc[i] = g.ancestors(int32(i))
+		if len(g.anc[i]) > g.Stats.EffectiveMaxSize {
+			g.Stats.EffectiveMaxSize = len(g.anc[i])
+		}
+	}
+	g.Stats.Cycles = g.cycles()
+	for i := range b.direct {
+		d := b.direct[i]
+		sort.Slice(d, func(x, y int) bool { return b.groups[d[x]].key < b.groups[d[y]].key })
+	}
+	b.edges = nil
+	return g
+}
+
+func (g *Graph) ancestors(start int32) []ancestor {
+	type item struct {
+		g    int32
+		prev int // index into order, -1 for start
+	}
+	seen := map[int32]bool{start: true}
+	order := []item{{start, -1}}
+	depth := []int32{0}
+	for q := 0; q < len(order); q++ {
+		parents := append([]int32(nil), g.groups[order[q].g].parents...)
+		sort.Slice(parents, func(i, j int) bool { return g.groups[parents[i]].key < g.groups[parents[j]].key })
+		for _, p := range parents {
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			order = append(order, item{p, q})
+			depth = append(depth, depth[q]+1)
+		}
+	}
+	out := make([]ancestor, 0, len(order)-1)
+	for i := 1; i < len(order); i++ {
+		path := make([]string, depth[i]+1)
+		for j, k := i, int(depth[i]); j >= 0; j, k = order[j].prev, k-1 {
+			path[k] = g.groups[order[j].g].name
+		}
+		out = append(out, ancestor{g: order[i].g, depth: depth[i], path: path})
+	}
+	return out
+}
+
+// cycles finds strongly connected components of more than one group (or a
+// group that contains itself) with Tarjan's algorithm, iteratively.
+func (g *Graph) cycles() [][]string {
+	n := len(g.groups)
+	index := make([]int32, n)
+	low := make([]int32, n)
+	on := make([]bool, n)
+	for i := range index {
+		index[i] = -1
+	}
+	var stack []int32
+	var out [][]string
+	next := int32(0)
+	type frame struct {
+		v  int32
+		ei int
+	}
+	for s := 0; s < n; s++ {
+		if index[s] >= 0 {
+			continue
+		}
+		call := []frame{{int32(s), 0}}
+		index[s], low[s] = next, next
+		next++
+		stack = append(stack, int32(s))
+		on[s] = true
+		for len(call) > 0 {
+			f := &call[len(call)-1]
+			ps := g.groups[f.v].parents
+			if f.ei < len(ps) {
+				w := ps[f.ei]
+				f.ei++
+				if index[w] < 0 {
+					index[w], low[w] = next, next
+					next++
+					stack = append(stack, w)
+					on[w] = true
+					call = append(call, frame{w, 0})
+				} else if on[w] && index[w] < low[f.v] {
+					low[f.v] = index[w]
+				}
+				continue
+			}
+			v := f.v
+			call = call[:len(call)-1]
+			if len(call) > 0 {
+				u := call[len(call)-1].v
+				if low[v] < low[u] {
+					low[u] = low[v]
+				}
+			}
+			if low[v] == index[v] {
+				var comp []int32
+				for {
+					w := stack[len(stack)-1]
+					stack = stack[:len(stack)-1]
+					on[w] = false
+					comp = append(comp, w)
+					if w == v {
+						break
+					}
+				}
+				self := false
+				for _, p := range g.groups[v].parents {
+					if p == v {
+						self = true
+					}
+				}
+				if len(comp) > 1 || self {
+					names := make([]string, len(comp))
+					for i, c := range comp {
+						names[i] = g.groups[c].tree + ":" + g.groups[c].name
+					}
+					sort.Strings(names)
+					out = append(out, names)
+				}
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return strings.Join(out[i], "\x00") < strings.Join(out[j], "\x00") })
+	return out
+}
+
+// Effective returns the effective groups of an account (nil when it has
+// none or is unknown), sorted by group key.
+func (g *Graph) Effective(accountKey string) []GroupRef {
+	ai, ok := g.accIdx[accountKey]
+	if !ok {
+		return nil
+	}
+	return g.effective(ai)
+}
+
+func (g *Graph) effective(ai int32) []GroupRef {
+	d := g.direct[ai]
+	if len(d) == 0 {
+		return nil
+	}
+	best := make(map[int32]GroupRef, len(d)*2)
+	for _, gi := range d {
+		n := &g.groups[gi]
+		best[gi] = GroupRef{Key: n.key, Tree: n.tree, Name: n.name, DN: n.dn, Direct: true, Path: []string{n.name}}
+	}
+	for _, gi := range d {
+		for _, a := range g.anc[gi] {
+			cur, ok := best[a.g]
+			if ok && (cur.Direct || cur.Depth < a.depth || cur.Depth == a.depth && !pathLess(a.path, cur.Path)) {
+				continue
+			}
+			n := &g.groups[a.g]
+			best[a.g] = GroupRef{Key: n.key, Tree: n.tree, Name: n.name, DN: n.dn, Depth: a.depth, Path: a.path}
+		}
+	}
+	out := make([]GroupRef, 0, len(best))
+	for _, r := range best {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+func pathLess(a, b []string) bool {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return len(a) < len(b)
+}
+
+// Memberships turns an account's effective groups into rows.
+func Memberships(accountKey, tree string, refs []GroupRef) []records.EffectiveMembership {
+	out := make([]records.EffectiveMembership, len(refs))
+	for i, r := range refs {
+		out[i] = records.EffectiveMembership{AccountKey: accountKey, Tree: r.Tree, GroupKey: r.Key, GroupDN: r.DN, GroupName: r.Name, Direct: r.Direct, Depth: r.Depth, Path: r.Path}
+	}
+	return out
+}
+
+func groupKeys(refs []GroupRef) []string {
+	if len(refs) == 0 {
+		return nil
+	}
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		out[i] = r.Key
+	}
+	return out // refs are sorted by key
+}
+
+func groupNameSet(refs []GroupRef) map[string]bool {
+	m := make(map[string]bool, 2*len(refs))
+	for _, r := range refs {
+		ln := strings.ToLower(r.Name)
+		m[ln] = true
+		m[strings.ToLower(r.Tree)+":"+ln] = true
+	}
+	return m
+}
+
+// CanonicalDN makes DNs comparable: attribute types and values lower-cased,
+// escapes decoded (so `R&D\, Europe` equals `R&D\2C Europe`), spaces around
+// separators dropped. RDNs are joined with "," and values re-escaped minimally.
+func CanonicalDN(dn string) string {
+	dn = clean(dn)
+	if dn == "" {
+		return ""
+	}
+	var rdns []string
+	var cur strings.Builder
+	flush := func() {
+		rdns = append(rdns, canonRDN(cur.String()))
+		cur.Reset()
+	}
+	for i := 0; i < len(dn); i++ {
+		c := dn[i]
+		switch {
+		case c == '\\' && i+1 < len(dn):
+			var v byte
+			if i+2 < len(dn) && isHex(dn[i+1]) && isHex(dn[i+2]) {
+				u, _ := strconv.ParseUint(dn[i+1:i+3], 16, 8)
+				v = byte(u)
+				i += 2
+			} else {
+				v = dn[i+1]
+				i++
+			}
+			if strings.IndexByte(",+\"\\<>;= #", v) >= 0 {
+				cur.WriteByte('\\')
+			}
+			cur.WriteByte(v)
+		case c == ',' || c == ';':
+			flush()
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	flush()
+	return strings.ToLower(strings.Join(rdns, ","))
+}
+
+// canonRDN trims type and value; escaped characters stay escaped (as "\c").
+func canonRDN(r string) string {
+	eq := strings.IndexByte(r, '=')
+	if eq < 0 {
+		return strings.TrimSpace(r)
+	}
+	t := strings.TrimSpace(r[:eq])
+	v := strings.TrimSpace(r[eq+1:])
+	return t + "=" + v
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}

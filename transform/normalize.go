@@ -1,0 +1,566 @@
+// Package transform owns stage 2 of the pipeline: pure functions that turn
+// the raw extract records of every tree into normalized accounts
+// (normalize.go), effective group memberships with their granting paths
+// (groups.go) and resolved persons across subsidiaries (resolve.go), plus the
+// stage that reads the extract tables and publishes the five transform tables
+// (stage.go) and the `explain` story (explain.go). Only stage.go does I/O.
+package transform
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/records"
+)
+
+// Status values.
+const (
+	StatusEnabled  = "enabled"
+	StatusDisabled = "disabled"
+	StatusLocked   = "locked"
+)
+
+// Normalizer holds the compiled normalization rules of one configuration.
+// It is immutable after New and safe for concurrent use.
+type Normalizer struct {
+	cfg      *config.Transform
+	aliases  map[string]map[string]string // tree -> from domain -> to domain (lower-case)
+	disabled []*cond
+	locked   []*cond
+	service  []namedCond
+	derive   []deriveTarget
+	// externalIDKey keeps the external id (attributes.external_id) for the
+	// external_id match key.
+	externalIDKey bool
+}
+
+type namedCond struct {
+	name string
+	c    *cond
+}
+
+type deriveTarget struct {
+	name  string
+	rules []deriveRule
+}
+
+type deriveRule struct {
+	when *cond
+	r    config.DeriveRule
+	m    map[string]string // case-folded keys
+}
+
+// cond is a compiled config.Condition.
+type cond struct {
+	attr     string
+	equals   *string
+	re       *regexp.Regexp
+	in       map[string]bool
+	present  *bool
+	memberOf string
+	all, any []*cond
+	not      *cond
+}
+
+func compileCond(c config.Condition) (*cond, error) {
+	out := &cond{attr: c.Attr, present: c.Present, memberOf: strings.ToLower(clean(c.MemberOf))}
+	if c.Equals != nil {
+		e := strings.ToLower(clean(*c.Equals))
+		out.equals = &e
+	}
+	if c.Regex != "" {
+		re, err := regexp.Compile(c.Regex)
+		if err != nil {
+			return nil, fmt.Errorf("regex %q: %w", c.Regex, err)
+		}
+		out.re = re
+	}
+	if c.In != nil {
+		out.in = map[string]bool{}
+		for _, v := range c.In {
+			out.in[strings.ToLower(clean(v))] = true
+		}
+	}
+	for _, s := range c.All {
+		cc, err := compileCond(s)
+		if err != nil {
+			return nil, err
+		}
+		out.all = append(out.all, cc)
+	}
+	for _, s := range c.Any {
+		cc, err := compileCond(s)
+		if err != nil {
+			return nil, err
+		}
+		out.any = append(out.any, cc)
+	}
+	if c.Not != nil {
+		cc, err := compileCond(*c.Not)
+		if err != nil {
+			return nil, err
+		}
+		out.not = cc
+	}
+	return out, nil
+}
+
+// view is what conditions see: cleaned attribute values and effective groups.
+type view struct {
+	attrs  map[string][]string
+	groups map[string]bool // lower-case "name" and "tree:name"
+}
+
+func (c *cond) match(v *view) bool {
+	if c.attr != "" {
+		vals := v.attrs[c.attr]
+		if c.present != nil && (len(vals) > 0) != *c.present {
+			return false
+		}
+		if c.equals != nil && !anyVal(vals, func(s string) bool { return strings.ToLower(s) == *c.equals }) {
+			return false
+		}
+		if c.re != nil && !anyVal(vals, c.re.MatchString) {
+			return false
+		}
+		if c.in != nil && !anyVal(vals, func(s string) bool { return c.in[strings.ToLower(s)] }) {
+			return false
+		}
+	}
+	if c.memberOf != "" && !v.groups[c.memberOf] {
+		return false
+	}
+	for _, s := range c.all {
+		if !s.match(v) {
+			return false
+		}
+	}
+	if len(c.any) > 0 {
+		ok := false
+		for _, s := range c.any {
+			if s.match(v) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if c.not != nil && c.not.match(v) {
+		return false
+	}
+	return true
+}
+
+func anyVal(vals []string, f func(string) bool) bool {
+	for _, s := range vals {
+		if f(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// NewNormalizer compiles the transform configuration. cfg must have had its
+// defaults applied (config.Parse does that).
+func NewNormalizer(cfg *config.Transform) (*Normalizer, error) {
+	n := &Normalizer{cfg: cfg, aliases: map[string]map[string]string{}}
+	for _, k := range cfg.MatchKeys {
+		if k == "external_id" {
+			n.externalIDKey = true
+		}
+	}
+	for tree, tt := range cfg.Trees {
+		if len(tt.EmailDomainAliases) == 0 {
+			continue
+		}
+		m := map[string]string{}
+		for from, to := range tt.EmailDomainAliases {
+			m[strings.ToLower(clean(from))] = strings.ToLower(clean(to))
+		}
+		n.aliases[tree] = m
+	}
+	var err error
+	comp := func(cs []config.Condition, what string) []*cond {
+		var out []*cond
+		for i, c := range cs {
+			cc, e := compileCond(c)
+			if e != nil && err == nil {
+				err = fmt.Errorf("transform: compile %s[%d]: %w (fix the transform section of the config)", what, i, e)
+			}
+			out = append(out, cc)
+		}
+		return out
+	}
+	n.disabled = comp(cfg.Status.Disabled, "status.disabled")
+	n.locked = comp(cfg.Status.Locked, "status.locked")
+	for i, r := range cfg.Service.Rules {
+		cc := comp([]config.Condition{r.When}, fmt.Sprintf("service.rules[%d].when", i))
+		name := r.Name
+		if name == "" {
+			name = fmt.Sprintf("service rule %d", i)
+		}
+		n.service = append(n.service, namedCond{name: name, c: cc[0]})
+	}
+	targets := make([]string, 0, len(cfg.Derive))
+	for t := range cfg.Derive {
+		targets = append(targets, t)
+	}
+	sort.Strings(targets)
+	for _, t := range targets {
+		dt := deriveTarget{name: t}
+		for i, r := range cfg.Derive[t] {
+			cc := comp([]config.Condition{r.When}, fmt.Sprintf("derive.%s[%d].when", t, i))
+			dr := deriveRule{when: cc[0], r: r}
+			if r.Map != nil {
+				dr.m = map[string]string{}
+				for k, v := range r.Map {
+					dr.m[strings.ToLower(clean(k))] = v
+				}
+			}
+			dt.rules = append(dt.rules, dr)
+		}
+		n.derive = append(n.derive, dt)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// clean trims and NFC-normalizes one string.
+func clean(s string) string {
+	s = strings.TrimSpace(s)
+	if !isASCII(s) {
+		s = strings.TrimSpace(norm.NFC.String(s))
+	}
+	return s
+}
+
+// cleanName also collapses runs of inner whitespace.
+func cleanName(s string) string {
+	s = clean(s)
+	if strings.Contains(s, "  ") || strings.ContainsAny(s, "\t\n\r") {
+		s = strings.Join(strings.Fields(s), " ")
+	}
+	return s
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func cleanAll(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		if c := clean(v); c != "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func first(vals []string) string {
+	for _, v := range vals {
+		if c := cleanName(v); c != "" {
+			return c
+		}
+	}
+	return ""
+}
+
+// CanonicalEmail case-folds and trims a mail value and applies the tree's
+// domain aliases; "" when the value is not an address.
+func (n *Normalizer) CanonicalEmail(tree, mail string) string {
+	m := strings.ToLower(clean(mail))
+	m = strings.TrimPrefix(m, "mailto:")
+	if !isASCII(m) {
+		m = norm.NFC.String(m)
+	}
+	at := strings.LastIndexByte(m, '@')
+	if at <= 0 || at == len(m)-1 || strings.ContainsAny(m, " \t,;<>") || strings.Count(m, "@") != 1 {
+		return ""
+	}
+	if to, ok := n.aliases[tree][m[at+1:]]; ok {
+		m = m[:at+1] + to
+	}
+	return m
+}
+
+// EmployeeIDKey qualifies a trimmed employee id by the partition's scheme.
+// Ids compare case-insensitively and without inner whitespace.
+func (n *Normalizer) EmployeeIDKey(tree, partition, id string) string {
+	id = clean(id)
+	if id == "" {
+		return ""
+	}
+	id = strings.ToUpper(strings.Join(strings.Fields(id), ""))
+	return n.cfg.EmployeeIDSchemeFor(tree, partition) + ":" + id
+}
+
+// AccountKey is the run-unique key of an account: "<tree>/<source_id>".
+func AccountKey(tree, sourceID string) string { return tree + "/" + sourceID }
+
+// GroupKey is the run-unique key of a group: "<tree>/<source_id>".
+func GroupKey(tree, sourceID string) string { return tree + "/" + sourceID }
+
+// Normalize turns one raw account into its normalized row. groups are the
+// account's effective groups (from the membership graph), used by
+// member_of conditions and copied (keys, sorted) into Groups.
+func (n *Normalizer) Normalize(a records.Account, groups []GroupRef) records.AccountNormalized {
+	out := records.AccountNormalized{
+		AccountKey: AccountKey(clean(a.Tree), clean(a.SourceID)),
+		Tree:       clean(a.Tree),
+		Partition:  clean(a.Partition),
+		DN:         clean(a.DN),
+		SourceID:   clean(a.SourceID),
+		Login:      first(a.Login),
+		GivenName:  first(a.GivenName),
+		Surname:    first(a.Surname),
+		// display names keep their inner spacing choices but are trimmed
+		DisplayName: first(a.DisplayName),
+		EmployeeID:  first(a.EmployeeID),
+		Title:       first(a.Title),
+		Department:  first(a.Department),
+		Company:     first(a.Company),
+		Country:     first(a.Country),
+		ManagerDN:   firstClean(a.Manager),
+		ModifiedAt:  utcPtr(a.ModifiedAt),
+	}
+	out.EmployeeID = strings.Join(strings.Fields(out.EmployeeID), "")
+	if out.Login != "" {
+		p := out.Partition
+		if p == "" {
+			p = out.Tree
+		}
+		out.LoginQualified = strings.ToLower(out.Login + "@" + p)
+	}
+	seen := map[string]bool{}
+	for _, m := range a.Mail {
+		c := n.CanonicalEmail(out.Tree, m)
+		if c == "" || seen[c] {
+			continue
+		}
+		seen[c] = true
+		if out.PrimaryEmail == "" {
+			out.PrimaryEmail = c
+		}
+		out.Emails = append(out.Emails, c)
+	}
+	sort.Strings(out.Emails)
+	if out.EmployeeID != "" {
+		out.EmployeeIDKey = n.EmployeeIDKey(out.Tree, out.Partition, out.EmployeeID)
+	}
+	if out.GivenName == "" || out.Surname == "" {
+		if g, s, ok := parseDisplayName(out.DisplayName); ok {
+			if out.GivenName == "" {
+				out.GivenName = g
+			}
+			if out.Surname == "" {
+				out.Surname = s
+			}
+		}
+	}
+	v := n.viewOf(a, &out, groups)
+	n.derived(&out, v)
+	if n.externalIDKey {
+		if x := firstClean(a.ExternalID); x != "" {
+			setDerived(&out, "external_id", strings.ToLower(x))
+		}
+	}
+	out.Groups = groupKeys(groups)
+	return out
+}
+
+func firstClean(vals []string) string {
+	for _, v := range vals {
+		if c := clean(v); c != "" {
+			return c
+		}
+	}
+	return ""
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// parseDisplayName splits "Surname, Given" (one comma, both parts non-empty).
+func parseDisplayName(d string) (given, surname string, ok bool) {
+	if strings.Count(d, ",") != 1 {
+		return "", "", false
+	}
+	i := strings.IndexByte(d, ',')
+	s, g := cleanName(d[:i]), cleanName(d[i+1:])
+	if s == "" || g == "" {
+		return "", "", false
+	}
+	return g, s, true
+}
+
+func (n *Normalizer) viewOf(a records.Account, out *records.AccountNormalized, groups []GroupRef) *view {
+	attrs := map[string][]string{
+		"tree":            nonEmpty(out.Tree),
+		"partition":       nonEmpty(out.Partition),
+		"dn":              nonEmpty(out.DN),
+		"login":           nonEmpty(out.Login),
+		"mail":            out.Emails,
+		"given_name":      nonEmpty(out.GivenName),
+		"surname":         nonEmpty(out.Surname),
+		"display_name":    nonEmpty(out.DisplayName),
+		"employee_id":     nonEmpty(out.EmployeeID),
+		"title":           nonEmpty(out.Title),
+		"department":      nonEmpty(out.Department),
+		"company":         nonEmpty(out.Company),
+		"country":         nonEmpty(out.Country),
+		"city":            cleanAll(a.City),
+		"manager":         nonEmpty(out.ManagerDN),
+		"external_id":     cleanAll(a.ExternalID),
+		"disabled":        cleanAll(a.Disabled),
+		"locked":          cleanAll(a.Locked),
+		"service_account": cleanAll(a.ServiceAccount),
+	}
+	for k, vs := range a.Extra {
+		if _, fixed := attrs[k]; !fixed {
+			attrs[k] = cleanAll(vs)
+		}
+	}
+	return &view{attrs: attrs, groups: groupNameSet(groups)}
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// derived sets status, service flag and derived attributes.
+func (n *Normalizer) derived(out *records.AccountNormalized, v *view) {
+	out.Status = StatusEnabled
+	for _, c := range n.locked {
+		if c.match(v) {
+			out.Status = StatusLocked
+			break
+		}
+	}
+	for _, c := range n.disabled {
+		if c.match(v) {
+			out.Status = StatusDisabled
+			break
+		}
+	}
+	out.IsService, out.ServiceReason = false, ""
+	for _, s := range n.service {
+		if s.c.match(v) {
+			out.IsService, out.ServiceReason = true, s.name
+			break
+		}
+	}
+	for _, t := range n.derive {
+		val := ""
+		for _, r := range t.rules {
+			if val = r.apply(v); val != "" {
+				break
+			}
+		}
+		setDerived(out, t.name, val)
+	}
+}
+
+func (r deriveRule) apply(v *view) string {
+	if !r.when.match(v) {
+		return ""
+	}
+	if r.r.Value != "" {
+		return r.r.Value
+	}
+	vals := v.attrs[r.r.From]
+	if len(vals) == 0 {
+		return ""
+	}
+	if r.m == nil {
+		return vals[0]
+	}
+	if m, ok := r.m[strings.ToLower(vals[0])]; ok {
+		return m
+	}
+	return r.r.Default
+}
+
+func setDerived(out *records.AccountNormalized, name, val string) {
+	switch name {
+	case "region":
+		out.Region = val
+	case "business_unit":
+		out.BusinessUnit = val
+	case "territory":
+		out.Territory = val
+	case "role":
+		out.Role = val
+	default:
+		if val == "" {
+			return
+		}
+		if out.Attributes == nil {
+			out.Attributes = map[string]string{}
+		}
+		out.Attributes[name] = val
+	}
+}
+
+// Denormalize maps a normalized account back to the raw shape Normalize
+// reads, so that Normalize(Denormalize(Normalize(x), x), groups) can be
+// compared with Normalize(x, groups) (the gofmt-style idempotence property).
+// orig supplies the raw attributes a normalized row does not hold (flags,
+// city, external ids, extra attributes).
+func Denormalize(an records.AccountNormalized, orig records.Account) records.Account {
+	a := records.Account{
+		Tree: an.Tree, Partition: an.Partition, DN: an.DN, SourceID: an.SourceID,
+		ObjectGUID:     orig.ObjectGUID,
+		ModifiedAt:     an.ModifiedAt,
+		CreatedAt:      orig.CreatedAt,
+		Login:          nonEmpty(an.Login),
+		GivenName:      nonEmpty(an.GivenName),
+		Surname:        nonEmpty(an.Surname),
+		DisplayName:    nonEmpty(an.DisplayName),
+		EmployeeID:     nonEmpty(an.EmployeeID),
+		Title:          nonEmpty(an.Title),
+		Department:     nonEmpty(an.Department),
+		Company:        nonEmpty(an.Company),
+		Country:        nonEmpty(an.Country),
+		Manager:        nonEmpty(an.ManagerDN),
+		City:           orig.City,
+		ExternalID:     orig.ExternalID,
+		Disabled:       orig.Disabled,
+		Locked:         orig.Locked,
+		ServiceAccount: orig.ServiceAccount,
+		MemberOf:       orig.MemberOf,
+		Extra:          orig.Extra,
+	}
+	if an.PrimaryEmail != "" {
+		a.Mail = append(a.Mail, an.PrimaryEmail)
+	}
+	for _, e := range an.Emails {
+		if e != an.PrimaryEmail {
+			a.Mail = append(a.Mail, e)
+		}
+	}
+	return a
+}

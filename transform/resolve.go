@@ -1,0 +1,837 @@
+package transform
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/records"
+)
+
+// Overrides are manual link decisions. Accounts are named by account key
+// ("<tree>/<source_id>") or "dn:<tree>:<dn>".
+type Overrides struct {
+	ForceLink  [][]string `yaml:"force_link" json:"force_link"`
+	ForceSplit [][]string `yaml:"force_split" json:"force_split"`
+}
+
+// ResolveInput is everything Resolve reads.
+type ResolveInput struct {
+	Accounts  []records.AccountNormalized
+	Previous  []records.PersonLink // the previous run's links ("" = first run)
+	Overrides Overrides
+	// TreeOrder lists trees from most to least authoritative (survivorship).
+	TreeOrder []string
+	// GroupNames maps a group key to "<tree>:<name>" for Person.Groups.
+	GroupNames map[string]string
+}
+
+// Resolution is what Resolve produces. Persons, Links and Reviews are sorted.
+type Resolution struct {
+	Persons  []records.Person
+	Links    []records.PersonLink
+	Reviews  []records.MatchReview
+	Warnings []string
+}
+
+// Rule names recorded in PersonLink.Rule besides the match key names.
+const (
+	RuleSingleton  = "singleton"
+	RuleCarried    = "carried"
+	RuleForceLink  = "override:force-link"
+	RuleForceSplit = "override:force-split"
+)
+
+type resolver struct {
+	cfg      *config.Transform
+	acc      []records.AccountNormalized
+	idx      map[string]int32
+	parent   []int32
+	members  [][]int32 // root -> members
+	names    []nameParts
+	cannot   map[int32][]int32
+	isolated []bool
+	forced   []bool
+	reviews  map[string]*records.MatchReview
+	warn     []string
+}
+
+func (r *resolver) find(x int32) int32 {
+	for r.parent[x] != x {
+		r.parent[x] = r.parent[r.parent[x]]
+		x = r.parent[x]
+	}
+	return x
+}
+
+func (r *resolver) union(a, b int32) {
+	a, b = r.find(a), r.find(b)
+	if a == b {
+		return
+	}
+	if len(r.members[a]) < len(r.members[b]) || len(r.members[a]) == len(r.members[b]) && b < a {
+		a, b = b, a
+	}
+	r.parent[b] = a
+	r.members[a] = append(r.members[a], r.members[b]...)
+	r.members[b] = nil
+}
+
+// conflict explains why the clusters (roots) must not merge, "" when they may.
+func (r *resolver) conflict(roots []int32) string {
+	for i := 0; i < len(roots); i++ {
+		for j := i + 1; j < len(roots); j++ {
+			if why := r.pairConflict(roots[i], roots[j]); why != "" {
+				return why
+			}
+		}
+	}
+	return ""
+}
+
+func (r *resolver) pairConflict(ra, rb int32) string {
+	ma, mb := r.members[ra], r.members[rb]
+	// employee ids in one scheme: the two sides must share one when both have any
+	ea, eb := schemeIDs(r.acc, ma), schemeIDs(r.acc, mb)
+	for s, ida := range ea {
+		idb, ok := eb[s]
+		if !ok {
+			continue
+		}
+		shared := false
+		for id := range ida {
+			if idb[id] {
+				shared = true
+				break
+			}
+		}
+		if !shared {
+			return "conflicting_employee_ids"
+		}
+	}
+	svcA, svcB := allService(r.acc, ma), allService(r.acc, mb)
+	if svcA != svcB {
+		return "service_and_person"
+	}
+	for _, a := range ma {
+		if r.isolated[a] && !r.forced[a] {
+			return "force_split"
+		}
+		for _, b := range mb {
+			if r.isolated[b] && !r.forced[b] {
+				return "force_split"
+			}
+			for _, c := range r.cannot[a] {
+				if c == b {
+					return "force_split"
+				}
+			}
+			x, y := &r.acc[a], &r.acc[b]
+			if !r.cfg.SamePartitionMerge && x.Tree == y.Tree && x.Partition == y.Partition {
+				return "same_partition"
+			}
+			if r.cfg.NameVetoEnabled() && namesConflict(r.names[a], r.names[b]) {
+				return "names_conflict"
+			}
+		}
+	}
+	return ""
+}
+
+func schemeIDs(acc []records.AccountNormalized, ms []int32) map[string]map[string]bool {
+	var out map[string]map[string]bool
+	for _, m := range ms {
+		k := acc[m].EmployeeIDKey
+		if k == "" {
+			continue
+		}
+		c := strings.IndexByte(k, ':')
+		if out == nil {
+			out = map[string]map[string]bool{}
+		}
+		if out[k[:c]] == nil {
+			out[k[:c]] = map[string]bool{}
+		}
+		out[k[:c]][k] = true
+	}
+	return out
+}
+
+func allService(acc []records.AccountNormalized, ms []int32) bool {
+	for _, m := range ms {
+		if !acc[m].IsService {
+			return false
+		}
+	}
+	return true
+}
+
+// keysOf lists the values of one match key type for an account.
+func (r *resolver) keysOf(kind string, a *records.AccountNormalized, prev map[string]string) []string {
+	switch kind {
+	case "employee_id":
+		if a.EmployeeIDKey != "" {
+			return []string{a.EmployeeIDKey}
+		}
+	case "email":
+		return a.Emails
+	case "external_id":
+		// external ids are carried in attributes["external_id"] by Normalize
+		if v := a.Attributes["external_id"]; v != "" {
+			return []string{strings.ToLower(v)}
+		}
+	case "login_domain":
+		if d := r.cfg.TreeSettings(a.Tree).LoginDomain; d != "" && a.Login != "" {
+			l := strings.ToLower(a.Login)
+			if !strings.Contains(l, "@") {
+				l += "@" + strings.ToLower(d)
+			}
+			return []string{l}
+		}
+	case RuleCarried:
+		if p := prev[a.AccountKey]; p != "" {
+			return []string{p}
+		}
+	}
+	return nil
+}
+
+// Resolve clusters accounts into persons by strong keys in priority order,
+// never merging clusters whose keys conflict (those go to review), applies
+// manual overrides, keeps person ids stable across runs and picks each person
+// attribute by the survivorship policy. It is deterministic: the same input
+// gives the same output regardless of input order.
+func Resolve(cfg *config.Transform, in ResolveInput) *Resolution {
+	acc := append([]records.AccountNormalized(nil), in.Accounts...)
+	sort.Slice(acc, func(i, j int) bool { return acc[i].AccountKey < acc[j].AccountKey })
+	n := len(acc)
+	r := &resolver{cfg: cfg, acc: acc, idx: make(map[string]int32, n), parent: make([]int32, n), members: make([][]int32, n),
+		names: make([]nameParts, n), cannot: map[int32][]int32{}, isolated: make([]bool, n), forced: make([]bool, n), reviews: map[string]*records.MatchReview{}}
+	for i := range acc {
+		r.idx[acc[i].AccountKey] = int32(i)
+		r.parent[i] = int32(i)
+		r.members[i] = []int32{int32(i)}
+		r.names[i] = namesOf(acc[i].GivenName, acc[i].Surname)
+	}
+	prev := map[string]string{}
+	prevIDs := map[string]bool{}
+	for _, l := range in.Previous {
+		prev[l.AccountKey] = l.PersonID
+		prevIDs[l.PersonID] = true
+	}
+
+	// overrides: splits are constraints, links are unions made before any key
+	for _, list := range in.Overrides.ForceSplit {
+		ids := r.lookup(list, "force_split")
+		if len(ids) == 1 {
+			r.isolated[ids[0]] = true
+		}
+		for _, a := range ids {
+			for _, b := range ids {
+				if a != b {
+					r.cannot[a] = append(r.cannot[a], b)
+				}
+			}
+		}
+	}
+	for _, list := range in.Overrides.ForceLink {
+		ids := r.lookup(list, "force_link")
+		for _, a := range ids {
+			r.forced[a] = true
+		}
+		for i := 1; i < len(ids); i++ {
+			r.union(ids[0], ids[i])
+		}
+	}
+
+	kinds := append([]string(nil), cfg.MatchKeys...)
+	if cfg.CarryLinksEnabled() && len(prev) > 0 {
+		kinds = append(kinds, RuleCarried)
+	}
+	for _, kind := range kinds {
+		r.mergeKind(kind, prev)
+	}
+	r.weakReviews()
+
+	res := &Resolution{Warnings: r.warn}
+	r.assemble(in, prev, prevIDs, res)
+	return res
+}
+
+func (r *resolver) lookup(list []string, what string) []int32 {
+	var out []int32
+	for _, s := range list {
+		s = clean(s)
+		if i, ok := r.idx[s]; ok {
+			out = append(out, i)
+			continue
+		}
+		if strings.HasPrefix(s, "dn:") {
+			rest := s[3:]
+			if c := strings.IndexByte(rest, ':'); c > 0 {
+				tree, dn := rest[:c], CanonicalDN(rest[c+1:])
+				found := false
+				for i := range r.acc {
+					if r.acc[i].Tree == tree && CanonicalDN(r.acc[i].DN) == dn {
+						out = append(out, int32(i))
+						found = true
+						break
+					}
+				}
+				if found {
+					continue
+				}
+			}
+		}
+		r.warn = append(r.warn, fmt.Sprintf("override %s names %q, which is not an account of this run (use <tree>/<source_id> or dn:<tree>:<dn>)", what, s))
+	}
+	return out
+}
+
+// mergeKind merges clusters that share a value of one key type. Proposals
+// that conflict on their own are reviewed and dropped; the rest are joined
+// into tentative components, and a component that still conflicts as a whole
+// (an account whose keys point at two different people) merges nothing.
+func (r *resolver) mergeKind(kind string, prev map[string]string) {
+	holders := map[string][]int32{}
+	for i := range r.acc {
+		for _, v := range r.keysOf(kind, &r.acc[i], prev) {
+			holders[v] = append(holders[v], int32(i))
+		}
+	}
+	values := make([]string, 0, len(holders))
+	for v, h := range holders {
+		if len(h) > 1 {
+			values = append(values, v)
+		}
+	}
+	sort.Strings(values)
+	type proposal struct {
+		value string
+		roots []int32
+	}
+	var props []proposal
+	for _, v := range values {
+		h := holders[v]
+		roots := r.rootsOf(h)
+		if len(roots) < 2 {
+			continue
+		}
+		if len(h) > r.cfg.MaxKeyAccounts {
+			r.review("shared_key", kind, v, h, fmt.Sprintf("%d accounts carry this %s; a key shared that widely is not a person", len(h), kind))
+			continue
+		}
+		if why := r.conflict(roots); why != "" {
+			r.review(why, kind, v, h, "")
+			continue
+		}
+		props = append(props, proposal{v, roots})
+	}
+	// tentative components of roots
+	tp := map[int32]int32{}
+	var tfind func(int32) int32
+	tfind = func(x int32) int32 {
+		p, ok := tp[x]
+		if !ok || p == x {
+			return x
+		}
+		q := tfind(p)
+		tp[x] = q
+		return q
+	}
+	for _, p := range props {
+		for _, x := range p.roots[1:] {
+			a, b := tfind(p.roots[0]), tfind(x)
+			if a != b {
+				tp[b] = a
+			}
+		}
+	}
+	comps := map[int32][]int{}
+	var order []int32
+	for i, p := range props {
+		c := tfind(p.roots[0])
+		if _, ok := comps[c]; !ok {
+			order = append(order, c)
+		}
+		comps[c] = append(comps[c], i)
+	}
+	for _, c := range order {
+		ps := comps[c]
+		seen := map[int32]bool{}
+		var roots []int32
+		var accs []int32
+		for _, pi := range ps {
+			for _, x := range props[pi].roots {
+				if !seen[x] {
+					seen[x] = true
+					roots = append(roots, x)
+					accs = append(accs, r.members[x]...)
+				}
+			}
+		}
+		if len(ps) > 1 {
+			if len(accs) > 4*r.cfg.MaxKeyAccounts {
+				r.review("ambiguous_keys", kind, props[ps[0]].value, accs, fmt.Sprintf("%d accounts chained by %s values; too many to be one person", len(accs), kind))
+				continue
+			}
+			if why := r.conflict(roots); why != "" {
+				vals := make([]string, len(ps))
+				for i, pi := range ps {
+					vals[i] = props[pi].value
+				}
+				r.review("ambiguous_keys", kind, strings.Join(vals, " | "), accs, "the accounts' "+kind+" values link to people who conflict ("+why+"); nothing merged")
+				continue
+			}
+		}
+		for _, x := range roots[1:] {
+			r.union(roots[0], x)
+		}
+	}
+}
+
+func (r *resolver) rootsOf(h []int32) []int32 {
+	var roots []int32
+	for _, a := range h {
+		x := r.find(a)
+		dup := false
+		for _, y := range roots {
+			if y == x {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			roots = append(roots, x)
+		}
+	}
+	return roots
+}
+
+type evidenceAccount struct {
+	AccountKey    string   `json:"account_key"`
+	Tree          string   `json:"tree"`
+	DN            string   `json:"dn"`
+	Emails        []string `json:"emails,omitempty"`
+	EmployeeIDKey string   `json:"employee_id_key,omitempty"`
+	Name          string   `json:"name,omitempty"`
+	Status        string   `json:"status"`
+}
+
+type evidence struct {
+	Key      string            `json:"key"`
+	Value    string            `json:"value"`
+	Note     string            `json:"note,omitempty"`
+	Accounts []evidenceAccount `json:"accounts"`
+}
+
+func (r *resolver) review(reason, kind, value string, accs []int32, note string) {
+	keys := make([]string, 0, len(accs))
+	ev := evidence{Key: kind, Value: value, Note: note}
+	sorted := append([]int32(nil), accs...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	for _, a := range sorted {
+		x := &r.acc[a]
+		keys = append(keys, x.AccountKey)
+		ev.Accounts = append(ev.Accounts, evidenceAccount{AccountKey: x.AccountKey, Tree: x.Tree, DN: x.DN, Emails: x.Emails, EmployeeIDKey: x.EmployeeIDKey,
+			Name: strings.TrimSpace(x.GivenName + " " + x.Surname), Status: x.Status})
+	}
+	id := "r-" + shortHash(reason+"\x00"+kind+"\x00"+value+"\x00"+strings.Join(keys, "\x00"), 12)
+	if _, ok := r.reviews[id]; ok {
+		return
+	}
+	if ev.Note == "" {
+		ev.Note = reasonText(reason)
+	}
+	js, _ := json.Marshal(ev)
+	r.reviews[id] = &records.MatchReview{ReviewID: id, AccountKeys: keys, Reason: reason, Evidence: string(js)}
+}
+
+func reasonText(reason string) string {
+	switch reason {
+	case "conflicting_employee_ids":
+		return "the accounts share this key but carry different employee ids in the same numbering scheme; not merged"
+	case "names_conflict":
+		return "the accounts share this key but both their given names and surnames differ; not merged"
+	case "same_partition":
+		return "two accounts of the same partition share this key (a shared mailbox or duplicate account?); not merged"
+	case "service_and_person":
+		return "a service account and a person account share this key; not merged"
+	case "force_split":
+		return "a force_split override keeps these accounts apart"
+	case "weak_match_only":
+		return "same employee id in different numbering schemes and matching names, no strong key; not merged (force_link if they are one person)"
+	}
+	return reason
+}
+
+// weakReviews reports accounts in different clusters whose raw employee ids
+// are equal across different schemes and whose names agree: candidates a
+// human may force-link, never merged automatically.
+func (r *resolver) weakReviews() {
+	byID := map[string][]int32{}
+	for i := range r.acc {
+		k := r.acc[i].EmployeeIDKey
+		if k == "" {
+			continue
+		}
+		raw := k[strings.IndexByte(k, ':')+1:]
+		byID[raw] = append(byID[raw], int32(i))
+	}
+	ids := make([]string, 0, len(byID))
+	for id, h := range byID {
+		if len(h) > 1 && len(h) <= r.cfg.MaxKeyAccounts {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		h := byID[id]
+		for i := 0; i < len(h); i++ {
+			for j := i + 1; j < len(h); j++ {
+				a, b := h[i], h[j]
+				if r.find(a) == r.find(b) || r.acc[a].EmployeeIDKey == r.acc[b].EmployeeIDKey {
+					continue
+				}
+				if namesAgree(r.names[a], r.names[b]) {
+					r.review("weak_match_only", "employee_id", id, []int32{a, b}, "")
+				}
+			}
+		}
+	}
+}
+
+func shortHash(s string, n int) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])[:n]
+}
+
+// assemble assigns person ids, writes links and persons.
+func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map[string]bool, res *Resolution) {
+	var roots []int32
+	for i := range r.acc {
+		if r.find(int32(i)) == int32(i) {
+			ms := r.members[i]
+			sort.Slice(ms, func(x, y int) bool { return ms[x] < ms[y] })
+			roots = append(roots, int32(i))
+		}
+	}
+	// roots are sorted by their smallest account (a root is never larger than
+	// its members? not guaranteed), so order by first member.
+	sort.Slice(roots, func(i, j int) bool { return r.members[roots[i]][0] < r.members[roots[j]][0] })
+
+	// carried ids: greedy by (accounts previously in that person desc, id asc, cluster order)
+	type cand struct {
+		root  int32
+		id    string
+		count int
+	}
+	var cands []cand
+	inherited := map[int32][]string{}
+	for _, rt := range roots {
+		counts := map[string]int{}
+		for _, m := range r.members[rt] {
+			if p := prev[r.acc[m].AccountKey]; p != "" {
+				counts[p]++
+			}
+		}
+		for id, c := range counts {
+			cands = append(cands, cand{rt, id, c})
+			inherited[rt] = append(inherited[rt], id)
+		}
+		sort.Strings(inherited[rt])
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		a, b := cands[i], cands[j]
+		if a.count != b.count {
+			return a.count > b.count
+		}
+		if a.id != b.id {
+			return a.id < b.id
+		}
+		return r.members[a.root][0] < r.members[b.root][0]
+	})
+	pid := map[int32]string{}
+	used := map[string]bool{}
+	for _, c := range cands {
+		if pid[c.root] != "" || used[c.id] {
+			continue
+		}
+		pid[c.root] = c.id
+		used[c.id] = true
+	}
+	kinds := append([]string(nil), r.cfg.MatchKeys...)
+	for _, rt := range roots {
+		if pid[rt] != "" {
+			continue
+		}
+		seed := "account:" + r.acc[r.members[rt][0]].AccountKey
+		for _, k := range kinds {
+			best := ""
+			for _, m := range r.members[rt] {
+				for _, v := range r.keysOf(k, &r.acc[m], nil) {
+					if best == "" || v < best {
+						best = v
+					}
+				}
+			}
+			if best != "" {
+				seed = k + ":" + best
+				break
+			}
+		}
+		id := "p-" + shortHash(seed, 16)
+		for n := 1; used[id] || prevIDs[id]; n++ {
+			id = "p-" + shortHash(fmt.Sprintf("%s#%d", seed, n), 16)
+		}
+		pid[rt] = id
+		used[id] = true
+	}
+
+	accPID := make([]string, len(r.acc))
+	for _, rt := range roots {
+		for _, m := range r.members[rt] {
+			accPID[m] = pid[rt]
+		}
+		res.Links = append(res.Links, r.links(rt, pid[rt], inherited[rt], prev)...)
+		res.Persons = append(res.Persons, r.person(rt, pid[rt], in))
+	}
+	sort.Slice(res.Links, func(i, j int) bool { return res.Links[i].AccountKey < res.Links[j].AccountKey })
+	sort.Slice(res.Persons, func(i, j int) bool { return res.Persons[i].PersonID < res.Persons[j].PersonID })
+	for _, rv := range r.reviews {
+		seen := map[string]bool{}
+		for _, k := range rv.AccountKeys {
+			if p := accPID[r.idx[k]]; !seen[p] {
+				seen[p] = true
+				rv.PersonIDs = append(rv.PersonIDs, p)
+			}
+		}
+		sort.Strings(rv.PersonIDs)
+		res.Reviews = append(res.Reviews, *rv)
+	}
+	sort.Slice(res.Reviews, func(i, j int) bool { return res.Reviews[i].ReviewID < res.Reviews[j].ReviewID })
+}
+
+// links explains each account's membership: its highest-priority key shared
+// with another account of the person, else the carried id, else the override.
+func (r *resolver) links(rt int32, id string, inherited []string, prev map[string]string) []records.PersonLink {
+	ms := r.members[rt]
+	out := make([]records.PersonLink, 0, len(ms))
+	kinds := append([]string(nil), r.cfg.MatchKeys...)
+	var count []map[string]int
+	if len(ms) > 1 {
+		for _, k := range kinds {
+			c := map[string]int{}
+			for _, m := range ms {
+				for _, v := range r.keysOf(k, &r.acc[m], nil) {
+					c[v]++
+				}
+			}
+			count = append(count, c)
+		}
+	}
+	for _, m := range ms {
+		a := &r.acc[m]
+		l := records.PersonLink{AccountKey: a.AccountKey, Tree: a.Tree, DN: a.DN, PersonID: id}
+		if len(ms) == 1 {
+			l.Rule = RuleSingleton
+			if r.isolated[m] {
+				l.Rule = RuleForceSplit
+			}
+		} else {
+		kindLoop:
+			for ki, k := range kinds {
+				for _, v := range r.keysOf(k, a, nil) {
+					if count[ki][v] > 1 {
+						l.Rule, l.Key = k, v
+						break kindLoop
+					}
+				}
+			}
+			if l.Rule == "" && r.forced[m] {
+				l.Rule = RuleForceLink
+			}
+			if l.Rule == "" && prev[a.AccountKey] != "" {
+				l.Rule, l.Key = RuleCarried, prev[a.AccountKey]
+			}
+			if l.Rule == "" {
+				l.Rule = RuleForceLink
+			}
+		}
+		var det []string
+		if p := prev[a.AccountKey]; p != "" {
+			if p == id {
+				det = append(det, "person id carried from the previous run")
+			} else {
+				det = append(det, "previously "+p)
+			}
+		}
+		if len(inherited) > 1 {
+			det = append(det, fmt.Sprintf("cluster inherited %s; kept %s (most accounts, then lowest id)", strings.Join(inherited, ", "), id))
+		}
+		if len(r.cannot[m]) > 0 {
+			det = append(det, "force_split constraint applies")
+		}
+		l.Detail = strings.Join(det, "; ")
+		out = append(out, l)
+	}
+	return out
+}
+
+var statusRank = map[string]int{StatusEnabled: 0, StatusLocked: 1, StatusDisabled: 2}
+
+func (r *resolver) ranker(order []string, treeRank map[string]int) func(a, b int32) bool {
+	return func(ia, ib int32) bool {
+		a, b := &r.acc[ia], &r.acc[ib]
+		for _, c := range order {
+			switch c {
+			case "status":
+				if sa, sb := statusRank[a.Status], statusRank[b.Status]; sa != sb {
+					return sa < sb
+				}
+			case "tree":
+				ta, oka := treeRank[a.Tree]
+				tb, okb := treeRank[b.Tree]
+				if !oka {
+					ta = len(treeRank)
+				}
+				if !okb {
+					tb = len(treeRank)
+				}
+				if ta != tb {
+					return ta < tb
+				}
+			case "modified":
+				ma, mb := modTime(a.ModifiedAt), modTime(b.ModifiedAt)
+				if !ma.Equal(mb) {
+					return ma.After(mb)
+				}
+			}
+		}
+		return a.AccountKey < b.AccountKey
+	}
+}
+
+func modTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+// personAttrs lists the survivorship attributes and their getters.
+var personAttrs = []struct {
+	name string
+	get  func(*records.AccountNormalized) string
+	set  func(*records.Person, string)
+}{
+	{"primary_email", func(a *records.AccountNormalized) string { return a.PrimaryEmail }, func(p *records.Person, v string) { p.PrimaryEmail = v }},
+	{"employee_id", func(a *records.AccountNormalized) string { return a.EmployeeID }, func(p *records.Person, v string) { p.EmployeeID = v }},
+	{"given_name", func(a *records.AccountNormalized) string { return a.GivenName }, func(p *records.Person, v string) { p.GivenName = v }},
+	{"surname", func(a *records.AccountNormalized) string { return a.Surname }, func(p *records.Person, v string) { p.Surname = v }},
+	{"display_name", func(a *records.AccountNormalized) string { return a.DisplayName }, func(p *records.Person, v string) { p.DisplayName = v }},
+	{"title", func(a *records.AccountNormalized) string { return a.Title }, func(p *records.Person, v string) { p.Title = v }},
+	{"department", func(a *records.AccountNormalized) string { return a.Department }, func(p *records.Person, v string) { p.Department = v }},
+	{"company", func(a *records.AccountNormalized) string { return a.Company }, func(p *records.Person, v string) { p.Company = v }},
+	{"country", func(a *records.AccountNormalized) string { return a.Country }, func(p *records.Person, v string) { p.Country = v }},
+	{"status", func(a *records.AccountNormalized) string { return a.Status }, func(p *records.Person, v string) { p.Status = v }},
+	{"region", func(a *records.AccountNormalized) string { return a.Region }, func(p *records.Person, v string) { p.Region = v }},
+	{"business_unit", func(a *records.AccountNormalized) string { return a.BusinessUnit }, func(p *records.Person, v string) { p.BusinessUnit = v }},
+	{"territory", func(a *records.AccountNormalized) string { return a.Territory }, func(p *records.Person, v string) { p.Territory = v }},
+	{"role", func(a *records.AccountNormalized) string { return a.Role }, func(p *records.Person, v string) { p.Role = v }},
+}
+
+func (r *resolver) person(rt int32, id string, in ResolveInput) records.Person {
+	treeOrder := in.TreeOrder
+	if len(r.cfg.Survivorship.TreeOrder) > 0 {
+		treeOrder = r.cfg.Survivorship.TreeOrder
+	}
+	treeRank := map[string]int{}
+	for i, t := range treeOrder {
+		if _, ok := treeRank[t]; !ok {
+			treeRank[t] = i
+		}
+	}
+	ms := append([]int32(nil), r.members[rt]...)
+	p := records.Person{PersonID: id, SourceOf: map[string]string{}, IsService: allService(r.acc, ms)}
+	sort.Slice(ms, func(i, j int) bool { return r.ranker(r.cfg.Survivorship.Order, treeRank)(ms[i], ms[j]) })
+	p.PrimaryTree = r.acc[ms[0]].Tree
+	pick := func(name string, get func(*records.AccountNormalized) string) (string, string) {
+		order := ms
+		if o, ok := r.cfg.Survivorship.Attributes[name]; ok {
+			order = append([]int32(nil), r.members[rt]...)
+			less := r.ranker(o, treeRank)
+			sort.Slice(order, func(i, j int) bool { return less(order[i], order[j]) })
+		}
+		for _, m := range order {
+			if v := get(&r.acc[m]); v != "" {
+				return v, r.acc[m].AccountKey
+			}
+		}
+		return "", ""
+	}
+	for _, pa := range personAttrs {
+		if v, src := pick(pa.name, pa.get); v != "" {
+			pa.set(&p, v)
+			p.SourceOf[pa.name] = src
+		}
+	}
+	attrNames := map[string]bool{}
+	emails := map[string]bool{}
+	trees := map[string]bool{}
+	groups := map[string]bool{}
+	for _, m := range ms {
+		a := &r.acc[m]
+		for k := range a.Attributes {
+			attrNames[k] = true
+		}
+		for _, e := range a.Emails {
+			emails[e] = true
+		}
+		trees[a.Tree] = true
+		for _, g := range a.Groups {
+			if n, ok := in.GroupNames[g]; ok {
+				groups[n] = true
+			} else {
+				groups[g] = true
+			}
+		}
+		p.AccountKeys = append(p.AccountKeys, a.AccountKey)
+		if a.ModifiedAt != nil && (p.ModifiedAt == nil || a.ModifiedAt.After(*p.ModifiedAt)) {
+			t := *a.ModifiedAt
+			p.ModifiedAt = &t
+		}
+	}
+	for _, k := range sortedKeys(attrNames) {
+		k := k
+		if v, src := pick("attributes."+k, func(a *records.AccountNormalized) string { return a.Attributes[k] }); v != "" {
+			if p.Attributes == nil {
+				p.Attributes = map[string]string{}
+			}
+			p.Attributes[k] = v
+			p.SourceOf["attributes."+k] = src
+		}
+	}
+	p.Emails = sortedKeys(emails)
+	p.Trees = sortedKeys(trees)
+	p.Groups = sortedKeys(groups)
+	sort.Strings(p.AccountKeys)
+	return p
+}
+
+func sortedKeys(m map[string]bool) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
