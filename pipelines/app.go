@@ -146,6 +146,8 @@ func storeOptions(cfg *config.Config) store.Options {
 		SSEKMSKeyID:    cfg.Store.S3.SSEKMSKeyID,
 		ObjectLockMode: cfg.Store.S3.ObjectLock.Mode,
 		ObjectLockDays: cfg.Store.S3.ObjectLock.Days,
+		// The run lock must stay deletable under Object Lock; it is still write-once.
+		RetentionExempt: []string{"_locks/"},
 	}
 }
 
