@@ -1,0 +1,276 @@
+// Package ldif owns the ldif source: a streaming reader of OTDS/OpenDJ LDIF
+// exports (RFC 2849 content records: folded lines, base64 values, comments,
+// CRLF), the Source that turns oTPerson/oTGroup entries into rows, and the
+// shared Mapper from a directory entry (attribute -> raw values) to
+// records.Account / records.Group that the OTDS REST source reuses.
+package ldif
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// Entry is one LDIF content record. Values are raw bytes as read (after
+// base64 decoding), so they may be binary or not UTF-8; the Mapper decides.
+type Entry struct {
+	DN   string
+	Line int // line number of the dn: line (1-based)
+	// names keeps attribute names in first-seen order (as spelled in the file).
+	names []string
+	// vals is keyed by lower-cased attribute name.
+	vals map[string][]string
+}
+
+// Get returns the values of attribute name (case-insensitive), nil if absent.
+func (e *Entry) Get(name string) []string { return e.vals[strings.ToLower(name)] }
+
+// Names returns the attribute names in file order, as spelled on first use.
+func (e *Entry) Names() []string { return e.names }
+
+// Add appends a value to attribute name.
+func (e *Entry) Add(name, value string) {
+	if e.vals == nil {
+		e.vals = map[string][]string{}
+	}
+	k := strings.ToLower(name)
+	if _, ok := e.vals[k]; !ok {
+		e.names = append(e.names, name)
+	}
+	e.vals[k] = append(e.vals[k], value)
+}
+
+// HasObjectClass reports whether the entry's objectClass holds class
+// (case-insensitive).
+func (e *Entry) HasObjectClass(class string) bool {
+	for _, v := range e.Get("objectClass") {
+		if strings.EqualFold(strings.TrimSpace(v), class) {
+			return true
+		}
+	}
+	return false
+}
+
+// RecordError is a malformed record. The reader has skipped the whole record,
+// so the caller may reject it and call Next again.
+type RecordError struct {
+	Line   int    // line where the record starts
+	DN     string // "" when the dn itself was unreadable
+	Code   string // bad_line | bad_base64 | bad_utf8 | url_value | change_record | missing_dn
+	Reason string
+	// Entry holds what was parsed of the record (for its objectClass), may be nil.
+	Entry *Entry
+}
+
+func (e *RecordError) Error() string {
+	if e.DN != "" {
+		return fmt.Sprintf("ldif line %d (%s): %s", e.Line, e.DN, e.Reason)
+	}
+	return fmt.Sprintf("ldif line %d: %s", e.Line, e.Reason)
+}
+
+// MaxLineBytes bounds one physical line (a longer line is a read error).
+const MaxLineBytes = 64 << 20
+
+// Reader reads LDIF content records one at a time, never the file whole.
+type Reader struct {
+	sc      *bufio.Scanner
+	line    int  // physical lines read
+	first   bool // no record returned yet (version: allowed)
+	pending []byte
+	hasPend bool
+	pendAt  int
+	eof     bool
+}
+
+// NewReader reads LDIF from r.
+func NewReader(r io.Reader) *Reader {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes)
+	return &Reader{sc: sc, first: true}
+}
+
+// logical reads the next logical line (folded lines joined, CR stripped,
+// comments dropped). It returns blank=true for an empty line (record
+// separator) and io.EOF at the end.
+func (r *Reader) logical() (text []byte, at int, blank bool, err error) {
+	for {
+		var cur []byte
+		var curAt int
+		if r.hasPend {
+			cur, curAt, r.pending, r.hasPend = r.pending, r.pendAt, nil, false
+		} else {
+			if r.eof {
+				return nil, r.line, false, io.EOF
+			}
+			if !r.sc.Scan() {
+				r.eof = true
+				if err := r.sc.Err(); err != nil {
+					return nil, r.line, false, fmt.Errorf("read ldif after line %d: %w", r.line, err)
+				}
+				return nil, r.line, false, io.EOF
+			}
+			r.line++
+			cur = append([]byte(nil), bytes.TrimSuffix(r.sc.Bytes(), []byte("\r"))...)
+			curAt = r.line
+		}
+		if len(cur) == 0 {
+			return nil, curAt, true, nil
+		}
+		// Join continuation lines (a line starting with one space).
+		for !r.eof {
+			if !r.sc.Scan() {
+				r.eof = true
+				if err := r.sc.Err(); err != nil {
+					return nil, r.line, false, fmt.Errorf("read ldif after line %d: %w", r.line, err)
+				}
+				break
+			}
+			r.line++
+			next := bytes.TrimSuffix(r.sc.Bytes(), []byte("\r"))
+			if len(next) > 0 && next[0] == ' ' {
+				cur = append(cur, next[1:]...)
+				continue
+			}
+			r.pending, r.pendAt, r.hasPend = append([]byte(nil), next...), r.line, true
+			break
+		}
+		if cur[0] == '#' {
+			continue // comment (folded comments included)
+		}
+		return cur, curAt, false, nil
+	}
+}
+
+// Next returns the next content record, a *RecordError for a malformed record
+// (skipped; call Next again), another error when reading failed, or io.EOF.
+func (r *Reader) Next() (*Entry, error) {
+	var e *Entry
+	var rerr *RecordError
+	start := 0
+	for {
+		text, at, blank, err := r.logical()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if blank {
+			if e == nil && rerr == nil {
+				continue // blank lines between records
+			}
+			break
+		}
+		if rerr != nil {
+			continue // skip the rest of a bad record
+		}
+		name, value, isB64, isURL, ok := splitAttr(text)
+		if e == nil {
+			start = at
+			if !ok {
+				rerr = &RecordError{Line: at, Code: "bad_line", Reason: fmt.Sprintf("expected \"dn:\", got %q", truncate(string(text), 60))}
+				continue
+			}
+			if strings.EqualFold(name, "version") && r.first {
+				r.first = false
+				continue
+			}
+			if !strings.EqualFold(name, "dn") {
+				rerr = &RecordError{Line: at, Code: "missing_dn", Reason: fmt.Sprintf("record does not start with dn: (got %q)", name)}
+				continue
+			}
+			dn, err := decodeValue(value, isB64, isURL)
+			if err != nil {
+				rerr = &RecordError{Line: at, Code: codeOf(err), Reason: "dn: " + err.Error()}
+				continue
+			}
+			if !utf8.ValidString(dn) {
+				rerr = &RecordError{Line: at, Code: "bad_utf8", Reason: "dn is not valid UTF-8", DN: strings.ToValidUTF8(dn, "\uFFFD")}
+				continue
+			}
+			e = &Entry{DN: dn, Line: at, vals: map[string][]string{}}
+			continue
+		}
+		if !ok {
+			rerr = &RecordError{Line: at, DN: e.DN, Code: "bad_line", Reason: fmt.Sprintf("attribute line without a colon: %q", truncate(string(text), 60)), Entry: e}
+			continue
+		}
+		if strings.EqualFold(name, "changetype") || strings.EqualFold(name, "control") {
+			rerr = &RecordError{Line: start, DN: e.DN, Code: "change_record", Reason: "LDIF change records are not an export; only content records are read", Entry: e}
+			continue
+		}
+		v, err := decodeValue(value, isB64, isURL)
+		if err != nil {
+			rerr = &RecordError{Line: at, DN: e.DN, Code: codeOf(err), Reason: fmt.Sprintf("attribute %s: %v", name, err), Entry: e}
+			continue
+		}
+		e.Add(name, v)
+	}
+	r.first = false
+	if rerr != nil {
+		if rerr.Line == 0 {
+			rerr.Line = start
+		}
+		return nil, rerr
+	}
+	if e == nil {
+		return nil, io.EOF
+	}
+	return e, nil
+}
+
+type codedError struct{ code, msg string }
+
+func (c codedError) Error() string { return c.msg }
+
+func codeOf(err error) string {
+	var c codedError
+	if errors.As(err, &c) {
+		return c.code
+	}
+	return "bad_line"
+}
+
+func decodeValue(value []byte, isB64, isURL bool) (string, error) {
+	switch {
+	case isURL:
+		return "", codedError{"url_value", fmt.Sprintf("URL values (%q) are not supported; export with the values inline", truncate(strings.TrimSpace(string(value)), 60))}
+	case isB64:
+		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(value)))
+		if err != nil {
+			return "", codedError{"bad_base64", fmt.Sprintf("bad base64 value: %v", err)}
+		}
+		return string(b), nil
+	}
+	return string(bytes.TrimLeft(value, " ")), nil
+}
+
+// splitAttr splits "name: value", "name:: b64" or "name:< url".
+func splitAttr(line []byte) (name string, value []byte, isB64, isURL, ok bool) {
+	i := bytes.IndexByte(line, ':')
+	if i <= 0 {
+		return "", nil, false, false, false
+	}
+	name = string(line[:i])
+	rest := line[i+1:]
+	switch {
+	case len(rest) > 0 && rest[0] == ':':
+		return name, rest[1:], true, false, true
+	case len(rest) > 0 && rest[0] == '<':
+		return name, rest[1:], false, true, true
+	}
+	return name, rest, false, false, true
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,146 @@
+package ldif
+
+import (
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// readAll returns the entries and the record errors' codes of an LDIF text.
+func readAll(t *testing.T, text string) ([]*Entry, []string) {
+	t.Helper()
+	r := NewReader(strings.NewReader(text))
+	var es []*Entry
+	var codes []string
+	for {
+		e, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return es, codes
+		}
+		var re *RecordError
+		if errors.As(err, &re) {
+			codes = append(codes, re.Code)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		es = append(es, e)
+	}
+}
+
+func TestReader(t *testing.T) {
+	tests := []struct {
+		name      string
+		in        string
+		wantDNs   []string
+		wantAttr  string // attribute of the first entry to check
+		wantVals  []string
+		wantCodes []string
+	}{
+		{
+			name:     "plain",
+			in:       "dn: cn=a,o=x\ncn: a\nmail: a@x\nmail: b@x\n\ndn: cn=b,o=x\ncn: b\n",
+			wantDNs:  []string{"cn=a,o=x", "cn=b,o=x"},
+			wantAttr: "MAIL", wantVals: []string{"a@x", "b@x"},
+		},
+		{
+			name:     "folded lines and folded dn",
+			in:       "dn: cn=long,\n o=x\ndescription: one two\n  three\n fo\n ur\n\n",
+			wantDNs:  []string{"cn=long,o=x"},
+			wantAttr: "description", wantVals: []string{"one two threefour"},
+		},
+		{
+			name:     "base64 values and dn, utf-8 and trailing space",
+			in:       "dn:: Y249SsO8cmdlbixvPXg=\ncn:: SsO8cmdlbg==\nemployeeNumber:: MTAwMTIzIA==\n",
+			wantDNs:  []string{"cn=Jürgen,o=x"},
+			wantAttr: "employeeNumber", wantVals: []string{"100123 "},
+		},
+		{
+			name:     "CRLF line ends and folded CRLF",
+			in:       "dn: cn=a,o=x\r\ncn: a\r\ndescription: ab\r\n cd\r\n\r\ndn: cn=b,o=x\r\ncn: b\r\n",
+			wantDNs:  []string{"cn=a,o=x", "cn=b,o=x"},
+			wantAttr: "description", wantVals: []string{"abcd"},
+		},
+		{
+			name:     "comments, folded comments, version line, extra blank lines",
+			in:       "# header\n# folded\n comment\nversion: 1\n\n\ndn: cn=a,o=x\n# inside\ncn: a\n\n\n\n# trailing\n",
+			wantDNs:  []string{"cn=a,o=x"},
+			wantAttr: "cn", wantVals: []string{"a"},
+		},
+		{
+			name:     "bad base64 skips only that record",
+			in:       "dn: cn=a,o=x\ncn:: !!!notb64\nsn: x\n\ndn: cn=b,o=x\ncn: b\n",
+			wantDNs:  []string{"cn=b,o=x"},
+			wantAttr: "cn", wantVals: []string{"b"},
+			wantCodes: []string{"bad_base64"},
+		},
+		{
+			name:     "URL value rejected",
+			in:       "dn: cn=a,o=x\njpegPhoto:< file:///tmp/a.jpg\n\ndn: cn=b,o=x\ncn: b\n",
+			wantDNs:  []string{"cn=b,o=x"},
+			wantAttr: "cn", wantVals: []string{"b"},
+			wantCodes: []string{"url_value"},
+		},
+		{
+			name:     "change records rejected",
+			in:       "dn: cn=a,o=x\nchangetype: modify\nreplace: cn\ncn: z\n-\n\ndn: cn=b,o=x\ncn: b\n",
+			wantDNs:  []string{"cn=b,o=x"},
+			wantAttr: "cn", wantVals: []string{"b"},
+			wantCodes: []string{"change_record"},
+		},
+		{
+			name:     "non-utf-8 dn and a record without dn",
+			in:       "dn:: Y249/v8=\ncn: a\n\ncn: nodn\n\ndn: cn=b,o=x\ncn: b\n",
+			wantDNs:  []string{"cn=b,o=x"},
+			wantAttr: "cn", wantVals: []string{"b"},
+			wantCodes: []string{"bad_utf8", "missing_dn"},
+		},
+		{
+			name:     "binary value kept as raw bytes",
+			in:       "dn: cn=a,o=x\noTObjectGUID:: BPLRK7eqR5e06xtua9XOLg==\n",
+			wantDNs:  []string{"cn=a,o=x"},
+			wantAttr: "otobjectguid", wantVals: []string{"\x04\xf2\xd1\x2b\xb7\xaa\x47\x97\xb4\xeb\x1b\x6e\x6b\xd5\xce\x2e"},
+		},
+		{
+			name:    "empty input",
+			in:      "",
+			wantDNs: nil,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			es, codes := readAll(t, tc.in)
+			var dns []string
+			for _, e := range es {
+				dns = append(dns, e.DN)
+			}
+			if !reflect.DeepEqual(dns, tc.wantDNs) {
+				t.Errorf("DNs: got %q, want %q", dns, tc.wantDNs)
+			}
+			if !reflect.DeepEqual(codes, tc.wantCodes) {
+				t.Errorf("record error codes: got %q, want %q", codes, tc.wantCodes)
+			}
+			if tc.wantAttr != "" && len(es) > 0 {
+				if got := es[0].Get(tc.wantAttr); !reflect.DeepEqual(got, tc.wantVals) {
+					t.Errorf("%s: got %q, want %q", tc.wantAttr, got, tc.wantVals)
+				}
+			}
+		})
+	}
+}
+
+func TestReaderLineNumbers(t *testing.T) {
+	r := NewReader(strings.NewReader("dn: cn=a,o=x\ncn: a\n\n# c\ndn: cn=b,o=x\ncn:: ###\n"))
+	e, err := r.Next()
+	if err != nil || e.Line != 1 {
+		t.Fatalf("first: got line %v err %v, want line 1", e, err)
+	}
+	_, err = r.Next()
+	var re *RecordError
+	if !errors.As(err, &re) || re.Line != 6 || re.DN != "cn=b,o=x" {
+		t.Fatalf("second: got %v, want a RecordError at line 6 for cn=b,o=x", err)
+	}
+}

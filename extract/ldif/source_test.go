@@ -1,0 +1,215 @@
+package ldif
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/sirupsen/logrus/hooks/test"
+
+	"github.com/otds-highspot/otds-highspot/extract/ldif/ldiftest"
+	"github.com/otds-highspot/otds-highspot/internal/config"
+)
+
+// FixturePath is the repository's OTDS fixture (the same data slapd and the
+// REST stand-in load).
+const fixturePath = "../../fixtures/otds/trees.ldif"
+
+func testTree(t *testing.T, name, yml string) config.Tree {
+	t.Helper()
+	cfg, err := config.Parse("test.yaml", []byte("version: 1\nstore: {url: ./a}\ntrees:\n  - name: "+name+"\n    source: ldif\n"+yml))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return cfg.Trees[0]
+}
+
+func fileOpener(_ context.Context, path string) (io.ReadCloser, error) { return os.Open(path) }
+
+func stringOpener(s string) Opener {
+	return func(context.Context, string) (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(s)), nil }
+}
+
+func quietLog() logrus.FieldLogger { l, _ := test.NewNullLogger(); return l }
+
+func readTree(t *testing.T, tree config.Tree, open Opener) *ldiftest.Sink {
+	t.Helper()
+	src, err := New(tree, open, quietLog())
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	var sink ldiftest.Sink
+	if err := src.Read(context.Background(), &sink); err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	return &sink
+}
+
+func TestSourceFixture(t *testing.T) {
+	tree := testTree(t, "all", "    ldif: {path: "+fixturePath+"}\n    extra_attributes: {territory: oTExtraAttr1}\n")
+	s := readTree(t, tree, fileOpener)
+	// 31 users and 25 groups in the file, minus otds.admin's otadmin and otdsadmins.
+	if got, want := len(s.Accounts), 30; got != want {
+		t.Errorf("accounts: got %d, want %d", got, want)
+	}
+	if got, want := len(s.Groups), 24; got != want {
+		t.Errorf("groups: got %d, want %d", got, want)
+	}
+	if len(s.Rejects) != 0 {
+		t.Errorf("rejects: got %v, want none", s.Rejects)
+	}
+	j := s.FindAccount("Acme Corp", "jmueller")
+	if j == nil {
+		t.Fatalf("jmueller not read")
+	}
+	if got, want := j.DisplayName, []string{"Jürgen Müller"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("jmueller display name: got %q, want %q", got, want)
+	}
+	if got, want := j.ObjectGUID, "be209e7a-d064-527a-8de5-017a17591121"; got != want {
+		t.Errorf("jmueller guid: got %q, want %q", got, want)
+	}
+	if got, want := j.SourceID, "7350375b-a982-5156-8ed4-1bd5fd761ec3"; got != want {
+		t.Errorf("jmueller source id: got %q, want %q", got, want)
+	}
+	if j.ModifiedAt == nil || j.ModifiedAt.Year() < 2018 {
+		t.Errorf("jmueller modified_at: got %v, want a parsed GeneralizedTime", j.ModifiedAt)
+	}
+	if m := s.FindAccount("Beta GmbH", "mschulz"); m == nil || len(m.Mail) != 2 || m.Extra["territory"][0] != "EMEA-DACH" {
+		t.Errorf("mschulz: got %+v, want two mail values and territory EMEA-DACH", m)
+	}
+	if l := s.FindAccount("Beta GmbH", "lfischer"); l == nil || !reflect.DeepEqual(l.Disabled, []string{"TRUE"}) {
+		t.Errorf("lfischer disabled: got %+v, want raw [TRUE]", l)
+	}
+	if g := s.FindGroup("Acme Corp", "R&D, Europe"); g == nil || !strings.HasPrefix(g.DN, `cn=R&D\, Europe,`) {
+		t.Errorf("escaped group: got %+v, want DN as written", g)
+	}
+	cp := s.FindGroup("Acme Corp", "Channel Partners")
+	if cp == nil {
+		t.Fatalf("Channel Partners not read")
+	}
+	var dangling bool
+	var n int64
+	for _, m := range s.Members {
+		if m.GroupSourceID == cp.SourceID {
+			n++
+			dangling = dangling || strings.HasPrefix(m.MemberDN, "cn=former.partner,")
+		}
+	}
+	if !dangling || n != cp.MemberCount {
+		t.Errorf("Channel Partners members: got %d values (dangling seen %v), want %d incl. cn=former.partner", n, dangling, cp.MemberCount)
+	}
+}
+
+func TestSourcePartitions(t *testing.T) {
+	tests := []struct {
+		name string
+		yml  string
+		want map[string]int // partition -> accounts
+	}{
+		{"include one", "    partitions: [\"beta gmbh\"]\n", map[string]int{"Beta GmbH": 9}},
+		{"exclude nothing", "    exclude_partitions: []\n    partitions: [otds.admin]\n", map[string]int{"otds.admin": 1}},
+		{"exclude gamma", "    exclude_partitions: [otds.admin, Gamma Contractors]\n", map[string]int{"Acme Corp": 16, "Beta GmbH": 9}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := readTree(t, testTree(t, "p", "    ldif: {path: "+fixturePath+"}\n"+tc.yml), fileOpener)
+			got := map[string]int{}
+			for _, a := range s.Accounts {
+				got[a.Partition]++
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("accounts per partition: got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+const base = "ou=Root,ou=P1,ou=IdentityProviders,dc=identity,dc=opentext,dc=net"
+
+func TestSourceRejects(t *testing.T) {
+	text := strings.Join([]string{
+		"version: 1",
+		"",
+		"dn: cn=ok," + base, "objectClass: oTPerson", "cn: ok", "mail: ok@x", "entryUUID: 00000000-0000-0000-0000-000000000001", "",
+		"dn: cn=badutf8," + base, "objectClass: oTPerson", "cn: badutf8", "sn:: /v8=", "entryUUID: 00000000-0000-0000-0000-000000000002", "",
+		"dn: cn=noid," + base, "objectClass: oTPerson", "cn: noid", "",
+		"dn: cn=url," + base, "objectClass: oTPerson", "jpegPhoto:< file:///x", "",
+		"dn: cn=change," + base, "changetype: delete", "",
+		"dn: cn=ou-url," + base, "objectClass: organizationalUnit", "description:< file:///x", "",
+		"dn: cn=g," + base, "objectClass: oTGroup", "cn: g", "entryUUID: 00000000-0000-0000-0000-000000000003", "oTMember: cn=ok," + base, "",
+		"dn: cn=badguid," + base, "objectClass: oTGroup", "cn: badguid", "oTObjectGUID: xyz", "entryUUID: 00000000-0000-0000-0000-000000000004", "",
+		"dn: cn=badtime," + base, "objectClass: oTPerson", "cn: badtime", "modifyTimestamp: yesterday", "entryUUID: 00000000-0000-0000-0000-000000000005", "",
+		"dn: cn=nomail," + base, "objectClass: oTPerson", "cn: nomail", "mail:  ", "entryUUID: 00000000-0000-0000-0000-000000000006", "",
+		"dn: cn=x,ou=Root,ou=otds.admin,ou=IdentityProviders,dc=identity,dc=opentext,dc=net", "objectClass: oTPerson", "jpegPhoto:< file:///x", "",
+		"dn: cn=outside,dc=elsewhere", "objectClass: oTPerson", "cn: outside", "entryUUID: 00000000-0000-0000-0000-000000000007", "",
+	}, "\r\n")
+	tree := testTree(t, "r", "    required_attributes: [login]\n")
+	tree.RequiredAttributes = []string{"login", "mail"}
+	s := readTree(t, tree, stringOpener(text))
+	var got []string
+	for _, r := range s.Rejects {
+		got = append(got, strings.SplitN(r.DN, ",", 2)[0]+":"+r.Code)
+	}
+	want := []string{"cn=badutf8:bad_utf8", "cn=noid:missing_attribute", "cn=url:url_value", "cn=change:change_record",
+		"cn=badguid:bad_value", "cn=badtime:bad_value", "cn=nomail:missing_attribute"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rejects: got %q, want %q", got, want)
+	}
+	if len(s.Accounts) != 1 || len(s.Groups) != 1 || len(s.Members) != 1 {
+		t.Errorf("rows: got %d accounts, %d groups, %d members, want 1, 1, 1", len(s.Accounts), len(s.Groups), len(s.Members))
+	}
+	for _, r := range s.Rejects {
+		if r.Tree != "r" || r.Reason == "" {
+			t.Errorf("reject %+v: want tree r and a reason", r)
+		}
+	}
+}
+
+func TestSourceCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	src, err := New(testTree(t, "c", "    ldif: {path: "+fixturePath+"}\n"), fileOpener, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink ldiftest.Sink
+	if err := src.Read(ctx, &sink); !errors.Is(err, context.Canceled) {
+		t.Errorf("Read with a cancelled context: got %v, want context.Canceled", err)
+	}
+}
+
+func TestSourceOpenError(t *testing.T) {
+	src, err := New(testTree(t, "o", "    ldif: {path: /nonexistent/x.ldif}\n"), fileOpener, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sink ldiftest.Sink
+	if err := src.Read(context.Background(), &sink); err == nil || !strings.Contains(err.Error(), "/nonexistent/x.ldif") {
+		t.Errorf("Read of a missing file: got %v, want an error naming the path", err)
+	}
+}
+
+func TestParseTimeAndGUID(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"20220901070000Z", "2022-09-01T07:00:00Z"},
+		{"20220901070000.5Z", "2022-09-01T07:00:00.5Z"},
+		{"20220901090000+0200", "2022-09-01T07:00:00Z"},
+		{"2025-01-24T10:18:53Z", "2025-01-24T10:18:53Z"},
+	} {
+		got, err := ParseTime(tc.in)
+		if err != nil || got.Format(time.RFC3339Nano) != tc.want {
+			t.Errorf("ParseTime(%q): got %v, %v, want %s", tc.in, got, err, tc.want)
+		}
+	}
+	for _, in := range []string{"\x04\xf2\xd1\x2b\xb7\xaa\x47\x97\xb4\xeb\x1b\x6e\x6b\xd5\xce\x2e", "BPLRK7eqR5e06xtua9XOLg==", "04F2D12B-B7AA-4797-B4EB-1B6E6BD5CE2E"} {
+		if got, err := GUIDText(in); err != nil || got != "04f2d12b-b7aa-4797-b4eb-1b6e6bd5ce2e" {
+			t.Errorf("GUIDText(%q): got %q, %v, want 04f2d12b-b7aa-4797-b4eb-1b6e6bd5ce2e", in, got, err)
+		}
+	}
+}
