@@ -266,4 +266,3 @@ func (s *Source) entry(e *goldap.Entry, sink extract.Sink) error {
 	}
 	return entry.Emit(s.mapper, e.DN, kind, get, sink)
 }
-
