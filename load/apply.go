@@ -206,7 +206,7 @@ func Apply(ctx context.Context, target Target, changes []records.Change, ledger 
 		lastFl: time.Now(),
 	}
 	if opts.RatePerSecond > 0 {
-		a.lim = rate.NewLimiter(rate.Limit(opts.RatePerSecond), opts.Burst)
+		a.lim = newLimiter(opts)
 	}
 	phases := orderChanges(changes)
 	a.sum.Total = 0
@@ -281,6 +281,10 @@ func Apply(ctx context.Context, target Target, changes []records.Change, ledger 
 			failed, n, a.sum.Done(), a.sum.Total, a.sum.Pending)
 	}
 	return a.sum, failuresError(a.sum)
+}
+
+func newLimiter(o ApplyOptions) *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(o.RatePerSecond), max(o.Burst, 1))
 }
 
 func failuresError(s Summary) error {

@@ -1,0 +1,381 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
+	"github.com/otds-highspot/otds-highspot/internal/records"
+)
+
+// Drift kinds.
+const (
+	DriftUnknownUser       = "unknown_user"
+	DriftSuspension        = "suspension_mismatch"
+	DriftManualMembership  = "manual_membership"
+	DriftMissingMembership = "missing_membership"
+)
+
+// PullOptions tunes RunPull.
+type PullOptions struct {
+	// ManagedGroups overrides policy.managed_groups when set.
+	ManagedGroups []string
+	// Apply paces and retries the list calls (rate, attempts, backoff); zero = config/defaults.
+	Apply ApplyOptions
+	Now   func() time.Time
+}
+
+// PullResult is what RunPull published.
+type PullResult struct {
+	Users, Groups int
+	Unverified    int
+	Suspended     int
+	Drift         []records.Drift
+	DriftByKind   map[string]int
+	DirectoryRun  string // run id of the persons compared ("" = none found)
+	DesiredRun    string // run id of the desired state compared ("" = none found)
+	Ref           artifact.Ref
+	Manifest      *artifact.Manifest
+}
+
+// Snapshot is Highspot's state as read by one pull.
+type Snapshot struct {
+	Users  []User
+	Groups []Group
+}
+
+// ReadSnapshot lists every group and every user (verified and unverified)
+// through target, pacing and retrying each whole list (a list that fails
+// half way is read again from the start, so no partial list is returned).
+func ReadSnapshot(ctx context.Context, target Target, opts ApplyOptions, log logrus.FieldLogger) (*Snapshot, error) {
+	opts.defaults()
+	a := &applier{t: target, opts: opts, log: log, br: newBreaker(1, 1, 1)}
+	if opts.RatePerSecond > 0 {
+		a.lim = newLimiter(opts)
+	}
+	snap := &Snapshot{}
+	res := a.call(ctx, "list groups", func(ctx context.Context) error {
+		snap.Groups = snap.Groups[:0]
+		return target.ListGroups(ctx, func(g Group) error {
+			snap.Groups = append(snap.Groups, g)
+			return nil
+		})
+	})
+	if res.err != nil {
+		return nil, pullErr("list groups", res)
+	}
+	res = a.call(ctx, "list users", func(ctx context.Context) error {
+		snap.Users = snap.Users[:0]
+		return target.ListUsers(ctx, func(u User) error {
+			snap.Users = append(snap.Users, u)
+			return nil
+		})
+	})
+	if res.err != nil {
+		return nil, pullErr("list users", res)
+	}
+	return snap, nil
+}
+
+func pullErr(what string, res callResult) error {
+	err := fmt.Errorf("pull: %s (after %d attempts): %w", what, res.attempts, res.err)
+	if res.class.Retryable || errors.Is(res.err, errBreakerOpen) {
+		return exitcode.Wrap(exitcode.Transient, fmt.Errorf("%w; Highspot is failing, re-run pull later", err))
+	}
+	return err
+}
+
+// RunPull snapshots Highspot into highspot_users and highspot_groups (stage
+// "pull"), compares it with the directory (this run's transform persons, else
+// the latest) and the latest desired state (this run's plan, else the latest
+// earlier one), and publishes the drift table and drift.md.
+func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target Target, opts PullOptions) (*PullResult, error) {
+	log := env.Log
+	if log == nil {
+		log = logrus.New()
+	}
+	log = log.WithFields(logrus.Fields{"run_id": env.RunID, "stage": StagePull})
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	managed := opts.ManagedGroups
+	ao := opts.Apply
+	if cfg != nil {
+		if len(managed) == 0 {
+			managed = cfg.Policy.ManagedGroups
+		}
+		ao = mergeOptions(OptionsFromConfig(cfg.Apply), ao)
+	}
+	snap, err := ReadSnapshot(ctx, target, ao, log)
+	if err != nil {
+		return nil, err
+	}
+	at := now().UTC()
+
+	stage := artifact.NewStage(env, StagePull)
+	committed := false
+	defer func() {
+		if !committed {
+			stage.Abort()
+		}
+	}()
+	res := &PullResult{DriftByKind: map[string]int{}}
+	isManaged := map[string]bool{}
+	for _, g := range managed {
+		isManaged[strings.ToLower(g)] = true
+	}
+	gw, err := artifact.OpenTable[records.HighspotGroup](stage, records.HighspotGroupsSpec)
+	if err != nil {
+		return nil, fmt.Errorf("pull: %w", err)
+	}
+	groupName := map[string]string{}
+	for _, g := range snap.Groups {
+		groupName[g.ID] = g.Name
+		if err := gw.Write(records.HighspotGroup{HighspotID: g.ID, Name: g.Name, Description: g.Description,
+			MemberCount: g.MemberCount, Managed: isManaged[strings.ToLower(g.Name)], PulledAt: at}); err != nil {
+			return nil, fmt.Errorf("pull: write highspot_groups: %w", err)
+		}
+	}
+	uw, err := artifact.OpenTable[records.HighspotUser](stage, records.HighspotUsersSpec)
+	if err != nil {
+		return nil, fmt.Errorf("pull: %w", err)
+	}
+	hsUsers := make([]records.HighspotUser, 0, len(snap.Users))
+	for _, u := range snap.Users {
+		row := records.HighspotUser{HighspotID: u.ID, Email: strings.ToLower(strings.TrimSpace(u.Email)), Name: u.Name,
+			Surname: u.Surname, DisplayName: u.DisplayName, Suspended: u.Suspended, Verified: u.Verified,
+			GroupIDs: append([]string{}, u.GroupIDs...), PulledAt: at}
+		for _, id := range u.GroupIDs {
+			n, ok := groupName[id]
+			if !ok {
+				n = id // a group the API user cannot see: keep the id
+			}
+			row.GroupNames = append(row.GroupNames, n)
+		}
+		sort.Strings(row.GroupNames)
+		if !u.Verified {
+			res.Unverified++
+		}
+		if u.Suspended {
+			res.Suspended++
+		}
+		if err := uw.Write(row); err != nil {
+			return nil, fmt.Errorf("pull: write highspot_users: %w", err)
+		}
+		hsUsers = append(hsUsers, row)
+	}
+	res.Users, res.Groups = len(snap.Users), len(snap.Groups)
+
+	// Compare with the directory and the desired state, when published.
+	var persons []records.Person
+	if m, ref, err := findManifest(ctx, env, StageTransform, true); err != nil {
+		return nil, err
+	} else if m != nil {
+		if persons, err = artifact.ReadAll[records.Person](ctx, env.Store, m, records.PersonsSpec); err != nil {
+			return nil, fmt.Errorf("pull: read persons of run %s: %w", ref.RunID, err)
+		}
+		stage.AddInput(ref)
+		res.DirectoryRun = ref.RunID
+	}
+	var desired []records.DesiredUser
+	if m, ref, err := findManifest(ctx, env, StagePlan, true); err != nil {
+		return nil, err
+	} else if m != nil {
+		if desired, err = artifact.ReadAll[records.DesiredUser](ctx, env.Store, m, records.DesiredUsersSpec); err != nil {
+			return nil, fmt.Errorf("pull: read desired_users of run %s: %w", ref.RunID, err)
+		}
+		stage.AddInput(ref)
+		res.DesiredRun = ref.RunID
+	}
+	res.Drift = ComputeDrift(hsUsers, persons, desired, managed, res.DirectoryRun != "", res.DesiredRun != "")
+	dw, err := artifact.OpenTable[records.Drift](stage, records.DriftSpec)
+	if err != nil {
+		return nil, fmt.Errorf("pull: %w", err)
+	}
+	for _, d := range res.Drift {
+		res.DriftByKind[d.Kind]++
+		if err := dw.Write(d); err != nil {
+			return nil, fmt.Errorf("pull: write drift: %w", err)
+		}
+	}
+	if _, err := stage.PutBlob(ctx, "drift.md", []byte(DriftReport(res))); err != nil {
+		return nil, fmt.Errorf("pull: %w", err)
+	}
+	stage.SetSummary("users", res.Users)
+	stage.SetSummary("groups", res.Groups)
+	stage.SetSummary("unverified", res.Unverified)
+	stage.SetSummary("suspended", res.Suspended)
+	stage.SetSummary("drift", res.DriftByKind)
+	stage.SetSummary("directory_run", res.DirectoryRun)
+	stage.SetSummary("desired_run", res.DesiredRun)
+	stage.SetSummary("managed_groups", managed)
+	ref, m, err := stage.Commit(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("pull: commit: %w", err)
+	}
+	committed = true
+	res.Ref, res.Manifest = ref, m
+	log.WithFields(logrus.Fields{"users": res.Users, "groups": res.Groups, "drift": len(res.Drift)}).Info("pull: published")
+	return res, nil
+}
+
+// findManifest returns this run's manifest of stage, else (when fallback) the
+// latest earlier published one; nil when there is none.
+func findManifest(ctx context.Context, env artifact.Env, stage string, fallback bool) (*artifact.Manifest, artifact.Ref, error) {
+	m, ref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, stage)
+	if err == nil && m.Status == artifact.StatusPublished {
+		return m, ref, nil
+	}
+	if err != nil && !errors.Is(err, artifact.ErrNotPublished) {
+		return nil, artifact.Ref{}, fmt.Errorf("pull: read %s manifest: %w", stage, err)
+	}
+	if !fallback {
+		return nil, artifact.Ref{}, nil
+	}
+	m, ref, err = artifact.LatestManifest(ctx, env.Store, stage, env.RunID)
+	if errors.Is(err, artifact.ErrNotPublished) {
+		return nil, artifact.Ref{}, nil
+	}
+	if err != nil {
+		return nil, artifact.Ref{}, fmt.Errorf("pull: find the latest %s manifest: %w", stage, err)
+	}
+	return m, ref, nil
+}
+
+// ComputeDrift compares Highspot users with the directory's persons and the
+// desired state (pure). Membership drift is reported for managed groups
+// only, and only when a desired state is known; unknown users and
+// suspension mismatches only when persons are known.
+func ComputeDrift(hs []records.HighspotUser, persons []records.Person, desired []records.DesiredUser, managed []string, havePersons, haveDesired bool) []records.Drift {
+	byEmail := map[string]*records.Person{}
+	for i := range persons {
+		p := &persons[i]
+		for _, e := range append([]string{p.PrimaryEmail}, p.Emails...) {
+			if e = strings.ToLower(strings.TrimSpace(e)); e != "" {
+				byEmail[e] = p
+			}
+		}
+	}
+	want := map[string]*records.DesiredUser{}
+	for i := range desired {
+		want[strings.ToLower(desired[i].Email)] = &desired[i]
+	}
+	isManaged := map[string]string{}
+	for _, g := range managed {
+		isManaged[strings.ToLower(g)] = g
+	}
+	var out []records.Drift
+	for _, u := range hs {
+		p := byEmail[u.Email]
+		pid := ""
+		if p != nil {
+			pid = p.PersonID
+		}
+		if havePersons {
+			switch {
+			case p == nil:
+				out = append(out, records.Drift{Kind: DriftUnknownUser, Email: u.Email, HighspotID: u.HighspotID,
+					Detail: "Highspot user with no person in the directory (created by hand, or left the directory)"})
+			case p.Status == "enabled" && u.Suspended:
+				out = append(out, records.Drift{Kind: DriftSuspension, Email: u.Email, HighspotID: u.HighspotID, PersonID: pid,
+					Detail: "directory: enabled; Highspot: suspended"})
+			case p.Status != "enabled" && p.Status != "" && !u.Suspended:
+				out = append(out, records.Drift{Kind: DriftSuspension, Email: u.Email, HighspotID: u.HighspotID, PersonID: pid,
+					Detail: fmt.Sprintf("directory: %s; Highspot: active", p.Status)})
+			}
+		}
+		if !haveDesired || len(isManaged) == 0 {
+			continue
+		}
+		d := want[u.Email]
+		wantGroups := map[string]bool{}
+		if d != nil {
+			pid = d.PersonID
+			for _, g := range d.Groups {
+				wantGroups[strings.ToLower(g)] = true
+			}
+		}
+		has := map[string]bool{}
+		for _, g := range u.GroupNames {
+			lg := strings.ToLower(g)
+			has[lg] = true
+			if name, ok := isManaged[lg]; ok && !wantGroups[lg] {
+				detail := "member of a managed group the policy does not grant (added by hand)"
+				if d == nil {
+					detail = "member of a managed group but not in the desired state (added by hand)"
+				}
+				out = append(out, records.Drift{Kind: DriftManualMembership, Email: u.Email, HighspotID: u.HighspotID,
+					PersonID: pid, Group: name, Detail: detail})
+			}
+		}
+		if d != nil && !u.Suspended {
+			for _, g := range d.Groups {
+				if name, ok := isManaged[strings.ToLower(g)]; ok && !has[strings.ToLower(g)] {
+					out = append(out, records.Drift{Kind: DriftMissingMembership, Email: u.Email, HighspotID: u.HighspotID,
+						PersonID: pid, Group: name, Detail: "the policy grants this managed group but the user is not in it (removed by hand, or not applied yet)"})
+				}
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind < out[j].Kind
+		}
+		if out[i].Email != out[j].Email {
+			return out[i].Email < out[j].Email
+		}
+		return out[i].Group < out[j].Group
+	})
+	return out
+}
+
+// DriftReport renders drift.md.
+func DriftReport(r *PullResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Highspot drift\n\n")
+	fmt.Fprintf(&b, "Highspot: %d users (%d unverified, %d suspended), %d groups.\n\n", r.Users, r.Unverified, r.Suspended, r.Groups)
+	if r.DirectoryRun == "" {
+		b.WriteString("No published directory (transform) was found: unknown users and suspension mismatches were not checked.\n\n")
+	} else {
+		fmt.Fprintf(&b, "Directory: persons of run %s.\n\n", r.DirectoryRun)
+	}
+	if r.DesiredRun == "" {
+		b.WriteString("No published desired state (plan) was found: managed-group memberships were not checked.\n\n")
+	} else {
+		fmt.Fprintf(&b, "Desired state: plan of run %s.\n\n", r.DesiredRun)
+	}
+	if len(r.Drift) == 0 {
+		b.WriteString("No drift found.\n")
+		return b.String()
+	}
+	b.WriteString("| kind | count |\n|---|---|\n")
+	kinds := make([]string, 0, len(r.DriftByKind))
+	for k := range r.DriftByKind {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(&b, "| %s | %d |\n", k, r.DriftByKind[k])
+	}
+	const maxRows = 500
+	b.WriteString("\n| kind | email | group | detail |\n|---|---|---|---|\n")
+	for i, d := range r.Drift {
+		if i == maxRows {
+			fmt.Fprintf(&b, "\n… %d more rows in the drift table.\n", len(r.Drift)-maxRows)
+			break
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", d.Kind, mdEscape(d.Email), mdEscape(d.Group), mdEscape(d.Detail))
+	}
+	return b.String()
+}
+
+func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
