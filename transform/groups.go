@@ -433,7 +433,7 @@ func pathLess(a, b []string) bool {
 func Memberships(accountKey, tree string, refs []GroupRef) []records.EffectiveMembership {
 	out := make([]records.EffectiveMembership, len(refs))
 	for i, r := range refs {
-		out[i] = records.EffectiveMembership{AccountKey: accountKey, Tree: r.Tree, GroupKey: r.Key, GroupDN: r.DN, GroupName: r.Name, Direct: r.Direct, Depth: r.Depth, Path: r.Path}
+		out[i] = records.EffectiveMembership{AccountKey: accountKey, Tree: tree, GroupKey: r.Key, GroupDN: r.DN, GroupName: r.Name, Direct: r.Direct, Depth: r.Depth, Path: r.Path}
 	}
 	return out
 }

@@ -16,8 +16,8 @@ import (
 // Overrides are manual link decisions. Accounts are named by account key
 // ("<tree>/<source_id>") or "dn:<tree>:<dn>".
 type Overrides struct {
-	ForceLink  [][]string `yaml:"force_link" json:"force_link"`
-	ForceSplit [][]string `yaml:"force_split" json:"force_split"`
+	ForceLink  [][]string `yaml:"force_link"`
+	ForceSplit [][]string `yaml:"force_split"`
 }
 
 // ResolveInput is everything Resolve reads.
@@ -431,6 +431,9 @@ type evidence struct {
 }
 
 func (r *resolver) review(reason, kind, value string, accs []int32, note string) {
+	if reason == "force_split" {
+		return // a human already decided; person_links record it
+	}
 	keys := make([]string, 0, len(accs))
 	ev := evidence{Key: kind, Value: value, Note: note}
 	sorted := append([]int32(nil), accs...)
@@ -640,7 +643,7 @@ func (r *resolver) links(rt int32, id string, inherited []string, prev map[strin
 		l := records.PersonLink{AccountKey: a.AccountKey, Tree: a.Tree, DN: a.DN, PersonID: id}
 		if len(ms) == 1 {
 			l.Rule = RuleSingleton
-			if r.isolated[m] {
+			if r.isolated[m] || len(r.cannot[m]) > 0 {
 				l.Rule = RuleForceSplit
 			}
 		} else {

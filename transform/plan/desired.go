@@ -150,7 +150,7 @@ type personResult struct {
 }
 
 // evalOne applies the policy to one person.
-func (pol *Policy) evalOne(p *records.Person, adapter types.Adapter) (personResult, error) {
+func (pol *Policy) evalOne(p *records.Person, adapter types.Adapter, cache map[string]*granted) (personResult, error) {
 	var r personResult
 	pp := toPolicyPerson(p)
 	act := &personActivation{v: adapter.NativeToValue(pp)}
@@ -222,17 +222,10 @@ func (pol *Policy) evalOne(p *records.Person, adapter types.Adapter) (personResu
 			w.Emails = append(w.Emails, e)
 		}
 	}
-	grant := func(groups []string, rule string) {
-		for _, g := range groups {
-			if u.GroupRules == nil {
-				u.GroupRules = map[string]string{}
-			}
-			if _, seen := u.GroupRules[g]; !seen {
-				u.GroupRules[g] = rule
-				u.Groups = append(u.Groups, g)
-			}
-		}
-	}
+	// Rule results are interned by the set of matching rules: persons with
+	// the same matches share one (read-only) Groups slice, GroupRules map and
+	// Onboard slice, which keeps 1M desired users small.
+	var sig []byte
 	for i, ar := range c.Access {
 		ok, err := eval(prg.Access[i], fmt.Sprintf("policy.access[%d].when", i), ar.Name)
 		if err != nil {
@@ -240,7 +233,7 @@ func (pol *Policy) evalOne(p *records.Person, adapter types.Adapter) (personResu
 		}
 		if ok {
 			r.hits = append(r.hits, ar.Name)
-			grant(ar.Groups, ar.Name)
+			sig = append(sig, 'a', byte(i), byte(i>>8))
 			if ar.Stop {
 				break
 			}
@@ -253,7 +246,7 @@ func (pol *Policy) evalOne(p *records.Person, adapter types.Adapter) (personResu
 		}
 		if ok {
 			r.hits = append(r.hits, ar.Name)
-			grant(ar.Groups, ar.Name)
+			sig = append(sig, 'u', byte(i), byte(i>>8))
 		}
 	}
 	for i, or := range c.Onboarding {
@@ -263,15 +256,58 @@ func (pol *Policy) evalOne(p *records.Person, adapter types.Adapter) (personResu
 		}
 		if ok {
 			r.hits = append(r.hits, or.Name)
-			join, move := containsStr(or.On, config.OnJoin), containsStr(or.On, config.OnMove)
-			for _, g := range or.Groups {
-				w.Onboard = append(w.Onboard, Onboard{Group: g, Rule: or.Name, Join: join, Move: move})
+			sig = append(sig, 'o', byte(i), byte(i>>8))
+		}
+	}
+	g := cache[string(sig)]
+	if g == nil {
+		g = pol.grants(sig)
+		cache[string(sig)] = g
+	}
+	u.Groups, u.GroupRules, w.Onboard = g.groups, g.rules, g.onboard
+	r.want = w
+	return r, nil
+}
+
+// granted is the interned outcome of one set of matching rules.
+type granted struct {
+	groups  []string
+	rules   map[string]string
+	onboard []Onboard
+}
+
+// grants builds the outcome of the rules named in sig (kind byte + index).
+func (pol *Policy) grants(sig []byte) *granted {
+	c := pol.Conf
+	g := &granted{}
+	add := func(groups []string, rule string) {
+		for _, name := range groups {
+			if g.rules == nil {
+				g.rules = map[string]string{}
+			}
+			if _, seen := g.rules[name]; !seen {
+				g.rules[name] = rule
+				g.groups = append(g.groups, name)
 			}
 		}
 	}
-	sort.Strings(u.Groups)
-	r.want = w
-	return r, nil
+	for k := 0; k+2 < len(sig); k += 3 {
+		i := int(sig[k+1]) | int(sig[k+2])<<8
+		switch sig[k] {
+		case 'a':
+			add(c.Access[i].Groups, c.Access[i].Name)
+		case 'u':
+			add(c.Audiences[i].Groups, c.Audiences[i].Name)
+		case 'o':
+			or := c.Onboarding[i]
+			join, move := containsStr(or.On, config.OnJoin), containsStr(or.On, config.OnMove)
+			for _, name := range or.Groups {
+				g.onboard = append(g.onboard, Onboard{Group: name, Rule: or.Name, Join: join, Move: move})
+			}
+		}
+	}
+	sort.Strings(g.groups)
+	return g
 }
 
 func containsStr(l []string, s string) bool {
@@ -303,8 +339,9 @@ func Desired(persons []records.Person, pol *Policy) (*Evaluation, error) {
 		wg.Add(1)
 		go func(w, lo, hi int) {
 			defer wg.Done()
+			cache := map[string]*granted{}
 			for i := lo; i < hi; i++ {
-				r, err := pol.evalOne(&persons[i], adapter)
+				r, err := pol.evalOne(&persons[i], adapter, cache)
 				if err != nil {
 					errs[w] = err
 					return
