@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -23,7 +24,15 @@ func main() {
 	url := flag.String("url", "ldap://127.0.0.1:38389", "LDAP URL")
 	out := flag.String("out", "", "store directory (required)")
 	page := flag.Int("page", 1000, "page size")
+	cpuprof := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	y := fmt.Sprintf("version: 1\ntrees:\n  - name: bench\n    source: ldap\n    ldap:\n      url: %s\n      bind_dn: cn=Directory Manager\n      bind_password: {env: PW}\n      page_size: %d\n      timeout: 600s\n", *url, *page)
 	cfg, err := config.Parse("bench.yaml", []byte(y))
 	if err != nil {
@@ -44,7 +53,7 @@ func main() {
 	secs := time.Since(start).Seconds()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return
 	}
 	tr := res.Trees[0]
 	fmt.Printf("accounts=%d groups=%d memberships=%d seconds=%.2f entries_per_s=%.0f\n", tr.Accounts, tr.Groups, tr.Memberships, secs, float64(tr.Accounts+tr.Groups)/secs)
