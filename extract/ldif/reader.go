@@ -1,8 +1,7 @@
 // Package ldif owns the ldif source: a streaming reader of OTDS/OpenDJ LDIF
 // exports (RFC 2849 content records: folded lines, base64 values, comments,
-// CRLF), the Source that turns oTPerson/oTGroup entries into rows, and the
-// shared Mapper from a directory entry (attribute -> raw values) to
-// records.Account / records.Group that the OTDS REST source reuses.
+// CRLF) and the Source that turns oTPerson/oTGroup entries into rows through
+// the shared entry mapping (extract/entry), exactly as the ldap source does.
 package ldif
 
 import (
@@ -24,19 +23,33 @@ type Entry struct {
 	// names keeps attribute names in first-seen order (as spelled in the file).
 	names []string
 	// vals is keyed by lower-cased attribute name.
-	vals map[string][]string
+	vals map[string][][]byte
 }
 
-// Get returns the values of attribute name (case-insensitive), nil if absent.
-func (e *Entry) Get(name string) []string { return e.vals[strings.ToLower(name)] }
+// Get returns the raw values of attribute name (case-insensitive), nil if
+// absent; e.Get is an entry.Getter.
+func (e *Entry) Get(name string) [][]byte { return e.vals[strings.ToLower(name)] }
+
+// Strings returns the values of attribute name as strings.
+func (e *Entry) Strings(name string) []string {
+	v := e.Get(name)
+	if v == nil {
+		return nil
+	}
+	out := make([]string, len(v))
+	for i, b := range v {
+		out[i] = string(b)
+	}
+	return out
+}
 
 // Names returns the attribute names in file order, as spelled on first use.
 func (e *Entry) Names() []string { return e.names }
 
 // Add appends a value to attribute name.
-func (e *Entry) Add(name, value string) {
+func (e *Entry) Add(name string, value []byte) {
 	if e.vals == nil {
-		e.vals = map[string][]string{}
+		e.vals = map[string][][]byte{}
 	}
 	k := strings.ToLower(name)
 	if _, ok := e.vals[k]; !ok {
@@ -49,7 +62,7 @@ func (e *Entry) Add(name, value string) {
 // (case-insensitive).
 func (e *Entry) HasObjectClass(class string) bool {
 	for _, v := range e.Get("objectClass") {
-		if strings.EqualFold(strings.TrimSpace(v), class) {
+		if strings.EqualFold(strings.TrimSpace(string(v)), class) {
 			return true
 		}
 	}
@@ -190,11 +203,11 @@ func (r *Reader) Next() (*Entry, error) {
 				rerr = &RecordError{Line: at, Code: codeOf(err), Reason: "dn: " + err.Error()}
 				continue
 			}
-			if !utf8.ValidString(dn) {
-				rerr = &RecordError{Line: at, Code: "bad_utf8", Reason: "dn is not valid UTF-8", DN: strings.ToValidUTF8(dn, "\uFFFD")}
+			if !utf8.Valid(dn) {
+				rerr = &RecordError{Line: at, Code: "bad_utf8", Reason: "dn is not valid UTF-8", DN: strings.ToValidUTF8(string(dn), "\uFFFD")}
 				continue
 			}
-			e = &Entry{DN: dn, Line: at, vals: map[string][]string{}}
+			e = &Entry{DN: string(dn), Line: at, vals: map[string][][]byte{}}
 			continue
 		}
 		if !ok {
@@ -237,18 +250,21 @@ func codeOf(err error) string {
 	return "bad_line"
 }
 
-func decodeValue(value []byte, isB64, isURL bool) (string, error) {
+func decodeValue(value []byte, isB64, isURL bool) ([]byte, error) {
 	switch {
 	case isURL:
-		return "", codedError{"url_value", fmt.Sprintf("URL values (%q) are not supported; export with the values inline", truncate(strings.TrimSpace(string(value)), 60))}
+		return nil, codedError{"url_value", fmt.Sprintf("URL values (%q) are not supported; export with the values inline", truncate(strings.TrimSpace(string(value)), 60))}
 	case isB64:
-		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(value)))
+		v := bytes.TrimSpace(value)
+		b := make([]byte, base64.StdEncoding.DecodedLen(len(v)))
+		n, err := base64.StdEncoding.Decode(b, v)
 		if err != nil {
-			return "", codedError{"bad_base64", fmt.Sprintf("bad base64 value: %v", err)}
+			return nil, codedError{"bad_base64", fmt.Sprintf("bad base64 value: %v", err)}
 		}
-		return string(b), nil
+		return b[:n], nil
 	}
-	return string(bytes.TrimLeft(value, " ")), nil
+	v := bytes.TrimLeft(value, " ")
+	return append(make([]byte, 0, len(v)), v...), nil
 }
 
 // splitAttr splits "name: value", "name:: b64" or "name:< url".

@@ -124,7 +124,7 @@ func TestReader(t *testing.T) {
 				t.Errorf("record error codes: got %q, want %q", codes, tc.wantCodes)
 			}
 			if tc.wantAttr != "" && len(es) > 0 {
-				if got := es[0].Get(tc.wantAttr); !reflect.DeepEqual(got, tc.wantVals) {
+				if got := es[0].Strings(tc.wantAttr); !reflect.DeepEqual(got, tc.wantVals) {
 					t.Errorf("%s: got %q, want %q", tc.wantAttr, got, tc.wantVals)
 				}
 			}

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+	"unicode/utf8"
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/sirupsen/logrus"
 
 	"github.com/otds-highspot/otds-highspot/extract"
+	"github.com/otds-highspot/otds-highspot/extract/entry"
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 )
@@ -23,7 +24,7 @@ type Source struct {
 	tree   config.Tree
 	open   Opener
 	log    logrus.FieldLogger
-	mapper *Mapper
+	mapper *entry.Mapper
 	base   *ldap.DN
 }
 
@@ -47,7 +48,9 @@ func New(tree config.Tree, open func(ctx context.Context, path string) (io.ReadC
 	if tree.LDIF.GroupObjectClass == "" {
 		tree.LDIF.GroupObjectClass = config.DefaultGroupClass
 	}
-	return &Source{tree: tree, open: open, log: log.WithField("tree", tree.Name), mapper: NewMapper(tree), base: base}, nil
+	s := &Source{tree: tree, open: open, log: log.WithField("tree", tree.Name), mapper: nil, base: base}
+	s.mapper = entry.NewMapper(&s.tree)
+	return s, nil
 }
 
 // Counts of what one Read saw, for the log.
@@ -102,33 +105,8 @@ func (s *Source) kind(e *Entry) string {
 	return ""
 }
 
-// Scope says where a DN lies: its partition and whether the tree publishes it.
-func Scope(tree *config.Tree, base *ldap.DN, dn *ldap.DN) (partition string, in bool) {
-	if base != nil && !base.AncestorOfFold(dn) {
-		return "", false
-	}
-	p, ok := PartitionOf(dn)
-	if !ok {
-		return "", false
-	}
-	return p, tree.IncludesPartition(p)
-}
-
-// PartitionOf returns the value of the RDN directly below
-// ou=IdentityProviders, the OTDS partition of an entry.
-func PartitionOf(dn *ldap.DN) (string, bool) {
-	for i := len(dn.RDNs) - 1; i > 0; i-- {
-		r := dn.RDNs[i]
-		if len(r.Attributes) == 1 && strings.EqualFold(r.Attributes[0].Type, "ou") && strings.EqualFold(r.Attributes[0].Value, "IdentityProviders") {
-			p := dn.RDNs[i-1]
-			if len(p.Attributes) == 0 {
-				return "", false
-			}
-			return p.Attributes[0].Value, true
-		}
-	}
-	return "", false
-}
+// inBase reports whether dn is at or below the configured base DN.
+func (s *Source) inBase(dn *ldap.DN) bool { return s.base.AncestorOfFold(dn) || s.base.EqualFold(dn) }
 
 func (s *Source) entry(e *Entry, sink extract.Sink, c *counts) error {
 	kind := s.kind(e)
@@ -136,42 +114,50 @@ func (s *Source) entry(e *Entry, sink extract.Sink, c *counts) error {
 		c.skipped++
 		return nil
 	}
-	dn, err := ldap.ParseDN(e.DN)
-	if err != nil {
-		c.rejects++
-		return sink.Reject(records.Reject{Tree: s.tree.Name, DN: e.DN, SourceID: first(e.Get(s.mapper.a.UUID)), Kind: kind, Code: "bad_dn",
-			Reason: fmt.Sprintf("the DN does not parse (%v); fix the entry in the source", err), Detail: fmt.Sprintf("ldif line %d", e.Line)})
-	}
-	partition, in := Scope(&s.tree, s.base, dn)
-	if !in {
+	// Entries outside the base DN are out of scope (as for an LDAP search
+	// base); a DN that does not parse is rejected by entry.Emit.
+	if dn, err := ldap.ParseDN(e.DN); err == nil && !s.inBase(dn) {
 		c.skipped++
 		return nil
 	}
-	if kind == "account" {
-		acc, rej := s.mapper.Account(partition, e.DN, e)
-		if rej != nil {
-			c.rejects++
-			return sink.Reject(*rej)
-		}
-		c.accounts++
-		return sink.Account(acc)
-	}
-	g, members, rej := s.mapper.Group(partition, e.DN, e)
-	if rej != nil {
-		c.rejects++
-		return sink.Reject(*rej)
-	}
-	c.groups++
-	if err := sink.Group(g); err != nil {
+	cs := &countingSink{Sink: sink, c: c}
+	if err := entry.Emit(s.mapper, e.DN, kind, e.Get, cs); err != nil {
 		return err
 	}
-	for _, m := range members {
-		c.members++
-		if err := sink.Member(g.DN, g.SourceID, partition, m, ""); err != nil {
-			return err
-		}
+	if !cs.emitted {
+		c.skipped++ // partition not published by this tree
 	}
 	return nil
+}
+
+// countingSink counts rows for the completion log.
+type countingSink struct {
+	extract.Sink
+	c       *counts
+	emitted bool
+}
+
+func (s *countingSink) Account(a records.Account) error {
+	s.c.accounts++
+	s.emitted = true
+	return s.Sink.Account(a)
+}
+
+func (s *countingSink) Group(g records.Group) error {
+	s.c.groups++
+	s.emitted = true
+	return s.Sink.Group(g)
+}
+
+func (s *countingSink) Member(groupDN, groupSourceID, partition, memberDN, memberSourceID string) error {
+	s.c.members++
+	return s.Sink.Member(groupDN, groupSourceID, partition, memberDN, memberSourceID)
+}
+
+func (s *countingSink) Reject(r records.Reject) error {
+	s.c.rejects++
+	s.emitted = true
+	return s.Sink.Reject(r)
 }
 
 // rejectRecord reports a malformed record when it could be in scope: entries
@@ -189,16 +175,17 @@ func (s *Source) rejectRecord(rerr *RecordError, sink extract.Sink, c *counts) e
 				return nil
 			}
 		}
-		id = first(rerr.Entry.Get(s.mapper.a.UUID))
+		if v := rerr.Entry.Get(s.tree.Attributes.UUID); len(v) > 0 && utf8.Valid(v[0]) {
+			id = string(v[0])
+		}
 	}
 	if rerr.DN != "" {
 		if dn, err := ldap.ParseDN(rerr.DN); err == nil {
-			p, in := Scope(&s.tree, s.base, dn)
-			if !in {
+			partition = entry.Partition(dn)
+			if !s.inBase(dn) || !s.tree.IncludesPartition(partition) {
 				c.skipped++
 				return nil
 			}
-			partition = p
 		}
 	}
 	c.rejects++

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/otds-highspot/otds-highspot/extract/entry"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
@@ -103,27 +104,14 @@ type Rows struct {
 	Rejects     []string
 }
 
-// CanonDN is the comparison form of a DN ("" when it does not parse).
+// CanonDN is the comparison form of a DN (entry.Norm; "" when it does not
+// parse).
 func CanonDN(s string) string {
-	dn, err := ldap.ParseDN(s)
+	dn, err := entry.ParseDN(s)
 	if err != nil {
 		return ""
 	}
-	var b strings.Builder
-	for i, r := range dn.RDNs {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		for j, a := range r.Attributes {
-			if j > 0 {
-				b.WriteByte('+')
-			}
-			b.WriteString(strings.ToLower(a.Type))
-			b.WriteByte('=')
-			b.WriteString(strings.ToLower(a.Value))
-		}
-	}
-	return b.String()
+	return strings.NewReplacer("\x00", ",", "\x01", "=", "\x02", "+").Replace(entry.Norm(dn))
 }
 
 func truthy(vs []string) bool {
