@@ -11,6 +11,7 @@ package plan
 
 import (
 	"fmt"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -45,7 +46,7 @@ type Onboard struct {
 type Want struct {
 	User         records.DesiredUser
 	BusinessUnit string
-	Emails       []string // every known address (User.Email first); used to match Highspot users
+	Emails       []string // every known address, as read; used to match Highspot users
 	Onboard      []Onboard
 	Disabled     bool // disabled in the directory (a leaver when leavers.suspend_when_disabled)
 }
@@ -70,6 +71,9 @@ type Policy struct {
 	Programs *config.PolicyPrograms
 	managed  map[string]bool
 	protect  map[string]bool
+	// memoOK: no expression reads a per-person identity field, so persons
+	// with equal attributes get equal rule results (evaluated once).
+	memoOK bool
 }
 
 // NewPolicy compiles the policy (errors name the config key).
@@ -82,6 +86,20 @@ func NewPolicy(p *config.Policy) (*Policy, error) {
 	for _, g := range p.ManagedGroups {
 		pol.managed[g] = true
 	}
+	exprs := []string{p.Scope.When}
+	for _, r := range p.Protected.Rules {
+		exprs = append(exprs, r.When)
+	}
+	for _, r := range p.Access {
+		exprs = append(exprs, r.When)
+	}
+	for _, r := range p.Audiences {
+		exprs = append(exprs, r.When)
+	}
+	for _, r := range p.Onboarding {
+		exprs = append(exprs, r.When)
+	}
+	pol.memoOK = !identityFieldRE.MatchString(strings.Join(exprs, "\n"))
 	for _, e := range p.Protected.Emails {
 		pol.protect[strings.ToLower(strings.TrimSpace(e))] = true
 	}
@@ -140,71 +158,58 @@ func profileField(pp *config.PolicyPerson, field string) string {
 	return ""
 }
 
-// personResult is one person's evaluation, before the merge.
+// personResult is one person's evaluation besides its Want.
 type personResult struct {
-	want      *Want
-	excluded  string // reason when want is nil
+	kind      uint8  // kindWant, kindExcluded, kindNoEmail
+	excluded  string // reason when kindExcluded
 	protected string
-	noEmail   bool
-	hits      []string
 }
 
-// evalOne applies the policy to one person.
-func (pol *Policy) evalOne(p *records.Person, adapter types.Adapter, cache map[string]*granted) (personResult, error) {
+const (
+	kindWant uint8 = iota
+	kindExcluded
+	kindNoEmail
+)
+
+// ruleKey names an expression's config key; built only for error messages.
+func ruleKey(kind string, i int) string { return fmt.Sprintf("policy.%s[%d].when", kind, i) }
+
+// evalOne applies the policy to one person, filling *w when the person is wanted.
+func (pol *Policy) evalOne(p *records.Person, w *Want, adapter types.Adapter, cache map[string]*granted, mm *memo, hits map[string]int) (personResult, error) {
 	var r personResult
 	pp := toPolicyPerson(p)
-	act := &personActivation{v: adapter.NativeToValue(pp)}
 	c := pol.Conf
-	prg := pol.Programs
-	eval := func(prog cel.Program, key, rule string) (bool, error) {
-		out, _, err := prog.Eval(act)
-		if err != nil {
-			return false, &EvalError{Key: key, Rule: rule, PersonID: p.PersonID, Email: pp.Email, Err: err}
-		}
-		b, ok := out.Value().(bool)
-		if !ok {
-			return false, &EvalError{Key: key, Rule: rule, PersonID: p.PersonID, Email: pp.Email, Err: fmt.Errorf("yielded %v, want bool", out)}
-		}
-		return b, nil
-	}
-	for _, e := range p.Emails {
-		if pol.protect[strings.ToLower(e)] {
-			r.protected = "protected.emails"
-		}
-	}
 	if pol.protect[pp.Email] {
 		r.protected = "protected.emails"
 	}
-	for i, pr := range c.Protected.Rules {
-		if r.protected != "" {
-			break
-		}
-		ok, err := eval(prg.Protected[i], fmt.Sprintf("policy.protected.rules[%d].when", i), pr.Name)
-		if err != nil {
-			return r, err
-		}
-		if ok {
-			r.protected = pr.Name
+	for _, e := range p.Emails {
+		if len(pol.protect) > 0 && pol.protect[strings.ToLower(e)] {
+			r.protected = "protected.emails"
 		}
 	}
-	if p.IsService {
-		r.excluded = ReasonService
-		return r, nil
-	}
-	in, err := eval(prg.Scope, "policy.scope.when", c.Scope.Name)
+	m, err := pol.rules(p, pp, adapter, cache, mm)
 	if err != nil {
 		return r, err
 	}
-	if !in {
-		r.excluded = ReasonOutOfScope
+	if r.protected == "" {
+		r.protected = m.protected
+	}
+	if p.IsService {
+		r.kind, r.excluded = kindExcluded, ReasonService
+		return r, nil
+	}
+	if !m.inScope {
+		r.kind, r.excluded = kindExcluded, ReasonOutOfScope
 		return r, nil
 	}
 	if pp.Email == "" {
-		r.noEmail = true
+		r.kind = kindNoEmail
 		return r, nil
 	}
-	r.hits = append(r.hits, c.Scope.Name)
-	w := &Want{BusinessUnit: p.BusinessUnit, Disabled: p.Status == ReasonDisabled}
+	for _, h := range m.hits {
+		hits[h]++
+	}
+	*w = Want{BusinessUnit: p.BusinessUnit, Disabled: p.Status == ReasonDisabled, Emails: p.Emails}
 	u := &w.User
 	u.PersonID = p.PersonID
 	u.Email = pp.Email
@@ -216,23 +221,154 @@ func (pol *Policy) evalOne(p *records.Person, adapter types.Adapter, cache map[s
 	}
 	u.Role, u.Region, u.Tree, u.ScopeRule = p.Role, p.Region, p.PrimaryTree, c.Scope.Name
 	u.Protected = r.protected != ""
-	w.Emails = append(w.Emails, pp.Email)
-	for _, e := range p.Emails {
-		if e = strings.ToLower(e); e != pp.Email {
-			w.Emails = append(w.Emails, e)
+	u.Groups, u.GroupRules, w.Onboard = m.g.groups, m.g.rules, m.g.onboard
+	return r, nil
+}
+
+// ruleResult is the outcome of every rule for one person; persons with the
+// same policy-relevant attributes share one (memoized, read-only) result.
+type ruleResult struct {
+	protected string // protected rule name
+	inScope   bool
+	hits      []string
+	g         *granted
+}
+
+// identityFields are person fields unique to a person; an expression that
+// reads one disables memoization.
+var identityFieldRE = regexp.MustCompile(`\b(email|emails|person_id|employee_id|given_name|surname|display_name)\b`)
+
+// memoKey writes the policy-relevant attributes of a person into buf.
+func (pol *Policy) memoKey(buf []byte, p *records.Person) []byte {
+	for _, f := range [...]string{p.Status, p.Role, p.Region, p.BusinessUnit, p.Territory, p.Title, p.Department, p.Company, p.Country, p.PrimaryTree} {
+		buf = append(buf, f...)
+		buf = append(buf, 0)
+	}
+	if p.IsService {
+		buf = append(buf, 1)
+	}
+	buf = append(buf, 0)
+	for _, t := range p.Trees {
+		buf = append(buf, t...)
+		buf = append(buf, 1)
+	}
+	buf = append(buf, 0)
+	for _, g := range p.Groups {
+		buf = append(buf, g...)
+		buf = append(buf, 1)
+	}
+	buf = append(buf, 0)
+	if len(p.Attributes) > 0 {
+		keys := make([]string, 0, len(p.Attributes))
+		for k := range p.Attributes {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			buf = append(buf, k...)
+			buf = append(buf, 1)
+			buf = append(buf, p.Attributes[k]...)
+			buf = append(buf, 1)
 		}
 	}
+	return buf
+}
+
+// rules evaluates (or recalls) every rule for one person.
+func (pol *Policy) rules(p *records.Person, pp *config.PolicyPerson, adapter types.Adapter, cache map[string]*granted, mm *memo) (*ruleResult, error) {
+	var key []byte
+	if mm != nil {
+		var buf [256]byte
+		key = pol.memoKey(buf[:0], p)
+		if m := mm.get(key); m != nil {
+			return m, nil
+		}
+	}
+	m, err := pol.evalRules(p, pp, adapter, cache)
+	if err != nil {
+		return nil, err
+	}
+	if mm != nil {
+		mm.put(key, m)
+	}
+	return m, nil
+}
+
+// memo is a concurrency-safe result cache keyed by memoKey.
+type memo struct {
+	mu sync.RWMutex
+	m  map[string]*ruleResult
+}
+
+func (c *memo) get(k []byte) *ruleResult {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.m[string(k)]
+}
+
+func (c *memo) put(k []byte, r *ruleResult) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) < 1<<20 {
+		c.m[string(k)] = r
+	}
+}
+
+func (pol *Policy) evalRules(p *records.Person, pp *config.PolicyPerson, adapter types.Adapter, cache map[string]*granted) (*ruleResult, error) {
+	m := &ruleResult{}
+	var r struct{ protected string }
+	act := &personActivation{v: adapter.NativeToValue(pp)}
+	c := pol.Conf
+	prg := pol.Programs
+	eval := func(prog cel.Program, kind string, i int, rule string) (bool, error) {
+		out, _, err := prog.Eval(act)
+		if err == nil {
+			if b, ok := out.Value().(bool); ok {
+				return b, nil
+			}
+			err = fmt.Errorf("yielded %v, want bool", out)
+		}
+		key := "policy.scope.when"
+		if kind != "scope" {
+			key = ruleKey(kind, i)
+		}
+		return false, &EvalError{Key: key, Rule: rule, PersonID: p.PersonID, Email: pp.Email, Err: err}
+	}
+	for i, pr := range c.Protected.Rules {
+		ok, err := eval(prg.Protected[i], "protected.rules", i, pr.Name)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			r.protected = pr.Name
+			break
+		}
+	}
+	m.protected = r.protected
+	if p.IsService {
+		return m, nil
+	}
+	in, err := eval(prg.Scope, "scope", 0, c.Scope.Name)
+	if err != nil {
+		return nil, err
+	}
+	if !in {
+		return m, nil
+	}
+	m.inScope = true
+	m.hits = append(m.hits, c.Scope.Name)
 	// Rule results are interned by the set of matching rules: persons with
 	// the same matches share one (read-only) Groups slice, GroupRules map and
 	// Onboard slice, which keeps 1M desired users small.
-	var sig []byte
+	var sigBuf [48]byte
+	sig := sigBuf[:0]
 	for i, ar := range c.Access {
-		ok, err := eval(prg.Access[i], fmt.Sprintf("policy.access[%d].when", i), ar.Name)
+		ok, err := eval(prg.Access[i], "access", i, ar.Name)
 		if err != nil {
-			return r, err
+			return nil, err
 		}
 		if ok {
-			r.hits = append(r.hits, ar.Name)
+			m.hits = append(m.hits, ar.Name)
 			sig = append(sig, 'a', byte(i), byte(i>>8))
 			if ar.Stop {
 				break
@@ -240,22 +376,22 @@ func (pol *Policy) evalOne(p *records.Person, adapter types.Adapter, cache map[s
 		}
 	}
 	for i, ar := range c.Audiences {
-		ok, err := eval(prg.Audiences[i], fmt.Sprintf("policy.audiences[%d].when", i), ar.Name)
+		ok, err := eval(prg.Audiences[i], "audiences", i, ar.Name)
 		if err != nil {
-			return r, err
+			return nil, err
 		}
 		if ok {
-			r.hits = append(r.hits, ar.Name)
+			m.hits = append(m.hits, ar.Name)
 			sig = append(sig, 'u', byte(i), byte(i>>8))
 		}
 	}
 	for i, or := range c.Onboarding {
-		ok, err := eval(prg.Onboarding[i], fmt.Sprintf("policy.onboarding[%d].when", i), or.Name)
+		ok, err := eval(prg.Onboarding[i], "onboarding", i, or.Name)
 		if err != nil {
-			return r, err
+			return nil, err
 		}
 		if ok {
-			r.hits = append(r.hits, or.Name)
+			m.hits = append(m.hits, or.Name)
 			sig = append(sig, 'o', byte(i), byte(i>>8))
 		}
 	}
@@ -264,9 +400,8 @@ func (pol *Policy) evalOne(p *records.Person, adapter types.Adapter, cache map[s
 		g = pol.grants(sig)
 		cache[string(sig)] = g
 	}
-	u.Groups, u.GroupRules, w.Onboard = g.groups, g.rules, g.onboard
-	r.want = w
-	return r, nil
+	m.g = g
+	return m, nil
 }
 
 // granted is the interned outcome of one set of matching rules.
@@ -320,9 +455,10 @@ func containsStr(l []string, s string) bool {
 }
 
 // Desired applies the policy to every person (in parallel; programs are safe
-// for concurrent use) and returns the per-person results, sorted by email.
+// for concurrent use). Wants keep the persons' order.
 func Desired(persons []records.Person, pol *Policy) (*Evaluation, error) {
 	res := make([]personResult, len(persons))
+	wants := make([]Want, len(persons))
 	workers := runtime.GOMAXPROCS(0)
 	if workers > 8 {
 		workers = 8
@@ -331,17 +467,23 @@ func Desired(persons []records.Person, pol *Policy) (*Evaluation, error) {
 		workers = 1
 	}
 	adapter := pol.Programs.Env.CELTypeAdapter()
+	var mm *memo
+	if pol.memoOK {
+		mm = &memo{m: map[string]*ruleResult{}}
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
+	hits := make([]map[string]int, workers)
 	chunk := (len(persons) + workers - 1) / max(workers, 1)
 	for w := 0; w < workers; w++ {
 		lo, hi := w*chunk, min((w+1)*chunk, len(persons))
+		hits[w] = map[string]int{}
 		wg.Add(1)
 		go func(w, lo, hi int) {
 			defer wg.Done()
 			cache := map[string]*granted{}
 			for i := lo; i < hi; i++ {
-				r, err := pol.evalOne(&persons[i], adapter, cache)
+				r, err := pol.evalOne(&persons[i], &wants[i], adapter, cache, mm, hits[w])
 				if err != nil {
 					errs[w] = err
 					return
@@ -357,14 +499,16 @@ func Desired(persons []records.Person, pol *Policy) (*Evaluation, error) {
 		}
 	}
 	ev := &Evaluation{Excluded: map[string]string{}, Protected: map[string]string{}, Persons: len(persons), RuleHits: map[string]int{}}
-	ev.Wants = make([]Want, 0, len(persons))
+	for _, h := range hits {
+		for k, v := range h {
+			ev.RuleHits[k] += v
+		}
+	}
 	seen := make(map[string]struct{}, len(persons))
+	n := 0
 	for i := range res {
 		r := &res[i]
 		p := &persons[i]
-		for _, h := range r.hits {
-			ev.RuleHits[h]++
-		}
 		if r.protected != "" {
 			for _, e := range p.Emails {
 				ev.Protected[strings.ToLower(e)] = r.protected
@@ -373,11 +517,11 @@ func Desired(persons []records.Person, pol *Policy) (*Evaluation, error) {
 				ev.Protected[e] = r.protected
 			}
 		}
-		if r.noEmail {
+		switch r.kind {
+		case kindNoEmail:
 			ev.NoEmail++
 			continue
-		}
-		if r.want == nil {
+		case kindExcluded:
 			for _, e := range p.Emails {
 				ev.Excluded[strings.ToLower(e)] = r.excluded
 			}
@@ -386,19 +530,24 @@ func Desired(persons []records.Person, pol *Policy) (*Evaluation, error) {
 			}
 			continue
 		}
-		if _, dup := seen[r.want.User.Email]; dup {
-			ev.Duplicate = append(ev.Duplicate, r.want.User.Email)
+		email := wants[i].User.Email
+		if _, dup := seen[email]; dup {
+			ev.Duplicate = append(ev.Duplicate, email)
 			continue
 		}
-		seen[r.want.User.Email] = struct{}{}
-		ev.Wants = append(ev.Wants, *r.want)
+		seen[email] = struct{}{}
+		if n != i {
+			wants[n] = wants[i]
+		}
+		n++
 	}
+	clear(wants[n:])
+	ev.Wants = wants[:n]
 	// An address excluded for one person but wanted for another is wanted.
 	for e := range ev.Excluded {
 		if _, ok := seen[e]; ok {
 			delete(ev.Excluded, e)
 		}
 	}
-	sort.Slice(ev.Wants, func(i, j int) bool { return ev.Wants[i].User.Email < ev.Wants[j].User.Email })
 	return ev, nil
 }

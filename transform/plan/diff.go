@@ -191,10 +191,14 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 		w := &ev.Wants[wi]
 		u := w.User // copy; becomes the desired row
 		bi := -1
-		for _, e := range w.Emails {
-			if i, ok := byEmail[e]; ok && !claimed[i] {
-				bi = i
-				break
+		if i, ok := byEmail[u.Email]; ok && !claimed[i] {
+			bi = i
+		} else {
+			for _, e := range w.Emails {
+				if i, ok := byEmail[strings.ToLower(e)]; ok && !claimed[i] {
+					bi = i
+					break
+				}
 			}
 		}
 		var b *records.HighspotUser
@@ -207,12 +211,11 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 		if pv == nil && u.Email != w.User.Email {
 			pv = prev[w.User.Email]
 		}
-		have := map[string]bool{}
+		var haveList []string
 		if b != nil {
-			for _, g := range b.GroupNames {
-				have[g] = true
-			}
+			haveList = b.GroupNames
 		}
+		have := func(g string) bool { return containsStr(haveList, g) }
 		// Onboarding: event, then which candidate groups are in.
 		event := ""
 		switch {
@@ -221,11 +224,9 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 		case pv != nil && (pv.Role != u.Role || pv.Region != u.Region || !sameStrings(withoutOnboarding(pv), u.Groups)):
 			event = "move"
 		}
-		prevOnb := map[string]bool{}
+		var prevOnb []string
 		if pv != nil {
-			for _, g := range pv.Onboarding {
-				prevOnb[g] = true
-			}
+			prevOnb = pv.Onboarding
 		}
 		var newOnb []string
 		cloned := false
@@ -234,7 +235,7 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 				continue
 			}
 			triggered := (event == "join" && o.Join) || (event == "move" && o.Move)
-			if triggered || have[o.Group] || prevOnb[o.Group] {
+			if triggered || have(o.Group) || containsStr(prevOnb, o.Group) {
 				if !cloned { // never write into the Evaluation (Diff stays pure)
 					u.GroupRules = maps.Clone(u.GroupRules)
 					if u.GroupRules == nil {
@@ -246,13 +247,15 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 				u.GroupRules[o.Group] = o.Rule
 				u.Groups = append(u.Groups, o.Group)
 				u.Onboarding = append(u.Onboarding, o.Group)
-				if !have[o.Group] {
+				if !have(o.Group) {
 					newOnb = append(newOnb, o.Group)
 				}
 			}
 		}
-		sort.Strings(u.Groups)
-		sort.Strings(u.Onboarding)
+		if cloned {
+			sort.Strings(u.Groups)
+			sort.Strings(u.Onboarding)
+		}
 
 		if u.Protected {
 			if b != nil {
@@ -304,7 +307,7 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 		}
 		var added, removed []string
 		for _, g := range u.Groups {
-			if !have[g] {
+			if !have(g) {
 				added = append(added, g)
 				rule := u.GroupRules[g]
 				reason := fmt.Sprintf("rule %s grants %s", rule, g)
@@ -316,8 +319,8 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 			}
 		}
 		if b != nil {
-			for _, g := range sortedCopy(b.GroupNames) {
-				if pol.Managed(g) && u.GroupRules[g] == "" {
+			for _, g := range b.GroupNames {
+				if _, granted := u.GroupRules[g]; pol.Managed(g) && !granted {
 					removed = append(removed, g)
 					emit(records.Change{Op: records.OpRemoveMember, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: hi,
 						Group: g, Before: `{"member":true}`, After: `{"member":false}`, Rule: "managed_groups",
@@ -390,7 +393,7 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 			Before: `{"suspended":false}`, After: `{"suspended":true}`, Rule: rule, Reason: text})
 		p.Desired = append(p.Desired, keep)
 	}
-	sort.Slice(p.Desired, func(i, j int) bool { return p.Desired[i].Email < p.Desired[j].Email })
+	p.Desired = sortDesired(p.Desired)
 	for g := range missing {
 		p.MissingGroups = append(p.MissingGroups, g)
 	}
@@ -482,6 +485,24 @@ func managedOnly(pol *Policy, gs []string) []string {
 		if pol.Managed(g) {
 			out = append(out, g)
 		}
+	}
+	return out
+}
+
+// sortDesired orders desired users by email, moving each row once (the rows
+// are large; sorting them in place would copy them ~log n times).
+func sortDesired(ds []records.DesiredUser) []records.DesiredUser {
+	if sort.SliceIsSorted(ds, func(i, j int) bool { return ds[i].Email < ds[j].Email }) {
+		return ds
+	}
+	perm := make([]int32, len(ds))
+	for i := range perm {
+		perm[i] = int32(i)
+	}
+	sort.Slice(perm, func(i, j int) bool { return ds[perm[i]].Email < ds[perm[j]].Email })
+	out := make([]records.DesiredUser, len(ds))
+	for i, k := range perm {
+		out[i] = ds[k]
 	}
 	return out
 }

@@ -1,0 +1,331 @@
+package transform
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
+	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/store"
+)
+
+// StageName is the manifest name of the transform stage.
+const StageName = "transform"
+
+// Options tune one transform run.
+type Options struct {
+	// OverridesKey is a store key of an override file (YAML with force_link /
+	// force_split lists, or CSV rows "force_link|force_split,account,...");
+	// "" = transform.overrides.file from the config, if any.
+	OverridesKey string
+	// Overrides are added to the config's and the file's.
+	Overrides Overrides
+	// AllowMissingTrees continues when a configured tree has no published
+	// extract in this run (its accounts would look like mass leavers
+	// downstream: only for a deliberate partial run).
+	AllowMissingTrees bool
+	// Now is the clock (nil = env.Now / time.Now).
+	Now func() time.Time
+}
+
+// Result summarizes a published transform.
+type Result struct {
+	Ref          artifact.Ref
+	Accounts     int64
+	Memberships  int64
+	Persons      int64
+	Links        int64
+	Reviews      int64
+	MissingTrees []string
+	Graph        GraphStats
+	Warnings     []string
+	Duration     time.Duration
+}
+
+// Run reads this run's published extract of every configured tree, the
+// previous transform's person links and the overrides, and publishes stage
+// "transform" with accounts_normalized, effective_memberships, persons,
+// person_links and match_review.
+func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options) (*Result, error) {
+	now := opts.Now
+	if now == nil {
+		now = env.Now
+	}
+	if now == nil {
+		now = time.Now
+	}
+	start := now()
+	log := env.Log
+	if log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		log = l
+	}
+	st := env.Store
+	n, err := NewNormalizer(&cfg.Transform)
+	if err != nil {
+		return nil, exitcode.Wrap(exitcode.Usage, err)
+	}
+
+	// 1. inputs: every configured tree's extract, all or nothing
+	stage := artifact.NewStage(env, StageName)
+	committed := false
+	defer func() {
+		if !committed {
+			stage.Abort()
+		}
+	}()
+	res := &Result{}
+	var extracts []*artifact.Manifest
+	for _, tree := range cfg.TreeNames() {
+		m, ref, err := artifact.ReadManifest(ctx, st, env.RunID, "extract."+tree)
+		if errors.Is(err, artifact.ErrNotPublished) || err == nil && m.Status != artifact.StatusPublished {
+			res.MissingTrees = append(res.MissingTrees, tree)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("transform: read extract manifest of tree %s in run %s: %w", tree, env.RunID, err)
+		}
+		stage.AddInput(ref)
+		extracts = append(extracts, m)
+	}
+	if len(res.MissingTrees) > 0 {
+		if !opts.AllowMissingTrees {
+			return nil, exitcode.New(exitcode.SourceGate, "transform: run %s has no published extract for tree(s) %s; run extract for them first (continuing with a partial set would look like mass leavers downstream; --allow-missing-trees overrides)", env.RunID, strings.Join(res.MissingTrees, ", "))
+		}
+		log.WithField("trees", res.MissingTrees).Warn("transform: continuing without the extract of some trees (allow-missing-trees)")
+	}
+
+	// 2. previous links (stable person ids)
+	var prev []records.PersonLink
+	pm, pref, err := artifact.LatestManifest(ctx, st, StageName, env.RunID)
+	switch {
+	case errors.Is(err, artifact.ErrNotPublished):
+	case err != nil:
+		return nil, fmt.Errorf("transform: find the previous transform: %w", err)
+	default:
+		prev, err = artifact.ReadAll[records.PersonLink](ctx, st, pm, records.PersonLinksSpec)
+		if err != nil {
+			return nil, fmt.Errorf("transform: read previous person_links of run %s: %w", pm.RunID, err)
+		}
+		stage.AddInput(pref)
+	}
+
+	// 3. overrides
+	ov := mergeOverrides(&cfg.Transform, opts.Overrides)
+	key := opts.OverridesKey
+	if key == "" {
+		key = cfg.Transform.Overrides.File
+	}
+	if key != "" {
+		fo, err := ReadOverrides(ctx, st, key)
+		if err != nil {
+			return nil, err
+		}
+		ov.ForceLink = append(ov.ForceLink, fo.ForceLink...)
+		ov.ForceSplit = append(ov.ForceSplit, fo.ForceSplit...)
+	}
+
+	// 4. graph: groups, accounts (kept raw until normalized), memberships
+	b := NewGraphBuilder()
+	for _, m := range extracts {
+		if err := artifact.ReadTable(ctx, st, m, records.GroupsSpec, func(g records.Group) error { b.AddGroup(g); return nil }); err != nil {
+			return nil, fmt.Errorf("transform: read groups of %s: %w", m.Stage, err)
+		}
+	}
+	var raw []records.Account
+	for _, m := range extracts {
+		if err := artifact.ReadTable(ctx, st, m, records.AccountsSpec, func(a records.Account) error {
+			b.AddAccount(a.Tree, a.SourceID, a.DN)
+			raw = append(raw, a)
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("transform: read accounts of %s: %w", m.Stage, err)
+		}
+	}
+	for _, m := range extracts {
+		if err := artifact.ReadTable(ctx, st, m, records.MembershipsSpec, func(ms records.Membership) error { b.AddMembership(ms); return nil }); err != nil {
+			return nil, fmt.Errorf("transform: read memberships of %s: %w", m.Stage, err)
+		}
+	}
+	g := b.Build()
+	res.Graph = g.Stats
+	for _, c := range g.Stats.Cycles {
+		log.WithField("groups", c).Warn("transform: nested group cycle (expanded once, cannot loop)")
+	}
+
+	// 5. normalize + effective memberships, streamed out
+	aw, err := artifact.OpenTable[records.AccountNormalized](stage, records.AccountsNormalizedSpec)
+	if err != nil {
+		return nil, fmt.Errorf("transform: %w", err)
+	}
+	ew, err := artifact.OpenTable[records.EffectiveMembership](stage, records.EffectiveMembershipsSpec)
+	if err != nil {
+		return nil, fmt.Errorf("transform: %w", err)
+	}
+	norm := make([]records.AccountNormalized, 0, len(raw))
+	for i := range raw {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		key := AccountKey(clean(raw[i].Tree), clean(raw[i].SourceID))
+		refs := g.Effective(key)
+		an := n.Normalize(raw[i], refs)
+		raw[i] = records.Account{}
+		if err := aw.Write(an); err != nil {
+			return nil, fmt.Errorf("transform: write accounts_normalized: %w", err)
+		}
+		for _, em := range Memberships(key, an.Tree, refs) {
+			if err := ew.Write(em); err != nil {
+				return nil, fmt.Errorf("transform: write effective_memberships: %w", err)
+			}
+		}
+		norm = append(norm, an)
+	}
+	raw = nil
+	res.Accounts, res.Memberships = aw.Rows(), ew.Rows()
+	if err := aw.Close(); err != nil {
+		return nil, fmt.Errorf("transform: close accounts_normalized: %w", err)
+	}
+	if err := ew.Close(); err != nil {
+		return nil, fmt.Errorf("transform: close effective_memberships: %w", err)
+	}
+
+	// 6. resolve
+	order := cfg.TreeNames()
+	rz := Resolve(&cfg.Transform, ResolveInput{Accounts: norm, Previous: prev, Overrides: ov, TreeOrder: order, GroupNames: g.GroupNames()})
+	norm = nil
+	for _, w := range rz.Warnings {
+		log.Warn("transform: " + w)
+	}
+	res.Warnings = rz.Warnings
+	if err := writeAll(stage, records.PersonsSpec, rz.Persons); err != nil {
+		return nil, err
+	}
+	if err := writeAll(stage, records.PersonLinksSpec, rz.Links); err != nil {
+		return nil, err
+	}
+	if err := writeAll(stage, records.MatchReviewSpec, rz.Reviews); err != nil {
+		return nil, err
+	}
+	res.Persons, res.Links, res.Reviews = int64(len(rz.Persons)), int64(len(rz.Links)), int64(len(rz.Reviews))
+
+	// 7. summary and commit
+	byReason := map[string]int{}
+	for _, r := range rz.Reviews {
+		byReason[r.Reason]++
+	}
+	byRule := map[string]int{}
+	for _, l := range rz.Links {
+		byRule[l.Rule]++
+	}
+	stage.SetSummary("accounts", res.Accounts)
+	stage.SetSummary("persons", res.Persons)
+	stage.SetSummary("effective_memberships", res.Memberships)
+	stage.SetSummary("match_review", byReason)
+	stage.SetSummary("link_rules", byRule)
+	stage.SetSummary("graph", g.Stats)
+	stage.SetSummary("missing_trees", res.MissingTrees)
+	stage.SetSummary("warnings", rz.Warnings)
+	ref, _, err := stage.Commit(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("transform: publish: %w", err)
+	}
+	committed = true
+	res.Ref = ref
+	res.Duration = now().Sub(start)
+	log.WithFields(logrus.Fields{"accounts": res.Accounts, "persons": res.Persons, "reviews": res.Reviews, "memberships": res.Memberships}).Info("transform: published")
+	return res, nil
+}
+
+func writeAll[T any](stage *artifact.Stage, spec records.Spec, rows []T) error {
+	w, err := artifact.OpenTable[T](stage, spec)
+	if err != nil {
+		return fmt.Errorf("transform: open %s: %w", spec.Name, err)
+	}
+	for _, r := range rows {
+		if err := w.Write(r); err != nil {
+			return fmt.Errorf("transform: write %s: %w", spec.Name, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("transform: close %s: %w", spec.Name, err)
+	}
+	return nil
+}
+
+// ReadOverrides reads an override file from the store: YAML
+// (force_link: [[a, b]], force_split: [[c]]) or, for keys ending in .csv,
+// rows of "force_link|force_split,<account>,<account>...".
+func ReadOverrides(ctx context.Context, st store.Store, key string) (Overrides, error) {
+	rc, err := st.Get(ctx, key)
+	if err != nil {
+		return Overrides{}, exitcode.Wrap(exitcode.Usage, fmt.Errorf("transform: read overrides %s: %w (fix transform.overrides.file or upload the file)", st.URL(key), err))
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return Overrides{}, fmt.Errorf("transform: read overrides %s: %w", st.URL(key), err)
+	}
+	o, err := ParseOverrides(key, data)
+	if err != nil {
+		return Overrides{}, exitcode.Wrap(exitcode.Usage, fmt.Errorf("transform: overrides %s: %w", st.URL(key), err))
+	}
+	return o, nil
+}
+
+// ParseOverrides decodes override file bytes (CSV when name ends in .csv).
+func ParseOverrides(name string, data []byte) (Overrides, error) {
+	var o Overrides
+	if strings.HasSuffix(strings.ToLower(name), ".csv") {
+		r := csv.NewReader(bytes.NewReader(data))
+		r.FieldsPerRecord = -1
+		r.Comment = '#'
+		rows, err := r.ReadAll()
+		if err != nil {
+			return o, err
+		}
+		for i, row := range rows {
+			if len(row) == 0 {
+				continue
+			}
+			var accts []string
+			for _, c := range row[1:] {
+				if c = strings.TrimSpace(c); c != "" {
+					accts = append(accts, c)
+				}
+			}
+			switch strings.TrimSpace(row[0]) {
+			case "action":
+				continue // header
+			case "force_link", "force-link":
+				if len(accts) < 2 {
+					return o, fmt.Errorf("row %d: force_link needs at least two accounts", i+1)
+				}
+				o.ForceLink = append(o.ForceLink, accts)
+			case "force_split", "force-split":
+				o.ForceSplit = append(o.ForceSplit, accts)
+			default:
+				return o, fmt.Errorf("row %d: unknown action %q; use force_link or force_split", i+1, row[0])
+			}
+		}
+		return o, nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&o); err != nil && !errors.Is(err, io.EOF) {
+		return o, err
+	}
+	return o, nil
+}

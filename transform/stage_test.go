@@ -1,0 +1,187 @@
+package transform
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
+	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/store"
+)
+
+func publishExtract(t *testing.T, env artifact.Env, tree string, in caseRun) {
+	t.Helper()
+	ctx := context.Background()
+	s := artifact.NewStage(env, "extract."+tree)
+	aw, err := artifact.OpenTable[records.Account](s, records.AccountsSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range in.Accounts {
+		if a.Tree == tree {
+			if err := aw.Write(a); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := aw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	gw, _ := artifact.OpenTable[records.Group](s, records.GroupsSpec)
+	for _, g := range in.Groups {
+		if g.Tree == tree {
+			if err := gw.Write(g); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := gw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mw, _ := artifact.OpenTable[records.Membership](s, records.MembershipsSpec)
+	for _, m := range in.Memberships {
+		if m.Tree == tree {
+			if err := mw.Write(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := mw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStageRunStableIDsAndExplain(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := loadConfig(t, "testcases/fixture/config.yaml")
+	in := readInput(t, "testcases/fixture/input.yaml").caseRun
+	clock := func() time.Time { return time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC) }
+	env := func(run string) artifact.Env {
+		return artifact.Env{Store: st, RunID: run, ConfigHash: "test", Version: "test", Host: "test", TempDir: t.TempDir(), Now: clock}
+	}
+
+	// a run missing one tree's extract is a source gate, not a partial transform
+	e0 := env("20261124T000000Z-0000")
+	publishExtract(t, e0, "acme", in)
+	publishExtract(t, e0, "beta", in)
+	_, err = Run(ctx, e0, cfg, Options{})
+	if got, want := exitcode.Of(err), exitcode.SourceGate; got != want || err == nil || !strings.Contains(err.Error(), "gamma") {
+		t.Fatalf("missing tree: got exit %d (%v), want %d naming gamma", got, err, want)
+	}
+
+	e1 := env("20261125T000000Z-0001")
+	for _, tr := range cfg.TreeNames() {
+		publishExtract(t, e1, tr, in)
+	}
+	r1, err := Run(ctx, e1, cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r1.Accounts, int64(len(in.Accounts)); got != want {
+		t.Errorf("accounts: got %d, want %d", got, want)
+	}
+	if got, want := r1.Persons, int64(11); got != want {
+		t.Errorf("persons: got %d, want %d", got, want)
+	}
+	if len(r1.Graph.Cycles) != 1 {
+		t.Errorf("cycles: got %v, want the Loop-A/Loop-B cycle", r1.Graph.Cycles)
+	}
+	m1, _, err := artifact.ReadManifest(ctx, st, e1.RunID, StageName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	links1, err := artifact.ReadAll[records.PersonLink](ctx, st, m1, records.PersonLinksSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := func(links []records.PersonLink, key string) string {
+		for _, l := range links {
+			if l.AccountKey == key {
+				return l.PersonID
+			}
+		}
+		return ""
+	}
+	john := pid(links1, "acme/a-jdoe")
+	if got := pid(links1, "beta/b-jodoe"); got != john || john == "" {
+		t.Fatalf("john: acme %q, beta %q: want one person", john, got)
+	}
+
+	// next day: John's acme mail changes and his beta account is gone; Alice's
+	// accounts are unchanged. Ids stay.
+	var day2 caseRun = in
+	day2.Accounts = nil
+	for _, a := range in.Accounts {
+		switch a.SourceID {
+		case "b-jodoe":
+			continue
+		case "a-jdoe":
+			a.Mail = []string{"j.doe@acme.com"}
+		}
+		day2.Accounts = append(day2.Accounts, a)
+	}
+	e2 := env("20261126T000000Z-0002")
+	for _, tr := range cfg.TreeNames() {
+		publishExtract(t, e2, tr, day2)
+	}
+	if _, err := Run(ctx, e2, cfg, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	m2, _, err := artifact.ReadManifest(ctx, st, e2.RunID, StageName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	links2, err := artifact.ReadAll[records.PersonLink](ctx, st, m2, records.PersonLinksSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range links1 {
+		if l.AccountKey == "beta/b-jodoe" {
+			continue
+		}
+		if got := pid(links2, l.AccountKey); got != l.PersonID {
+			t.Errorf("%s: person id got %q, want %q (carried)", l.AccountKey, got, l.PersonID)
+		}
+	}
+
+	story, err := Explain(ctx, st, e1.RunID, "John.Doe@acme.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{john, "beta/b-jodoe", "joined by employee id (key hr:100123)", "Sales -> All Staff", "title"} {
+		if !strings.Contains(story, want) {
+			t.Errorf("explain story lacks %q:\n%s", want, story)
+		}
+	}
+	if _, err := Explain(ctx, st, "", "nobody@nowhere"); err == nil || errors.Is(err, artifact.ErrNotPublished) {
+		t.Errorf("explain of an unknown email: got %v, want a usage error", err)
+	}
+	t.Log(story)
+}
+
+func TestParseOverridesCSV(t *testing.T) {
+	o, err := ParseOverrides("o.csv", []byte("action,accounts\nforce_link,acme/a,beta/b\nforce_split,acme/c\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(o.ForceLink), 1; got != want || len(o.ForceLink[0]) != 2 {
+		t.Errorf("force_link: got %v", o.ForceLink)
+	}
+	if got := o.ForceSplit; len(got) != 1 || got[0][0] != "acme/c" {
+		t.Errorf("force_split: got %v", got)
+	}
+	if _, err := ParseOverrides("o.csv", []byte("merge,a,b\n")); err == nil {
+		t.Errorf("unknown action: got nil error")
+	}
+}
