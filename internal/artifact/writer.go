@@ -36,6 +36,7 @@ type TableWriter[T any] struct {
 	rb        *array.RecordBuilder
 	appenders []appendFn
 	buffered  int // rows in rb
+	row       T   // the row being appended (a field, so Write does not allocate)
 
 	cur    *openPart // nil when no part file is open
 	rows   int64
@@ -103,9 +104,15 @@ func (w *TableWriter[T]) Write(row T) error {
 	if w.closed {
 		return fmt.Errorf("write table %s: writer is closed", w.spec.Name)
 	}
-	p := unsafe.Pointer(&row)
+	w.row = row
+	p := unsafe.Pointer(&w.row)
 	for _, a := range w.appenders {
 		a(p)
+	}
+	var zero T
+	w.row = zero
+	if w.buffered == 0 {
+		w.rb.Reserve(w.limits.RowGroupRows)
 	}
 	w.buffered++
 	w.rows++
