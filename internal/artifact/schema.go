@@ -282,15 +282,16 @@ func (tp *tablePlan) setters(rec arrow.RecordBatch, idx []int) ([]setFn, error) 
 			if !ok {
 				return nil, bad()
 			}
+			sc := newStrCol(a)
 			if c.kind == kString {
-				out[i] = func(i int, p unsafe.Pointer) { *(*string)(unsafe.Add(p, off)) = strings.Clone(a.Value(i)) }
+				out[i] = func(i int, p unsafe.Pointer) { *(*string)(unsafe.Add(p, off)) = sc.at(i) }
 			} else {
 				out[i] = func(i int, p unsafe.Pointer) {
 					if a.IsNull(i) {
 						*(**string)(unsafe.Add(p, off)) = nil
 						return
 					}
-					s := strings.Clone(a.Value(i))
+					s := sc.at(i)
 					*(**string)(unsafe.Add(p, off)) = &s
 				}
 			}
@@ -350,10 +351,11 @@ func (tp *tablePlan) setters(rec arrow.RecordBatch, idx []int) ([]setFn, error) 
 			if !ok {
 				return nil, bad()
 			}
-			vals, ok := a.ListValues().(*array.String)
+			va, ok := a.ListValues().(*array.String)
 			if !ok {
 				return nil, bad()
 			}
+			vals := newStrCol(va)
 			out[i] = func(i int, p unsafe.Pointer) {
 				*(*[]string)(unsafe.Add(p, off)) = readStrings(a, vals, i)
 			}
@@ -362,11 +364,12 @@ func (tp *tablePlan) setters(rec arrow.RecordBatch, idx []int) ([]setFn, error) 
 			if !ok {
 				return nil, bad()
 			}
-			keys, ok1 := a.Keys().(*array.String)
-			items, ok2 := a.Items().(*array.String)
+			ka, ok1 := a.Keys().(*array.String)
+			ia, ok2 := a.Items().(*array.String)
 			if !ok1 || !ok2 {
 				return nil, bad()
 			}
+			keys, items := newStrCol(ka), newStrCol(ia)
 			out[i] = func(i int, p unsafe.Pointer) {
 				s, e := a.ValueOffsets(i)
 				if a.IsNull(i) || s == e {
@@ -375,7 +378,7 @@ func (tp *tablePlan) setters(rec arrow.RecordBatch, idx []int) ([]setFn, error) 
 				}
 				m := make(map[string]string, e-s)
 				for j := int(s); j < int(e); j++ {
-					m[strings.Clone(keys.Value(j))] = strings.Clone(items.Value(j))
+					m[keys.at(j)] = items.at(j)
 				}
 				*(*map[string]string)(unsafe.Add(p, off)) = m
 			}
@@ -384,15 +387,16 @@ func (tp *tablePlan) setters(rec arrow.RecordBatch, idx []int) ([]setFn, error) 
 			if !ok {
 				return nil, bad()
 			}
-			keys, ok1 := a.Keys().(*array.String)
+			ka, ok1 := a.Keys().(*array.String)
 			items, ok2 := a.Items().(*array.List)
 			if !ok1 || !ok2 {
 				return nil, bad()
 			}
-			vals, ok := items.ListValues().(*array.String)
+			va, ok := items.ListValues().(*array.String)
 			if !ok {
 				return nil, bad()
 			}
+			keys, vals := newStrCol(ka), newStrCol(va)
 			out[i] = func(i int, p unsafe.Pointer) {
 				s, e := a.ValueOffsets(i)
 				if a.IsNull(i) || s == e {
@@ -401,7 +405,7 @@ func (tp *tablePlan) setters(rec arrow.RecordBatch, idx []int) ([]setFn, error) 
 				}
 				m := make(map[string][]string, e-s)
 				for j := int(s); j < int(e); j++ {
-					m[strings.Clone(keys.Value(j))] = readStrings(items, vals, j)
+					m[keys.at(j)] = readStrings(items, vals, j)
 				}
 				*(*map[string][]string)(unsafe.Add(p, off)) = m
 			}
@@ -410,8 +414,29 @@ func (tp *tablePlan) setters(rec arrow.RecordBatch, idx []int) ([]setFn, error) 
 	return out, nil
 }
 
+// strCol gives Go strings for the values of a string array. All values of
+// the batch are copied out of Arrow memory at once, into one Go string, and
+// each value is a substring of it: one allocation per column per batch
+// instead of one per value. (A kept value keeps its batch's column text
+// alive; that is never more than the column itself.)
+type strCol struct {
+	base string
+	offs []int32
+	o0   int32
+}
+
+func newStrCol(a *array.String) strCol {
+	offs := a.ValueOffsets()
+	if len(offs) == 0 {
+		return strCol{}
+	}
+	return strCol{base: string(a.ValueBytes()), offs: offs, o0: offs[0]}
+}
+
+func (c strCol) at(i int) string { return c.base[c.offs[i]-c.o0 : c.offs[i+1]-c.o0] }
+
 // readStrings copies list entry i out of Arrow memory (nil when empty or null).
-func readStrings(a *array.List, vals *array.String, i int) []string {
+func readStrings(a *array.List, vals strCol, i int) []string {
 	if a.IsNull(i) {
 		return nil
 	}
@@ -421,7 +446,7 @@ func readStrings(a *array.List, vals *array.String, i int) []string {
 	}
 	out := make([]string, e-s)
 	for j := range out {
-		out[j] = strings.Clone(vals.Value(int(s) + j))
+		out[j] = vals.at(int(s) + j)
 	}
 	return out
 }
