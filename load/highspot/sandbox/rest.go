@@ -117,7 +117,9 @@ func (s *Server) authREST(w http.ResponseWriter, r *http.Request) (caller, bool)
 }
 
 func (s *Server) restRoutes(mux *http.ServeMux) {
-	h := func(p string, fn func(http.ResponseWriter, *http.Request, caller)) { s.handle(mux, "REST", p, s.api(fn)) }
+	h := func(p string, fn func(http.ResponseWriter, *http.Request, caller)) {
+		s.handle(mux, "REST", p, s.api(fn))
+	}
 	s.handle(mux, "REST", "POST /auth/oauth2/token", s.oauthToken)
 	h("GET /me", func(w http.ResponseWriter, r *http.Request, c caller) {
 		writeJSON(w, http.StatusOK, s.renderUser(c.user, nil, nil))

@@ -1,0 +1,185 @@
+package highspot_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/load"
+	"github.com/otds-highspot/otds-highspot/load/highspot"
+	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
+)
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	cases := []struct {
+		name, in string
+		want     time.Duration
+	}{
+		{"absent", "", 0},
+		{"seconds", "7", 7 * time.Second},
+		{"zero", "0", 0},
+		{"negative", "-3", 0},
+		{"http-date", now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+		{"past date", now.Add(-time.Minute).Format(http.TimeFormat), 0},
+		{"garbage", "soon", 0},
+	}
+	for _, c := range cases {
+		if got := highspot.ParseRetryAfter(c.in, now); got != c.want {
+			t.Errorf("%s: ParseRetryAfter(%q) = %v, want %v", c.name, c.in, got, c.want)
+		}
+	}
+}
+
+func TestRetryable(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"429", &highspot.StatusError{Status: 429}, true},
+		{"500", &highspot.StatusError{Status: 500}, true},
+		{"502", &highspot.StatusError{Status: 502}, true},
+		{"503 wrapped", fmt.Errorf("op: %w", &highspot.StatusError{Status: 503}), true},
+		{"504", &highspot.StatusError{Status: 504}, true},
+		{"400", &highspot.StatusError{Status: 400}, false},
+		{"401", &highspot.StatusError{Status: 401}, false},
+		{"404", &highspot.StatusError{Status: 404}, false},
+		{"409", &highspot.StatusError{Status: 409}, false},
+		{"422 per-entry", &highspot.StatusError{Status: 422}, false},
+		{"501", &highspot.StatusError{Status: 501}, false},
+		{"EOF", fmt.Errorf("post: %w", io.EOF), true},
+		{"unexpected EOF", io.ErrUnexpectedEOF, true},
+		{"reset", fmt.Errorf("read: %w", syscall.ECONNRESET), true},
+		{"deadline", context.DeadlineExceeded, true},
+		{"canceled", context.Canceled, false},
+		{"not found", highspot.ErrNotFound, false},
+		{"other", errors.New("decode: bad json"), false},
+	}
+	for _, c := range cases {
+		if got := highspot.Retryable(c.err); got != c.want {
+			t.Errorf("%s: Retryable(%v) = %v, want %v", c.name, c.err, got, c.want)
+		}
+	}
+}
+
+// TestFaultsSurfaceAsStatusErrors drives the REST and SCIM clients into each
+// injected fault and checks what the applier will see.
+func TestFaultsSurfaceAsStatusErrors(t *testing.T) {
+	cases := []struct {
+		name        string
+		faults      sandbox.Faults
+		wantStatus  int
+		wantRetry   time.Duration
+		wantNoRetry bool // Retry-After absent
+		wantDrop    bool
+	}{
+		{name: "burst 429 with seconds", faults: sandbox.Faults{Burst429: 1}, wantStatus: 429, wantRetry: time.Second},
+		{name: "burst 429 without Retry-After", faults: sandbox.Faults{Burst429: 1, RetryAfter: "off"}, wantStatus: 429, wantNoRetry: true},
+		{name: "burst 429 http-date", faults: sandbox.Faults{Burst429: 1, RetryAfter: "http-date"}, wantStatus: 429},
+		{name: "5xx", faults: sandbox.Faults{ErrorRate: 1}, wantStatus: -5},
+		{name: "dropped connection", faults: sandbox.Faults{DropRate: 1}, wantDrop: true},
+	}
+	for _, surface := range []string{"rest", "scim"} {
+		for _, c := range cases {
+			t.Run(surface+"/"+c.name, func(t *testing.T) {
+				s, ts := newSandbox(t, sandbox.Options{RandSeed: 7})
+				cl, _ := sandbox.Client(surface, ts.URL, ts.Client(), nil)
+				s.SetFaults(c.faults)
+				_, err := cl.FindUserByEmail(context.Background(), "john.doe@acme.com")
+				if err == nil {
+					t.Fatal("got no error, want the injected fault")
+				}
+				if !highspot.Retryable(err) {
+					t.Errorf("Retryable(%v) = false, want true", err)
+				}
+				var se *highspot.StatusError
+				isSE := errors.As(err, &se)
+				switch {
+				case c.wantDrop:
+					if isSE {
+						t.Errorf("got StatusError %v, want a transport error", err)
+					}
+				case c.wantStatus == -5:
+					if !isSE || se.Status < 500 {
+						t.Errorf("got %v, want a 5xx StatusError", err)
+					}
+				default:
+					if !isSE || se.Status != c.wantStatus {
+						t.Fatalf("got %v, want status %d", err, c.wantStatus)
+					}
+					if c.wantRetry > 0 && se.RetryAfter != c.wantRetry {
+						t.Errorf("got RetryAfter %v, want %v", se.RetryAfter, c.wantRetry)
+					}
+					if c.wantNoRetry && se.RetryAfter != 0 {
+						t.Errorf("got RetryAfter %v, want 0", se.RetryAfter)
+					}
+					if c.faults.RetryAfter == "http-date" && (se.RetryAfter <= 0 || se.RetryAfter > 5*time.Second) {
+						t.Errorf("got RetryAfter %v from an HTTP-date, want (0, 5s]", se.RetryAfter)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestJSONAndTextErrorBodies(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("email") {
+		case "json@x.com":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(400)
+			_, _ = io.WriteString(w, `{"message":"email is malformed"}`)
+		case "text@x.com":
+			w.WriteHeader(502)
+			_, _ = io.WriteString(w, "<html>Bad Gateway</html>")
+		default:
+			_, _ = io.WriteString(w, `{"counts_total":1,"collection":[{"id":"x","email":"ok@x.com","extra":{"nested":true}}]}`)
+		}
+	}))
+	defer ts.Close()
+	c, _ := highspot.NewREST(highspot.RESTOptions{BaseURL: ts.URL + "/v1.0", APIKey: config.NewSecret("k"), APISecret: config.NewSecret("s"), HTTPClient: ts.Client()})
+	for _, tc := range []struct {
+		email, body string
+		status      int
+	}{{"json@x.com", "email is malformed", 400}, {"text@x.com", "<html>Bad Gateway</html>", 502}} {
+		_, err := c.FindUserByEmail(context.Background(), tc.email)
+		var se *highspot.StatusError
+		if !errors.As(err, &se) || se.Status != tc.status || se.Body != tc.body {
+			t.Errorf("%s: got %v, want %d %q", tc.email, err, tc.status, tc.body)
+		}
+	}
+	// Unknown fields decode leniently; no verified field → a second lookup settles it.
+	u, err := c.FindUserByEmail(context.Background(), "ok@x.com")
+	if err != nil || u == nil || u.ID != "x" {
+		t.Errorf("lenient decode: got %+v, %v", u, err)
+	}
+}
+
+func TestGroupTitleAndEndpointOverride(t *testing.T) {
+	s, ts := newSandbox(t, sandbox.Options{})
+	s.SetFaults(sandbox.Faults{GroupField: "title", DeleteMode: "hard"})
+	c, _ := highspot.NewREST(highspot.RESTOptions{BaseURL: sandbox.RESTBase(ts.URL), APIKey: config.NewSecret(sandbox.DefaultKey),
+		APISecret: config.NewSecret(sandbox.DefaultSecret), HTTPClient: ts.Client(),
+		// A tenant whose suspend is the upsert with suspended=true.
+		Endpoints: config.HighspotEndpoints{Suspend: config.Endpoint{Method: "POST", Path: "/users", Body: `[{"email":"{email}","properties":{"suspended":true}}]`}}})
+	g, err := c.FindGroup(context.Background(), "region - emea")
+	if err != nil || g == nil || g.Name != "Region - EMEA" {
+		t.Fatalf("FindGroup via title, case-insensitive: got %+v, %v", g, err)
+	}
+	if err := c.SuspendUser(context.Background(), load.User{Email: "lisa.park@acme.com"}); err != nil {
+		t.Fatal(err)
+	}
+	u, ok := s.State().UserByEmail("lisa.park@acme.com")
+	if !ok || !u.Suspended {
+		t.Errorf("got %+v (present %v), want suspended and kept (the override, not the hard DELETE)", u, ok)
+	}
+}

@@ -1,0 +1,283 @@
+package highspot_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/load"
+	"github.com/otds-highspot/otds-highspot/load/highspot"
+	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
+)
+
+func newSandbox(t *testing.T, opts sandbox.Options) (*sandbox.Server, *httptest.Server) {
+	t.Helper()
+	s, err := sandbox.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return s, ts
+}
+
+func targets(t *testing.T, ts *httptest.Server) map[string]load.Target {
+	t.Helper()
+	out := map[string]load.Target{}
+	for _, surface := range []string{"rest", "scim"} {
+		c, err := sandbox.Client(surface, ts.URL, ts.Client(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[surface] = c
+	}
+	return out
+}
+
+// TestTargetConformance runs every Target method against the sandbox through
+// both clients and checks the sandbox state after each write.
+func TestTargetConformance(t *testing.T) {
+	ctx := context.Background()
+	for _, surface := range []string{"rest", "scim"} {
+		t.Run(surface, func(t *testing.T) {
+			s, ts := newSandbox(t, sandbox.Options{RandSeed: 1})
+			c := targets(t, ts)[surface]
+
+			// Unverified users must be found (kevin.chen is unverified in the seed).
+			u, err := c.FindUserByEmail(ctx, "Kevin.Chen@ACME.com")
+			if err != nil || u == nil {
+				t.Fatalf("FindUserByEmail(unverified) = %v, %v; want the user", u, err)
+			}
+			if surface == "rest" && u.Verified {
+				t.Errorf("got Verified=true for an unverified user, want false")
+			}
+			if u, err := c.FindUserByEmail(ctx, "nobody@acme.com"); u != nil || err != nil {
+				t.Errorf("FindUserByEmail(absent) = %v, %v; want nil, nil", u, err)
+			}
+
+			res, err := c.UpsertUsers(ctx, []load.UserInput{
+				{Email: "new.rep@acme.com", Name: "New", Surname: "Rep", DisplayName: "New Rep"},
+				{Email: "john.doe@acme.com", Name: "Johnny", Surname: "Doe", DisplayName: "Johnny Doe"},
+				{Email: "not-an-email", Name: "Bad"},
+			})
+			if err != nil {
+				t.Fatalf("UpsertUsers: %v", err)
+			}
+			if len(res) != 3 {
+				t.Fatalf("got %d results, want 3", len(res))
+			}
+			if !res[0].Created || res[0].ID == "" || res[0].Err != nil {
+				t.Errorf("new user: got %+v, want created with id", res[0])
+			}
+			if res[1].Created || res[1].ID != "64b7f0c2a1b2c3d4e5f60703" || res[1].Err != nil {
+				t.Errorf("existing user: got %+v, want updated 64b7f0c2a1b2c3d4e5f60703", res[1])
+			}
+			if res[2].Err == nil || highspot.Retryable(res[2].Err) {
+				t.Errorf("bad email: got err %v, want a non-retryable error", res[2].Err)
+			}
+			st := s.State()
+			if jd, _ := st.UserByEmail("john.doe@acme.com"); jd.DisplayName != "Johnny Doe" {
+				t.Errorf("got display name %q, want Johnny Doe", jd.DisplayName)
+			}
+
+			g, err := c.FindGroup(ctx, "Sales - Field")
+			if err != nil || g == nil || g.ID != "64b7f0c2a1b2c3d4e5f60001" {
+				t.Fatalf("FindGroup = %+v, %v", g, err)
+			}
+			if g2, err := c.FindGroup(ctx, "No Such Group"); g2 != nil || err != nil {
+				t.Errorf("FindGroup(absent) = %v, %v; want nil, nil", g2, err)
+			}
+			nu := load.User{ID: res[0].ID, Email: "new.rep@acme.com"}
+			if err := c.AddMember(ctx, *g, nu); err != nil {
+				t.Fatalf("AddMember: %v", err)
+			}
+			if err := c.AddMember(ctx, *g, nu); err != nil {
+				t.Fatalf("AddMember again (idempotent): %v", err)
+			}
+			// By email only: the client resolves the id.
+			if err := c.RemoveMember(ctx, *g, load.User{Email: "alice.smith@acme.com"}); err != nil {
+				t.Fatalf("RemoveMember: %v", err)
+			}
+			st = s.State()
+			grp, _ := st.GroupByName("Sales - Field")
+			if got := strings.Join(grp.Members, ","); !strings.Contains(got, res[0].ID) || strings.Contains(got, "64b7f0c2a1b2c3d4e5f60704") {
+				t.Errorf("got members %s, want new rep in and alice out", got)
+			}
+
+			if err := c.SuspendUser(ctx, nu); err != nil {
+				t.Fatalf("SuspendUser: %v", err)
+			}
+			if x, _ := s.State().UserByEmail("new.rep@acme.com"); !x.Suspended {
+				t.Errorf("got suspended=false after SuspendUser")
+			}
+			if err := c.ReactivateUser(ctx, load.User{Email: "new.rep@acme.com"}); err != nil {
+				t.Fatalf("ReactivateUser: %v", err)
+			}
+			if x, _ := s.State().UserByEmail("new.rep@acme.com"); x.Suspended {
+				t.Errorf("got suspended=true after ReactivateUser")
+			}
+			err = c.SuspendUser(ctx, load.User{Email: "ghost@acme.com"})
+			if !errors.Is(err, highspot.ErrNotFound) {
+				t.Errorf("SuspendUser(unknown) = %v, want ErrNotFound", err)
+			}
+
+			var users []load.User
+			if err := c.ListUsers(ctx, func(u load.User) error { users = append(users, u); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := len(users), len(s.State().Users); got != want {
+				t.Errorf("ListUsers: got %d users, want %d (verified and unverified)", got, want)
+			}
+			var groups []load.Group
+			if err := c.ListGroups(ctx, func(g load.Group) error { groups = append(groups, g); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := len(groups), len(s.State().Groups); got != want {
+				t.Errorf("ListGroups: got %d, want %d", got, want)
+			}
+			if c.MaxBatch() < 1 {
+				t.Errorf("MaxBatch = %d", c.MaxBatch())
+			}
+		})
+	}
+}
+
+// TestPagingAcrossPages lists 250 users (100 of them unverified) with both clients.
+func TestPagingAcrossPages(t *testing.T) {
+	seed := sandbox.Seed{}
+	for i := range 250 {
+		seed.Users = append(seed.Users, sandbox.User{Email: fmt.Sprintf("u%03d@acme.com", i), Verified: i%5 < 3})
+	}
+	s, ts := newSandbox(t, sandbox.Options{Seed: &seed})
+	total := len(s.State().Users)
+	for name, c := range targets(t, ts) {
+		seen := map[string]bool{}
+		unverified := 0
+		err := c.ListUsers(context.Background(), func(u load.User) error {
+			if seen[u.Email] {
+				t.Errorf("%s: %s listed twice", name, u.Email)
+			}
+			seen[u.Email] = true
+			if !u.Verified {
+				unverified++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) != total {
+			t.Errorf("%s: got %d users, want %d", name, len(seen), total)
+		}
+		if name == "rest" && unverified != 100 {
+			t.Errorf("rest: got %d unverified, want 100", unverified)
+		}
+	}
+	// 151 verified (with the service user) = 2 pages, 100 unverified = 1 page (counts_total ends it).
+	if n := s.Counters()["REST GET /users"]; n != 3 {
+		t.Errorf("got %d REST GET /users requests, want 3", n)
+	}
+}
+
+func TestBatchingAndAsync(t *testing.T) {
+	s, ts := newSandbox(t, sandbox.Options{Seed: &sandbox.Seed{}})
+	s.SetFaults(sandbox.Faults{AsyncMode: true, AsyncPolls: 2})
+	c, err := highspot.NewREST(highspot.RESTOptions{BaseURL: sandbox.RESTBase(ts.URL), APIKey: config.NewSecret(sandbox.DefaultKey),
+		APISecret: config.NewSecret(sandbox.DefaultSecret), HTTPClient: ts.Client(), BatchSize: 40, PollInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in []load.UserInput
+	for i := range 100 {
+		in = append(in, load.UserInput{Email: fmt.Sprintf("b%03d@acme.com", i)})
+	}
+	res, err := c.UpsertUsers(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil || !r.Created || r.Email != in[i].Email {
+			t.Fatalf("result %d: got %+v", i, r)
+		}
+	}
+	if got := s.Counters()["REST POST /users"]; got != 3 {
+		t.Errorf("got %d POST /users, want 3 batches", got)
+	}
+	// A second upsert creates nothing.
+	res, _ = c.UpsertUsers(context.Background(), in[:5])
+	for _, r := range res {
+		if r.Created {
+			t.Errorf("re-upsert of %s: got created=true, want false", r.Email)
+		}
+	}
+	if got := len(s.State().Users); got != 101 { // + the service user
+		t.Errorf("got %d users, want 101", got)
+	}
+}
+
+func TestSCIMWithoutBulk(t *testing.T) {
+	s, ts := newSandbox(t, sandbox.Options{Seed: &sandbox.Seed{}})
+	s.SetFaults(sandbox.Faults{SCIMBulkDisabled: true})
+	c, err := sandbox.Client("scim", ts.URL, ts.Client(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.UpsertUsers(context.Background(), []load.UserInput{{Email: "a@acme.com"}, {Email: "b@acme.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res[0].Created || !res[1].Created {
+		t.Errorf("got %+v, want both created", res)
+	}
+	if got := c.MaxBatch(); got != 1 {
+		t.Errorf("MaxBatch without bulk: got %d, want 1", got)
+	}
+	cnt := s.Counters()
+	if cnt["SCIM POST /Bulk"] != 0 || cnt["SCIM POST /Users"] != 2 {
+		t.Errorf("got counters %v, want 2 POST /Users and no Bulk", cnt)
+	}
+}
+
+func TestOAuth2AndImpersonation(t *testing.T) {
+	s, ts := newSandbox(t, sandbox.Options{})
+	c, err := highspot.NewREST(highspot.RESTOptions{BaseURL: sandbox.RESTBase(ts.URL), Auth: "oauth2", APIKey: config.NewSecret(sandbox.DefaultKey),
+		APISecret: config.NewSecret(sandbox.DefaultSecret), HTTPClient: ts.Client(), HSUser: "john.doe@acme.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	me, err := c.Me(context.Background())
+	if err != nil || me.Email != "john.doe@acme.com" {
+		t.Fatalf("Me as john = %+v, %v", me, err)
+	}
+	if _, err := c.Me(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Counters()["REST POST /auth/oauth2/token"]; got != 1 {
+		t.Errorf("got %d token requests, want 1 (cached)", got)
+	}
+	s.SetFaults(sandbox.Faults{Impersonation: map[string]bool{sandbox.DefaultKey: false}})
+	_, err = c.Me(context.Background())
+	var se *highspot.StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusForbidden || se.Body != "Impersonation not enabled" {
+		t.Errorf("got %v, want 403 Impersonation not enabled", err)
+	}
+}
+
+func TestErrorsFromSandbox(t *testing.T) {
+	_, ts := newSandbox(t, sandbox.Options{})
+	bad, _ := highspot.NewREST(highspot.RESTOptions{BaseURL: sandbox.RESTBase(ts.URL), APIKey: config.NewSecret("x"), APISecret: config.NewSecret("y"), HTTPClient: ts.Client()})
+	_, err := bad.FindUserByEmail(context.Background(), "a@acme.com")
+	var se *highspot.StatusError
+	if !errors.As(err, &se) || se.Status != 401 || se.Body != "Could not authenticate user." || highspot.Retryable(err) {
+		t.Errorf("got %#v, want a non-retryable 401 with the plain-text body", err)
+	}
+	if strings.Contains(err.Error(), "sandbox-secret") || strings.Contains(err.Error(), "y@") {
+		t.Errorf("error leaks a secret: %v", err)
+	}
+}
