@@ -142,18 +142,18 @@ func toPolicyPerson(p *records.Person) *config.PolicyPerson {
 	}
 }
 
-func profileField(pp *config.PolicyPerson, field string) string {
+func profileField(p *records.Person, email, field string) string {
 	switch field {
 	case "given_name":
-		return pp.GivenName
+		return p.GivenName
 	case "surname":
-		return pp.Surname
+		return p.Surname
 	case "display_name":
-		return pp.DisplayName
+		return p.DisplayName
 	case "email":
-		return pp.Email
+		return email
 	case "title":
-		return pp.Title
+		return p.Title
 	}
 	return ""
 }
@@ -177,9 +177,9 @@ func ruleKey(kind string, i int) string { return fmt.Sprintf("policy.%s[%d].when
 // evalOne applies the policy to one person, filling *w when the person is wanted.
 func (pol *Policy) evalOne(p *records.Person, w *Want, adapter types.Adapter, cache map[string]*granted, mm *memo, hits map[string]int) (personResult, error) {
 	var r personResult
-	pp := toPolicyPerson(p)
+	email := strings.ToLower(p.PrimaryEmail)
 	c := pol.Conf
-	if pol.protect[pp.Email] {
+	if pol.protect[email] {
 		r.protected = "protected.emails"
 	}
 	for _, e := range p.Emails {
@@ -187,7 +187,7 @@ func (pol *Policy) evalOne(p *records.Person, w *Want, adapter types.Adapter, ca
 			r.protected = "protected.emails"
 		}
 	}
-	m, err := pol.rules(p, pp, adapter, cache, mm)
+	m, err := pol.rules(p, adapter, cache, mm)
 	if err != nil {
 		return r, err
 	}
@@ -202,7 +202,7 @@ func (pol *Policy) evalOne(p *records.Person, w *Want, adapter types.Adapter, ca
 		r.kind, r.excluded = kindExcluded, ReasonOutOfScope
 		return r, nil
 	}
-	if pp.Email == "" {
+	if email == "" {
 		r.kind = kindNoEmail
 		return r, nil
 	}
@@ -212,10 +212,10 @@ func (pol *Policy) evalOne(p *records.Person, w *Want, adapter types.Adapter, ca
 	*w = Want{BusinessUnit: p.BusinessUnit, Disabled: p.Status == ReasonDisabled, Emails: p.Emails}
 	u := &w.User
 	u.PersonID = p.PersonID
-	u.Email = pp.Email
-	u.Name = profileField(pp, c.Profile.Name)
-	u.Surname = profileField(pp, c.Profile.Surname)
-	u.DisplayName = profileField(pp, c.Profile.DisplayName)
+	u.Email = email
+	u.Name = profileField(p, email, c.Profile.Name)
+	u.Surname = profileField(p, email, c.Profile.Surname)
+	u.DisplayName = profileField(p, email, c.Profile.DisplayName)
 	if u.DisplayName == "" {
 		u.DisplayName = strings.TrimSpace(u.Name + " " + u.Surname)
 	}
@@ -275,7 +275,7 @@ func (pol *Policy) memoKey(buf []byte, p *records.Person) []byte {
 }
 
 // rules evaluates (or recalls) every rule for one person.
-func (pol *Policy) rules(p *records.Person, pp *config.PolicyPerson, adapter types.Adapter, cache map[string]*granted, mm *memo) (*ruleResult, error) {
+func (pol *Policy) rules(p *records.Person, adapter types.Adapter, cache map[string]*granted, mm *memo) (*ruleResult, error) {
 	var key []byte
 	if mm != nil {
 		var buf [256]byte
@@ -284,7 +284,7 @@ func (pol *Policy) rules(p *records.Person, pp *config.PolicyPerson, adapter typ
 			return m, nil
 		}
 	}
-	m, err := pol.evalRules(p, pp, adapter, cache)
+	m, err := pol.evalRules(p, adapter, cache)
 	if err != nil {
 		return nil, err
 	}
@@ -314,8 +314,9 @@ func (c *memo) put(k []byte, r *ruleResult) {
 	}
 }
 
-func (pol *Policy) evalRules(p *records.Person, pp *config.PolicyPerson, adapter types.Adapter, cache map[string]*granted) (*ruleResult, error) {
+func (pol *Policy) evalRules(p *records.Person, adapter types.Adapter, cache map[string]*granted) (*ruleResult, error) {
 	m := &ruleResult{}
+	pp := toPolicyPerson(p)
 	var r struct{ protected string }
 	act := &personActivation{v: adapter.NativeToValue(pp)}
 	c := pol.Conf

@@ -153,6 +153,7 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 		prev[st.Previous[i].Email] = &st.Previous[i]
 	}
 	claimed := make([]bool, len(base.Users))
+	onbCache := map[onbKey]*onbGrant{}
 	missing := map[string]bool{}
 
 	emit := func(ch records.Change) {
@@ -228,33 +229,33 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 		if pv != nil {
 			prevOnb = pv.Onboarding
 		}
+		// Onboarding candidates that are in: triggered by this event, or
+		// already granted. Outcomes are interned by (rule set, candidates in).
 		var newOnb []string
-		cloned := false
-		for _, o := range w.Onboard {
-			if _, dup := u.GroupRules[o.Group]; dup {
+		var mask uint64
+		for i, o := range w.Onboard {
+			if i >= 64 {
+				break
+			}
+			if _, dup := w.User.GroupRules[o.Group]; dup {
 				continue
 			}
 			triggered := (event == "join" && o.Join) || (event == "move" && o.Move)
 			if triggered || have(o.Group) || containsStr(prevOnb, o.Group) {
-				if !cloned { // never write into the Evaluation (Diff stays pure)
-					u.GroupRules = maps.Clone(u.GroupRules)
-					if u.GroupRules == nil {
-						u.GroupRules = map[string]string{}
-					}
-					u.Groups = append([]string(nil), u.Groups...)
-					cloned = true
-				}
-				u.GroupRules[o.Group] = o.Rule
-				u.Groups = append(u.Groups, o.Group)
-				u.Onboarding = append(u.Onboarding, o.Group)
-				if !have(o.Group) {
+				mask |= 1 << i
+				if !have(o.Group) && !containsStr(newOnb, o.Group) {
 					newOnb = append(newOnb, o.Group)
 				}
 			}
 		}
-		if cloned {
-			sort.Strings(u.Groups)
-			sort.Strings(u.Onboarding)
+		if mask != 0 {
+			key := onbKey{&w.Onboard[0], mask}
+			f := onbCache[key]
+			if f == nil {
+				f = withOnboarding(w, mask)
+				onbCache[key] = f
+			}
+			u.Groups, u.GroupRules, u.Onboarding = f.groups, f.rules, f.onboarding
 		}
 
 		if u.Protected {
@@ -489,8 +490,9 @@ func managedOnly(pol *Policy, gs []string) []string {
 	return out
 }
 
-// sortDesired orders desired users by email, moving each row once (the rows
-// are large; sorting them in place would copy them ~log n times).
+// sortDesired orders desired users by email in place, moving each row once
+// (rows are large: a comparison sort would copy them ~log n times, and a
+// sorted copy would double the memory).
 func sortDesired(ds []records.DesiredUser) []records.DesiredUser {
 	if sort.SliceIsSorted(ds, func(i, j int) bool { return ds[i].Email < ds[j].Email }) {
 		return ds
@@ -500,9 +502,58 @@ func sortDesired(ds []records.DesiredUser) []records.DesiredUser {
 		perm[i] = int32(i)
 	}
 	sort.Slice(perm, func(i, j int) bool { return ds[perm[i]].Email < ds[perm[j]].Email })
-	out := make([]records.DesiredUser, len(ds))
-	for i, k := range perm {
-		out[i] = ds[k]
+	// Apply the permutation by cycles: position i takes row perm[i].
+	for i := range perm {
+		if perm[i] < 0 || int(perm[i]) == i {
+			continue
+		}
+		tmp := ds[i]
+		j := i
+		for {
+			k := int(perm[j])
+			perm[j] = -1
+			if k == i {
+				ds[j] = tmp
+				break
+			}
+			ds[j] = ds[k]
+			j = k
+		}
 	}
-	return out
+	return ds
+}
+
+// onbKey identifies an onboarding outcome: the interned candidate list of a
+// rule set and which candidates are in.
+type onbKey struct {
+	first *Onboard
+	mask  uint64
+}
+
+type onbGrant struct {
+	groups, onboarding []string
+	rules              map[string]string
+}
+
+// withOnboarding adds the candidates in mask to the want's groups (new
+// slices and map: the Evaluation is never written to).
+func withOnboarding(w *Want, mask uint64) *onbGrant {
+	f := &onbGrant{rules: maps.Clone(w.User.GroupRules), groups: append([]string(nil), w.User.Groups...)}
+	if f.rules == nil {
+		f.rules = map[string]string{}
+	}
+	for i, o := range w.Onboard {
+		if i >= 64 || mask&(1<<i) == 0 {
+			continue
+		}
+		if _, dup := f.rules[o.Group]; dup {
+			continue
+		}
+		f.rules[o.Group] = o.Rule
+		f.groups = append(f.groups, o.Group)
+		f.onboarding = append(f.onboarding, o.Group)
+	}
+	sort.Strings(f.groups)
+	sort.Strings(f.onboarding)
+	return f
 }
