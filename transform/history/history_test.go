@@ -242,7 +242,7 @@ func TestRunStage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := artifact.ReadAll[records.IdentityHistory](ctx, st, m, records.IdentityHistorySpec)
+	got, err := history.ReadTable(ctx, st, m, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestRunStage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rebuilt, err := artifact.ReadAll[records.IdentityHistory](ctx, st2, m2, records.IdentityHistorySpec)
+	rebuilt, err := history.ReadTable(ctx, st2, m2, "")
 	if err != nil {
 		t.Fatal(err)
 	}

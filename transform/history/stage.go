@@ -9,6 +9,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
 // StageName is the stage that publishes identity_history.
@@ -51,7 +52,7 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 		m, ref, err := artifact.LatestManifest(ctx, st, StageName, env.RunID)
 		switch {
 		case err == nil:
-			prev, err = artifact.ReadAll[records.IdentityHistory](ctx, st, m, records.IdentityHistorySpec, artifact.WithTempDir(env.TempDir))
+			prev, err = ReadTable(ctx, st, m, env.TempDir)
 			if err != nil {
 				return Result{}, fmt.Errorf("history: read the previous history of run %s: %w", m.RunID, err)
 			}
@@ -93,13 +94,13 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 	}
 
 	stage := artifact.NewStage(env, StageName)
-	w, err := artifact.OpenTable[records.IdentityHistory](stage, records.IdentityHistorySpec)
+	w, err := artifact.OpenTable[Row](stage, records.IdentityHistorySpec)
 	if err != nil {
 		stage.Abort()
 		return Result{}, fmt.Errorf("history: %w", err)
 	}
 	for _, r := range prev {
-		if err := w.Write(r); err != nil {
+		if err := w.Write(ToRow(r)); err != nil {
 			stage.Abort()
 			return Result{}, fmt.Errorf("history: write identity_history: %w", err)
 		}
@@ -120,6 +121,16 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 	}
 	res.Ref = ref
 	return res, nil
+}
+
+// ReadTable reads the identity_history table a history manifest lists.
+func ReadTable(ctx context.Context, st store.Store, m *artifact.Manifest, tempDir string) ([]records.IdentityHistory, error) {
+	var out []records.IdentityHistory
+	err := artifact.ReadTable(ctx, st, m, records.IdentityHistorySpec, func(r Row) error {
+		out = append(out, FromRow(r))
+		return nil
+	}, artifact.WithTempDir(tempDir))
+	return out, err
 }
 
 // Snapshots reads the tracked state of every person in runID: persons from
