@@ -1,0 +1,446 @@
+package plan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
+	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/store"
+)
+
+// Stage names this package reads and writes.
+const (
+	StageName      = "plan"
+	stageTransform = "transform"
+	stagePull      = "pull"
+	stageApply     = "apply"
+	blobLeavers    = "leavers.json"
+)
+
+// Options are the plan command's options.
+type Options struct {
+	// Allow overrides safety gates: "op" or "op@tree" -> N (see ParseAllow).
+	Allow map[string]int
+	// FromRun replays: plan the stored snapshots of that run (its transform,
+	// and the pull and plan before it) with the current policy; the result is
+	// published under the current run id. Neither OTDS nor Highspot is read.
+	FromRun string
+}
+
+// Result is what Run published.
+type Result struct {
+	Ref      artifact.Ref
+	Manifest *artifact.Manifest
+	Summary  *Summary
+	Plan     *Plan
+}
+
+// BaselineRef says which artifact the plan was computed against.
+type BaselineRef struct {
+	Source string `json:"source"` // pull | previous_plan | none
+	RunID  string `json:"run_id,omitempty"`
+	Key    string `json:"key,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+	Why    string `json:"why"`
+}
+
+// TrendPoint is one stored plan's headcount (for the trend chart).
+type TrendPoint struct {
+	RunID     string `json:"run_id"`
+	Headcount int    `json:"headcount"`
+	Changes   int    `json:"changes"`
+}
+
+// Summary is plan.json: everything the report and `plan show` print.
+type Summary struct {
+	RunID           string                    `json:"run_id"`
+	FromRun         string                    `json:"from_run,omitempty"`
+	CreatedAt       time.Time                 `json:"created_at"`
+	Status          string                    `json:"status"` // published | blocked
+	PlanSHA256      string                    `json:"plan_sha256"`
+	Baseline        BaselineRef               `json:"baseline"`
+	LatestPull      string                    `json:"latest_pull_sha256,omitempty"` // newest pull when planned, for CheckFresh
+	PreviousPlan    string                    `json:"previous_plan_run_id,omitempty"`
+	Persons         int                       `json:"persons"`
+	InScope         int                       `json:"in_scope"`
+	NoEmail         int                       `json:"in_scope_without_email"`
+	Headcount       int                       `json:"headcount"` // active desired users
+	Changes         int                       `json:"changes"`
+	ByOp            map[string]int            `json:"by_op"`
+	ByOpTree        map[string]map[string]int `json:"by_op_tree"`
+	HeadcountByTree map[string]int            `json:"headcount_by_tree"`
+	HeadcountByRole map[string]int            `json:"headcount_by_role"`
+	Joiners         []Joiner                  `json:"joiners"`
+	Movers          []Mover                   `json:"movers"`
+	Leavers         []Leaver                  `json:"leavers"`
+	Untouched       map[string]int            `json:"untouched"`
+	MissingGroups   []string                  `json:"missing_groups,omitempty"`
+	Gates           []Gate                    `json:"gates"`
+	Blocked         []string                  `json:"blocked,omitempty"`
+	Allow           map[string]int            `json:"allow,omitempty"`
+	MatchReview     int64                     `json:"match_review"`
+	RuleHits        map[string]int            `json:"rule_hits"`
+	Duplicates      int                       `json:"duplicate_emails"`
+	Trend           []TrendPoint              `json:"trend"`
+}
+
+// Run is the plan stage: read persons and the baseline, evaluate the policy,
+// diff, gate, publish. A blocked plan is published (status "blocked") and Run
+// returns an error classified exitcode.PlanBlocked naming each tripped gate.
+func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options) (*Result, error) {
+	pol, err := NewPolicy(&cfg.Policy)
+	if err != nil {
+		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("plan: %w", err))
+	}
+	st := env.Store
+	now := time.Now
+	if env.Now != nil {
+		now = env.Now
+	}
+	srcRun := env.RunID
+	if opts.FromRun != "" {
+		srcRun = opts.FromRun
+	}
+	stage := artifact.NewStage(env, StageName)
+	defer stage.Abort()
+
+	// Persons.
+	tm, tref, err := artifact.ReadManifest(ctx, st, srcRun, stageTransform)
+	if err != nil {
+		return nil, fmt.Errorf("plan: read the transform of run %s: %w (run transform first, or pass --from-run with a run that has one)", srcRun, err)
+	}
+	stage.AddInput(tref)
+	persons, err := artifact.ReadAll[records.Person](ctx, st, tm, records.PersonsSpec)
+	if err != nil {
+		return nil, fmt.Errorf("plan: read persons of run %s: %w", srcRun, err)
+	}
+
+	// Baseline and carried state.
+	base, bref, prevState, prevRun, latestPull, err := loadBaseline(ctx, st, srcRun)
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	if bref.Key != "" {
+		stage.AddInput(artifact.Ref{Stage: map[string]string{BaselinePull: stagePull, BaselinePrevious: StageName}[bref.Source], RunID: bref.RunID, Key: bref.Key, SHA256: bref.SHA256})
+	}
+
+	ev, err := Desired(persons, pol)
+	if err != nil {
+		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("plan: %w", err))
+	}
+	persons = nil
+	p := Diff(ev, base, prevState, pol, now())
+	gates := Gates(p, ev, base, prevState, pol, opts.Allow)
+	blocked := Blocked(gates)
+
+	sum := summarize(env.RunID, opts.FromRun, now(), p, ev, gates, blocked, opts.Allow)
+	sum.Baseline, sum.LatestPull, sum.PreviousPlan = bref, latestPull, prevRun
+	sum.MatchReview = tm.TableRows("match_review")
+	if v, ok := tm.Summary["match_review"].(float64); ok && sum.MatchReview == 0 {
+		sum.MatchReview = int64(v)
+	}
+	sum.Trend = trend(ctx, st, env.RunID, sum)
+
+	// Publish.
+	if err := writeTables(ctx, stage, p); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	js, err := json.MarshalIndent(sum, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("plan: encode plan.json: %w", err)
+	}
+	leavers, _ := json.Marshal(p.LeaverSince)
+	for name, data := range map[string][]byte{
+		"plan.json": js, "plan.md": []byte(RenderMarkdown(sum)), "plan.html": []byte(RenderHTML(sum)), blobLeavers: leavers,
+	} {
+		if _, err := stage.PutBlob(ctx, name, data); err != nil {
+			return nil, fmt.Errorf("plan: store %s: %w", name, err)
+		}
+	}
+	stage.SetSummary("plan_sha256", p.SHA256)
+	stage.SetSummary("changes", len(p.Changes))
+	stage.SetSummary("by_op", sum.ByOp)
+	stage.SetSummary("headcount", sum.Headcount)
+	stage.SetSummary("baseline_source", bref.Source)
+	stage.SetSummary("baseline_run_id", bref.RunID)
+	stage.SetSummary("baseline_key", bref.Key)
+	stage.SetSummary("baseline_sha256", bref.SHA256)
+	stage.SetSummary("latest_pull_sha256", latestPull)
+	stage.SetSummary("previous_plan_run_id", prevRun)
+	stage.SetSummary("match_review", sum.MatchReview)
+	if opts.FromRun != "" {
+		stage.SetSummary("from_run", opts.FromRun)
+	}
+	if len(opts.Allow) > 0 {
+		stage.SetSummary("allow", opts.Allow)
+	}
+	if len(blocked) > 0 {
+		stage.SetStatus(artifact.StatusBlocked)
+		stage.SetSummary("blocked_gates", sum.Blocked)
+	}
+	ref, m, err := stage.Commit(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("plan: publish: %w", err)
+	}
+	res := &Result{Ref: ref, Manifest: m, Summary: sum, Plan: p}
+	if len(blocked) > 0 {
+		return res, exitcode.New(exitcode.PlanBlocked, "plan blocked by %d safety gate(s): %s; review %s and re-run plan with --allow op=N to override",
+			len(blocked), strings.Join(sum.Blocked, "; "), st.URL("_runs/"+env.RunID+"/"+StageName+"/plan.html"))
+	}
+	return res, nil
+}
+
+// loadBaseline picks the baseline for a plan of srcRun: this run's pull, else
+// the latest earlier pull unless a plan was applied after it (then the pull
+// is stale and the previous plan's desired state is better), else the
+// previous plan's desired state, else none.
+func loadBaseline(ctx context.Context, st store.Store, srcRun string) (Baseline, BaselineRef, State, string, string, error) {
+	var state State
+	var prevRun, latestPull string
+	if lm, lref, err := artifact.LatestManifest(ctx, st, stagePull, ""); err == nil {
+		_ = lm
+		latestPull = lref.SHA256
+	} else if !errors.Is(err, artifact.ErrNotPublished) {
+		return Baseline{}, BaselineRef{}, state, "", "", fmt.Errorf("find the latest pull: %w", err)
+	}
+	pm, pref, err := artifact.ReadManifest(ctx, st, srcRun, stagePull)
+	if errors.Is(err, artifact.ErrNotPublished) {
+		pm, pref, err = artifact.LatestManifest(ctx, st, stagePull, srcRun)
+	}
+	if err != nil && !errors.Is(err, artifact.ErrNotPublished) {
+		return Baseline{}, BaselineRef{}, state, "", "", fmt.Errorf("read the pull baseline: %w", err)
+	}
+	qm, qref, qerr := artifact.LatestManifest(ctx, st, StageName, srcRun)
+	if qerr != nil && !errors.Is(qerr, artifact.ErrNotPublished) {
+		return Baseline{}, BaselineRef{}, state, "", "", fmt.Errorf("read the previous plan: %w", qerr)
+	}
+	if qm != nil {
+		prevRun = qref.RunID
+		state.Previous, err = artifact.ReadAll[records.DesiredUser](ctx, st, qm, records.DesiredUsersSpec)
+		if err != nil {
+			return Baseline{}, BaselineRef{}, state, "", "", fmt.Errorf("read desired_users of plan %s: %w", qref.RunID, err)
+		}
+		if b, ok := qm.Blobs[blobLeavers]; ok {
+			if data, err := readBlob(ctx, st, b.Key); err == nil {
+				_ = json.Unmarshal(data, &state.LeaverSince)
+			}
+		}
+	}
+	usePull := pm != nil
+	why := "the pull of this run"
+	if pm != nil && pref.RunID != srcRun {
+		why = "the latest pull (run " + pref.RunID + ")"
+		if qm != nil && qref.RunID >= pref.RunID {
+			if _, _, aerr := artifact.ReadManifest(ctx, st, qref.RunID, stageApply); aerr == nil {
+				usePull = false // the previous plan was applied after that pull
+			}
+		}
+	}
+	if usePull {
+		users, err := artifact.ReadAll[records.HighspotUser](ctx, st, pm, records.HighspotUsersSpec)
+		if err != nil {
+			return Baseline{}, BaselineRef{}, state, "", "", fmt.Errorf("read highspot_users of pull %s: %w", pref.RunID, err)
+		}
+		groups, err := artifact.ReadAll[records.HighspotGroup](ctx, st, pm, records.HighspotGroupsSpec)
+		if err != nil {
+			return Baseline{}, BaselineRef{}, state, "", "", fmt.Errorf("read highspot_groups of pull %s: %w", pref.RunID, err)
+		}
+		return Baseline{Source: BaselinePull, RunID: pref.RunID, Users: users, Groups: groups},
+			BaselineRef{Source: BaselinePull, RunID: pref.RunID, Key: pref.Key, SHA256: pref.SHA256, Why: "Highspot's actual state from " + why},
+			state, prevRun, latestPull, nil
+	}
+	if qm != nil {
+		why := "no pull is available"
+		if pm != nil {
+			why = "the latest pull (run " + pref.RunID + ") predates the applied plan of run " + qref.RunID
+		}
+		return BaselineFromDesired(qref.RunID, state.Previous),
+			BaselineRef{Source: BaselinePrevious, RunID: qref.RunID, Key: qref.Key, SHA256: qref.SHA256,
+				Why: "the desired state of the previous plan (run " + qref.RunID + "), assumed applied, because " + why},
+			state, prevRun, latestPull, nil
+	}
+	return Baseline{Source: BaselineNone}, BaselineRef{Source: BaselineNone, Why: "no pull and no previous plan: Highspot is assumed empty (first run)"},
+		state, prevRun, latestPull, nil
+}
+
+func readBlob(ctx context.Context, st store.Store, key string) ([]byte, error) {
+	rc, err := st.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+func writeTables(ctx context.Context, stage *artifact.Stage, p *Plan) error {
+	dw, err := artifact.OpenTable[records.DesiredUser](stage, records.DesiredUsersSpec)
+	if err != nil {
+		return fmt.Errorf("open desired_users: %w", err)
+	}
+	for i := range p.Desired {
+		if err := dw.Write(p.Desired[i]); err != nil {
+			return fmt.Errorf("write desired_users: %w", err)
+		}
+	}
+	if err := dw.Close(); err != nil {
+		return fmt.Errorf("close desired_users: %w", err)
+	}
+	cw, err := artifact.OpenTable[records.Change](stage, records.ChangesSpec)
+	if err != nil {
+		return fmt.Errorf("open changes: %w", err)
+	}
+	for i := range p.Changes {
+		if err := cw.Write(p.Changes[i]); err != nil {
+			return fmt.Errorf("write changes: %w", err)
+		}
+	}
+	if err := cw.Close(); err != nil {
+		return fmt.Errorf("close changes: %w", err)
+	}
+	return nil
+}
+
+func summarize(runID, fromRun string, now time.Time, p *Plan, ev *Evaluation, gates, blocked []Gate, allow map[string]int) *Summary {
+	s := &Summary{RunID: runID, FromRun: fromRun, CreatedAt: now.UTC(), Status: artifact.StatusPublished, PlanSHA256: p.SHA256,
+		Persons: ev.Persons, InScope: len(ev.Wants) + ev.NoEmail, NoEmail: ev.NoEmail, Changes: len(p.Changes),
+		ByOp: map[string]int{}, ByOpTree: CountByOpTree(p.Changes), HeadcountByTree: map[string]int{}, HeadcountByRole: map[string]int{},
+		Joiners: p.Joiners, Movers: p.Movers, Leavers: p.Leavers, Untouched: p.Untouched, MissingGroups: p.MissingGroups,
+		Gates: gates, Allow: allow, RuleHits: ev.RuleHits, Duplicates: len(ev.Duplicate)}
+	for _, c := range p.Changes {
+		s.ByOp[c.Op]++
+	}
+	for i := range p.Desired {
+		d := &p.Desired[i]
+		if d.Suspended {
+			continue
+		}
+		s.Headcount++
+		s.HeadcountByTree[d.Tree]++
+		role := d.Role
+		if role == "" {
+			role = "(none)"
+		}
+		s.HeadcountByRole[role]++
+	}
+	if len(blocked) > 0 {
+		s.Status = artifact.StatusBlocked
+		for _, g := range blocked {
+			s.Blocked = append(s.Blocked, g.String())
+		}
+	}
+	return s
+}
+
+// trend collects the headcount of up to 11 earlier published plans.
+func trend(ctx context.Context, st store.Store, runID string, cur *Summary) []TrendPoint {
+	pts := []TrendPoint{{RunID: runID, Headcount: cur.Headcount, Changes: cur.Changes}}
+	before := runID
+	for len(pts) < 12 {
+		m, ref, err := artifact.LatestManifest(ctx, st, StageName, before)
+		if err != nil {
+			break
+		}
+		hc, _ := m.Summary["headcount"].(float64)
+		ch, _ := m.Summary["changes"].(float64)
+		pts = append(pts, TrendPoint{RunID: ref.RunID, Headcount: int(hc), Changes: int(ch)})
+		before = ref.RunID
+	}
+	sort.Slice(pts, func(i, j int) bool { return pts[i].RunID < pts[j].RunID })
+	return pts
+}
+
+// ErrStale means the plan no longer matches Highspot's state or its hash.
+var ErrStale = errors.New("plan is stale")
+
+// CheckFresh is what apply calls before applying the plan of runID: the plan
+// must be published (not blocked), its changes table must hash to the
+// recorded plan_sha256, planSHA (when given, from --plan-sha256) must match,
+// and the baseline must still be current (no newer pull, no newer plan).
+func CheckFresh(ctx context.Context, st store.Store, runID string, planSHA string) error {
+	m, _, err := artifact.ReadManifest(ctx, st, runID, StageName)
+	if err != nil {
+		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("check plan of run %s: %w (run plan first)", runID, err))
+	}
+	if m.Status == artifact.StatusBlocked {
+		return exitcode.New(exitcode.PlanBlocked, "plan of run %s is blocked by safety gates (%v); re-run plan with --allow op=N after review", runID, m.Summary["blocked_gates"])
+	}
+	rec, _ := m.Summary["plan_sha256"].(string)
+	if planSHA != "" && !strings.EqualFold(planSHA, rec) {
+		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%w: --plan-sha256 %s does not match the plan of run %s (%s); review that plan (plan show) and pass its hash", ErrStale, planSHA, runID, rec))
+	}
+	changes, err := artifact.ReadAll[records.Change](ctx, st, m, records.ChangesSpec)
+	if err != nil {
+		return fmt.Errorf("check plan of run %s: read changes: %w", runID, err)
+	}
+	sort.Slice(changes, func(i, j int) bool { return changes[i].Seq < changes[j].Seq })
+	if got := ChangesSHA256(changes); got != rec {
+		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%w: the changes of run %s hash to %s, the manifest says %s; the plan was altered: re-run plan", ErrStale, runID, got, rec))
+	}
+	src, _ := m.Summary["baseline_source"].(string)
+	bsha, _ := m.Summary["baseline_sha256"].(string)
+	brun, _ := m.Summary["baseline_run_id"].(string)
+	latest, _ := m.Summary["latest_pull_sha256"].(string)
+	_, lref, err := artifact.LatestManifest(ctx, st, stagePull, "")
+	switch {
+	case err != nil && !errors.Is(err, artifact.ErrNotPublished):
+		return fmt.Errorf("check plan of run %s: find the latest pull: %w", runID, err)
+	case err == nil && lref.SHA256 != latest:
+		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%w: Highspot was pulled again (run %s) after the plan of run %s was made against %s %s; re-run plan to diff against the new state", ErrStale, lref.RunID, runID, src, brun))
+	case src == BaselinePull && (err != nil || lref.SHA256 != bsha):
+		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%w: the plan's baseline pull (run %s) is no longer the latest pull; re-run plan", ErrStale, brun))
+	}
+	if src == BaselinePrevious {
+		_, qref, err := artifact.LatestManifest(ctx, st, StageName, runID)
+		if err != nil || qref.SHA256 != bsha {
+			return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%w: the previous plan the baseline came from (run %s) is no longer the latest before run %s; re-run plan", ErrStale, brun, runID))
+		}
+	}
+	return nil
+}
+
+// Show renders the plan summary of runID ("" = the newest run with a plan,
+// blocked or not) for the terminal.
+func Show(ctx context.Context, st store.Store, runID string) (string, error) {
+	if runID == "" {
+		runs, err := artifact.ListRuns(ctx, st)
+		if err != nil {
+			return "", fmt.Errorf("plan show: %w", err)
+		}
+		for _, r := range runs {
+			for _, s := range r.Stages {
+				if s.Stage == StageName && runID == "" {
+					runID = r.RunID
+				}
+			}
+		}
+		if runID == "" {
+			return "", exitcode.Wrap(exitcode.Usage, fmt.Errorf("plan show: no run has a plan yet; run plan first"))
+		}
+	}
+	m, _, err := artifact.ReadManifest(ctx, st, runID, StageName)
+	if err != nil {
+		return "", fmt.Errorf("plan show %s: %w", runID, err)
+	}
+	b, ok := m.Blobs["plan.json"]
+	if !ok {
+		return "", fmt.Errorf("plan show %s: the manifest lists no plan.json", runID)
+	}
+	data, err := readBlob(ctx, st, b.Key)
+	if err != nil {
+		return "", fmt.Errorf("plan show %s: read plan.json: %w", runID, err)
+	}
+	var s Summary
+	if err := json.Unmarshal(data, &s); err != nil {
+		return "", fmt.Errorf("plan show %s: decode plan.json: %w", runID, err)
+	}
+	return RenderText(&s, st.URL(b.Key[:len(b.Key)-len("plan.json")]+"plan.html")), nil
+}
