@@ -11,6 +11,27 @@
 //	_runs/<run_id>/<stage>/<blob name>
 //	_runs/<run_id>/run.manifest.json
 //	_locks/run.lock
+//
+// Writing: a row type's `parquet` tags are mapped to an Arrow schema once per
+// writer (no global cache); rows go straight into Arrow builders through
+// precomputed per-field functions (field offsets, no per-cell reflection).
+// Every RowGroupRows rows become one record batch = one zstd row group of a
+// local part file under Env.TempDir; a part rolls over at ~1Mi rows or
+// ~256 MiB. Commit uploads parts write-once (sha256/bytes/rows are computed
+// while writing) and writes the manifest last. Map keys are written sorted and
+// timestamps as timestamp[us, UTC], so the same rows give the same bytes.
+// Schema name and version are in each file's key-value metadata
+// (otds.schema, otds.schema_version). Empty lists and maps read back as nil.
+//
+// Reading: when Store.Get returns an io.ReaderAt+io.Seeker (file://) a part
+// is read in place; otherwise (s3://) it is downloaded to a temp file first,
+// removed when the part is done. Rows are materialized record batch by record
+// batch; strings share one copied buffer per column per batch.
+//
+// Chains: each stage manifest's `previous` is the same stage's latest earlier
+// manifest of any status (blocked ones too, so none can be dropped silently);
+// LatestManifest returns only status "published". Run manifests chain the
+// same way. Verify re-hashes files and checks every link.
 package artifact
 
 import (
