@@ -472,6 +472,11 @@ type callResult struct {
 // retryable, up to MaxAttempts. fn returns retry=true with a nil error to ask
 // for another round (a batch with retryable entries).
 func (a *applier) call(ctx context.Context, what string, fn func(ctx context.Context) (err error)) callResult {
+	return a.callN(ctx, what, a.opts.MaxAttempts, fn)
+}
+
+// callN is call with at most maxAttempts tries.
+func (a *applier) callN(ctx context.Context, what string, maxAttempts int, fn func(ctx context.Context) (err error)) callResult {
 	var r callResult
 	for {
 		if a.br.isOpen() {
@@ -496,12 +501,16 @@ func (a *applier) call(ctx context.Context, what string, fn func(ctx context.Con
 		}
 		c := a.opts.Classify(err)
 		r.class, r.err = c, err
-		a.br.record(c.Retryable)
+		if c.HTTPStatus != http.StatusTooManyRequests {
+			// A 429 is the server pacing us (the pacer slows down); only
+			// failures count toward the breaker.
+			a.br.record(c.Retryable)
+		}
 		if c.HTTPStatus == http.StatusUnauthorized {
 			a.setFatal(exitcode.Wrap(exitcode.Usage, fmt.Errorf("apply: %s: Highspot rejected the credentials (401): check highspot credentials and that the API is enabled for the tenant: %w", what, err)))
 			return r
 		}
-		if !c.Retryable || r.attempts >= a.opts.MaxAttempts {
+		if !c.Retryable || r.attempts >= maxAttempts {
 			return r
 		}
 		r.ambiguous = r.ambiguous || c.HTTPStatus == 0 || c.HTTPStatus >= 500
@@ -837,33 +846,29 @@ func (a *applier) existing(ctx context.Context, creates []*upsertItem) []*upsert
 	return kept
 }
 
-// upsert sends one batch through UpsertUsers, retrying the whole batch on a
-// retryable call error (an upsert by email is idempotent: a retried create
-// updates) and only the entries that failed retryably otherwise.
+// upsert sends one batch through UpsertUsers. Per-entry results count even
+// when the call as a whole failed (a target that sends one request per user
+// returns the results it got before the failure), so only entries without a
+// final result are sent again: an upsert by email, never a blind create (the
+// target looks the emails up again). The attempt budget counts rounds that
+// settled nothing; a round with progress resets it.
 func (a *applier) upsert(ctx context.Context, batch []*upsertItem) {
 	pending := batch
-	total := callResult{}
+	calls, fruitless := 0, 0
 	for len(pending) > 0 {
 		inputs := make([]UserInput, len(pending))
 		for i, it := range pending {
 			inputs[i] = it.in
 		}
 		var results []UpsertResult
-		res := a.call(ctx, "upsert users", func(ctx context.Context) error {
+		res := a.callN(ctx, "upsert users", 1, func(ctx context.Context) error {
 			var err error
 			results, err = a.t.UpsertUsers(ctx, inputs)
 			return err
 		})
-		total.attempts += res.attempts
-		if res.err != nil {
-			if !a.settled(ctx, res) {
-				return
-			}
-			res.attempts = total.attempts
-			for _, it := range pending {
-				a.record(ctx, it.c, records.StatusFailed, res, "", failReason(res))
-			}
-			return
+		calls += res.attempts
+		if res.err != nil && !a.settled(ctx, res) {
+			return // breaker, cancel or fatal: unrecorded entries stay pending
 		}
 		byEmail := make(map[string]UpsertResult, len(results))
 		for _, r := range results {
@@ -873,25 +878,16 @@ func (a *applier) upsert(ctx context.Context, batch []*upsertItem) {
 		}
 		var again []*upsertItem
 		var againClass ErrorClass
+		progress := false
 		for i, it := range pending {
 			r, ok := byEmail[strings.ToLower(it.in.Email)]
-			if !ok && i < len(results) && results[i].Email == "" {
+			if !ok && res.err == nil && i < len(results) && results[i].Email == "" {
 				r, ok = results[i], true
 			}
-			done := callResult{attempts: total.attempts}
+			done := callResult{attempts: calls, class: res.class, err: res.err}
 			switch {
-			case !ok:
-				a.record(ctx, it.c, records.StatusFailed, done, "", "Highspot returned no result for this entry of the batch; re-run apply to retry it")
-			case r.Err != nil:
-				c := a.opts.Classify(r.Err)
-				done.class, done.err = c, r.Err
-				if c.Retryable && total.attempts < a.opts.MaxAttempts {
-					again = append(again, it)
-					againClass = c
-					continue
-				}
-				a.record(ctx, it.c, records.StatusFailed, done, "", failReason(done))
-			default:
+			case ok && r.Err == nil:
+				progress = true
 				id := r.ID
 				if id == "" {
 					id = it.id
@@ -902,12 +898,49 @@ func (a *applier) upsert(ctx context.Context, batch []*upsertItem) {
 					a.sum.CreatesAsUpdates++
 				}
 				a.mu.Unlock()
-				a.record(ctx, it.c, records.StatusApplied, done, id, "")
+				a.record(ctx, it.c, records.StatusApplied, callResult{attempts: calls}, id, "")
+			case ok:
+				c := a.opts.Classify(r.Err)
+				done.class, done.err = c, r.Err
+				if c.Retryable {
+					again, againClass = append(again, it), c
+					continue
+				}
+				progress = true
+				a.record(ctx, it.c, records.StatusFailed, done, "", failReason(done))
+			case res.err == nil:
+				progress = true
+				a.record(ctx, it.c, records.StatusFailed, done, "", "Highspot returned no result for this entry of the batch; re-run apply to retry it")
+			case res.class.Retryable:
+				again, againClass = append(again, it), res.class
+			default:
+				progress = true
+				a.record(ctx, it.c, records.StatusFailed, done, "", failReason(done))
 			}
+		}
+		if progress {
+			fruitless = 0
+		} else {
+			fruitless++
+		}
+		if len(again) > 0 && fruitless >= a.opts.MaxAttempts {
+			for _, it := range again {
+				done := callResult{attempts: calls, class: againClass, err: res.err}
+				if done.err == nil {
+					done.err = errors.New("entry kept failing")
+				}
+				a.record(ctx, it.c, records.StatusFailed, done, "", failReason(done))
+			}
+			return
 		}
 		pending = again
 		if len(pending) > 0 {
-			if err := sleep(ctx, a.backoff(total.attempts, againClass)); err != nil {
+			d := a.backoff(max(fruitless, 1), againClass)
+			if againClass.RetryAfter > 0 || againClass.HTTPStatus == http.StatusTooManyRequests {
+				a.pause(d)
+			}
+			a.retries.Add(1)
+			if err := sleep(ctx, d); err != nil {
 				return
 			}
 		}

@@ -1,0 +1,354 @@
+package load_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/load"
+	"github.com/otds-highspot/otds-highspot/load/highspot"
+	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
+)
+
+// The tests in this file run the applier against the real sandbox
+// (load/highspot/sandbox) over httptest, through the real REST and SCIM
+// clients.
+
+// classify is the wiring pipelines does: the Highspot client's own
+// retryability and StatusError fields.
+func classify(err error) load.ErrorClass {
+	c := load.ErrorClass{Retryable: highspot.Retryable(err)}
+	var se *highspot.StatusError
+	if errors.As(err, &se) {
+		c.HTTPStatus, c.RetryAfter = se.Status, se.RetryAfter
+	}
+	return c
+}
+
+func quietLog() logrus.FieldLogger {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return l
+}
+
+// expected is the desired end state of one user.
+type expected struct {
+	name      string
+	suspended bool
+	groups    []string
+}
+
+// fixture is the seed and plan the soak and resume tests apply, and the
+// state Highspot must end in.
+type fixture struct {
+	seed    sandbox.Seed
+	changes []records.Change
+	want    map[string]expected // by email
+}
+
+// newFixture: 20 existing users (some unverified, one suspended, some in
+// Legacy), nNew creates (3 of them for users who already exist unverified:
+// the plan is stale and they must become updates), updates, memberships in
+// managed groups, removals, a reactivation and suspensions.
+func newFixture(nNew int) fixture {
+	f := fixture{want: map[string]expected{}}
+	groups := []string{"Sales", "Marketing", "EMEA", "Legacy"}
+	for _, g := range groups {
+		f.seed.Groups = append(f.seed.Groups, sandbox.SeedGroup{Name: g})
+	}
+	legacy := &f.seed.Groups[3]
+	for i := range 20 {
+		e := fmt.Sprintf("exist-%02d@corp.example", i)
+		u := sandbox.User{Email: e, Name: "Old", Surname: fmt.Sprint(i), DisplayName: "Old " + fmt.Sprint(i), Verified: i%3 != 0, Suspended: i == 5}
+		f.seed.Users = append(f.seed.Users, u)
+		if i >= 10 && i < 15 {
+			legacy.Members = append(legacy.Members, e)
+		}
+		f.want[e] = expected{name: "Old", suspended: i == 5 || i >= 15, groups: nil}
+	}
+	seq := int64(0)
+	add := func(c records.Change) {
+		seq++
+		c.Seq = seq
+		c.ChangeID = fmt.Sprintf("%s-%s-%s", c.Op, c.Email, c.Group)
+		f.changes = append(f.changes, c)
+	}
+	after := func(name, e string) string {
+		return fmt.Sprintf(`{"name":%q,"surname":"S","display_name":"%s S","email":%q}`, name, name, e)
+	}
+	// Stale plan: creates for users that exist, unverified (hidden without list=all).
+	for _, i := range []int{0, 3, 6} {
+		e := fmt.Sprintf("exist-%02d@corp.example", i)
+		add(records.Change{Op: records.OpCreateUser, Email: e, After: after("Again", e)})
+		w := f.want[e]
+		w.name = "Again"
+		f.want[e] = w
+	}
+	for i := range nNew {
+		e := fmt.Sprintf("new-%03d@corp.example", i)
+		add(records.Change{Op: records.OpCreateUser, Email: e, After: after("New", e)})
+		g := groups[i%2]
+		add(records.Change{Op: records.OpAddMember, Email: e, Group: g})
+		f.want[e] = expected{name: "New", groups: []string{g}}
+	}
+	for i := 7; i < 10; i++ {
+		e := fmt.Sprintf("exist-%02d@corp.example", i)
+		add(records.Change{Op: records.OpUpdateUser, Email: e, After: after("Renamed", e)})
+		add(records.Change{Op: records.OpAddMember, Email: e, Group: "EMEA"})
+		f.want[e] = expected{name: "Renamed", groups: []string{"EMEA"}}
+	}
+	add(records.Change{Op: records.OpReactivateUser, Email: "exist-05@corp.example"})
+	w := f.want["exist-05@corp.example"]
+	w.suspended = false
+	f.want["exist-05@corp.example"] = w
+	for i := 10; i < 15; i++ {
+		add(records.Change{Op: records.OpRemoveMember, Email: fmt.Sprintf("exist-%02d@corp.example", i), Group: "Legacy"})
+	}
+	for i := 15; i < 20; i++ {
+		add(records.Change{Op: records.OpSuspendUser, Email: fmt.Sprintf("exist-%02d@corp.example", i)})
+	}
+	// Shuffle so the applier's own ordering is what puts creates first.
+	r := rand.New(rand.NewPCG(9, 9))
+	r.Shuffle(len(f.changes), func(i, j int) { f.changes[i], f.changes[j] = f.changes[j], f.changes[i] })
+	return f
+}
+
+// checkState asserts the sandbox ended in the desired state with no
+// duplicate users.
+func checkState(t *testing.T, d sandbox.StateDump, want map[string]expected) {
+	t.Helper()
+	count := map[string]int{}
+	for _, u := range d.Users {
+		count[strings.ToLower(u.Email)]++
+	}
+	for e, n := range count {
+		if n != 1 {
+			t.Errorf("user %s: got %d users, want exactly 1 (duplicate create)", e, n)
+		}
+	}
+	groupName := map[string]string{}
+	for _, g := range d.Groups {
+		groupName[g.ID] = g.Name
+	}
+	for e, w := range want {
+		u, ok := d.UserByEmail(e)
+		if !ok {
+			t.Errorf("user %s: missing from Highspot", e)
+			continue
+		}
+		if u.Name != w.name || u.Suspended != w.suspended {
+			t.Errorf("user %s: got name=%q suspended=%v, want %q and %v", e, u.Name, u.Suspended, w.name, w.suspended)
+		}
+		var got []string
+		for _, id := range u.Groups {
+			got = append(got, groupName[id])
+		}
+		sort.Strings(got)
+		if fmt.Sprint(got) != fmt.Sprint(w.groups) && !(len(got) == 0 && len(w.groups) == 0) {
+			t.Errorf("user %s: got groups %v, want %v", e, got, w.groups)
+		}
+	}
+}
+
+// checkLedger asserts every change has exactly one row, in a final status.
+func checkLedger(t *testing.T, rows []records.LoadResult, changes []records.Change) {
+	t.Helper()
+	n := map[string]int{}
+	for _, r := range rows {
+		n[r.ChangeID]++
+		if r.Status != records.StatusApplied && r.Status != records.StatusSkipped {
+			t.Errorf("ledger %s: got status %s (%s), want applied", r.ChangeID, r.Status, r.Error)
+		}
+	}
+	for _, c := range changes {
+		if n[c.ChangeID] != 1 {
+			t.Errorf("ledger %s: got %d rows, want 1", c.ChangeID, n[c.ChangeID])
+		}
+	}
+	if len(n) != len(changes) {
+		t.Errorf("ledger: got %d change ids, want %d", len(n), len(changes))
+	}
+}
+
+func TestApplySandboxFaultSoak(t *testing.T) {
+	tests := []struct {
+		surface    string
+		retryAfter string
+		bulkOff    bool
+	}{
+		{"rest", "on", false},
+		{"rest", "http-date", false},
+		{"scim", "off", false},
+		{"scim", "on", true},
+	}
+	for _, tc := range tests {
+		name := tc.surface + "/retry-after-" + tc.retryAfter
+		if tc.bulkOff {
+			name += "/no-bulk"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fx := newFixture(40)
+			faults := sandbox.Faults{ErrorRate: 0.10, DropRate: 0.03, FaultAfterApply: true, RetryAfter: tc.retryAfter,
+				Burst429: 4, SCIMBulkDisabled: tc.bulkOff, DeleteMode: "suspend"}
+			sb, err := sandbox.New(sandbox.Options{Seed: &fx.seed, RandSeed: 42, Faults: faults})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(sb.Handler())
+			defer srv.Close()
+			target, err := sandbox.Client(tc.surface, srv.URL, srv.Client(), quietLog())
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Re-arm a 429 burst part way through the run.
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() {
+				select {
+				case <-time.After(400 * time.Millisecond):
+					f := sb.Faults()
+					f.Burst429 = 4
+					sb.SetFaults(f)
+				case <-stop:
+				}
+			}()
+			l := load.NewMemLedger(nil)
+			opts := load.ApplyOptions{RatePerSecond: 500, Burst: 5, Concurrency: 4, MaxAttempts: 12,
+				BackoffBase: 5 * time.Millisecond, BackoffMax: 80 * time.Millisecond, MaxRetryAfter: 1500 * time.Millisecond,
+				FlushEvery: 10, Classify: classify, Rand: rand.New(rand.NewPCG(1, 1))}
+			sum, err := load.Apply(t.Context(), target, fx.changes, l, opts, quietLog())
+			if err != nil {
+				t.Fatalf("Apply: %v", err)
+			}
+			checkState(t, sb.State(), fx.want)
+			checkLedger(t, l.Rows(), fx.changes)
+			c := sb.Counters()
+			if c["fault 5xx"] == 0 || c["fault drop"] == 0 || c["fault 429"] == 0 {
+				t.Errorf("faults injected: got %v, want 5xx, drops and 429s", c)
+			}
+			if sum.CreatesAsUpdates != 3 {
+				t.Errorf("creates sent as updates: got %d, want 3", sum.CreatesAsUpdates)
+			}
+			t.Logf("%s: %d changes, %d requests, %d retries, faults 5xx=%d drop=%d 429=%d, %v",
+				name, sum.Total, sum.Requests, sum.Retries, c["fault 5xx"], c["fault drop"], c["fault 429"], sum.Elapsed.Round(time.Millisecond))
+		})
+	}
+}
+
+func TestApplySandboxValidationNotRetried(t *testing.T) {
+	sb, err := sandbox.New(sandbox.Options{Seed: &sandbox.Seed{}, RandSeed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sb.Handler())
+	defer srv.Close()
+	target, err := sandbox.Client("rest", srv.URL, srv.Client(), quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes := []records.Change{
+		{ChangeID: "bad", Seq: 1, Op: records.OpCreateUser, Email: "not-an-email", After: `{"name":"X"}`},
+		{ChangeID: "good", Seq: 2, Op: records.OpCreateUser, Email: "ok@corp.example", After: `{"name":"Ok"}`},
+	}
+	l := load.NewMemLedger(nil)
+	sum, err := load.Apply(t.Context(), target, changes, l, load.ApplyOptions{Classify: classify, MaxAttempts: 5, BackoffBase: time.Millisecond}, quietLog())
+	if got := fmt.Sprint(err); !strings.Contains(got, "bad create_user not-an-email") {
+		t.Errorf("error: got %v, want it to list the failed change", err)
+	}
+	bad, _ := l.Applied("bad")
+	good, _ := l.Applied("good")
+	if bad.Status != records.StatusFailed || bad.Attempts != 1 || bad.Error == "" {
+		t.Errorf("bad: got %+v, want failed after 1 attempt with a reason", bad)
+	}
+	if good.Status != records.StatusApplied || sum.Failed != 1 {
+		t.Errorf("good: got %+v (failed=%d), want applied and one failure", good, sum.Failed)
+	}
+	if n := sb.Counters()["REST POST /users"]; n != 1 {
+		t.Errorf("POST /users: got %d requests, want 1 (no retry of a validation error)", n)
+	}
+}
+
+func TestApplySandboxRetryAfterHonoured(t *testing.T) {
+	for _, mode := range []string{"on", "http-date"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			seed := sandbox.Seed{Users: []sandbox.User{{Email: "a@corp.example", Verified: true}}, Groups: []sandbox.SeedGroup{{Name: "Sales"}}}
+			sb, err := sandbox.New(sandbox.Options{Seed: &seed, RandSeed: 1, Faults: sandbox.Faults{Burst429: 1, RetryAfter: mode}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(sb.Handler())
+			defer srv.Close()
+			target, _ := sandbox.Client("rest", srv.URL, srv.Client(), quietLog())
+			start := time.Now()
+			changes := []records.Change{{ChangeID: "m", Op: records.OpAddMember, Email: "a@corp.example", Group: "Sales"}}
+			if _, err := load.Apply(t.Context(), target, changes, load.NewMemLedger(nil), load.ApplyOptions{Classify: classify, BackoffBase: time.Millisecond, BackoffMax: time.Millisecond}, quietLog()); err != nil {
+				t.Fatal(err)
+			}
+			// Retry-After is at least 1 s; backoff alone would wait ~1 ms.
+			if el := time.Since(start); el < 900*time.Millisecond {
+				t.Errorf("elapsed: got %v, want >= ~1s (Retry-After honoured)", el)
+			}
+		})
+	}
+}
+
+func TestApplySandboxBreakerTrips(t *testing.T) {
+	fx := newFixture(30)
+	sb, err := sandbox.New(sandbox.Options{Seed: &fx.seed, RandSeed: 3, Faults: sandbox.Faults{ErrorRate: 0.9}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sb.Handler())
+	defer srv.Close()
+	target, _ := sandbox.Client("rest", srv.URL, srv.Client(), quietLog())
+	l := load.NewMemLedger(nil)
+	sum, err := load.Apply(t.Context(), target, fx.changes, l, load.ApplyOptions{Classify: classify, MaxAttempts: 3,
+		BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond, BreakerWindow: 20, BreakerMinRequests: 10}, quietLog())
+	var ec interface{ Error() string }
+	if err == nil {
+		t.Fatal("Apply: got nil error, want the breaker to trip")
+	}
+	ec = err
+	if !sum.BreakerTripped || !strings.Contains(ec.Error(), "circuit breaker") || l.Flushes() == 0 {
+		t.Errorf("got tripped=%v flushes=%d err=%v, want a tripped breaker and a flushed ledger", sum.BreakerTripped, l.Flushes(), err)
+	}
+	if total := sb.Counters()["total"]; total > 60 {
+		t.Errorf("requests: got %d, want the breaker to stop early", total)
+	}
+}
+
+func TestApplySandboxDryRunMakesNoRequest(t *testing.T) {
+	fx := newFixture(10)
+	sb, err := sandbox.New(sandbox.Options{Seed: &fx.seed, RandSeed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sb.Handler())
+	defer srv.Close()
+	for _, surface := range []string{"rest", "scim"} {
+		target, _ := sandbox.Client(surface, srv.URL, srv.Client(), quietLog())
+		var out bytes.Buffer
+		sum, err := load.Apply(t.Context(), target, fx.changes, load.NewMemLedger(nil), load.ApplyOptions{DryRun: true, DryRunOut: &out, Classify: classify}, quietLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := sb.Counters()["total"]; n != 0 {
+			t.Errorf("%s: sandbox requests: got %d, want 0", surface, n)
+		}
+		if !sum.DryRun || !strings.Contains(out.String(), "new-000@corp.example") {
+			t.Errorf("%s: dry run output lacks the planned users:\n%s", surface, out.String())
+		}
+	}
+}
