@@ -1,0 +1,218 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
+	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/store"
+)
+
+type stand struct {
+	t   *testing.T
+	st  store.Store
+	cfg *config.Config
+}
+
+func newStand(t *testing.T) *stand {
+	fs, err := store.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("testdata/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("testdata/policy.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &stand{t: t, st: fs, cfg: cfg}
+}
+
+func (s *stand) env(runID string, now time.Time) artifact.Env {
+	l := logrus.New()
+	l.SetOutput(os.Stderr)
+	l.SetLevel(logrus.WarnLevel)
+	return artifact.Env{Store: s.st, RunID: runID, ConfigHash: s.cfg.Hash, Version: "test", Host: "test", TempDir: s.t.TempDir(),
+		Log: l, Now: func() time.Time { return now }}
+}
+
+func publish[T any](t *testing.T, env artifact.Env, stage string, spec records.Spec, rows []T, more func(*artifact.Stage)) {
+	t.Helper()
+	ctx := context.Background()
+	sg := artifact.NewStage(env, stage)
+	w, err := artifact.OpenTable[T](sg, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if more != nil {
+		more(sg)
+	}
+	if _, _, err := sg.Commit(ctx); err != nil {
+		t.Fatalf("commit %s: %v", stage, err)
+	}
+}
+
+func (s *stand) transform(env artifact.Env, ps []records.Person) {
+	publish(s.t, env, "transform", records.PersonsSpec, ps, func(sg *artifact.Stage) {
+		w, err := artifact.OpenTable[records.MatchReview](sg, records.MatchReviewSpec)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		_ = w.Write(records.MatchReview{ReviewID: "r1", Reason: "weak_match_only"})
+		_ = w.Close()
+	})
+}
+
+func (s *stand) pull(env artifact.Env, b Baseline) {
+	publish(s.t, env, "pull", records.HighspotUsersSpec, b.Users, func(sg *artifact.Stage) {
+		w, err := artifact.OpenTable[records.HighspotGroup](sg, records.HighspotGroupsSpec)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		for _, g := range b.Groups {
+			_ = w.Write(g)
+		}
+		_ = w.Close()
+	})
+}
+
+func (s *stand) applied(runID string, b Baseline, res *Result) Baseline {
+	// record an apply so the next plan knows this plan reached Highspot
+	publish(s.t, s.env(runID, t2), "apply", records.LoadResultsSpec, []records.LoadResult{{ChangeID: "x", Status: records.StatusApplied, At: t2}}, nil)
+	return simulateApply(b, res.Plan.Changes)
+}
+
+func TestStageRunFreshStaleReplayShow(t *testing.T) {
+	ctx := context.Background()
+	s := newStand(t)
+	r1, r2, r3, r4 := "20261124T020000Z-0001", "20261125T020000Z-0002", "20261125T030000Z-0003", "20261125T040000Z-0004"
+
+	e1 := s.env(r1, t1)
+	s.transform(e1, day1())
+	s.pull(e1, highspot0())
+	res1, err := Run(ctx, e1, s.cfg, Options{})
+	if err != nil {
+		t.Fatalf("plan 1: %v", err)
+	}
+	if got, want := res1.Summary.Baseline.Source, BaselinePull; got != want {
+		t.Errorf("baseline: got %s, want %s", got, want)
+	}
+	if got, want := res1.Summary.MatchReview, int64(1); got != want {
+		t.Errorf("match review: got %d, want %d", got, want)
+	}
+	if got, want := res1.Manifest.Summary["plan_sha256"], res1.Plan.SHA256; got != want {
+		t.Errorf("manifest plan_sha256: got %v, want %v", got, want)
+	}
+	for _, blob := range []string{"plan.md", "plan.html", "plan.json", "leavers.json"} {
+		if _, ok := res1.Manifest.Blobs[blob]; !ok {
+			t.Errorf("blob %s not published", blob)
+		}
+	}
+	if err := CheckFresh(ctx, s.st, r1, res1.Plan.SHA256); err != nil {
+		t.Errorf("fresh plan refused: %v", err)
+	}
+	if err := CheckFresh(ctx, s.st, r1, strings.Repeat("0", 64)); !errors.Is(err, ErrStale) {
+		t.Errorf("wrong --plan-sha256: got %v, want ErrStale", err)
+	}
+	base1 := s.applied(r1, highspot0(), res1)
+
+	// Day 2: a new pull after the apply; CheckFresh on plan 1 now refuses.
+	e2 := s.env(r2, t2)
+	s.transform(e2, day2())
+	s.pull(e2, base1)
+	if err := CheckFresh(ctx, s.st, r1, res1.Plan.SHA256); !errors.Is(err, ErrStale) || !strings.Contains(err.Error(), "pulled again") {
+		t.Errorf("stale plan: got %v, want ErrStale naming the new pull", err)
+	}
+	res2, err := Run(ctx, e2, s.cfg, Options{})
+	if err != nil {
+		t.Fatalf("plan 2: %v", err)
+	}
+	if got, want := res2.Summary.ByOp[records.OpSuspendUser], 3; got != want {
+		t.Errorf("day 2 suspensions: got %d, want %d", got, want)
+	}
+	if len(res2.Summary.Trend) != 2 {
+		t.Errorf("trend: got %+v, want 2 points", res2.Summary.Trend)
+	}
+	out, err := Show(ctx, s.st, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{r2, res2.Plan.SHA256, "suspend_user", "baseline  pull " + r2} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan show: missing %q in\n%s", want, out)
+		}
+	}
+
+	// Replay day 2 with a stricter policy: publishes under r3 and blocks.
+	strict := *s.cfg
+	strict.Policy.Thresholds = []config.Threshold{{Op: "suspend_user", MaxCount: ptr(1)}}
+	e3 := s.env(r3, t2)
+	res3, err := Run(ctx, e3, &strict, Options{FromRun: r2})
+	if got := exitcode.Of(err); got != exitcode.PlanBlocked {
+		t.Fatalf("replay: got exit %d (%v), want %d", got, err, exitcode.PlanBlocked)
+	}
+	if !strings.Contains(err.Error(), "suspend_user (whole plan): 3 changes") {
+		t.Errorf("blocked error must name op, figure and limit: %v", err)
+	}
+	if got, want := res3.Manifest.Status, artifact.StatusBlocked; got != want {
+		t.Errorf("blocked manifest status: got %s, want %s", got, want)
+	}
+	if got, want := res3.Summary.FromRun, r2; got != want {
+		t.Errorf("from_run: got %s, want %s", got, want)
+	}
+	if got, want := res3.Plan.SHA256, res2.Plan.SHA256; got != want {
+		t.Errorf("replay with the same rules must give the same change set: got %s, want %s", got, want)
+	}
+	if err := CheckFresh(ctx, s.st, r3, ""); exitcode.Of(err) != exitcode.PlanBlocked {
+		t.Errorf("apply of a blocked plan: got %v, want exit 5", err)
+	}
+	html := readBlobT(t, s, res3.Manifest, "plan.html")
+	if !strings.Contains(html, "BLOCKED") || !strings.Contains(html, "<svg") {
+		t.Errorf("plan.html: want the BLOCKED banner and inline SVG charts")
+	}
+	for _, bad := range []string{"<script", "src=", "href=", "@import", "url("} {
+		if strings.Contains(html, bad) {
+			t.Errorf("plan.html must be self-contained; found %q", bad)
+		}
+	}
+
+	// --allow unblocks and is recorded.
+	e4 := s.env(r4, t2)
+	res4, err := Run(ctx, e4, &strict, Options{FromRun: r2, Allow: map[string]int{"suspend_user": 3}})
+	if err != nil {
+		t.Fatalf("allowed: %v", err)
+	}
+	if got := res4.Manifest.Summary["allow"]; got == nil {
+		t.Errorf("--allow not recorded in the manifest summary: %v", res4.Manifest.Summary)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func readBlobT(t *testing.T, s *stand, m *artifact.Manifest, name string) string {
+	t.Helper()
+	data, err := readBlob(context.Background(), s.st, m.Blobs[name].Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
