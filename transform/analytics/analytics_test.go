@@ -1,0 +1,164 @@
+package analytics_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/store"
+	"github.com/otds-highspot/otds-highspot/transform/analytics"
+)
+
+const key = "0123456789abcdef0123456789abcdef"
+
+func hasher(t *testing.T, k string) *analytics.Hasher {
+	t.Helper()
+	h, err := analytics.NewHasher([]byte(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestToken(t *testing.T) {
+	h1, h2 := hasher(t, key), hasher(t, "another key, 16+ bytes")
+	tests := []struct {
+		name string
+		got  bool
+	}{
+		{"same value, same key: same token", h1.Token("ann@x.com") == h1.Token("ann@x.com")},
+		{"different key: different token", h1.Token("ann@x.com") != h2.Token("ann@x.com")},
+		{"different value: different token", h1.Token("ann@x.com") != h1.Token("bob@x.com")},
+		{"token length", len(h1.Token("a")) == analytics.TokenHexLen},
+		{"empty stays empty", h1.Token("") == ""},
+		{"token is not the value", !strings.Contains(h1.Token("ann@x.com"), "ann")},
+	}
+	for _, tt := range tests {
+		if !tt.got {
+			t.Errorf("%s: got false, want true", tt.name)
+		}
+	}
+	if _, err := analytics.NewHasher([]byte("short")); err == nil {
+		t.Errorf("short key: got no error")
+	}
+}
+
+func TestTokenizerPersons(t *testing.T) {
+	h := hasher(t, key)
+	tz, err := analytics.NewTokenizer[records.Person](h, analytics.DefaultColumns["persons"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := records.Person{PersonID: "p1", PrimaryEmail: "Ann@X.com", Emails: []string{"ann@x.com", "ANN@old.x.com"},
+		GivenName: "Ann", Surname: "Lee", Region: "emea", Title: "AE", Groups: []string{"acme:sales"},
+		AccountKeys: []string{"acme/1"}, SourceOf: map[string]string{"email": "acme/1"}, Attributes: map[string]string{"cost_center": "C1"}}
+	got := tz.Apply(p)
+	if got.PrimaryEmail != h.Token("ann@x.com") {
+		t.Errorf("primary_email: got %q, want the token of the case-folded address", got.PrimaryEmail)
+	}
+	if !slices.Contains(got.Emails, got.PrimaryEmail) || !slices.Contains(got.Emails, h.Token("ann@old.x.com")) {
+		t.Errorf("emails: got %q, want tokens of both case-folded addresses", got.Emails)
+	}
+	if got.PersonID != h.Token("p1") || got.GivenName != h.Token("Ann") || got.Surname != h.Token("Lee") {
+		t.Errorf("person_id/names not hashed: %+v", got)
+	}
+	if got.SourceOf["email"] != h.Token("acme/1") || got.AccountKeys[0] != h.Token("acme/1") {
+		t.Errorf("source_of / account_keys: got %v %v, want tokens equal to account_key's", got.SourceOf, got.AccountKeys)
+	}
+	if got.Region != "emea" || got.Title != "AE" || got.Groups[0] != "acme:sales" || got.Attributes["cost_center"] != "C1" {
+		t.Errorf("non-PII columns changed: %+v", got)
+	}
+	if p.PrimaryEmail != "Ann@X.com" || p.Emails[0] != "ann@x.com" || p.SourceOf["email"] != "acme/1" {
+		t.Errorf("Apply modified its input: %+v", p)
+	}
+	for _, bad := range [][]string{{"nope"}, {"is_service"}, {"modified_at"}} {
+		if _, err := analytics.NewTokenizer[records.Person](h, bad); err == nil {
+			t.Errorf("column %q: got no error", bad)
+		}
+	}
+}
+
+func TestRun(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const runID = "20260301T020000Z-aaaa"
+	env := artifact.Env{Store: st, RunID: runID, TempDir: t.TempDir()}
+	s := artifact.NewStage(env, "transform")
+	pw, _ := artifact.OpenTable[records.Person](s, records.PersonsSpec)
+	aw, _ := artifact.OpenTable[records.AccountNormalized](s, records.AccountsNormalizedSpec)
+	lw, err := artifact.OpenTable[records.PersonLink](s, records.PersonLinksSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{
+		pw.Write(records.Person{PersonID: "p1", PrimaryEmail: "ann@x.com", Region: "emea"}),
+		aw.Write(records.AccountNormalized{AccountKey: "acme/1", Emails: []string{"Ann@X.com"}, Login: "ann", Country: "DE"}),
+		lw.Write(records.PersonLink{AccountKey: "acme/1", PersonID: "p1", Rule: "email", Key: "ann@x.com"}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	env.Store = st
+	opts, err := analytics.OptionsFromConfig(config.Analytics{Enabled: true, Key: config.SecretRef{Env: "K"}},
+		func(v string) string {
+			if v == "K" {
+				return key
+			}
+			return ""
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := analytics.Run(ctx, env, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"analytics_persons": 1, "analytics_accounts_normalized": 1, "analytics_person_links": 1}
+	for k, v := range want {
+		if res.Rows[k] != v {
+			t.Errorf("rows of %s: got %d, want %d", k, res.Rows[k], v)
+		}
+	}
+	m, _, err := artifact.ReadManifest(ctx, st, runID, analytics.StageName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	persons, err := artifact.ReadAll[records.Person](ctx, st, m, analytics.PersonsSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accts, err := artifact.ReadAll[records.AccountNormalized](ctx, st, m, analytics.AccountsNormalizedSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	links, err := artifact.ReadAll[records.PersonLink](ctx, st, m, analytics.PersonLinksSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Joins still work across the copies; raw values are gone.
+	if persons[0].PersonID != links[0].PersonID || links[0].AccountKey != accts[0].AccountKey || persons[0].PrimaryEmail != accts[0].Emails[0] {
+		t.Errorf("tokens do not join: persons %+v, links %+v, accounts %+v", persons[0], links[0], accts[0])
+	}
+	if persons[0].PersonID == "p1" || accts[0].Login == "ann" || links[0].Key == "ann@x.com" {
+		t.Errorf("raw PII left in the copy")
+	}
+	if persons[0].Region != "emea" || accts[0].Country != "DE" || links[0].Rule != "email" {
+		t.Errorf("non-PII columns changed")
+	}
+
+	if _, err := analytics.OptionsFromConfig(config.Analytics{Enabled: true, Key: config.SecretRef{Env: "MISSING"}}, func(string) string { return "" }); err == nil {
+		t.Errorf("missing key: got no error")
+	}
+}
