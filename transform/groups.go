@@ -238,6 +238,7 @@ func (b *GraphBuilder) resolvePending() {
 type Graph struct {
 	groups  []groupNode
 	anc     [][]ancestor // group idx -> ancestors (BFS order: shortest path first)
+	self    [][]string   // group idx -> []string{name} (shared path of direct rows)
 	accIdx  map[string]int32
 	accKeys []string
 	direct  [][]int32
@@ -253,7 +254,9 @@ func (b *GraphBuilder) Build() *Graph {
 	g := &Graph{groups: b.groups, accIdx: b.accIdx, accKeys: b.accKeys, direct: b.direct, Stats: b.stats}
 	g.Stats.Groups = len(b.groups)
 	g.anc = make([][]ancestor, len(b.groups))
+	g.self = make([][]string, len(b.groups))
 	for i := range b.groups {
+		g.self[i] = []string{b.groups[i].name}
 		g.anc[i] = g.ancestors(int32(i))
 		if len(g.anc[i]) > g.Stats.EffectiveMaxSize {
 			g.Stats.EffectiveMaxSize = len(g.anc[i])
@@ -397,24 +400,38 @@ func (g *Graph) effective(ai int32) []GroupRef {
 	if len(d) == 0 {
 		return nil
 	}
-	best := make(map[int32]GroupRef, len(d)*2)
+	n := len(d)
 	for _, gi := range d {
-		n := &g.groups[gi]
-		best[gi] = GroupRef{Key: n.key, Tree: n.tree, Name: n.name, DN: n.dn, Direct: true, Path: []string{n.name}}
+		n += len(g.anc[gi])
+	}
+	out := make([]GroupRef, 0, n)
+	pos := func(gi int32) int {
+		key := g.groups[gi].key
+		for i := range out {
+			if out[i].Key == key {
+				return i
+			}
+		}
+		return -1
+	}
+	for _, gi := range d {
+		nd := &g.groups[gi]
+		out = append(out, GroupRef{Key: nd.key, Tree: nd.tree, Name: nd.name, DN: nd.dn, Direct: true, Path: g.self[gi]})
 	}
 	for _, gi := range d {
 		for _, a := range g.anc[gi] {
-			cur, ok := best[a.g]
-			if ok && (cur.Direct || cur.Depth < a.depth || cur.Depth == a.depth && !pathLess(a.path, cur.Path)) {
+			i := pos(a.g)
+			if i >= 0 {
+				cur := &out[i]
+				if cur.Direct || cur.Depth < a.depth || cur.Depth == a.depth && !pathLess(a.path, cur.Path) {
+					continue
+				}
+				cur.Depth, cur.Path = a.depth, a.path
 				continue
 			}
-			n := &g.groups[a.g]
-			best[a.g] = GroupRef{Key: n.key, Tree: n.tree, Name: n.name, DN: n.dn, Depth: a.depth, Path: a.path}
+			nd := &g.groups[a.g]
+			out = append(out, GroupRef{Key: nd.key, Tree: nd.tree, Name: nd.name, DN: nd.dn, Depth: a.depth, Path: a.path})
 		}
-	}
-	out := make([]GroupRef, 0, len(best))
-	for _, r := range best {
-		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out

@@ -1,7 +1,9 @@
 package transform
 
 import (
+	"sort"
 	"strings"
+	"sync"
 	"unicode"
 
 	"golang.org/x/text/unicode/norm"
@@ -62,7 +64,7 @@ func tokensCompatible(a, b []string) bool {
 	}
 	for _, x := range a {
 		for _, y := range b {
-			if x == y || strings.HasPrefix(x, y) || strings.HasPrefix(y, x) {
+			if x == y || strings.HasPrefix(x, y) || strings.HasPrefix(y, x) || nickOf(x) == nickOf(y) {
 				return true
 			}
 		}
@@ -73,22 +75,69 @@ func tokensCompatible(a, b []string) bool {
 func known(t []string) bool { return len(t) > 0 }
 
 // namesConflict reports whether two accounts clearly name different people.
-func namesConflict(a, b nameParts) bool {
-	if !known(a.given) || !known(a.surname) || !known(b.given) || !known(b.surname) {
-		return false
+// With an employee id (HR-assigned) both the given names and the surnames
+// must differ; with any weaker key (an email can be recycled or shared) a
+// known given name or surname that differs is enough. Initials, nicknames,
+// transliterations and swapped fields count as the same.
+func namesConflict(a, b nameParts, strongKey bool) bool {
+	if known(a.given) && known(a.surname) && known(b.given) && known(b.surname) &&
+		tokensCompatible(a.given, b.surname) && tokensCompatible(a.surname, b.given) {
+		return false // swapped given/surname fields
 	}
-	if tokensCompatible(a.given, b.given) || tokensCompatible(a.surname, b.surname) {
-		return false
+	g := known(a.given) && known(b.given) && !tokensCompatible(a.given, b.given)
+	s := known(a.surname) && known(b.surname) && !tokensCompatible(a.surname, b.surname)
+	if strongKey {
+		return g && s
 	}
-	// swapped given/surname fields
-	if tokensCompatible(a.given, b.surname) && tokensCompatible(a.surname, b.given) {
-		return false
-	}
-	return true
+	return g || s
 }
 
 // namesAgree reports whether both given names and surnames are known and compatible.
 func namesAgree(a, b nameParts) bool {
 	return known(a.given) && known(a.surname) && known(b.given) && known(b.surname) &&
 		tokensCompatible(a.given, b.given) && tokensCompatible(a.surname, b.surname)
+}
+
+// nicknames maps common short forms to one canonical given name.
+var nicknames = sync.OnceValue(func() map[string]string {
+	table := map[string]string{
+		"robert": "bob bobby rob robbie bert", "william": "bill billy will willy liam", "james": "jim jimmy jamie",
+		"michael": "mike mick mickey", "elizabeth": "liz lizzy beth betty eliza elisabeth lisa", "katherine": "kate katie kathy catherine kathryn cathy",
+		"thomas": "tom tommy", "richard": "rick dick rich richie", "joseph": "joe joey josef sepp", "david": "dave davy",
+		"christopher": "chris kit", "christine": "chris christina tina", "anthony": "tony", "daniel": "dan danny",
+		"matthew": "matt", "stephen": "steve steven stefan", "jennifer": "jen jenny", "susan": "sue susie suzanne",
+		"patricia": "pat patty trish", "margaret": "maggie peggy meg greta", "johannes": "hans johann jan", "alexander": "alex sasha alexandre alejandro",
+		"alexandra": "alex sandra", "samuel": "sam sammy", "samantha": "sam", "benjamin": "ben benny", "edward": "ed eddie ted",
+		"nicholas": "nick nico nikolaus klaus", "andrew": "andy drew", "jonathan": "jon", "john": "jack johnny", "charles": "charlie chuck karl",
+		"francis": "frank", "frances": "fran", "gregory": "greg", "jeffrey": "jeff geoffrey", "kenneth": "ken kenny", "lawrence": "larry",
+		"ronald": "ron ronnie", "donald": "don donnie", "timothy": "tim timmy", "victoria": "vicky tori", "rebecca": "becky becca",
+		"deborah": "debbie deb", "barbara": "barb babs", "dorothy": "dot dottie", "abigail": "abby", "wolfgang": "wolf",
+	}
+	canons := make([]string, 0, len(table))
+	for c := range table {
+		canons = append(canons, c)
+	}
+	sort.Strings(canons) // a short form of two names maps to the first, deterministically
+	out := map[string]string{}
+	for _, canon := range canons {
+		c := foldName(canon)[0]
+		out[c] = c
+	}
+	for _, canon := range canons {
+		c := foldName(canon)[0]
+		for _, n := range strings.Fields(table[canon]) {
+			f := foldName(n)[0]
+			if _, taken := out[f]; !taken {
+				out[f] = c
+			}
+		}
+	}
+	return out
+})
+
+func nickOf(s string) string {
+	if c, ok := nicknames()[s]; ok {
+		return c
+	}
+	return s
 }

@@ -111,15 +111,84 @@ func compileCond(c config.Condition) (*cond, error) {
 	return out, nil
 }
 
-// view is what conditions see: cleaned attribute values and effective groups.
+// view is what conditions see: cleaned attribute values (looked up lazily,
+// no per-account map) and effective groups.
 type view struct {
-	attrs  map[string][]string
-	groups map[string]bool // lower-case "name" and "tree:name"
+	a    *records.Account
+	out  *records.AccountNormalized
+	refs []GroupRef
+	one  [1]string
+}
+
+func (v *view) single(s string) []string {
+	if s == "" {
+		return nil
+	}
+	v.one[0] = s
+	return v.one[:]
+}
+
+// get returns the values of a named attribute; the slice is valid until the next call.
+func (v *view) get(name string) []string {
+	o := v.out
+	switch name {
+	case "tree":
+		return v.single(o.Tree)
+	case "partition":
+		return v.single(o.Partition)
+	case "dn":
+		return v.single(o.DN)
+	case "login":
+		return v.single(o.Login)
+	case "mail":
+		return o.Emails
+	case "given_name":
+		return v.single(o.GivenName)
+	case "surname":
+		return v.single(o.Surname)
+	case "display_name":
+		return v.single(o.DisplayName)
+	case "employee_id":
+		return v.single(o.EmployeeID)
+	case "title":
+		return v.single(o.Title)
+	case "department":
+		return v.single(o.Department)
+	case "company":
+		return v.single(o.Company)
+	case "country":
+		return v.single(o.Country)
+	case "manager":
+		return v.single(o.ManagerDN)
+	case "city":
+		return cleanAll(v.a.City)
+	case "external_id":
+		return cleanAll(v.a.ExternalID)
+	case "disabled":
+		return cleanAll(v.a.Disabled)
+	case "locked":
+		return cleanAll(v.a.Locked)
+	case "service_account":
+		return cleanAll(v.a.ServiceAccount)
+	}
+	return cleanAll(v.a.Extra[name])
+}
+
+func (v *view) memberOf(name string) bool {
+	for _, r := range v.refs {
+		if strings.EqualFold(r.Name, name) {
+			return true
+		}
+		if len(name) == len(r.Tree)+1+len(r.Name) && strings.EqualFold(r.Tree+":"+r.Name, name) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *cond) match(v *view) bool {
 	if c.attr != "" {
-		vals := v.attrs[c.attr]
+		vals := v.get(c.attr)
 		if c.present != nil && (len(vals) > 0) != *c.present {
 			return false
 		}
@@ -133,7 +202,7 @@ func (c *cond) match(v *view) bool {
 			return false
 		}
 	}
-	if c.memberOf != "" && !v.groups[c.memberOf] {
+	if c.memberOf != "" && !v.memberOf(c.memberOf) {
 		return false
 	}
 	for _, s := range c.all {
@@ -347,13 +416,11 @@ func (n *Normalizer) Normalize(a records.Account, groups []GroupRef) records.Acc
 		}
 		out.LoginQualified = strings.ToLower(out.Login + "@" + p)
 	}
-	seen := map[string]bool{}
 	for _, m := range a.Mail {
 		c := n.CanonicalEmail(out.Tree, m)
-		if c == "" || seen[c] {
+		if c == "" || containsStr(out.Emails, c) {
 			continue
 		}
-		seen[c] = true
 		if out.PrimaryEmail == "" {
 			out.PrimaryEmail = c
 		}
@@ -415,33 +482,7 @@ func parseDisplayName(d string) (given, surname string, ok bool) {
 }
 
 func (n *Normalizer) viewOf(a records.Account, out *records.AccountNormalized, groups []GroupRef) *view {
-	attrs := map[string][]string{
-		"tree":            nonEmpty(out.Tree),
-		"partition":       nonEmpty(out.Partition),
-		"dn":              nonEmpty(out.DN),
-		"login":           nonEmpty(out.Login),
-		"mail":            out.Emails,
-		"given_name":      nonEmpty(out.GivenName),
-		"surname":         nonEmpty(out.Surname),
-		"display_name":    nonEmpty(out.DisplayName),
-		"employee_id":     nonEmpty(out.EmployeeID),
-		"title":           nonEmpty(out.Title),
-		"department":      nonEmpty(out.Department),
-		"company":         nonEmpty(out.Company),
-		"country":         nonEmpty(out.Country),
-		"city":            cleanAll(a.City),
-		"manager":         nonEmpty(out.ManagerDN),
-		"external_id":     cleanAll(a.ExternalID),
-		"disabled":        cleanAll(a.Disabled),
-		"locked":          cleanAll(a.Locked),
-		"service_account": cleanAll(a.ServiceAccount),
-	}
-	for k, vs := range a.Extra {
-		if _, fixed := attrs[k]; !fixed {
-			attrs[k] = cleanAll(vs)
-		}
-	}
-	return &view{attrs: attrs, groups: groupNameSet(groups)}
+	return &view{a: &a, out: out, refs: groups}
 }
 
 func nonEmpty(s string) []string {
@@ -491,7 +532,7 @@ func (r deriveRule) apply(v *view) string {
 	if r.r.Value != "" {
 		return r.r.Value
 	}
-	vals := v.attrs[r.r.From]
+	vals := v.get(r.r.From)
 	if len(vals) == 0 {
 		return ""
 	}
@@ -563,4 +604,13 @@ func Denormalize(an records.AccountNormalized, orig records.Account) records.Acc
 		}
 	}
 	return a
+}
+
+func containsStr(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

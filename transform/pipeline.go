@@ -49,7 +49,8 @@ func Transform(cfg *config.Transform, in Input) (*Output, error) {
 		out.Accounts = append(out.Accounts, n.Normalize(a, refs))
 		out.Memberships = append(out.Memberships, Memberships(key, clean(a.Tree), refs)...)
 	}
-	out.Resolution = Resolve(cfg, ResolveInput{Accounts: out.Accounts, Previous: in.Previous, Overrides: mergeOverrides(cfg, in.Overrides), TreeOrder: in.TreeOrder, GroupNames: g.GroupNames()})
+	sorted := append([]records.AccountNormalized(nil), out.Accounts...)
+	out.Resolution = Resolve(cfg, ResolveInput{Accounts: sorted, Previous: in.Previous, Overrides: mergeOverrides(cfg, in.Overrides), TreeOrder: in.TreeOrder, GroupNames: g.GroupNames()})
 	return out, nil
 }
 

@@ -83,10 +83,10 @@ func (r *resolver) union(a, b int32) {
 }
 
 // conflict explains why the clusters (roots) must not merge, "" when they may.
-func (r *resolver) conflict(roots []int32) string {
+func (r *resolver) conflict(kind string, roots []int32) string {
 	for i := 0; i < len(roots); i++ {
 		for j := i + 1; j < len(roots); j++ {
-			if why := r.pairConflict(roots[i], roots[j]); why != "" {
+			if why := r.pairConflict(kind, roots[i], roots[j]); why != "" {
 				return why
 			}
 		}
@@ -94,7 +94,7 @@ func (r *resolver) conflict(roots []int32) string {
 	return ""
 }
 
-func (r *resolver) pairConflict(ra, rb int32) string {
+func (r *resolver) pairConflict(kind string, ra, rb int32) string {
 	ma, mb := r.members[ra], r.members[rb]
 	// employee ids in one scheme: the two sides must share one when both have any
 	ea, eb := schemeIDs(r.acc, ma), schemeIDs(r.acc, mb)
@@ -132,10 +132,10 @@ func (r *resolver) pairConflict(ra, rb int32) string {
 				}
 			}
 			x, y := &r.acc[a], &r.acc[b]
-			if !r.cfg.SamePartitionMerge && x.Tree == y.Tree && x.Partition == y.Partition {
+			if !r.cfg.SamePartitionMerge && x.Tree == y.Tree && x.Partition == y.Partition && !namesAgree(r.names[a], r.names[b]) {
 				return "same_partition"
 			}
-			if r.cfg.NameVetoEnabled() && namesConflict(r.names[a], r.names[b]) {
+			if r.cfg.NameVetoEnabled() && namesConflict(r.names[a], r.names[b], kind == "employee_id") {
 				return "names_conflict"
 			}
 		}
@@ -205,9 +205,10 @@ func (r *resolver) keysOf(kind string, a *records.AccountNormalized, prev map[st
 // never merging clusters whose keys conflict (those go to review), applies
 // manual overrides, keeps person ids stable across runs and picks each person
 // attribute by the survivorship policy. It is deterministic: the same input
-// gives the same output regardless of input order.
+// gives the same output regardless of input order. in.Accounts is sorted in
+// place by account key.
 func Resolve(cfg *config.Transform, in ResolveInput) *Resolution {
-	acc := append([]records.AccountNormalized(nil), in.Accounts...)
+	acc := in.Accounts // sorted in place: no second copy of a million rows
 	sort.Slice(acc, func(i, j int) bool { return acc[i].AccountKey < acc[j].AccountKey })
 	n := len(acc)
 	r := &resolver{cfg: cfg, acc: acc, idx: make(map[string]int32, n), parent: make([]int32, n), members: make([][]int32, n),
@@ -326,7 +327,7 @@ func (r *resolver) mergeKind(kind string, prev map[string]string) {
 			r.review("shared_key", kind, v, h, fmt.Sprintf("%d accounts carry this %s; a key shared that widely is not a person", len(h), kind))
 			continue
 		}
-		if why := r.conflict(roots); why != "" {
+		if why := r.conflict(kind, roots); why != "" {
 			r.review(why, kind, v, h, "")
 			continue
 		}
@@ -380,7 +381,7 @@ func (r *resolver) mergeKind(kind string, prev map[string]string) {
 				r.review("ambiguous_keys", kind, props[ps[0]].value, accs, fmt.Sprintf("%d accounts chained by %s values; too many to be one person", len(accs), kind))
 				continue
 			}
-			if why := r.conflict(roots); why != "" {
+			if why := r.conflict(kind, roots); why != "" {
 				vals := make([]string, len(ps))
 				for i, pi := range ps {
 					vals[i] = props[pi].value

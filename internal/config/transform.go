@@ -53,8 +53,10 @@ type TransformTree struct {
 	// EmailDomainAliases maps an acquired or legacy mail domain to the
 	// canonical one (beta-gmbh.de: beta.example). Applies to this tree's mail.
 	EmailDomainAliases map[string]string `yaml:"email_domain_aliases"`
-	// EmployeeIDScheme qualifies employee ids ("<scheme>:<id>"); trees that
-	// share a numbering scheme must name the same scheme. Default: the tree name.
+	// EmployeeIDScheme qualifies employee ids ("<scheme>:<id>"). Ids compare
+	// (as a match key, and as a conflict when they differ) only within one
+	// scheme. Default "default": every tree without a scheme shares one
+	// numbering; give subsidiaries with their own numbering their own scheme.
 	EmployeeIDScheme string `yaml:"employee_id_scheme"`
 	// PartitionSchemes overrides the scheme per partition of this tree.
 	PartitionSchemes map[string]string `yaml:"partition_schemes"`
@@ -160,7 +162,7 @@ func (t *Transform) EmployeeIDSchemeFor(tree, partition string) string {
 	if tt.EmployeeIDScheme != "" {
 		return tt.EmployeeIDScheme
 	}
-	return tree
+	return "default"
 }
 
 func tfStrptr(s string) *string { return &s }

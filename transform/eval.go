@@ -1,0 +1,98 @@
+package transform
+
+import (
+	"sort"
+
+	"github.com/otds-highspot/otds-highspot/internal/records"
+)
+
+// Eval is the pairwise quality of a resolution against labels: a pair of
+// accounts is predicted when both link to one person, true when both carry
+// the same label.
+type Eval struct {
+	Precision      float64
+	Recall         float64
+	PredictedPairs int64
+	TruePairs      int64
+	CorrectPairs   int64
+	// FalseMerges lists (up to 20) persons whose accounts carry several labels.
+	FalseMerges [][]string
+	// Missed lists (up to 20) labels whose accounts were split over persons.
+	Missed [][]string
+}
+
+// Evaluate scores person links against labels (account_key -> true person).
+// Accounts without a label are ignored.
+func Evaluate(links []records.PersonLink, labels map[string]string) Eval {
+	type cell struct{ pid, label string }
+	cells := map[cell]int64{}
+	pred := map[string]int64{}
+	truth := map[string]int64{}
+	byPID := map[string][]string{}
+	byLabel := map[string]map[string]bool{}
+	for _, l := range links {
+		lab, ok := labels[l.AccountKey]
+		if !ok {
+			continue
+		}
+		cells[cell{l.PersonID, lab}]++
+		pred[l.PersonID]++
+		truth[lab]++
+		byPID[l.PersonID] = append(byPID[l.PersonID], l.AccountKey)
+		if byLabel[lab] == nil {
+			byLabel[lab] = map[string]bool{}
+		}
+		byLabel[lab][l.PersonID] = true
+	}
+	pairs := func(n int64) int64 { return n * (n - 1) / 2 }
+	var e Eval
+	for _, n := range cells {
+		e.CorrectPairs += pairs(n)
+	}
+	for _, n := range pred {
+		e.PredictedPairs += pairs(n)
+	}
+	for _, n := range truth {
+		e.TruePairs += pairs(n)
+	}
+	e.Precision, e.Recall = 1, 1
+	if e.PredictedPairs > 0 {
+		e.Precision = float64(e.CorrectPairs) / float64(e.PredictedPairs)
+	}
+	if e.TruePairs > 0 {
+		e.Recall = float64(e.CorrectPairs) / float64(e.TruePairs)
+	}
+	pids := make([]string, 0, len(byPID))
+	for p := range byPID {
+		pids = append(pids, p)
+	}
+	sort.Strings(pids)
+	for _, p := range pids {
+		seen := map[string]bool{}
+		for _, k := range byPID[p] {
+			seen[labels[k]] = true
+		}
+		if len(seen) > 1 && len(e.FalseMerges) < 20 {
+			ks := append([]string(nil), byPID[p]...)
+			sort.Strings(ks)
+			e.FalseMerges = append(e.FalseMerges, ks)
+		}
+	}
+	labs := make([]string, 0, len(byLabel))
+	for l := range byLabel {
+		labs = append(labs, l)
+	}
+	sort.Strings(labs)
+	for _, l := range labs {
+		if len(byLabel[l]) > 1 && len(e.Missed) < 20 {
+			var ks []string
+			for _, lk := range links {
+				if labels[lk.AccountKey] == l {
+					ks = append(ks, lk.AccountKey)
+				}
+			}
+			e.Missed = append(e.Missed, ks)
+		}
+	}
+	return e
+}

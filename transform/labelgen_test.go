@@ -1,0 +1,223 @@
+package transform
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/records"
+)
+
+// synth is a deterministic labelled population: accounts over 5 trees, a
+// share of them cross-tree duplicates of a person from another tree with
+// realistic variations, plus traps (same login / same name for different
+// people, recycled mail addresses). Account i is generated from i alone, so a
+// million accounts can be streamed twice without being held.
+type synth struct {
+	accounts int // total accounts
+	persons  int // primary accounts (one per person)
+	groups   int // groups per tree
+}
+
+var (
+	synthTrees   = []string{"t0", "t1", "t2", "t3", "t4"}
+	synthDomains = []string{"acme.com", "beta.de", "gamma.io", "delta.example", "eps.example"}
+	synthGiven   = strings.Fields("James Mary John Patricia Robert Jennifer Michael Linda William Elizabeth David Barbara Richard Susan Joseph Jessica Thomas Sarah Charles Karen Jürgen Anna Lukas Sophie Maximilian Marie Felix Emma Jonas Mia Léa Chloé Hugo Zoë José María Ayşe Mehmet Søren Ingrid Åsa Björn Ana Lúcia João Chen Wei Hiroshi Yuki Priya Rahul Olga Ivan Fatima Omar Noah Liam Olivia Ava Ethan Mason Harper Evelyn Logan Lucas Ella Aria Elena Mateo Nora Leo Hanna Paul Klaus")
+	synthSurname = strings.Fields("Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Schulz Hoffmann Koch Richter Klein Wolf Schröder Neumann Schwarz Zimmermann Braun Krüger Hofmann Hartmann Lange Schmitt Werner Krause Meier Lehmann Große Dubois Lefèvre Conceição Yılmaz Kaya Nakamura Tanaka Kowalski Nowak Jensen Hansen Larsen Novák Popescu Ivanova Rossi Russo Ferrari")
+)
+
+// synthConfig: t0 and t1 share the HR numbering scheme; every tree maps a
+// legacy domain of each canonical domain to it.
+func synthConfig() *config.Config {
+	c := &config.Config{}
+	for _, t := range synthTrees {
+		c.Trees = append(c.Trees, config.Tree{Name: t, Source: "ldif"})
+	}
+	c.Transform.Trees = map[string]config.TransformTree{}
+	for i, t := range synthTrees {
+		tt := config.TransformTree{EmailDomainAliases: map[string]string{}}
+		tt.EmployeeIDScheme = t // own numbering
+		if i < 2 {
+			tt.EmployeeIDScheme = "hr"
+		}
+		for _, d := range synthDomains {
+			tt.EmailDomainAliases["legacy-"+d] = d
+		}
+		c.Transform.Trees[t] = tt
+	}
+	c.Transform.Derive = map[string][]config.DeriveRule{
+		"role":   {{Value: "field_sales", When: config.Condition{MemberOf: "g3"}}, {Value: "field_sales", When: config.Condition{Attr: "title", Regex: "(?i)account executive"}}},
+		"region": {{From: "country", Map: map[string]string{"US": "AMER", "DE": "EMEA", "BR": "LATAM"}}},
+	}
+	c.ApplyDefaults()
+	return c
+}
+
+func newSynth(accounts int) synth {
+	return synth{accounts: accounts, persons: accounts - accounts/10, groups: 200}
+}
+
+func mix(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
+}
+
+type synthPerson struct {
+	p              int
+	tree           int
+	given, surname string
+	local          string // mail local part
+}
+
+func (s synth) person(p int) synthPerson {
+	h := mix(uint64(p) + 0x9e3779b97f4a7c15)
+	sp := synthPerson{p: p, tree: p % len(synthTrees), given: synthGiven[h%uint64(len(synthGiven))], surname: synthSurname[(h>>20)%uint64(len(synthSurname))]}
+	sp.local = strings.ToLower(asciiFold(sp.given)+"."+asciiFold(sp.surname)) + fmt.Sprintf(".%x", p)
+	return sp
+}
+
+func asciiFold(s string) string {
+	var b strings.Builder
+	for _, r := range norm.NFD.String(s) {
+		if r < 0x80 && r != ' ' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func (s synth) empID(sp synthPerson, tree int) string {
+	if tree < 2 {
+		return fmt.Sprintf("%07d", sp.p) // shared HR scheme
+	}
+	return fmt.Sprintf("%s-%d", synthTrees[tree], sp.p*7+tree) // tree-local numbering
+}
+
+// label is the true person of account i.
+func (s synth) label(i int) int {
+	if i < s.persons {
+		return i
+	}
+	return int(mix(uint64(i)) % uint64(s.persons))
+}
+
+// account generates account i and its true person.
+func (s synth) account(i int) (records.Account, int) {
+	p := s.label(i)
+	sp := s.person(p)
+	tree := sp.tree
+	variant := -1
+	if i >= s.persons {
+		variant = i % 6
+		tree = (sp.tree + 1 + i%4) % len(synthTrees)
+	}
+	t := synthTrees[tree]
+	rng := rand.New(rand.NewPCG(uint64(i), 7))
+	mod := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rng.IntN(300*24)) * time.Hour)
+	a := records.Account{
+		Tree: t, Partition: "P-" + t, SourceID: fmt.Sprintf("u%08d", i),
+		GivenName: []string{sp.given}, Surname: []string{sp.surname},
+		DisplayName: []string{sp.given + " " + sp.surname},
+		Login:       []string{strings.ToLower(asciiFold(sp.given[:1] + sp.surname))},
+		Country:     []string{[]string{"US", "DE", "BR", "FR", "JP"}[rng.IntN(5)]},
+		Title:       []string{[]string{"Account Executive", "Engineer", "Sales Manager", "Analyst"}[rng.IntN(4)]},
+		ModifiedAt:  &mod,
+	}
+	a.DN = "cn=" + a.Login[0] + ",ou=Users,ou=" + t
+	home := sp.local + "@" + synthDomains[sp.tree]
+	own := sp.local + "@" + synthDomains[tree]
+	switch variant {
+	case -1: // the person's home account
+		a.Mail = []string{home}
+		a.EmployeeID = []string{s.empID(sp, tree)}
+		if rng.IntN(20) == 0 {
+			a.EmployeeID = nil // some accounts lack an employee id
+		}
+		if rng.IntN(50) == 0 {
+			a.Disabled = []string{"TRUE"}
+		}
+		if p%1000 == 7 {
+			// recycled address: also carries the mail of another person
+			other := s.person(p + 3)
+			a.Mail = append(a.Mail, other.local+"@"+synthDomains[other.tree])
+		}
+	case 0: // same employee id (shared scheme) with a trailing space, or the home mail
+		if tree < 2 && sp.tree < 2 {
+			a.EmployeeID = []string{s.empID(sp, tree) + " "}
+			a.Mail = []string{own}
+		} else {
+			a.EmployeeID = []string{s.empID(sp, tree)}
+			a.Mail = []string{strings.ToUpper(home)}
+		}
+	case 1: // home mail, case and spaces, no employee id
+		a.Mail = []string{"  " + strings.ToUpper(home[:1]) + home[1:] + " "}
+	case 2: // legacy domain alias of the home domain
+		a.Mail = []string{sp.local + "@legacy-" + synthDomains[sp.tree]}
+		a.EmployeeID = []string{s.empID(sp, tree)}
+	case 3: // "Surname, Given" only, decomposed UTF-8, home mail
+		a.GivenName, a.Surname = nil, nil
+		a.DisplayName = []string{norm.NFD.String(sp.surname + ", " + sp.given)}
+		a.Mail = []string{home}
+	case 4: // two mails: own domain first, home second; disabled
+		a.Mail = []string{own, home}
+		a.Disabled = []string{"true"}
+	case 5: // nickname-free short given name (initial) and the home mail
+		a.GivenName = []string{sp.given[:1] + "."}
+		a.Mail = []string{home}
+	}
+	return a, p
+}
+
+// groups of one tree: g0 "All <tree>" holds every account of the tree (the
+// 50k+ group), g1..g9 nest in g0, g10.. nest in g(k/10); g198 <-> g199 cycle.
+func (s synth) treeGroups(tree int) []records.Group {
+	t := synthTrees[tree]
+	out := make([]records.Group, s.groups)
+	for k := range out {
+		out[k] = records.Group{Tree: t, Partition: "P-" + t, SourceID: fmt.Sprintf("%s-g%d", t, k), Name: fmt.Sprintf("g%d", k), DN: fmt.Sprintf("cn=g%d,ou=Groups,ou=%s", k, t)}
+	}
+	return out
+}
+
+func (s synth) nestings(tree int, fn func(records.Membership)) {
+	t := synthTrees[tree]
+	for k := 1; k < s.groups; k++ {
+		parent := k / 10
+		if k < 10 {
+			parent = 0
+		}
+		fn(records.Membership{Tree: t, Partition: "P-" + t, GroupSourceID: fmt.Sprintf("%s-g%d", t, parent), MemberSourceID: fmt.Sprintf("%s-g%d", t, k), MemberKind: "group", MemberPartition: "P-" + t})
+	}
+	fn(records.Membership{Tree: t, Partition: "P-" + t, GroupSourceID: fmt.Sprintf("%s-g%d", t, s.groups-1), MemberSourceID: fmt.Sprintf("%s-g%d", t, s.groups-2), MemberKind: "group", MemberPartition: "P-" + t})
+}
+
+// memberships of account i: 5 direct groups (g0 plus 4 others).
+func (s synth) memberships(i int, a *records.Account, fn func(records.Membership)) {
+	h := mix(uint64(i) * 31)
+	seen := [5]int{}
+	for j := 0; j < 5; j++ {
+		k := 0
+		if j > 0 {
+			k = 1 + int((h>>(j*12))%uint64(s.groups-1))
+		}
+		dup := false
+		for _, x := range seen[:j] {
+			if x == k {
+				dup = true
+			}
+		}
+		seen[j] = k
+		if dup {
+			k = (k + j) % s.groups
+		}
+		fn(records.Membership{Tree: a.Tree, Partition: a.Partition, GroupSourceID: fmt.Sprintf("%s-g%d", a.Tree, k), MemberSourceID: a.SourceID, MemberKind: "user", MemberPartition: a.Partition})
+	}
+}
