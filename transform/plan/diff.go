@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -74,8 +75,8 @@ type Leaver struct {
 
 // Plan is the result of Diff.
 type Plan struct {
-	Desired     []records.DesiredUser
-	Changes     []records.Change // in Seq order
+	Desired     []records.DesiredUser // in-scope persons in input order, then carried leavers
+	Changes     []records.Change      // in Seq order
 	LeaverSince map[string]string
 	Joiners     []Joiner
 	Movers      []Mover
@@ -140,17 +141,29 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 	today := now.UTC().Format("2006-01-02")
 	p := &Plan{LeaverSince: map[string]string{}, Untouched: map[string]int{}}
 
-	byEmail := make(map[string]int, len(base.Users))
+	// One index for both lookups: email -> baseline user and previous row.
+	idx := make(map[string]slot, max(len(base.Users), len(st.Previous)))
 	for i := range base.Users {
-		byEmail[strings.ToLower(base.Users[i].Email)] = i
+		idx[strings.ToLower(base.Users[i].Email)] = slot{base: int32(i), prev: -1}
+	}
+	for i := range st.Previous {
+		e := st.Previous[i].Email
+		sl, ok := idx[e]
+		if !ok {
+			sl.base = -1
+		}
+		sl.prev = int32(i)
+		idx[e] = sl
+	}
+	prevOf := func(email string) *records.DesiredUser {
+		if sl, ok := idx[email]; ok && sl.prev >= 0 {
+			return &st.Previous[sl.prev]
+		}
+		return nil
 	}
 	groupID := make(map[string]string, len(base.Groups))
 	for _, g := range base.Groups {
 		groupID[g.Name] = g.HighspotID
-	}
-	prev := make(map[string]*records.DesiredUser, len(st.Previous))
-	for i := range st.Previous {
-		prev[st.Previous[i].Email] = &st.Previous[i]
 	}
 	claimed := make([]bool, len(base.Users))
 	onbCache := map[onbKey]*onbGrant{}
@@ -192,12 +205,13 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 		w := &ev.Wants[wi]
 		u := w.User // copy; becomes the desired row
 		bi := -1
-		if i, ok := byEmail[u.Email]; ok && !claimed[i] {
-			bi = i
+		sl, ok := idx[u.Email]
+		if ok && sl.base >= 0 && !claimed[sl.base] {
+			bi = int(sl.base)
 		} else {
 			for _, e := range w.Emails {
-				if i, ok := byEmail[strings.ToLower(e)]; ok && !claimed[i] {
-					bi = i
+				if sl, ok := idx[strings.ToLower(e)]; ok && sl.base >= 0 && !claimed[sl.base] {
+					bi = int(sl.base)
 					break
 				}
 			}
@@ -208,9 +222,14 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 			b = &base.Users[bi]
 			u.Email = strings.ToLower(b.Email)
 		}
-		pv := prev[u.Email]
-		if pv == nil && u.Email != w.User.Email {
-			pv = prev[w.User.Email]
+		var pv *records.DesiredUser
+		if ok && sl.prev >= 0 && u.Email == w.User.Email {
+			pv = &st.Previous[sl.prev]
+		} else {
+			pv = prevOf(u.Email)
+			if pv == nil && u.Email != w.User.Email {
+				pv = prevOf(w.User.Email)
+			}
 		}
 		var haveList []string
 		if b != nil {
@@ -348,6 +367,13 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 	}
 
 	// Highspot users no in-scope person claimed: leavers, or left alone.
+	unclaimed := 0
+	for i := range base.Users {
+		if !claimed[i] && !base.Users[i].Suspended {
+			unclaimed++
+		}
+	}
+	p.Desired = slices.Grow(p.Desired, unclaimed)
 	for i := range base.Users {
 		if claimed[i] {
 			continue
@@ -361,7 +387,7 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 			p.Untouched["protected"]++
 			continue
 		}
-		pv := prev[email]
+		pv := prevOf(email)
 		if pv == nil || pv.Protected {
 			p.Untouched["unmanaged"]++
 			continue
@@ -394,7 +420,6 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 			Before: `{"suspended":false}`, After: `{"suspended":true}`, Rule: rule, Reason: text})
 		p.Desired = append(p.Desired, keep)
 	}
-	p.Desired = sortDesired(p.Desired)
 	for g := range missing {
 		p.MissingGroups = append(p.MissingGroups, g)
 	}
@@ -490,38 +515,8 @@ func managedOnly(pol *Policy, gs []string) []string {
 	return out
 }
 
-// sortDesired orders desired users by email in place, moving each row once
-// (rows are large: a comparison sort would copy them ~log n times, and a
-// sorted copy would double the memory).
-func sortDesired(ds []records.DesiredUser) []records.DesiredUser {
-	if sort.SliceIsSorted(ds, func(i, j int) bool { return ds[i].Email < ds[j].Email }) {
-		return ds
-	}
-	perm := make([]int32, len(ds))
-	for i := range perm {
-		perm[i] = int32(i)
-	}
-	sort.Slice(perm, func(i, j int) bool { return ds[perm[i]].Email < ds[perm[j]].Email })
-	// Apply the permutation by cycles: position i takes row perm[i].
-	for i := range perm {
-		if perm[i] < 0 || int(perm[i]) == i {
-			continue
-		}
-		tmp := ds[i]
-		j := i
-		for {
-			k := int(perm[j])
-			perm[j] = -1
-			if k == i {
-				ds[j] = tmp
-				break
-			}
-			ds[j] = ds[k]
-			j = k
-		}
-	}
-	return ds
-}
+// slot locates an email in the baseline users and the previous desired rows (-1: absent).
+type slot struct{ base, prev int32 }
 
 // onbKey identifies an onboarding outcome: the interned candidate list of a
 // rule set and which candidates are in.
