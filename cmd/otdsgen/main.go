@@ -134,7 +134,7 @@ var partitionNames = []string{"Acme Corp", "Beta GmbH", "Gamma Contractors", "De
 var departments = []struct{ division, name string }{
 	{"Sales", "Field Sales"}, {"Sales", "Inside Sales"}, {"Sales", "Sales Management"}, {"Sales", "Channel Sales"},
 	{"Sales", "Presales"}, {"Sales", "Sales Operations"}, {"Marketing", "Product Marketing"}, {"Marketing", "Demand Generation"},
-	{"Engineering", "Engineering"}, {"Engineering", "Quality Assurance"}, {"Services", "Customer Success"},
+	{"Engineering", "Software Engineering"}, {"Engineering", "Quality Assurance"}, {"Services", "Customer Success"},
 	{"Services", "Support"}, {"Operations", "Finance"}, {"Operations", "Human Resources"}, {"Operations", "IT"},
 }
 

@@ -74,6 +74,13 @@ func TestReadsBack(t *testing.T) {
 	if len(sink.Rejects) != 0 {
 		t.Errorf("rejects: got %v, want none", sink.Rejects[:min(3, len(sink.Rejects))])
 	}
+	seen := map[string]bool{}
+	for _, dn := range append(accountDNs(&sink), groupDNs(&sink)...) {
+		if seen[ldiftest.CanonDN(dn)] {
+			t.Fatalf("duplicate DN %q (slapadd would refuse the file)", dn)
+		}
+		seen[ldiftest.CanonDN(dn)] = true
+	}
 	rows := ldiftest.Canonical(&sink)
 	if len(rows.Dangling) != 0 || len(rows.Memberships) != st.members {
 		t.Errorf("memberships: got %d resolved, %d dangling, want %d resolved and none dangling", len(rows.Memberships), len(rows.Dangling), st.members)
@@ -138,4 +145,20 @@ func TestReadsBack(t *testing.T) {
 	if !comma {
 		t.Errorf("no display name in \"Last, First\" form, want some among duplicates")
 	}
+}
+
+func accountDNs(s *ldiftest.Sink) []string {
+	var out []string
+	for _, a := range s.Accounts {
+		out = append(out, a.DN)
+	}
+	return out
+}
+
+func groupDNs(s *ldiftest.Sink) []string {
+	var out []string
+	for _, g := range s.Groups {
+		out = append(out, g.DN)
+	}
+	return out
 }
