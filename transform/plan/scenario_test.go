@@ -332,3 +332,51 @@ func TestGraceDays(t *testing.T) {
 		st = State{Previous: p.Desired, LeaverSince: p.LeaverSince}
 	}
 }
+
+func TestReactivationAndLeaverSwitches(t *testing.T) {
+	pol := loadPolicy(t, "testdata/policy.yaml")
+	p1 := Diff(mustEval(t, day1(), pol), highspot0(), State{}, pol, t1)
+	base1 := simulateApply(highspot0(), p1.Changes)
+	st1 := State{Previous: p1.Desired, LeaverSince: p1.LeaverSince}
+	p2 := Diff(mustEval(t, day2(), pol), base1, st1, pol, t2)
+	base2 := simulateApply(base1, p2.Changes)
+	st2 := State{Previous: p2.Desired, LeaverSince: p2.LeaverSince}
+
+	// Day 3: daniel.kim is enabled again.
+	day3 := day2()
+	for i := range day3 {
+		if day3[i].PersonID == "p-daniel.kim" {
+			day3[i].Status = "enabled"
+		}
+	}
+	p3 := Diff(mustEval(t, day3, pol), base2, st2, pol, t2.AddDate(0, 0, 1))
+	if got, want := changeKeys(p3.Changes), []string{"reactivate_user daniel.kim@acme.com"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("reactivation: got %v, want %v", got, want)
+	}
+	base3 := simulateApply(base2, p3.Changes)
+	st3 := State{Previous: p3.Desired, LeaverSince: p3.LeaverSince}
+	if again := Diff(mustEval(t, day3, pol), base3, st3, pol, t2.AddDate(0, 0, 1)); len(again.Changes) != 0 {
+		t.Errorf("zero churn after reactivation: got %v", changeKeys(again.Changes))
+	}
+
+	// Switches off: nobody is suspended on day 2, and the carried users stay managed.
+	off := false
+	pol.Conf.Leavers.SuspendWhenDisabled = &off
+	pol.Conf.Leavers.SuspendWhenMissing = &off
+	pol.Conf.Leavers.SuspendWhenOutOfScope = &off
+	p2off := Diff(mustEval(t, day2(), pol), base1, st1, pol, t2)
+	for _, c := range p2off.Changes {
+		if c.Op == records.OpSuspendUser {
+			t.Errorf("leaver switches off: got %s %s", c.Op, c.Email)
+		}
+	}
+	kept := map[string]bool{}
+	for _, d := range p2off.Desired {
+		kept[d.Email] = !d.Suspended
+	}
+	for _, e := range []string{"paul.white@acme.com", "alice.smith@acme.com"} {
+		if !kept[e] {
+			t.Errorf("%s: want carried as an active desired user while leaver switches are off", e)
+		}
+	}
+}
