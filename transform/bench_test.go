@@ -16,7 +16,17 @@ import (
 // the stage does (groups, accounts registered, memberships, closure, then
 // normalize + expand account by account, then resolve) and returns the links
 // and the figures.
-func pureRun(tb testing.TB, s synth) (*Resolution, map[string]string, int64, GraphStats) {
+type pureResult struct {
+	links   []records.PersonLink
+	reviews int
+	persons int
+	labels  map[string]string
+	eff     int64
+	graph   GraphStats
+}
+
+func pureRun(tb testing.TB, s synth) pureResult {
+	tb.Helper()
 	cfg := synthConfig()
 	n, err := NewNormalizer(&cfg.Transform)
 	if err != nil {
@@ -48,11 +58,25 @@ func pureRun(tb testing.TB, s synth) (*Resolution, map[string]string, int64, Gra
 		key := AccountKey(a.Tree, a.SourceID)
 		refs := g.Effective(key)
 		eff += int64(len(refs))
-		accs = append(accs, n.Normalize(a, refs))
+		an := n.Normalize(a, refs)
+		an.Groups = nil // as the stage does: rows are written, then held without groups
+		accs = append(accs, an)
 		labels[key] = strconv.Itoa(p)
 	}
-	res := Resolve(&cfg.Transform, ResolveInput{Accounts: accs, TreeOrder: cfg.TreeNames(), GroupNames: g.GroupNames()})
-	return res, labels, eff, g.Stats
+	// persons are consumed as they come (the stage writes them); keep links only
+	var links []records.PersonLink
+	persons := 0
+	res, err := Resolve(&cfg.Transform, ResolveInput{Accounts: accs, TreeOrder: cfg.TreeNames(), GroupNames: g.GroupNames(),
+		GroupsOf: func(a *records.AccountNormalized) []string { return groupKeys(g.Effective(a.AccountKey)) },
+		Emit: func(p records.Person, l []records.PersonLink) error {
+			persons++
+			links = append(links, l...)
+			return nil
+		}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pureResult{links: links, reviews: len(res.Reviews), persons: persons, labels: labels, eff: eff, graph: g.Stats}
 }
 
 func peakRSS() int64 {
@@ -67,9 +91,9 @@ func peakRSS() int64 {
 // realistic variations and traps, no false merge (precision 1.0) and recall
 // of at least 0.99.
 func TestResolverPrecisionRecall(t *testing.T) {
-	res, labels, _, _ := pureRun(t, newSynth(30000))
-	e := Evaluate(res.Links, labels)
-	t.Logf("precision %.6f recall %.6f (pairs: predicted %d, true %d, correct %d), reviews %d", e.Precision, e.Recall, e.PredictedPairs, e.TruePairs, e.CorrectPairs, len(res.Reviews))
+	res := pureRun(t, newSynth(30000))
+	e := Evaluate(res.links, res.labels)
+	t.Logf("precision %.6f recall %.6f (pairs: predicted %d, true %d, correct %d), reviews %d", e.Precision, e.Recall, e.PredictedPairs, e.TruePairs, e.CorrectPairs, res.reviews)
 	if e.Precision != 1 {
 		t.Errorf("precision: got %.6f, want 1.0; false merges: %v", e.Precision, e.FalseMerges)
 	}
@@ -96,14 +120,15 @@ func BenchmarkResolve1M(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		runtime.GC()
 		start := time.Now()
-		res, labels, eff, gs := pureRun(b, newSynth(size))
+		res := pureRun(b, newSynth(size))
 		wall := time.Since(start)
-		e := Evaluate(res.Links, labels)
+		rss := peakRSS()
+		e := Evaluate(res.links, res.labels)
 		b.ReportMetric(wall.Seconds(), "wall-s")
-		b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
+		b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
 		b.ReportMetric(e.Precision, "precision")
 		b.ReportMetric(e.Recall, "recall")
 		fmt.Fprintf(os.Stderr, "resolve %d accounts: %d direct memberships, %d effective, %d persons, %d reviews, wall %.1fs, peak RSS %d MiB, precision %.6f, recall %.6f\n",
-			size, gs.DirectMembers, eff, len(res.Persons), len(res.Reviews), wall.Seconds(), peakRSS()>>20, e.Precision, e.Recall)
+			size, res.graph.DirectMembers, res.eff, res.persons, res.reviews, wall.Seconds(), rss>>20, e.Precision, e.Recall)
 	}
 }

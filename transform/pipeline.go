@@ -50,8 +50,8 @@ func Transform(cfg *config.Transform, in Input) (*Output, error) {
 		out.Memberships = append(out.Memberships, Memberships(key, clean(a.Tree), refs)...)
 	}
 	sorted := append([]records.AccountNormalized(nil), out.Accounts...)
-	out.Resolution = Resolve(cfg, ResolveInput{Accounts: sorted, Previous: in.Previous, Overrides: mergeOverrides(cfg, in.Overrides), TreeOrder: in.TreeOrder, GroupNames: g.GroupNames()})
-	return out, nil
+	out.Resolution, err = Resolve(cfg, ResolveInput{Accounts: sorted, Previous: in.Previous, Overrides: mergeOverrides(cfg, in.Overrides), TreeOrder: in.TreeOrder, GroupNames: g.GroupNames()})
+	return out, err
 }
 
 // mergeOverrides adds the config's overrides to those read from a file.

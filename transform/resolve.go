@@ -29,6 +29,13 @@ type ResolveInput struct {
 	TreeOrder []string
 	// GroupNames maps a group key to "<tree>:<name>" for Person.Groups.
 	GroupNames map[string]string
+	// GroupsOf returns an account's effective group keys (nil = a.Groups);
+	// lets a caller drop Groups from the rows it holds.
+	GroupsOf func(a *records.AccountNormalized) []string
+	// Emit, when set, receives each person with its links as soon as it is
+	// assembled (in a deterministic order) instead of collecting them in the
+	// Resolution; an error from Emit stops Resolve.
+	Emit func(p records.Person, links []records.PersonLink) error
 }
 
 // Resolution is what Resolve produces. Persons, Links and Reviews are sorted.
@@ -207,7 +214,7 @@ func (r *resolver) keysOf(kind string, a *records.AccountNormalized, prev map[st
 // attribute by the survivorship policy. It is deterministic: the same input
 // gives the same output regardless of input order. in.Accounts is sorted in
 // place by account key.
-func Resolve(cfg *config.Transform, in ResolveInput) *Resolution {
+func Resolve(cfg *config.Transform, in ResolveInput) (*Resolution, error) {
 	acc := in.Accounts // sorted in place: no second copy of a million rows
 	sort.Slice(acc, func(i, j int) bool { return acc[i].AccountKey < acc[j].AccountKey })
 	n := len(acc)
@@ -260,8 +267,8 @@ func Resolve(cfg *config.Transform, in ResolveInput) *Resolution {
 	r.weakReviews()
 
 	res := &Resolution{Warnings: r.warn}
-	r.assemble(in, prev, prevIDs, res)
-	return res
+	err := r.assemble(in, prev, prevIDs, res)
+	return res, err
 }
 
 func (r *resolver) lookup(list []string, what string) []int32 {
@@ -516,17 +523,17 @@ func shortHash(s string, n int) string {
 }
 
 // assemble assigns person ids, writes links and persons.
-func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map[string]bool, res *Resolution) {
+func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map[string]bool, res *Resolution) error {
 	var roots []int32
 	for i := range r.acc {
 		if r.find(int32(i)) == int32(i) {
 			ms := r.members[i]
-			sort.Slice(ms, func(x, y int) bool { return ms[x] < ms[y] })
+			if len(ms) > 1 {
+				sort.Slice(ms, func(x, y int) bool { return ms[x] < ms[y] })
+			}
 			roots = append(roots, int32(i))
 		}
 	}
-	// roots are sorted by their smallest account (a root is never larger than
-	// its members? not guaranteed), so order by first member.
 	sort.Slice(roots, func(i, j int) bool { return r.members[roots[i]][0] < r.members[roots[j]][0] })
 
 	// carried ids: greedy by (accounts previously in that person desc, id asc, cluster order)
@@ -537,39 +544,56 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 	}
 	var cands []cand
 	inherited := map[int32][]string{}
-	for _, rt := range roots {
-		counts := map[string]int{}
-		for _, m := range r.members[rt] {
-			if p := prev[r.acc[m].AccountKey]; p != "" {
-				counts[p]++
+	pid := make([]string, len(r.acc)) // by root
+	used := make(map[string]bool, len(roots))
+	if len(prev) > 0 {
+		for _, rt := range roots {
+			var ids []string
+			var counts []int
+			for _, m := range r.members[rt] {
+				p := prev[r.acc[m].AccountKey]
+				if p == "" {
+					continue
+				}
+				found := false
+				for k, id := range ids {
+					if id == p {
+						counts[k]++
+						found = true
+					}
+				}
+				if !found {
+					ids = append(ids, p)
+					counts = append(counts, 1)
+				}
+			}
+			for k, id := range ids {
+				cands = append(cands, cand{rt, id, counts[k]})
+			}
+			if len(ids) > 1 {
+				sort.Strings(ids)
+				inherited[rt] = ids
 			}
 		}
-		for id, c := range counts {
-			cands = append(cands, cand{rt, id, c})
-			inherited[rt] = append(inherited[rt], id)
+		sort.Slice(cands, func(i, j int) bool {
+			a, b := cands[i], cands[j]
+			if a.count != b.count {
+				return a.count > b.count
+			}
+			if a.id != b.id {
+				return a.id < b.id
+			}
+			return r.members[a.root][0] < r.members[b.root][0]
+		})
+		for _, c := range cands {
+			if pid[c.root] != "" || used[c.id] {
+				continue
+			}
+			pid[c.root] = c.id
+			used[c.id] = true
 		}
-		sort.Strings(inherited[rt])
 	}
-	sort.Slice(cands, func(i, j int) bool {
-		a, b := cands[i], cands[j]
-		if a.count != b.count {
-			return a.count > b.count
-		}
-		if a.id != b.id {
-			return a.id < b.id
-		}
-		return r.members[a.root][0] < r.members[b.root][0]
-	})
-	pid := map[int32]string{}
-	used := map[string]bool{}
-	for _, c := range cands {
-		if pid[c.root] != "" || used[c.id] {
-			continue
-		}
-		pid[c.root] = c.id
-		used[c.id] = true
-	}
-	kinds := append([]string(nil), r.cfg.MatchKeys...)
+	kinds := r.cfg.MatchKeys
 	for _, rt := range roots {
 		if pid[rt] != "" {
 			continue
@@ -596,21 +620,30 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 		pid[rt] = id
 		used[id] = true
 	}
+	used = nil
 
-	accPID := make([]string, len(r.acc))
+	accPID := func(a int32) string { return pid[r.find(a)] }
+	pc := r.newPersonCtx(in)
 	for _, rt := range roots {
-		for _, m := range r.members[rt] {
-			accPID[m] = pid[rt]
+		links := r.links(rt, pid[rt], inherited[rt], prev)
+		p := r.person(rt, pid[rt], in, pc)
+		if in.Emit != nil {
+			if err := in.Emit(p, links); err != nil {
+				return err
+			}
+			continue
 		}
-		res.Links = append(res.Links, r.links(rt, pid[rt], inherited[rt], prev)...)
-		res.Persons = append(res.Persons, r.person(rt, pid[rt], in))
+		res.Links = append(res.Links, links...)
+		res.Persons = append(res.Persons, p)
 	}
-	sort.Slice(res.Links, func(i, j int) bool { return res.Links[i].AccountKey < res.Links[j].AccountKey })
-	sort.Slice(res.Persons, func(i, j int) bool { return res.Persons[i].PersonID < res.Persons[j].PersonID })
+	if in.Emit == nil {
+		sort.Slice(res.Links, func(i, j int) bool { return res.Links[i].AccountKey < res.Links[j].AccountKey })
+		sort.Slice(res.Persons, func(i, j int) bool { return res.Persons[i].PersonID < res.Persons[j].PersonID })
+	}
 	for _, rv := range r.reviews {
 		seen := map[string]bool{}
 		for _, k := range rv.AccountKeys {
-			if p := accPID[r.idx[k]]; !seen[p] {
+			if p := accPID(r.idx[k]); !seen[p] {
 				seen[p] = true
 				rv.PersonIDs = append(rv.PersonIDs, p)
 			}
@@ -619,6 +652,7 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 		res.Reviews = append(res.Reviews, *rv)
 	}
 	sort.Slice(res.Reviews, func(i, j int) bool { return res.Reviews[i].ReviewID < res.Reviews[j].ReviewID })
+	return nil
 }
 
 // links explains each account's membership: its highest-priority key shared
@@ -750,26 +784,61 @@ var personAttrs = []struct {
 	{"role", func(a *records.AccountNormalized) string { return a.Role }, func(p *records.Person, v string) { p.Role = v }},
 }
 
-func (r *resolver) person(rt int32, id string, in ResolveInput) records.Person {
+type personCtx struct {
+	treeRank map[string]int
+	less     func(a, b int32) bool
+	attrLess map[string]func(a, b int32) bool
+}
+
+func (r *resolver) newPersonCtx(in ResolveInput) *personCtx {
 	treeOrder := in.TreeOrder
 	if len(r.cfg.Survivorship.TreeOrder) > 0 {
 		treeOrder = r.cfg.Survivorship.TreeOrder
 	}
-	treeRank := map[string]int{}
+	pc := &personCtx{treeRank: map[string]int{}, attrLess: map[string]func(a, b int32) bool{}}
 	for i, t := range treeOrder {
-		if _, ok := treeRank[t]; !ok {
-			treeRank[t] = i
+		if _, ok := pc.treeRank[t]; !ok {
+			pc.treeRank[t] = i
 		}
 	}
-	ms := append([]int32(nil), r.members[rt]...)
-	p := records.Person{PersonID: id, SourceOf: map[string]string{}, IsService: allService(r.acc, ms)}
-	sort.Slice(ms, func(i, j int) bool { return r.ranker(r.cfg.Survivorship.Order, treeRank)(ms[i], ms[j]) })
+	pc.less = r.ranker(r.cfg.Survivorship.Order, pc.treeRank)
+	for a, o := range r.cfg.Survivorship.Attributes {
+		pc.attrLess[a] = r.ranker(o, pc.treeRank)
+	}
+	return pc
+}
+
+func (r *resolver) groupNames(in ResolveInput, a *records.AccountNormalized) []string {
+	keys := a.Groups
+	if in.GroupsOf != nil {
+		keys = in.GroupsOf(a)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	out := make([]string, len(keys))
+	for i, g := range keys {
+		if n, ok := in.GroupNames[g]; ok {
+			out[i] = n
+		} else {
+			out[i] = g
+		}
+	}
+	return out
+}
+
+func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) records.Person {
+	ms := r.members[rt]
+	p := records.Person{PersonID: id, SourceOf: make(map[string]string, len(personAttrs)), IsService: allService(r.acc, ms)}
+	if len(ms) > 1 {
+		ms = append([]int32(nil), ms...)
+		sort.Slice(ms, func(i, j int) bool { return pc.less(ms[i], ms[j]) })
+	}
 	p.PrimaryTree = r.acc[ms[0]].Tree
 	pick := func(name string, get func(*records.AccountNormalized) string) (string, string) {
 		order := ms
-		if o, ok := r.cfg.Survivorship.Attributes[name]; ok {
-			order = append([]int32(nil), r.members[rt]...)
-			less := r.ranker(o, treeRank)
+		if less, ok := pc.attrLess[name]; ok && len(ms) > 1 {
+			order = append([]int32(nil), ms...)
 			sort.Slice(order, func(i, j int) bool { return less(order[i], order[j]) })
 		}
 		for _, m := range order {
@@ -785,6 +854,23 @@ func (r *resolver) person(rt int32, id string, in ResolveInput) records.Person {
 			p.SourceOf[pa.name] = src
 		}
 	}
+	if len(ms) == 1 {
+		a := &r.acc[ms[0]]
+		for _, k := range sortedMapKeys(a.Attributes) {
+			if p.Attributes == nil {
+				p.Attributes = map[string]string{}
+			}
+			p.Attributes[k] = a.Attributes[k]
+			p.SourceOf["attributes."+k] = a.AccountKey
+		}
+		p.Emails = a.Emails
+		p.Trees = []string{a.Tree}
+		p.AccountKeys = []string{a.AccountKey}
+		p.Groups = r.groupNames(in, a)
+		sort.Strings(p.Groups)
+		p.ModifiedAt = a.ModifiedAt
+		return p
+	}
 	attrNames := map[string]bool{}
 	emails := map[string]bool{}
 	trees := map[string]bool{}
@@ -798,12 +884,8 @@ func (r *resolver) person(rt int32, id string, in ResolveInput) records.Person {
 			emails[e] = true
 		}
 		trees[a.Tree] = true
-		for _, g := range a.Groups {
-			if n, ok := in.GroupNames[g]; ok {
-				groups[n] = true
-			} else {
-				groups[g] = true
-			}
+		for _, g := range r.groupNames(in, a) {
+			groups[g] = true
 		}
 		p.AccountKeys = append(p.AccountKeys, a.AccountKey)
 		if a.ModifiedAt != nil && (p.ModifiedAt == nil || a.ModifiedAt.After(*p.ModifiedAt)) {
@@ -826,6 +908,18 @@ func (r *resolver) person(rt int32, id string, in ResolveInput) records.Person {
 	p.Groups = sortedKeys(groups)
 	sort.Strings(p.AccountKeys)
 	return p
+}
+
+func sortedMapKeys(m map[string]string) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func sortedKeys(m map[string]bool) []string {

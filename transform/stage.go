@@ -191,6 +191,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 				return nil, fmt.Errorf("transform: write effective_memberships: %w", err)
 			}
 		}
+		an.Groups = nil // recomputed from the graph when persons are assembled
 		norm = append(norm, an)
 	}
 	raw = nil
@@ -202,33 +203,55 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		return nil, fmt.Errorf("transform: close effective_memberships: %w", err)
 	}
 
-	// 6. resolve
-	order := cfg.TreeNames()
-	rz := Resolve(&cfg.Transform, ResolveInput{Accounts: norm, Previous: prev, Overrides: ov, TreeOrder: order, GroupNames: g.GroupNames()})
+	// 6. resolve, persons and links streamed out as they are assembled
+	pw, err := artifact.OpenTable[records.Person](stage, records.PersonsSpec)
+	if err != nil {
+		return nil, fmt.Errorf("transform: %w", err)
+	}
+	lw, err := artifact.OpenTable[records.PersonLink](stage, records.PersonLinksSpec)
+	if err != nil {
+		return nil, fmt.Errorf("transform: %w", err)
+	}
+	byRule := map[string]int{}
+	emit := func(p records.Person, links []records.PersonLink) error {
+		if err := pw.Write(p); err != nil {
+			return fmt.Errorf("transform: write persons: %w", err)
+		}
+		for _, l := range links {
+			byRule[l.Rule]++
+			if err := lw.Write(l); err != nil {
+				return fmt.Errorf("transform: write person_links: %w", err)
+			}
+		}
+		return nil
+	}
+	groupsOf := func(a *records.AccountNormalized) []string { return groupKeys(g.Effective(a.AccountKey)) }
+	rz, err := Resolve(&cfg.Transform, ResolveInput{Accounts: norm, Previous: prev, Overrides: ov, TreeOrder: cfg.TreeNames(),
+		GroupNames: g.GroupNames(), GroupsOf: groupsOf, Emit: emit})
+	if err != nil {
+		return nil, err
+	}
 	norm = nil
+	res.Persons, res.Links = pw.Rows(), lw.Rows()
+	if err := pw.Close(); err != nil {
+		return nil, fmt.Errorf("transform: close persons: %w", err)
+	}
+	if err := lw.Close(); err != nil {
+		return nil, fmt.Errorf("transform: close person_links: %w", err)
+	}
 	for _, w := range rz.Warnings {
 		log.Warn("transform: " + w)
 	}
 	res.Warnings = rz.Warnings
-	if err := writeAll(stage, records.PersonsSpec, rz.Persons); err != nil {
-		return nil, err
-	}
-	if err := writeAll(stage, records.PersonLinksSpec, rz.Links); err != nil {
-		return nil, err
-	}
 	if err := writeAll(stage, records.MatchReviewSpec, rz.Reviews); err != nil {
 		return nil, err
 	}
-	res.Persons, res.Links, res.Reviews = int64(len(rz.Persons)), int64(len(rz.Links)), int64(len(rz.Reviews))
+	res.Reviews = int64(len(rz.Reviews))
 
 	// 7. summary and commit
 	byReason := map[string]int{}
 	for _, r := range rz.Reviews {
 		byReason[r.Reason]++
-	}
-	byRule := map[string]int{}
-	for _, l := range rz.Links {
-		byRule[l.Rule]++
 	}
 	stage.SetSummary("accounts", res.Accounts)
 	stage.SetSummary("persons", res.Persons)

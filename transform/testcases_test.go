@@ -174,8 +174,8 @@ func checkDeterministic(t *testing.T, cfg *config.Config, r caseRun, out *Output
 	if order == nil {
 		order = cfg.TreeNames()
 	}
-	again := Resolve(&cfg.Transform, ResolveInput{Accounts: rev, Previous: nil, Overrides: mergeOverrides(&cfg.Transform, r.Overrides), TreeOrder: order, GroupNames: nil})
-	first := Resolve(&cfg.Transform, ResolveInput{Accounts: out.Accounts, Previous: nil, Overrides: mergeOverrides(&cfg.Transform, r.Overrides), TreeOrder: order, GroupNames: nil})
+	again, _ := Resolve(&cfg.Transform, ResolveInput{Accounts: rev, Previous: nil, Overrides: mergeOverrides(&cfg.Transform, r.Overrides), TreeOrder: order, GroupNames: nil})
+	first, _ := Resolve(&cfg.Transform, ResolveInput{Accounts: out.Accounts, Previous: nil, Overrides: mergeOverrides(&cfg.Transform, r.Overrides), TreeOrder: order, GroupNames: nil})
 	if !reflect.DeepEqual(first, again) {
 		t.Errorf("resolve depends on input order")
 	}
