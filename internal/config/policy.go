@@ -19,7 +19,8 @@ import (
 // yield a bool) by Validate, without I/O; Compile returns the programs the
 // plan stage evaluates.
 type Policy struct {
-	// Scope selects the persons who should have a Highspot account.
+	// Scope selects the persons who should have a Highspot account; without
+	// one nobody is in scope.
 	Scope ScopeRule `yaml:"scope"`
 	// ManagedGroups are the Highspot group names this tool may edit. Only these
 	// are ever added to or removed from; every group a rule names must be here.
@@ -148,11 +149,17 @@ func DefaultThresholds() []Threshold {
 }
 
 func (p *Policy) applyDefaults() {
+	// No scope configured means nobody is in scope: a missing policy section
+	// must never provision the whole directory (and the suspension gates
+	// stop it from suspending everyone).
+	if p.Scope.When == "" {
+		p.Scope.When = "false"
+		if p.Scope.Name == "" {
+			p.Scope.Name = "no-scope-configured"
+		}
+	}
 	if p.Scope.Name == "" {
 		p.Scope.Name = "scope"
-	}
-	if p.Scope.When == "" {
-		p.Scope.When = "true"
 	}
 	if p.Thresholds == nil {
 		p.Thresholds = DefaultThresholds()
