@@ -26,6 +26,9 @@ type synth struct {
 }
 
 func synthesize(n int) *synth {
+	if n%500 != 0 {
+		panic("synthesize: n must be a multiple of 500")
+	}
 	s := &synth{want: map[string]int{}}
 	gFS, gIS := []string{"acme:Field Sales", "acme:Sales"}, []string{"acme:Inside Sales", "acme:Sales"}
 	trees := [][]string{{"acme"}, {"beta"}}
@@ -78,15 +81,18 @@ func synthesize(n int) *synth {
 			Name: p.GivenName, Surname: p.Surname, DisplayName: p.DisplayName, GroupNames: hg})
 		s.prev = append(s.prev, records.DesiredUser{PersonID: p.PersonID, Email: email, Name: p.GivenName, Surname: p.Surname,
 			DisplayName: p.DisplayName, Groups: hg, Role: role, Region: region, Tree: p.PrimaryTree, ScopeRule: "sales"})
-		if i%100 == 99 {
-			s.nChurned++
-			switch (i / 100) % 4 {
-			case 0: // joiner: not in Highspot yet, not previously desired
-				s.base.Users = s.base.Users[:len(s.base.Users)-1]
-				s.prev = s.prev[:len(s.prev)-1]
+		if i%125 == 124 {
+			switch (i / 125) % 4 {
+			case 0: // joiner (not in Highspot yet) and, in its baseline slot, a leaver gone from the directory
+				s.nChurned += 2
+				gone := "gone" + strconv.Itoa(i) + "@acme.com"
+				s.base.Users[len(s.base.Users)-1].Email = gone
+				s.prev[len(s.prev)-1].Email = gone
 				s.want[records.OpCreateUser]++
 				s.want[records.OpAddMember] += len(hg)
+				s.want[records.OpSuspendUser]++
 			case 1: // mover: field <-> inside
+				s.nChurned++
 				if role == "field_sales" {
 					p.Role, p.Groups = "inside_sales", gIS
 				} else {
@@ -109,11 +115,13 @@ func synthesize(n int) *synth {
 				s.want[records.OpAddMember] += add
 				s.want[records.OpRemoveMember] += rem
 			case 2: // leaver: disabled
+				s.nChurned++
 				p.Status = "disabled"
 				s.want[records.OpSuspendUser]++
-			case 3: // leaver: gone from the directory
-				s.want[records.OpSuspendUser]++
-				continue
+			case 3: // profile change
+				s.nChurned++
+				p.DisplayName += " Jr"
+				s.want[records.OpUpdateUser]++
 			}
 		}
 		s.persons = append(s.persons, p)
@@ -173,10 +181,11 @@ func TestSyntheticChurnExact(t *testing.T) {
 	ev := mustEval(t, s.persons, pol)
 	p := Diff(ev, s.base, State{Previous: s.prev}, pol, time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
 	checkChurn(t, p, s.want)
-	// 1% of 20000 = 200 churned persons, 50 of each kind; 100 suspensions is
-	// far over the default 2%/50 gate.
 	if got, want := s.nChurned, 200; got != want {
-		t.Errorf("churned: got %d, want %d", got, want)
+		t.Errorf("churned: got %d, want %d (1%%)", got, want)
+	}
+	if len(s.persons) != 20000 || len(s.base.Users) != 20000 {
+		t.Errorf("sizes: got %d persons, %d users, want 20000 each", len(s.persons), len(s.base.Users))
 	}
 }
 
@@ -185,7 +194,7 @@ func TestSyntheticChurnExact(t *testing.T) {
 // and reports peak RSS. Targets: < 10 s, < 2 GB. Run: make bench, or
 // go test -run '^$' -bench Plan1M -benchtime 1x ./transform/plan/
 func BenchmarkPlan1M(b *testing.B) {
-	n := 1_002_500 // 1,000,000 persons and 1,000,000 baseline users after churn
+	n := 1_000_000
 	if v := os.Getenv("PLAN_BENCH_N"); v != "" {
 		n, _ = strconv.Atoi(v)
 	}
