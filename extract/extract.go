@@ -199,12 +199,16 @@ func (s *treeSink) partition(p string) uint16 {
 }
 
 // index records an entry; false when its DN was seen before (duplicate).
-func (s *treeSink) index(dn, partition, id string, kind uint8) (bool, error) {
-	parsed, err := entry.ParseDN(dn)
-	if err != nil {
-		return false, err
+// norm is the entry's entry.Norm ("" = compute it here).
+func (s *treeSink) index(dn, norm, partition, id string, kind uint8) (bool, error) {
+	if norm == "" {
+		n, _, err := entry.NormDN(dn)
+		if err != nil {
+			return false, err
+		}
+		norm = n
 	}
-	h := s.hash(entry.Norm(parsed))
+	h := s.hash(norm)
 	if _, dup := s.byDN[h]; dup {
 		return false, nil
 	}
@@ -214,12 +218,15 @@ func (s *treeSink) index(dn, partition, id string, kind uint8) (bool, error) {
 	return true, nil
 }
 
-func (s *treeSink) Account(a records.Account) error {
+func (s *treeSink) Account(a records.Account) error { return s.AccountNorm(a, "") }
+
+// AccountNorm is Account with the DN's Norm already computed (entry.NormSink).
+func (s *treeSink) AccountNorm(a records.Account, norm string) error {
 	if !s.tree.IncludesPartition(a.Partition) {
 		s.skipped++
 		return nil
 	}
-	ok, err := s.index(a.DN, a.Partition, a.SourceID, 1)
+	ok, err := s.index(a.DN, norm, a.Partition, a.SourceID, 1)
 	if err != nil {
 		return s.Reject(records.Reject{Tree: s.tree.Name, Partition: a.Partition, DN: a.DN, SourceID: a.SourceID, Kind: "account", Code: entry.CodeBadDN, Reason: "the DN does not parse: " + err.Error()})
 	}
@@ -234,12 +241,15 @@ func (s *treeSink) Account(a records.Account) error {
 	return s.accounts.Write(a)
 }
 
-func (s *treeSink) Group(g records.Group) error {
+func (s *treeSink) Group(g records.Group) error { return s.GroupNorm(g, "") }
+
+// GroupNorm is Group with the DN's Norm already computed (entry.NormSink).
+func (s *treeSink) GroupNorm(g records.Group, norm string) error {
 	if !s.tree.IncludesPartition(g.Partition) {
 		s.skipped++
 		return nil
 	}
-	ok, err := s.index(g.DN, g.Partition, g.SourceID, 2)
+	ok, err := s.index(g.DN, norm, g.Partition, g.SourceID, 2)
 	if err != nil {
 		return s.Reject(records.Reject{Tree: s.tree.Name, Partition: g.Partition, DN: g.DN, SourceID: g.SourceID, Kind: "group", Code: entry.CodeBadDN, Reason: "the DN does not parse: " + err.Error()})
 	}
@@ -275,24 +285,43 @@ func (s *treeSink) Reject(r records.Reject) error {
 	return s.rejects.Write(r)
 }
 
-func readSpilled(r *bufio.Reader) ([5]string, error) {
+// spillReader reads spilled memberships back: the five fields of a record
+// are read into one buffer and become substrings of one string (one
+// allocation per membership instead of five).
+type spillReader struct {
+	r    *bufio.Reader
+	buf  []byte
+	ends [5]int
+}
+
+func (sr *spillReader) next() ([5]string, error) {
 	var out [5]string
+	sr.buf = sr.buf[:0]
 	for i := range out {
-		n, err := binary.ReadUvarint(r)
+		n, err := binary.ReadUvarint(sr.r)
 		if err != nil {
 			if i == 0 && err == io.EOF {
 				return out, io.EOF
 			}
 			return out, fmt.Errorf("read spilled membership: %w", err)
 		}
-		b := make([]byte, n)
-		if _, err := io.ReadFull(r, b); err != nil {
+		start := len(sr.buf)
+		sr.buf = append(sr.buf, make([]byte, n)...)
+		if _, err := io.ReadFull(sr.r, sr.buf[start:]); err != nil {
 			return out, fmt.Errorf("read spilled membership: %w", err)
 		}
-		out[i] = string(b)
+		sr.ends[i] = len(sr.buf)
+	}
+	all := string(sr.buf)
+	start := 0
+	for i, end := range sr.ends {
+		out[i] = all[start:end]
+		start = end
 	}
 	return out, nil
 }
+
+var memberKinds = [3]string{"", "user", "group"}
 
 // resolve turns the spilled member references into membership rows (or
 // dangling-member rejects).
@@ -303,14 +332,14 @@ func (s *treeSink) resolve(ctx context.Context, w *artifact.TableWriter[records.
 	if _, err := s.spill.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("rewind membership spill: %w", err)
 	}
-	r := bufio.NewReaderSize(s.spill, 1<<16)
+	r := &spillReader{r: bufio.NewReaderSize(s.spill, 1<<16)}
 	for n := 0; ; n++ {
 		if n%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		v, err := readSpilled(r)
+		v, err := r.next()
 		if err == io.EOF {
 			return nil
 		}
@@ -335,7 +364,7 @@ func (s *treeSink) resolve(ctx context.Context, w *artifact.TableWriter[records.
 				continue
 			}
 		} else {
-			parsed, err := entry.ParseDN(memberDN)
+			norm, mp, err := entry.NormDN(memberDN)
 			if err != nil {
 				rej.Code, rej.Reason = entry.CodeBadDN, "the member DN does not parse: "+err.Error()
 				if err := s.Reject(rej); err != nil {
@@ -343,9 +372,8 @@ func (s *treeSink) resolve(ctx context.Context, w *artifact.TableWriter[records.
 				}
 				continue
 			}
-			found, ok = s.byDN[s.hash(entry.Norm(parsed))]
+			found, ok = s.byDN[s.hash(norm)]
 			if !ok {
-				mp := entry.Partition(parsed)
 				if mp != "" && !s.tree.IncludesPartition(mp) {
 					// a member in a partition this tree does not publish: keep
 					// it, unresolved; transform resolves it across trees by DN
@@ -363,7 +391,7 @@ func (s *treeSink) resolve(ctx context.Context, w *artifact.TableWriter[records.
 			}
 		}
 		m.MemberSourceID = found.id
-		m.MemberKind = map[uint8]string{1: "user", 2: "group"}[found.kind]
+		m.MemberKind = memberKinds[found.kind]
 		m.MemberPartition = s.parts[found.part]
 		if err := w.Write(m); err != nil {
 			return err

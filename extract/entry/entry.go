@@ -36,6 +36,95 @@ type Getter func(attr string) [][]byte
 // ParseDN parses a DN (RFC 4514, escapes such as "R&D\, Europe" or "\2C").
 func ParseDN(s string) (*ldap.DN, error) { return ldap.ParseDN(s) }
 
+// NormDN parses dn once and returns its Norm and its Partition. Plain DNs
+// (valid UTF-8, no escapes, quotes, '+', '#', ';', '<', '>' or NUL: nearly all
+// of a directory) take a fast path that gives the same results as
+// ParseDN + Norm + Partition without building a *ldap.DN; others go through
+// ParseDN.
+func NormDN(dn string) (norm, partition string, err error) {
+	if n, p, ok := normPlain(dn); ok {
+		return n, p, nil
+	}
+	parsed, err := ParseDN(dn)
+	if err != nil {
+		return "", "", err
+	}
+	return Norm(parsed), Partition(parsed), nil
+}
+
+type plainRDN struct{ typ, val string } // both stripped of surrounding ' '
+
+// normPlain is the fast path of NormDN; ok is false when dn needs ParseDN.
+func normPlain(dn string) (norm, partition string, ok bool) {
+	if strings.TrimSpace(dn) == "" {
+		return "", "", false
+	}
+	var stack [12]plainRDN
+	rdns := stack[:0]
+	ascii := true
+	for start, i := 0, 0; i <= len(dn); i++ {
+		if i < len(dn) {
+			c := dn[i]
+			switch c {
+			case '\\', '"', '+', '#', ';', '<', '>', 0:
+				return "", "", false
+			}
+			if c >= 0x80 {
+				ascii = false
+			}
+			if c != ',' {
+				continue
+			}
+		}
+		comp := dn[start:i]
+		start = i + 1
+		eq := strings.IndexByte(comp, '=')
+		if eq < 0 {
+			return "", "", false
+		}
+		r := plainRDN{typ: strings.Trim(comp[:eq], " "), val: strings.Trim(comp[eq+1:], " ")}
+		if r.typ == "" {
+			return "", "", false
+		}
+		rdns = append(rdns, r)
+	}
+	if !ascii && !utf8.ValidString(dn) {
+		return "", "", false
+	}
+	var b strings.Builder
+	b.Grow(len(dn))
+	for i, r := range rdns {
+		if i > 0 {
+			b.WriteByte(0)
+		}
+		writeFolded(&b, strings.TrimSpace(r.typ), ascii)
+		b.WriteByte(1)
+		writeFolded(&b, strings.TrimSpace(r.val), ascii)
+	}
+	for i := len(rdns) - 1; i > 0; i-- {
+		if strings.EqualFold(rdns[i].typ, "ou") && strings.EqualFold(rdns[i].val, "IdentityProviders") {
+			partition = rdns[i-1].val
+			break
+		}
+	}
+	return b.String(), partition, true
+}
+
+// writeFolded writes strings.ToLower(s), without allocating for ASCII.
+func writeFolded(b *strings.Builder, s string, ascii bool) {
+	if !ascii {
+		b.WriteString(strings.ToLower(s))
+		return
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+}
+
 // Partition returns the value of the RDN directly below ou=IdentityProviders,
 // or "" when the DN is not under it.
 func Partition(dn *ldap.DN) string {
@@ -203,12 +292,11 @@ func (m *Mapper) Head(dn string, get Getter, kind string) (h Header, included bo
 	if !utf8.ValidString(dn) {
 		return h, true, m.reject(h, kind, CodeBadUTF8, "the DN is not valid UTF-8", dn)
 	}
-	parsed, err := ParseDN(dn)
+	norm, partition, err := NormDN(dn)
 	if err != nil {
 		return h, true, m.reject(h, kind, CodeBadDN, "the DN does not parse: "+err.Error(), dn)
 	}
-	h.Norm = Norm(parsed)
-	h.Partition = Partition(parsed)
+	h.Norm, h.Partition = norm, partition
 	if !m.tree.IncludesPartition(h.Partition) {
 		return h, false, nil
 	}
@@ -375,6 +463,13 @@ type Sink interface {
 	Reject(records.Reject) error
 }
 
+// NormSink is implemented by sinks that index entries by DN: Emit then hands
+// over the Norm it has already computed, so each DN is parsed once.
+type NormSink interface {
+	AccountNorm(a records.Account, norm string) error
+	GroupNorm(g records.Group, norm string) error
+}
+
 // Emit maps one entry of kind "account" or "group" and hands the row (or its
 // reject) and, for groups, each member value to sink. Shared by sources that
 // read LDAP-shaped entries (ldap, ldif).
@@ -391,13 +486,22 @@ func Emit(m *Mapper, dn, kind string, get Getter, sink Sink) error {
 		if rej != nil {
 			return sink.Reject(*rej)
 		}
+		if ns, ok := sink.(NormSink); ok {
+			return ns.AccountNorm(acc, h.Norm)
+		}
 		return sink.Account(acc)
 	}
 	g, members, rej := m.Group(h, get)
 	if rej != nil {
 		return sink.Reject(*rej)
 	}
-	if err := sink.Group(g); err != nil {
+	var err error
+	if ns, ok := sink.(NormSink); ok {
+		err = ns.GroupNorm(g, h.Norm)
+	} else {
+		err = sink.Group(g)
+	}
+	if err != nil {
 		return err
 	}
 	for _, mdn := range members {

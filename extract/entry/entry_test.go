@@ -72,3 +72,40 @@ func TestParseTime(t *testing.T) {
 		t.Errorf("ParseTime(yesterday): got no error, want one")
 	}
 }
+
+// TestNormDNFastPathMatchesParseDN: NormDN (fast path for plain DNs) gives the
+// same Norm, Partition and error-ness as ParseDN + Norm + Partition.
+func TestNormDNFastPathMatchesParseDN(t *testing.T) {
+	dns := []string{
+		"cn=jdoe,ou=Root,ou=Acme Corp,ou=IdentityProviders,dc=identity,dc=opentext,dc=net",
+		"CN=JDoe , OU=Root,ou= Acme Corp ,OU=identityproviders,dc=identity",
+		"cn=Zoë Ünal,ou=Beta GmbH,ou=IdentityProviders,dc=x",
+		"cn=ZOË,ou=Beta,ou=IdentityProviders,dc=x",
+		`cn=R&D\, Europe,ou=Groups,ou=Acme,ou=IdentityProviders,dc=x`,
+		"cn=a+sn=b,ou=P,ou=IdentityProviders,dc=x",
+		"cn=C# devs,ou=P,ou=IdentityProviders,dc=x",
+		"cn=a=b,dc=x",
+		"cn=x\t,dc=y",
+		"ou=IdentityProviders,dc=x",
+		"cn=a,ou=IdentityProviders",
+		"cn=a,,dc=x",
+		"cn=a,dc=x,",
+		"=a,dc=x",
+		"nonsense",
+		"cn=a;dc=x",
+		"cn=\"q\",dc=x",
+		"  ",
+		"cn=a, dc=x",
+	}
+	for _, dn := range dns {
+		gotNorm, gotPart, gotErr := NormDN(dn)
+		parsed, err := ParseDN(dn)
+		var wantNorm, wantPart string
+		if err == nil {
+			wantNorm, wantPart = Norm(parsed), Partition(parsed)
+		}
+		if gotNorm != wantNorm || gotPart != wantPart || (gotErr == nil) != (err == nil) {
+			t.Errorf("NormDN(%q): got %q, %q, %v; want %q, %q, %v", dn, gotNorm, gotPart, gotErr, wantNorm, wantPart, err)
+		}
+	}
+}

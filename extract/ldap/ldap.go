@@ -33,6 +33,12 @@ type Source struct {
 	getenv func(string) string
 	log    logrus.FieldLogger
 	mapper *entry.Mapper
+	// per-read entry decoding state (a Source reads one tree at a time)
+	slotOf map[string]int // lower-case requested attribute -> slot
+	byName map[string]int // attribute name as the mapper asks for it -> slot (-1: not requested)
+	slots  [][][]byte     // the current entry's values per slot (views into the message buffer)
+	lower  []byte
+	get    entry.Getter
 	// PageHook, when set, is called after each page has been handed to the
 	// sink (page number from 1, entries in it). Tests use it to act mid-read.
 	PageHook func(page, entries int)
@@ -105,7 +111,7 @@ func (s *Source) tlsConfig(host string) (*tls.Config, error) {
 }
 
 // connect dials (honouring ctx), sets up TLS and binds.
-func (s *Source) connect(ctx context.Context) (*goldap.Conn, error) {
+func (s *Source) connect(ctx context.Context) (*wireConn, error) {
 	u, err := url.Parse(s.cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("parse url: %w", err)
@@ -136,16 +142,18 @@ func (s *Source) connect(ctx context.Context) (*goldap.Conn, error) {
 			return nil, fmt.Errorf("dial %s: %w", s.cfg.URL, err)
 		}
 	}
-	conn := goldap.NewConn(nc, u.Scheme == "ldaps")
-	conn.Start()
-	conn.SetTimeout(timeout)
+	conn := newWireConn(nc, timeout)
+	// setup (StartTLS, bind) is bounded by the timeout and by ctx
+	_ = nc.SetDeadline(time.Now().Add(timeout))
+	stop := context.AfterFunc(dctx, func() { conn.Close() })
+	defer stop()
 	if s.cfg.StartTLS {
 		tc, err := s.tlsConfig(host)
 		if err != nil {
 			conn.Close()
 			return nil, err
 		}
-		if err := conn.StartTLS(tc); err != nil {
+		if err := conn.startTLS(dctx, tc); err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("StartTLS with %s: %w", s.cfg.URL, err)
 		}
@@ -156,11 +164,16 @@ func (s *Source) connect(ctx context.Context) (*goldap.Conn, error) {
 			conn.Close()
 			return nil, err
 		}
-		if err := conn.Bind(s.cfg.BindDN, pw.Reveal()); err != nil {
+		if err := conn.bind(s.cfg.BindDN, pw.Reveal()); err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("bind as %s: %w", s.cfg.BindDN, err)
 		}
 	}
+	if !stop() {
+		conn.Close()
+		return nil, fmt.Errorf("connect to %s: %w", s.cfg.URL, context.Cause(dctx))
+	}
+	_ = conn.nc.SetDeadline(time.Time{})
 	return conn, nil
 }
 
@@ -170,41 +183,45 @@ func (s *Source) Read(ctx context.Context, sink extract.Sink) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	filter := Filter(s.cfg)
+	compiled, err := goldap.CompileFilter(filter)
+	if err != nil {
+		return fmt.Errorf("ldap %s: filter %s: %w (check trees[].ldap.user_filter / group_filter)", s.cfg.URL, filter, err)
+	}
 	conn, err := s.connect(ctx)
 	if err != nil {
 		return fmt.Errorf("ldap %s: %w", s.cfg.URL, err)
 	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() { // a cancelled context closes the connection, ending a blocked Search
-		select {
-		case <-ctx.Done():
-			conn.Close()
-		case <-done:
+	// a cancelled context closes the connection, ending a blocked read
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer func() {
+		if stop() {
+			conn.unbind()
 		}
 	}()
-	defer conn.Close()
-	filter := Filter(s.cfg)
-	attrs := s.mapper.Attributes()
+	req := searchRequest{filter: compiled, attrs: s.mapper.Attributes(), timeLimit: int(s.cfg.Timeout / time.Second)}
+	s.prepare(req.attrs)
 	for _, base := range Bases(s.tree) {
-		if err := s.readBase(ctx, conn, base, filter, attrs, sink); err != nil {
+		req.base = base
+		if err := s.readBase(ctx, conn, req, sink); err != nil {
 			return fmt.Errorf("ldap %s base %q: %w", s.cfg.URL, base, err)
 		}
 	}
 	return nil
 }
 
-func (s *Source) readBase(ctx context.Context, conn *goldap.Conn, base, filter string, attrs []string, sink extract.Sink) error {
-	paging := goldap.NewControlPaging(uint32(s.cfg.PageSize))
-	timeLimit := int(s.cfg.Timeout / time.Second)
+// readBase is the paged-results loop over one base: one search per page,
+// entries mapped and handed to the sink as they are decoded (so memory is
+// bounded by one entry, not one page), the context checked between pages.
+func (s *Source) readBase(ctx context.Context, conn *wireConn, req searchRequest, sink extract.Sink) error {
+	req.paging = goldap.NewControlPaging(uint32(s.cfg.PageSize))
+	onEntry := func(e *rawEntry) error { return s.entry(e, sink) }
 	for page := 1; ; page++ {
 		if err := ctx.Err(); err != nil {
-			s.abandon(conn, base, filter, paging)
+			s.abandon(conn, req)
 			return fmt.Errorf("cancelled before page %d: %w", page, err)
 		}
-		req := goldap.NewSearchRequest(base, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, timeLimit,
-			false, filter, attrs, []goldap.Control{paging})
-		res, err := conn.Search(req)
+		cookie, n, err := conn.searchPage(req, onEntry)
 		if err != nil {
 			if cerr := ctx.Err(); cerr != nil {
 				return fmt.Errorf("page %d: %w", page, cerr)
@@ -216,45 +233,72 @@ func (s *Source) readBase(ctx context.Context, conn *goldap.Conn, base, filter s
 			}
 			return fmt.Errorf("page %d: %w", page, err)
 		}
-		for _, e := range res.Entries {
-			if err := s.entry(e, sink); err != nil {
-				return err
-			}
-		}
 		if s.PageHook != nil {
-			s.PageHook(page, len(res.Entries))
+			s.PageHook(page, n)
 		}
-		ctrl, ok := goldap.FindControl(res.Controls, goldap.ControlTypePaging).(*goldap.ControlPaging)
-		if !ok || ctrl == nil {
-			return fmt.Errorf("page %d: the server returned no paged-results control, so the read cannot be proven complete", page)
-		}
-		if len(ctrl.Cookie) == 0 {
+		if len(cookie) == 0 {
 			return nil
 		}
-		paging.SetCookie(ctrl.Cookie)
+		req.paging.SetCookie(cookie)
 	}
 }
 
 // abandon tells the server to drop the paged search (RFC 2696: size 0 with
 // the cookie); best effort, bounded by the request timeout.
-func (s *Source) abandon(conn *goldap.Conn, base, filter string, paging *goldap.ControlPaging) {
-	if len(paging.Cookie) == 0 {
+func (s *Source) abandon(conn *wireConn, req searchRequest) {
+	if len(req.paging.Cookie) == 0 {
 		return
 	}
 	stop := goldap.NewControlPaging(0)
-	stop.SetCookie(paging.Cookie)
-	req := goldap.NewSearchRequest(base, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false,
-		filter, []string{"1.1"}, []goldap.Control{stop})
-	_, _ = conn.Search(req)
+	stop.SetCookie(req.paging.Cookie)
+	req.paging, req.attrs = stop, []string{"1.1"}
+	_, _, _ = conn.searchPage(req, func(*rawEntry) error { return nil })
 }
 
-func (s *Source) entry(e *goldap.Entry, sink extract.Sink) error {
-	vals := make(map[string][][]byte, len(e.Attributes))
-	for _, a := range e.Attributes {
-		vals[strings.ToLower(a.Name)] = a.ByteValues
+// prepare builds the attribute slots of the requested attributes (names
+// matched case-insensitively, as the directory does).
+func (s *Source) prepare(attrs []string) {
+	s.slotOf = make(map[string]int, len(attrs)+1)
+	s.slots = s.slots[:0]
+	for _, a := range append([]string{"objectClass"}, attrs...) {
+		k := strings.ToLower(a)
+		if _, ok := s.slotOf[k]; !ok {
+			s.slotOf[k] = len(s.slots)
+			s.slots = append(s.slots, nil)
+		}
 	}
-	get := func(attr string) [][]byte { return vals[strings.ToLower(attr)] }
-	ocs := get("objectClass")
+	s.byName = make(map[string]int, len(s.slotOf))
+	s.get = s.values
+}
+
+// values is the entry.Getter over the current entry's slots.
+func (s *Source) values(attr string) [][]byte {
+	i, ok := s.byName[attr]
+	if !ok {
+		j, found := s.slotOf[strings.ToLower(attr)]
+		if !found {
+			j = -1
+		}
+		s.byName[attr], i = j, j
+	}
+	if i < 0 {
+		return nil
+	}
+	return s.slots[i]
+}
+
+func (s *Source) entry(e *rawEntry, sink extract.Sink) error {
+	for i := range s.slots {
+		s.slots[i] = nil
+	}
+	for i := range e.attrs {
+		a := &e.attrs[i]
+		s.lower = appendLower(s.lower[:0], a.name)
+		if j, ok := s.slotOf[string(s.lower)]; ok && s.slots[j] == nil {
+			s.slots[j] = a.vals
+		}
+	}
+	ocs := s.get("objectClass")
 	kind := ""
 	switch {
 	case entry.IsUser(ocs, s.cfg.UserObjectClass):
@@ -264,5 +308,15 @@ func (s *Source) entry(e *goldap.Entry, sink extract.Sink) error {
 	default:
 		return nil
 	}
-	return entry.Emit(s.mapper, e.DN, kind, get, sink)
+	return entry.Emit(s.mapper, string(e.dn), kind, s.get, sink)
+}
+
+func appendLower(dst, name []byte) []byte {
+	for _, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
