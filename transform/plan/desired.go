@@ -53,14 +53,15 @@ type Want struct {
 
 // Evaluation is the policy applied to every person.
 type Evaluation struct {
-	Wants []Want // in scope, not service, with an email; sorted by email
+	// Wants are the persons in scope, not service, with an email, in input
+	// order. Two persons with one email are both here; Diff keeps the first.
+	Wants []Want
 	// Excluded says why a known address got no Want (out_of_scope, service).
 	Excluded map[string]string
 	// Protected maps every address of a protected person to the rule or "emails".
 	Protected map[string]string
 	Persons   int
-	NoEmail   int      // in-scope persons without an email (cannot be provisioned)
-	Duplicate []string // addresses claimed by more than one person (first kept)
+	NoEmail   int // in-scope persons without an email (cannot be provisioned)
 	// RuleHits counts persons per rule name.
 	RuleHits map[string]int
 }
@@ -505,7 +506,6 @@ func Desired(persons []records.Person, pol *Policy) (*Evaluation, error) {
 			ev.RuleHits[k] += v
 		}
 	}
-	seen := make(map[string]struct{}, len(persons))
 	n := 0
 	for i := range res {
 		r := &res[i]
@@ -531,12 +531,6 @@ func Desired(persons []records.Person, pol *Policy) (*Evaluation, error) {
 			}
 			continue
 		}
-		email := wants[i].User.Email
-		if _, dup := seen[email]; dup {
-			ev.Duplicate = append(ev.Duplicate, email)
-			continue
-		}
-		seen[email] = struct{}{}
 		if n != i {
 			wants[n] = wants[i]
 		}
@@ -544,11 +538,5 @@ func Desired(persons []records.Person, pol *Policy) (*Evaluation, error) {
 	}
 	clear(wants[n:])
 	ev.Wants = wants[:n]
-	// An address excluded for one person but wanted for another is wanted.
-	for e := range ev.Excluded {
-		if _, ok := seen[e]; ok {
-			delete(ev.Excluded, e)
-		}
-	}
 	return ev, nil
 }

@@ -86,7 +86,10 @@ type Plan struct {
 	Untouched map[string]int
 	// MissingGroups are managed groups a change needs that the pull did not find in Highspot.
 	MissingGroups []string
-	SHA256        string
+	// Duplicates are addresses of persons skipped because an earlier person
+	// has the same address (resolve should have merged or split them).
+	Duplicates []string
+	SHA256     string
 }
 
 // Change order within the plan: phase, then op, then email, then group.
@@ -167,6 +170,7 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 	}
 	claimed := make([]bool, len(base.Users))
 	onbCache := map[onbKey]*onbGrant{}
+	created := map[string]bool{} // wanted emails with no baseline user
 	missing := map[string]bool{}
 
 	emit := func(ch records.Change) {
@@ -206,7 +210,11 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 		u := w.User // copy; becomes the desired row
 		bi := -1
 		sl, ok := idx[u.Email]
-		if ok && sl.base >= 0 && !claimed[sl.base] {
+		if ok && sl.base >= 0 && claimed[sl.base] {
+			p.Duplicates = append(p.Duplicates, u.Email) // another person has this address
+			continue
+		}
+		if ok && sl.base >= 0 {
 			bi = int(sl.base)
 		} else {
 			for _, e := range w.Emails {
@@ -215,6 +223,13 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 					break
 				}
 			}
+		}
+		if bi < 0 {
+			if created[u.Email] {
+				p.Duplicates = append(p.Duplicates, u.Email)
+				continue
+			}
+			created[u.Email] = true
 		}
 		var b *records.HighspotUser
 		if bi >= 0 {

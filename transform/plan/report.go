@@ -60,6 +60,9 @@ func RenderMarkdown(s *Summary) string {
 	}
 	fmt.Fprintf(&b, "- persons: %d, in scope: %d (without email: %d), active headcount: %d, changes: %d\n", s.Persons, s.InScope, s.NoEmail, s.Headcount, s.Changes)
 	fmt.Fprintf(&b, "- match-review items waiting for a human: %d\n", s.MatchReview)
+	if s.Duplicates > 0 {
+		fmt.Fprintf(&b, "- persons skipped because an earlier person has the same email: %d\n", s.Duplicates)
+	}
 	fmt.Fprintf(&b, "- Highspot users left untouched: protected %d, not managed by this tool %d\n", s.Untouched["protected"], s.Untouched["unmanaged"])
 	if len(s.MissingGroups) > 0 {
 		fmt.Fprintf(&b, "- managed groups not found in Highspot (create them first): %s\n", mdEsc(strings.Join(s.MissingGroups, ", ")))

@@ -380,3 +380,22 @@ func TestReactivationAndLeaverSwitches(t *testing.T) {
 		}
 	}
 }
+
+func TestDuplicateEmailKeepsFirst(t *testing.T) {
+	pol := loadPolicy(t, "testdata/policy.yaml")
+	ps := []records.Person{
+		person("acme", "a.one", "same@acme.com", "field_sales", "AMER", "", "AMER-East", "enabled"),
+		person("beta", "a.two", "same@acme.com", "inside_sales", "EMEA", "", "EMEA-DACH", "enabled"),
+		person("acme", "john.doe", "john.doe@acme.com", "field_sales", "AMER", "", "AMER-East", "enabled"),
+		person("beta", "j.dup", "John.Doe@acme.com", "inside_sales", "EMEA", "", "EMEA-DACH", "enabled"),
+	}
+	p := Diff(mustEval(t, ps, pol), highspot0(), State{}, pol, t1)
+	if got, want := strings.Join(p.Duplicates, ","), "same@acme.com,john.doe@acme.com"; got != want {
+		t.Errorf("duplicates: got %s, want %s", got, want)
+	}
+	for _, c := range p.Changes {
+		if c.PersonID == "p-a.two" || c.PersonID == "p-j.dup" {
+			t.Errorf("change for the second person of a duplicate address: %s %s", c.Op, c.Email)
+		}
+	}
+}

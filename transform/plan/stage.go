@@ -314,7 +314,7 @@ func summarize(runID, fromRun string, now time.Time, p *Plan, ev *Evaluation, ga
 		Persons: ev.Persons, InScope: len(ev.Wants) + ev.NoEmail, NoEmail: ev.NoEmail, Changes: len(p.Changes),
 		ByOp: map[string]int{}, ByOpTree: CountByOpTree(p.Changes), HeadcountByTree: map[string]int{}, HeadcountByRole: map[string]int{},
 		Joiners: p.Joiners, Movers: p.Movers, Leavers: p.Leavers, Untouched: p.Untouched, MissingGroups: p.MissingGroups,
-		Gates: gates, Allow: allow, RuleHits: ev.RuleHits, Duplicates: len(ev.Duplicate)}
+		Gates: gates, Allow: allow, RuleHits: ev.RuleHits, Duplicates: len(p.Duplicates)}
 	for _, c := range p.Changes {
 		s.ByOp[c.Op]++
 	}
