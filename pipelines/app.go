@@ -106,13 +106,24 @@ func NewApp(ctx context.Context, o AppOptions) (*App, error) {
 	if err != nil {
 		return nil, exitcode.Wrap(exitcode.Usage, err)
 	}
+	if embedded {
+		log.Info("no --config given: using the embedded demo configuration (bundled fixture trees, ./artifacts, in-process Highspot sandbox)")
+	}
+	return appFor(ctx, cfg, embedded, log, o)
+}
+
+// appFor builds an App around an already loaded configuration.
+func appFor(ctx context.Context, cfg *config.Config, embedded bool, log *logrus.Logger, o AppOptions) (*App, error) {
+	if o.Getenv == nil {
+		o.Getenv = func(string) string { return "" }
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
 	if o.RunID != "" {
 		if _, err := artifact.RunDate(o.RunID); err != nil {
 			return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("--run-id %q: %w", o.RunID, err))
 		}
-	}
-	if embedded {
-		log.Info("no --config given: using the embedded demo configuration (bundled fixture trees, ./artifacts, in-process Highspot sandbox)")
 	}
 	st, err := store.Open(ctx, cfg.Store.URL, storeOptions(cfg))
 	if err != nil {

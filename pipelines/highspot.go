@@ -1,0 +1,284 @@
+package pipelines
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
+	"github.com/otds-highspot/otds-highspot/load"
+	"github.com/otds-highspot/otds-highspot/load/highspot"
+	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
+	"github.com/otds-highspot/otds-highspot/transform/plan"
+)
+
+// target builds the configured Highspot target. For target "sandbox" it
+// starts the in-process sandbox on a loopback port (state persisted to
+// highspot.sandbox.state_file, by default <store>/_sandbox/highspot.json for
+// a local store) and returns a client for it; stop shuts it down.
+func (a *App) target(ctx context.Context) (t load.Target, stop func(), err error) {
+	h := a.Cfg.Highspot
+	log := a.Log.WithField("target", h.Target)
+	if h.Target != "sandbox" {
+		t, err := highspot.FromConfig(h, a.Getenv, nil, log)
+		if err != nil {
+			return nil, nil, exitcode.Wrap(exitcode.Usage, err)
+		}
+		return t, func() {}, nil
+	}
+	state := h.Sandbox.StateFile
+	if state == "" {
+		root := a.Store.URL("")
+		if !strings.HasPrefix(root, "file://") {
+			return nil, nil, exitcode.New(exitcode.Usage, "highspot.sandbox.state_file: set it when the store is not a local folder (%s)", root)
+		}
+		state = filepath.Join(strings.TrimPrefix(root, "file://"), "_sandbox", "highspot.json")
+	}
+	if err := os.MkdirAll(filepath.Dir(state), 0o755); err != nil {
+		return nil, nil, fmt.Errorf("sandbox state folder: %w", err)
+	}
+	srv, err := sandbox.New(sandbox.Options{StateFile: state, Logger: log, Faults: sandbox.Faults{AutoVerify: h.Sandbox.AutoVerify}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("start the in-process Highspot sandbox (state %s): %w", state, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, fmt.Errorf("sandbox: listen on loopback: %w", err)
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(sctx, ln) }()
+	root := "http://" + ln.Addr().String()
+	t, err = sandbox.Client(h.Sandbox.Surface, root, &http.Client{Timeout: 30 * time.Second}, log)
+	if err != nil {
+		cancel()
+		<-done
+		return nil, nil, err
+	}
+	log.WithField("state", state).Debug("in-process Highspot sandbox started")
+	return t, func() { cancel(); <-done }, nil
+}
+
+// Pull snapshots Highspot for --run-id or the latest run.
+func (a *App) Pull(ctx context.Context) error {
+	runID, err := a.latestRunID(ctx)
+	if err != nil {
+		return err
+	}
+	a.Summary.RunID = runID
+	return a.withLock(ctx, runID, func() error { return a.pull(ctx, runID) })
+}
+
+func (a *App) pull(ctx context.Context, runID string) error {
+	t, stop, err := a.target(ctx)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	res, err := load.RunPull(ctx, a.Env(runID), a.Cfg, t, load.PullOptions{Apply: a.applyOptions()})
+	if err != nil {
+		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StagePull, Status: "failed", Error: err.Error()})
+		return err
+	}
+	a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StagePull, Status: "published", Manifest: a.Store.URL(res.Ref.Key),
+		Rows:    map[string]int64{"highspot_users": int64(res.Users), "highspot_groups": int64(res.Groups), "drift": int64(len(res.Drift))},
+		Details: map[string]any{"drift_by_kind": res.DriftByKind}})
+	fmt.Fprintf(a.Stdout, "pull: %d Highspot users (%d unverified, %d suspended), %d groups, %d drift items %v\n",
+		res.Users, res.Unverified, res.Suspended, res.Groups, len(res.Drift), res.DriftByKind)
+	return nil
+}
+
+func (a *App) applyOptions() load.ApplyOptions {
+	o := load.OptionsFromConfig(a.Cfg.Apply)
+	o.Classify = classify
+	return o
+}
+
+// classify is the Highspot client's retry classification for the applier:
+// highspot.Retryable decides, StatusError carries the status and Retry-After.
+func classify(err error) load.ErrorClass {
+	var se *highspot.StatusError
+	if errors.As(err, &se) {
+		return load.ErrorClass{Retryable: highspot.Retryable(err), RetryAfter: se.RetryAfter, HTTPStatus: se.Status}
+	}
+	c := load.DefaultClassify(err)
+	c.Retryable = c.Retryable || highspot.Retryable(err)
+	return c
+}
+
+// PlanOptions tune plan.
+type PlanOptions struct {
+	Allow   map[string]int
+	FromRun string
+}
+
+// Plan runs the plan stage for --run-id or the latest run (with FromRun: a
+// replay published under a new run id unless --run-id is given).
+func (a *App) Plan(ctx context.Context, o PlanOptions) error {
+	var runID string
+	var err error
+	if o.FromRun != "" {
+		runID = a.newRunID()
+	} else if runID, err = a.latestRunID(ctx); err != nil {
+		return err
+	}
+	a.Summary.RunID = runID
+	return a.withLock(ctx, runID, func() error { return a.plan(ctx, runID, o) })
+}
+
+func (a *App) plan(ctx context.Context, runID string, o PlanOptions) error {
+	res, err := plan.Run(ctx, a.Env(runID), a.Cfg, plan.Options{Allow: o.Allow, FromRun: o.FromRun})
+	if res != nil && res.Summary != nil {
+		s := res.Summary
+		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StagePlan, Status: s.Status, Manifest: a.Store.URL(res.Ref.Key),
+			Rows:    map[string]int64{"changes": int64(s.Changes), "desired_users": int64(s.InScope)},
+			Details: map[string]any{"plan_sha256": s.PlanSHA256, "by_op": s.ByOp, "blocked": s.Blocked, "report": a.Store.URL("_runs/" + runID + "/plan/plan.html")}})
+		if text, serr := plan.Show(ctx, a.Store, runID); serr == nil {
+			fmt.Fprint(a.Stdout, text)
+		}
+	} else if err != nil {
+		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StagePlan, Status: "failed", Error: err.Error()})
+	}
+	return err
+}
+
+// PlanShow prints the plan summary of --run-id or the latest run.
+func (a *App) PlanShow(ctx context.Context) error {
+	runID, err := a.latestRunID(ctx)
+	if err != nil {
+		return err
+	}
+	a.Summary.RunID = runID
+	text, err := plan.Show(ctx, a.Store, runID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(a.Stdout, text)
+	return nil
+}
+
+// ApplyOptions tune apply.
+type ApplyOptions struct {
+	PlanSHA256 string
+	DryRun     bool
+}
+
+// Apply applies the published plan of --run-id or the latest run.
+func (a *App) Apply(ctx context.Context, o ApplyOptions) error {
+	runID, err := a.latestRunID(ctx)
+	if err != nil {
+		return err
+	}
+	a.Summary.RunID = runID
+	return a.withLock(ctx, runID, func() error { return a.apply(ctx, runID, o) })
+}
+
+func (a *App) apply(ctx context.Context, runID string, o ApplyOptions) error {
+	t, stop, err := a.target(ctx)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	opts := a.applyOptions()
+	opts.PlanSHA256 = o.PlanSHA256
+	opts.DryRun = o.DryRun
+	opts.DryRunOut = a.Stdout
+	opts.CheckFresh = func(ctx context.Context) error {
+		sha := o.PlanSHA256
+		if sha == "" {
+			m, err := a.planSHA(ctx, runID)
+			if err != nil {
+				return err
+			}
+			sha = m
+		}
+		return plan.CheckFresh(ctx, a.Store, runID, sha)
+	}
+	res, err := load.RunApply(ctx, a.Env(runID), a.Cfg, t, opts)
+	if res != nil {
+		s := res.Summary
+		st := StageSummary{Stage: StageApply, Status: "published", Rows: map[string]int64{"load_results": int64(s.Done())},
+			Details: map[string]any{"applied": s.Applied, "skipped": s.Skipped, "failed": s.Failed, "resumed": s.Resumed, "pending": s.Pending,
+				"requests": s.Requests, "retries": s.Retries, "creates_as_updates": s.CreatesAsUpdates, "dry_run": s.DryRun}}
+		if res.Ref.Key != "" {
+			st.Manifest = a.Store.URL(res.Ref.Key)
+		} else {
+			st.Status = "not committed"
+		}
+		if err != nil {
+			st.Error = err.Error()
+		}
+		a.Summary.Stages = append(a.Summary.Stages, st)
+		switch {
+		case res.AlreadyPublished:
+			fmt.Fprintf(a.Stdout, "apply: run %s was already applied; nothing to do\n", runID)
+		case s.DryRun:
+			fmt.Fprintf(a.Stdout, "apply (dry run): %d changes would be sent; nothing was called\n", s.Total)
+		default:
+			fmt.Fprintf(a.Stdout, "apply: %d changes: %d applied, %d skipped, %d failed, %d resumed from the ledger, %d pending (%d requests, %d retries, %s)\n",
+				s.Total, s.Applied, s.Skipped, s.Failed, s.Resumed, s.Pending, s.Requests, s.Retries, s.Elapsed.Round(time.Millisecond))
+			for _, f := range s.Failures {
+				fmt.Fprintf(a.Stdout, "  FAILED %s %s %s: %s\n", f.ChangeID, f.Op, f.Email, f.Reason)
+			}
+		}
+	} else if err != nil {
+		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StageApply, Status: "failed", Error: err.Error()})
+	}
+	return err
+}
+
+// planSHA reads the plan_sha256 of a run's published plan.
+func (a *App) planSHA(ctx context.Context, runID string) (string, error) {
+	rc, err := a.Store.Get(ctx, "_runs/"+runID+"/plan/plan.json")
+	if err != nil {
+		return "", fmt.Errorf("read plan.json of run %s: %w", runID, err)
+	}
+	defer rc.Close()
+	var s plan.Summary
+	if err := json.NewDecoder(rc).Decode(&s); err != nil {
+		return "", fmt.Errorf("decode plan.json of run %s: %w", runID, err)
+	}
+	if s.PlanSHA256 == "" {
+		return "", errors.New("plan.json has no plan_sha256")
+	}
+	return s.PlanSHA256, nil
+}
+
+// SandboxOptions configure the standalone sandbox.
+type SandboxOptions struct {
+	Listen    string
+	StateFile string
+	Seed      string // JSON seed file; "" = the bundled fixture
+	Stdout    io.Writer
+}
+
+// Sandbox serves the Highspot stand-in until ctx is cancelled.
+func Sandbox(ctx context.Context, o SandboxOptions) error {
+	opts := sandbox.Options{StateFile: o.StateFile}
+	if o.Seed != "" {
+		data, err := os.ReadFile(o.Seed)
+		if err != nil {
+			return exitcode.Wrap(exitcode.Usage, fmt.Errorf("--seed: %w", err))
+		}
+		var seed sandbox.Seed
+		if err := json.Unmarshal(data, &seed); err != nil {
+			return exitcode.Wrap(exitcode.Usage, fmt.Errorf("--seed %s: not a sandbox seed: %w", o.Seed, err))
+		}
+		opts.Seed = &seed
+	}
+	fmt.Fprintf(o.Stdout, "Highspot sandbox on http://%s  (REST %s, SCIM %s; Basic %s:%s, SCIM bearer %s; admin: /_admin/state, /_admin/faults)\n",
+		o.Listen, sandbox.RESTBase("http://"+o.Listen), sandbox.SCIMBase("http://"+o.Listen), sandbox.DefaultKey, sandbox.DefaultSecret, sandbox.DefaultSCIMToken)
+	err := sandbox.ListenAndServe(ctx, o.Listen, opts)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}

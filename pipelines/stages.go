@@ -1,0 +1,179 @@
+package pipelines
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/otds-highspot/otds-highspot/extract"
+	"github.com/otds-highspot/otds-highspot/extract/otdsrest"
+	"github.com/otds-highspot/otds-highspot/extract/sources"
+	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
+	"github.com/otds-highspot/otds-highspot/transform"
+)
+
+// Stage names in run order.
+const (
+	StageExtract   = "extract"
+	StageTransform = "transform"
+	StagePull      = "pull"
+	StagePlan      = "plan"
+	StageApply     = "apply"
+)
+
+var stageOrder = []string{StageExtract, StageTransform, StagePull, StagePlan, StageApply}
+
+// newRunID picks the run id for a command that starts a run.
+func (a *App) newRunID() string {
+	if a.RunID != "" {
+		return a.RunID
+	}
+	return artifact.NewRunID(time.Now())
+}
+
+// latestRunID picks the run id for a command that continues a run: --run-id,
+// else the newest run in the store.
+func (a *App) latestRunID(ctx context.Context) (string, error) {
+	if a.RunID != "" {
+		return a.RunID, nil
+	}
+	runs, err := artifact.ListRuns(ctx, a.Store)
+	if err != nil {
+		return "", err
+	}
+	if len(runs) == 0 {
+		return "", exitcode.New(exitcode.Usage, "no runs in %s yet; run 'otds-highspot extract' (or 'run') first, or pass --run-id", a.Store.URL(""))
+	}
+	return runs[0].RunID, nil
+}
+
+// withLock runs fn holding the run lock. Another task of the same run (an
+// Airflow task per stage or per tree) may proceed while the run holds it;
+// a different run is refused with exit 11.
+func (a *App) withLock(ctx context.Context, runID string, fn func() error) error {
+	host, _ := os.Hostname()
+	lock, err := artifact.AcquireLock(ctx, a.Store, artifact.LockHolder{RunID: runID, Host: host, PID: os.Getpid()},
+		a.Cfg.Store.LockStaleAfter, artifact.WithLockLogger(a.Log))
+	if errors.Is(err, artifact.ErrLocked) {
+		if holder, herr := a.lockHolder(ctx); herr == nil && holder.RunID == runID {
+			a.Log.WithField("run_id", runID).Info("the run lock is held by this same run (another task of it); proceeding")
+			return fn()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := lock.Release(rctx); err != nil {
+			a.Log.WithError(err).Warn("release run lock")
+		}
+	}()
+	return fn()
+}
+
+func (a *App) lockHolder(ctx context.Context) (artifact.LockHolder, error) {
+	var h artifact.LockHolder
+	rc, err := a.Store.Get(ctx, artifact.LockKey)
+	if err != nil {
+		return h, err
+	}
+	defer rc.Close()
+	return h, json.NewDecoder(rc).Decode(&h)
+}
+
+// ExtractOptions select trees.
+type ExtractOptions struct {
+	Trees []string
+}
+
+// Extract runs the extract stage under the lock for a new (or the given) run id.
+func (a *App) Extract(ctx context.Context, o ExtractOptions) error {
+	runID := a.newRunID()
+	a.Summary.RunID = runID
+	return a.withLock(ctx, runID, func() error { return a.extract(ctx, runID, o) })
+}
+
+func (a *App) extract(ctx context.Context, runID string, o ExtractOptions) error {
+	env := a.Env(runID)
+	log := env.Log.WithField("stage", StageExtract)
+	httpClient := &http.Client{Timeout: 5 * time.Minute}
+	res, err := extract.Run(ctx, env, a.Cfg, extract.Options{
+		Trees:  o.Trees,
+		Getenv: a.Getenv,
+		NewSource: sources.Factory(sources.Deps{
+			Getenv:   a.Getenv,
+			Log:      log,
+			HTTP:     httpClient,
+			OpenLDIF: a.openPath,
+			NewREST:  otdsrest.New,
+		}),
+	})
+	if res != nil {
+		for _, t := range res.Trees {
+			s := StageSummary{Stage: "extract." + t.Tree, Status: t.Status, Error: t.Error,
+				Rows: map[string]int64{"accounts": t.Accounts, "groups": t.Groups, "memberships": t.Memberships, "rejects": t.Rejects}}
+			if t.Ref != nil {
+				s.Manifest = a.Store.URL(t.Ref.Key)
+			}
+			if len(t.Gates) > 0 {
+				s.Details = map[string]any{"gates": t.Gates}
+			}
+			a.Summary.Stages = append(a.Summary.Stages, s)
+			fmt.Fprintf(a.Stdout, "extract %-12s %-9s accounts=%d groups=%d memberships=%d rejects=%d (%s)\n",
+				t.Tree, t.Status, t.Accounts, t.Groups, t.Memberships, t.Rejects, t.Duration.Round(time.Millisecond))
+		}
+	}
+	return err
+}
+
+// TransformOptions tune transform.
+type TransformOptions struct {
+	AllowMissingTrees bool
+}
+
+// Transform runs the transform stage for --run-id or the latest run.
+func (a *App) Transform(ctx context.Context, o TransformOptions) error {
+	runID, err := a.latestRunID(ctx)
+	if err != nil {
+		return err
+	}
+	a.Summary.RunID = runID
+	return a.withLock(ctx, runID, func() error { return a.transform(ctx, runID, o) })
+}
+
+func (a *App) transform(ctx context.Context, runID string, o TransformOptions) error {
+	res, err := transform.Run(ctx, a.Env(runID), a.Cfg, transform.Options{AllowMissingTrees: o.AllowMissingTrees})
+	if err != nil {
+		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StageTransform, Status: "failed", Error: err.Error()})
+		return err
+	}
+	a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StageTransform, Status: "published", Manifest: a.Store.URL(res.Ref.Key),
+		Rows: map[string]int64{"accounts_normalized": res.Accounts, "effective_memberships": res.Memberships, "persons": res.Persons, "person_links": res.Links, "match_review": res.Reviews}})
+	fmt.Fprintf(a.Stdout, "transform: %d accounts → %d persons (%d links, %d for review) in %s\n",
+		res.Accounts, res.Persons, res.Links, res.Reviews, res.Duration.Round(time.Millisecond))
+	for _, w := range res.Warnings {
+		a.Log.Warn(w)
+	}
+	return nil
+}
+
+// Explain prints how a person was resolved.
+func (a *App) Explain(ctx context.Context, query string) error {
+	runID, err := a.latestRunID(ctx)
+	if err != nil {
+		return err
+	}
+	out, err := transform.Explain(ctx, a.Store, runID, query)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(a.Stdout, out)
+	return nil
+}
