@@ -118,6 +118,25 @@ func TestEvalErrorFailsThePlan(t *testing.T) {
 	}
 }
 
+func TestAttrHelperIsSafe(t *testing.T) {
+	pol := loadPolicy(t, "testdata/policy.yaml")
+	pol.Conf.Access[0].When = `person.attr("product") == "x"`
+	prg, errs := pol.Conf.Compile("policy")
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	pol.Programs = prg
+	ps := day1()
+	ps[0].Attributes = map[string]string{"product": "x"}
+	ev, err := Desired(ps, pol)
+	if err != nil {
+		t.Fatalf("attr on a missing key must not fail: %v", err)
+	}
+	if got := ev.RuleHits["sales-management"]; got != 1 {
+		t.Errorf("person.attr rule hits: got %d, want 1", got)
+	}
+}
+
 func TestIdentityFieldDisablesMemo(t *testing.T) {
 	c := loadPolicy(t, "testdata/policy.yaml").Conf
 	c.Access[1].When = `person.email.startsWith("maria")`
