@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -17,15 +19,30 @@ import (
 // normalize + expand account by account, then resolve) and returns the links
 // and the figures.
 type pureResult struct {
-	links   []records.PersonLink
 	reviews int
 	persons int
-	labels  map[string]string
 	eff     int64
 	graph   GraphStats
 }
 
-func pureRun(tb testing.TB, s synth) pureResult {
+// synthLabel is the true person of a synthetic account key ("<tree>/u%08d").
+func (s synth) synthLabel(key string) (string, bool) {
+	i := strings.LastIndex(key, "/u")
+	if i < 0 {
+		return "", false
+	}
+	n, err := strconv.Atoi(key[i+2:])
+	if err != nil {
+		return "", false
+	}
+	return strconv.Itoa(s.label(n)), true
+}
+
+// pureRun streams a synthetic population through the pure pipeline the way
+// the stage does (groups, accounts registered, memberships, closure, then
+// normalize + expand account by account, then resolve with persons emitted
+// as they are assembled) and hands each person's links to emit.
+func pureRun(tb testing.TB, s synth, emit func([]records.PersonLink)) pureResult {
 	tb.Helper()
 	cfg := synthConfig()
 	n, err := NewNormalizer(&cfg.Transform)
@@ -50,33 +67,34 @@ func pureRun(tb testing.TB, s synth) pureResult {
 		s.memberships(i, &a, b.AddMembership)
 	}
 	g := b.Build()
-	labels := make(map[string]string, s.accounts)
-	accs := make([]records.AccountNormalized, 0, s.accounts)
+	accs := make([]records.AccountNormalized, s.accounts)
 	var eff int64
-	for i := 0; i < s.accounts; i++ {
-		a, p := s.account(i)
-		key := AccountKey(a.Tree, a.SourceID)
-		refs := g.Effective(key)
-		eff += int64(len(refs))
-		an := n.Normalize(a, refs)
-		an.Groups = nil // as the stage does: rows are written, then held without groups
-		accs = append(accs, an)
-		labels[key] = strconv.Itoa(p)
+	const batch = 8192
+	raw := make([]records.Account, batch)
+	refs := make([][]GroupRef, batch)
+	for lo := 0; lo < s.accounts; lo += batch {
+		hi := min(lo+batch, s.accounts)
+		for i := lo; i < hi; i++ {
+			raw[i-lo], _ = s.account(i)
+		}
+		NormalizeBatch(n, g, raw[:hi-lo], accs[lo:hi], refs[:hi-lo], runtime.GOMAXPROCS(0))
+		for i := lo; i < hi; i++ {
+			eff += int64(len(refs[i-lo]))
+			accs[i].Groups = nil // as the stage does: rows are written, then held without groups
+		}
 	}
-	// persons are consumed as they come (the stage writes them); keep links only
-	var links []records.PersonLink
 	persons := 0
 	res, err := Resolve(&cfg.Transform, ResolveInput{Accounts: accs, TreeOrder: cfg.TreeNames(), GroupNames: g.GroupNames(),
-		GroupsOf: func(a *records.AccountNormalized) []string { return groupKeys(g.Effective(a.AccountKey)) },
+		GroupNamesOf: func(a *records.AccountNormalized) []string { return g.EffectiveNames(a.AccountKey) },
 		Emit: func(p records.Person, l []records.PersonLink) error {
 			persons++
-			links = append(links, l...)
+			emit(l)
 			return nil
 		}})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return pureResult{links: links, reviews: len(res.Reviews), persons: persons, labels: labels, eff: eff, graph: g.Stats}
+	return pureResult{reviews: len(res.Reviews), persons: persons, eff: eff, graph: g.Stats}
 }
 
 func peakRSS() int64 {
@@ -91,8 +109,14 @@ func peakRSS() int64 {
 // realistic variations and traps, no false merge (precision 1.0) and recall
 // of at least 0.99.
 func TestResolverPrecisionRecall(t *testing.T) {
-	res := pureRun(t, newSynth(30000))
-	e := Evaluate(res.links, res.labels)
+	s := newSynth(30000)
+	var links []records.PersonLink
+	res := pureRun(t, s, func(l []records.PersonLink) { links = append(links, l...) })
+	labels := map[string]string{}
+	for _, l := range links {
+		labels[l.AccountKey], _ = s.synthLabel(l.AccountKey)
+	}
+	e := Evaluate(links, labels)
 	t.Logf("precision %.6f recall %.6f (pairs: predicted %d, true %d, correct %d), reviews %d", e.Precision, e.Recall, e.PredictedPairs, e.TruePairs, e.CorrectPairs, res.reviews)
 	if e.Precision != 1 {
 		t.Errorf("precision: got %.6f, want 1.0; false merges: %v", e.Precision, e.FalseMerges)
@@ -118,12 +142,18 @@ func BenchmarkResolve1M(b *testing.B) {
 		size = n
 	}
 	for i := 0; i < b.N; i++ {
+		// the figures assume GOGC=400 with a 1.8 GiB soft limit (the stage
+		// documents the same GOGC/GOMEMLIMIT for million-account runs)
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(1800 << 20))
 		runtime.GC()
+		s := newSynth(size)
+		ev := NewEvaluator(s.synthLabel)
 		start := time.Now()
-		res := pureRun(b, newSynth(size))
+		res := pureRun(b, s, ev.Add)
 		wall := time.Since(start)
 		rss := peakRSS()
-		e := Evaluate(res.links, res.labels)
+		e := ev.Result()
 		b.ReportMetric(wall.Seconds(), "wall-s")
 		b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
 		b.ReportMetric(e.Precision, "precision")

@@ -96,3 +96,61 @@ func Evaluate(links []records.PersonLink, labels map[string]string) Eval {
 	}
 	return e
 }
+
+// Evaluator scores a resolution streamed person by person (for populations
+// too large to hold every link): Add each person's links, then Result.
+type Evaluator struct {
+	label   func(accountKey string) (string, bool)
+	truth   map[string]int64
+	e       Eval
+	scratch map[string]int64
+}
+
+// NewEvaluator starts a streaming evaluation; label gives an account's true person.
+func NewEvaluator(label func(accountKey string) (string, bool)) *Evaluator {
+	return &Evaluator{label: label, truth: map[string]int64{}, scratch: map[string]int64{}}
+}
+
+// Add scores the links of one person.
+func (v *Evaluator) Add(links []records.PersonLink) {
+	clear(v.scratch)
+	var n int64
+	for _, l := range links {
+		lab, ok := v.label(l.AccountKey)
+		if !ok {
+			continue
+		}
+		n++
+		v.scratch[lab]++
+		v.truth[lab]++
+	}
+	v.e.PredictedPairs += n * (n - 1) / 2
+	for _, c := range v.scratch {
+		v.e.CorrectPairs += c * (c - 1) / 2
+	}
+	if len(v.scratch) > 1 && len(v.e.FalseMerges) < 20 {
+		var ks []string
+		for _, l := range links {
+			ks = append(ks, l.AccountKey)
+		}
+		sort.Strings(ks)
+		v.e.FalseMerges = append(v.e.FalseMerges, ks)
+	}
+}
+
+// Result is the evaluation so far.
+func (v *Evaluator) Result() Eval {
+	e := v.e
+	e.TruePairs = 0
+	for _, c := range v.truth {
+		e.TruePairs += c * (c - 1) / 2
+	}
+	e.Precision, e.Recall = 1, 1
+	if e.PredictedPairs > 0 {
+		e.Precision = float64(e.CorrectPairs) / float64(e.PredictedPairs)
+	}
+	if e.TruePairs > 0 {
+		e.Recall = float64(e.CorrectPairs) / float64(e.TruePairs)
+	}
+	return e
+}

@@ -239,6 +239,8 @@ type Graph struct {
 	groups  []groupNode
 	anc     [][]ancestor // group idx -> ancestors (BFS order: shortest path first)
 	self    [][]string   // group idx -> []string{name} (shared path of direct rows)
+	rank    []int32      // group idx -> position in key order
+	qual    []string     // group idx -> "<tree>:<name>"
 	accIdx  map[string]int32
 	accKeys []string
 	direct  [][]int32
@@ -255,6 +257,17 @@ func (b *GraphBuilder) Build() *Graph {
 	g.Stats.Groups = len(b.groups)
 	g.anc = make([][]ancestor, len(b.groups))
 	g.self = make([][]string, len(b.groups))
+	g.rank = make([]int32, len(b.groups))
+	g.qual = make([]string, len(b.groups))
+	byKey := make([]int32, len(b.groups))
+	for i := range byKey {
+		byKey[i] = int32(i)
+		g.qual[i] = b.groups[i].tree + ":" + b.groups[i].name
+	}
+	sort.Slice(byKey, func(i, j int) bool { return b.groups[byKey[i]].key < b.groups[byKey[j]].key })
+	for r, gi := range byKey {
+		g.rank[gi] = int32(r)
+	}
 	for i := range b.groups {
 		g.self[i] = []string{b.groups[i].name}
 		g.anc[i] = g.ancestors(int32(i))
@@ -400,40 +413,70 @@ func (g *Graph) effective(ai int32) []GroupRef {
 	if len(d) == 0 {
 		return nil
 	}
+	type hit struct {
+		gi     int32
+		depth  int32
+		path   []string
+		direct bool
+	}
 	n := len(d)
 	for _, gi := range d {
 		n += len(g.anc[gi])
 	}
-	out := make([]GroupRef, 0, n)
-	pos := func(gi int32) int {
-		key := g.groups[gi].key
-		for i := range out {
-			if out[i].Key == key {
-				return i
-			}
-		}
-		return -1
+	hits := make([]hit, 0, n)
+	for _, gi := range d {
+		hits = append(hits, hit{gi: gi, path: g.self[gi], direct: true})
 	}
 	for _, gi := range d {
-		nd := &g.groups[gi]
-		out = append(out, GroupRef{Key: nd.key, Tree: nd.tree, Name: nd.name, DN: nd.dn, Direct: true, Path: g.self[gi]})
-	}
-	for _, gi := range d {
+	anc:
 		for _, a := range g.anc[gi] {
-			i := pos(a.g)
-			if i >= 0 {
-				cur := &out[i]
-				if cur.Direct || cur.Depth < a.depth || cur.Depth == a.depth && !pathLess(a.path, cur.Path) {
-					continue
+			for i := range hits {
+				if hits[i].gi == a.g {
+					h := &hits[i]
+					if !h.direct && (h.depth > a.depth || h.depth == a.depth && pathLess(a.path, h.path)) {
+						h.depth, h.path = a.depth, a.path
+					}
+					continue anc
 				}
-				cur.Depth, cur.Path = a.depth, a.path
-				continue
 			}
-			nd := &g.groups[a.g]
-			out = append(out, GroupRef{Key: nd.key, Tree: nd.tree, Name: nd.name, DN: nd.dn, Depth: a.depth, Path: a.path})
+			hits = append(hits, hit{gi: a.g, depth: a.depth, path: a.path})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	sort.Slice(hits, func(i, j int) bool { return g.rank[hits[i].gi] < g.rank[hits[j].gi] })
+	out := make([]GroupRef, len(hits))
+	for i, h := range hits {
+		nd := &g.groups[h.gi]
+		out[i] = GroupRef{Key: nd.key, Tree: nd.tree, Name: nd.name, DN: nd.dn, Direct: h.direct, Depth: h.depth, Path: h.path}
+	}
+	return out
+}
+
+// EffectiveNames returns the "<tree>:<name>" of every effective group of an
+// account, unsorted, without building paths.
+func (g *Graph) EffectiveNames(accountKey string) []string {
+	ai, ok := g.accIdx[accountKey]
+	if !ok || len(g.direct[ai]) == 0 {
+		return nil
+	}
+	var idx []int32
+	add := func(x int32) {
+		for _, y := range idx {
+			if y == x {
+				return
+			}
+		}
+		idx = append(idx, x)
+	}
+	for _, gi := range g.direct[ai] {
+		add(gi)
+		for _, a := range g.anc[gi] {
+			add(a.g)
+		}
+	}
+	out := make([]string, len(idx))
+	for i, x := range idx {
+		out[i] = g.qual[x]
+	}
 	return out
 }
 

@@ -3,6 +3,7 @@ package transform
 import (
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,11 +24,17 @@ type synth struct {
 	groups   int // groups per tree
 }
 
+func synthSourceID(i int) string {
+	d := strconv.Itoa(i)
+	return "u" + strings.Repeat("0", max(0, 8-len(d))) + d
+}
+
 var (
-	synthTrees   = []string{"t0", "t1", "t2", "t3", "t4"}
-	synthDomains = []string{"acme.com", "beta.de", "gamma.io", "delta.example", "eps.example"}
-	synthGiven   = strings.Fields("James Mary John Patricia Robert Jennifer Michael Linda William Elizabeth David Barbara Richard Susan Joseph Jessica Thomas Sarah Charles Karen Jürgen Anna Lukas Sophie Maximilian Marie Felix Emma Jonas Mia Léa Chloé Hugo Zoë José María Ayşe Mehmet Søren Ingrid Åsa Björn Ana Lúcia João Chen Wei Hiroshi Yuki Priya Rahul Olga Ivan Fatima Omar Noah Liam Olivia Ava Ethan Mason Harper Evelyn Logan Lucas Ella Aria Elena Mateo Nora Leo Hanna Paul Klaus")
-	synthSurname = strings.Fields("Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Schulz Hoffmann Koch Richter Klein Wolf Schröder Neumann Schwarz Zimmermann Braun Krüger Hofmann Hartmann Lange Schmitt Werner Krause Meier Lehmann Große Dubois Lefèvre Conceição Yılmaz Kaya Nakamura Tanaka Kowalski Nowak Jensen Hansen Larsen Novák Popescu Ivanova Rossi Russo Ferrari")
+	synthPartitions = []string{"P-t0", "P-t1", "P-t2", "P-t3", "P-t4"}
+	synthTrees      = []string{"t0", "t1", "t2", "t3", "t4"}
+	synthDomains    = []string{"acme.com", "beta.de", "gamma.io", "delta.example", "eps.example"}
+	synthGiven      = strings.Fields("James Mary John Patricia Robert Jennifer Michael Linda William Elizabeth David Barbara Richard Susan Joseph Jessica Thomas Sarah Charles Karen Jürgen Anna Lukas Sophie Maximilian Marie Felix Emma Jonas Mia Léa Chloé Hugo Zoë José María Ayşe Mehmet Søren Ingrid Åsa Björn Ana Lúcia João Chen Wei Hiroshi Yuki Priya Rahul Olga Ivan Fatima Omar Noah Liam Olivia Ava Ethan Mason Harper Evelyn Logan Lucas Ella Aria Elena Mateo Nora Leo Hanna Paul Klaus")
+	synthSurname    = strings.Fields("Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts Müller Schmidt Schneider Fischer Weber Meyer Wagner Becker Schulz Hoffmann Koch Richter Klein Wolf Schröder Neumann Schwarz Zimmermann Braun Krüger Hofmann Hartmann Lange Schmitt Werner Krause Meier Lehmann Große Dubois Lefèvre Conceição Yılmaz Kaya Nakamura Tanaka Kowalski Nowak Jensen Hansen Larsen Novák Popescu Ivanova Rossi Russo Ferrari")
 )
 
 // synthConfig: t0 and t1 share the HR numbering scheme; every tree maps a
@@ -80,11 +87,14 @@ type synthPerson struct {
 func (s synth) person(p int) synthPerson {
 	h := mix(uint64(p) + 0x9e3779b97f4a7c15)
 	sp := synthPerson{p: p, tree: p % len(synthTrees), given: synthGiven[h%uint64(len(synthGiven))], surname: synthSurname[(h>>20)%uint64(len(synthSurname))]}
-	sp.local = strings.ToLower(asciiFold(sp.given)+"."+asciiFold(sp.surname)) + fmt.Sprintf(".%x", p)
+	sp.local = strings.ToLower(asciiFold(sp.given)+"."+asciiFold(sp.surname)) + "." + strconv.FormatInt(int64(p), 16)
 	return sp
 }
 
 func asciiFold(s string) string {
+	if isASCII(s) && !strings.Contains(s, " ") {
+		return s
+	}
 	var b strings.Builder
 	for _, r := range norm.NFD.String(s) {
 		if r < 0x80 && r != ' ' {
@@ -123,7 +133,7 @@ func (s synth) account(i int) (records.Account, int) {
 	rng := rand.New(rand.NewPCG(uint64(i), 7))
 	mod := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rng.IntN(300*24)) * time.Hour)
 	a := records.Account{
-		Tree: t, Partition: "P-" + t, SourceID: fmt.Sprintf("u%08d", i),
+		Tree: t, Partition: synthPartitions[tree], SourceID: synthSourceID(i),
 		GivenName: []string{sp.given}, Surname: []string{sp.surname},
 		DisplayName: []string{sp.given + " " + sp.surname},
 		Login:       []string{strings.ToLower(asciiFold(sp.given[:1] + sp.surname))},
@@ -218,6 +228,6 @@ func (s synth) memberships(i int, a *records.Account, fn func(records.Membership
 		if dup {
 			k = (k + j) % s.groups
 		}
-		fn(records.Membership{Tree: a.Tree, Partition: a.Partition, GroupSourceID: fmt.Sprintf("%s-g%d", a.Tree, k), MemberSourceID: a.SourceID, MemberKind: "user", MemberPartition: a.Partition})
+		fn(records.Membership{Tree: a.Tree, Partition: a.Partition, GroupSourceID: a.Tree + "-g" + strconv.Itoa(k), MemberSourceID: a.SourceID, MemberKind: "user", MemberPartition: a.Partition})
 	}
 }

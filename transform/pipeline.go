@@ -1,6 +1,8 @@
 package transform
 
 import (
+	"sync"
+
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 )
@@ -69,4 +71,39 @@ func (g *Graph) GroupNames() map[string]string {
 		m[n.key] = n.tree + ":" + n.name
 	}
 	return m
+}
+
+// NormalizeBatch normalizes accounts[i] into out[i] and expands its
+// effective groups into refs[i] on up to workers goroutines (the Normalizer
+// and the built Graph are read-only, so this is safe). out and refs must be
+// as long as accounts.
+func NormalizeBatch(n *Normalizer, g *Graph, accounts []records.Account, out []records.AccountNormalized, refs [][]GroupRef, workers int) {
+	if workers < 1 {
+		workers = 1
+	}
+	if workers > len(accounts) {
+		workers = len(accounts)
+	}
+	one := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			a := &accounts[i]
+			refs[i] = g.Effective(AccountKey(clean(a.Tree), clean(a.SourceID)))
+			out[i] = n.Normalize(*a, refs[i])
+		}
+	}
+	if workers <= 1 {
+		one(0, len(accounts))
+		return
+	}
+	var wg sync.WaitGroup
+	step := (len(accounts) + workers - 1) / workers
+	for lo := 0; lo < len(accounts); lo += step {
+		hi := min(lo+step, len(accounts))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			one(lo, hi)
+		}()
+	}
+	wg.Wait()
 }

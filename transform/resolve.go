@@ -29,9 +29,10 @@ type ResolveInput struct {
 	TreeOrder []string
 	// GroupNames maps a group key to "<tree>:<name>" for Person.Groups.
 	GroupNames map[string]string
-	// GroupsOf returns an account's effective group keys (nil = a.Groups);
-	// lets a caller drop Groups from the rows it holds.
-	GroupsOf func(a *records.AccountNormalized) []string
+	// GroupNamesOf returns an account's effective groups as "<tree>:<name>"
+	// (nil = a.Groups through GroupNames); lets a caller drop Groups from the
+	// rows it holds.
+	GroupNamesOf func(a *records.AccountNormalized) []string
 	// Emit, when set, receives each person with its links as soon as it is
 	// assembled (in a deterministic order) instead of collecting them in the
 	// Resolution; an error from Emit stops Resolve.
@@ -59,13 +60,34 @@ type resolver struct {
 	acc      []records.AccountNormalized
 	idx      map[string]int32
 	parent   []int32
-	members  [][]int32 // root -> members
-	names    []nameParts
+	members  [][]int32   // root -> members
+	names    []nameParts // computed lazily (name), only for accounts that meet another
+	named    []bool
+	revAccs  map[string][]int32 // review id -> account indexes
 	cannot   map[int32][]int32
 	isolated []bool
 	forced   []bool
 	reviews  map[string]*records.MatchReview
 	warn     []string
+}
+
+func (r *resolver) name(i int32) nameParts {
+	if !r.named[i] {
+		r.names[i] = namesOf(r.acc[i].GivenName, r.acc[i].Surname)
+		r.named[i] = true
+	}
+	return r.names[i]
+}
+
+// index maps account keys to indexes, built on first use (overrides only).
+func (r *resolver) index() map[string]int32 {
+	if r.idx == nil {
+		r.idx = make(map[string]int32, len(r.acc))
+		for i := range r.acc {
+			r.idx[r.acc[i].AccountKey] = int32(i)
+		}
+	}
+	return r.idx
 }
 
 func (r *resolver) find(x int32) int32 {
@@ -139,10 +161,10 @@ func (r *resolver) pairConflict(kind string, ra, rb int32) string {
 				}
 			}
 			x, y := &r.acc[a], &r.acc[b]
-			if !r.cfg.SamePartitionMerge && x.Tree == y.Tree && x.Partition == y.Partition && !namesAgree(r.names[a], r.names[b]) {
+			if !r.cfg.SamePartitionMerge && x.Tree == y.Tree && x.Partition == y.Partition && !namesAgree(r.name(a), r.name(b)) {
 				return "same_partition"
 			}
-			if r.cfg.NameVetoEnabled() && namesConflict(r.names[a], r.names[b], kind == "employee_id") {
+			if r.cfg.NameVetoEnabled() && namesConflict(r.name(a), r.name(b), kind == "employee_id") {
 				return "names_conflict"
 			}
 		}
@@ -218,13 +240,12 @@ func Resolve(cfg *config.Transform, in ResolveInput) (*Resolution, error) {
 	acc := in.Accounts // sorted in place: no second copy of a million rows
 	sort.Slice(acc, func(i, j int) bool { return acc[i].AccountKey < acc[j].AccountKey })
 	n := len(acc)
-	r := &resolver{cfg: cfg, acc: acc, idx: make(map[string]int32, n), parent: make([]int32, n), members: make([][]int32, n),
-		names: make([]nameParts, n), cannot: map[int32][]int32{}, isolated: make([]bool, n), forced: make([]bool, n), reviews: map[string]*records.MatchReview{}}
+	r := &resolver{cfg: cfg, acc: acc, parent: make([]int32, n), members: make([][]int32, n),
+		names: make([]nameParts, n), named: make([]bool, n), cannot: map[int32][]int32{}, isolated: make([]bool, n), forced: make([]bool, n),
+		reviews: map[string]*records.MatchReview{}, revAccs: map[string][]int32{}}
 	for i := range acc {
-		r.idx[acc[i].AccountKey] = int32(i)
 		r.parent[i] = int32(i)
 		r.members[i] = []int32{int32(i)}
-		r.names[i] = namesOf(acc[i].GivenName, acc[i].Surname)
 	}
 	prev := map[string]string{}
 	prevIDs := map[string]bool{}
@@ -275,7 +296,7 @@ func (r *resolver) lookup(list []string, what string) []int32 {
 	var out []int32
 	for _, s := range list {
 		s = clean(s)
-		if i, ok := r.idx[s]; ok {
+		if i, ok := r.index()[s]; ok {
 			out = append(out, i)
 			continue
 		}
@@ -461,6 +482,7 @@ func (r *resolver) review(reason, kind, value string, accs []int32, note string)
 	}
 	js, _ := json.Marshal(ev)
 	r.reviews[id] = &records.MatchReview{ReviewID: id, AccountKeys: keys, Reason: reason, Evidence: string(js)}
+	r.revAccs[id] = sorted
 }
 
 func reasonText(reason string) string {
@@ -509,7 +531,7 @@ func (r *resolver) weakReviews() {
 				if r.find(a) == r.find(b) || r.acc[a].EmployeeIDKey == r.acc[b].EmployeeIDKey {
 					continue
 				}
-				if namesAgree(r.names[a], r.names[b]) {
+				if namesAgree(r.name(a), r.name(b)) {
 					r.review("weak_match_only", "employee_id", id, []int32{a, b}, "")
 				}
 			}
@@ -642,8 +664,8 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 	}
 	for _, rv := range r.reviews {
 		seen := map[string]bool{}
-		for _, k := range rv.AccountKeys {
-			if p := accPID(r.idx[k]); !seen[p] {
+		for _, a := range r.revAccs[rv.ReviewID] {
+			if p := accPID(a); !seen[p] {
 				seen[p] = true
 				rv.PersonIDs = append(rv.PersonIDs, p)
 			}
@@ -809,10 +831,10 @@ func (r *resolver) newPersonCtx(in ResolveInput) *personCtx {
 }
 
 func (r *resolver) groupNames(in ResolveInput, a *records.AccountNormalized) []string {
-	keys := a.Groups
-	if in.GroupsOf != nil {
-		keys = in.GroupsOf(a)
+	if in.GroupNamesOf != nil {
+		return in.GroupNamesOf(a)
 	}
+	keys := a.Groups
 	if len(keys) == 0 {
 		return nil
 	}
@@ -866,8 +888,7 @@ func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) r
 		p.Emails = a.Emails
 		p.Trees = []string{a.Tree}
 		p.AccountKeys = []string{a.AccountKey}
-		p.Groups = r.groupNames(in, a)
-		sort.Strings(p.Groups)
+		p.Groups = uniqueSorted(r.groupNames(in, a))
 		p.ModifiedAt = a.ModifiedAt
 		return p
 	}
@@ -931,5 +952,20 @@ func sortedKeys(m map[string]bool) []string {
 		out = append(out, k)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// uniqueSorted sorts s in place and drops repeats.
+func uniqueSorted(s []string) []string {
+	if len(s) < 2 {
+		return s
+	}
+	sort.Strings(s)
+	out := s[:1]
+	for _, x := range s[1:] {
+		if x != out[len(out)-1] {
+			out = append(out, x)
+		}
+	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"time"
 
@@ -174,25 +175,30 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	if err != nil {
 		return nil, fmt.Errorf("transform: %w", err)
 	}
-	norm := make([]records.AccountNormalized, 0, len(raw))
-	for i := range raw {
+	norm := make([]records.AccountNormalized, len(raw))
+	const batch = 8192
+	refs := make([][]GroupRef, batch)
+	workers := runtime.GOMAXPROCS(0)
+	for lo := 0; lo < len(raw); lo += batch {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		key := AccountKey(clean(raw[i].Tree), clean(raw[i].SourceID))
-		refs := g.Effective(key)
-		an := n.Normalize(raw[i], refs)
-		raw[i] = records.Account{}
-		if err := aw.Write(an); err != nil {
-			return nil, fmt.Errorf("transform: write accounts_normalized: %w", err)
-		}
-		for _, em := range Memberships(key, an.Tree, refs) {
-			if err := ew.Write(em); err != nil {
-				return nil, fmt.Errorf("transform: write effective_memberships: %w", err)
+		hi := min(lo+batch, len(raw))
+		NormalizeBatch(n, g, raw[lo:hi], norm[lo:hi], refs[:hi-lo], workers)
+		for i := lo; i < hi; i++ {
+			an := &norm[i]
+			if err := aw.Write(*an); err != nil {
+				return nil, fmt.Errorf("transform: write accounts_normalized: %w", err)
 			}
+			for _, em := range Memberships(an.AccountKey, an.Tree, refs[i-lo]) {
+				if err := ew.Write(em); err != nil {
+					return nil, fmt.Errorf("transform: write effective_memberships: %w", err)
+				}
+			}
+			an.Groups = nil // recomputed from the graph when persons are assembled
+			raw[i] = records.Account{}
+			refs[i-lo] = nil
 		}
-		an.Groups = nil // recomputed from the graph when persons are assembled
-		norm = append(norm, an)
 	}
 	raw = nil
 	res.Accounts, res.Memberships = aw.Rows(), ew.Rows()
@@ -225,9 +231,8 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		}
 		return nil
 	}
-	groupsOf := func(a *records.AccountNormalized) []string { return groupKeys(g.Effective(a.AccountKey)) }
 	rz, err := Resolve(&cfg.Transform, ResolveInput{Accounts: norm, Previous: prev, Overrides: ov, TreeOrder: cfg.TreeNames(),
-		GroupNames: g.GroupNames(), GroupsOf: groupsOf, Emit: emit})
+		GroupNames: g.GroupNames(), GroupNamesOf: func(a *records.AccountNormalized) []string { return g.EffectiveNames(a.AccountKey) }, Emit: emit})
 	if err != nil {
 		return nil, err
 	}

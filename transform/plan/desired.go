@@ -71,7 +71,10 @@ type Policy struct {
 	Conf     *config.Policy
 	Programs *config.PolicyPrograms
 	managed  map[string]bool
-	protect  map[string]bool
+	// managedLower maps a case-folded managed name to its configured spelling
+	// (Highspot may spell a group name differently).
+	managedLower map[string]string
+	protect      map[string]bool
 	// memoOK: no expression reads a per-person identity field, so persons
 	// with equal attributes get equal rule results (evaluated once).
 	memoOK bool
@@ -84,8 +87,10 @@ func NewPolicy(p *config.Policy) (*Policy, error) {
 		return nil, errs
 	}
 	pol := &Policy{Conf: p, Programs: prg, managed: map[string]bool{}, protect: map[string]bool{}}
+	pol.managedLower = map[string]string{}
 	for _, g := range p.ManagedGroups {
 		pol.managed[g] = true
+		pol.managedLower[strings.ToLower(g)] = g
 	}
 	exprs := []string{p.Scope.When}
 	for _, r := range p.Protected.Rules {
@@ -107,8 +112,37 @@ func NewPolicy(p *config.Policy) (*Policy, error) {
 	return pol, nil
 }
 
-// Managed reports whether the tool may edit Highspot group g.
+// Managed reports whether the tool may edit Highspot group g (g in the
+// configured spelling; see canon).
 func (p *Policy) Managed(g string) bool { return p.managed[g] }
+
+// canon returns the configured spelling of a managed group name as Highspot
+// spells it (case-insensitive), or g unchanged when it is not managed.
+func (p *Policy) canon(g string) string {
+	if p.managed[g] {
+		return g
+	}
+	if c, ok := p.managedLower[strings.ToLower(g)]; ok {
+		return c
+	}
+	return g
+}
+
+// canonList applies canon to a baseline user's group names, copying only
+// when a name changes.
+func (p *Policy) canonList(gs []string) []string {
+	for i, g := range gs {
+		if c := p.canon(g); c != g {
+			out := append([]string(nil), gs...)
+			out[i] = c
+			for j := i + 1; j < len(out); j++ {
+				out[j] = p.canon(out[j])
+			}
+			return out
+		}
+	}
+	return gs
+}
 
 // personActivation resolves the single variable `person` without a map.
 type personActivation struct{ v ref.Val }

@@ -166,7 +166,7 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 	}
 	groupID := make(map[string]string, len(base.Groups))
 	for _, g := range base.Groups {
-		groupID[g.Name] = g.HighspotID
+		groupID[strings.ToLower(g.Name)] = g.HighspotID
 	}
 	claimed := make([]bool, len(base.Users))
 	onbCache := map[onbKey]*onbGrant{}
@@ -177,7 +177,7 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 		ch.Phase = phaseOf(ch.Op)
 		ch.ChangeID = ChangeID(ch.Op, ch.Email, ch.Group, ch.After)
 		if ch.Group != "" {
-			ch.GroupID = groupID[ch.Group]
+			ch.GroupID = groupID[strings.ToLower(ch.Group)]
 			if ch.GroupID == "" && base.Source == BaselinePull && ch.Op == records.OpAddMember {
 				missing[ch.Group] = true
 			}
@@ -248,7 +248,7 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 		}
 		var haveList []string
 		if b != nil {
-			haveList = b.GroupNames
+			haveList = pol.canonList(b.GroupNames)
 		}
 		have := func(g string) bool { return containsStr(haveList, g) }
 		// Onboarding: event, then which candidate groups are in.
@@ -354,7 +354,7 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 			}
 		}
 		if b != nil {
-			for _, g := range b.GroupNames {
+			for _, g := range haveList {
 				if _, granted := u.GroupRules[g]; pol.Managed(g) && !granted {
 					removed = append(removed, g)
 					emit(records.Change{Op: records.OpRemoveMember, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: hi,
