@@ -35,13 +35,19 @@ type globalOptions struct {
 
 // app loads the configuration, store and logger for a command.
 func (o *globalOptions) app(ctx context.Context, command string) (*pipelines.App, error) {
+	// With --json, stdout carries only the final JSON object (Airflow XCom);
+	// the human-readable report goes to stderr.
+	out := o.stdout
+	if o.json {
+		out = o.stderr
+	}
 	a, err := pipelines.NewApp(ctx, pipelines.AppOptions{
 		ConfigPath: o.configPath,
 		RunID:      o.runID,
 		LogFormat:  o.logFormat,
 		LogLevel:   o.logLevel,
 		Getenv:     o.getenv,
-		Stdout:     o.stdout,
+		Stdout:     out,
 		Stderr:     o.stderr,
 		Version:    version,
 		Command:    command,
