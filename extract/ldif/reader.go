@@ -47,15 +47,17 @@ func (e *Entry) Strings(name string) []string {
 func (e *Entry) Names() []string { return e.names }
 
 // Add appends a value to attribute name.
-func (e *Entry) Add(name string, value []byte) {
+func (e *Entry) Add(name string, value []byte) { e.add(attrName{name, strings.ToLower(name)}, value) }
+
+func (e *Entry) add(a attrName, value []byte) {
 	if e.vals == nil {
 		e.vals = map[string][][]byte{}
 	}
-	k := strings.ToLower(name)
-	if _, ok := e.vals[k]; !ok {
-		e.names = append(e.names, name)
+	v, ok := e.vals[a.lower]
+	if !ok {
+		e.names = append(e.names, a.name)
 	}
-	e.vals[k] = append(e.vals[k], value)
+	e.vals[a.lower] = append(v, value)
 }
 
 // HasObjectClass reports whether the entry's objectClass holds class
@@ -97,15 +99,45 @@ type Reader struct {
 	first   bool // no record returned yet (version: allowed)
 	pending []byte
 	hasPend bool
-	pendAt  int
-	eof     bool
+	// arena holds the bytes of lines and values; chunks are never reused, so
+	// values handed out stay valid (one allocation per 64 KiB, not per value).
+	arena []byte
+	// names interns attribute names: spelled -> lower-cased.
+	names  map[string]attrName
+	pendAt int
+	eof    bool
 }
 
 // NewReader reads LDIF from r.
 func NewReader(r io.Reader) *Reader {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes)
-	return &Reader{sc: sc, first: true}
+	return &Reader{sc: sc, first: true, names: map[string]attrName{}}
+}
+
+// copyBytes copies b into the arena.
+func (r *Reader) copyBytes(b []byte) []byte {
+	if len(r.arena)+len(b) > cap(r.arena) {
+		r.arena = make([]byte, 0, max(64<<10, len(b)))
+	}
+	start := len(r.arena)
+	r.arena = append(r.arena, b...)
+	return r.arena[start:len(r.arena):len(r.arena)]
+}
+
+type attrName struct{ name, lower string }
+
+// intern returns the attribute name and its lower-cased form, allocating
+// only for names not seen before.
+func (r *Reader) intern(b []byte) attrName {
+	if a, ok := r.names[string(b)]; ok {
+		return a
+	}
+	a := attrName{string(b), strings.ToLower(string(b))}
+	if len(r.names) < 4096 {
+		r.names[a.name] = a
+	}
+	return a
 }
 
 // logical reads the next logical line (folded lines joined, CR stripped,
@@ -129,7 +161,7 @@ func (r *Reader) logical() (text []byte, at int, blank bool, err error) {
 				return nil, r.line, false, io.EOF
 			}
 			r.line++
-			cur = append([]byte(nil), bytes.TrimSuffix(r.sc.Bytes(), []byte("\r"))...)
+			cur = r.copyBytes(bytes.TrimSuffix(r.sc.Bytes(), []byte("\r")))
 			curAt = r.line
 		}
 		if len(cur) == 0 {
@@ -150,7 +182,7 @@ func (r *Reader) logical() (text []byte, at int, blank bool, err error) {
 				cur = append(cur, next[1:]...)
 				continue
 			}
-			r.pending, r.pendAt, r.hasPend = append([]byte(nil), next...), r.line, true
+			r.pending, r.pendAt, r.hasPend = r.copyBytes(next), r.line, true
 			break
 		}
 		if cur[0] == '#' {
@@ -183,7 +215,12 @@ func (r *Reader) Next() (*Entry, error) {
 		if rerr != nil {
 			continue // skip the rest of a bad record
 		}
-		name, value, isB64, isURL, ok := splitAttr(text)
+		nameB, value, isB64, isURL, ok := splitAttr(text)
+		var an attrName
+		if ok {
+			an = r.intern(nameB)
+		}
+		name := an.name
 		if e == nil {
 			start = at
 			if !ok {
@@ -207,14 +244,14 @@ func (r *Reader) Next() (*Entry, error) {
 				rerr = &RecordError{Line: at, Code: "bad_utf8", Reason: "dn is not valid UTF-8", DN: strings.ToValidUTF8(string(dn), "\uFFFD")}
 				continue
 			}
-			e = &Entry{DN: string(dn), Line: at, vals: map[string][][]byte{}}
+			e = &Entry{DN: string(dn), Line: at, vals: make(map[string][][]byte, 32)}
 			continue
 		}
 		if !ok {
 			rerr = &RecordError{Line: at, DN: e.DN, Code: "bad_line", Reason: fmt.Sprintf("attribute line without a colon: %q", truncate(string(text), 60)), Entry: e}
 			continue
 		}
-		if strings.EqualFold(name, "changetype") || strings.EqualFold(name, "control") {
+		if an.lower == "changetype" || an.lower == "control" {
 			rerr = &RecordError{Line: start, DN: e.DN, Code: "change_record", Reason: "LDIF change records are not an export; only content records are read", Entry: e}
 			continue
 		}
@@ -223,7 +260,7 @@ func (r *Reader) Next() (*Entry, error) {
 			rerr = &RecordError{Line: at, DN: e.DN, Code: codeOf(err), Reason: fmt.Sprintf("attribute %s: %v", name, err), Entry: e}
 			continue
 		}
-		e.Add(name, v)
+		e.add(an, v)
 	}
 	r.first = false
 	if rerr != nil {
@@ -263,17 +300,18 @@ func decodeValue(value []byte, isB64, isURL bool) ([]byte, error) {
 		}
 		return b[:n], nil
 	}
-	v := bytes.TrimLeft(value, " ")
-	return append(make([]byte, 0, len(v)), v...), nil
+	// The line is owned by the reader (arena or a fresh fold buffer), so the
+	// value can be a slice of it.
+	return bytes.TrimLeft(value, " "), nil
 }
 
 // splitAttr splits "name: value", "name:: b64" or "name:< url".
-func splitAttr(line []byte) (name string, value []byte, isB64, isURL, ok bool) {
+func splitAttr(line []byte) (name []byte, value []byte, isB64, isURL, ok bool) {
 	i := bytes.IndexByte(line, ':')
 	if i <= 0 {
-		return "", nil, false, false, false
+		return nil, nil, false, false, false
 	}
-	name = string(line[:i])
+	name = line[:i]
 	rest := line[i+1:]
 	switch {
 	case len(rest) > 0 && rest[0] == ':':

@@ -144,3 +144,28 @@ func TestReaderLineNumbers(t *testing.T) {
 		t.Fatalf("second: got %v, want a RecordError at line 6 for cn=b,o=x", err)
 	}
 }
+
+// TestReaderValuesStayValid: values handed out are not overwritten by later
+// reads (the reader's arena never reuses a chunk).
+func TestReaderValuesStayValid(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < 5000; i++ {
+		b.WriteString("dn: cn=u" + strings.Repeat("x", i%50) + ",o=x\ncn: value-" + strings.Repeat("y", i%70) + "\ndescription: folded\n  line\n\n")
+	}
+	r := NewReader(strings.NewReader(b.String()))
+	first, err := r.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := r.Next(); err != nil {
+			break
+		}
+	}
+	if got := first.Strings("cn"); len(got) != 1 || got[0] != "value-" {
+		t.Errorf("first entry's cn after reading the rest: got %q, want [value-]", got)
+	}
+	if got := first.Strings("description"); len(got) != 1 || got[0] != "folded line" {
+		t.Errorf("first entry's description: got %q, want [folded line]", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/go-ldap/ldap/v3"
@@ -26,6 +27,8 @@ type Source struct {
 	log    logrus.FieldLogger
 	mapper *entry.Mapper
 	base   *ldap.DN
+	// baseText is the base DN as configured (for the fast suffix check).
+	baseText string
 }
 
 // New returns the ldif source of tree (config defaults applied). open is
@@ -48,7 +51,7 @@ func New(tree config.Tree, open func(ctx context.Context, path string) (io.ReadC
 	if tree.LDIF.GroupObjectClass == "" {
 		tree.LDIF.GroupObjectClass = config.DefaultGroupClass
 	}
-	s := &Source{tree: tree, open: open, log: log.WithField("tree", tree.Name), mapper: nil, base: base}
+	s := &Source{tree: tree, open: open, log: log.WithField("tree", tree.Name), mapper: nil, base: base, baseText: baseDN}
 	s.mapper = entry.NewMapper(&s.tree)
 	return s, nil
 }
@@ -105,6 +108,17 @@ func (s *Source) kind(e *Entry) string {
 	return ""
 }
 
+// inBaseText is inBase for a DN string, with a fast path for the common
+// case (the DN ends in ",<base as configured>", case-insensitively); a DN
+// that does not parse counts as in base (entry.Emit rejects it).
+func (s *Source) inBaseText(dn string) bool {
+	if n := len(s.baseText); len(dn) > n && dn[len(dn)-n-1] == ',' && strings.EqualFold(dn[len(dn)-n:], s.baseText) {
+		return true
+	}
+	parsed, err := ldap.ParseDN(dn)
+	return err != nil || s.inBase(parsed)
+}
+
 // inBase reports whether dn is at or below the configured base DN.
 func (s *Source) inBase(dn *ldap.DN) bool { return s.base.AncestorOfFold(dn) || s.base.EqualFold(dn) }
 
@@ -116,7 +130,7 @@ func (s *Source) entry(e *Entry, sink extract.Sink, c *counts) error {
 	}
 	// Entries outside the base DN are out of scope (as for an LDAP search
 	// base); a DN that does not parse is rejected by entry.Emit.
-	if dn, err := ldap.ParseDN(e.DN); err == nil && !s.inBase(dn) {
+	if !s.inBaseText(e.DN) {
 		c.skipped++
 		return nil
 	}
