@@ -369,7 +369,7 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 				Groups: u.Groups, Onboarding: u.Onboarding, Reactivated: b != nil})
 		case len(added)+len(removed) > 0:
 			m := Mover{Email: u.Email, Tree: u.Tree, RoleAfter: u.Role, RegionAfter: u.Region,
-				GroupsAfter: managedOnly(pol, u.Groups), GroupsBefore: managedOnly(pol, sortedCopy(b.GroupNames)),
+				GroupsAfter: managedOnly(pol, u.Groups), GroupsBefore: managedOnly(pol, sortedCopy(haveList)),
 				Added: added, Removed: removed, NewOnboarding: newOnb}
 			if pv != nil {
 				m.RoleBefore, m.RegionBefore = pv.Role, pv.Region

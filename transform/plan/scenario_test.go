@@ -399,3 +399,18 @@ func TestDuplicateEmailKeepsFirst(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupNameCaseInsensitive(t *testing.T) {
+	pol := loadPolicy(t, "testdata/policy.yaml")
+	ps := []records.Person{person("acme", "john.doe", "john.doe@acme.com", "channel", "LATAM", "", "LATAM", "enabled")}
+	base := Baseline{Source: BaselinePull, Users: []records.HighspotUser{{HighspotID: "h1", Email: "john.doe@acme.com",
+		Name: "john", Surname: "doe", DisplayName: "john doe", GroupNames: []string{"hs channel", "HS Field Sales"}}},
+		Groups: []records.HighspotGroup{{HighspotID: "g1", Name: "hs channel"}, {HighspotID: "g2", Name: "HS Field Sales"}}}
+	p := Diff(mustEval(t, ps, pol), base, State{}, pol, t1)
+	if got, want := strings.Join(changeKeys(p.Changes), ","), "remove_member john.doe@acme.com HS Field Sales"; got != want {
+		t.Errorf("got %s, want %s (hs channel is HS Channel)", got, want)
+	}
+	if len(p.Changes) == 1 && p.Changes[0].GroupID != "g2" {
+		t.Errorf("group id: got %q, want g2", p.Changes[0].GroupID)
+	}
+}
