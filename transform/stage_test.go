@@ -185,3 +185,56 @@ func TestParseOverridesCSV(t *testing.T) {
 		t.Errorf("unknown action: got nil error")
 	}
 }
+
+func TestStageOverridesFileAndExplainByID(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := loadConfig(t, "testcases/fixture/config.yaml")
+	in := readInput(t, "testcases/fixture/input.yaml").caseRun
+	env := artifact.Env{Store: st, RunID: "20261125T000000Z-0003", ConfigHash: "test", Version: "test", Host: "test", TempDir: t.TempDir(),
+		Now: func() time.Time { return time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC) }}
+	for _, tr := range cfg.TreeNames() {
+		publishExtract(t, env, tr, in)
+	}
+	// a human says Hans Koch (beta) and Klaus Wagner (beta) are... kept apart, and
+	// that Bruce Wayne (acme) and Lena Fischer (beta) are one person
+	file := "overrides/links.yaml"
+	body := "force_link:\n  - [acme/a-bwayne, beta/b-lfischer]\nforce_split:\n  - [beta/b-hkoch]\n"
+	if err := st.Put(ctx, file, strings.NewReader(body), int64(len(body))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, env, cfg, Options{OverridesKey: file}); err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := artifact.ReadManifest(ctx, st, env.RunID, StageName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	links, err := artifact.ReadAll[records.PersonLink](ctx, st, m, records.PersonLinksSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := map[string]string{}
+	pid := map[string]string{}
+	for _, l := range links {
+		rule[l.AccountKey], pid[l.AccountKey] = l.Rule, l.PersonID
+	}
+	if pid["acme/a-bwayne"] != pid["beta/b-lfischer"] || rule["acme/a-bwayne"] != RuleForceLink {
+		t.Errorf("force_link: got %s/%s rules %s, want one person by %s", pid["acme/a-bwayne"], pid["beta/b-lfischer"], rule["acme/a-bwayne"], RuleForceLink)
+	}
+	if got := rule["beta/b-hkoch"]; got != RuleForceSplit {
+		t.Errorf("force_split rule: got %q, want %q", got, RuleForceSplit)
+	}
+	for _, q := range []string{pid["beta/b-lfischer"], "cn=LFISCHER,ou=Benutzer,ou=Root,ou=Beta GmbH,ou=IdentityProviders,dc=identity,dc=opentext,dc=net"} {
+		story, err := Explain(ctx, st, env.RunID, q)
+		if err != nil {
+			t.Fatalf("explain %q: %v", q, err)
+		}
+		if !strings.Contains(story, "a manual force_link override") {
+			t.Errorf("explain %q: story lacks the override:\n%s", q, story)
+		}
+	}
+}

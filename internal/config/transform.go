@@ -222,9 +222,19 @@ func (t *Transform) validate(k string, c *Config) Errors {
 				errs = append(errs, Error{Key: k + ".trees." + n, Msg: fmt.Sprintf("tree %q is not configured under trees:; fix the name or remove the entry", n)})
 			}
 		}
-		for from, to := range t.Trees[n].EmailDomainAliases {
+		aliases := t.Trees[n].EmailDomainAliases
+		froms := make([]string, 0, len(aliases))
+		for from := range aliases {
+			froms = append(froms, from)
+		}
+		sort.Strings(froms)
+		for _, from := range froms {
+			to := aliases[from]
 			if from == "" || to == "" || strings.Contains(from, "@") || strings.Contains(to, "@") {
 				errs = append(errs, Error{Key: k + ".trees." + n + ".email_domain_aliases", Msg: fmt.Sprintf("alias %q: %q must map a bare domain to a bare domain", from, to)})
+			}
+			if _, chained := aliases[to]; chained {
+				errs = append(errs, Error{Key: k + ".trees." + n + ".email_domain_aliases", Msg: fmt.Sprintf("alias %q -> %q -> %q is a chain; map %q straight to the canonical domain", from, to, aliases[to], from)})
 			}
 		}
 	}
