@@ -332,6 +332,18 @@ type object struct {
 	Values          json.RawMessage            `json:"values"`
 }
 
+// memberPage is a /members answer decoded for the member ids only.
+type memberPage struct {
+	Users          []memberRef `json:"users"`
+	Groups         []memberRef `json:"groups"`
+	Members        []memberRef `json:"members"`
+	NextPageCookie *string     `json:"nextPageCookie"`
+}
+
+type memberRef struct {
+	UUID string `json:"uuid"`
+}
+
 type listPage struct {
 	Users          []object `json:"users"`
 	Groups         []object `json:"groups"`
@@ -617,11 +629,11 @@ func (s *Source) members(ctx context.Context, g records.Group, sink extract.Sink
 		if cookie != "" {
 			q.Set("next_page_cookie", cookie)
 		}
-		var lp listPage
+		var lp memberPage
 		if err := s.get(ctx, "/groups/"+url.PathEscape(g.SourceID)+"/members", q, &lp); err != nil {
 			return n, fmt.Errorf("page %d: %w", page, err)
 		}
-		for _, list := range [][]object{lp.Users, lp.Groups, lp.Members} {
+		for _, list := range [][]memberRef{lp.Users, lp.Groups, lp.Members} {
 			for _, m := range list {
 				if m.UUID == "" {
 					continue
