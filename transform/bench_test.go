@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
 // pureRun streams a synthetic population through the pure pipeline the way
@@ -160,5 +163,94 @@ func BenchmarkResolve1M(b *testing.B) {
 		b.ReportMetric(e.Recall, "recall")
 		fmt.Fprintf(os.Stderr, "resolve %d accounts: %d direct memberships, %d effective, %d persons, %d reviews, wall %.1fs, peak RSS %d MiB, precision %.6f, recall %.6f\n",
 			size, res.graph.DirectMembers, res.eff, res.persons, res.reviews, wall.Seconds(), rss>>20, e.Precision, e.Recall)
+	}
+}
+
+// BenchmarkStage runs the full transform stage over Parquet extracts of the
+// synthetic population (written untimed into a local store first): read,
+// graph, normalize, expand, resolve, write the five tables, commit.
+// OTDS_BENCH_ACCOUNTS sets the size (default 100,000; the 1M figure needs
+// several GB of scratch disk for the extract and output).
+//
+//	OTDS_BENCH_ACCOUNTS=1000000 go test -run '^$' -bench BenchmarkStage -benchtime 1x ./transform
+func BenchmarkStage(b *testing.B) {
+	size := 100_000
+	if v := os.Getenv("OTDS_BENCH_ACCOUNTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatalf("OTDS_BENCH_ACCOUNTS=%q: %v", v, err)
+		}
+		size = n
+	}
+	ctx := context.Background()
+	dir := b.TempDir()
+	st, err := store.NewFileStore(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := newSynth(size)
+	cfg := synthConfig()
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(1800 << 20))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		e := artifact.Env{Store: st, RunID: fmt.Sprintf("20261125T%06dZ-be", i), ConfigHash: "bench", Version: "bench", Host: "bench", TempDir: b.TempDir()}
+		writeSynthExtracts(ctx, b, e, s)
+		runtime.GC()
+		b.StartTimer()
+		start := time.Now()
+		res, err := Run(ctx, e, cfg, Options{AllowMissingTrees: false})
+		if err != nil {
+			b.Fatal(err)
+		}
+		wall := time.Since(start)
+		b.ReportMetric(wall.Seconds(), "wall-s")
+		b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
+		fmt.Fprintf(os.Stderr, "transform stage %d accounts: %d effective memberships, %d persons, %d reviews, wall %.1fs, peak RSS %d MiB\n",
+			res.Accounts, res.Memberships, res.Persons, res.Reviews, wall.Seconds(), peakRSS()>>20)
+	}
+}
+
+// writeSynthExtracts publishes the synthetic population as extract.<tree> of env's run.
+func writeSynthExtracts(ctx context.Context, b *testing.B, env artifact.Env, s synth) {
+	b.Helper()
+	for t, tree := range synthTrees {
+		stg := artifact.NewStage(env, "extract."+tree)
+		aw, _ := artifact.OpenTable[records.Account](stg, records.AccountsSpec)
+		mw, _ := artifact.OpenTable[records.Membership](stg, records.MembershipsSpec)
+		gw, _ := artifact.OpenTable[records.Group](stg, records.GroupsSpec)
+		for _, g := range s.treeGroups(t) {
+			if err := gw.Write(g); err != nil {
+				b.Fatal(err)
+			}
+		}
+		s.nestings(t, func(m records.Membership) {
+			if err := mw.Write(m); err != nil {
+				b.Fatal(err)
+			}
+		})
+		for i := 0; i < s.accounts; i++ {
+			a, _ := s.account(i)
+			if a.Tree != tree {
+				continue
+			}
+			if err := aw.Write(a); err != nil {
+				b.Fatal(err)
+			}
+			s.memberships(i, &a, func(m records.Membership) {
+				if err := mw.Write(m); err != nil {
+					b.Fatal(err)
+				}
+			})
+		}
+		for _, c := range []interface{ Close() error }{aw, mw, gw} {
+			if err := c.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, _, err := stg.Commit(ctx); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
