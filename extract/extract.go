@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -162,9 +163,15 @@ func selectTrees(cfg *config.Config, names []string) ([]config.Tree, error) {
 	return out, nil
 }
 
-// ref is what the stage remembers of one entry for member resolution.
+var errIndexFull = errors.New("the member-resolution index is full (over 4 GiB of ids or 4G entries): split the tree by partition")
+
+// ref is what the stage remembers of one entry for member resolution: its
+// source id (a slice of the ids arena), kind and partition, in 12 bytes.
+// With byDN (8-byte hash -> 4-byte index) that is about 65 bytes per entry
+// including the id text, the only per-entry memory of a read.
 type ref struct {
-	id   string
+	off  uint32 // id = ids[off : off+n]
+	n    uint16
 	kind uint8 // 1 user, 2 group
 	part uint16
 }
@@ -176,8 +183,10 @@ type treeSink struct {
 	accounts  *artifact.TableWriter[records.Account]
 	groups    *artifact.TableWriter[records.Group]
 	rejects   *artifact.TableWriter[records.Reject]
-	byDN      map[uint64]ref
-	byID      map[uint64]ref
+	byDN      map[uint64]uint32 // hash of the DN's Norm -> index in refs
+	byID      map[uint64]uint32 // hash of the source id -> index in refs; built on first use
+	refs      []ref
+	ids       []byte
 	parts     []string
 	partIdx   map[string]uint16
 	spill     *os.File
@@ -215,10 +224,28 @@ func (s *treeSink) index(dn, norm, partition, id string, kind uint8) (bool, erro
 	if _, dup := s.byDN[h]; dup {
 		return false, nil
 	}
-	r := ref{id: id, kind: kind, part: s.partition(partition)}
-	s.byDN[h] = r
-	s.byID[s.hash(id)] = r
+	if len(s.ids)+len(id) > math.MaxUint32 || len(id) > math.MaxUint16 || len(s.refs) >= math.MaxUint32 {
+		return false, fmt.Errorf("%w (%d entries, %d bytes of ids)", errIndexFull, len(s.refs), len(s.ids))
+	}
+	s.byDN[h] = uint32(len(s.refs))
+	s.refs = append(s.refs, ref{off: uint32(len(s.ids)), n: uint16(len(id)), kind: kind, part: s.partition(partition)})
+	s.ids = append(s.ids, id...)
 	return true, nil
+}
+
+// id returns the source id of r (bytes of the arena).
+func (s *treeSink) id(r ref) []byte { return s.ids[r.off : r.off+uint32(r.n)] }
+
+// byIDIndex builds byID from refs (only sources that name members by id,
+// such as OTDS REST, need it; a later entry with the same id wins).
+func (s *treeSink) byIDIndex() map[uint64]uint32 {
+	if s.byID == nil {
+		s.byID = make(map[uint64]uint32, len(s.refs))
+		for i, r := range s.refs {
+			s.byID[maphash.Bytes(s.seed, s.id(r))] = uint32(i)
+		}
+	}
+	return s.byID
 }
 
 func (s *treeSink) Account(a records.Account) error { return s.AccountNorm(a, "") }
@@ -231,6 +258,9 @@ func (s *treeSink) AccountNorm(a records.Account, norm string) error {
 	}
 	ok, err := s.index(a.DN, norm, a.Partition, a.SourceID, 1)
 	if err != nil {
+		if errors.Is(err, errIndexFull) {
+			return err
+		}
 		return s.Reject(records.Reject{Tree: s.tree.Name, Partition: a.Partition, DN: a.DN, SourceID: a.SourceID, Kind: "account", Code: entry.CodeBadDN, Reason: "the DN does not parse: " + err.Error()})
 	}
 	if !ok {
@@ -254,6 +284,9 @@ func (s *treeSink) GroupNorm(g records.Group, norm string) error {
 	}
 	ok, err := s.index(g.DN, norm, g.Partition, g.SourceID, 2)
 	if err != nil {
+		if errors.Is(err, errIndexFull) {
+			return err
+		}
 		return s.Reject(records.Reject{Tree: s.tree.Name, Partition: g.Partition, DN: g.DN, SourceID: g.SourceID, Kind: "group", Code: entry.CodeBadDN, Reason: "the DN does not parse: " + err.Error()})
 	}
 	if !ok {
@@ -355,9 +388,10 @@ func (s *treeSink) resolve(ctx context.Context, w *artifact.TableWriter[records.
 		var found ref
 		var ok bool
 		if memberID != "" {
-			found, ok = s.byID[s.hash(memberID)]
-			if ok && found.id != memberID {
-				ok = false
+			var i uint32
+			if i, ok = s.byIDIndex()[s.hash(memberID)]; ok {
+				found = s.refs[i]
+				ok = string(s.id(found)) == memberID
 			}
 			if !ok {
 				rej.Code, rej.Reason, rej.Detail = entry.CodeDanglingMember, "the member id points at no account or group of this tree", memberID
@@ -375,8 +409,10 @@ func (s *treeSink) resolve(ctx context.Context, w *artifact.TableWriter[records.
 				}
 				continue
 			}
-			found, ok = s.byDN[s.hash(norm)]
-			if !ok {
+			var i uint32
+			if i, ok = s.byDN[s.hash(norm)]; ok {
+				found = s.refs[i]
+			} else {
 				if mp != "" && !s.tree.IncludesPartition(mp) {
 					// a member in a partition this tree does not publish: keep
 					// it, unresolved; transform resolves it across trees by DN
@@ -393,7 +429,7 @@ func (s *treeSink) resolve(ctx context.Context, w *artifact.TableWriter[records.
 				continue
 			}
 		}
-		m.MemberSourceID = found.id
+		m.MemberSourceID = string(s.id(found))
 		m.MemberKind = memberKinds[found.kind]
 		m.MemberPartition = s.parts[found.part]
 		if err := w.Write(m); err != nil {
@@ -496,7 +532,7 @@ func runTree(ctx context.Context, env artifact.Env, tree config.Tree, opts Optio
 			stage.Abort()
 		}
 	}()
-	sink := &treeSink{tree: tree, seed: maphash.MakeSeed(), byDN: map[uint64]ref{}, byID: map[uint64]ref{},
+	sink := &treeSink{tree: tree, seed: maphash.MakeSeed(), byDN: map[uint64]uint32{},
 		partIdx: map[string]uint16{}, rejCodes: tr.RejectsByCode, nulls: map[string]int64{}}
 	for n := range tree.Health.NullRate {
 		sink.nullAttrs = append(sink.nullAttrs, n)

@@ -7,6 +7,7 @@
 package entry
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -219,10 +220,11 @@ func ParseTime(s string) (time.Time, error) {
 
 // Mapper maps entries of one tree.
 type Mapper struct {
-	tree     *config.Tree
-	a        config.Attributes
-	required map[string]bool
-	extra    []string
+	tree      *config.Tree
+	a         config.Attributes
+	required  map[string]bool
+	extra     []string
+	accFields []accField
 }
 
 // NewMapper builds the mapper for tree (defaults already applied).
@@ -231,6 +233,7 @@ func NewMapper(tree *config.Tree) *Mapper {
 	for _, r := range tree.RequiredAttributes {
 		m.required[r] = true
 	}
+	m.accFields = accFields(m.a, m.required)
 	return m
 }
 
@@ -346,33 +349,123 @@ func timeOf(v [][]byte) *time.Time {
 	return &t
 }
 
-// Account maps a user entry whose Head passed.
+// accField is one list column of the accounts table and its source attribute.
+type accField struct {
+	logical, attr string
+	required      bool
+}
+
+// accFields lists the account list columns in the order they are checked.
+func accFields(a config.Attributes, required map[string]bool) []accField {
+	f := []accField{
+		{"login", a.Login, false}, {"mail", a.Mail, false}, {"given_name", a.GivenName, false},
+		{"surname", a.Surname, false}, {"display_name", a.DisplayName, false},
+		{"employee_id", a.EmployeeID, false}, {"title", a.Title, false},
+		{"department", a.Department, false}, {"company", a.Company, false},
+		{"country", a.Country, false}, {"city", a.City, false}, {"manager", a.Manager, false},
+		{"external_id", a.ExternalID, false}, {"disabled", a.Disabled, false},
+		{"locked", a.Locked, false}, {"service_account", a.ServiceAccount, false},
+		{"member_of", a.MemberOf, false},
+	}
+	for i := range f {
+		f[i].required = required[f[i].logical]
+	}
+	return f
+}
+
+// accDst is the column of accFields[i].
+func accDst(acc *records.Account, i int) *[]string {
+	switch i {
+	case 0:
+		return &acc.Login
+	case 1:
+		return &acc.Mail
+	case 2:
+		return &acc.GivenName
+	case 3:
+		return &acc.Surname
+	case 4:
+		return &acc.DisplayName
+	case 5:
+		return &acc.EmployeeID
+	case 6:
+		return &acc.Title
+	case 7:
+		return &acc.Department
+	case 8:
+		return &acc.Company
+	case 9:
+		return &acc.Country
+	case 10:
+		return &acc.City
+	case 11:
+		return &acc.Manager
+	case 12:
+		return &acc.ExternalID
+	case 13:
+		return &acc.Disabled
+	case 14:
+		return &acc.Locked
+	case 15:
+		return &acc.ServiceAccount
+	default:
+		return &acc.MemberOf
+	}
+}
+
+func hasValueBytes(v [][]byte) bool {
+	for _, b := range v {
+		if len(bytes.TrimSpace(b)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Account maps a user entry whose Head passed. The values of all list
+// columns are copied into one string and one []string (two allocations per
+// entry instead of two per attribute); getter values need not outlive the call.
 func (m *Mapper) Account(h Header, get Getter) (records.Account, *records.Reject) {
 	a := m.a
 	acc := records.Account{Tree: m.tree.Name, Partition: h.Partition, DN: h.DN, SourceID: h.SourceID,
 		ObjectGUID: GUID(first(get(a.GUID))), ModifiedAt: timeOf(get(a.Modified)), CreatedAt: timeOf(get(a.Created))}
-	fields := []struct {
-		logical, attr string
-		dst           *[]string
-	}{
-		{"login", a.Login, &acc.Login}, {"mail", a.Mail, &acc.Mail}, {"given_name", a.GivenName, &acc.GivenName},
-		{"surname", a.Surname, &acc.Surname}, {"display_name", a.DisplayName, &acc.DisplayName},
-		{"employee_id", a.EmployeeID, &acc.EmployeeID}, {"title", a.Title, &acc.Title},
-		{"department", a.Department, &acc.Department}, {"company", a.Company, &acc.Company},
-		{"country", a.Country, &acc.Country}, {"city", a.City, &acc.City}, {"manager", a.Manager, &acc.Manager},
-		{"external_id", a.ExternalID, &acc.ExternalID}, {"disabled", a.Disabled, &acc.Disabled},
-		{"locked", a.Locked, &acc.Locked}, {"service_account", a.ServiceAccount, &acc.ServiceAccount},
-		{"member_of", a.MemberOf, &acc.MemberOf},
-	}
-	for _, f := range fields {
-		v, ok := strs(get(f.attr))
-		if !ok {
-			return acc, m.reject(h, "account", CodeBadUTF8, "attribute "+f.attr+" ("+f.logical+") holds a value that is not valid UTF-8", f.attr)
+	var raw [17][][]byte
+	total, count := 0, 0
+	for i, f := range m.accFields {
+		v := get(f.attr)
+		for _, b := range v {
+			if !utf8.Valid(b) {
+				return acc, m.reject(h, "account", CodeBadUTF8, "attribute "+f.attr+" ("+f.logical+") holds a value that is not valid UTF-8", f.attr)
+			}
+			total += len(b)
 		}
-		*f.dst = v
-		if m.required[f.logical] && !hasValue(v) {
+		if f.required && !hasValueBytes(v) {
 			return acc, m.reject(h, "account", CodeMissing, "required attribute "+f.attr+" ("+f.logical+") is missing or empty", f.attr)
 		}
+		raw[i] = v
+		count += len(v)
+	}
+	var sb strings.Builder
+	sb.Grow(total)
+	for _, v := range raw {
+		for _, b := range v {
+			sb.Write(b)
+		}
+	}
+	all := sb.String()
+	backing := make([]string, count)
+	pos, k := 0, 0
+	for i, v := range raw {
+		if len(v) == 0 {
+			continue
+		}
+		dst := backing[k : k+len(v) : k+len(v)]
+		for j, b := range v {
+			dst[j] = all[pos : pos+len(b)]
+			pos += len(b)
+		}
+		k += len(v)
+		*accDst(&acc, i) = dst
 	}
 	for _, r := range []struct{ logical, attr, val string }{{"guid", a.GUID, acc.ObjectGUID}} {
 		if m.required[r.logical] && r.val == "" {
