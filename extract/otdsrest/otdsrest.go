@@ -70,9 +70,10 @@ type Source struct {
 	auth string // current ticket or bearer token
 }
 
-// New returns the otds-rest source of tree (config defaults applied). A nil
-// client gets one built from rest.ca_file / rest.insecure; a given client is
-// used as is (its TLS settings win). Secrets are resolved now through getenv.
+// New returns the otds-rest source of tree (config defaults applied). client
+// may be nil (a default client is built); when rest.ca_file or rest.insecure
+// is set, the client's transport is replaced by one with those TLS settings.
+// Secrets are resolved now through getenv.
 func New(tree config.Tree, getenv func(string) string, client *http.Client, log logrus.FieldLogger) (extract.Source, error) {
 	return newSource(tree, getenv, client, log)
 }
@@ -106,7 +107,7 @@ func newSource(tree config.Tree, getenv func(string) string, client *http.Client
 	default:
 		return nil, fmt.Errorf("tree %s: rest.auth %q is not supported; use ticket or oauth2", tree.Name, cfg.Auth)
 	}
-	if client == nil {
+	if client == nil || cfg.CAFile != "" || cfg.Insecure {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
 		if cfg.CAFile != "" {
@@ -125,7 +126,12 @@ func newSource(tree config.Tree, getenv func(string) string, client *http.Client
 			tc.InsecureSkipVerify = true
 		}
 		tr.TLSClientConfig = tc
-		client = &http.Client{Transport: tr}
+		c := &http.Client{}
+		if client != nil {
+			*c = *client
+		}
+		c.Transport = tr
+		client = c
 	}
 	s.client = client
 	s.mapper = entry.NewMapper(&s.tree)

@@ -2,11 +2,13 @@ package otdsrest
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -284,5 +286,35 @@ func TestNewResolvesSecrets(t *testing.T) {
 	_, err := New(tree, func(string) string { return "" }, nil, quietLog())
 	if err == nil || !strings.Contains(err.Error(), "OTDS_PW") {
 		t.Fatalf("New without the password variable: got %v, want an error naming OTDS_PW", err)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	st := standin.New(loadFixture(t), standin.Options{})
+	hs := httptest.NewTLSServer(st.Handler())
+	defer hs.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: hs.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, extra string
+		wantErr     string
+	}{
+		{"ca_file trusted", "      ca_file: " + ca + "\n      partitions: [Beta GmbH]\n", ""},
+		{"insecure", "      insecure: true\n      partitions: [Beta GmbH]\n", ""},
+		{"unknown CA refused", "      partitions: [Beta GmbH]\n", "certificate"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := fast(t, restTree(t, hs.URL, tc.extra), nil)
+			sink, err := readREST(t, s)
+			switch {
+			case tc.wantErr == "" && (err != nil || len(sink.Accounts) != 9):
+				t.Errorf("got %v with %d accounts, want 9 accounts", err, len(sink.Accounts))
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Errorf("got %v, want an error containing %q", err, tc.wantErr)
+			}
+		})
 	}
 }
