@@ -31,9 +31,14 @@ secret. Exit 0 when valid, 2 with every problem listed otherwise.`,
 			if embedded {
 				src = "embedded demo configuration"
 			}
-			fmt.Fprintf(opts.stdout, "%s: valid (%d trees: %v; store %s; config sha256 %s)\n",
+			out := opts.stdout
+			if opts.json {
+				out = opts.stderr
+			}
+			fmt.Fprintf(out, "%s: valid (%d trees: %v; store %s; config sha256 %s)\n",
 				src, len(cfg.Trees), cfg.TreeNames(), cfg.Store.URL, cfg.Hash[:12])
-			opts.summary = &pipelines.Summary{Command: "config validate", ConfigHash: cfg.Hash}
+			opts.summary = &pipelines.Summary{Command: "config validate", ConfigHash: cfg.Hash,
+				Details: map[string]any{"trees": cfg.TreeNames(), "config": src}}
 			return nil
 		},
 	})

@@ -145,7 +145,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	sum := summarize(env.RunID, opts.FromRun, now(), p, ev, gates, blocked, opts.Allow)
 	sum.Baseline, sum.LatestPull, sum.PreviousPlan = bref, latestPull, prevRun
 	sum.MatchReview = tm.TableRows("match_review")
-	if v, ok := tm.Summary["match_review"].(float64); ok && sum.MatchReview == 0 {
+	if v, ok := tm.SummaryInt("match_review"); ok && sum.MatchReview == 0 {
 		sum.MatchReview = int64(v)
 	}
 	sum.Trend = trend(ctx, st, env.RunID, sum)
@@ -349,8 +349,8 @@ func trend(ctx context.Context, st store.Store, runID string, cur *Summary) []Tr
 		if err != nil {
 			break
 		}
-		hc, _ := m.Summary["headcount"].(float64)
-		ch, _ := m.Summary["changes"].(float64)
+		hc, _ := m.SummaryInt("headcount")
+		ch, _ := m.SummaryInt("changes")
 		pts = append(pts, TrendPoint{RunID: ref.RunID, Headcount: int(hc), Changes: int(ch)})
 		before = ref.RunID
 	}
