@@ -1,0 +1,115 @@
+package load_test
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/load"
+	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
+)
+
+func publish[T any](t *testing.T, env artifact.Env, stage string, spec records.Spec, rows []T) {
+	t.Helper()
+	s := artifact.NewStage(env, stage)
+	w, err := artifact.OpenTable[T](s, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRunPullSandbox(t *testing.T) {
+	for _, surface := range []string{"rest", "scim"} {
+		t.Run(surface, func(t *testing.T) {
+			seed := sandbox.Seed{
+				Users: []sandbox.User{
+					{Email: "ann@corp.example", Name: "Ann", Verified: true},
+					{Email: "bob@corp.example", Name: "Bob", Verified: false, Suspended: true},
+					{Email: "ghost@corp.example", Name: "Ghost", Verified: true},
+				},
+				Groups: []sandbox.SeedGroup{
+					{Name: "Sales", Members: []string{"ann@corp.example", "ghost@corp.example"}},
+					{Name: "Unmanaged", Members: []string{"bob@corp.example"}},
+				},
+			}
+			sb, err := sandbox.New(sandbox.Options{Seed: &seed, RandSeed: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(sb.Handler())
+			defer srv.Close()
+			target, err := sandbox.Client(surface, srv.URL, srv.Client(), quietLog())
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := fileEnv(t, t.TempDir(), t.TempDir())
+			publish(t, env, load.StageTransform, records.PersonsSpec, []records.Person{
+				{PersonID: "p-ann", PrimaryEmail: "ann@corp.example", Status: "enabled"},
+				{PersonID: "p-bob", PrimaryEmail: "bob@corp.example", Status: "enabled"},
+				{PersonID: "p-svc", PrimaryEmail: sandbox.DefaultServiceUser, Status: "enabled"},
+			})
+			publish(t, env, load.StagePlan, records.DesiredUsersSpec, []records.DesiredUser{
+				{PersonID: "p-ann", Email: "ann@corp.example", Groups: []string{"Sales"}},
+				{PersonID: "p-bob", Email: "bob@corp.example", Groups: []string{"Sales"}},
+			})
+			res, err := load.RunPull(t.Context(), env, nil, target, load.PullOptions{ManagedGroups: []string{"Sales"}, Apply: load.ApplyOptions{Classify: classify}})
+			if err != nil {
+				t.Fatalf("RunPull: %v", err)
+			}
+			users, err := artifact.ReadAll[records.HighspotUser](t.Context(), env.Store, res.Manifest, records.HighspotUsersSpec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(users) != 4 { // three seeded and the service user
+				t.Errorf("highspot_users: got %d rows, want 4 (unverified users included)", len(users))
+			}
+			for _, u := range users {
+				if u.Email == "bob@corp.example" && (!u.Suspended || (surface == "rest" && u.Verified) || fmt.Sprint(u.GroupNames) != "[Unmanaged]") {
+					t.Errorf("bob: got %+v, want suspended, unverified (REST; SCIM has no such flag), in Unmanaged", u)
+				}
+			}
+			groups, err := artifact.ReadAll[records.HighspotGroup](t.Context(), env.Store, res.Manifest, records.HighspotGroupsSpec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			managed := map[string]bool{}
+			for _, g := range groups {
+				managed[g.Name] = g.Managed
+			}
+			if !managed["Sales"] || managed["Unmanaged"] || len(groups) != 2 {
+				t.Errorf("highspot_groups: got %v, want Sales managed and Unmanaged not", managed)
+			}
+			var got []string
+			for _, d := range res.Drift {
+				got = append(got, d.Kind+" "+d.Email+" "+d.Group)
+			}
+			sort.Strings(got)
+			want := []string{
+				"manual_membership ghost@corp.example Sales",
+				"suspension_mismatch bob@corp.example ",
+				"unknown_user ghost@corp.example ",
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("drift:\n got %q\nwant %q", got, want)
+			}
+			if _, ok := res.Manifest.Blobs["drift.md"]; !ok {
+				t.Errorf("drift.md not published; blobs: %v", res.Manifest.Blobs)
+			}
+			if !strings.Contains(load.DriftReport(res), "unknown_user") {
+				t.Errorf("drift.md lacks the drift table:\n%s", load.DriftReport(res))
+			}
+		})
+	}
+}
