@@ -34,6 +34,9 @@ func (a *App) target(ctx context.Context) (t load.Target, stop func(), err error
 		}
 		return t, func() {}, nil
 	}
+	if !a.Embedded {
+		log.Warn("highspot.target is sandbox: changes go to the local Highspot stand-in, not to a tenant (set highspot.target: rest or scim for production)")
+	}
 	state := h.Sandbox.StateFile
 	if state == "" {
 		root := a.Store.URL("")

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/store"
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func run(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	getenv := func(k string) string { return env[k] }
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code := execute(ctx, args, strings.NewReader(""), &out, &errb, getenv)
+	return result{code, out.String(), errb.String()}
+}
+
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigValidateNamesKeyAndLine(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"unknown key", "version: 1\ntrees:\n  - name: acme\n    source: ldif\n    ldif: {path: x.ldif}\n    colour: blue\n",
+			[]string{"bad.yaml:6", "colour", "unknown key"}},
+		{"bad enum", "version: 1\ntrees:\n  - name: acme\n    source: ftp\n",
+			[]string{"bad.yaml:4", "trees[0].source", "ldap, otds-rest or ldif"}},
+		{"cel type error", "version: 1\ntrees:\n  - {name: acme, source: ldif, ldif: {path: x.ldif}}\npolicy:\n  scope: {name: s, when: 'person.role == 1'}\n",
+			[]string{"bad.yaml:5", "policy.scope.when"}},
+		{"not yaml", "version: [1\n", []string{"bad.yaml", "not valid YAML"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := writeFile(t, dir, "bad.yaml", c.yaml)
+			r := run(t, nil, "config", "validate", "--config", p)
+			if r.code != 2 {
+				t.Fatalf("exit %d, want 2; stderr:\n%s", r.code, r.stderr)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr does not mention %q:\n%s", w, r.stderr)
+				}
+			}
+		})
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	for _, args := range [][]string{
+		{"no-such-command"},
+		{"extract", "--no-such-flag"},
+		{"--run-id", "not-a-date", "runs", "list"},
+		{"plan", "--allow", "suspend_user"},
+		{"runs", "show"},
+	} {
+		if r := run(t, nil, args...); r.code != 2 {
+			t.Errorf("%v: exit %d, want 2 (stderr %s)", args, r.code, r.stderr)
+		}
+	}
+}
+
+// TestSecretsNeverPrinted resolves real secret values (from the injected
+// environment) on every path that touches them — doctor against unreachable
+// servers, with debug logs and --json — and greps all output for them.
+func TestSecretsNeverPrinted(t *testing.T) {
+	dir := t.TempDir()
+	secrets := map[string]string{
+		"BIND_PW":   "ldap-S3cret-value-1",
+		"REST_PW":   "rest-S3cret-value-2",
+		"HS_KEY":    "hs-key-S3cret-3",
+		"HS_SECRET": "hs-S3cret-value-4",
+	}
+	cfg := `version: 1
+store: {url: ` + filepath.Join(dir, "artifacts") + `}
+trees:
+  - name: corp
+    source: ldap
+    ldap: {url: "ldap://127.0.0.1:1", bind_dn: "cn=reader", bind_password: {env: BIND_PW}, timeout: 2s}
+  - name: cloud
+    source: otds-rest
+    rest: {url: "http://127.0.0.1:1/otdsws", username: reader, password: {env: REST_PW}, partitions: [P], retries: 0, timeout: 2s}
+highspot:
+  target: rest
+  rest: {base_url: "http://127.0.0.1:1/v1.0", api_key: {env: HS_KEY}, api_secret: {env: HS_SECRET}, timeout: 2s}
+`
+	p := writeFile(t, dir, "cfg.yaml", cfg)
+	var all strings.Builder
+	for _, args := range [][]string{
+		{"--config", p, "--log-level", "debug", "--log-format", "json", "--json", "doctor"},
+		{"--config", p, "--log-level", "debug", "--log-format", "text", "doctor"},
+		{"--config", p, "--log-level", "debug", "--json", "extract"},
+		{"--config", p, "--json", "config", "validate"},
+	} {
+		r := run(t, secrets, args...)
+		if args[len(args)-1] == "doctor" && r.code == 0 {
+			t.Errorf("doctor against unreachable servers exited 0")
+		}
+		all.WriteString(r.stdout + r.stderr)
+	}
+	out := all.String()
+	if !strings.Contains(out, "127.0.0.1:1") {
+		t.Fatalf("the commands did not reach the secret-using code paths:\n%s", out)
+	}
+	for name, v := range secrets {
+		if strings.Contains(out, v) {
+			t.Errorf("secret %s appears in the output", name)
+		}
+	}
+}
+
+// TestDemoEndToEnd runs the embedded demo (day 1, day 2) and then exercises
+// runs list/show/verify, plan show and explain on its store; finally it flips
+// one byte of a published file and expects verify to catch it.
+func TestDemoEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end demo skipped in -short mode")
+	}
+	dir := filepath.Join(t.TempDir(), "demo")
+	r := run(t, nil, "--log-format", "json", "--log-level", "warn", "demo", "--dir", dir)
+	if r.code != 0 {
+		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, w := range []string{"day 1", "day 2", "joiners 1, movers 1, leavers 1", "plan.html"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("demo output lacks %q:\n%s", w, r.stdout)
+		}
+	}
+	env := map[string]string{"OTDS_HIGHSPOT_STORE": filepath.Join(dir, "artifacts")}
+
+	r = run(t, env, "--json", "runs", "list")
+	var sum struct {
+		ExitCode int `json:"exit_code"`
+		Details  struct {
+			Runs []artifact.RunInfo `json:"runs"`
+		} `json:"details"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
+		t.Fatalf("runs list --json is not one JSON object: %v\n%s", err, r.stdout)
+	}
+	if len(sum.Details.Runs) != 2 {
+		t.Fatalf("got %d runs, want 2", len(sum.Details.Runs))
+	}
+	day2 := sum.Details.Runs[0].RunID
+	for _, args := range [][]string{{"runs", "show", day2}, {"plan", "show"}, {"explain", "rachel.jones@acme.com"}, {"runs", "verify", day2}} {
+		if r := run(t, env, args...); r.code != 0 {
+			t.Errorf("%v: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+	}
+
+	// Tamper with one published part file: verify must fail and say so.
+	st, err := store.NewFileStore(filepath.Join(dir, "artifacts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := artifact.ReadManifest(context.Background(), st, day2, "transform")
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := filepath.Join(dir, "artifacts", filepath.FromSlash(m.Tables["persons"].Files[0].Key))
+	b, err := os.ReadFile(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(part, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, env, "runs", "verify", day2)
+	if r.code != 1 || !strings.Contains(r.stdout, "PROBLEM") {
+		t.Errorf("verify after tampering: exit %d, want 1 with a PROBLEM line\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestLockedRunExits11 holds the run lock for another run and expects a
+// stage command to refuse with exit 11, naming the holder.
+func TestLockedRunExits11(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.NewFileStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, err := artifact.AcquireLock(context.Background(), st, artifact.LockHolder{RunID: "20260101T000000Z-aaaa", Host: "cron-host", PID: 4242}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release(context.Background())
+	r := run(t, map[string]string{"OTDS_HIGHSPOT_STORE": dir}, "extract")
+	if r.code != 11 {
+		t.Fatalf("exit %d, want 11\n%s", r.code, r.stderr)
+	}
+	for _, w := range []string{"20260101T000000Z-aaaa", "cron-host", "4242"} {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("lock error does not name %q: %s", w, r.stderr)
+		}
+	}
+}
