@@ -126,7 +126,7 @@ func (s synth) account(i int) (records.Account, int) {
 	tree := sp.tree
 	variant := -1
 	if i >= s.persons {
-		variant = i % 6
+		variant = i % 7
 		tree = (sp.tree + 1 + i%4) % len(synthTrees)
 	}
 	t := synthTrees[tree]
@@ -182,6 +182,13 @@ func (s synth) account(i int) (records.Account, int) {
 	case 5: // nickname-free short given name (initial) and the home mail
 		a.GivenName = []string{sp.given[:1] + "."}
 		a.Mail = []string{home}
+	case 6: // a typo in the given name (two letters transposed), home mail in capitals
+		g := []rune(sp.given)
+		if len(g) >= 4 {
+			g[1], g[2] = g[2], g[1]
+		}
+		a.GivenName = []string{string(g)}
+		a.Mail = []string{strings.ToUpper(home)}
 	}
 	return a, p
 }

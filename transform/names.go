@@ -41,15 +41,14 @@ func foldName(s string) []string {
 			b.WriteByte(' ')
 		}
 	}
-	toks := strings.Fields(b.String())
-	for i, t := range toks {
-		// German transliteration: Müller = Mueller = Muller.
-		t = strings.ReplaceAll(t, "ae", "a")
-		t = strings.ReplaceAll(t, "oe", "o")
-		t = strings.ReplaceAll(t, "ue", "u")
-		toks[i] = t
-	}
-	return toks
+	return strings.Fields(b.String())
+}
+
+// collapse folds German transliterations: Müller = Mueller = Muller.
+func collapse(t string) string {
+	t = strings.ReplaceAll(t, "ae", "a")
+	t = strings.ReplaceAll(t, "oe", "o")
+	return strings.ReplaceAll(t, "ue", "u")
 }
 
 func namesOf(given, surname string) nameParts {
@@ -64,7 +63,7 @@ func tokensCompatible(a, b []string) bool {
 	}
 	for _, x := range a {
 		for _, y := range b {
-			if x == y || strings.HasPrefix(x, y) || strings.HasPrefix(y, x) || nickOf(x) == nickOf(y) {
+			if x == y || strings.HasPrefix(x, y) || strings.HasPrefix(y, x) || nickOf(x) == nickOf(y) || typo(x, y) || collapse(x) == collapse(y) {
 				return true
 			}
 		}
@@ -140,4 +139,43 @@ func nickOf(s string) string {
 		return c
 	}
 	return s
+}
+
+// typo reports one substitution, insertion, deletion or transposition of
+// adjacent letters between two tokens of at least 4 letters (Jonh / John).
+func typo(a, b string) bool {
+	ra, rb := []rune(a), []rune(b)
+	if len(ra) < 4 || len(rb) < 4 {
+		return false
+	}
+	if len(ra) > len(rb) {
+		ra, rb = rb, ra
+	}
+	switch len(rb) - len(ra) {
+	case 0:
+		var diff []int
+		for i := range ra {
+			if ra[i] != rb[i] {
+				diff = append(diff, i)
+				if len(diff) > 2 {
+					return false
+				}
+			}
+		}
+		switch len(diff) {
+		case 1:
+			return true
+		case 2:
+			i, j := diff[0], diff[1]
+			return j == i+1 && ra[i] == rb[j] && ra[j] == rb[i]
+		}
+		return len(diff) == 0
+	case 1:
+		i := 0
+		for i < len(ra) && ra[i] == rb[i] {
+			i++
+		}
+		return string(ra[i:]) == string(rb[i+1:])
+	}
+	return false
 }

@@ -1,0 +1,34 @@
+package transform
+
+import "testing"
+
+func TestNamesConflict(t *testing.T) {
+	cases := []struct {
+		name           string
+		g1, s1, g2, s2 string
+		strong         bool
+		want           bool
+	}{
+		{"same", "John", "Doe", "John", "Doe", false, false},
+		{"initial", "J.", "Doe", "John", "Doe", false, false},
+		{"nickname", "Bob", "Miller", "Robert", "Miller", false, false},
+		{"transliteration", "Jürgen", "Müller", "Juergen", "Mueller", false, false},
+		{"decomposed", "Ju\u0308rgen", "Mu\u0308ller", "Jürgen", "Müller", false, false},
+		{"typo", "Jonh", "Smith", "John", "Smith", false, false},
+		{"swapped fields", "Doe", "John", "John", "Doe", false, false},
+		{"surname change, weak key", "Jane", "Doe", "Jane", "Smith", false, true},
+		{"surname change, employee id", "Jane", "Doe", "Jane", "Smith", true, false},
+		{"other given name, weak key", "Ella", "Tanaka", "Ethan", "Tanaka", false, true},
+		{"other given name, employee id", "Ella", "Tanaka", "Ethan", "Tanaka", true, false},
+		{"different people, employee id", "Samuel", "Brown", "Eve", "Novak", true, true},
+		{"unknown names", "", "", "Eve", "Novak", false, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := namesConflict(namesOf(c.g1, c.s1), namesOf(c.g2, c.s2), c.strong)
+			if got != c.want {
+				t.Errorf("namesConflict(%s %s, %s %s, strong=%v): got %v, want %v", c.g1, c.s1, c.g2, c.s2, c.strong, got, c.want)
+			}
+		})
+	}
+}
