@@ -238,6 +238,23 @@ func Apply(ctx context.Context, target Target, changes []records.Change, ledger 
 		log.WithField("resumed", a.sum.Resumed).Info("apply: resuming; changes already in the ledger are not repeated")
 	}
 
+	// Flush on a timer too, so rows wait at most FlushInterval even while
+	// the run is paused by a Retry-After or a slow phase.
+	tickCtx, stopTick := context.WithCancel(ctx)
+	tickDone := make(chan struct{})
+	go func() {
+		defer close(tickDone)
+		t := time.NewTicker(opts.FlushInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-tickCtx.Done():
+				return
+			case <-t.C:
+				a.flushIfDue(tickCtx, true)
+			}
+		}
+	}()
 	var runErr error
 	for i, p := range phases {
 		if len(p) == 0 {
@@ -251,9 +268,10 @@ func Apply(ctx context.Context, target Target, changes []records.Change, ledger 
 			break
 		}
 	}
-	// Always flush what we have, even on cancel (with a fresh deadline-free ctx
-	// derived from the caller's values would lose cancellation; the ledger
-	// flush must still happen, so use WithoutCancel).
+	stopTick()
+	<-tickDone
+	// Always flush what we have, even when cancelled: the ledger is what makes
+	// a re-run resume instead of repeating work.
 	flushErr := ledger.Flush(context.WithoutCancel(ctx))
 	a.sum.Requests = a.requests.Load()
 	a.sum.Retries = a.retries.Load()
@@ -622,16 +640,33 @@ func (a *applier) record(ctx context.Context, c records.Change, status string, r
 		})
 	}
 	a.unflush++
-	if a.unflush >= a.opts.FlushEvery || time.Since(a.lastFl) >= a.opts.FlushInterval {
-		if err := a.ledger.Flush(ctx); err != nil {
-			if a.fatal == nil {
-				a.fatal = exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: flush ledger: %w (re-run apply to resume)", err))
-			}
-			return
-		}
-		a.unflush = 0
-		a.lastFl = time.Now()
+	a.flushLocked(ctx, false)
+}
+
+// flushIfDue flushes the ledger when rows are waiting and FlushEvery rows or
+// FlushInterval have passed (any waiting row when timer is set).
+func (a *applier) flushIfDue(ctx context.Context, timer bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.flushLocked(ctx, timer)
+}
+
+func (a *applier) flushLocked(ctx context.Context, timer bool) {
+	if a.unflush == 0 || a.fatal != nil {
+		return
 	}
+	if !timer && a.unflush < a.opts.FlushEvery && time.Since(a.lastFl) < a.opts.FlushInterval {
+		return
+	}
+	if err := a.ledger.Flush(ctx); err != nil {
+		if ctx.Err() != nil {
+			return // the final flush in Apply retries with a live context
+		}
+		a.fatal = exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: flush ledger: %w (re-run apply to resume)", err))
+		return
+	}
+	a.unflush = 0
+	a.lastFl = time.Now()
 }
 
 // failReason is the ledger text for a failed call.

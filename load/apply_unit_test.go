@@ -294,3 +294,27 @@ func TestBackoffFullJitter(t *testing.T) {
 		t.Errorf("capped Retry-After: got %v, want 2s", got)
 	}
 }
+
+func TestApplyFlushesOnTimer(t *testing.T) {
+	f := newFake()
+	f.fail = func(call string, n int) error {
+		if call == "add" && n == 2 {
+			return statusErr{status: 429, after: 300 * time.Millisecond}
+		}
+		return nil
+	}
+	opts := fastOpts()
+	opts.Concurrency, opts.FlushEvery, opts.FlushInterval = 1, 1000, 50*time.Millisecond
+	l := NewMemLedger(nil)
+	ch := []records.Change{
+		{ChangeID: "m1", Seq: 1, Op: records.OpAddMember, Email: "a@x.com", HighspotID: "h", GroupID: "g"},
+		{ChangeID: "m2", Seq: 2, Op: records.OpAddMember, Email: "b@x.com", HighspotID: "h2", GroupID: "g"},
+	}
+	if _, err := Apply(t.Context(), f, ch, l, opts, quiet()); err != nil {
+		t.Fatal(err)
+	}
+	// One flush by the timer while the run waited on Retry-After, one at the end.
+	if got := l.Flushes(); got < 2 {
+		t.Errorf("flushes: got %d, want >= 2 (timer flush during the pause)", got)
+	}
+}
