@@ -15,7 +15,8 @@ import (
 
 // Explain tells, for a human, how the person(s) matching query (an email, a
 // person_id, an account key or a DN) were resolved in the transform of runID
-// ("" = the latest published transform): which accounts joined, by which rule
+// ("" = the latest published transform; a run without one falls back to the
+// latest transform before it): which accounts joined, by which rule
 // and key, which account supplied each attribute, the review items that
 // involve them and their effective groups with the granting paths.
 func Explain(ctx context.Context, st store.Store, runID string, query string) (string, error) {
@@ -25,6 +26,10 @@ func Explain(ctx context.Context, st store.Store, runID string, query string) (s
 		m, _, err = artifact.LatestManifest(ctx, st, StageName, "")
 	} else {
 		m, _, err = artifact.ReadManifest(ctx, st, runID, StageName)
+		if errors.Is(err, artifact.ErrNotPublished) {
+			// that run has no transform (yet): explain the latest one before it
+			m, _, err = artifact.LatestManifest(ctx, st, StageName, runID)
+		}
 	}
 	if errors.Is(err, artifact.ErrNotPublished) {
 		return "", exitcode.New(exitcode.Usage, "explain: no published transform in %s; run transform first", orLatest(runID))
