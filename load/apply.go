@@ -486,9 +486,11 @@ type callResult struct {
 	err       error
 }
 
-// call runs fn with pacing, retrying only errors the classifier calls
-// retryable, up to MaxAttempts. fn returns retry=true with a nil error to ask
-// for another round (a batch with retryable entries).
+// call runs fn with pacing (rate limiter, server-requested pauses), retrying
+// only errors the classifier calls retryable, up to MaxAttempts, with
+// exponential backoff and full jitter or the server's Retry-After. Every
+// attempt is one token of the limiter and one outcome for the breaker
+// (429s excepted). A 401 stops the run.
 func (a *applier) call(ctx context.Context, what string, fn func(ctx context.Context) (err error)) callResult {
 	return a.callN(ctx, what, a.opts.MaxAttempts, fn)
 }
