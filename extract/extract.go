@@ -183,8 +183,9 @@ type treeSink struct {
 	accounts  *artifact.TableWriter[records.Account]
 	groups    *artifact.TableWriter[records.Group]
 	rejects   *artifact.TableWriter[records.Reject]
-	byDN      map[uint64]uint32 // hash of the DN's Norm -> index in refs
-	byID      map[uint64]uint32 // hash of the source id -> index in refs; built on first use
+	members   *artifact.TableWriter[records.Membership] // rows resolved during the read
+	byDN      map[uint64]uint32                         // hash of the DN's Norm -> index in refs
+	byID      map[uint64]uint32                         // hash of the source id -> index in refs; built on first use
 	refs      []ref
 	ids       []byte
 	parts     []string
@@ -296,9 +297,22 @@ func (s *treeSink) GroupNorm(g records.Group, norm string) error {
 }
 
 // Member spills the membership to a local file; it is resolved after the read.
+// A member named by DN whose entry was already read is resolved at once
+// (the result is the same as after the read: the first entry of a DN is the
+// indexed one); the others wait in the spill file for resolve.
 func (s *treeSink) Member(groupDN, groupSourceID, partition, memberDN, memberSourceID string) error {
 	if !s.tree.IncludesPartition(partition) {
 		return nil
+	}
+	if memberSourceID == "" && s.members != nil {
+		if norm, _, err := entry.NormDN(memberDN); err == nil {
+			if i, ok := s.byDN[s.hash(norm)]; ok {
+				found := s.refs[i]
+				return s.members.Write(records.Membership{Tree: s.tree.Name, Partition: partition, GroupDN: groupDN,
+					GroupSourceID: groupSourceID, MemberDN: memberDN, MemberSourceID: string(s.id(found)),
+					MemberKind: memberKinds[found.kind], MemberPartition: s.parts[found.part]})
+			}
+		}
 	}
 	for _, v := range []string{groupDN, groupSourceID, partition, memberDN, memberSourceID} {
 		var n [binary.MaxVarintLen64]byte
@@ -540,7 +554,9 @@ func runTree(ctx context.Context, env artifact.Env, tree config.Tree, opts Optio
 	sort.Strings(sink.nullAttrs)
 	if sink.accounts, err = artifact.OpenTable[records.Account](stage, records.AccountsSpec); err == nil {
 		if sink.groups, err = artifact.OpenTable[records.Group](stage, records.GroupsSpec); err == nil {
-			sink.rejects, err = artifact.OpenTable[records.Reject](stage, records.RejectsSpec)
+			if sink.rejects, err = artifact.OpenTable[records.Reject](stage, records.RejectsSpec); err == nil {
+				sink.members, err = artifact.OpenTable[records.Membership](stage, records.MembershipsSpec)
+			}
 		}
 	}
 	if err != nil {
@@ -553,7 +569,12 @@ func runTree(ctx context.Context, env artifact.Env, tree config.Tree, opts Optio
 	defer func() { sink.spill.Close(); os.Remove(sink.spill.Name()) }()
 	sink.spillW = bufio.NewWriterSize(sink.spill, 1<<16)
 
-	if err := src.Read(ctx, sink); err != nil {
+	async := newAsyncSink(sink)
+	err = src.Read(ctx, async)
+	if werr := async.wait(); err == nil {
+		err = werr
+	}
+	if err != nil {
 		code := codeOr(err, exitcode.Transient)
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			code = exitcode.Cancelled
@@ -561,16 +582,13 @@ func runTree(ctx context.Context, env artifact.Env, tree config.Tree, opts Optio
 		return fail(code, fmt.Errorf("tree %s: read incomplete, nothing published: %w", tree.Name, err))
 	}
 	// the read is complete: finish accounts and groups (their last row
-	// groups and builders) before the membership table fills its own
+	// groups and builders) before resolve adds the spilled memberships
 	for _, c := range []interface{ Close() error }{sink.accounts, sink.groups} {
 		if err := c.Close(); err != nil {
 			return fail(exitcode.Transient, fmt.Errorf("tree %s: close table: %w", tree.Name, err))
 		}
 	}
-	mw, err := artifact.OpenTable[records.Membership](stage, records.MembershipsSpec)
-	if err != nil {
-		return fail(exitcode.Unexpected, fmt.Errorf("tree %s: open memberships table: %w", tree.Name, err))
-	}
+	mw := sink.members
 	if err := sink.resolve(ctx, mw); err != nil {
 		return fail(codeOr(err, exitcode.Transient), fmt.Errorf("tree %s: resolve members: %w", tree.Name, err))
 	}

@@ -506,6 +506,16 @@ func hasValue(v []string) bool {
 // Group maps a group entry whose Head passed; members are the raw member
 // DN values (as read, in order).
 func (m *Mapper) Group(h Header, get Getter) (records.Group, []string, *records.Reject) {
+	g, raw, rej := m.group(h, get)
+	if rej != nil {
+		return g, nil, rej
+	}
+	members, _ := strs(raw)
+	return g, members, nil
+}
+
+// group is Group with the member values raw (validated as UTF-8, not copied).
+func (m *Mapper) group(h Header, get Getter) (records.Group, [][]byte, *records.Reject) {
 	a := m.a
 	g := records.Group{Tree: m.tree.Name, Partition: h.Partition, DN: h.DN, SourceID: h.SourceID,
 		ObjectGUID: GUID(first(get(a.GUID))), ModifiedAt: timeOf(get(a.Modified)), CreatedAt: timeOf(get(a.Created))}
@@ -523,9 +533,11 @@ func (m *Mapper) Group(h Header, get Getter) (records.Group, []string, *records.
 	if g.Description, ok = strs(get(a.Description)); !ok {
 		return g, nil, m.reject(h, "group", CodeBadUTF8, "attribute "+a.Description+" holds a value that is not valid UTF-8", a.Description)
 	}
-	members, ok := strs(get(a.Member))
-	if !ok {
-		return g, nil, m.reject(h, "group", CodeBadUTF8, "a member value ("+a.Member+") is not valid UTF-8", a.Member)
+	members := get(a.Member)
+	for _, b := range members {
+		if !utf8.Valid(b) {
+			return g, nil, m.reject(h, "group", CodeBadUTF8, "a member value ("+a.Member+") is not valid UTF-8", a.Member)
+		}
 	}
 	g.MemberCount = int64(len(members))
 	return g, members, nil
@@ -584,7 +596,7 @@ func Emit(m *Mapper, dn, kind string, get Getter, sink Sink) error {
 		}
 		return sink.Account(acc)
 	}
-	g, members, rej := m.Group(h, get)
+	g, members, rej := m.group(h, get)
 	if rej != nil {
 		return sink.Reject(*rej)
 	}
@@ -598,7 +610,7 @@ func Emit(m *Mapper, dn, kind string, get Getter, sink Sink) error {
 		return err
 	}
 	for _, mdn := range members {
-		if err := sink.Member(h.DN, h.SourceID, h.Partition, mdn, ""); err != nil {
+		if err := sink.Member(h.DN, h.SourceID, h.Partition, string(mdn), ""); err != nil {
 			return err
 		}
 	}
