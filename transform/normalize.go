@@ -440,8 +440,8 @@ func (n *Normalizer) Normalize(a records.Account, groups []GroupRef) records.Acc
 			}
 		}
 	}
-	v := n.viewOf(a, &out, groups)
-	n.derived(&out, v)
+	v := view{a: &a, out: &out, refs: groups}
+	n.derived(&out, &v)
 	if n.externalIDKey {
 		if x := firstClean(a.ExternalID); x != "" {
 			setDerived(&out, "external_id", strings.ToLower(x))
@@ -479,10 +479,6 @@ func parseDisplayName(d string) (given, surname string, ok bool) {
 		return "", "", false
 	}
 	return g, s, true
-}
-
-func (n *Normalizer) viewOf(a records.Account, out *records.AccountNormalized, groups []GroupRef) *view {
-	return &view{a: &a, out: out, refs: groups}
 }
 
 func nonEmpty(s string) []string {

@@ -190,6 +190,9 @@ func TestCases(t *testing.T) {
 		t.Fatal("no testcases found")
 	}
 	for _, dir := range dirs {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			continue // README.md
+		}
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			cfg := loadConfig(t, filepath.Join(dir, "config.yaml"))
 			outs := runCase(t, cfg, readInput(t, filepath.Join(dir, "input.yaml")))

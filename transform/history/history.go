@@ -194,14 +194,14 @@ func Next(prev []records.IdentityHistory, current []Snapshot, runID string, at t
 		}
 		s := cur[id]
 		out = append(out, records.IdentityHistory{
-			PersonID:   s.PersonID,
-			Email:      s.Email,
-			Status:     s.Status,
-			Attributes: s.Attributes,
-			Groups:     s.Groups,
-			Hash:       Hash(s),
-			ValidFrom:  at,
-			RunID:      runID,
+			PersonID:    s.PersonID,
+			Email:       s.Email,
+			Status:      s.Status,
+			Attributes:  s.Attributes,
+			Groups:      s.Groups,
+			Hash:        Hash(s),
+			ValidFrom:   at,
+			OpenedRunID: runID,
 		})
 	}
 	sort.SliceStable(out, func(i, j int) bool {
@@ -242,32 +242,5 @@ func RunTime(runID string) (t time.Time, ok bool) {
 	return time.Time{}, false
 }
 
-// Row is the stored form of an identity_history row. It is
-// records.IdentityHistory with the opening run's column named
-// "opened_run_id": a data column named "run_id" would collide with the Hive
-// partition column run_id (DuckDB shows the partition value instead, Athena
-// refuses the table). Once records.IdentityHistory's tag says
-// `parquet:"opened_run_id"`, Row can become an alias of it.
-type Row struct {
-	PersonID    string            `parquet:"person_id"`
-	Email       string            `parquet:"email"`
-	Status      string            `parquet:"status"`
-	Attributes  map[string]string `parquet:"attributes"`
-	Groups      []string          `parquet:"groups"`
-	Hash        string            `parquet:"hash"`
-	ValidFrom   time.Time         `parquet:"valid_from"`
-	ValidTo     *time.Time        `parquet:"valid_to"`
-	OpenedRunID string            `parquet:"opened_run_id"` // the run that opened this version
-}
-
-// ToRow converts a history row to its stored form.
-func ToRow(r records.IdentityHistory) Row {
-	return Row{PersonID: r.PersonID, Email: r.Email, Status: r.Status, Attributes: r.Attributes, Groups: r.Groups,
-		Hash: r.Hash, ValidFrom: r.ValidFrom, ValidTo: r.ValidTo, OpenedRunID: r.RunID}
-}
-
-// FromRow converts a stored row back.
-func FromRow(r Row) records.IdentityHistory {
-	return records.IdentityHistory{PersonID: r.PersonID, Email: r.Email, Status: r.Status, Attributes: r.Attributes, Groups: r.Groups,
-		Hash: r.Hash, ValidFrom: r.ValidFrom, ValidTo: r.ValidTo, RunID: r.OpenedRunID}
-}
+// Row is the stored form of an identity_history row.
+type Row = records.IdentityHistory

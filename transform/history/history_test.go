@@ -29,7 +29,7 @@ func key(r records.IdentityHistory) string {
 	if r.ValidTo != nil {
 		to = r.ValidTo.Format("01-02")
 	}
-	return r.PersonID + " " + r.Attributes["region"] + " " + r.ValidFrom.Format("01-02") + ".." + to + " " + r.RunID
+	return r.PersonID + " " + r.Attributes["region"] + " " + r.ValidFrom.Format("01-02") + ".." + to + " " + r.OpenedRunID
 }
 
 func keys(h []records.IdentityHistory) []string {

@@ -100,7 +100,7 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 		return Result{}, fmt.Errorf("history: %w", err)
 	}
 	for _, r := range prev {
-		if err := w.Write(ToRow(r)); err != nil {
+		if err := w.Write(r); err != nil {
 			stage.Abort()
 			return Result{}, fmt.Errorf("history: write identity_history: %w", err)
 		}
@@ -127,7 +127,7 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 func ReadTable(ctx context.Context, st store.Store, m *artifact.Manifest, tempDir string) ([]records.IdentityHistory, error) {
 	var out []records.IdentityHistory
 	err := artifact.ReadTable(ctx, st, m, records.IdentityHistorySpec, func(r Row) error {
-		out = append(out, FromRow(r))
+		out = append(out, r)
 		return nil
 	}, artifact.WithTempDir(tempDir))
 	return out, err
@@ -223,7 +223,7 @@ func diffCounts(prev, next []records.IdentityHistory, runID string) (opened, clo
 	}
 	for _, r := range next {
 		k := r.PersonID + "\x00" + r.ValidFrom.Format(time.RFC3339Nano)
-		if r.ValidTo == nil && r.RunID == runID && !wasOpen[k] {
+		if r.ValidTo == nil && r.OpenedRunID == runID && !wasOpen[k] {
 			opened++
 		}
 		if r.ValidTo != nil && wasOpen[k] {
