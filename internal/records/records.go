@@ -331,5 +331,7 @@ type IdentityHistory struct {
 	Hash       string            `parquet:"hash"`
 	ValidFrom  time.Time         `parquet:"valid_from"`
 	ValidTo    *time.Time        `parquet:"valid_to"`
-	RunID      string            `parquet:"run_id"`
+	// OpenedRunID is the run that opened this version. (A column named
+	// run_id would collide with the run_id= Hive partition.)
+	OpenedRunID string `parquet:"opened_run_id"`
 }
