@@ -10,7 +10,7 @@ case ":$PATH:" in *:/usr/local/go/bin:*) ;; *) [ -d /usr/local/go/bin ] && PATH=
 export PATH
 
 GO_TEST_FLAGS="${GO_TEST_FLAGS:--count=1 -timeout 30m}"
-GO_TEST_TAGS="${GO_TEST_TAGS:-}"
+GO_TEST_TAGS="${GO_TEST_TAGS:-duckdb}"  # duckdb: the DuckDB layout test (cgo, pinned duckdb-go)
 
 cleanup() {
 	scripts/slapd.sh down || true
