@@ -244,10 +244,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	if err := lw.Close(); err != nil {
 		return nil, fmt.Errorf("transform: close person_links: %w", err)
 	}
-	for _, w := range rz.Warnings {
-		log.Warn("transform: " + w)
-	}
-	res.Warnings = rz.Warnings
+	res.Warnings = rz.Warnings // the caller logs these (they are also in the manifest summary)
 	if err := writeAll(stage, records.MatchReviewSpec, rz.Reviews); err != nil {
 		return nil, err
 	}

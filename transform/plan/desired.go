@@ -70,6 +70,9 @@ type Evaluation struct {
 type Policy struct {
 	Conf     *config.Policy
 	Programs *config.PolicyPrograms
+	// ProvisionServices includes service/non-person accounts
+	// (transform.service.provision); they are excluded by default.
+	ProvisionServices bool
 	managed  map[string]bool
 	// managedLower maps a case-folded managed name to its configured spelling
 	// (Highspot may spell a group name differently).
@@ -229,7 +232,7 @@ func (pol *Policy) evalOne(p *records.Person, w *Want, adapter types.Adapter, ca
 	if r.protected == "" {
 		r.protected = m.protected
 	}
-	if p.IsService {
+	if p.IsService && !pol.ProvisionServices {
 		r.kind, r.excluded = kindExcluded, ReasonService
 		return r, nil
 	}
@@ -381,7 +384,7 @@ func (pol *Policy) evalRules(p *records.Person, adapter types.Adapter, cache map
 		}
 	}
 	m.protected = r.protected
-	if p.IsService {
+	if p.IsService && !pol.ProvisionServices {
 		return m, nil
 	}
 	in, err := eval(prg.Scope, "scope", 0, c.Scope.Name)

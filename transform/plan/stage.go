@@ -101,6 +101,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	if err != nil {
 		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("plan: %w", err))
 	}
+	pol.ProvisionServices = cfg.Transform.Service.Provision
 	st := env.Store
 	now := time.Now
 	if env.Now != nil {
