@@ -15,7 +15,8 @@
 #
 # Env: BENCH_RUNS (3 for N <= 100000, else 1), BENCH_SLAPD_PORT (38489), BENCH_PROFILE_DIR (when set,
 # the last extract run of each N writes cpu-N.prof and mem-N.prof there),
-# TMPDIR (work files, about 600 bytes per account).
+# TMPDIR (work files, about 600 bytes per account). GOMEMLIMIT, when set,
+# applies to the extractor like to any Go program (e.g. GOMEMLIMIT=150MiB).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SIZES=("$@")

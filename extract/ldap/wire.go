@@ -118,7 +118,7 @@ func (c *wireConn) readMessage() (id int64, opTag byte, op, controls []byte, err
 		c.buf = nil // do not keep the buffer of one huge group for the rest of the read
 	}
 	if cap(c.buf) < n {
-		c.buf = make([]byte, n, n+n/4)
+		c.buf = make([]byte, n)
 	}
 	c.buf = c.buf[:n]
 	if _, err := io.ReadFull(c.br, c.buf); err != nil {
