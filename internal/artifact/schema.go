@@ -286,13 +286,17 @@ func (tp *tablePlan) setters(rec arrow.RecordBatch, idx []int) ([]setFn, error) 
 			if c.kind == kString {
 				out[i] = func(i int, p unsafe.Pointer) { *(*string)(unsafe.Add(p, off)) = sc.at(i) }
 			} else {
+				var slab []string // one allocation per batch for all the pointers
 				out[i] = func(i int, p unsafe.Pointer) {
 					if a.IsNull(i) {
 						*(**string)(unsafe.Add(p, off)) = nil
 						return
 					}
-					s := sc.at(i)
-					*(**string)(unsafe.Add(p, off)) = &s
+					if slab == nil {
+						slab = make([]string, a.Len())
+					}
+					slab[i] = sc.at(i)
+					*(**string)(unsafe.Add(p, off)) = &slab[i]
 				}
 			}
 		case kBool:
@@ -337,13 +341,17 @@ func (tp *tablePlan) setters(rec arrow.RecordBatch, idx []int) ([]setFn, error) 
 					*(*time.Time)(unsafe.Add(p, off)) = conv(a.Value(i)).UTC()
 				}
 			} else {
+				var slab []time.Time // one allocation per batch for all the pointers
 				out[i] = func(i int, p unsafe.Pointer) {
 					if a.IsNull(i) {
 						*(**time.Time)(unsafe.Add(p, off)) = nil
 						return
 					}
-					t := conv(a.Value(i)).UTC()
-					*(**time.Time)(unsafe.Add(p, off)) = &t
+					if slab == nil {
+						slab = make([]time.Time, a.Len())
+					}
+					slab[i] = conv(a.Value(i)).UTC()
+					*(**time.Time)(unsafe.Add(p, off)) = &slab[i]
 				}
 			}
 		case kStrings:
@@ -355,7 +363,7 @@ func (tp *tablePlan) setters(rec arrow.RecordBatch, idx []int) ([]setFn, error) 
 			if !ok {
 				return nil, bad()
 			}
-			vals := newStrCol(va)
+			vals := newStrSlab(va)
 			out[i] = func(i int, p unsafe.Pointer) {
 				*(*[]string)(unsafe.Add(p, off)) = readStrings(a, vals, i)
 			}
@@ -396,7 +404,7 @@ func (tp *tablePlan) setters(rec arrow.RecordBatch, idx []int) ([]setFn, error) 
 			if !ok {
 				return nil, bad()
 			}
-			keys, vals := newStrCol(ka), newStrCol(va)
+			keys, vals := newStrCol(ka), newStrSlab(va)
 			out[i] = func(i int, p unsafe.Pointer) {
 				s, e := a.ValueOffsets(i)
 				if a.IsNull(i) || s == e {
@@ -435,8 +443,24 @@ func newStrCol(a *array.String) strCol {
 
 func (c strCol) at(i int) string { return c.base[c.offs[i]-c.o0 : c.offs[i+1]-c.o0] }
 
-// readStrings copies list entry i out of Arrow memory (nil when empty or null).
-func readStrings(a *array.List, vals strCol, i int) []string {
+// strSlab holds every value of a list's string values as Go strings, in one
+// []string per column per batch; each list entry is a capacity-clipped
+// sub-slice of it (so an append by the caller reallocates instead of
+// overwriting the next row's values). Like strCol's text, a kept entry keeps
+// its batch's slab alive.
+type strSlab []string
+
+func newStrSlab(a *array.String) strSlab {
+	sc := newStrCol(a)
+	out := make(strSlab, a.Len())
+	for i := range out {
+		out[i] = sc.at(i)
+	}
+	return out
+}
+
+// readStrings gives list entry i (nil when empty or null).
+func readStrings(a *array.List, vals strSlab, i int) []string {
 	if a.IsNull(i) {
 		return nil
 	}
@@ -444,11 +468,7 @@ func readStrings(a *array.List, vals strCol, i int) []string {
 	if s == e {
 		return nil
 	}
-	out := make([]string, e-s)
-	for j := range out {
-		out[j] = vals.at(int(s) + j)
-	}
-	return out
+	return vals[s:e:e]
 }
 
 // columnIndex finds each plan column in a file schema by name.

@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"hash"
 	"os"
+	"slices"
 	"unsafe"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/otds-highspot/otds-highspot/internal/records"
@@ -30,13 +31,15 @@ type TableWriter[T any] struct {
 	plan   *tablePlan
 	limits Limits
 	mem    memory.Allocator
-	props  *parquet.WriterProperties
+	props  []parquet.WriterProperty // shared by every part; see tune.go
 	aprops pqarrow.ArrowWriterProperties
+	leaves []string // Parquet leaf column paths, for per-column dictionary choices
 
 	rb        *array.RecordBuilder
 	appenders []appendFn
-	buffered  int // rows in rb
-	row       T   // the row being appended (a field, so Write does not allocate)
+	sizers    []builderSizer // every builder, sized from the previous batch
+	buffered  int            // rows in rb
+	row       T              // the row being appended (a field, so Write does not allocate)
 
 	cur    *openPart // nil when no part file is open
 	rows   int64
@@ -82,17 +85,14 @@ func OpenTable[T any](s *Stage, spec records.Spec) (*TableWriter[T], error) {
 		return nil, fmt.Errorf("open table %s: %w", spec.Name, err)
 	}
 	w.ts, w.limits, w.mem = ts, limits, mem
-	w.props = parquet.NewWriterProperties(
-		parquet.WithAllocator(mem),
-		parquet.WithCompression(compress.Codecs.Zstd),
-		parquet.WithMaxRowGroupLength(int64(limits.RowGroupRows)),
-		parquet.WithDictionaryDefault(true),
-		parquet.WithStats(true),
-		parquet.WithCreatedBy("otds-highspot (arrow-go v18)"),
-	)
+	w.props = baseWriterProps(mem, limits.RowGroupRows)
 	w.aprops = pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem))
+	if w.leaves, err = leafPaths(plan.schema, parquet.NewWriterProperties(w.props...), w.aprops); err != nil {
+		return nil, fmt.Errorf("open table %s: %w", spec.Name, err)
+	}
 	w.rb = array.NewRecordBuilder(mem, plan.schema)
 	w.appenders = plan.appenders(w.rb)
+	w.sizers = sizersFor(w.rb)
 	return w, nil
 }
 
@@ -104,6 +104,16 @@ func (w *TableWriter[T]) Write(row T) error {
 	if w.closed {
 		return fmt.Errorf("write table %s: writer is closed", w.spec.Name)
 	}
+	if w.buffered == 0 {
+		// Size the builders at the first row of a batch, not when the last
+		// one is flushed: two batches are never in memory at once, and a
+		// writer closed after a flush allocates nothing more.
+		if w.rows == 0 {
+			w.rb.Reserve(w.limits.RowGroupRows)
+		} else {
+			reserveSizes(w.sizers)
+		}
+	}
 	w.row = row
 	p := unsafe.Pointer(&w.row)
 	for _, a := range w.appenders {
@@ -111,9 +121,6 @@ func (w *TableWriter[T]) Write(row T) error {
 	}
 	var zero T
 	w.row = zero
-	if w.buffered == 0 {
-		w.rb.Reserve(w.limits.RowGroupRows)
-	}
 	w.buffered++
 	w.rows++
 	if w.buffered >= w.limits.RowGroupRows {
@@ -139,18 +146,14 @@ func (w *TableWriter[T]) flushRowGroup() error {
 }
 
 func (w *TableWriter[T]) flushRowGroupErr() error {
-	if w.cur == nil {
-		if err := w.openPart(); err != nil {
-			return err
-		}
-	}
+	recordSizes(w.sizers)
 	rec := w.rb.NewRecordBatch()
 	n := w.buffered
 	w.buffered = 0
-	err := w.cur.fw.Write(rec)
+	err := w.writeRecord(rec)
 	rec.Release()
 	if err != nil {
-		return fmt.Errorf("write row group to %s: %w", w.cur.local, err)
+		return fmt.Errorf("write row group: %w", err)
 	}
 	w.cur.rows += int64(n)
 	if w.cur.rows >= w.limits.PartRows || w.cur.hw.n >= w.limits.PartBytes {
@@ -160,7 +163,22 @@ func (w *TableWriter[T]) flushRowGroupErr() error {
 	return nil
 }
 
-func (w *TableWriter[T]) openPart() error {
+// writeRecord writes rec as one row group, opening a part file if needed.
+func (w *TableWriter[T]) writeRecord(rec arrow.RecordBatch) error {
+	if w.cur == nil {
+		if err := w.openPart(rec); err != nil {
+			return err
+		}
+	}
+	if err := w.cur.fw.Write(rec); err != nil {
+		return fmt.Errorf("to %s: %w", w.cur.local, err)
+	}
+	return nil
+}
+
+// openPart starts a part file; its first record batch rec chooses the
+// per-column dictionary encoding (see tune.go).
+func (w *TableWriter[T]) openPart(rec arrow.RecordBatch) error {
 	local, key, err := w.stage.newPartPath(w.ts)
 	if err != nil {
 		return err
@@ -170,7 +188,8 @@ func (w *TableWriter[T]) openPart() error {
 		return fmt.Errorf("create local part file: %w", err)
 	}
 	hw := &hashWriter{f: f, h: sha256.New()}
-	fw, err := pqarrow.NewFileWriter(w.plan.schema, hw, w.props, w.aprops)
+	props := append(slices.Clip(w.props), dictionaryChoices(rec, w.leaves)...)
+	fw, err := pqarrow.NewFileWriter(w.plan.schema, hw, parquet.NewWriterProperties(props...), w.aprops)
 	if err != nil {
 		f.Close()
 		os.Remove(local)
