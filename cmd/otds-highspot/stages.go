@@ -313,7 +313,7 @@ func newPruneCommand(opts *globalOptions) *cobra.Command {
 			return a.Prune(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().IntVar(&o.KeepDays, "keep-days", 0, "keep runs younger than this many days (default: operate.retention_days)")
+	cmd.Flags().IntVar(&o.KeepDays, "keep-days", 0, "keep runs younger than this many days (default: operate.prune.keep_days)")
 	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "list what would be deleted")
 	return cmd
 }

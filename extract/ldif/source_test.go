@@ -20,9 +20,18 @@ import (
 // REST stand-in load).
 const fixturePath = "../../fixtures/otds/trees.ldif"
 
+// withPath adds an ldif path when the test's YAML does not name one (the
+// tests hand the source their own reader; validation wants a path).
+func withPath(yml string) string {
+	if strings.Contains(yml, "ldif:") {
+		return yml
+	}
+	return yml + "    ldif: {path: test.ldif}\n"
+}
+
 func testTree(t *testing.T, name, yml string) config.Tree {
 	t.Helper()
-	cfg, err := config.Parse("test.yaml", []byte("version: 1\nstore: {url: ./a}\ntrees:\n  - name: "+name+"\n    source: ldif\n"+yml))
+	cfg, err := config.Parse("test.yaml", []byte("version: 1\nstore: {url: ./a}\ntrees:\n  - name: "+name+"\n    source: ldif\n"+withPath(yml)))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}

@@ -91,11 +91,11 @@ func Parse(name string, data []byte) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, decodeError(name, err)
-	}
 	var root yaml.Node
 	_ = yaml.Unmarshal(data, &root)
+	if err := dec.Decode(&c); err != nil {
+		return nil, decodeError(name, err, &root)
+	}
 	c.Path = name
 	sum := sha256.Sum256(data)
 	c.Hash = hex.EncodeToString(sum[:])
@@ -107,6 +107,14 @@ func Parse(name string, data []byte) (*Config, error) {
 				errs[i].Line = lineOf(&root, errs[i].Key)
 			}
 		}
+		// File order; problems without a line last.
+		sort.SliceStable(errs, func(i, j int) bool {
+			li, lj := errs[i].Line, errs[j].Line
+			if li == 0 || lj == 0 {
+				return li != 0 && lj == 0
+			}
+			return li < lj
+		})
 		return nil, errs
 	}
 	return &c, nil
@@ -115,7 +123,7 @@ func Parse(name string, data []byte) (*Config, error) {
 var yamlLineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
 
 // decodeError turns yaml.v3's errors into Errors with file:line and advice.
-func decodeError(name string, err error) error {
+func decodeError(name string, err error, root *yaml.Node) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		var out Errors
@@ -128,7 +136,12 @@ func decodeError(name string, err error) error {
 			if strings.Contains(e.Msg, "not found in type") {
 				field := strings.TrimPrefix(strings.SplitN(e.Msg, " not found", 2)[0], "field ")
 				e.Key = field
+				if p := pathAt(root, e.Line, field); p != "" {
+					e.Key = p
+				}
 				e.Msg = "unknown key; check its spelling and indentation against docs/configuration.md"
+			} else if p := pathAtLine(root, e.Line); p != "" {
+				e.Key = p
 			}
 			out = append(out, e)
 		}
@@ -136,8 +149,9 @@ func decodeError(name string, err error) error {
 	}
 	msg := err.Error()
 	e := Error{File: name, Msg: strings.TrimPrefix(msg, "yaml: ")}
-	if g := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(msg); g != nil {
+	if g := regexp.MustCompile(`line (\d+): `).FindStringSubmatch(msg); g != nil {
 		fmt.Sscanf(g[1], "%d", &e.Line)
+		e.Msg = strings.Replace(e.Msg, g[0], "", 1)
 	}
 	if strings.Contains(msg, "EOF") {
 		e.Msg = "the file is empty; start from pipelines/example.yaml"
@@ -188,6 +202,49 @@ func lineOf(root *yaml.Node, key string) int {
 	}
 	return line
 }
+
+// pathAt finds the dotted path of the mapping key named name on line.
+func pathAt(root *yaml.Node, line int, name string) string {
+	var walk func(n *yaml.Node, path string) string
+	walk = func(n *yaml.Node, path string) string {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				if p := walk(c, path); p != "" {
+					return p
+				}
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				kp := k.Value
+				if path != "" {
+					kp = path + "." + k.Value
+				}
+				if k.Line == line && (name == "" || k.Value == name) {
+					return kp
+				}
+				if p := walk(n.Content[i+1], kp); p != "" {
+					return p
+				}
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				if p := walk(c, fmt.Sprintf("%s[%d]", path, i)); p != "" {
+					return p
+				}
+			}
+		}
+		return ""
+	}
+	if root == nil || line <= 0 {
+		return ""
+	}
+	return walk(root, "")
+}
+
+// pathAtLine finds the dotted path of the first mapping key on line.
+func pathAtLine(root *yaml.Node, line int) string { return pathAt(root, line, "") }
 
 type keyPart struct {
 	name  string
@@ -250,7 +307,6 @@ func (c *Config) Validate() Errors {
 	errs = append(errs, c.Apply.validate("apply")...)
 	errs = append(errs, c.Policy.validate("policy", c)...)
 	errs = append(errs, c.Operate.validate("operate")...)
-	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line && errs[i].Line > 0 })
 	return errs
 }
 

@@ -10,6 +10,7 @@ const policyBase = `version: 1
 trees:
   - name: acme
     source: ldif
+    ldif: {path: x.ldif}
 policy:
   scope: {name: sales, when: 'person.department in ["Field Sales", "Inside Sales"] || person.in_group("Sales")'}
   managed_groups: [HS Field Sales, HS Inside Sales, HS AMER]

@@ -312,6 +312,9 @@ func (t *Tree) validate(k string) Errors {
 		errs = append(errs, t.Rest.validate(k+".rest")...)
 	case "ldif":
 		errs = append(errs, t.LDIF.validate(k+".ldif")...)
+		if strings.TrimSpace(t.LDIF.Path) == "" {
+			errs = append(errs, Error{Key: k + ".ldif.path", Msg: "an ldif tree needs the export to read: a local path, store:<key> or fixtures:<path>"})
+		}
 	default:
 		errs = append(errs, Error{Key: k + ".source", Msg: fmt.Sprintf("unknown source %q; use ldap, otds-rest or ldif", t.Source)})
 	}
