@@ -73,7 +73,7 @@ type Policy struct {
 	// ProvisionServices includes service/non-person accounts
 	// (transform.service.provision); they are excluded by default.
 	ProvisionServices bool
-	managed  map[string]bool
+	managed           map[string]bool
 	// managedLower maps a case-folded managed name to its configured spelling
 	// (Highspot may spell a group name differently).
 	managedLower map[string]string
