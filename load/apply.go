@@ -56,6 +56,12 @@ type ApplyOptions struct {
 	DryRun    bool
 	DryRunOut io.Writer
 
+	// Progress, when set, is called after every recorded result with the
+	// number of changes in a final state (this run and resumed) and the total
+	// (the CLI draws a progress bar on a terminal). Called under a lock: keep
+	// it cheap.
+	Progress func(done, total int)
+
 	// Classify decides retries; nil = DefaultClassify. The pipelines pass the
 	// Highspot client's classification (highspot.Retryable, StatusError).
 	Classify Classifier
@@ -643,6 +649,9 @@ func (a *applier) record(ctx context.Context, c records.Change, status string, r
 	}
 	a.unflush++
 	a.flushLocked(ctx, false)
+	if a.opts.Progress != nil {
+		a.opts.Progress(a.sum.Done(), a.sum.Total)
+	}
 }
 
 // flushIfDue flushes the ledger when rows are waiting and FlushEvery rows or

@@ -49,6 +49,7 @@ type App struct {
 	Log      *logrus.Logger
 	Getenv   func(string) string
 	Stdout   io.Writer
+	Stderr   io.Writer // logs and, on a terminal, progress bars
 	Version  string
 	Host     string
 	// RunID is the explicit --run-id ("" when not given; commands pick a
@@ -141,6 +142,7 @@ func appFor(ctx context.Context, cfg *config.Config, embedded bool, log *logrus.
 		Log:      log,
 		Getenv:   o.Getenv,
 		Stdout:   o.Stdout,
+		Stderr:   o.Stderr,
 		Version:  o.Version,
 		Host:     host,
 		RunID:    o.RunID,

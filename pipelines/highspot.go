@@ -194,6 +194,7 @@ func (a *App) apply(ctx context.Context, runID string, o ApplyOptions) error {
 	opts.PlanSHA256 = o.PlanSHA256
 	opts.DryRun = o.DryRun
 	opts.DryRunOut = a.Stdout
+	opts.Progress = a.progress("apply")
 	opts.CheckFresh = func(ctx context.Context) error {
 		sha := o.PlanSHA256
 		if sha == "" {
