@@ -79,7 +79,7 @@ func Demo(ctx context.Context, o DemoOptions) error {
 			cfg.Trees[i].LDIF.Path = d.ldif
 		}
 		runID := artifact.NewRunID(d.at)
-		app, err := appFor(ctx, cfg, true, log, AppOptions{RunID: runID, Getenv: o.Getenv, Stdout: o.Stdout, Version: o.Version, Command: "demo"})
+		app, err := appFor(ctx, cfg, true, log, AppOptions{RunID: runID, Getenv: o.Getenv, Stdout: o.Stdout, Stderr: o.Stderr, Version: o.Version, Command: "demo"})
 		if err != nil {
 			return err
 		}
