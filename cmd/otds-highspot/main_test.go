@@ -217,3 +217,23 @@ func TestLockedRunExits11(t *testing.T) {
 		}
 	}
 }
+
+// TestDoctor passes on the embedded default and names the broken part, with
+// advice, when a tree's file is missing.
+func TestDoctor(t *testing.T) {
+	dir := t.TempDir()
+	r := run(t, map[string]string{"OTDS_HIGHSPOT_STORE": filepath.Join(dir, "ok")}, "doctor")
+	if r.code != 0 || !strings.Contains(r.stdout, "all checks passed") {
+		t.Fatalf("doctor on the embedded default: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	cfg := writeFile(t, dir, "c.yaml", "version: 1\nstore: {url: "+filepath.Join(dir, "s")+"}\ntrees:\n  - {name: acme, source: ldif, ldif: {path: missing.ldif}}\nhighspot: {target: sandbox}\n")
+	r = run(t, nil, "--config", cfg, "doctor")
+	if r.code != 2 {
+		t.Fatalf("doctor with a missing LDIF: exit %d, want 2\n%s", r.code, r.stdout)
+	}
+	for _, w := range []string{"[FAIL] tree acme", "missing.ldif", "fix: the file does not exist"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("doctor output lacks %q:\n%s", w, r.stdout)
+		}
+	}
+}
