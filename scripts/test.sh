@@ -25,11 +25,29 @@ echo "== lint"
 scripts/lint.sh
 
 echo "== services"
-scripts/slapd.sh up
+scripts/slapd.sh up --tls
 scripts/versitygw.sh up
 eval "$(scripts/slapd.sh env)"
 eval "$(scripts/versitygw.sh env)"
 
 echo "== go test"
+# -v goes to a log; the terminal gets the package lines, failures and skips.
+LOG="$(mktemp /tmp/otds-highspot-test.XXXXXX.log)"
+set +e
 # shellcheck disable=SC2086
-go test $GO_TEST_FLAGS ${GO_TEST_TAGS:+-tags "$GO_TEST_TAGS"} ./... </dev/null
+go test -v $GO_TEST_FLAGS ${GO_TEST_TAGS:+-tags "$GO_TEST_TAGS"} ./... </dev/null 2>&1 | tee "$LOG" |
+	grep -E --line-buffered '^(ok|FAIL|PASS|panic:|\?|--- (FAIL|SKIP)|\s+\S+_test\.go:[0-9]+:)'
+status=${PIPESTATUS[0]}
+set -e
+# The services are up, so no integration test may skip: a skip here would hide
+# a broken service script behind a green run.
+if skipped="$(grep -E -- '--- SKIP: Test[A-Za-z0-9_]*Integration' "$LOG")"; then
+	echo "integration tests skipped although the services are running:" >&2
+	echo "$skipped" >&2
+	status=1
+fi
+passed=$(grep -c -- '--- PASS' "$LOG" || true)
+failed=$(grep -c -- '--- FAIL' "$LOG" || true)
+echo "full test log: $LOG"
+echo "$passed passed, $failed failed"
+exit "$status"
