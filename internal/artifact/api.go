@@ -15,10 +15,12 @@
 // Writing: a row type's `parquet` tags are mapped to an Arrow schema once per
 // writer (no global cache); rows go straight into Arrow builders through
 // precomputed per-field functions (field offsets, no per-cell reflection).
-// Every RowGroupRows rows become one record batch = one zstd (fastest level)
-// row group of a local part file under Env.TempDir; builders are pre-sized
-// from the previous batch; string columns are PLAIN-encoded, numeric ones
-// keep a dictionary only when repeated (see tune.go for why and the figures); a part rolls over at ~1Mi rows or
+// Rows become 8Ki-row record batches appended to a buffered row group of
+// RowGroupRows rows (zstd, fastest level) of a local part file under
+// Env.TempDir, so only a row group's compressed pages are held; builders are
+// pre-sized from the previous batch; string columns are PLAIN-encoded,
+// numeric ones keep a dictionary only when repeated (tune.go says why, with
+// the figures); a part rolls over at ~1Mi rows or
 // ~256 MiB. Commit uploads parts write-once (sha256/bytes/rows are computed
 // while writing) and writes the manifest last. Map keys are written sorted and
 // timestamps as timestamp[us, UTC], so the same rows give the same bytes.
@@ -28,7 +30,7 @@
 // Reading: when Store.Get returns an io.ReaderAt+io.Seeker (file://) a part
 // is read in place; otherwise (s3://) it is downloaded to a temp file first,
 // removed when the part is done. Rows are materialized record batch by record
-// batch; strings share one copied buffer per column per batch, list values
+// batch (8Ki rows unless WithBatchRows); strings share one copied buffer per column per batch, list values
 // one []string and nullable pointers one slab per column per batch (a kept
 // row keeps its batch's slabs alive).
 //

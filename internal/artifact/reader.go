@@ -37,14 +37,15 @@ func WithAllocator(mem memory.Allocator) ReadOption { return func(c *readConfig)
 // random access ("" = os.TempDir()).
 func WithTempDir(dir string) ReadOption { return func(c *readConfig) { c.tempDir = dir } }
 
-// WithBatchRows sets the record batch size (default 65536 rows).
+// WithBatchRows sets the record batch size (default 8192 rows: a batch's
+// Arrow arrays and their Go copies are what reading holds in memory).
 func WithBatchRows(n int64) ReadOption { return func(c *readConfig) { c.batchRows = n } }
 
 // WithoutVerify skips the size check of each part against its manifest entry.
 func WithoutVerify() ReadOption { return func(c *readConfig) { c.verify = false } }
 
 func readConfigOf(opts []ReadOption) readConfig {
-	c := readConfig{mem: memory.DefaultAllocator, batchRows: DefaultRowGroupRows, verify: true}
+	c := readConfig{mem: memory.DefaultAllocator, batchRows: readBatchRows, verify: true}
 	for _, o := range opts {
 		o(&c)
 	}

@@ -26,10 +26,16 @@ import (
 //     keeps its dictionary when at most half the values sampled from the first
 //     row group of its part file are distinct.
 //   - zstd runs at its fastest level: speed over ratio.
+//   - Rows are turned into record batches of writeBatchRows and appended to a
+//     buffered row group (pqarrow WriteBuffered), which keeps only compressed
+//     pages: the Arrow data of a whole 64Ki-row group is never in memory.
 //   - Builders are pre-sized from the previous batch, so a batch's buffers are
 //     allocated once instead of doubling up from nothing.
 const (
 	zstdLevel = 1 // zstd.SpeedFastest
+
+	writeBatchRows = 8 << 10 // rows per Arrow record batch while writing
+	readBatchRows  = 8 << 10 // default rows per record batch while reading
 
 	dictSample   = 16 << 10 // values sampled per numeric leaf column
 	dictMaxRatio = 0.5      // numeric columns: distinct/sampled above this: PLAIN

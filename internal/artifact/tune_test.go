@@ -116,3 +116,49 @@ func TestReadRowsAreIndependent(t *testing.T) {
 	}
 }
 
+// TestRowGroupsSpanBatches checks that row groups hold RowGroupRows rows
+// when that is larger than a write batch, and that rows keep their order.
+func TestRowGroupsSpanBatches(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStore()
+	s := NewStage(testEnv(t, st, "20261125T100000Z-aaaa"), "apply")
+	s.SetLimits(Limits{RowGroupRows: 20000})
+	w, err := OpenTable[records.LoadResult](s, records.LoadResultsSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 50000
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	for i := 0; i < n; i++ {
+		if err := w.Write(records.LoadResult{ChangeID: fmt.Sprint(i), Status: records.StatusApplied, At: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, m, err := s.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := file.NewParquetReader(bytes.NewReader(st.objs[m.Tables["load_results"].Files[0].Key]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	var got []int64
+	for i := 0; i < pf.NumRowGroups(); i++ {
+		got = append(got, pf.MetaData().RowGroup(i).NumRows())
+	}
+	if want := []int64{20000, 20000, 10000}; !reflect.DeepEqual(got, want) {
+		t.Errorf("row group sizes = %v, want %v", got, want)
+	}
+	i := 0
+	err = ReadTable(ctx, st, m, records.LoadResultsSpec, func(r records.LoadResult) error {
+		if r.ChangeID != fmt.Sprint(i) {
+			return fmt.Errorf("row %d: change id %q", i, r.ChangeID)
+		}
+		i++
+		return nil
+	})
+	if err != nil || i != n {
+		t.Errorf("read %d rows, err %v; want %d", i, err, n)
+	}
+}

@@ -20,9 +20,11 @@ import (
 )
 
 // TableWriter streams rows of T into part files of one table. Rows are
-// appended straight into Arrow builders; every RowGroupRows rows become one
-// record batch, written as one Parquet row group and released, so memory is
-// bounded by one row group whatever the table size. A TableWriter is not safe
+// appended straight into Arrow builders; every batch (at most writeBatchRows
+// rows) becomes a record batch, encoded and compressed into the part's open
+// row group at once and released; a row group holds RowGroupRows rows. So
+// memory is bounded by one small batch plus one compressed row group
+// whatever the table size. A TableWriter is not safe
 // for concurrent use.
 type TableWriter[T any] struct {
 	stage  *Stage
@@ -39,6 +41,8 @@ type TableWriter[T any] struct {
 	appenders []appendFn
 	sizers    []builderSizer // every builder, sized from the previous batch
 	buffered  int            // rows in rb
+	batchRows int            // rows per record batch: min(RowGroupRows, writeBatchRows)
+	rgRows    int64          // rows in the part's open (buffered) row group
 	row       T              // the row being appended (a field, so Write does not allocate)
 
 	cur    *openPart // nil when no part file is open
@@ -93,6 +97,7 @@ func OpenTable[T any](s *Stage, spec records.Spec) (*TableWriter[T], error) {
 	w.rb = array.NewRecordBuilder(mem, plan.schema)
 	w.appenders = plan.appenders(w.rb)
 	w.sizers = sizersFor(w.rb)
+	w.batchRows = min(limits.RowGroupRows, writeBatchRows)
 	return w, nil
 }
 
@@ -109,7 +114,7 @@ func (w *TableWriter[T]) Write(row T) error {
 		// one is flushed: two batches are never in memory at once, and a
 		// writer closed after a flush allocates nothing more.
 		if w.rows == 0 {
-			w.rb.Reserve(w.limits.RowGroupRows)
+			w.rb.Reserve(w.batchRows)
 		} else {
 			reserveSizes(w.sizers)
 		}
@@ -123,7 +128,7 @@ func (w *TableWriter[T]) Write(row T) error {
 	w.row = zero
 	w.buffered++
 	w.rows++
-	if w.buffered >= w.limits.RowGroupRows {
+	if w.buffered >= w.batchRows || w.rgRows+int64(w.buffered) >= int64(w.limits.RowGroupRows) {
 		return w.flushRowGroup()
 	}
 	return nil
@@ -132,8 +137,8 @@ func (w *TableWriter[T]) Write(row T) error {
 // Rows is the number of rows written so far.
 func (w *TableWriter[T]) Rows() int64 { return w.rows }
 
-// flushRowGroup writes the buffered rows as one row group, opening a part
-// file if needed and rolling it over at the limits.
+// flushRowGroup writes the buffered rows into the open row group, opening a
+// part file if needed and rolling it over at the limits.
 func (w *TableWriter[T]) flushRowGroup() error {
 	if w.buffered == 0 {
 		return nil
@@ -170,9 +175,19 @@ func (w *TableWriter[T]) writeRecord(rec arrow.RecordBatch) error {
 			return err
 		}
 	}
-	if err := w.cur.fw.Write(rec); err != nil {
-		return fmt.Errorf("to %s: %w", w.cur.local, err)
+	cp := w.cur
+	if w.rgRows >= int64(w.limits.RowGroupRows) {
+		// Batches end at row group boundaries (see Write); start the next
+		// row group here, so WriteBuffered never has to split a batch.
+		if err := cp.fw.NewBufferedRowGroupChecked(); err != nil {
+			return fmt.Errorf("to %s: %w", cp.local, err)
+		}
+		w.rgRows = 0
 	}
+	if err := cp.fw.WriteBuffered(rec); err != nil {
+		return fmt.Errorf("to %s: %w", cp.local, err)
+	}
+	w.rgRows += rec.NumRows()
 	return nil
 }
 
@@ -206,6 +221,7 @@ func (w *TableWriter[T]) closePart() (*partFile, error) {
 		return nil, nil
 	}
 	w.cur = nil
+	w.rgRows = 0
 	if err := cp.fw.Close(); err != nil { // writes the footer; does not close f
 		cp.f.Close()
 		return nil, fmt.Errorf("finish Parquet file %s: %w", cp.local, err)
