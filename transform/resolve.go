@@ -5,8 +5,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
@@ -31,10 +34,11 @@ type ResolveInput struct {
 	GroupNames map[string]string
 	// GroupNamesOf returns an account's effective groups as "<tree>:<name>"
 	// (nil = a.Groups through GroupNames); lets a caller drop Groups from the
-	// rows it holds.
+	// rows it holds. It is called from several goroutines at once.
 	GroupNamesOf func(a *records.AccountNormalized) []string
 	// Emit, when set, receives each person with its links as soon as it is
-	// assembled (in a deterministic order) instead of collecting them in the
+	// assembled (in a deterministic order, on the goroutine that called
+	// Resolve) instead of collecting them in the
 	// Resolution; an error from Emit stops Resolve.
 	Emit func(p records.Person, links []records.PersonLink) error
 }
@@ -107,6 +111,9 @@ func (r *resolver) union(a, b int32) {
 		a, b = b, a
 	}
 	r.parent[b] = a
+	if cap(r.members[a]) == 1 {
+		r.members[a] = append(make([]int32, 0, 2+len(r.members[b])), r.members[a]...)
+	}
 	r.members[a] = append(r.members[a], r.members[b]...)
 	r.members[b] = nil
 }
@@ -202,17 +209,25 @@ func allService(acc []records.AccountNormalized, ms []int32) bool {
 
 // keysOf lists the values of one match key type for an account.
 func (r *resolver) keysOf(kind string, a *records.AccountNormalized, prev map[string]string) []string {
+	if kind == "email" {
+		return a.Emails
+	}
+	return r.appendKeys(nil, kind, a, prev)
+}
+
+// appendKeys appends the values of one match key type for an account to dst.
+func (r *resolver) appendKeys(dst []string, kind string, a *records.AccountNormalized, prev map[string]string) []string {
 	switch kind {
 	case "employee_id":
 		if a.EmployeeIDKey != "" {
-			return []string{a.EmployeeIDKey}
+			return append(dst, a.EmployeeIDKey)
 		}
 	case "email":
-		return a.Emails
+		return append(dst, a.Emails...)
 	case "external_id":
 		// external ids are carried in attributes["external_id"] by Normalize
 		if v := a.Attributes["external_id"]; v != "" {
-			return []string{strings.ToLower(v)}
+			return append(dst, strings.ToLower(v))
 		}
 	case "login_domain":
 		if d := r.cfg.TreeSettings(a.Tree).LoginDomain; d != "" && a.Login != "" {
@@ -220,14 +235,70 @@ func (r *resolver) keysOf(kind string, a *records.AccountNormalized, prev map[st
 			if !strings.Contains(l, "@") {
 				l += "@" + strings.ToLower(d)
 			}
-			return []string{l}
+			return append(dst, l)
 		}
 	case RuleCarried:
 		if p := prev[a.AccountKey]; p != "" {
-			return []string{p}
+			return append(dst, p)
 		}
 	}
-	return nil
+	return dst
+}
+
+// keyHolder is one (key value, account) pair of a match key type.
+type keyHolder struct {
+	v string
+	i int32
+}
+
+// holdersOf lists every (value, account) pair of one key type sorted by
+// value then account: runs of one value are its holders, in account order.
+// The two halves are sorted concurrently and merged.
+func (r *resolver) holdersOf(kind string, prev map[string]string) []keyHolder {
+	pairs := make([]keyHolder, 0, len(r.acc)+len(r.acc)/8)
+	var buf []string
+	for i := range r.acc {
+		buf = r.appendKeys(buf[:0], kind, &r.acc[i], prev)
+		for _, v := range buf {
+			pairs = append(pairs, keyHolder{v, int32(i)})
+		}
+	}
+	return sortHolders(pairs)
+}
+
+func cmpHolder(a, b keyHolder) int {
+	if c := strings.Compare(a.v, b.v); c != 0 {
+		return c
+	}
+	return int(a.i) - int(b.i)
+}
+
+// sortHolders sorts pairs by value then account, the halves concurrently.
+func sortHolders(pairs []keyHolder) []keyHolder {
+	if len(pairs) < 1<<14 {
+		slices.SortFunc(pairs, cmpHolder)
+		return pairs
+	}
+	mid := len(pairs) / 2
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		slices.SortFunc(pairs[:mid], cmpHolder)
+	}()
+	slices.SortFunc(pairs[mid:], cmpHolder)
+	wg.Wait()
+	out := make([]keyHolder, 0, len(pairs))
+	a, b := pairs[:mid], pairs[mid:]
+	for len(a) > 0 && len(b) > 0 {
+		if cmpHolder(a[0], b[0]) <= 0 {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	out = append(append(out, a...), b...)
+	return out
 }
 
 // Resolve clusters accounts into persons by strong keys in priority order,
@@ -243,9 +314,11 @@ func Resolve(cfg *config.Transform, in ResolveInput) (*Resolution, error) {
 	r := &resolver{cfg: cfg, acc: acc, parent: make([]int32, n), members: make([][]int32, n),
 		names: make([]nameParts, n), named: make([]bool, n), cannot: map[int32][]int32{}, isolated: make([]bool, n), forced: make([]bool, n),
 		reviews: map[string]*records.MatchReview{}, revAccs: map[string][]int32{}}
+	self := make([]int32, n) // singleton member lists share one backing array (cap 1: union copies)
 	for i := range acc {
 		r.parent[i] = int32(i)
-		r.members[i] = []int32{int32(i)}
+		self[i] = int32(i)
+		r.members[i] = self[i : i+1 : i+1]
 	}
 	prev := map[string]string{}
 	prevIDs := map[string]bool{}
@@ -327,26 +400,27 @@ func (r *resolver) lookup(list []string, what string) []int32 {
 // into tentative components, and a component that still conflicts as a whole
 // (an account whose keys point at two different people) merges nothing.
 func (r *resolver) mergeKind(kind string, prev map[string]string) {
-	holders := map[string][]int32{}
-	for i := range r.acc {
-		for _, v := range r.keysOf(kind, &r.acc[i], prev) {
-			holders[v] = append(holders[v], int32(i))
-		}
-	}
-	values := make([]string, 0, len(holders))
-	for v, h := range holders {
-		if len(h) > 1 {
-			values = append(values, v)
-		}
-	}
-	sort.Strings(values)
+	pairs := r.holdersOf(kind, prev)
 	type proposal struct {
 		value string
 		roots []int32
 	}
 	var props []proposal
-	for _, v := range values {
-		h := holders[v]
+	var h []int32
+	for lo := 0; lo < len(pairs); {
+		v := pairs[lo].v
+		hi := lo + 1
+		for hi < len(pairs) && pairs[hi].v == v {
+			hi++
+		}
+		h = h[:0]
+		for _, p := range pairs[lo:hi] {
+			h = append(h, p.i)
+		}
+		lo = hi
+		if len(h) < 2 {
+			continue
+		}
 		roots := r.rootsOf(h)
 		if len(roots) < 2 {
 			continue
@@ -507,24 +581,33 @@ func reasonText(reason string) string {
 // are equal across different schemes and whose names agree: candidates a
 // human may force-link, never merged automatically.
 func (r *resolver) weakReviews() {
-	byID := map[string][]int32{}
+	var pairs []keyHolder
 	for i := range r.acc {
 		k := r.acc[i].EmployeeIDKey
 		if k == "" {
 			continue
 		}
-		raw := k[strings.IndexByte(k, ':')+1:]
-		byID[raw] = append(byID[raw], int32(i))
-	}
-	ids := make([]string, 0, len(byID))
-	for id, h := range byID {
-		if len(h) > 1 && len(h) <= r.cfg.MaxKeyAccounts {
-			ids = append(ids, id)
+		if pairs == nil {
+			pairs = make([]keyHolder, 0, len(r.acc))
 		}
+		pairs = append(pairs, keyHolder{k[strings.IndexByte(k, ':')+1:], int32(i)})
 	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		h := byID[id]
+	pairs = sortHolders(pairs)
+	for lo := 0; lo < len(pairs); {
+		id := pairs[lo].v
+		hi := lo + 1
+		for hi < len(pairs) && pairs[hi].v == id {
+			hi++
+		}
+		run := pairs[lo:hi]
+		lo = hi
+		if len(run) < 2 || len(run) > r.cfg.MaxKeyAccounts {
+			continue
+		}
+		h := make([]int32, len(run))
+		for i, p := range run {
+			h[i] = p.i
+		}
 		for i := 0; i < len(h); i++ {
 			for j := i + 1; j < len(h); j++ {
 				a, b := h[i], h[j]
@@ -546,17 +629,23 @@ func shortHash(s string, n int) string {
 
 // assemble assigns person ids, writes links and persons.
 func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map[string]bool, res *Resolution) error {
+	// roots in the order of their lowest member: scanning accounts in order,
+	// a root is met first at its lowest member
 	var roots []int32
+	seenRoot := make([]bool, len(r.acc))
 	for i := range r.acc {
-		if r.find(int32(i)) == int32(i) {
-			ms := r.members[i]
-			if len(ms) > 1 {
-				sort.Slice(ms, func(x, y int) bool { return ms[x] < ms[y] })
-			}
-			roots = append(roots, int32(i))
+		rt := r.find(int32(i))
+		r.parent[i] = rt // fully compressed: find is read-only from here on
+		if seenRoot[rt] {
+			continue
 		}
+		seenRoot[rt] = true
+		if ms := r.members[rt]; len(ms) > 1 {
+			slices.Sort(ms)
+		}
+		roots = append(roots, rt)
 	}
-	sort.Slice(roots, func(i, j int) bool { return r.members[roots[i]][0] < r.members[roots[j]][0] })
+	seenRoot = nil
 
 	// carried ids: greedy by (accounts previously in that person desc, id asc, cluster order)
 	type cand struct {
@@ -615,48 +704,63 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 			used[c.id] = true
 		}
 	}
+	// new ids: seeds and their hashes on every core, then collisions in order
 	kinds := r.cfg.MatchKeys
-	for _, rt := range roots {
+	seeds := make([]string, len(roots))
+	first := make([]string, len(roots))
+	parallelRange(len(roots), func(lo, hi int) {
+		var buf []string
+		for x := lo; x < hi; x++ {
+			rt := roots[x]
+			if pid[rt] != "" {
+				continue
+			}
+			seed := "account:" + r.acc[r.members[rt][0]].AccountKey
+			for _, k := range kinds {
+				best := ""
+				for _, m := range r.members[rt] {
+					buf = r.appendKeys(buf[:0], k, &r.acc[m], nil)
+					for _, v := range buf {
+						if best == "" || v < best {
+							best = v
+						}
+					}
+				}
+				if best != "" {
+					seed = k + ":" + best
+					break
+				}
+			}
+			seeds[x], first[x] = seed, "p-"+shortHash(seed, 16)
+		}
+	})
+	for x, rt := range roots {
 		if pid[rt] != "" {
 			continue
 		}
-		seed := "account:" + r.acc[r.members[rt][0]].AccountKey
-		for _, k := range kinds {
-			best := ""
-			for _, m := range r.members[rt] {
-				for _, v := range r.keysOf(k, &r.acc[m], nil) {
-					if best == "" || v < best {
-						best = v
-					}
-				}
-			}
-			if best != "" {
-				seed = k + ":" + best
-				break
-			}
-		}
-		id := "p-" + shortHash(seed, 16)
+		seed, id := seeds[x], first[x]
 		for n := 1; used[id] || prevIDs[id]; n++ {
 			id = "p-" + shortHash(fmt.Sprintf("%s#%d", seed, n), 16)
 		}
 		pid[rt] = id
 		used[id] = true
 	}
-	used = nil
+	used, seeds, first = nil, nil, nil
 
 	accPID := func(a int32) string { return pid[r.find(a)] }
 	pc := r.newPersonCtx(in)
-	for _, rt := range roots {
-		links := r.links(rt, pid[rt], inherited[rt], prev)
-		p := r.person(rt, pid[rt], in, pc)
+	err := r.assembleOrdered(roots, func(rt int32) (records.Person, []records.PersonLink) {
+		return r.person(rt, pid[rt], in, pc), r.links(rt, pid[rt], inherited[rt], prev)
+	}, func(p records.Person, links []records.PersonLink) error {
 		if in.Emit != nil {
-			if err := in.Emit(p, links); err != nil {
-				return err
-			}
-			continue
+			return in.Emit(p, links)
 		}
 		res.Links = append(res.Links, links...)
 		res.Persons = append(res.Persons, p)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if in.Emit == nil {
 		sort.Slice(res.Links, func(i, j int) bool { return res.Links[i].AccountKey < res.Links[j].AccountKey })
@@ -674,6 +778,95 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 		res.Reviews = append(res.Reviews, *rv)
 	}
 	sort.Slice(res.Reviews, func(i, j int) bool { return res.Reviews[i].ReviewID < res.Reviews[j].ReviewID })
+	return nil
+}
+
+// parallelRange runs fn over [0, n) split into one contiguous part per core.
+func parallelRange(n int, fn func(lo, hi int)) {
+	workers := min(runtime.GOMAXPROCS(0), max(1, n/4096))
+	if workers <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	step := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += step {
+		hi := min(lo+step, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
+// assembleOrdered builds each root's person and links with build on every
+// core, chunk by chunk, and hands them to emit on the calling goroutine in
+// roots order (so output stays deterministic while emit overlaps the
+// building of later chunks). A bounded number of chunks is in flight. build
+// must only read the resolver.
+func (r *resolver) assembleOrdered(roots []int32, build func(rt int32) (records.Person, []records.PersonLink),
+	emit func(records.Person, []records.PersonLink) error) error {
+	type built struct {
+		persons []records.Person
+		links   [][]records.PersonLink
+	}
+	const chunk = 1024
+	workers := runtime.GOMAXPROCS(0)
+	nchunks := (len(roots) + chunk - 1) / chunk
+	if workers <= 1 || nchunks <= 1 {
+		for _, rt := range roots {
+			if err := emit(build(rt)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	results := make([]chan built, nchunks)
+	for i := range results {
+		results[i] = make(chan built, 1)
+	}
+	slots := make(chan struct{}, 2*workers) // chunks built but not yet emitted
+	jobs := make(chan int)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		defer close(jobs)
+		for c := 0; c < nchunks; c++ {
+			select {
+			case slots <- struct{}{}:
+			case <-done:
+				return
+			}
+			select {
+			case jobs <- c:
+			case <-done:
+				return
+			}
+		}
+	}()
+	for w := 0; w < workers; w++ {
+		go func() {
+			for c := range jobs {
+				part := roots[c*chunk : min((c+1)*chunk, len(roots))]
+				b := built{persons: make([]records.Person, len(part)), links: make([][]records.PersonLink, len(part))}
+				for i, rt := range part {
+					b.persons[i], b.links[i] = build(rt)
+				}
+				results[c] <- b
+			}
+		}()
+	}
+	for c := 0; c < nchunks; c++ {
+		b := <-results[c]
+		for i := range b.persons {
+			if err := emit(b.persons[i], b.links[i]); err != nil {
+				return err
+			}
+		}
+		<-slots
+	}
 	return nil
 }
 
