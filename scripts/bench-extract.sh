@@ -28,6 +28,7 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM # run the EXIT trap (stop slapd) when interrupted
 log() { echo "bench-extract: $*" >&2; }
 (cd "$ROOT" && go build -o "$WORK/benchextract" ./extract/internal/benchextract)
 BASE="ou=IdentityProviders,dc=identity,dc=opentext,dc=net"
