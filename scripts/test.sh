@@ -36,7 +36,7 @@ LOG="$(mktemp /tmp/otds-highspot-test.XXXXXX.log)"
 set +e
 # shellcheck disable=SC2086
 go test -v $GO_TEST_FLAGS ${GO_TEST_TAGS:+-tags "$GO_TEST_TAGS"} ./... </dev/null 2>&1 | tee "$LOG" |
-	grep -E --line-buffered '^(ok|FAIL|PASS|panic:|\?|--- (FAIL|SKIP)|\s+\S+_test\.go:[0-9]+:)'
+	grep -E --line-buffered '^(ok|FAIL|panic:|\?|\s*--- (FAIL|SKIP))'
 status=${PIPESTATUS[0]}
 set -e
 # The services are up, so no integration test may skip: a skip here would hide
@@ -45,6 +45,10 @@ if skipped="$(grep -E -- '--- SKIP: Test[A-Za-z0-9_]*Integration' "$LOG")"; then
 	echo "integration tests skipped although the services are running:" >&2
 	echo "$skipped" >&2
 	status=1
+fi
+if [ "$status" -ne 0 ]; then
+	echo "== failures (context from $LOG)"
+	grep -E -B25 -- '^\s*--- FAIL' "$LOG" | grep -vE '^\s*--- PASS|^=== (RUN|PAUSE|CONT)' | tail -300
 fi
 passed=$(grep -c -- '--- PASS' "$LOG" || true)
 failed=$(grep -c -- '--- FAIL' "$LOG" || true)
