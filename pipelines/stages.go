@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/extract"
@@ -100,7 +101,23 @@ func (a *App) Extract(ctx context.Context, o ExtractOptions) error {
 	return a.withLock(ctx, runID, func() error { return a.extract(ctx, runID, o) })
 }
 
+// extractMemoryPerTree is the soft Go heap limit per tree read at once
+// during extract (unless GOMEMLIMIT is set): reading is streamed, so the live
+// heap stays small, and without a limit the garbage collector lets it double
+// before collecting. Measured: 165 MB peak RSS at 100k accounts and 188 MB at
+// 400k with the limit, 164 / 255 MB without (scripts/bench-extract.sh).
+const extractMemoryPerTree = 160 << 20
+
 func (a *App) extract(ctx context.Context, runID string, o ExtractOptions) error {
+	if a.Getenv("GOMEMLIMIT") == "" {
+		n := len(a.Cfg.Trees)
+		if len(o.Trees) > 0 {
+			n = len(o.Trees)
+		}
+		n = min(n, max(a.Cfg.Extract.Concurrency, 1))
+		prev := debug.SetMemoryLimit(int64(n) * extractMemoryPerTree)
+		defer debug.SetMemoryLimit(prev)
+	}
 	env := a.Env(runID)
 	log := env.Log.WithField("stage", StageExtract)
 	httpClient := &http.Client{Timeout: 5 * time.Minute}
