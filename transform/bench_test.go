@@ -59,14 +59,15 @@ func pureRun(tb testing.TB, s synth, emit func([]records.PersonLink)) pureResult
 		}
 	}
 	for i := 0; i < s.accounts; i++ {
-		a, _ := s.account(i)
-		b.AddAccount(a.Tree, a.SourceID, a.DN)
+		tree, _, src, dn := s.accountRef(i)
+		b.AddAccount(tree, src, dn)
 	}
 	for t := range synthTrees {
 		s.nestings(t, b.AddMembership)
 	}
 	for i := 0; i < s.accounts; i++ {
-		a, _ := s.account(i)
+		var a records.Account
+		a.Tree, a.Partition, a.SourceID, _ = s.accountRef(i)
 		s.memberships(i, &a, b.AddMembership)
 	}
 	g := b.Build()
@@ -98,6 +99,19 @@ func pureRun(tb testing.TB, s synth, emit func([]records.PersonLink)) pureResult
 		tb.Fatal(err)
 	}
 	return pureResult{reviews: len(res.Reviews), persons: persons, eff: eff, graph: g.Stats}
+}
+
+// TestSynthAccountRef: the graph's cheap view of a synthetic account is the
+// account's own tree, partition, source id and DN.
+func TestSynthAccountRef(t *testing.T) {
+	s := newSynth(20000)
+	for i := 0; i < s.accounts; i++ {
+		a, _ := s.account(i)
+		tree, part, src, dn := s.accountRef(i)
+		if tree != a.Tree || part != a.Partition || src != a.SourceID || dn != a.DN {
+			t.Fatalf("account %d: got %q %q %q %q, want %q %q %q %q", i, tree, part, src, dn, a.Tree, a.Partition, a.SourceID, a.DN)
+		}
+	}
 }
 
 func peakRSS() int64 {

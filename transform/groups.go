@@ -59,6 +59,13 @@ type GraphBuilder struct {
 	pending  []pendingMember
 	stats    GraphStats
 	edges    map[[2]int32]bool
+	buf      []byte // lookup key scratch (map lookups by string(buf) do not allocate)
+}
+
+// key builds "<tree>/<id>" in the scratch buffer; valid until the next call.
+func (b *GraphBuilder) key(tree, id string) []byte {
+	b.buf = append(append(append(b.buf[:0], tree...), '/'), id...)
+	return b.buf
 }
 
 // NewGraphBuilder starts an empty graph.
@@ -81,10 +88,11 @@ func (b *GraphBuilder) AddGroup(g records.Group) {
 
 // AddAccount registers an account and returns its index.
 func (b *GraphBuilder) AddAccount(tree, sourceID, dn string) int32 {
-	k := AccountKey(clean(tree), clean(sourceID))
-	if i, ok := b.accIdx[k]; ok {
+	tree, sourceID = clean(tree), clean(sourceID)
+	if i, ok := b.accIdx[string(b.key(tree, sourceID))]; ok {
 		return i
 	}
+	k := AccountKey(tree, sourceID)
 	i := int32(len(b.accKeys))
 	b.accIdx[k] = i
 	b.accKeys = append(b.accKeys, k)
@@ -96,7 +104,7 @@ func (b *GraphBuilder) AddAccount(tree, sourceID, dn string) int32 {
 // AddMembership records one direct membership.
 func (b *GraphBuilder) AddMembership(m records.Membership) {
 	tree := clean(m.Tree)
-	gi, ok := b.groupIdx[GroupKey(tree, clean(m.GroupSourceID))]
+	gi, ok := b.groupIdx[string(b.key(tree, clean(m.GroupSourceID)))]
 	if !ok {
 		gi, ok = b.groupDN[tree+"\x00"+CanonicalDN(m.GroupDN)]
 	}
@@ -110,13 +118,13 @@ func (b *GraphBuilder) AddMembership(m records.Membership) {
 	}
 	src := clean(m.MemberSourceID)
 	if src != "" && m.MemberKind != "group" {
-		if ai, ok := b.accIdx[AccountKey(tree, src)]; ok {
+		if ai, ok := b.accIdx[string(b.key(tree, src))]; ok {
 			b.addDirect(ai, gi)
 			return
 		}
 	}
 	if src != "" && m.MemberKind != "user" {
-		if ci, ok := b.groupIdx[GroupKey(tree, src)]; ok {
+		if ci, ok := b.groupIdx[string(b.key(tree, src))]; ok {
 			b.addNest(ci, gi)
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/text/unicode/norm"
@@ -84,11 +85,55 @@ type synthPerson struct {
 	local          string // mail local part
 }
 
+// synthFolded holds the generator's per-name derivations, computed once:
+// folded given names and surnames and the login of every pair.
+type synthFolded struct {
+	given, surname []string // lower-case ASCII folds
+	login          [][]string
+}
+
+var synthFolds = sync.OnceValue(func() synthFolded {
+	f := synthFolded{}
+	for _, g := range synthGiven {
+		f.given = append(f.given, strings.ToLower(asciiFold(g)))
+		row := make([]string, len(synthSurname))
+		for j, sn := range synthSurname {
+			row[j] = strings.ToLower(asciiFold(g[:1] + sn))
+		}
+		f.login = append(f.login, row)
+	}
+	for _, sn := range synthSurname {
+		f.surname = append(f.surname, strings.ToLower(asciiFold(sn)))
+	}
+	return f
+})
+
 func (s synth) person(p int) synthPerson {
-	h := mix(uint64(p) + 0x9e3779b97f4a7c15)
-	sp := synthPerson{p: p, tree: p % len(synthTrees), given: synthGiven[h%uint64(len(synthGiven))], surname: synthSurname[(h>>20)%uint64(len(synthSurname))]}
-	sp.local = strings.ToLower(asciiFold(sp.given)+"."+asciiFold(sp.surname)) + "." + strconv.FormatInt(int64(p), 16)
+	sp, _, _ := s.personIdx(p)
 	return sp
+}
+
+// personIdx is person with the indexes of the given name and surname.
+func (s synth) personIdx(p int) (synthPerson, int, int) {
+	h := mix(uint64(p) + 0x9e3779b97f4a7c15)
+	gi, si := int(h%uint64(len(synthGiven))), int((h>>20)%uint64(len(synthSurname)))
+	sp := synthPerson{p: p, tree: p % len(synthTrees), given: synthGiven[gi], surname: synthSurname[si]}
+	f := synthFolds()
+	sp.local = f.given[gi] + "." + f.surname[si] + "." + strconv.FormatInt(int64(p), 16)
+	return sp, gi, si
+}
+
+// accountRef is the tree, partition, source id and DN of account i (what the
+// graph needs), without generating the rest of it.
+func (s synth) accountRef(i int) (tree, partition, sourceID, dn string) {
+	p := s.label(i)
+	h := mix(uint64(p) + 0x9e3779b97f4a7c15)
+	gi, si := int(h%uint64(len(synthGiven))), int((h>>20)%uint64(len(synthSurname)))
+	t := p % len(synthTrees)
+	if i >= s.persons {
+		t = (t + 1 + i%4) % len(synthTrees)
+	}
+	return synthTrees[t], synthPartitions[t], synthSourceID(i), "cn=" + synthFolds().login[gi][si] + ",ou=Users,ou=" + synthTrees[t]
 }
 
 func asciiFold(s string) string {
@@ -106,9 +151,13 @@ func asciiFold(s string) string {
 
 func (s synth) empID(sp synthPerson, tree int) string {
 	if tree < 2 {
-		return fmt.Sprintf("%07d", sp.p) // shared HR scheme
+		d := strconv.Itoa(sp.p) // %07d: shared HR scheme
+		if len(d) < 7 {
+			d = strings.Repeat("0", 7-len(d)) + d
+		}
+		return d
 	}
-	return fmt.Sprintf("%s-%d", synthTrees[tree], sp.p*7+tree) // tree-local numbering
+	return synthTrees[tree] + "-" + strconv.Itoa(sp.p*7+tree) // tree-local numbering
 }
 
 // label is the true person of account i.
@@ -122,7 +171,7 @@ func (s synth) label(i int) int {
 // account generates account i and its true person.
 func (s synth) account(i int) (records.Account, int) {
 	p := s.label(i)
-	sp := s.person(p)
+	sp, gi, si := s.personIdx(p)
 	tree := sp.tree
 	variant := -1
 	if i >= s.persons {
@@ -136,7 +185,7 @@ func (s synth) account(i int) (records.Account, int) {
 		Tree: t, Partition: synthPartitions[tree], SourceID: synthSourceID(i),
 		GivenName: []string{sp.given}, Surname: []string{sp.surname},
 		DisplayName: []string{sp.given + " " + sp.surname},
-		Login:       []string{strings.ToLower(asciiFold(sp.given[:1] + sp.surname))},
+		Login:       []string{synthFolds().login[gi][si]},
 		Country:     []string{[]string{"US", "DE", "BR", "FR", "JP"}[rng.IntN(5)]},
 		Title:       []string{[]string{"Account Executive", "Engineer", "Sales Manager", "Analyst"}[rng.IntN(4)]},
 		ModifiedAt:  &mod,

@@ -389,8 +389,13 @@ func GroupKey(tree, sourceID string) string { return tree + "/" + sourceID }
 // account's effective groups (from the membership graph), used by
 // member_of conditions and copied (keys, sorted) into Groups.
 func (n *Normalizer) Normalize(a records.Account, groups []GroupRef) records.AccountNormalized {
+	return n.normalize(&a, groups, AccountKey(clean(a.Tree), clean(a.SourceID)))
+}
+
+// normalize is Normalize with the account's key already built.
+func (n *Normalizer) normalize(a *records.Account, groups []GroupRef, key string) records.AccountNormalized {
 	out := records.AccountNormalized{
-		AccountKey: AccountKey(clean(a.Tree), clean(a.SourceID)),
+		AccountKey: key,
 		Tree:       clean(a.Tree),
 		Partition:  clean(a.Partition),
 		DN:         clean(a.DN),
@@ -440,7 +445,7 @@ func (n *Normalizer) Normalize(a records.Account, groups []GroupRef) records.Acc
 			}
 		}
 	}
-	v := view{a: &a, out: &out, refs: groups}
+	v := view{a: a, out: &out, refs: groups}
 	n.derived(&out, &v)
 	if n.externalIDKey {
 		if x := firstClean(a.ExternalID); x != "" {

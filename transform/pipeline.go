@@ -87,8 +87,9 @@ func NormalizeBatch(n *Normalizer, g *Graph, accounts []records.Account, out []r
 	one := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			a := &accounts[i]
-			refs[i] = g.Effective(AccountKey(clean(a.Tree), clean(a.SourceID)))
-			out[i] = n.Normalize(*a, refs[i])
+			key := AccountKey(clean(a.Tree), clean(a.SourceID))
+			refs[i] = g.Effective(key)
+			out[i] = n.normalize(a, refs[i], key)
 		}
 	}
 	if workers <= 1 {

@@ -309,7 +309,7 @@ func sortHolders(pairs []keyHolder) []keyHolder {
 // place by account key.
 func Resolve(cfg *config.Transform, in ResolveInput) (*Resolution, error) {
 	acc := in.Accounts // sorted in place: no second copy of a million rows
-	sort.Slice(acc, func(i, j int) bool { return acc[i].AccountKey < acc[j].AccountKey })
+	sortAccounts(acc)
 	n := len(acc)
 	r := &resolver{cfg: cfg, acc: acc, parent: make([]int32, n), members: make([][]int32, n),
 		names: make([]nameParts, n), named: make([]bool, n), cannot: map[int32][]int32{}, isolated: make([]bool, n), forced: make([]bool, n),
@@ -363,6 +363,42 @@ func Resolve(cfg *config.Transform, in ResolveInput) (*Resolution, error) {
 	res := &Resolution{Warnings: r.warn}
 	err := r.assemble(in, prev, prevIDs, res)
 	return res, err
+}
+
+// sortAccounts sorts accounts by key: (key, index) pairs are sorted, then
+// the rows are permuted in place, each moved once (swapping the wide rows
+// inside a sort would move each of them log n times).
+func sortAccounts(acc []records.AccountNormalized) {
+	keys := make([]keyHolder, len(acc))
+	sorted := true
+	for i := range acc {
+		keys[i] = keyHolder{acc[i].AccountKey, int32(i)}
+		if i > 0 && acc[i].AccountKey < acc[i-1].AccountKey {
+			sorted = false
+		}
+	}
+	if sorted {
+		return
+	}
+	keys = sortHolders(keys)
+	// keys[j].i is the row that belongs at j: follow each cycle once
+	for j := range keys {
+		if keys[j].i < 0 || int(keys[j].i) == j {
+			continue
+		}
+		tmp := acc[j]
+		k := j
+		for {
+			src := int(keys[k].i)
+			keys[k].i = -1
+			if src == j {
+				acc[k] = tmp
+				break
+			}
+			acc[k] = acc[src]
+			k = src
+		}
+	}
 }
 
 func (r *resolver) lookup(list []string, what string) []int32 {
