@@ -34,7 +34,14 @@ type Options struct {
 	Getenv func(string) string
 	// Strict turns rejects into a failed tree (also cfg.Extract.Strict).
 	Strict bool
+	// Progress, when set, is called every few thousand entries with the
+	// tree and the accounts and groups read so far (the CLI draws it on a
+	// terminal). It may be called from several trees' goroutines at once.
+	Progress func(tree string, entries int64)
 }
+
+// progressEvery is how many entries pass between Progress calls.
+const progressEvery = 2000
 
 // RowGroupRows is the Parquet row-group size of the extract tables.
 const RowGroupRows = 32 * 1024
@@ -178,6 +185,7 @@ type ref struct {
 
 // treeSink writes rows as they arrive and keeps compact indexes.
 type treeSink struct {
+	progress  func(entries int64) // nil unless Options.Progress is set
 	tree      config.Tree
 	seed      maphash.Seed
 	accounts  *artifact.TableWriter[records.Account]
@@ -229,6 +237,9 @@ func (s *treeSink) index(dn, norm, partition, id string, kind uint8) (bool, erro
 		return false, fmt.Errorf("%w (%d entries, %d bytes of ids)", errIndexFull, len(s.refs), len(s.ids))
 	}
 	s.byDN[h] = uint32(len(s.refs))
+	if s.progress != nil && len(s.refs)%progressEvery == 0 {
+		s.progress(int64(len(s.refs)))
+	}
 	s.refs = append(s.refs, ref{off: uint32(len(s.ids)), n: uint16(len(id)), kind: kind, part: s.partition(partition)})
 	s.ids = append(s.ids, id...)
 	return true, nil
@@ -548,6 +559,9 @@ func runTree(ctx context.Context, env artifact.Env, tree config.Tree, opts Optio
 	}()
 	sink := &treeSink{tree: tree, seed: maphash.MakeSeed(), byDN: map[uint64]uint32{},
 		partIdx: map[string]uint16{}, rejCodes: tr.RejectsByCode, nulls: map[string]int64{}}
+	if opts.Progress != nil {
+		sink.progress = func(n int64) { opts.Progress(tree.Name, n) }
+	}
 	for n := range tree.Health.NullRate {
 		sink.nullAttrs = append(sink.nullAttrs, n)
 	}

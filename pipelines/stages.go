@@ -121,9 +121,15 @@ func (a *App) extract(ctx context.Context, runID string, o ExtractOptions) error
 	env := a.Env(runID)
 	log := env.Log.WithField("stage", StageExtract)
 	httpClient := &http.Client{Timeout: 5 * time.Minute}
+	names := o.Trees
+	if len(names) == 0 {
+		names = a.Cfg.TreeNames()
+	}
+	progress, done := a.treeProgress(names)
 	res, err := extract.Run(ctx, env, a.Cfg, extract.Options{
-		Trees:  o.Trees,
-		Getenv: a.Getenv,
+		Trees:    o.Trees,
+		Getenv:   a.Getenv,
+		Progress: progress,
 		NewSource: sources.Factory(sources.Deps{
 			Getenv:   a.Getenv,
 			Log:      log,
@@ -132,6 +138,7 @@ func (a *App) extract(ctx context.Context, runID string, o ExtractOptions) error
 			NewREST:  otdsrest.New,
 		}),
 	})
+	done()
 	if res != nil {
 		for _, t := range res.Trees {
 			s := StageSummary{Stage: "extract." + t.Tree, Status: t.Status, Error: t.Error,
