@@ -137,7 +137,7 @@ func (w *TableWriter[T]) Write(row T) error {
 // Rows is the number of rows written so far.
 func (w *TableWriter[T]) Rows() int64 { return w.rows }
 
-// flushRowGroup writes the buffered rows into the open row group, opening a
+// flushRowGroup writes the buffered batch into the open row group, opening a
 // part file if needed and rolling it over at the limits.
 func (w *TableWriter[T]) flushRowGroup() error {
 	if w.buffered == 0 {
@@ -168,7 +168,8 @@ func (w *TableWriter[T]) flushRowGroupErr() error {
 	return nil
 }
 
-// writeRecord writes rec as one row group, opening a part file if needed.
+// writeRecord appends rec to the open row group of the part (opening the
+// part file first if needed; a full row group is closed before).
 func (w *TableWriter[T]) writeRecord(rec arrow.RecordBatch) error {
 	if w.cur == nil {
 		if err := w.openPart(rec); err != nil {
