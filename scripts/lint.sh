@@ -12,6 +12,10 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
+# staticcheck from the Go module proxy, installed once into .services/bin.
+. scripts/lib.sh
+STATICCHECK="$(install_go_tool staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2)"
+"$STATICCHECK" ./...
 if command -v python3 >/dev/null 2>&1; then
 	for f in pipelines/airflow/*.py; do
 		[ -e "$f" ] || continue
