@@ -76,12 +76,13 @@ func pureRun(tb testing.TB, s synth, emit func([]records.PersonLink)) pureResult
 	const batch = 8192
 	raw := make([]records.Account, batch)
 	refs := make([][]GroupRef, batch)
+	var sc batchScratch
 	for lo := 0; lo < s.accounts; lo += batch {
 		hi := min(lo+batch, s.accounts)
 		for i := lo; i < hi; i++ {
 			raw[i-lo], _ = s.account(i)
 		}
-		NormalizeBatch(n, g, raw[:hi-lo], accs[lo:hi], refs[:hi-lo], runtime.GOMAXPROCS(0))
+		normalizeBatch(n, g, raw[:hi-lo], accs[lo:hi], refs[:hi-lo], runtime.GOMAXPROCS(0), lo, &sc)
 		for i := lo; i < hi; i++ {
 			eff += int64(len(refs[i-lo]))
 			accs[i].Groups = nil // as the stage does: rows are written, then held without groups

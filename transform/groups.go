@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -244,15 +245,19 @@ func (b *GraphBuilder) resolvePending() {
 // Graph is the built membership graph: group closure computed once over the
 // (small) group graph, accounts expanded on demand.
 type Graph struct {
-	groups  []groupNode
-	anc     [][]ancestor // group idx -> ancestors (BFS order: shortest path first)
-	self    [][]string   // group idx -> []string{name} (shared path of direct rows)
-	rank    []int32      // group idx -> position in key order
-	qual    []string     // group idx -> "<tree>:<name>"
-	accIdx  map[string]int32
-	accKeys []string
-	direct  [][]int32
-	Stats   GraphStats
+	groups []groupNode
+	anc    [][]ancestor // group idx -> ancestors (BFS order: shortest path first)
+	self   [][]string   // group idx -> []string{name} (shared path of direct rows)
+	rank   []int32      // group idx -> position in key order
+	qual   []string     // group idx -> "<tree>:<name>"
+	// qualRank: group idx -> position of its qual among the distinct quals
+	// in order (groups with one qual share a rank); qualByRank inverts it.
+	qualRank   []int32
+	qualByRank []string
+	accIdx     map[string]int32
+	accKeys    []string
+	direct     [][]int32
+	Stats      GraphStats
 }
 
 // Build resolves pending members, computes every group's ancestors (BFS over
@@ -275,6 +280,15 @@ func (b *GraphBuilder) Build() *Graph {
 	sort.Slice(byKey, func(i, j int) bool { return b.groups[byKey[i]].key < b.groups[byKey[j]].key })
 	for r, gi := range byKey {
 		g.rank[gi] = int32(r)
+	}
+	byQual := slices.Clone(byKey)
+	slices.SortFunc(byQual, func(a, b int32) int { return strings.Compare(g.qual[a], g.qual[b]) })
+	g.qualRank = make([]int32, len(b.groups))
+	for _, gi := range byQual {
+		if n := len(g.qualByRank); n == 0 || g.qualByRank[n-1] != g.qual[gi] {
+			g.qualByRank = append(g.qualByRank, g.qual[gi])
+		}
+		g.qualRank[gi] = int32(len(g.qualByRank) - 1)
 	}
 	for i := range b.groups {
 		g.self[i] = []string{b.groups[i].name}
@@ -417,9 +431,18 @@ func (g *Graph) Effective(accountKey string) []GroupRef {
 }
 
 func (g *Graph) effective(ai int32) []GroupRef {
+	if len(g.direct[ai]) == 0 {
+		return nil
+	}
+	return g.appendEffective(nil, ai)
+}
+
+// appendEffective appends account ai's effective groups, sorted by group
+// key, to dst.
+func (g *Graph) appendEffective(dst []GroupRef, ai int32) []GroupRef {
 	d := g.direct[ai]
 	if len(d) == 0 {
-		return nil
+		return dst
 	}
 	type hit struct {
 		gi     int32
@@ -431,7 +454,11 @@ func (g *Graph) effective(ai int32) []GroupRef {
 	for _, gi := range d {
 		n += len(g.anc[gi])
 	}
-	hits := make([]hit, 0, n)
+	var buf [48]hit
+	hits := buf[:0]
+	if n > len(buf) {
+		hits = make([]hit, 0, n)
+	}
 	for _, gi := range d {
 		hits = append(hits, hit{gi: gi, path: g.self[gi], direct: true})
 	}
@@ -450,40 +477,57 @@ func (g *Graph) effective(ai int32) []GroupRef {
 			hits = append(hits, hit{gi: a.g, depth: a.depth, path: a.path})
 		}
 	}
-	sort.Slice(hits, func(i, j int) bool { return g.rank[hits[i].gi] < g.rank[hits[j].gi] })
-	out := make([]GroupRef, len(hits))
-	for i, h := range hits {
-		nd := &g.groups[h.gi]
-		out[i] = GroupRef{Key: nd.key, Tree: nd.tree, Name: nd.name, DN: nd.dn, Direct: h.direct, Depth: h.depth, Path: h.path}
+	// insertion sort by key rank: few hits, and ranks are distinct
+	for i := 1; i < len(hits); i++ {
+		for j := i; j > 0 && g.rank[hits[j].gi] < g.rank[hits[j-1].gi]; j-- {
+			hits[j], hits[j-1] = hits[j-1], hits[j]
+		}
 	}
-	return out
+	dst = slices.Grow(dst, len(hits))
+	for _, h := range hits {
+		nd := &g.groups[h.gi]
+		dst = append(dst, GroupRef{Key: nd.key, Tree: nd.tree, Name: nd.name, DN: nd.dn, Direct: h.direct, Depth: h.depth, Path: h.path})
+	}
+	return dst
+}
+
+// accountIndex finds an account's index, trying hint (its expected
+// registration position, -1 = none) before the key map.
+func (g *Graph) accountIndex(key string, hint int) (int32, bool) {
+	if hint >= 0 && hint < len(g.accKeys) && g.accKeys[hint] == key {
+		return int32(hint), true
+	}
+	ai, ok := g.accIdx[key]
+	return ai, ok
 }
 
 // EffectiveNames returns the "<tree>:<name>" of every effective group of an
-// account, unsorted, without building paths.
+// account, sorted and without repeats, without building paths.
 func (g *Graph) EffectiveNames(accountKey string) []string {
 	ai, ok := g.accIdx[accountKey]
 	if !ok || len(g.direct[ai]) == 0 {
 		return nil
 	}
-	var idx []int32
+	var buf [64]int32
+	ranks := buf[:0]
 	add := func(x int32) {
-		for _, y := range idx {
+		for _, y := range ranks {
 			if y == x {
 				return
 			}
 		}
-		idx = append(idx, x)
+		ranks = append(ranks, x)
 	}
 	for _, gi := range g.direct[ai] {
-		add(gi)
+		add(g.qualRank[gi])
 		for _, a := range g.anc[gi] {
-			add(a.g)
+			add(g.qualRank[a.g])
 		}
 	}
-	out := make([]string, len(idx))
-	for i, x := range idx {
-		out[i] = g.qual[x]
+	slices.Sort(ranks)
+	out := make([]string, len(ranks))
+	for i, x := range ranks {
+		out[i] = g.qualByRank[x]
 	}
 	return out
 }
@@ -504,17 +548,6 @@ func Memberships(accountKey, tree string, refs []GroupRef) []records.EffectiveMe
 		out[i] = records.EffectiveMembership{AccountKey: accountKey, Tree: tree, GroupKey: r.Key, GroupDN: r.DN, GroupName: r.Name, Direct: r.Direct, Depth: r.Depth, Path: r.Path}
 	}
 	return out
-}
-
-func groupKeys(refs []GroupRef) []string {
-	if len(refs) == 0 {
-		return nil
-	}
-	out := make([]string, len(refs))
-	for i, r := range refs {
-		out[i] = r.Key
-	}
-	return out // refs are sorted by key
 }
 
 func groupNameSet(refs []GroupRef) map[string]bool {

@@ -394,6 +394,16 @@ func (n *Normalizer) Normalize(a records.Account, groups []GroupRef) records.Acc
 
 // normalize is Normalize with the account's key already built.
 func (n *Normalizer) normalize(a *records.Account, groups []GroupRef, key string) records.AccountNormalized {
+	var keys []string
+	if len(groups) > 0 {
+		keys = make([]string, len(groups))
+	}
+	return n.normalizeGroups(a, groups, key, keys)
+}
+
+// normalizeGroups is normalize with the storage for Groups supplied
+// (len(groups) strings, or nil when there are none).
+func (n *Normalizer) normalizeGroups(a *records.Account, groups []GroupRef, key string, keys []string) records.AccountNormalized {
 	out := records.AccountNormalized{
 		AccountKey: key,
 		Tree:       clean(a.Tree),
@@ -452,7 +462,12 @@ func (n *Normalizer) normalize(a *records.Account, groups []GroupRef, key string
 			setDerived(&out, "external_id", strings.ToLower(x))
 		}
 	}
-	out.Groups = groupKeys(groups)
+	if len(groups) > 0 {
+		for i, r := range groups {
+			keys[i] = r.Key // refs are sorted by key
+		}
+		out.Groups = keys
+	}
 	return out
 }
 

@@ -2,6 +2,7 @@ package transform
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -245,10 +246,19 @@ func (r *resolver) appendKeys(dst []string, kind string, a *records.AccountNorma
 	return dst
 }
 
-// keyHolder is one (key value, account) pair of a match key type.
+// keyHolder is one (key value, account) pair of a match key type. p0 and p1
+// hold the value's first 16 bytes big-endian, so most comparisons in a sort
+// need not read the string.
 type keyHolder struct {
-	v string
-	i int32
+	p0, p1 uint64
+	v      string
+	i      int32
+}
+
+func newHolder(v string, i int32) keyHolder {
+	var b [16]byte
+	copy(b[:], v)
+	return keyHolder{p0: binary.BigEndian.Uint64(b[:8]), p1: binary.BigEndian.Uint64(b[8:]), v: v, i: i}
 }
 
 // holdersOf lists every (value, account) pair of one key type sorted by
@@ -260,13 +270,25 @@ func (r *resolver) holdersOf(kind string, prev map[string]string) []keyHolder {
 	for i := range r.acc {
 		buf = r.appendKeys(buf[:0], kind, &r.acc[i], prev)
 		for _, v := range buf {
-			pairs = append(pairs, keyHolder{v, int32(i)})
+			pairs = append(pairs, newHolder(v, int32(i)))
 		}
 	}
 	return sortHolders(pairs)
 }
 
 func cmpHolder(a, b keyHolder) int {
+	if a.p0 != b.p0 {
+		if a.p0 < b.p0 {
+			return -1
+		}
+		return 1
+	}
+	if a.p1 != b.p1 {
+		if a.p1 < b.p1 {
+			return -1
+		}
+		return 1
+	}
 	if c := strings.Compare(a.v, b.v); c != 0 {
 		return c
 	}
@@ -372,7 +394,7 @@ func sortAccounts(acc []records.AccountNormalized) {
 	keys := make([]keyHolder, len(acc))
 	sorted := true
 	for i := range acc {
-		keys[i] = keyHolder{acc[i].AccountKey, int32(i)}
+		keys[i] = newHolder(acc[i].AccountKey, int32(i))
 		if i > 0 && acc[i].AccountKey < acc[i-1].AccountKey {
 			sorted = false
 		}
@@ -626,7 +648,7 @@ func (r *resolver) weakReviews() {
 		if pairs == nil {
 			pairs = make([]keyHolder, 0, len(r.acc))
 		}
-		pairs = append(pairs, keyHolder{k[strings.IndexByte(k, ':')+1:], int32(i)})
+		pairs = append(pairs, newHolder(k[strings.IndexByte(k, ':')+1:], int32(i)))
 	}
 	pairs = sortHolders(pairs)
 	for lo := 0; lo < len(pairs); {

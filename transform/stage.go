@@ -179,12 +179,14 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	const batch = 8192
 	refs := make([][]GroupRef, batch)
 	workers := runtime.GOMAXPROCS(0)
+	var sc batchScratch
 	for lo := 0; lo < len(raw); lo += batch {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		hi := min(lo+batch, len(raw))
-		NormalizeBatch(n, g, raw[lo:hi], norm[lo:hi], refs[:hi-lo], workers)
+		// raw is in registration order unless an account was read twice
+		normalizeBatch(n, g, raw[lo:hi], norm[lo:hi], refs[:hi-lo], workers, lo, &sc)
 		for i := lo; i < hi; i++ {
 			an := &norm[i]
 			if err := aw.Write(*an); err != nil {
