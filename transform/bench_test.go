@@ -79,9 +79,13 @@ func pureRun(tb testing.TB, s synth, emit func([]records.PersonLink)) pureResult
 	var sc batchScratch
 	for lo := 0; lo < s.accounts; lo += batch {
 		hi := min(lo+batch, s.accounts)
-		for i := lo; i < hi; i++ {
-			raw[i-lo], _ = s.account(i)
-		}
+		// the generator stands in for the extract the stage has already
+		// read: it runs on every core so that it does not dominate the figures
+		parallelRange(hi-lo, func(x, y int) {
+			for i := lo + x; i < lo+y; i++ {
+				raw[i-lo], _ = s.account(i)
+			}
+		})
 		normalizeBatch(n, g, raw[:hi-lo], accs[lo:hi], refs[:hi-lo], runtime.GOMAXPROCS(0), lo, &sc)
 		for i := lo; i < hi; i++ {
 			eff += int64(len(refs[i-lo]))

@@ -265,6 +265,26 @@ func (s synth) nestings(tree int, fn func(records.Membership)) {
 	fn(records.Membership{Tree: t, Partition: "P-" + t, GroupSourceID: fmt.Sprintf("%s-g%d", t, s.groups-1), MemberSourceID: fmt.Sprintf("%s-g%d", t, s.groups-2), MemberKind: "group", MemberPartition: "P-" + t})
 }
 
+// synthGroupIDs caches "<tree>-g<k>" for the default 200 groups per tree.
+var synthGroupIDs = sync.OnceValue(func() map[string][]string {
+	m := map[string][]string{}
+	for _, t := range synthTrees {
+		ids := make([]string, 200)
+		for k := range ids {
+			ids[k] = t + "-g" + strconv.Itoa(k)
+		}
+		m[t] = ids
+	}
+	return m
+})
+
+func (s synth) groupSourceID(tree string, k int) string {
+	if ids := synthGroupIDs()[tree]; k < len(ids) {
+		return ids[k]
+	}
+	return tree + "-g" + strconv.Itoa(k)
+}
+
 // memberships of account i: 5 direct groups (g0 plus 4 others).
 func (s synth) memberships(i int, a *records.Account, fn func(records.Membership)) {
 	h := mix(uint64(i) * 31)
@@ -284,6 +304,6 @@ func (s synth) memberships(i int, a *records.Account, fn func(records.Membership
 		if dup {
 			k = (k + j) % s.groups
 		}
-		fn(records.Membership{Tree: a.Tree, Partition: a.Partition, GroupSourceID: a.Tree + "-g" + strconv.Itoa(k), MemberSourceID: a.SourceID, MemberKind: "user", MemberPartition: a.Partition})
+		fn(records.Membership{Tree: a.Tree, Partition: a.Partition, GroupSourceID: s.groupSourceID(a.Tree, k), MemberSourceID: a.SourceID, MemberKind: "user", MemberPartition: a.Partition})
 	}
 }

@@ -714,7 +714,7 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 	var cands []cand
 	inherited := map[int32][]string{}
 	pid := make([]string, len(r.acc)) // by root
-	used := make(map[string]bool, len(roots))
+	used := map[string]bool{}
 	if len(prev) > 0 {
 		for _, rt := range roots {
 			var ids []string
@@ -754,6 +754,7 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 			}
 			return r.members[a.root][0] < r.members[b.root][0]
 		})
+		used = make(map[string]bool, len(cands))
 		for _, c := range cands {
 			if pid[c.root] != "" || used[c.id] {
 				continue
@@ -792,6 +793,13 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 			seeds[x], first[x] = seed, "p-"+shortHash(seed, 16)
 		}
 	})
+	if freshIDsFree(roots, pid, first, used, prevIDs) {
+		for x, rt := range roots {
+			if pid[rt] == "" {
+				pid[rt] = first[x]
+			}
+		}
+	}
 	for x, rt := range roots {
 		if pid[rt] != "" {
 			continue
@@ -837,6 +845,33 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 	}
 	sort.Slice(res.Reviews, func(i, j int) bool { return res.Reviews[i].ReviewID < res.Reviews[j].ReviewID })
 	return nil
+}
+
+// freshIDsFree reports whether every root still without an id can take its
+// first-choice id (first[x]): no two of them share one and none is carried
+// (used) or was a previous person's. Then the ids are what assigning them one
+// by one in roots order gives, without a map of every id.
+func freshIDsFree(roots []int32, pid, first []string, used, prevIDs map[string]bool) bool {
+	var ids []keyHolder
+	for x, rt := range roots {
+		if pid[rt] != "" {
+			continue
+		}
+		if used[first[x]] || prevIDs[first[x]] {
+			return false
+		}
+		if ids == nil {
+			ids = make([]keyHolder, 0, len(roots)-x)
+		}
+		ids = append(ids, newHolder(first[x], int32(x)))
+	}
+	ids = sortHolders(ids)
+	for i := 1; i < len(ids); i++ {
+		if ids[i].v == ids[i-1].v {
+			return false
+		}
+	}
+	return true
 }
 
 // parallelRange runs fn over [0, n) split into one contiguous part per core.
