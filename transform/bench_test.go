@@ -58,18 +58,23 @@ func pureRun(tb testing.TB, s synth, emit func([]records.PersonLink)) pureResult
 			b.AddGroup(g)
 		}
 	}
-	for i := 0; i < s.accounts; i++ {
-		tree, _, src, dn := s.accountRef(i)
-		b.AddAccount(tree, src, dn)
-	}
+	// the generator stands in for reading the extract tables: it runs on its
+	// own goroutine (as the stage's table readers decode ahead of it) and
+	// hands over batches
+	produce(s.accounts, func(i int, out []records.Account) []records.Account {
+		var a records.Account
+		a.Tree, _, a.SourceID, a.DN = s.accountRef(i)
+		return append(out, a)
+	}, func(a *records.Account) { b.AddAccount(a.Tree, a.SourceID, a.DN) })
 	for t := range synthTrees {
 		s.nestings(t, b.AddMembership)
 	}
-	for i := 0; i < s.accounts; i++ {
+	produce(s.accounts, func(i int, out []records.Membership) []records.Membership {
 		var a records.Account
 		a.Tree, a.Partition, a.SourceID, _ = s.accountRef(i)
-		s.memberships(i, &a, b.AddMembership)
-	}
+		s.memberships(i, &a, func(m records.Membership) { out = append(out, m) })
+		return out
+	}, func(m *records.Membership) { b.AddMembership(*m) })
 	g := b.Build()
 	accs := make([]records.AccountNormalized, s.accounts)
 	var eff int64
@@ -94,7 +99,7 @@ func pureRun(tb testing.TB, s synth, emit func([]records.PersonLink)) pureResult
 	}
 	persons := 0
 	res, err := Resolve(&cfg.Transform, ResolveInput{Accounts: accs, TreeOrder: cfg.TreeNames(), GroupNames: g.GroupNames(),
-		GroupNamesOf: func(a *records.AccountNormalized) []string { return g.EffectiveNames(a.AccountKey) },
+		groupNamesAt: func(a *records.AccountNormalized, at int) []string { return g.effectiveNames(a.AccountKey, at) },
 		Emit: func(p records.Person, l []records.PersonLink) error {
 			persons++
 			emit(l)
@@ -115,6 +120,28 @@ func TestSynthAccountRef(t *testing.T) {
 		tree, part, src, dn := s.accountRef(i)
 		if tree != a.Tree || part != a.Partition || src != a.SourceID || dn != a.DN {
 			t.Fatalf("account %d: got %q %q %q %q, want %q %q %q %q", i, tree, part, src, dn, a.Tree, a.Partition, a.SourceID, a.DN)
+		}
+	}
+}
+
+// produce generates items 0..n-1 with gen on another goroutine, in batches,
+// and hands them to consume in order on this one.
+func produce[T any](n int, gen func(i int, out []T) []T, consume func(*T)) {
+	const batch = 4096
+	ch := make(chan []T, 4)
+	go func() {
+		defer close(ch)
+		for lo := 0; lo < n; lo += batch {
+			var out []T
+			for i := lo; i < min(lo+batch, n); i++ {
+				out = gen(i, out)
+			}
+			ch <- out
+		}
+	}()
+	for out := range ch {
+		for i := range out {
+			consume(&out[i])
 		}
 	}
 }

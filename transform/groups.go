@@ -504,7 +504,13 @@ func (g *Graph) accountIndex(key string, hint int) (int32, bool) {
 // EffectiveNames returns the "<tree>:<name>" of every effective group of an
 // account, sorted and without repeats, without building paths.
 func (g *Graph) EffectiveNames(accountKey string) []string {
-	ai, ok := g.accIdx[accountKey]
+	return g.effectiveNames(accountKey, -1)
+}
+
+// effectiveNames is EffectiveNames trying the account's expected position
+// (hint, -1 = none) before the key map.
+func (g *Graph) effectiveNames(accountKey string, hint int) []string {
+	ai, ok := g.accountIndex(accountKey, hint)
 	if !ok || len(g.direct[ai]) == 0 {
 		return nil
 	}

@@ -398,13 +398,16 @@ func (n *Normalizer) normalize(a *records.Account, groups []GroupRef, key string
 	if len(groups) > 0 {
 		keys = make([]string, len(groups))
 	}
-	return n.normalizeGroups(a, groups, key, keys)
+	var out records.AccountNormalized
+	n.normalizeGroups(&out, a, groups, key, keys)
+	return out
 }
 
-// normalizeGroups is normalize with the storage for Groups supplied
-// (len(groups) strings, or nil when there are none).
-func (n *Normalizer) normalizeGroups(a *records.Account, groups []GroupRef, key string, keys []string) records.AccountNormalized {
-	out := records.AccountNormalized{
+// normalizeGroups is normalize into *out (written in place: no copy of the
+// wide row) with the storage for Groups supplied (len(groups) strings, or
+// nil when there are none).
+func (n *Normalizer) normalizeGroups(out *records.AccountNormalized, a *records.Account, groups []GroupRef, key string, keys []string) {
+	*out = records.AccountNormalized{
 		AccountKey: key,
 		Tree:       clean(a.Tree),
 		Partition:  clean(a.Partition),
@@ -455,11 +458,11 @@ func (n *Normalizer) normalizeGroups(a *records.Account, groups []GroupRef, key 
 			}
 		}
 	}
-	v := view{a: a, out: &out, refs: groups}
-	n.derived(&out, &v)
+	v := view{a: a, out: out, refs: groups}
+	n.derived(out, &v)
 	if n.externalIDKey {
 		if x := firstClean(a.ExternalID); x != "" {
-			setDerived(&out, "external_id", strings.ToLower(x))
+			setDerived(out, "external_id", strings.ToLower(x))
 		}
 	}
 	if len(groups) > 0 {
@@ -468,7 +471,6 @@ func (n *Normalizer) normalizeGroups(a *records.Account, groups []GroupRef, key 
 		}
 		out.Groups = keys
 	}
-	return out
 }
 
 func firstClean(vals []string) string {

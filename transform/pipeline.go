@@ -134,7 +134,7 @@ func normalizeBatch(n *Normalizer, g *Graph, accounts []records.Account, out []r
 		// every account's Groups carved from one allocation
 		groups := make([]string, nkeys)
 		for i := lo; i < hi; i++ {
-			out[i] = n.normalizeGroups(&accounts[i], refs[i], keys[i-lo], groups[:len(refs[i]):len(refs[i])])
+			n.normalizeGroups(&out[i], &accounts[i], refs[i], keys[i-lo], groups[:len(refs[i]):len(refs[i])])
 			groups = groups[len(refs[i]):]
 		}
 	}

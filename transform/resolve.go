@@ -42,6 +42,9 @@ type ResolveInput struct {
 	// Resolve) instead of collecting them in the
 	// Resolution; an error from Emit stops Resolve.
 	Emit func(p records.Person, links []records.PersonLink) error
+	// groupNamesAt, when set, replaces GroupNamesOf and is also told the
+	// account's position in Accounts as passed in (before the sort).
+	groupNamesAt func(a *records.AccountNormalized, at int) []string
 }
 
 // Resolution is what Resolve produces. Persons, Links and Reviews are sorted.
@@ -63,6 +66,7 @@ const (
 type resolver struct {
 	cfg      *config.Transform
 	acc      []records.AccountNormalized
+	orig     []int32 // acc[i] was in.Accounts[orig[i]] before the sort (nil = same)
 	idx      map[string]int32
 	parent   []int32
 	members  [][]int32   // root -> members
@@ -331,9 +335,9 @@ func sortHolders(pairs []keyHolder) []keyHolder {
 // place by account key.
 func Resolve(cfg *config.Transform, in ResolveInput) (*Resolution, error) {
 	acc := in.Accounts // sorted in place: no second copy of a million rows
-	sortAccounts(acc)
+	orig := sortAccounts(acc)
 	n := len(acc)
-	r := &resolver{cfg: cfg, acc: acc, parent: make([]int32, n), members: make([][]int32, n),
+	r := &resolver{cfg: cfg, acc: acc, orig: orig, parent: make([]int32, n), members: make([][]int32, n),
 		names: make([]nameParts, n), named: make([]bool, n), cannot: map[int32][]int32{}, isolated: make([]bool, n), forced: make([]bool, n),
 		reviews: map[string]*records.MatchReview{}, revAccs: map[string][]int32{}}
 	self := make([]int32, n) // singleton member lists share one backing array (cap 1: union copies)
@@ -390,7 +394,8 @@ func Resolve(cfg *config.Transform, in ResolveInput) (*Resolution, error) {
 // sortAccounts sorts accounts by key: (key, index) pairs are sorted, then
 // the rows are permuted in place, each moved once (swapping the wide rows
 // inside a sort would move each of them log n times).
-func sortAccounts(acc []records.AccountNormalized) {
+// It returns each row's position before the sort (nil: already sorted).
+func sortAccounts(acc []records.AccountNormalized) []int32 {
 	keys := make([]keyHolder, len(acc))
 	sorted := true
 	for i := range acc {
@@ -400,9 +405,13 @@ func sortAccounts(acc []records.AccountNormalized) {
 		}
 	}
 	if sorted {
-		return
+		return nil
 	}
 	keys = sortHolders(keys)
+	orig := make([]int32, len(keys))
+	for j := range keys {
+		orig[j] = keys[j].i
+	}
 	// keys[j].i is the row that belongs at j: follow each cycle once
 	for j := range keys {
 		if keys[j].i < 0 || int(keys[j].i) == j {
@@ -421,6 +430,7 @@ func sortAccounts(acc []records.AccountNormalized) {
 			k = src
 		}
 	}
+	return orig
 }
 
 func (r *resolver) lookup(list []string, what string) []int32 {
@@ -1116,7 +1126,15 @@ func (r *resolver) newPersonCtx(in ResolveInput) *personCtx {
 	return pc
 }
 
-func (r *resolver) groupNames(in ResolveInput, a *records.AccountNormalized) []string {
+func (r *resolver) groupNames(in ResolveInput, m int32) []string {
+	a := &r.acc[m]
+	if in.groupNamesAt != nil {
+		at := int(m)
+		if r.orig != nil {
+			at = int(r.orig[m])
+		}
+		return in.groupNamesAt(a, at)
+	}
 	if in.GroupNamesOf != nil {
 		return in.GroupNamesOf(a)
 	}
@@ -1174,7 +1192,7 @@ func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) r
 		p.Emails = a.Emails
 		p.Trees = []string{a.Tree}
 		p.AccountKeys = []string{a.AccountKey}
-		p.Groups = uniqueSorted(r.groupNames(in, a))
+		p.Groups = uniqueSorted(r.groupNames(in, ms[0]))
 		p.ModifiedAt = a.ModifiedAt
 		return p
 	}
@@ -1191,7 +1209,7 @@ func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) r
 			emails[e] = true
 		}
 		trees[a.Tree] = true
-		for _, g := range r.groupNames(in, a) {
+		for _, g := range r.groupNames(in, m) {
 			groups[g] = true
 		}
 		p.AccountKeys = append(p.AccountKeys, a.AccountKey)

@@ -234,7 +234,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		return nil
 	}
 	rz, err := Resolve(&cfg.Transform, ResolveInput{Accounts: norm, Previous: prev, Overrides: ov, TreeOrder: cfg.TreeNames(),
-		GroupNames: g.GroupNames(), GroupNamesOf: func(a *records.AccountNormalized) []string { return g.EffectiveNames(a.AccountKey) }, Emit: emit})
+		GroupNames: g.GroupNames(), groupNamesAt: func(a *records.AccountNormalized, at int) []string { return g.effectiveNames(a.AccountKey, at) }, Emit: emit})
 	if err != nil {
 		return nil, err
 	}
