@@ -61,11 +61,12 @@ func pureRun(tb testing.TB, s synth, emit func([]records.PersonLink)) pureResult
 	// the generator stands in for reading the extract tables: it runs on its
 	// own goroutine (as the stage's table readers decode ahead of it) and
 	// hands over batches
-	produce(s.accounts, func(i int, out []records.Account) []records.Account {
-		var a records.Account
-		a.Tree, _, a.SourceID, a.DN = s.accountRef(i)
-		return append(out, a)
-	}, func(a *records.Account) { b.AddAccount(a.Tree, a.SourceID, a.DN) })
+	type ref struct{ tree, src, dn string }
+	produce(s.accounts, func(i int, out []ref) []ref {
+		var r ref
+		r.tree, _, r.src, r.dn = s.accountRef(i)
+		return append(out, r)
+	}, func(r *ref) { b.AddAccount(r.tree, r.src, r.dn) })
 	for t := range synthTrees {
 		s.nestings(t, b.AddMembership)
 	}
@@ -129,10 +130,15 @@ func TestSynthAccountRef(t *testing.T) {
 func produce[T any](n int, gen func(i int, out []T) []T, consume func(*T)) {
 	const batch = 4096
 	ch := make(chan []T, 4)
+	free := make(chan []T, 6) // batches are recycled, not reallocated
 	go func() {
 		defer close(ch)
 		for lo := 0; lo < n; lo += batch {
 			var out []T
+			select {
+			case out = <-free:
+			default:
+			}
 			for i := lo; i < min(lo+batch, n); i++ {
 				out = gen(i, out)
 			}
@@ -142,6 +148,11 @@ func produce[T any](n int, gen func(i int, out []T) []T, consume func(*T)) {
 	for out := range ch {
 		for i := range out {
 			consume(&out[i])
+		}
+		clear(out)
+		select {
+		case free <- out[:0]:
+		default:
 		}
 	}
 }
