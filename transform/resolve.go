@@ -381,8 +381,21 @@ func Resolve(cfg *config.Transform, in ResolveInput) (*Resolution, error) {
 	if cfg.CarryLinksEnabled() && len(prev) > 0 {
 		kinds = append(kinds, RuleCarried)
 	}
-	for _, kind := range kinds {
-		r.mergeKind(kind, prev)
+	// each kind's holders are listed (read-only work) while the previous
+	// kind merges
+	holders := make([]chan []keyHolder, len(kinds))
+	for i, kind := range kinds {
+		holders[i] = make(chan []keyHolder, 1)
+		if i < 2 {
+			go func() { holders[i] <- r.holdersOf(kind, prev) }()
+		}
+	}
+	for i, kind := range kinds {
+		pairs := <-holders[i]
+		if i+2 < len(kinds) {
+			go func() { holders[i+2] <- r.holdersOf(kinds[i+2], prev) }()
+		}
+		r.mergeKind(kind, pairs)
 	}
 	r.weakReviews()
 
@@ -463,12 +476,12 @@ func (r *resolver) lookup(list []string, what string) []int32 {
 	return out
 }
 
-// mergeKind merges clusters that share a value of one key type. Proposals
+// mergeKind merges clusters that share a value of one key type (pairs are
+// its holders, from holdersOf). Proposals
 // that conflict on their own are reviewed and dropped; the rest are joined
 // into tentative components, and a component that still conflicts as a whole
 // (an account whose keys point at two different people) merges nothing.
-func (r *resolver) mergeKind(kind string, prev map[string]string) {
-	pairs := r.holdersOf(kind, prev)
+func (r *resolver) mergeKind(kind string, pairs []keyHolder) {
 	type proposal struct {
 		value string
 		roots []int32
@@ -775,53 +788,66 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 	}
 	// new ids: seeds and their hashes on every core, then collisions in order
 	kinds := r.cfg.MatchKeys
-	seeds := make([]string, len(roots))
+	// seed is "<key kind>:<lowest value>" of the highest-priority kind the
+	// person has, else "account:<lowest account key>", appended to dst
+	seed := func(dst []byte, rt int32, buf []string) ([]byte, []string) {
+		for _, k := range kinds {
+			best := ""
+			for _, m := range r.members[rt] {
+				buf = r.appendKeys(buf[:0], k, &r.acc[m], nil)
+				for _, v := range buf {
+					if best == "" || v < best {
+						best = v
+					}
+				}
+			}
+			if best != "" {
+				return append(append(append(dst, k...), ':'), best...), buf
+			}
+		}
+		return append(append(dst, "account:"...), r.acc[r.members[rt][0]].AccountKey...), buf
+	}
 	first := make([]string, len(roots))
+	firstSum := make([]uint64, len(roots)) // first 8 bytes of first[x]'s hash: equal ids, equal sums
 	parallelRange(len(roots), func(lo, hi int) {
 		var buf []string
+		var sb []byte
+		var id [18]byte
+		copy(id[:], "p-")
 		for x := lo; x < hi; x++ {
 			rt := roots[x]
 			if pid[rt] != "" {
 				continue
 			}
-			seed := "account:" + r.acc[r.members[rt][0]].AccountKey
-			for _, k := range kinds {
-				best := ""
-				for _, m := range r.members[rt] {
-					buf = r.appendKeys(buf[:0], k, &r.acc[m], nil)
-					for _, v := range buf {
-						if best == "" || v < best {
-							best = v
-						}
-					}
-				}
-				if best != "" {
-					seed = k + ":" + best
-					break
-				}
-			}
-			seeds[x], first[x] = seed, "p-"+shortHash(seed, 16)
+			sb, buf = seed(sb[:0], rt, buf)
+			sum := sha256.Sum256(sb)
+			hex.Encode(id[2:], sum[:8]) // = "p-" + shortHash(seed, 16)
+			first[x], firstSum[x] = string(id[:]), binary.BigEndian.Uint64(sum[:8])
 		}
 	})
-	if freshIDsFree(roots, pid, first, used, prevIDs) {
+	if freshIDsFree(roots, pid, first, firstSum, used, prevIDs) {
 		for x, rt := range roots {
 			if pid[rt] == "" {
 				pid[rt] = first[x]
 			}
 		}
-	}
-	for x, rt := range roots {
-		if pid[rt] != "" {
-			continue
+	} else {
+		var buf []string
+		for x, rt := range roots {
+			if pid[rt] != "" {
+				continue
+			}
+			var sb []byte
+			sb, buf = seed(nil, rt, buf)
+			id := first[x]
+			for n := 1; used[id] || prevIDs[id]; n++ {
+				id = "p-" + shortHash(fmt.Sprintf("%s#%d", sb, n), 16)
+			}
+			pid[rt] = id
+			used[id] = true
 		}
-		seed, id := seeds[x], first[x]
-		for n := 1; used[id] || prevIDs[id]; n++ {
-			id = "p-" + shortHash(fmt.Sprintf("%s#%d", seed, n), 16)
-		}
-		pid[rt] = id
-		used[id] = true
 	}
-	used, seeds, first = nil, nil, nil
+	used, first, firstSum = nil, nil, nil
 
 	accPID := func(a int32) string { return pid[r.find(a)] }
 	pc := r.newPersonCtx(in)
@@ -861,23 +887,23 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 // first-choice id (first[x]): no two of them share one and none is carried
 // (used) or was a previous person's. Then the ids are what assigning them one
 // by one in roots order gives, without a map of every id.
-func freshIDsFree(roots []int32, pid, first []string, used, prevIDs map[string]bool) bool {
-	var ids []keyHolder
+func freshIDsFree(roots []int32, pid, first []string, firstSum []uint64, used, prevIDs map[string]bool) bool {
+	var sums []uint64
 	for x, rt := range roots {
 		if pid[rt] != "" {
 			continue
 		}
-		if used[first[x]] || prevIDs[first[x]] {
+		if len(used) > 0 && used[first[x]] || len(prevIDs) > 0 && prevIDs[first[x]] {
 			return false
 		}
-		if ids == nil {
-			ids = make([]keyHolder, 0, len(roots)-x)
+		if sums == nil {
+			sums = make([]uint64, 0, len(roots)-x)
 		}
-		ids = append(ids, newHolder(first[x], int32(x)))
+		sums = append(sums, firstSum[x])
 	}
-	ids = sortHolders(ids)
-	for i := 1; i < len(ids); i++ {
-		if ids[i].v == ids[i-1].v {
+	slices.Sort(sums)
+	for i := 1; i < len(sums); i++ {
+		if sums[i] == sums[i-1] {
 			return false
 		}
 	}
