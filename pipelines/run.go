@@ -2,7 +2,6 @@ package pipelines
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -221,4 +220,3 @@ func (a *App) Prune(ctx context.Context, o PruneOptions) error {
 	return err
 }
 
-var errDoctor = errors.New("doctor found problems")
