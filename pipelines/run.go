@@ -219,4 +219,3 @@ func (a *App) Prune(ctx context.Context, o PruneOptions) error {
 	fmt.Fprintf(a.Stdout, "prune: %d runs and %d orphan files %s (%d objects), %d runs kept\n", len(rep.Removed), len(rep.Orphans), verb, rep.Deleted, len(rep.Kept))
 	return err
 }
-
