@@ -113,6 +113,12 @@ func NewEvaluator(label func(accountKey string) (string, bool)) *Evaluator {
 
 // Add scores the links of one person.
 func (v *Evaluator) Add(links []records.PersonLink) {
+	if len(links) == 1 { // one account: no pair, only its label's count
+		if lab, ok := v.label(links[0].AccountKey); ok {
+			v.truth[lab]++
+		}
+		return
+	}
 	clear(v.scratch)
 	var n int64
 	for _, l := range links {

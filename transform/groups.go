@@ -61,6 +61,7 @@ type GraphBuilder struct {
 	stats    GraphStats
 	edges    map[[2]int32]bool
 	buf      []byte // lookup key scratch (map lookups by string(buf) do not allocate)
+	lastAcc  int32  // account of the last membership resolved by key, -1 = none
 }
 
 // key builds "<tree>/<id>" in the scratch buffer; valid until the next call.
@@ -71,7 +72,7 @@ func (b *GraphBuilder) key(tree, id string) []byte {
 
 // NewGraphBuilder starts an empty graph.
 func NewGraphBuilder() *GraphBuilder {
-	return &GraphBuilder{groupIdx: map[string]int32{}, groupDN: map[string]int32{}, accIdx: map[string]int32{}, edges: map[[2]int32]bool{}}
+	return &GraphBuilder{groupIdx: map[string]int32{}, groupDN: map[string]int32{}, accIdx: map[string]int32{}, edges: map[[2]int32]bool{}, lastAcc: -1}
 }
 
 // AddGroup registers a group.
@@ -119,7 +120,14 @@ func (b *GraphBuilder) AddMembership(m records.Membership) {
 	}
 	src := clean(m.MemberSourceID)
 	if src != "" && m.MemberKind != "group" {
-		if ai, ok := b.accIdx[string(b.key(tree, src))]; ok {
+		k := b.key(tree, src)
+		// memberships usually come account by account: try the last one first
+		if b.lastAcc >= 0 && string(k) == b.accKeys[b.lastAcc] {
+			b.addDirect(b.lastAcc, gi)
+			return
+		}
+		if ai, ok := b.accIdx[string(k)]; ok {
+			b.lastAcc = ai
 			b.addDirect(ai, gi)
 			return
 		}

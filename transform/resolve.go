@@ -1216,8 +1216,8 @@ func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) r
 			p.SourceOf["attributes."+k] = a.AccountKey
 		}
 		p.Emails = a.Emails
-		p.Trees = []string{a.Tree}
-		p.AccountKeys = []string{a.AccountKey}
+		two := []string{a.Tree, a.AccountKey} // one allocation for both
+		p.Trees, p.AccountKeys = two[0:1:1], two[1:2:2]
 		p.Groups = uniqueSorted(r.groupNames(in, ms[0]))
 		p.ModifiedAt = a.ModifiedAt
 		return p
