@@ -1,6 +1,9 @@
 package transform
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestNamesConflict(t *testing.T) {
 	cases := []struct {
@@ -30,5 +33,22 @@ func TestNamesConflict(t *testing.T) {
 				t.Errorf("namesConflict(%s %s, %s %s, strong=%v): got %v, want %v", c.g1, c.s1, c.g2, c.s2, c.strong, got, c.want)
 			}
 		})
+	}
+}
+
+// TestCleanNameFastPath: the one-pass ASCII path of cleanName gives what the
+// general path (trim, NFC, collapse white space) gives.
+func TestCleanNameFastPath(t *testing.T) {
+	general := func(s string) string {
+		s = clean(s)
+		if strings.Contains(s, "  ") || strings.ContainsAny(s, "\t\n\r") {
+			s = strings.Join(strings.Fields(s), " ")
+		}
+		return s
+	}
+	for _, in := range []string{"", " ", "a", "John", " John", "John ", "John  Doe", "John Doe", "John\tDoe", "a\vb", "a\fb", "a\x01b", "Doe, John", "Jürgen", " Jürgen  Müller ", "a \n", "\u00a0a", "x y z"} {
+		if got, want := cleanName(in), general(in); got != want {
+			t.Errorf("cleanName(%q): got %q, want %q", in, got, want)
+		}
 	}
 }

@@ -315,11 +315,36 @@ func clean(s string) string {
 
 // cleanName also collapses runs of inner whitespace.
 func cleanName(s string) string {
+	if plainASCII(s) {
+		return s // what the general path below returns unchanged, in one pass
+	}
 	s = clean(s)
 	if strings.Contains(s, "  ") || strings.ContainsAny(s, "\t\n\r") {
 		s = strings.Join(strings.Fields(s), " ")
 	}
 	return s
+}
+
+// plainASCII: s is ASCII without leading or trailing white space, without
+// two spaces in a row and without tab, newline, vertical tab, form feed or
+// carriage return (cleanName leaves such a string as it is).
+func plainASCII(s string) bool {
+	if s == "" {
+		return true
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return false
+		}
+		if c > ' ' {
+			continue
+		}
+		if c != ' ' || i == 0 || i == len(s)-1 || s[i-1] == ' ' {
+			return false
+		}
+	}
+	return true
 }
 
 func isASCII(s string) bool {
