@@ -53,6 +53,7 @@ func pureRun(tb testing.TB, s synth, emit func([]records.PersonLink)) pureResult
 		tb.Fatal(err)
 	}
 	b := NewGraphBuilder()
+	b.reserve(s.accounts) // as the stage does from the extract manifests' row counts
 	for t := range synthTrees {
 		for _, g := range s.treeGroups(t) {
 			b.AddGroup(g)
@@ -71,8 +72,8 @@ func pureRun(tb testing.TB, s synth, emit func([]records.PersonLink)) pureResult
 		s.nestings(t, b.AddMembership)
 	}
 	produce(s.accounts, func(i int, out []records.Membership) []records.Membership {
-		var a records.Account
-		a.Tree, a.Partition, a.SourceID, _ = s.accountRef(i)
+		t := s.accountTree(i)
+		a := records.Account{Tree: synthTrees[t], Partition: synthPartitions[t], SourceID: synthSourceID(i)}
 		s.memberships(i, &a, func(m records.Membership) { out = append(out, m) })
 		return out
 	}, func(m *records.Membership) { b.AddMembership(*m) })
@@ -115,11 +116,17 @@ func pureRun(tb testing.TB, s synth, emit func([]records.PersonLink)) pureResult
 // TestSynthAccountRef: the graph's cheap view of a synthetic account is the
 // account's own tree, partition, source id and DN.
 func TestSynthAccountRef(t *testing.T) {
+	for _, i := range []int{0, 7, 12345678, 99999999, 123456789} {
+		d := strconv.Itoa(i)
+		if got, want := synthSourceID(i), "u"+strings.Repeat("0", max(0, 8-len(d)))+d; got != want {
+			t.Errorf("synthSourceID(%d): got %q, want %q", i, got, want)
+		}
+	}
 	s := newSynth(20000)
 	for i := 0; i < s.accounts; i++ {
 		a, _ := s.account(i)
 		tree, part, src, dn := s.accountRef(i)
-		if tree != a.Tree || part != a.Partition || src != a.SourceID || dn != a.DN {
+		if tree != a.Tree || part != a.Partition || src != a.SourceID || dn != a.DN || synthTrees[s.accountTree(i)] != a.Tree {
 			t.Fatalf("account %d: got %q %q %q %q, want %q %q %q %q", i, tree, part, src, dn, a.Tree, a.Partition, a.SourceID, a.DN)
 		}
 	}

@@ -75,6 +75,18 @@ func NewGraphBuilder() *GraphBuilder {
 	return &GraphBuilder{groupIdx: map[string]int32{}, groupDN: map[string]int32{}, accIdx: map[string]int32{}, edges: map[[2]int32]bool{}, lastAcc: -1}
 }
 
+// reserve sizes the builder for about n accounts (call before adding any):
+// the account map and lists do not grow step by step.
+func (b *GraphBuilder) reserve(n int) {
+	if len(b.accKeys) > 0 || n <= 0 {
+		return
+	}
+	b.accIdx = make(map[string]int32, n)
+	b.accKeys = make([]string, 0, n)
+	b.accDNs = make([]string, 0, n)
+	b.direct = make([][]int32, 0, n)
+}
+
 // AddGroup registers a group.
 func (b *GraphBuilder) AddGroup(g records.Group) {
 	tree := clean(g.Tree)

@@ -26,8 +26,15 @@ type synth struct {
 }
 
 func synthSourceID(i int) string {
-	d := strconv.Itoa(i)
-	return "u" + strings.Repeat("0", max(0, 8-len(d))) + d
+	var b [24]byte
+	d := strconv.AppendInt(b[9:9], int64(i), 10) // digits after room for "u" + zeros
+	n := 1 + max(8, len(d))
+	out := make([]byte, 0, n)
+	out = append(out, 'u')
+	for z := len(d); z < 8; z++ {
+		out = append(out, '0')
+	}
+	return string(append(out, d...))
 }
 
 var (
@@ -123,6 +130,15 @@ func (s synth) personIdx(p int) (synthPerson, int, int) {
 	return sp, gi, si
 }
 
+// accountTree is the tree index of account i.
+func (s synth) accountTree(i int) int {
+	t := s.label(i) % len(synthTrees)
+	if i >= s.persons {
+		t = (t + 1 + i%4) % len(synthTrees)
+	}
+	return t
+}
+
 // accountRef is the tree, partition, source id and DN of account i (what the
 // graph needs), without generating the rest of it.
 func (s synth) accountRef(i int) (tree, partition, sourceID, dn string) {
@@ -181,13 +197,16 @@ func (s synth) account(i int) (records.Account, int) {
 	t := synthTrees[tree]
 	rng := rand.New(rand.NewPCG(uint64(i), 7))
 	mod := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rng.IntN(300*24)) * time.Hour)
+	// the single-valued attributes share one backing array (fewer allocations)
+	vals := []string{sp.given, sp.surname, sp.given + " " + sp.surname, synthFolds().login[gi][si],
+		[]string{"US", "DE", "BR", "FR", "JP"}[rng.IntN(5)], []string{"Account Executive", "Engineer", "Sales Manager", "Analyst"}[rng.IntN(4)]}
 	a := records.Account{
 		Tree: t, Partition: synthPartitions[tree], SourceID: synthSourceID(i),
-		GivenName: []string{sp.given}, Surname: []string{sp.surname},
-		DisplayName: []string{sp.given + " " + sp.surname},
-		Login:       []string{synthFolds().login[gi][si]},
-		Country:     []string{[]string{"US", "DE", "BR", "FR", "JP"}[rng.IntN(5)]},
-		Title:       []string{[]string{"Account Executive", "Engineer", "Sales Manager", "Analyst"}[rng.IntN(4)]},
+		GivenName: vals[0:1:1], Surname: vals[1:2:2],
+		DisplayName: vals[2:3:3],
+		Login:       vals[3:4:4],
+		Country:     vals[4:5:5],
+		Title:       vals[5:6:6],
 		ModifiedAt:  &mod,
 	}
 	a.DN = "cn=" + a.Login[0] + ",ou=Users,ou=" + t

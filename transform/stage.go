@@ -140,12 +140,17 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 
 	// 4. graph: groups, accounts (kept raw until normalized), memberships
 	b := NewGraphBuilder()
+	var nacc int64
+	for _, m := range extracts {
+		nacc += m.TableRows(records.AccountsSpec.Name)
+	}
+	b.reserve(int(nacc)) // the manifests' row counts: no step-by-step growth
 	for _, m := range extracts {
 		if err := artifact.ReadTable(ctx, st, m, records.GroupsSpec, func(g records.Group) error { b.AddGroup(g); return nil }); err != nil {
 			return nil, fmt.Errorf("transform: read groups of %s: %w", m.Stage, err)
 		}
 	}
-	var raw []records.Account
+	raw := make([]records.Account, 0, nacc)
 	for _, m := range extracts {
 		if err := artifact.ReadTable(ctx, st, m, records.AccountsSpec, func(a records.Account) error {
 			b.AddAccount(a.Tree, a.SourceID, a.DN)
