@@ -21,6 +21,9 @@ func foldName(s string) []string {
 	if s == "" {
 		return nil
 	}
+	if isASCII(s) {
+		return foldASCII(s)
+	}
 	var b strings.Builder
 	for _, r := range norm.NFD.String(strings.ToLower(s)) {
 		switch {
@@ -42,6 +45,38 @@ func foldName(s string) []string {
 		}
 	}
 	return strings.Fields(b.String())
+}
+
+// foldASCII is foldName of an ASCII string: lower-cased letter and digit runs
+// (NFD changes nothing, no mark or special letter can occur).
+func foldASCII(s string) []string {
+	var out []string
+	for i := 0; i < len(s); {
+		for i < len(s) && !isAlnumASCII(s[i]) {
+			i++
+		}
+		j := i
+		lower := true
+		for j < len(s) && isAlnumASCII(s[j]) {
+			if s[j] >= 'A' && s[j] <= 'Z' {
+				lower = false
+			}
+			j++
+		}
+		if j > i {
+			t := s[i:j]
+			if !lower {
+				t = strings.ToLower(t)
+			}
+			out = append(out, t)
+		}
+		i = j
+	}
+	return out
+}
+
+func isAlnumASCII(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // collapse folds German transliterations: Müller = Mueller = Muller.

@@ -52,3 +52,26 @@ func TestCleanNameFastPath(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldNameASCII: the ASCII path of foldName gives what the general path
+// (NFD, marks dropped, letters and digits kept) gives.
+func TestFoldNameASCII(t *testing.T) {
+	general := func(s string) []string {
+		var b strings.Builder
+		for _, r := range strings.ToLower(s) {
+			switch {
+			case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+				b.WriteRune(r)
+			default:
+				b.WriteByte(' ')
+			}
+		}
+		return strings.Fields(b.String())
+	}
+	for _, in := range []string{"", " ", "John", "DOE, John", "o'Brien-Smith", "J.", "  a  b ", "x1 Y2", "a\tb\nc", "Anne-Marie"} {
+		got, want := foldName(in), general(in)
+		if strings.Join(got, "|") != strings.Join(want, "|") || len(got) != len(want) {
+			t.Errorf("foldName(%q): got %q, want %q", in, got, want)
+		}
+	}
+}

@@ -825,24 +825,81 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 			first[x], firstSum[x] = string(id[:]), binary.BigEndian.Uint64(sum[:8])
 		}
 	})
-	if freshIDsFree(roots, pid, first, firstSum, used, prevIDs) {
+	// Assigning in roots order, each root takes its first-choice id unless an
+	// earlier root took it (or it is carried or a previous person's); then
+	// "<seed>#n" for n = 1, 2, ... Roots whose first choice no other root
+	// shares (and that is free) keep it outright; only the rest are walked in
+	// order. Should a "#n" id be some root's first choice (a hash prefix
+	// collision), the plain ordered walk over every root decides instead.
+	fresh := make([]uint64, 0, len(roots))
+	for x, rt := range roots {
+		if pid[rt] == "" {
+			fresh = append(fresh, firstSum[x])
+		}
+	}
+	slices.Sort(fresh)
+	shared := map[uint64]bool{}
+	for i := 1; i < len(fresh); i++ {
+		if fresh[i] == fresh[i-1] {
+			shared[fresh[i]] = true
+		}
+	}
+	isFirst := func(id string) bool {
+		var b [8]byte
+		if len(id) != 18 {
+			return false
+		}
+		if _, err := hex.Decode(b[:], []byte(id[2:])); err != nil {
+			return false
+		}
+		_, found := slices.BinarySearch(fresh, binary.BigEndian.Uint64(b[:]))
+		return found
+	}
+	var buf []string
+	walk := func(x int, rt int32, taken func(string) bool) (string, bool) {
+		id := first[x]
+		if !taken(id) {
+			return id, true
+		}
+		var sb []byte
+		sb, buf = seed(nil, rt, buf)
+		for n := 1; taken(id); n++ {
+			id = "p-" + shortHash(fmt.Sprintf("%s#%d", sb, n), 16)
+		}
+		return id, false
+	}
+	assigned := map[string]bool{}
+	exact := true
+	for x, rt := range roots {
+		if pid[rt] != "" {
+			continue
+		}
+		if !shared[firstSum[x]] && !used[first[x]] && !prevIDs[first[x]] {
+			continue // keeps its first choice (set below)
+		}
+		id, isFirstChoice := walk(x, rt, func(id string) bool { return used[id] || prevIDs[id] || assigned[id] })
+		if !isFirstChoice && isFirst(id) {
+			exact = false
+			break
+		}
+		assigned[id] = true
+		pid[rt] = id
+	}
+	if exact {
 		for x, rt := range roots {
 			if pid[rt] == "" {
 				pid[rt] = first[x]
 			}
 		}
 	} else {
-		var buf []string
 		for x, rt := range roots {
+			if assigned[pid[rt]] {
+				pid[rt] = ""
+			}
 			if pid[rt] != "" {
 				continue
 			}
-			var sb []byte
-			sb, buf = seed(nil, rt, buf)
-			id := first[x]
-			for n := 1; used[id] || prevIDs[id]; n++ {
-				id = "p-" + shortHash(fmt.Sprintf("%s#%d", sb, n), 16)
-			}
+			id, _ := walk(x, rt, func(id string) bool { return used[id] || prevIDs[id] })
 			pid[rt] = id
 			used[id] = true
 		}
@@ -881,33 +938,6 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 	}
 	sort.Slice(res.Reviews, func(i, j int) bool { return res.Reviews[i].ReviewID < res.Reviews[j].ReviewID })
 	return nil
-}
-
-// freshIDsFree reports whether every root still without an id can take its
-// first-choice id (first[x]): no two of them share one and none is carried
-// (used) or was a previous person's. Then the ids are what assigning them one
-// by one in roots order gives, without a map of every id.
-func freshIDsFree(roots []int32, pid, first []string, firstSum []uint64, used, prevIDs map[string]bool) bool {
-	var sums []uint64
-	for x, rt := range roots {
-		if pid[rt] != "" {
-			continue
-		}
-		if len(used) > 0 && used[first[x]] || len(prevIDs) > 0 && prevIDs[first[x]] {
-			return false
-		}
-		if sums == nil {
-			sums = make([]uint64, 0, len(roots)-x)
-		}
-		sums = append(sums, firstSum[x])
-	}
-	slices.Sort(sums)
-	for i := 1; i < len(sums); i++ {
-		if sums[i] == sums[i-1] {
-			return false
-		}
-	}
-	return true
 }
 
 // parallelRange runs fn over [0, n) split into one contiguous part per core.
