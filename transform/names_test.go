@@ -75,3 +75,18 @@ func TestFoldNameASCII(t *testing.T) {
 		}
 	}
 }
+
+// TestDropSpaceLowerJoin: the one-pass helpers give what the strings
+// package compositions they replace give.
+func TestDropSpaceLowerJoin(t *testing.T) {
+	for _, in := range []string{"", "ABC123", " 12 34 ", "a\tb", "a\vb", "x\u00a0y", "Ä b", "0001234"} {
+		if got, want := dropSpace(in), strings.Join(strings.Fields(in), ""); got != want {
+			t.Errorf("dropSpace(%q): got %q, want %q", in, got, want)
+		}
+	}
+	for _, in := range [][3]string{{"JDoe", "@", "P-t0"}, {"", "@", ""}, {"Jürgen", "@", "P"}, {"a", "@", "B-Ü"}} {
+		if got, want := lowerJoin(in[0], in[1], in[2]), strings.ToLower(in[0]+in[1]+in[2]); got != want {
+			t.Errorf("lowerJoin(%q): got %q, want %q", in, got, want)
+		}
+	}
+}

@@ -347,6 +347,36 @@ func plainASCII(s string) bool {
 	return true
 }
 
+// dropSpace removes all white space (strings.Join(strings.Fields(s), "")),
+// returning s itself when it is ASCII without any.
+func dropSpace(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x80 || c == ' ' || c >= '\t' && c <= '\r' {
+			return strings.Join(strings.Fields(s), "")
+		}
+	}
+	return s
+}
+
+// lowerJoin is strings.ToLower(a + b + c) in one allocation for ASCII.
+func lowerJoin(a, b, c string) string {
+	if !isASCII(a) || !isASCII(b) || !isASCII(c) {
+		return strings.ToLower(a + b + c)
+	}
+	var sb strings.Builder
+	sb.Grow(len(a) + len(b) + len(c))
+	for _, s := range [3]string{a, b, c} {
+		for i := 0; i < len(s); i++ {
+			ch := s[i]
+			if ch >= 'A' && ch <= 'Z' {
+				ch += 'a' - 'A'
+			}
+			sb.WriteByte(ch)
+		}
+	}
+	return sb.String()
+}
+
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
@@ -400,7 +430,7 @@ func (n *Normalizer) EmployeeIDKey(tree, partition, id string) string {
 	if id == "" {
 		return ""
 	}
-	id = strings.ToUpper(strings.Join(strings.Fields(id), ""))
+	id = strings.ToUpper(dropSpace(id))
 	return n.cfg.EmployeeIDSchemeFor(tree, partition) + ":" + id
 }
 
@@ -451,13 +481,13 @@ func (n *Normalizer) normalizeGroups(out *records.AccountNormalized, a *records.
 		ManagerDN:   firstClean(a.Manager),
 		ModifiedAt:  utcPtr(a.ModifiedAt),
 	}
-	out.EmployeeID = strings.Join(strings.Fields(out.EmployeeID), "")
+	out.EmployeeID = dropSpace(out.EmployeeID)
 	if out.Login != "" {
 		p := out.Partition
 		if p == "" {
 			p = out.Tree
 		}
-		out.LoginQualified = strings.ToLower(out.Login + "@" + p)
+		out.LoginQualified = lowerJoin(out.Login, "@", p)
 	}
 	for _, m := range a.Mail {
 		c := n.CanonicalEmail(out.Tree, m)
