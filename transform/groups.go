@@ -576,16 +576,6 @@ func Memberships(accountKey, tree string, refs []GroupRef) []records.EffectiveMe
 	return out
 }
 
-func groupNameSet(refs []GroupRef) map[string]bool {
-	m := make(map[string]bool, 2*len(refs))
-	for _, r := range refs {
-		ln := strings.ToLower(r.Name)
-		m[ln] = true
-		m[strings.ToLower(r.Tree)+":"+ln] = true
-	}
-	return m
-}
-
 // CanonicalDN makes DNs comparable: attribute types and values lower-cased,
 // escapes decoded (so `R&D\, Europe` equals `R&D\2C Europe`), spaces around
 // separators dropped. RDNs are joined with "," and values re-escaped minimally.
