@@ -1019,21 +1019,32 @@ func (a *applier) user(ctx context.Context, c records.Change) (*User, callResult
 	return u, res
 }
 
-// userOp applies reactivate_user and suspend_user.
-func (a *applier) userOp(ctx context.Context, c records.Change) {
+// targetUser finds the user a change acts on. When the lookup fails or the
+// user is absent it records the outcome and returns ok=false: an absent user
+// is nothing to do for an op that removes access (skipAbsent), and a
+// permanent failure otherwise (why says what that likely means).
+func (a *applier) targetUser(ctx context.Context, c records.Change, skipAbsent bool, why string) (*User, callResult, bool) {
 	u, res := a.user(ctx, c)
-	if res.err != nil {
+	switch {
+	case res.err != nil:
 		if a.settled(ctx, res) {
 			a.record(ctx, c, records.StatusFailed, res, "", "look up user: "+failReason(res))
 		}
-		return
+		return nil, res, false
+	case u == nil && skipAbsent:
+		a.record(ctx, c, records.StatusSkipped, res, "", "")
+		return nil, res, false
+	case u == nil:
+		a.record(ctx, c, records.StatusFailed, res, "", fmt.Sprintf("user %s does not exist in Highspot (%s)", c.Email, why))
+		return nil, res, false
 	}
-	if u == nil {
-		if c.Op == records.OpSuspendUser {
-			a.record(ctx, c, records.StatusSkipped, res, "", "")
-			return
-		}
-		a.record(ctx, c, records.StatusFailed, res, "", fmt.Sprintf("user %s does not exist in Highspot (list=all)", c.Email))
+	return u, res, true
+}
+
+// userOp applies reactivate_user and suspend_user.
+func (a *applier) userOp(ctx context.Context, c records.Change) {
+	u, res, ok := a.targetUser(ctx, c, c.Op == records.OpSuspendUser, "list=all")
+	if !ok {
 		return
 	}
 	lookups := res.attempts
@@ -1130,19 +1141,8 @@ func (a *applier) membership(ctx context.Context, c records.Change) {
 		}
 		g = ref.g
 	}
-	u, res := a.user(ctx, c)
-	if res.err != nil {
-		if a.settled(ctx, res) {
-			a.record(ctx, c, records.StatusFailed, res, "", "look up user: "+failReason(res))
-		}
-		return
-	}
-	if u == nil {
-		if c.Op == records.OpRemoveMember {
-			a.record(ctx, c, records.StatusSkipped, res, "", "")
-			return
-		}
-		a.record(ctx, c, records.StatusFailed, res, "", fmt.Sprintf("user %s does not exist in Highspot (its create failed or has not run)", c.Email))
+	u, res, ok := a.targetUser(ctx, c, c.Op == records.OpRemoveMember, "its create failed or has not run")
+	if !ok {
 		return
 	}
 	lookups := res.attempts
