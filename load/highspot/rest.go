@@ -181,23 +181,30 @@ func (c *REST) FindUserByEmail(ctx context.Context, email string) (*load.User, e
 	return &u, nil
 }
 
+// decodeEach adapts fn to a page walker's raw items, decoding each as T.
+func decodeEach[T any](what string, fn func(T) error) func(json.RawMessage) error {
+	return func(raw json.RawMessage) error {
+		var v T
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("decode %s: %w", what, err)
+		}
+		return fn(v)
+	}
+}
+
 // ListUsers pages through every user: first list=verified, then
 // list=unverified, so each user's Verified flag is exact and none is missed.
 func (c *REST) ListUsers(ctx context.Context, fn func(load.User) error) error {
 	seen := map[string]bool{}
 	for _, list := range []string{"verified", "unverified"} {
 		q := url.Values{"list": {list}, "exclude-fields": {"favorites"}}
-		err := c.pages(ctx, "/users", q, func(raw json.RawMessage) error {
-			var u wire.User
-			if err := json.Unmarshal(raw, &u); err != nil {
-				return fmt.Errorf("decode user: %w", err)
-			}
+		err := c.pages(ctx, "/users", q, decodeEach("user", func(u wire.User) error {
 			if seen[u.ID] {
 				return nil
 			}
 			seen[u.ID] = true
 			return fn(toLoadUser(u, list == "verified"))
-		})
+		}))
 		if err != nil {
 			return fmt.Errorf("highspot: list users (list=%s): %w", list, err)
 		}
@@ -207,13 +214,9 @@ func (c *REST) ListUsers(ctx context.Context, fn func(load.User) error) error {
 
 // ListGroups pages through every group.
 func (c *REST) ListGroups(ctx context.Context, fn func(load.Group) error) error {
-	err := c.pages(ctx, "/groups", url.Values{}, func(raw json.RawMessage) error {
-		var g wire.Group
-		if err := json.Unmarshal(raw, &g); err != nil {
-			return fmt.Errorf("decode group: %w", err)
-		}
+	err := c.pages(ctx, "/groups", url.Values{}, decodeEach("group", func(g wire.Group) error {
 		return fn(toLoadGroup(g))
-	})
+	}))
 	if err != nil {
 		return fmt.Errorf("highspot: list groups: %w", err)
 	}

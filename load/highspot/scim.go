@@ -400,13 +400,9 @@ func (c *SCIM) CreateGroup(ctx context.Context, name, _ string) (*load.Group, er
 
 // ListUsers pages through /Users (SCIM has no verified state: Verified is true).
 func (c *SCIM) ListUsers(ctx context.Context, fn func(load.User) error) error {
-	err := c.pages(ctx, "/Users", url.Values{}, func(raw json.RawMessage) error {
-		var u wire.SCIMUser
-		if err := json.Unmarshal(raw, &u); err != nil {
-			return fmt.Errorf("decode user: %w", err)
-		}
+	err := c.pages(ctx, "/Users", url.Values{}, decodeEach("user", func(u wire.SCIMUser) error {
 		return fn(fromSCIMUser(u))
-	})
+	}))
 	if err != nil {
 		return fmt.Errorf("highspot scim: list users: %w", err)
 	}
@@ -415,13 +411,9 @@ func (c *SCIM) ListUsers(ctx context.Context, fn func(load.User) error) error {
 
 // ListGroups pages through /Groups (members included, for MemberCount).
 func (c *SCIM) ListGroups(ctx context.Context, fn func(load.Group) error) error {
-	err := c.pages(ctx, "/Groups", url.Values{}, func(raw json.RawMessage) error {
-		var g wire.SCIMGroup
-		if err := json.Unmarshal(raw, &g); err != nil {
-			return fmt.Errorf("decode group: %w", err)
-		}
+	err := c.pages(ctx, "/Groups", url.Values{}, decodeEach("group", func(g wire.SCIMGroup) error {
 		return fn(load.Group{ID: g.ID, Name: g.DisplayName, MemberCount: int64(len(g.Members))})
-	})
+	}))
 	if err != nil {
 		return fmt.Errorf("highspot scim: list groups: %w", err)
 	}
