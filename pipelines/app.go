@@ -39,6 +39,9 @@ type AppOptions struct {
 	Stderr     io.Writer
 	Version    string
 	Command    string
+	// StoreOptional keeps going when the store cannot be opened (doctor
+	// reports it as a finding instead of stopping there).
+	StoreOptional bool
 }
 
 // App is everything a command needs: configuration, store, logger, run id.
@@ -58,6 +61,8 @@ type App struct {
 	Summary *Summary
 	// TempDir is local scratch space for part files.
 	TempDir string
+	// StoreErr is why the store could not be opened (StoreOptional only).
+	StoreErr error
 }
 
 // LoadConfig reads the configuration from path, else $OTDS_HIGHSPOT_CONFIG,
@@ -127,8 +132,13 @@ func appFor(ctx context.Context, cfg *config.Config, embedded bool, log *logrus.
 		}
 	}
 	st, err := store.Open(ctx, cfg.Store.URL, storeOptions(cfg))
+	var storeErr error
 	if err != nil {
-		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("store %s: %w", cfg.Store.URL, err))
+		storeErr = fmt.Errorf("store %s: %w", cfg.Store.URL, err)
+		if !o.StoreOptional {
+			return nil, exitcode.Wrap(exitcode.Usage, storeErr)
+		}
+		st = unopenedStore{url: cfg.Store.URL, err: storeErr}
 	}
 	host, _ := os.Hostname()
 	tmp := filepath.Join(os.TempDir(), "otds-highspot")
@@ -148,6 +158,7 @@ func appFor(ctx context.Context, cfg *config.Config, embedded bool, log *logrus.
 		RunID:    o.RunID,
 		TempDir:  tmp,
 		Summary:  &Summary{Command: o.Command, ConfigHash: cfg.Hash, Store: st.URL("")},
+		StoreErr: storeErr,
 	}, nil
 }
 
@@ -213,3 +224,17 @@ func (s *Summary) Finish(code int, name string, err error) {
 		s.Error = strings.TrimSpace(err.Error())
 	}
 }
+
+// unopenedStore stands in for a store that could not be opened (doctor
+// only): every operation returns the reason.
+type unopenedStore struct {
+	url string
+	err error
+}
+
+func (u unopenedStore) Put(context.Context, string, io.ReadSeeker, int64) error { return u.err }
+func (u unopenedStore) Get(context.Context, string) (io.ReadCloser, error)      { return nil, u.err }
+func (u unopenedStore) Stat(context.Context, string) (store.Info, error)        { return store.Info{}, u.err }
+func (u unopenedStore) List(context.Context, string) ([]store.Info, error)      { return nil, u.err }
+func (u unopenedStore) Delete(context.Context, string) error                    { return u.err }
+func (u unopenedStore) URL(key string) string                                   { return strings.TrimRight(u.url, "/") + "/" + key }

@@ -89,6 +89,11 @@ func (a *App) configName() string {
 
 func (a *App) checkStore(ctx context.Context) check {
 	c := check{What: "store " + a.Store.URL("")}
+	if a.StoreErr != nil {
+		c.Detail = "cannot open: " + a.StoreErr.Error()
+		c.Fix = advice(a.StoreErr, "check store.url, the bucket, the endpoint and region, and the credentials")
+		return c
+	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	// The probe lives under _locks/, which Object Lock retention exempts, so
@@ -217,6 +222,8 @@ func advice(err error, fallback string) string {
 		return "the credentials authenticate but lack permission (admin rights, impersonation enabled for the API client?)"
 	case strings.Contains(m, "no such file"):
 		return "the file does not exist at that path"
+	case strings.Contains(m, "get credentials"), strings.Contains(m, "no ec2 imds role"):
+		return "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or run with an instance/pod role"
 	case strings.Contains(m, "nosuchbucket"), strings.Contains(m, "bucket"):
 		return "create the bucket, or fix store.url"
 	}

@@ -35,6 +35,11 @@ type globalOptions struct {
 
 // app loads the configuration, store and logger for a command.
 func (o *globalOptions) app(ctx context.Context, command string) (*pipelines.App, error) {
+	return o.appWith(ctx, command, false)
+}
+
+// appWith is app; storeOptional keeps going when the store cannot be opened.
+func (o *globalOptions) appWith(ctx context.Context, command string, storeOptional bool) (*pipelines.App, error) {
 	// With --json, stdout carries only the final JSON object (Airflow XCom);
 	// the human-readable report goes to stderr.
 	out := o.stdout
@@ -51,6 +56,8 @@ func (o *globalOptions) app(ctx context.Context, command string) (*pipelines.App
 		Stderr:     o.stderr,
 		Version:    version,
 		Command:    command,
+
+		StoreOptional: storeOptional,
 	})
 	if err != nil {
 		return nil, err
@@ -67,7 +74,8 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
-	if err != nil && isUsageError(err) {
+	usage := err != nil && isUsageError(err)
+	if usage {
 		err = exitcode.Wrap(exitcode.Usage, err)
 	}
 	if err != nil && ctx.Err() != nil && exitcode.Of(err) == exitcode.Unexpected {
@@ -76,7 +84,7 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	code := exitcode.Of(err)
 	if err != nil {
 		fmt.Fprintf(stderr, "otds-highspot: %v\n", err)
-		if code == exitcode.Usage && !strings.Contains(err.Error(), "\n") {
+		if usage {
 			fmt.Fprintln(stderr, "Run 'otds-highspot --help' for usage.")
 		}
 	}
@@ -104,7 +112,7 @@ func commandName(root *cobra.Command, args []string) string {
 // isUsageError recognises cobra's own argument and flag errors.
 func isUsageError(err error) bool {
 	var ec *exitcode.Error
-	if errors.As(err, &ec) {
+	if errors.As(err, &ec) && ec.Code != exitcode.Usage {
 		return false
 	}
 	msg := err.Error()

@@ -272,7 +272,7 @@ func newDoctorCommand(opts *globalOptions) *cobra.Command {
 		Short: "Check every tree, the store and Highspot with the configured credentials, in plain words",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := opts.app(cmd.Context(), "doctor")
+			a, err := opts.appWith(cmd.Context(), "doctor", true)
 			if err != nil {
 				return err
 			}
