@@ -57,7 +57,7 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 	}
 	res := &ApplyResult{PlanRef: pref}
 	if pm.Status == artifact.StatusBlocked {
-		return res, exitcode.New(exitcode.PlanBlocked, "apply: plan of run %s is blocked by a safety threshold (see its plan.md); review it, then re-plan with the threshold raised or --approve", env.RunID)
+		return res, exitcode.New(exitcode.PlanBlocked, "apply: plan of run %s is blocked by a safety threshold (see its plan.md); if the change is intended, re-plan it with an override (otds-highspot plan --from-run %s --allow op=N) and apply the new run id", env.RunID, env.RunID)
 	}
 	planSHA, _ := pm.Summary[SummaryPlanHash].(string)
 	if opts.PlanSHA256 != "" && opts.PlanSHA256 != planSHA {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otds-highspot/otds-highspot/fixtures"
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
@@ -235,5 +236,46 @@ func TestDoctor(t *testing.T) {
 		if !strings.Contains(r.stdout, w) {
 			t.Errorf("doctor output lacks %q:\n%s", w, r.stdout)
 		}
+	}
+}
+
+// TestBlockedPlanOverride: a plan over a safety threshold exits 5 and is
+// published as blocked; apply refuses it; re-planning the same snapshots with
+// --allow publishes a new run id whose plan applies.
+func TestBlockedPlanOverride(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run skipped in -short mode")
+	}
+	dir := t.TempDir()
+	demo, err := fixtures.DemoConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	day1 := strings.Replace(string(demo), "url: ./artifacts", "url: "+filepath.Join(dir, "artifacts"), 1)
+	day1 = strings.Replace(day1, "sandbox: {surface: rest}", "sandbox: {surface: rest, state_file: "+filepath.Join(dir, "hs.json")+"}", 1)
+	day2 := strings.ReplaceAll(day1, "fixtures:otds/trees.ldif", "fixtures:otds/day2/trees.ldif")
+	day2 = strings.Replace(day2, "{op: suspend_user, max_count: 5, max_percent: 20}", "{op: suspend_user, max_count: 0}", 1)
+	if day2 == day1 {
+		t.Fatal("could not derive the day-2 config from the demo config")
+	}
+	c1, c2 := writeFile(t, dir, "day1.yaml", day1), writeFile(t, dir, "day2.yaml", day2)
+
+	if r := run(t, nil, "--config", c1, "--run-id", "20261101T000000Z-0001", "run"); r.code != 0 {
+		t.Fatalf("day 1: exit %d\n%s", r.code, r.stderr)
+	}
+	r := run(t, nil, "--config", c2, "--run-id", "20261102T000000Z-0002", "run")
+	if r.code != 5 || !strings.Contains(r.stderr, "plan --from-run") {
+		t.Fatalf("day 2 with a zero suspension limit: exit %d, want 5 and advice\n%s", r.code, r.stderr)
+	}
+	if r := run(t, nil, "--config", c2, "--run-id", "20261102T000000Z-0002", "apply"); r.code != 5 {
+		t.Fatalf("apply of a blocked plan: exit %d, want 5\n%s", r.code, r.stderr)
+	}
+	r = run(t, nil, "--config", c2, "--run-id", "20261102T000000Z-0003", "plan", "--from-run", "20261102T000000Z-0002", "--allow", "suspend_user=1")
+	if r.code != 0 || !strings.Contains(r.stdout, "--allow suspend_user=1") {
+		t.Fatalf("re-plan with --allow: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, nil, "--config", c2, "--run-id", "20261102T000000Z-0003", "apply")
+	if r.code != 0 || !strings.Contains(r.stdout, "0 failed") {
+		t.Fatalf("apply of the override plan: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

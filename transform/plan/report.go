@@ -52,7 +52,7 @@ func RenderMarkdown(s *Summary) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Plan %s\n\n", s.RunID)
 	if s.Status == "blocked" {
-		fmt.Fprintf(&b, "**BLOCKED** by %d safety gate(s); nothing will be applied until it is re-planned with `--allow`.\n\n", len(s.Blocked))
+		fmt.Fprintf(&b, "**BLOCKED** by %d safety gate(s); nothing will be applied. If the change is intended: `otds-highspot plan --from-run %s --allow op=N`, then apply the new run id.\n\n", len(s.Blocked), s.RunID)
 	}
 	fmt.Fprintf(&b, "- plan sha256: `%s`\n- baseline: **%s** %s: %s\n", s.PlanSHA256, s.Baseline.Source, s.Baseline.RunID, mdEsc(s.Baseline.Why))
 	if s.FromRun != "" {
@@ -216,7 +216,7 @@ svg .b{fill:#4a78c2}svg .alert{fill:#c33}svg .l,svg .v{font:12px sans-serif;fill
 		for _, g := range s.Blocked {
 			fmt.Fprintf(&b, `<li>%s</li>`, e(g))
 		}
-		b.WriteString(`</ul>Re-run plan with <code>--allow op=N</code> after review.</div>`)
+		fmt.Fprintf(&b, `</ul>If the change is intended: <code>otds-highspot plan --from-run %s --allow op=N</code>, then apply the new run id.</div>`, e(s.RunID))
 	}
 	fmt.Fprintf(&b, `<ul><li>plan sha256: <code>%s</code></li><li>baseline: <b>%s</b> %s: %s</li>`, e(s.PlanSHA256), e(s.Baseline.Source), e(s.Baseline.RunID), e(s.Baseline.Why))
 	if s.FromRun != "" {

@@ -194,7 +194,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	}
 	res := &Result{Ref: ref, Manifest: m, Summary: sum, Plan: p}
 	if len(blocked) > 0 {
-		return res, exitcode.New(exitcode.PlanBlocked, "plan blocked by %d safety gate(s): %s; review %s and re-run plan with --allow op=N to override",
+		return res, exitcode.New(exitcode.PlanBlocked, "plan blocked by %d safety gate(s): %s; review %s, then, if the change is intended, re-plan this run's snapshots with an override: otds-highspot plan --from-run <this run id> --allow op=N (it publishes a new run id, which apply then takes)",
 			len(blocked), strings.Join(sum.Blocked, "; "), st.URL("_runs/"+env.RunID+"/"+StageName+"/plan.html"))
 	}
 	return res, nil
@@ -372,7 +372,7 @@ func CheckFresh(ctx context.Context, st store.Store, runID string, planSHA strin
 		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("check plan of run %s: %w (run plan first)", runID, err))
 	}
 	if m.Status == artifact.StatusBlocked {
-		return exitcode.New(exitcode.PlanBlocked, "plan of run %s is blocked by safety gates (%v); re-run plan with --allow op=N after review", runID, m.Summary["blocked_gates"])
+		return exitcode.New(exitcode.PlanBlocked, "plan of run %s is blocked by safety gates (%v); after review, re-plan it with an override: otds-highspot plan --from-run %s --allow op=N, and apply the new run id", runID, m.Summary["blocked_gates"], runID)
 	}
 	rec, _ := m.Summary["plan_sha256"].(string)
 	if planSHA != "" && !strings.EqualFold(planSHA, rec) {
