@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/load"
 	"github.com/otds-highspot/otds-highspot/load/highspot"
@@ -81,6 +82,12 @@ func (a *App) Pull(ctx context.Context) error {
 }
 
 func (a *App) pull(ctx context.Context, runID string) error {
+	if m, ok, err := a.published(ctx, runID, StagePull); err != nil || ok {
+		if ok {
+			a.skipPublished(runID, StagePull, m)
+		}
+		return err
+	}
 	t, stop, err := a.target(ctx)
 	if err != nil {
 		return err
@@ -138,6 +145,20 @@ func (a *App) Plan(ctx context.Context, o PlanOptions) error {
 }
 
 func (a *App) plan(ctx context.Context, runID string, o PlanOptions) error {
+	m, ok, err := a.published(ctx, runID, StagePlan)
+	if err != nil {
+		return err
+	}
+	if ok {
+		a.skipPublished(runID, StagePlan, m)
+		switch {
+		case m.Status == artifact.StatusBlocked:
+			return blockedPlanError(runID)
+		case len(o.Allow) > 0:
+			return exitcode.New(exitcode.Usage, "run %s already has a published plan; an override plan is a new run: otds-highspot plan --from-run %s --allow ...", runID, runID)
+		}
+		return nil
+	}
 	res, err := plan.Run(ctx, a.Env(runID), a.Cfg, plan.Options{Allow: o.Allow, FromRun: o.FromRun})
 	if res != nil && res.Summary != nil {
 		s := res.Summary

@@ -108,23 +108,35 @@ func (a *App) runStages(ctx context.Context, runID string, from, until int, o Ru
 func (a *App) derived(ctx context.Context, runID string) error {
 	env := a.Env(runID)
 	if a.Cfg.Operate.History.On() {
-		res, err := history.Run(ctx, env, history.Options{})
+		_, done, err := a.published(ctx, runID, "history")
 		if err != nil {
-			return fmt.Errorf("history: %w", err)
+			return err
 		}
-		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: "history", Status: "published", Manifest: a.Store.URL(res.Ref.Key),
-			Rows: map[string]int64{"identity_history": res.Rows}})
+		if !done {
+			res, err := history.Run(ctx, env, history.Options{})
+			if err != nil {
+				return fmt.Errorf("history: %w", err)
+			}
+			a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: "history", Status: "published", Manifest: a.Store.URL(res.Ref.Key),
+				Rows: map[string]int64{"identity_history": res.Rows}})
+		}
 	}
 	if a.Cfg.Operate.Analytics.Enabled {
-		opts, err := analytics.OptionsFromConfig(a.Cfg.Operate.Analytics, a.Getenv)
+		_, done, err := a.published(ctx, runID, "analytics")
 		if err != nil {
-			return exitcode.Wrap(exitcode.Usage, err)
+			return err
 		}
-		res, err := analytics.Run(ctx, env, opts)
-		if err != nil {
-			return fmt.Errorf("analytics: %w", err)
+		if !done {
+			opts, err := analytics.OptionsFromConfig(a.Cfg.Operate.Analytics, a.Getenv)
+			if err != nil {
+				return exitcode.Wrap(exitcode.Usage, err)
+			}
+			res, err := analytics.Run(ctx, env, opts)
+			if err != nil {
+				return fmt.Errorf("analytics: %w", err)
+			}
+			a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: "analytics", Status: "published", Manifest: a.Store.URL(res.Ref.Key), Rows: res.Rows})
 		}
-		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: "analytics", Status: "published", Manifest: a.Store.URL(res.Ref.Key), Rows: res.Rows})
 	}
 	return nil
 }

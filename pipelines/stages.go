@@ -125,9 +125,26 @@ func (a *App) extract(ctx context.Context, runID string, o ExtractOptions) error
 	if len(names) == 0 {
 		names = a.Cfg.TreeNames()
 	}
+	// Trees already published for this run are skipped (a retry, or run --from).
+	var todo []string
+	for _, t := range names {
+		m, ok, err := a.published(ctx, runID, "extract."+t)
+		if err != nil {
+			return exitcode.Wrap(exitcode.Transient, err)
+		}
+		if ok {
+			a.skipPublished(runID, "extract."+t, m)
+			continue
+		}
+		todo = append(todo, t)
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	names = todo
 	progress, done := a.treeProgress(names)
 	res, err := extract.Run(ctx, env, a.Cfg, extract.Options{
-		Trees:    o.Trees,
+		Trees:    names,
 		Getenv:   a.Getenv,
 		Progress: progress,
 		NewSource: sources.Factory(sources.Deps{
@@ -173,6 +190,12 @@ func (a *App) Transform(ctx context.Context, o TransformOptions) error {
 }
 
 func (a *App) transform(ctx context.Context, runID string, o TransformOptions) error {
+	if m, ok, err := a.published(ctx, runID, StageTransform); err != nil || ok {
+		if ok {
+			a.skipPublished(runID, StageTransform, m)
+		}
+		return err
+	}
 	res, err := transform.Run(ctx, a.Env(runID), a.Cfg, transform.Options{AllowMissingTrees: o.AllowMissingTrees})
 	if err != nil {
 		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StageTransform, Status: "failed", Error: err.Error()})

@@ -279,3 +279,25 @@ func TestBlockedPlanOverride(t *testing.T) {
 		t.Fatalf("apply of the override plan: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestRerunIsIdempotent: re-running a finished run (an orchestrator's retry,
+// or run --from) skips every stage already published and repeats nothing.
+func TestRerunIsIdempotent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run skipped in -short mode")
+	}
+	env := map[string]string{"OTDS_HIGHSPOT_STORE": t.TempDir()}
+	const id = "20261103T000000Z-0001"
+	if r := run(t, env, "--run-id", id, "run"); r.code != 0 {
+		t.Fatalf("first run: exit %d\n%s", r.code, r.stderr)
+	}
+	for _, args := range [][]string{{"--run-id", id, "run", "--from", "extract"}, {"--run-id", id, "extract", "--tree", "beta"}, {"--run-id", id, "transform"}} {
+		r := run(t, env, args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "already published") {
+			t.Errorf("%v: exit %d, want 0 with stages skipped\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+		if strings.Contains(r.stdout, "applied,") && !strings.Contains(r.stdout, "already applied") && !strings.Contains(r.stdout, "0 applied") {
+			t.Errorf("%v: the re-run applied changes again:\n%s", args, r.stdout)
+		}
+	}
+}

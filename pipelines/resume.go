@@ -1,0 +1,40 @@
+package pipelines
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
+)
+
+// published reports whether stage already published for runID. Stages are
+// write-once per run, so re-running one (an orchestrator's retry, `run
+// --from`) skips what is already there instead of failing on it.
+func (a *App) published(ctx context.Context, runID, stage string) (*artifact.Manifest, bool, error) {
+	m, _, err := artifact.ReadManifest(ctx, a.Store, runID, stage)
+	switch {
+	case err == nil:
+		return m, true, nil
+	case errors.Is(err, artifact.ErrNotPublished):
+		return nil, false, nil
+	}
+	return nil, false, fmt.Errorf("check whether %s already ran for run %s: %w", stage, runID, err)
+}
+
+// skipPublished records and prints a stage that is already published.
+func (a *App) skipPublished(runID, stage string, m *artifact.Manifest) {
+	rows := map[string]int64{}
+	for n, t := range m.Tables {
+		rows[n] = t.Rows
+	}
+	a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: stage, Status: m.Status, Rows: rows,
+		Manifest: a.Store.URL(artifact.ManifestKey(runID, stage)), Details: map[string]any{"already_published": true}})
+	fmt.Fprintf(a.Stdout, "%s: already published for run %s; skipped\n", stage, runID)
+}
+
+// blockedPlanError is the outcome of a plan stage that is published as blocked.
+func blockedPlanError(runID string) error {
+	return exitcode.New(exitcode.PlanBlocked, "the plan of run %s is published as blocked by a safety gate; review its plan.md, then, if the change is intended: otds-highspot plan --from-run %s --allow op=N (publishes a new run id to apply)", runID, runID)
+}
