@@ -216,16 +216,10 @@ func (a *App) apply(ctx context.Context, runID string, o ApplyOptions) error {
 	opts.DryRun = o.DryRun
 	opts.DryRunOut = a.Stdout
 	opts.Progress = a.progress("apply")
+	// CheckFresh re-hashes the changes and checks the baseline; an empty
+	// --plan-sha256 skips only the comparison with the reviewed hash.
 	opts.CheckFresh = func(ctx context.Context) error {
-		sha := o.PlanSHA256
-		if sha == "" {
-			m, err := a.planSHA(ctx, runID)
-			if err != nil {
-				return err
-			}
-			sha = m
-		}
-		return plan.CheckFresh(ctx, a.Store, runID, sha)
+		return plan.CheckFresh(ctx, a.Store, runID, o.PlanSHA256)
 	}
 	res, err := load.RunApply(ctx, a.Env(runID), a.Cfg, t, opts)
 	if res != nil {
@@ -258,23 +252,6 @@ func (a *App) apply(ctx context.Context, runID string, o ApplyOptions) error {
 		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StageApply, Status: "failed", Error: err.Error()})
 	}
 	return err
-}
-
-// planSHA reads the plan_sha256 of a run's published plan.
-func (a *App) planSHA(ctx context.Context, runID string) (string, error) {
-	rc, err := a.Store.Get(ctx, "_runs/"+runID+"/plan/plan.json")
-	if err != nil {
-		return "", fmt.Errorf("read plan.json of run %s: %w", runID, err)
-	}
-	defer rc.Close()
-	var s plan.Summary
-	if err := json.NewDecoder(rc).Decode(&s); err != nil {
-		return "", fmt.Errorf("decode plan.json of run %s: %w", runID, err)
-	}
-	if s.PlanSHA256 == "" {
-		return "", errors.New("plan.json has no plan_sha256")
-	}
-	return s.PlanSHA256, nil
 }
 
 // SandboxOptions configure the standalone sandbox.
