@@ -103,41 +103,32 @@ func OptionsFromConfig(a config.Apply) ApplyOptions {
 }
 
 func (o *ApplyOptions) defaults() {
-	if o.Burst <= 0 {
-		o.Burst = 1
+	// Zero values take the configuration's defaults (config.DefaultApply);
+	// RatePerSecond <= 0 stays "unlimited" for library callers.
+	d := OptionsFromConfig(config.DefaultApply())
+	setInt := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
 	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = 4
+	setDur := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
 	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 6
-	}
-	if o.BackoffBase <= 0 {
-		o.BackoffBase = time.Second
-	}
-	if o.BackoffMax <= 0 {
-		o.BackoffMax = 30 * time.Second
-	}
-	if o.MaxRetryAfter <= 0 {
-		o.MaxRetryAfter = 5 * time.Minute
-	}
-	if o.LookupListThreshold <= 0 {
-		o.LookupListThreshold = 200
-	}
-	if o.FlushEvery <= 0 {
-		o.FlushEvery = 100
-	}
-	if o.FlushInterval <= 0 {
-		o.FlushInterval = 10 * time.Second
-	}
-	if o.BreakerWindow <= 0 {
-		o.BreakerWindow = 100
-	}
-	if o.BreakerMinRequests <= 0 {
-		o.BreakerMinRequests = 20
-	}
+	setInt(&o.Burst, d.Burst)
+	setInt(&o.Concurrency, d.Concurrency)
+	setInt(&o.MaxAttempts, d.MaxAttempts)
+	setDur(&o.BackoffBase, d.BackoffBase)
+	setDur(&o.BackoffMax, d.BackoffMax)
+	setDur(&o.MaxRetryAfter, d.MaxRetryAfter)
+	setInt(&o.LookupListThreshold, d.LookupListThreshold)
+	setInt(&o.FlushEvery, d.FlushEvery)
+	setDur(&o.FlushInterval, d.FlushInterval)
+	setInt(&o.BreakerWindow, d.BreakerWindow)
+	setInt(&o.BreakerMinRequests, d.BreakerMinRequests)
 	if o.BreakerThreshold <= 0 {
-		o.BreakerThreshold = 0.5
+		o.BreakerThreshold = d.BreakerThreshold
 	}
 	if o.Classify == nil {
 		o.Classify = DefaultClassify

@@ -47,6 +47,14 @@ type Breaker struct {
 	Threshold   float64 `yaml:"threshold"` // 0 < threshold <= 1
 }
 
+// DefaultApply is the apply: section with every default filled in (the one
+// place the applier's defaults are written down; load uses it too).
+func DefaultApply() Apply {
+	var a Apply
+	a.applyDefaults()
+	return a
+}
+
 func (a *Apply) applyDefaults() {
 	if a.RatePerSecond == 0 {
 		a.RatePerSecond = 10
