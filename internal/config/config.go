@@ -120,7 +120,10 @@ func Parse(name string, data []byte) (*Config, error) {
 	return &c, nil
 }
 
-var yamlLineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
+var (
+	yamlLineRE   = regexp.MustCompile(`^line (\d+): (.*)$`)
+	yamlInlineRE = regexp.MustCompile(`line (\d+): `)
+)
 
 // decodeError turns yaml.v3's errors into Errors with file:line and advice.
 func decodeError(name string, err error, root *yaml.Node) error {
@@ -149,7 +152,7 @@ func decodeError(name string, err error, root *yaml.Node) error {
 	}
 	msg := err.Error()
 	e := Error{File: name, Msg: strings.TrimPrefix(msg, "yaml: ")}
-	if g := regexp.MustCompile(`line (\d+): `).FindStringSubmatch(msg); g != nil {
+	if g := yamlInlineRE.FindStringSubmatch(msg); g != nil {
 		fmt.Sscanf(g[1], "%d", &e.Line)
 		e.Msg = strings.Replace(e.Msg, g[0], "", 1)
 	}
