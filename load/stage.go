@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -13,6 +13,7 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
 // Stage names and the plan summary key apply checks.
@@ -35,13 +36,18 @@ type ApplyResult struct {
 
 // RunApply applies this run's published plan. It refuses a blocked plan
 // (exit 5), a plan whose plan_sha256 differs from opts.PlanSHA256 (exit 2),
-// and a stale plan (opts.CheckFresh fails). It resumes from every
-// load_results part of this run (ReadParts: also parts of a crashed
-// attempt), writes ledger parts as it goes and commits the apply manifest,
-// with counts by status and op, when every change has been attempted (also
-// when some failed permanently: the ledger is the record). An interrupted
-// run (breaker, cancel) flushes its ledger and commits nothing: re-run apply
-// for the same run to resume.
+// and a stale plan (opts.CheckFresh fails).
+//
+// Apply is complete for a run once the "apply" manifest exists: it is
+// committed only by an attempt that leaves no change failed; a later
+// RunApply of that run does nothing. An attempt that attempted every change
+// but left some failed (exit 6) commits its ledger rows as stage
+// "apply.attempt-NNN" with status "incomplete"; the next RunApply retries
+// every change without a successful (applied or skipped) row. An
+// interrupted attempt (breaker, cancel, crash) commits nothing: the ledger
+// parts it flushed are read back by the next attempt, which publishes their
+// rows with its own. So the run's ledger is the load_results rows of "apply"
+// and every "apply.attempt-*" manifest, each row listed once.
 func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target Target, opts ApplyOptions) (*ApplyResult, error) {
 	log := env.Log
 	if log == nil {
@@ -74,6 +80,11 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 		return res, nil
 	} else if !errors.Is(err, artifact.ErrNotPublished) {
 		return res, fmt.Errorf("apply: read apply manifest: %w", err)
+	}
+
+	attempts, listed, err := applyAttempts(ctx, env.Store, env.RunID)
+	if err != nil {
+		return res, exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: %w (nothing was applied; re-run apply)", err))
 	}
 
 	changes, err := artifact.ReadAll[records.Change](ctx, env.Store, pm, records.ChangesSpec)
@@ -110,27 +121,22 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 		return res, fmt.Errorf("apply: open ledger: %w", err)
 	}
 	ledger := NewMemLedger(prior)
-	// Carry earlier attempts' final rows into this attempt's table so the
-	// committed manifest lists the whole ledger.
+	// Publish the rows of earlier attempts that no manifest lists (a crash,
+	// an interruption) with this attempt's, so every ledger row is published
+	// once (an attempt that crashed after carrying rows of an earlier crash
+	// holds copies of them: each row is carried once).
 	carried := 0
-	inPlan := map[string]bool{}
-	for _, c := range changes {
-		inPlan[c.ChangeID] = true
-	}
-	latest := ledger.Latest()
-	ids := make([]string, 0, len(latest))
-	for id := range latest {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		r := latest[id]
-		if inPlan[id] && (r.Status == records.StatusApplied || r.Status == records.StatusSkipped) {
-			if err := w.Write(r); err != nil {
-				return res, fmt.Errorf("apply: carry ledger row %s: %w", id, err)
-			}
-			carried++
+	seen := map[rowID]bool{}
+	if err := artifact.ReadParts(ctx, env.Store, env.RunID, records.LoadResultsSpec, func(r records.LoadResult) error {
+		id := rowID{r.ChangeID, r.Status, r.Attempts, r.At.UnixNano()}
+		if seen[id] {
+			return nil
 		}
+		seen[id] = true
+		carried++
+		return w.Write(r)
+	}, artifact.SkipKeys(listed)); err != nil {
+		return res, exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: carry the ledger rows of interrupted attempts: %w (nothing was applied; re-run apply)", err))
 	}
 	ledger.OnRecord = func(ctx context.Context, r records.LoadResult) error { return w.Write(r) }
 	ledger.OnFlush = func(ctx context.Context) error { return w.Flush(ctx) }
@@ -155,6 +161,14 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 	stage.SetSummary("retries", sum.Retries)
 	stage.SetSummary("by_op", byOpFinal(changes, ledger))
 	stage.SetSummary(SummaryPlanHash, planSHA)
+	stage.SetSummary("attempt", len(attempts)+1)
+	if code == exitcode.ApplyFailed {
+		// Not complete: record the attempt; re-running apply retries the failed changes.
+		if err := stage.Rename(fmt.Sprintf("%s%03d", AttemptStagePrefix, len(attempts)+1)); err != nil {
+			return res, fmt.Errorf("apply: %w", err)
+		}
+		stage.SetStatus(artifact.StatusIncomplete)
+	}
 	ref, m, err := stage.Commit(ctx)
 	if err != nil {
 		return res, exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: commit: %w (the ledger parts are kept; re-run apply to resume)", err))
@@ -162,6 +176,42 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 	committed = true
 	res.Ref, res.Manifest = ref, m
 	return res, applyErr
+}
+
+// rowID identifies one ledger row (a change's outcome at one time).
+type rowID struct {
+	change, status string
+	attempts       int32
+	at             int64
+}
+
+// AttemptStagePrefix names the manifest of an apply attempt that left
+// changes failed: apply.attempt-001, apply.attempt-002, ...
+const AttemptStagePrefix = StageApply + ".attempt-"
+
+// applyAttempts lists the committed incomplete attempts of a run's apply and
+// the load_results keys their manifests list.
+func applyAttempts(ctx context.Context, st store.Store, runID string) ([]string, map[string]bool, error) {
+	stages, err := artifact.StageNames(ctx, st, runID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list earlier apply attempts: %w", err)
+	}
+	var attempts []string
+	listed := map[string]bool{}
+	for _, name := range stages {
+		if !strings.HasPrefix(name, AttemptStagePrefix) {
+			continue
+		}
+		m, _, err := artifact.ReadManifest(ctx, st, runID, name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read earlier apply attempt: %w", err)
+		}
+		attempts = append(attempts, name)
+		for _, f := range m.Tables[records.LoadResultsSpec.Name].Files {
+			listed[f.Key] = true
+		}
+	}
+	return attempts, listed, nil
 }
 
 // mergeOptions overlays every non-zero field of o on base (the config).

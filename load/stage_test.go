@@ -115,19 +115,20 @@ func TestRunApplyResumesAndCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]int{}
+	// The committed ledger holds every row of both attempts (the first
+	// attempt's failures too) and exactly one applied row per change.
+	applied := map[string]int{}
 	for _, r := range rows {
-		seen[r.ChangeID]++
-		if r.Status != records.StatusApplied {
-			t.Errorf("row %s: got status %s, want applied", r.ChangeID, r.Status)
+		if r.Status == records.StatusApplied {
+			applied[r.ChangeID]++
 		}
 	}
-	if len(seen) != 60 {
-		t.Errorf("manifest ledger: got %d change ids, want 60", len(seen))
+	if len(applied) != 60 {
+		t.Errorf("manifest ledger: got %d applied change ids, want 60", len(applied))
 	}
-	for id, n := range seen {
+	for id, n := range applied {
 		if n != 1 {
-			t.Errorf("change %s: got %d rows in the committed ledger, want 1", id, n)
+			t.Errorf("change %s: got %d applied rows in the committed ledger, want 1", id, n)
 		}
 	}
 	if got := fmt.Sprint(res.Manifest.Summary["by_op"]); got != "map[add_member:map[applied:60]]" {
@@ -138,5 +139,71 @@ func TestRunApplyResumesAndCommits(t *testing.T) {
 	res, err = RunApply(t.Context(), env, nil, newFake(), fastOpts())
 	if err != nil || !res.AlreadyPublished {
 		t.Errorf("re-run after commit: got %v, %+v; want already published", err, res)
+	}
+}
+
+// TestRunApplyRetriesFailedChangesUntilComplete: an attempt that leaves
+// changes failed commits an incomplete attempt manifest (exit 6); the next
+// attempts retry only those changes; "apply" is committed once none remains
+// failed, and then nothing is sent again.
+func TestRunApplyRetriesFailedChangesUntilComplete(t *testing.T) {
+	env := testEnv(t)
+	var changes []records.Change
+	for i := range 10 {
+		changes = append(changes, records.Change{ChangeID: fmt.Sprintf("m%02d", i), Seq: int64(i), Op: records.OpAddMember, Email: "a@x.com", HighspotID: "h", GroupID: "g"})
+	}
+	publishPlan(t, env, changes, artifact.StatusPublished, "abc")
+	failAdds := func(upTo int) func(string, int) error {
+		return func(call string, n int) error {
+			if call == "add" && n <= upTo {
+				return statusErr{status: 404}
+			}
+			return nil
+		}
+	}
+	opts := fastOpts()
+	opts.Concurrency = 1
+
+	attempts := []struct {
+		failFirst  int
+		wantCode   int
+		wantStage  string
+		wantStatus string
+		wantAdds   int
+	}{
+		{3, exitcode.ApplyFailed, "apply.attempt-001", artifact.StatusIncomplete, 10},
+		{1, exitcode.ApplyFailed, "apply.attempt-002", artifact.StatusIncomplete, 3},
+		{0, exitcode.OK, "apply", artifact.StatusPublished, 1},
+	}
+	for i, a := range attempts {
+		f := newFake()
+		f.fail = failAdds(a.failFirst)
+		res, err := RunApply(t.Context(), env, nil, f, opts)
+		if got := exitcode.Of(err); got != a.wantCode {
+			t.Fatalf("attempt %d: exit %d, want %d (%v)", i+1, got, a.wantCode, err)
+		}
+		if res.Manifest == nil || res.Manifest.Stage != a.wantStage || res.Manifest.Status != a.wantStatus {
+			t.Fatalf("attempt %d: committed %+v, want stage %s status %s", i+1, res.Manifest, a.wantStage, a.wantStatus)
+		}
+		if f.n["add"] != a.wantAdds {
+			t.Errorf("attempt %d: got %d adds, want %d", i+1, f.n["add"], a.wantAdds)
+		}
+	}
+	f := newFake()
+	res, err := RunApply(t.Context(), env, nil, f, opts)
+	if err != nil || !res.AlreadyPublished || len(f.calls) != 0 {
+		t.Fatalf("apply after completion: got %v, already=%v, calls %v; want nothing done", err, res.AlreadyPublished, f.calls)
+	}
+	// The run's ledger: every row of every attempt, each published once.
+	total := 0
+	for _, stage := range []string{"apply.attempt-001", "apply.attempt-002", "apply"} {
+		m, _, err := artifact.ReadManifest(t.Context(), env.Store, env.RunID, stage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += int(m.TableRows(records.LoadResultsSpec.Name))
+	}
+	if total != 14 {
+		t.Errorf("ledger rows over all attempts: got %d, want 14 (10 + 3 + 1)", total)
 	}
 }

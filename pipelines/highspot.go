@@ -228,7 +228,7 @@ func (a *App) apply(ctx context.Context, runID string, o ApplyOptions) error {
 			Details: map[string]any{"applied": s.Applied, "skipped": s.Skipped, "failed": s.Failed, "resumed": s.Resumed, "pending": s.Pending,
 				"requests": s.Requests, "retries": s.Retries, "creates_as_updates": s.CreatesAsUpdates, "dry_run": s.DryRun}}
 		if res.Ref.Key != "" {
-			st.Manifest = a.Store.URL(res.Ref.Key)
+			st.Stage, st.Status, st.Manifest = res.Manifest.Stage, res.Manifest.Status, a.Store.URL(res.Ref.Key)
 		} else {
 			st.Status = "not committed"
 		}

@@ -27,6 +27,7 @@ type readConfig struct {
 	tempDir   string
 	batchRows int64
 	verify    bool
+	skipKeys  map[string]bool
 }
 
 // WithAllocator sets the Arrow allocator used while reading (tests pass a
@@ -43,6 +44,10 @@ func WithBatchRows(n int64) ReadOption { return func(c *readConfig) { c.batchRow
 
 // WithoutVerify skips the size check of each part against its manifest entry.
 func WithoutVerify() ReadOption { return func(c *readConfig) { c.verify = false } }
+
+// SkipKeys makes ReadParts leave out the part files with these keys (apply
+// reads the rows no committed attempt lists).
+func SkipKeys(keys map[string]bool) ReadOption { return func(c *readConfig) { c.skipKeys = keys } }
 
 func readConfigOf(opts []ReadOption) readConfig {
 	c := readConfig{mem: memory.DefaultAllocator, batchRows: readBatchRows, verify: true}
@@ -121,7 +126,7 @@ func ReadParts[T any](ctx context.Context, st store.Store, runID string, spec re
 	cfg := readConfigOf(opts)
 	for _, in := range infos {
 		name := in.Key[len(prefix):]
-		if strings.Contains(name, "/") || !strings.HasPrefix(name, "part-") || !strings.HasSuffix(name, ".parquet") {
+		if strings.Contains(name, "/") || !strings.HasPrefix(name, "part-") || !strings.HasSuffix(name, ".parquet") || cfg.skipKeys[in.Key] {
 			continue
 		}
 		if err := readPart(ctx, st, in.Key, -1, plan, spec, cfg, fn); err != nil {

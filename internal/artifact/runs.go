@@ -148,3 +148,23 @@ func runInfo(ctx context.Context, st store.Store, runID string, keys []manifestK
 	}
 	return ri, nil
 }
+
+// StageNames lists the stages of runID that have a manifest (the run
+// manifest excluded), sorted.
+func StageNames(ctx context.Context, st store.Store, runID string) ([]string, error) {
+	if err := ValidateRunID(runID); err != nil {
+		return nil, fmt.Errorf("list stages: %w", err)
+	}
+	keys, err := listManifests(ctx, st, runID)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, k := range keys {
+		if k.stage != "run" {
+			out = append(out, k.stage)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}

@@ -29,6 +29,9 @@ const ManifestFormat = "otds-highspot/stage-manifest/v1"
 const (
 	StatusPublished = "published"
 	StatusBlocked   = "blocked"
+	// StatusIncomplete marks a manifest that records an attempt, not a
+	// finished stage (an apply attempt that left changes failed).
+	StatusIncomplete = "incomplete"
 )
 
 // Limits bound row groups and part files. The zero value means the defaults.
@@ -157,6 +160,22 @@ func (e Env) now() time.Time {
 
 // Name is the stage name.
 func (s *Stage) Name() string { return s.name }
+
+// Rename changes the name the stage commits under (apply commits an attempt
+// that left changes failed as "apply.attempt-NNN", not as "apply"). Part
+// keys do not hold the stage name; blobs already stored keep their key.
+func (s *Stage) Rename(name string) error {
+	if err := checkStageName(name); err != nil {
+		return fmt.Errorf("rename stage %s: %w", s.name, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return fmt.Errorf("rename: %w", err)
+	}
+	s.name = name
+	return nil
+}
 
 // Attempt is the random hex that tags this Stage's part files.
 func (s *Stage) Attempt() string { return s.attempt }

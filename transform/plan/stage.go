@@ -194,8 +194,8 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	}
 	res := &Result{Ref: ref, Manifest: m, Summary: sum, Plan: p}
 	if len(blocked) > 0 {
-		return res, exitcode.New(exitcode.PlanBlocked, "plan blocked by %d safety gate(s): %s; review %s, then, if the change is intended, re-plan this run's snapshots with an override: otds-highspot plan --from-run <this run id> --allow op=N (it publishes a new run id, which apply then takes)",
-			len(blocked), strings.Join(sum.Blocked, "; "), st.URL("_runs/"+env.RunID+"/"+StageName+"/plan.html"))
+		return res, exitcode.New(exitcode.PlanBlocked, "plan blocked by %d safety gate(s): %s; review %s, then, if the change is intended, re-plan this run's snapshots with an override: otds-highspot plan --from-run %s --allow op=N (it publishes a new run id, which apply then takes)",
+			len(blocked), strings.Join(sum.Blocked, "; "), st.URL("_runs/"+env.RunID+"/"+StageName+"/plan.html"), env.RunID)
 	}
 	return res, nil
 }
