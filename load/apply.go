@@ -807,6 +807,13 @@ func (a *applier) phaseUsers(ctx context.Context, changes []records.Change) {
 	if a.stopped(ctx) {
 		return
 	}
+	// Tell the target what the lookups found, so it need not look again.
+	for _, it := range creates {
+		it.in.ID, it.in.Absent = it.id, !it.asUpd
+	}
+	for _, it := range updates {
+		it.in.ID = it.id
+	}
 	items := append(creates, updates...)
 	size := a.t.MaxBatch()
 	if a.opts.BatchSize > 0 && a.opts.BatchSize < size {

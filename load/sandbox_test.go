@@ -352,3 +352,42 @@ func TestApplySandboxDryRunMakesNoRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestApplySCIMStrictProviderFirstLoad is the first load of issue 11: a SCIM
+// provider that takes only `userName eq` (no `or`) and has no Bulk. Every
+// change must apply, with no lookup per user.
+func TestApplySCIMStrictProviderFirstLoad(t *testing.T) {
+	const n = 120
+	seed := sandbox.Seed{Groups: []sandbox.SeedGroup{{Name: "Sales"}, {Name: "Marketing"}}}
+	var changes []records.Change
+	for i := range n {
+		e := fmt.Sprintf("first-%03d@corp.example", i)
+		changes = append(changes,
+			records.Change{ChangeID: "c" + e, Seq: int64(2 * i), Op: records.OpCreateUser, Email: e, After: fmt.Sprintf(`{"name":"N%d","surname":"S"}`, i)},
+			records.Change{ChangeID: "m" + e, Seq: int64(2*i + 1), Op: records.OpAddMember, Email: e, Group: []string{"Sales", "Marketing"}[i%2]})
+	}
+	sb, err := sandbox.New(sandbox.Options{Seed: &seed, RandSeed: 1, Profile: sandbox.ProfileStrictRFC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sb.Handler())
+	defer srv.Close()
+	target, err := sandbox.Client("scim", srv.URL, srv.Client(), quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := load.NewMemLedger(nil)
+	sum, err := load.Apply(t.Context(), target, changes, l, load.ApplyOptions{Classify: classify, BackoffBase: time.Millisecond}, quietLog())
+	if err != nil {
+		t.Fatalf("Apply: %v (applied %d, failed %d)", err, sum.Applied, sum.Failed)
+	}
+	checkLedger(t, l.Rows(), changes)
+	if got := len(sb.State().Users); got != n+1 {
+		t.Errorf("users: got %d, want %d", got, n+1)
+	}
+	// Ideal: discovery, one lookup per create (n <= lookup_list_threshold),
+	// a POST per create, a PATCH per membership, a lookup per group.
+	if got, max := sb.Counters()["total"], int64(3*n+10); got > max {
+		t.Errorf("requests: got %d, want at most %d", got, max)
+	}
+}

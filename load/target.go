@@ -32,6 +32,14 @@ type UserInput struct {
 	Surname     string
 	DisplayName string
 	Properties  map[string]string
+	// ID is the user's Highspot id when the caller knows the user exists
+	// (the plan's id, or a lookup of this run); "" otherwise.
+	ID string
+	// Absent says the caller looked the email up in this run and found no
+	// user, so a target that must choose between create and update may
+	// create without a lookup of its own. It must still handle a create
+	// that conflicts (an earlier, dropped request may have created the user).
+	Absent bool
 }
 
 // UpsertResult is the per-entry outcome of a batch upsert; Err is non-nil for

@@ -1,6 +1,7 @@
 package pipelines
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -259,12 +260,19 @@ type SandboxOptions struct {
 	Listen    string
 	StateFile string
 	Seed      string // JSON seed file; "" = the bundled fixture
-	Stdout    io.Writer
+	// Profile is the provider profile (sandbox.Profiles; "" = lenient).
+	Profile string
+	Stdout  io.Writer
 }
 
 // Sandbox serves the Highspot stand-in until ctx is cancelled.
 func Sandbox(ctx context.Context, o SandboxOptions) error {
-	opts := sandbox.Options{StateFile: o.StateFile}
+	opts := sandbox.Options{StateFile: o.StateFile, Profile: o.Profile}
+	if o.Profile != "" {
+		if _, err := sandbox.New(sandbox.Options{Seed: &sandbox.Seed{}, Profile: o.Profile}); err != nil {
+			return exitcode.Wrap(exitcode.Usage, fmt.Errorf("--profile: %w", err))
+		}
+	}
 	if o.Seed != "" {
 		data, err := os.ReadFile(o.Seed)
 		if err != nil {
@@ -276,8 +284,8 @@ func Sandbox(ctx context.Context, o SandboxOptions) error {
 		}
 		opts.Seed = &seed
 	}
-	fmt.Fprintf(o.Stdout, "Highspot sandbox on http://%s  (REST %s, SCIM %s; Basic %s:%s, SCIM bearer %s; admin: /_admin/state, /_admin/faults)\n",
-		o.Listen, sandbox.RESTBase("http://"+o.Listen), sandbox.SCIMBase("http://"+o.Listen), sandbox.DefaultKey, sandbox.DefaultSecret, sandbox.DefaultSCIMToken)
+	fmt.Fprintf(o.Stdout, "Highspot sandbox on http://%s  (profile %s; REST %s, SCIM %s; Basic %s:%s, SCIM bearer %s; admin: /_admin/state, /_admin/faults)\n",
+		o.Listen, cmp.Or(o.Profile, sandbox.ProfileLenient), sandbox.RESTBase("http://"+o.Listen), sandbox.SCIMBase("http://"+o.Listen), sandbox.DefaultKey, sandbox.DefaultSecret, sandbox.DefaultSCIMToken)
 	err := sandbox.ListenAndServe(ctx, o.Listen, opts)
 	if ctx.Err() != nil {
 		return nil

@@ -31,6 +31,9 @@ type StatusError struct {
 	RetryAfter time.Duration
 	Method     string
 	URL        string
+	// SCIMType is the scimType of a SCIM error body (invalidFilter,
+	// tooMany, uniqueness, …), "" when absent.
+	SCIMType string
 }
 
 func (e *StatusError) Error() string {
@@ -128,8 +131,13 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 // newStatusError reads resp's body into a StatusError.
 func newStatusError(resp *http.Response, now time.Time) *StatusError {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var st struct {
+		SCIMType string `json:"scimType"`
+	}
+	_ = json.Unmarshal(b, &st)
 	return &StatusError{
 		Status:     resp.StatusCode,
+		SCIMType:   st.SCIMType,
 		Body:       errorMessage(b),
 		RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), now),
 		Method:     resp.Request.Method,
@@ -138,7 +146,8 @@ func newStatusError(resp *http.Response, now time.Time) *StatusError {
 }
 
 // errorMessage is "JSON if it parses, otherwise text": Highspot's
-// {"message":…}, SCIM's {"detail":…}, or the raw body.
+// {"message":…}, SCIM's {"detail":…}, the text of an HTML error page (a
+// proxy's or an older endpoint's), or the raw body.
 func errorMessage(b []byte) string {
 	var m map[string]any
 	if json.Unmarshal(b, &m) == nil {
@@ -148,7 +157,34 @@ func errorMessage(b []byte) string {
 			}
 		}
 	}
-	return strings.TrimSpace(string(b))
+	t := strings.TrimSpace(string(b))
+	if l := strings.ToLower(t); strings.HasPrefix(l, "<!doctype html") || strings.HasPrefix(l, "<html") {
+		return htmlText(t)
+	}
+	return t
+}
+
+// htmlText is the visible text of an HTML page: the <body> without tags,
+// whitespace collapsed (the <title> is dropped when there is a body).
+func htmlText(h string) string {
+	if i := strings.Index(strings.ToLower(h), "<body"); i >= 0 {
+		h = h[i:]
+	}
+	var b strings.Builder
+	in := false
+	for _, r := range h {
+		switch {
+		case r == '<':
+			in = true
+			b.WriteByte(' ')
+		case r == '>':
+			in = false
+		case !in:
+			b.WriteRune(r)
+		}
+	}
+	r := strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">", "&quot;", `"`, "&#39;", "'")
+	return strings.Join(strings.Fields(r.Replace(b.String())), " ")
 }
 
 // redactURL drops userinfo from a URL for error messages.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,7 +44,10 @@ type SCIMOptions struct {
 }
 
 // SCIM is the SCIM 2.0 (RFC 7643/7644) client. Safe for concurrent use; it
-// never retries. ServiceProviderConfig is fetched once, on first need.
+// never retries. ServiceProviderConfig is fetched once, on first need, and
+// says which optional features to use; a feature the provider refuses at
+// run time (an `or` filter answered invalidFilter, Bulk answered 501) is
+// dropped for the rest of the client's life, with one log line each.
 type SCIM struct {
 	base    string
 	hc      *http.Client
@@ -54,8 +58,22 @@ type SCIM struct {
 	log     logrus.FieldLogger
 	now     func() time.Time
 
-	mu  sync.Mutex
-	spc *wire.SCIMServiceProviderConfig
+	mu        sync.Mutex
+	spc       *wire.SCIMServiceProviderConfig
+	caps      scimCaps
+	fallbacks map[string]bool
+}
+
+// scimCaps is what the client uses of the provider, from
+// ServiceProviderConfig and from refusals seen since.
+type scimCaps struct {
+	filter     bool // filter.supported
+	or         bool // compound `or` filters accepted (assumed until refused)
+	maxResults int  // filter.maxResults, 0 = not stated
+	bulk       bool // Bulk used (supported, allowed by use_bulk, not refused)
+	bulkOps    int  // operations per Bulk request
+	bulkBytes  int  // bulk.maxPayloadSize, 0 = not stated
+	patch      bool // patch.supported
 }
 
 // NewSCIM builds a SCIM client. It does no I/O.
@@ -68,7 +86,8 @@ func NewSCIM(o SCIMOptions) (*SCIM, error) {
 	if o.Token.IsZero() {
 		return nil, errors.New("highspot scim: a bearer token is required; set highspot.scim.token")
 	}
-	c := &SCIM{base: base, hc: o.HTTPClient, token: o.Token, batch: o.BatchSize, page: o.PageSize, log: o.Logger, now: time.Now}
+	c := &SCIM{base: base, hc: o.HTTPClient, token: o.Token, batch: o.BatchSize, page: o.PageSize, log: o.Logger, now: time.Now,
+		fallbacks: map[string]bool{}}
 	switch o.UseBulk {
 	case "", "auto":
 		c.useBulk = true
@@ -93,34 +112,104 @@ func NewSCIM(o SCIMOptions) (*SCIM, error) {
 	return c, nil
 }
 
-// Discover fetches (once) and returns the ServiceProviderConfig.
+// Discover fetches (once) and returns the ServiceProviderConfig, and sets
+// the capabilities the client uses from it. A provider that does not serve
+// it (404, 501) gets the conservative set: `eq` filters only, no Bulk.
 func (c *SCIM) Discover(ctx context.Context) (*wire.SCIMServiceProviderConfig, error) {
+	c.mu.Lock()
+	if c.spc != nil {
+		defer c.mu.Unlock()
+		return c.spc, nil
+	}
+	c.mu.Unlock()
+	var spc wire.SCIMServiceProviderConfig
+	err := c.doJSON(ctx, http.MethodGet, c.base+"/ServiceProviderConfig", nil, &spc)
+	var se *StatusError
+	missing := errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusNotImplemented)
+	if err != nil && !missing {
+		return nil, fmt.Errorf("highspot scim: discover ServiceProviderConfig: %w", err)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.spc != nil {
 		return c.spc, nil
 	}
-	var spc wire.SCIMServiceProviderConfig
-	if err := c.doJSON(ctx, http.MethodGet, c.base+"/ServiceProviderConfig", nil, &spc); err != nil {
-		return nil, fmt.Errorf("highspot scim: discover ServiceProviderConfig: %w", err)
+	if missing {
+		spc = wire.SCIMServiceProviderConfig{}
+		spc.Filter.Supported, spc.Patch.Supported = true, true
+		c.fallbackLocked("no-spc", fmt.Sprintf("GET /ServiceProviderConfig answered %d: assuming single `userName eq` filters, PATCH and no Bulk", se.Status))
 	}
 	c.spc = &spc
+	c.caps = scimCaps{filter: spc.Filter.Supported, or: spc.Filter.Supported && !missing, maxResults: spc.Filter.MaxResults,
+		bulk: c.useBulk && spc.Bulk.Supported, bulkOps: c.batch, bulkBytes: spc.Bulk.MaxPayloadSize, patch: spc.Patch.Supported}
+	if m := spc.Bulk.MaxOperations; m > 0 && m < c.caps.bulkOps {
+		c.caps.bulkOps = m
+	}
+	if c.useBulk && !spc.Bulk.Supported && !missing {
+		c.fallbackLocked("no-bulk", "the provider does not support Bulk (ServiceProviderConfig bulk.supported=false): one request per user")
+	}
+	if !spc.Filter.Supported {
+		c.fallbackLocked("no-filter", "the provider does not support filters (filter.supported=false): users are found by listing /Users")
+	}
+	if !spc.Patch.Supported {
+		c.fallbackLocked("no-patch", "the provider does not support PATCH (patch.supported=false): users are updated with PUT")
+	}
 	return c.spc, nil
+}
+
+// fallbackLocked logs the fallback named key once. Call with c.mu held.
+func (c *SCIM) fallbackLocked(key, msg string) {
+	if c.fallbacks[key] {
+		return
+	}
+	c.fallbacks[key] = true
+	c.log.WithField("fallback", key).Warn("highspot scim: " + msg)
+}
+
+// Fallbacks lists the fallbacks chosen so far (sorted), for reports and tests.
+func (c *SCIM) Fallbacks() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.fallbacks))
+	for k := range c.fallbacks {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (c *SCIM) capabilities() scimCaps {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.caps
+}
+
+// drop turns a capability off after the provider refused it, logging once.
+func (c *SCIM) drop(key, msg string, off func(*scimCaps)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	off(&c.caps)
+	c.fallbackLocked(key, msg)
 }
 
 // bulkSize is the operations per Bulk request, or 0 when Bulk is not used.
 // Call after Discover.
 func (c *SCIM) bulkSize() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.useBulk || c.spc == nil || !c.spc.Bulk.Supported {
+	cp := c.capabilities()
+	if !cp.bulk {
 		return 0
 	}
-	n := c.batch
-	if m := c.spc.Bulk.MaxOperations; m > 0 && m < n {
-		n = m
+	return max(cp.bulkOps, 1)
+}
+
+// pageSize is the count asked of list requests: the configured page size,
+// at most filter.maxResults.
+func (c *SCIM) pageSize() int {
+	cp := c.capabilities()
+	if cp.maxResults > 0 && cp.maxResults < c.page {
+		return cp.maxResults
 	}
-	return n
+	return c.page
 }
 
 // MaxBatch is the Bulk size once discovered (1 without Bulk). Before
@@ -141,6 +230,9 @@ func (c *SCIM) MaxBatch() int {
 
 // FindUserByEmail filters on userName eq "<email>".
 func (c *SCIM) FindUserByEmail(ctx context.Context, email string) (*load.User, error) {
+	if _, err := c.Discover(ctx); err != nil {
+		return nil, err
+	}
 	us, err := c.findUsers(ctx, []string{email})
 	if err != nil {
 		return nil, fmt.Errorf("highspot scim: find user %s: %w", email, err)
@@ -151,8 +243,68 @@ func (c *SCIM) FindUserByEmail(ctx context.Context, email string) (*load.User, e
 	return nil, nil
 }
 
-// findUsers looks several userNames up with one or-filter.
+// findUsers looks userNames up: with `or` filters of up to maxResults terms
+// where the provider takes them, else one `userName eq` per email, else
+// (no filter support) by listing every user. Call after Discover.
 func (c *SCIM) findUsers(ctx context.Context, emails []string) (map[string]load.User, error) {
+	out := map[string]load.User{}
+	cp := c.capabilities()
+	if !cp.filter {
+		want := map[string]bool{}
+		for _, e := range emails {
+			want[strings.ToLower(e)] = true
+		}
+		err := c.ListUsers(ctx, func(u load.User) error {
+			if want[strings.ToLower(u.Email)] {
+				out[strings.ToLower(u.Email)] = u
+			}
+			return nil
+		})
+		return out, err
+	}
+	chunk := len(emails)
+	if cp.maxResults > 0 {
+		chunk = min(chunk, cp.maxResults)
+	}
+	for i := 0; i < len(emails); {
+		part := emails[i:min(i+max(chunk, 1), len(emails))]
+		if len(part) > 1 && !c.capabilities().or {
+			part = part[:1]
+		}
+		err := c.filterUsers(ctx, part, out)
+		if len(part) > 1 && filterRefused(err) {
+			c.drop("no-or-filter", fmt.Sprintf("the provider refused an `or` filter (%v): one `userName eq` lookup per user", err),
+				func(cp *scimCaps) { cp.or = false })
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		i += len(part)
+	}
+	return out, nil
+}
+
+// filterRefused reports whether err is a provider refusing a filter it does
+// not implement: 400 invalidFilter or tooMany, any 400 naming the filter,
+// 403 tooMany, or 501.
+func filterRefused(err error) bool {
+	var se *StatusError
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Status {
+	case http.StatusBadRequest:
+		return true // a compound filter is the only thing in the request
+	case http.StatusForbidden:
+		return se.SCIMType == "tooMany"
+	case http.StatusNotImplemented:
+		return true
+	}
+	return false
+}
+
+func (c *SCIM) filterUsers(ctx context.Context, emails []string, into map[string]load.User) error {
 	parts := make([]string, len(emails))
 	for i, e := range emails {
 		parts[i] = "userName eq " + scimQuote(e)
@@ -160,54 +312,72 @@ func (c *SCIM) findUsers(ctx context.Context, emails []string) (map[string]load.
 	q := url.Values{"filter": {strings.Join(parts, " or ")}, "count": {strconv.Itoa(max(len(emails), 1))}}
 	var list wire.SCIMList[wire.SCIMUser]
 	if err := c.doJSON(ctx, http.MethodGet, c.base+"/Users?"+q.Encode(), nil, &list); err != nil {
-		return nil, err
+		return err
 	}
-	out := map[string]load.User{}
 	for _, u := range list.Resources {
-		out[strings.ToLower(u.UserName)] = fromSCIMUser(u)
+		into[strings.ToLower(u.UserName)] = fromSCIMUser(u)
 	}
-	return out, nil
+	return nil
 }
 
-// UpsertUsers looks the batch up with one filter, then creates the missing
-// users (POST) and updates the others (PATCH replace of the name fields) —
-// in Bulk requests when the provider supports them, otherwise one request
-// per user. Per-operation failures are in the results; a request that fails
-// as a whole returns the results so far and the error.
+// UpsertUsers creates the missing users (POST) and updates the others
+// (PATCH replace of the name fields; PUT without PATCH support) — in Bulk
+// requests when the provider supports them, otherwise one request per user.
+// Users the caller marked (UserInput.ID, Absent) are not looked up again;
+// the others are. A create answered 409 (the user exists: an earlier
+// dropped request created it) becomes a lookup and an update. Per-operation
+// failures are in the results; a request that fails as a whole returns the
+// results so far and the error.
 func (c *SCIM) UpsertUsers(ctx context.Context, users []load.UserInput) ([]load.UpsertResult, error) {
 	if _, err := c.Discover(ctx); err != nil {
 		return nil, err
 	}
-	chunk := c.bulkSize()
-	bulk := chunk > 0
-	if !bulk {
-		chunk = c.batch
+	var unknown []string
+	for _, u := range users {
+		if u.ID == "" && !u.Absent {
+			unknown = append(unknown, u.Email)
+		}
+	}
+	existing := map[string]load.User{}
+	if len(unknown) > 0 {
+		var err error
+		if existing, err = c.findUsers(ctx, unknown); err != nil {
+			return nil, fmt.Errorf("highspot scim: upsert users: look up %d user(s): %w", len(unknown), err)
+		}
+	}
+	for _, u := range users {
+		if u.ID != "" {
+			existing[strings.ToLower(u.Email)] = load.User{ID: u.ID, Email: u.Email}
+		}
 	}
 	out := make([]load.UpsertResult, 0, len(users))
-	for start := 0; start < len(users); start += chunk {
+	for start := 0; start < len(users); {
+		chunk := c.bulkSize()
+		if chunk == 0 {
+			res, err := c.upsertEach(ctx, users[start:], existing)
+			out = append(out, res...)
+			if err != nil {
+				return out, fmt.Errorf("highspot scim: upsert users %d..%d: %w", start+1, start+len(res)+1, err)
+			}
+			return out, nil
+		}
 		end := min(start+chunk, len(users))
-		part := users[start:end]
-		emails := make([]string, len(part))
-		for i, u := range part {
-			emails[i] = u.Email
-		}
-		existing, err := c.findUsers(ctx, emails)
-		if err != nil {
-			return out, fmt.Errorf("highspot scim: upsert users %d..%d: look up: %w", start+1, end, err)
-		}
-		var res []load.UpsertResult
-		if bulk {
-			res, err = c.upsertBulk(ctx, part, existing)
-		} else {
-			res, err = c.upsertEach(ctx, part, existing)
+		res, err := c.upsertBulk(ctx, users[start:end], existing)
+		if errors.Is(err, errBulkRetry) {
+			continue // Bulk dropped or made smaller: send the chunk again
 		}
 		out = append(out, res...)
 		if err != nil {
 			return out, fmt.Errorf("highspot scim: upsert users %d..%d: %w", start+1, end, err)
 		}
+		start = end
 	}
 	return out, nil
 }
+
+// errBulkRetry says the Bulk request was refused in a way that changed the
+// client's capabilities: send the same users again.
+var errBulkRetry = errors.New("bulk capabilities changed")
 
 func (c *SCIM) upsertEach(ctx context.Context, users []load.UserInput, existing map[string]load.User) ([]load.UpsertResult, error) {
 	var out []load.UpsertResult
@@ -216,11 +386,16 @@ func (c *SCIM) upsertEach(ctx context.Context, users []load.UserInput, existing 
 		var err error
 		if ex, ok := existing[strings.ToLower(u.Email)]; ok {
 			r.ID = ex.ID
-			err = c.doJSON(ctx, http.MethodPatch, c.base+"/Users/"+url.PathEscape(ex.ID), mustJSON(namePatch(u)), nil)
+			err = c.update(ctx, ex.ID, u)
 		} else {
 			var created wire.SCIMUser
 			err = c.doJSON(ctx, http.MethodPost, c.base+"/Users", mustJSON(scimUserBody(u)), &created)
 			r.ID, r.Created = created.ID, err == nil
+			if conflict(err) {
+				r.ID, r.Created, err = c.updateExisting(ctx, u)
+			} else if err == nil && created.ID == "" {
+				err = &StatusError{Status: http.StatusUnprocessableEntity, Body: "the provider answered the create without a user id", Method: http.MethodPost, URL: c.base + "/Users"}
+			}
 		}
 		if err != nil {
 			if Retryable(err) {
@@ -231,6 +406,36 @@ func (c *SCIM) upsertEach(ctx context.Context, users []load.UserInput, existing 
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// conflict reports a 409: the user exists.
+func conflict(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Status == http.StatusConflict
+}
+
+// updateExisting handles a create answered 409: find the user and update it.
+func (c *SCIM) updateExisting(ctx context.Context, u load.UserInput) (string, bool, error) {
+	found, err := c.findUsers(ctx, []string{u.Email})
+	if err != nil {
+		return "", false, fmt.Errorf("create answered 409; look up the existing user: %w", err)
+	}
+	ex, ok := found[strings.ToLower(u.Email)]
+	if !ok {
+		return "", false, &StatusError{Status: http.StatusConflict, Body: "create answered 409 but no user with this userName is listed", Method: http.MethodPost, URL: c.base + "/Users"}
+	}
+	return ex.ID, false, c.update(ctx, ex.ID, u)
+}
+
+// update sends the profile of an existing user: PATCH, or PUT without
+// PATCH support.
+func (c *SCIM) update(ctx context.Context, id string, u load.UserInput) error {
+	if !c.capabilities().patch {
+		body := scimUserBody(u)
+		delete(body, "active")
+		return c.doJSON(ctx, http.MethodPut, c.base+"/Users/"+url.PathEscape(id), mustJSON(body), nil)
+	}
+	return c.doJSON(ctx, http.MethodPatch, c.base+"/Users/"+url.PathEscape(id), mustJSON(namePatch(u)), nil)
 }
 
 func (c *SCIM) upsertBulk(ctx context.Context, users []load.UserInput, existing map[string]load.User) ([]load.UpsertResult, error) {
@@ -247,11 +452,30 @@ func (c *SCIM) upsertBulk(ctx context.Context, users []load.UserInput, existing 
 			req.Operations = append(req.Operations, wire.SCIMBulkOperation{Method: http.MethodPost, BulkID: id, Path: "/Users", Data: scimUserBody(u)})
 		}
 	}
+	body := mustJSON(req)
+	if lim := c.capabilities().bulkBytes; lim > 0 && len(body) > lim && len(users) > 1 {
+		c.drop("bulk-smaller", fmt.Sprintf("a Bulk request of %d operations is %d bytes, over maxPayloadSize %d: smaller Bulk requests", len(users), len(body), lim),
+			func(cp *scimCaps) { cp.bulkOps = max(len(users)/2, 1) })
+		return nil, errBulkRetry
+	}
 	var resp wire.SCIMBulkResponse
-	if err := c.doJSON(ctx, http.MethodPost, c.base+"/Bulk", mustJSON(req), &resp); err != nil {
+	if err := c.doJSON(ctx, http.MethodPost, c.base+"/Bulk", body, &resp); err != nil {
+		var se *StatusError
+		if errors.As(err, &se) {
+			switch {
+			case se.Status == http.StatusNotImplemented || se.Status == http.StatusNotFound || se.Status == http.StatusMethodNotAllowed:
+				c.drop("no-bulk", fmt.Sprintf("the provider refused Bulk (%d): one request per user", se.Status), func(cp *scimCaps) { cp.bulk = false })
+				return nil, errBulkRetry
+			case (se.Status == http.StatusRequestEntityTooLarge || se.SCIMType == "tooMany") && len(users) > 1:
+				c.drop("bulk-smaller", fmt.Sprintf("the provider refused a Bulk request of %d operations (%d %s): smaller Bulk requests", len(users), se.Status, se.SCIMType),
+					func(cp *scimCaps) { cp.bulkOps = max(len(users)/2, 1) })
+				return nil, errBulkRetry
+			}
+		}
 		return nil, err
 	}
 	done := make([]bool, len(users))
+	var conflicts []int
 	for j, op := range resp.Operations {
 		i := j
 		if strings.HasPrefix(op.BulkID, "u") {
@@ -264,6 +488,10 @@ func (c *SCIM) upsertBulk(ctx context.Context, users []load.UserInput, existing 
 		}
 		done[i] = true
 		st := int(op.Status)
+		if st == http.StatusConflict && out[i].Created {
+			conflicts = append(conflicts, i)
+			continue
+		}
 		if st < 200 || st > 299 {
 			out[i].ID, out[i].Created = "", false
 			out[i].Err = &StatusError{Status: st, Body: errorMessage(op.Response), Method: op.Method, URL: c.base + "/Bulk " + req.Operations[i].Path}
@@ -283,6 +511,16 @@ func (c *SCIM) upsertBulk(ctx context.Context, users []load.UserInput, existing 
 		if !done[i] {
 			out[i].ID, out[i].Created = "", false
 			out[i].Err = &StatusError{Status: http.StatusUnprocessableEntity, Body: "no result for this operation in the Bulk response", Method: http.MethodPost, URL: c.base + "/Bulk"}
+		}
+	}
+	for _, i := range conflicts {
+		id, _, err := c.updateExisting(ctx, users[i])
+		if err != nil && Retryable(err) {
+			return out, err
+		}
+		out[i].ID, out[i].Created, out[i].Err = id, false, err
+		if err != nil {
+			out[i].ID = ""
 		}
 	}
 	return out, nil
@@ -368,12 +606,26 @@ func (c *SCIM) userID(ctx context.Context, u load.User) (string, error) {
 	return f.ID, nil
 }
 
-// FindGroup filters on displayName eq "<name>"; nil, nil when absent.
+// FindGroup filters on displayName eq "<name>" (lists /Groups when the
+// provider has no filter support); nil, nil when absent.
 func (c *SCIM) FindGroup(ctx context.Context, name string) (*load.Group, error) {
-	q := url.Values{"filter": {"displayName eq " + scimQuote(name)}, "excludedAttributes": {"members"}}
+	if _, err := c.Discover(ctx); err != nil {
+		return nil, err
+	}
 	var list wire.SCIMList[wire.SCIMGroup]
-	if err := c.doJSON(ctx, http.MethodGet, c.base+"/Groups?"+q.Encode(), nil, &list); err != nil {
-		return nil, fmt.Errorf("highspot scim: find group %q: %w", name, err)
+	if c.capabilities().filter {
+		q := url.Values{"filter": {"displayName eq " + scimQuote(name)}, "excludedAttributes": {"members"}}
+		if err := c.doJSON(ctx, http.MethodGet, c.base+"/Groups?"+q.Encode(), nil, &list); err != nil {
+			return nil, fmt.Errorf("highspot scim: find group %q: %w", name, err)
+		}
+	} else {
+		err := c.pages(ctx, "/Groups", url.Values{"excludedAttributes": {"members"}}, decodeEach("group", func(g wire.SCIMGroup) error {
+			list.Resources = append(list.Resources, g)
+			return nil
+		}))
+		if err != nil {
+			return nil, fmt.Errorf("highspot scim: find group %q: list groups: %w", name, err)
+		}
 	}
 	var fold *load.Group
 	for _, g := range list.Resources {
@@ -420,25 +672,62 @@ func (c *SCIM) ListGroups(ctx context.Context, fn func(load.Group) error) error 
 	return nil
 }
 
+// pages walks a list by startIndex (1-based). It does not trust
+// totalResults to end the walk (providers omit it or report the page size):
+// it stops at an empty page (Resources absent or empty) or at a page
+// shorter than an earlier one (the provider's real page size, which may be
+// smaller than the count asked). Items are passed on once by id; a page that
+// brings nothing new while more were promised is an error, so a provider
+// that repeats itself never makes a partial list look complete.
 func (c *SCIM) pages(ctx context.Context, p string, q url.Values, fn func(json.RawMessage) error) error {
-	start := 1
+	start, biggest := 1, 0
+	seen := map[string]bool{}
 	for {
+		count := c.pageSize()
 		q.Set("startIndex", strconv.Itoa(start))
-		q.Set("count", strconv.Itoa(c.page))
-		var list wire.SCIMList[json.RawMessage]
+		q.Set("count", strconv.Itoa(count))
+		var list struct {
+			TotalResults *int              `json:"totalResults"`
+			Resources    []json.RawMessage `json:"Resources"`
+		}
 		if err := c.doJSON(ctx, http.MethodGet, c.base+p+"?"+q.Encode(), nil, &list); err != nil {
 			return err
 		}
+		n, fresh := len(list.Resources), 0
 		for _, raw := range list.Resources {
+			id := resourceID(raw)
+			if id != "" && seen[id] {
+				continue
+			}
+			seen[id] = id != ""
+			fresh++
 			if err := fn(raw); err != nil {
 				return err
 			}
 		}
-		start += len(list.Resources)
-		if len(list.Resources) == 0 || start-1 >= list.TotalResults {
+		switch {
+		case n == 0:
+			return nil
+		case fresh == 0:
+			if list.TotalResults != nil && start-1 < *list.TotalResults {
+				return fmt.Errorf("list %s: the page at startIndex %d repeats resources already listed (totalResults %d); stopping rather than returning a partial list as complete", p, start, *list.TotalResults)
+			}
+			return nil
+		case n < biggest:
 			return nil
 		}
+		biggest = max(biggest, n)
+		start += n
 	}
+}
+
+// resourceID is the "id" of a JSON resource, "" when absent.
+func resourceID(raw json.RawMessage) string {
+	var v struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(raw, &v)
+	return v.ID
 }
 
 func (c *SCIM) doJSON(ctx context.Context, method, u string, body []byte, out any) error {

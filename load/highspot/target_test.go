@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/load"
 	"github.com/otds-highspot/otds-highspot/load/highspot"
@@ -279,5 +282,73 @@ func TestErrorsFromSandbox(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "sandbox-secret") || strings.Contains(err.Error(), "y@") {
 		t.Errorf("error leaks a secret: %v", err)
+	}
+}
+
+// TestSCIMCapabilityFallbacks upserts users the caller did not look up (the
+// client must find them itself) against each provider profile: a strict
+// provider refuses the `or` filter and has no Bulk, and the client falls
+// back once to single `userName eq` lookups and one request per user, with
+// one log line per fallback; no change fails for a missing capability.
+func TestSCIMCapabilityFallbacks(t *testing.T) {
+	tests := []struct {
+		profile       string
+		wantFallbacks string
+		wantBulk      bool
+	}{
+		{sandbox.ProfileLenient, "[]", true},
+		{sandbox.ProfileStrictRFC, "[no-bulk no-or-filter]", false},
+		{sandbox.ProfileQuirky, "[]", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.profile, func(t *testing.T) {
+			seed := sandbox.Seed{Users: []sandbox.User{{Email: "Old.One@acme.com", Name: "Old", Verified: true}, {Email: "old.two@acme.com", Name: "Old", Verified: true}}}
+			s, ts := newSandbox(t, sandbox.Options{Seed: &seed, Profile: tc.profile})
+			log, hook := logtest.NewNullLogger()
+			c, err := highspot.NewSCIM(highspot.SCIMOptions{BaseURL: sandbox.SCIMBase(ts.URL), Token: config.NewSecret(sandbox.DefaultSCIMToken), HTTPClient: ts.Client(), Logger: log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var in []load.UserInput
+			for _, e := range []string{"old.one@acme.com", "new.a@acme.com", "OLD.TWO@acme.com", "new.b@acme.com", "new.c@acme.com"} {
+				in = append(in, load.UserInput{Email: e, Name: "Now"})
+			}
+			for round := range 2 { // the second round reuses the fallbacks chosen
+				res, err := c.UpsertUsers(context.Background(), in)
+				if err != nil {
+					t.Fatalf("round %d: UpsertUsers: %v", round, err)
+				}
+				for i, r := range res {
+					wantCreated := round == 0 && strings.HasPrefix(in[i].Email, "new.")
+					if r.Err != nil || r.ID == "" || r.Created != wantCreated {
+						t.Errorf("round %d: %s: got %+v, want ok with id, created=%v", round, in[i].Email, r, wantCreated)
+					}
+				}
+			}
+			if got := fmt.Sprint(c.Fallbacks()); got != tc.wantFallbacks {
+				t.Errorf("fallbacks: got %s, want %s", got, tc.wantFallbacks)
+			}
+			warns := 0
+			for _, e := range hook.AllEntries() {
+				if e.Level == logrus.WarnLevel {
+					warns++
+				}
+			}
+			if want := len(c.Fallbacks()); warns != want {
+				t.Errorf("log: got %d warnings, want %d (one per fallback)", warns, want)
+			}
+			st := s.State()
+			if len(st.Users) != 6 { // + the service user
+				t.Errorf("users: got %d, want 6 (no duplicate)", len(st.Users))
+			}
+			for _, u := range st.Users {
+				if u.Email != sandbox.DefaultServiceUser && u.Name != "Now" {
+					t.Errorf("%s: got name %q, want Now", u.Email, u.Name)
+				}
+			}
+			if got := s.Counters()["SCIM POST /Bulk"] > 0; got != tc.wantBulk {
+				t.Errorf("Bulk used: got %v, want %v", got, tc.wantBulk)
+			}
+		})
 	}
 }

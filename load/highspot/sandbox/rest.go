@@ -103,12 +103,12 @@ func (s *Server) authREST(w http.ResponseWriter, r *http.Request) (caller, bool)
 		}
 		s.fmu.Unlock()
 		if !allowed {
-			errJSON(w, http.StatusForbidden, "Impersonation not enabled")
+			s.restError(w, http.StatusForbidden, "Impersonation not enabled")
 			return caller{}, false
 		}
 		u := s.st.userByEmail[strings.ToLower(hu)]
 		if u == nil {
-			errJSON(w, http.StatusNotFound, "User %s not found", hu)
+			s.restError(w, http.StatusNotFound, "User %s not found", hu)
 			return caller{}, false
 		}
 		c.user = u
@@ -128,7 +128,7 @@ func (s *Server) restRoutes(mux *http.ServeMux) {
 	h("GET /users/{id}", func(w http.ResponseWriter, r *http.Request, c caller) {
 		u := s.st.userByID[r.PathValue("id")]
 		if u == nil {
-			errJSON(w, http.StatusNotFound, "User not found")
+			s.restError(w, http.StatusNotFound, "User not found")
 			return
 		}
 		writeJSON(w, http.StatusOK, s.renderUser(u, fieldSet(r, "with-fields"), fieldSet(r, "exclude-fields")))
@@ -136,7 +136,7 @@ func (s *Server) restRoutes(mux *http.ServeMux) {
 	h("GET /users/{id}/properties", func(w http.ResponseWriter, r *http.Request, c caller) {
 		u := s.st.userByID[r.PathValue("id")]
 		if u == nil {
-			errJSON(w, http.StatusNotFound, "User not found")
+			s.restError(w, http.StatusNotFound, "User not found")
 			return
 		}
 		props := map[string]any{"name": u.Name, "surname": u.Surname, "display_name": u.DisplayName}
@@ -148,7 +148,7 @@ func (s *Server) restRoutes(mux *http.ServeMux) {
 	h("GET /users/{id}/properties/{name}", func(w http.ResponseWriter, r *http.Request, c caller) {
 		u := s.st.userByID[r.PathValue("id")]
 		if u == nil {
-			errJSON(w, http.StatusNotFound, "User not found")
+			s.restError(w, http.StatusNotFound, "User not found")
 			return
 		}
 		n := r.PathValue("name")
@@ -163,7 +163,7 @@ func (s *Server) restRoutes(mux *http.ServeMux) {
 		default:
 			var ok bool
 			if v, ok = u.Properties[n]; !ok {
-				errJSON(w, http.StatusNotFound, "Property %s not found", n)
+				s.restError(w, http.StatusNotFound, "Property %s not found", n)
 				return
 			}
 		}
@@ -175,7 +175,7 @@ func (s *Server) restRoutes(mux *http.ServeMux) {
 	h("GET /groups/{id}", func(w http.ResponseWriter, r *http.Request, c caller) {
 		g := s.st.groupByID[r.PathValue("id")]
 		if g == nil {
-			errJSON(w, http.StatusNotFound, "Group not found")
+			s.restError(w, http.StatusNotFound, "Group not found")
 			return
 		}
 		writeJSON(w, http.StatusOK, s.renderGroup(g))
@@ -183,11 +183,11 @@ func (s *Server) restRoutes(mux *http.ServeMux) {
 	h("POST /groups", s.createGroup)
 	h("PATCH /groups/{id}", s.patchGroup)
 	h("DELETE /groups/{id}", func(w http.ResponseWriter, r *http.Request, c caller) {
-		if !requireAdmin(w, c) {
+		if !s.requireAdmin(w, c) {
 			return
 		}
 		if s.st.groupByID[r.PathValue("id")] == nil {
-			errJSON(w, http.StatusNotFound, "Group not found")
+			s.restError(w, http.StatusNotFound, "Group not found")
 			return
 		}
 		s.st.removeGroup(r.PathValue("id"))
@@ -199,7 +199,7 @@ func (s *Server) restRoutes(mux *http.ServeMux) {
 	h("GET /spots/{id}", func(w http.ResponseWriter, r *http.Request, c caller) {
 		sp := s.st.spotByID[r.PathValue("id")]
 		if sp == nil || !s.canSee(c.user, sp) {
-			errJSON(w, http.StatusNotFound, "Spot not found")
+			s.restError(w, http.StatusNotFound, "Spot not found")
 			return
 		}
 		writeJSON(w, http.StatusOK, renderSpot(sp))
@@ -209,11 +209,11 @@ func (s *Server) restRoutes(mux *http.ServeMux) {
 	h("DELETE /spots/{id}", func(w http.ResponseWriter, r *http.Request, c caller) {
 		sp := s.st.spotByID[r.PathValue("id")]
 		if sp == nil {
-			errJSON(w, http.StatusNotFound, "Spot not found")
+			s.restError(w, http.StatusNotFound, "Spot not found")
 			return
 		}
 		if !c.user.Admin && s.roleOn(c.user, sp) != "owner" {
-			errJSON(w, http.StatusForbidden, "Only the spot owner can delete the spot")
+			s.restError(w, http.StatusForbidden, "Only the spot owner can delete the spot")
 			return
 		}
 		delete(s.st.spotByID, sp.ID)
@@ -239,7 +239,7 @@ func (s *Server) restRoutes(mux *http.ServeMux) {
 			return
 		}
 		if it.Content == "" {
-			errJSON(w, http.StatusGone, "Content is not available")
+			s.restError(w, http.StatusGone, "Content is not available")
 			return
 		}
 		ct := it.MimeType
@@ -254,7 +254,7 @@ func (s *Server) restRoutes(mux *http.ServeMux) {
 	h("GET /requests/{id}", func(w http.ResponseWriter, r *http.Request, c caller) {
 		rq := s.st.requests[r.PathValue("id")]
 		if rq == nil {
-			errJSON(w, http.StatusNotFound, "Request not found")
+			s.restError(w, http.StatusNotFound, "Request not found")
 			return
 		}
 		st := "complete"
@@ -267,11 +267,11 @@ func (s *Server) restRoutes(mux *http.ServeMux) {
 	h("GET /requests/{id}/result", func(w http.ResponseWriter, r *http.Request, c caller) {
 		rq := s.st.requests[r.PathValue("id")]
 		if rq == nil {
-			errJSON(w, http.StatusNotFound, "Request not found")
+			s.restError(w, http.StatusNotFound, "Request not found")
 			return
 		}
 		if rq.polls > 0 {
-			errJSON(w, http.StatusConflict, "Request %s is still pending", rq.id)
+			s.restError(w, http.StatusConflict, "Request %s is still pending", rq.id)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -283,7 +283,7 @@ func (s *Server) restRoutes(mux *http.ServeMux) {
 func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
 	k, sec, ok := r.BasicAuth()
 	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "client_credentials" {
-		errJSON(w, http.StatusBadRequest, "grant_type must be client_credentials")
+		s.restError(w, http.StatusBadRequest, "grant_type must be client_credentials")
 		return
 	}
 	s.mu.Lock()
@@ -299,22 +299,23 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
 	unauthorized(w)
 }
 
-func requireAdmin(w http.ResponseWriter, c caller) bool {
+func (s *Server) requireAdmin(w http.ResponseWriter, c caller) bool {
 	if !c.user.Admin {
-		errJSON(w, http.StatusForbidden, "User %s is not allowed to do this", c.user.Email)
+		s.restError(w, http.StatusForbidden, "User %s is not allowed to do this", c.user.Email)
 		return false
 	}
 	return true
 }
 
-// paging reads start and limit (default 100, clamped to 1..100).
-func paging(w http.ResponseWriter, r *http.Request) (start, limit int, ok bool) {
+// paging reads start and limit (default 100, clamped to 1..100; quirky
+// caps it at quirkyPageCap without saying so).
+func (s *Server) paging(w http.ResponseWriter, r *http.Request) (start, limit int, ok bool) {
 	q := r.URL.Query()
 	start, limit = 0, 100
 	if v := q.Get("start"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			errJSON(w, http.StatusBadRequest, "start must be a non-negative integer")
+			s.restError(w, http.StatusBadRequest, "start must be a non-negative integer")
 			return 0, 0, false
 		}
 		start = n
@@ -322,12 +323,28 @@ func paging(w http.ResponseWriter, r *http.Request) (start, limit int, ok bool) 
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			errJSON(w, http.StatusBadRequest, "limit must be a positive integer")
+			s.restError(w, http.StatusBadRequest, "limit must be a positive integer")
 			return 0, 0, false
 		}
 		limit = min(n, 100)
 	}
+	if s.quirky() {
+		limit = min(limit, quirkyPageCap)
+	}
 	return start, limit, true
+}
+
+// restPage is page, except that quirky starts every page after the first
+// one item early (repeating the previous page's last item) and answers a
+// start past the end with the last item again instead of an empty page.
+func (s *Server) restPage(n, start, limit int) (from, to int) {
+	if s.quirky() && start > 0 && n > 0 {
+		start = min(start-1, n-1)
+	}
+	if start >= n {
+		return n, n
+	}
+	return start, min(start+limit, n)
 }
 
 func page[T any](all []T, start, limit int) []T {
@@ -379,10 +396,10 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c caller) {
 	switch list {
 	case "", "verified", "unverified", "all":
 	default:
-		errJSON(w, http.StatusBadRequest, "list must be verified, unverified or all")
+		s.restError(w, http.StatusBadRequest, "list must be verified, unverified or all")
 		return
 	}
-	start, limit, ok := paging(w, r)
+	start, limit, ok := s.paging(w, r)
 	if !ok {
 		return
 	}
@@ -399,7 +416,8 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	with, exclude := fieldSet(r, "with-fields"), fieldSet(r, "exclude-fields")
 	out := []map[string]any{}
-	for _, u := range page(sel, start, limit) {
+	from, to := s.restPage(len(sel), start, limit)
+	for _, u := range sel[from:to] {
 		out = append(out, s.renderUser(u, with, exclude))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"counts_total": len(sel), "collection": out})
@@ -407,7 +425,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c caller) {
 
 type upsertResult struct {
 	ID      string `json:"id,omitempty"`
-	Email   string `json:"email"`
+	Email   string `json:"email,omitempty"`
 	Status  string `json:"status"`
 	Message string `json:"message,omitempty"`
 	Created bool   `json:"created"`
@@ -422,12 +440,12 @@ func validEmail(e string) bool {
 // A bad entry is a per-entry error; the call still answers 200 (or 202 in
 // async mode).
 func (s *Server) upsertUsers(w http.ResponseWriter, r *http.Request, c caller) {
-	if !requireAdmin(w, c) {
+	if !s.requireAdmin(w, c) {
 		return
 	}
 	var entries []json.RawMessage
 	if err := json.NewDecoder(r.Body).Decode(&entries); err != nil {
-		errJSON(w, http.StatusBadRequest, "The body must be a JSON array of users: %v", err)
+		s.restError(w, http.StatusBadRequest, "The body must be a JSON array of users: %v", err)
 		return
 	}
 	s.fmu.Lock()
@@ -465,6 +483,18 @@ func (s *Server) upsertUsers(w http.ResponseWriter, r *http.Request, c caller) {
 		}
 		u.Updated = now
 		res = append(res, upsertResult{ID: u.ID, Email: u.Email, Status: "ok", Created: created})
+	}
+	if s.quirky() {
+		// The S3 shape: results in request order, no email, an
+		// undocumented status word.
+		for i := range res {
+			res[i].Email = ""
+			if res[i].Status == "ok" {
+				res[i].Status = "success"
+			} else {
+				res[i].Status = "failed"
+			}
+		}
 	}
 	body, _ := json.Marshal(map[string]any{"collection": res})
 	if f.AsyncMode {
@@ -537,12 +567,12 @@ func (s *Server) setSuspended(u *User, b bool) {
 }
 
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, c caller) {
-	if !requireAdmin(w, c) {
+	if !s.requireAdmin(w, c) {
 		return
 	}
 	u := s.st.userByID[r.PathValue("id")]
 	if u == nil {
-		errJSON(w, http.StatusNotFound, "User not found")
+		s.restError(w, http.StatusNotFound, "User not found")
 		return
 	}
 	s.fmu.Lock()
@@ -569,22 +599,23 @@ func (s *Server) renderGroup(g *Group) map[string]any {
 func (s *Server) listGroups(w http.ResponseWriter, r *http.Request, c caller) {
 	q := r.URL.Query()
 	if q.Get("role") != "" && q.Get("right") != "" {
-		errJSON(w, http.StatusBadRequest, "role and right cannot be combined")
+		s.restError(w, http.StatusBadRequest, "role and right cannot be combined")
 		return
 	}
-	start, limit, ok := paging(w, r)
+	start, limit, ok := s.paging(w, r)
 	if !ok {
 		return
 	}
 	out := []map[string]any{}
-	for _, g := range page(s.st.groups, start, limit) {
+	from, to := s.restPage(len(s.st.groups), start, limit)
+	for _, g := range s.st.groups[from:to] {
 		out = append(out, s.renderGroup(g))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"counts_total": len(s.st.groups), "collection": out})
 }
 
 func (s *Server) createGroup(w http.ResponseWriter, r *http.Request, c caller) {
-	if !requireAdmin(w, c) {
+	if !s.requireAdmin(w, c) {
 		return
 	}
 	var b struct {
@@ -593,16 +624,16 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request, c caller) {
 		Description string `json:"description"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
-		errJSON(w, http.StatusBadRequest, "invalid JSON: %v", err)
+		s.restError(w, http.StatusBadRequest, "invalid JSON: %v", err)
 		return
 	}
 	name := strings.TrimSpace(b.Name + b.Title)
 	if name == "" {
-		errJSON(w, http.StatusBadRequest, "name is required")
+		s.restError(w, http.StatusBadRequest, "name is required")
 		return
 	}
 	if s.st.groupByName(name) != nil {
-		errJSON(w, http.StatusConflict, "A group named %q already exists", name)
+		s.restError(w, http.StatusConflict, "A group named %q already exists", name)
 		return
 	}
 	g := &Group{ID: s.newID(), Name: name, Description: b.Description, Created: s.ts()}
@@ -611,17 +642,17 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request, c caller) {
 }
 
 func (s *Server) patchGroup(w http.ResponseWriter, r *http.Request, c caller) {
-	if !requireAdmin(w, c) {
+	if !s.requireAdmin(w, c) {
 		return
 	}
 	g := s.st.groupByID[r.PathValue("id")]
 	if g == nil {
-		errJSON(w, http.StatusNotFound, "Group not found")
+		s.restError(w, http.StatusNotFound, "Group not found")
 		return
 	}
 	var b map[string]any
 	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
-		errJSON(w, http.StatusBadRequest, "invalid JSON: %v", err)
+		s.restError(w, http.StatusBadRequest, "invalid JSON: %v", err)
 		return
 	}
 	for _, k := range []string{"name", "title"} {
@@ -637,19 +668,19 @@ func (s *Server) patchGroup(w http.ResponseWriter, r *http.Request, c caller) {
 
 // addGroupUsers is the PROPOSED POST /groups/{id}/users {"users":[emails]}.
 func (s *Server) addGroupUsers(w http.ResponseWriter, r *http.Request, c caller) {
-	if !requireAdmin(w, c) {
+	if !s.requireAdmin(w, c) {
 		return
 	}
 	g := s.st.groupByID[r.PathValue("id")]
 	if g == nil {
-		errJSON(w, http.StatusNotFound, "Group not found")
+		s.restError(w, http.StatusNotFound, "Group not found")
 		return
 	}
 	var b struct {
 		Users []string `json:"users"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
-		errJSON(w, http.StatusBadRequest, "The body must be {\"users\": [emails]}: %v", err)
+		s.restError(w, http.StatusBadRequest, "The body must be {\"users\": [emails]}: %v", err)
 		return
 	}
 	res := []map[string]string{}
@@ -668,16 +699,16 @@ func (s *Server) addGroupUsers(w http.ResponseWriter, r *http.Request, c caller)
 // removeGroupUser is the PROPOSED DELETE /groups/{id}/users/{userId};
 // removing a non-member succeeds (idempotent).
 func (s *Server) removeGroupUser(w http.ResponseWriter, r *http.Request, c caller) {
-	if !requireAdmin(w, c) {
+	if !s.requireAdmin(w, c) {
 		return
 	}
 	g := s.st.groupByID[r.PathValue("id")]
 	if g == nil {
-		errJSON(w, http.StatusNotFound, "Group not found")
+		s.restError(w, http.StatusNotFound, "Group not found")
 		return
 	}
 	if s.st.userByID[r.PathValue("userId")] == nil {
-		errJSON(w, http.StatusNotFound, "User not found")
+		s.restError(w, http.StatusNotFound, "User not found")
 		return
 	}
 	delete(s.st.members[g.ID], r.PathValue("userId"))
@@ -710,10 +741,10 @@ func (s *Server) listSpots(w http.ResponseWriter, r *http.Request, c caller) {
 	q := r.URL.Query()
 	role, right := q.Get("role"), q.Get("right")
 	if role != "" && right != "" {
-		errJSON(w, http.StatusBadRequest, "role and right cannot be combined")
+		s.restError(w, http.StatusBadRequest, "role and right cannot be combined")
 		return
 	}
-	start, limit, ok := paging(w, r)
+	start, limit, ok := s.paging(w, r)
 	if !ok {
 		return
 	}
@@ -758,7 +789,7 @@ func (s *Server) createSpot(w http.ResponseWriter, r *http.Request, c caller) {
 		Visibility  string `json:"visibility"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&b); err != nil || strings.TrimSpace(b.Title) == "" {
-		errJSON(w, http.StatusBadRequest, "title is required")
+		s.restError(w, http.StatusBadRequest, "title is required")
 		return
 	}
 	if b.Visibility == "" {
@@ -774,27 +805,27 @@ func (s *Server) createSpot(w http.ResponseWriter, r *http.Request, c caller) {
 func (s *Server) patchSpot(w http.ResponseWriter, r *http.Request, c caller) {
 	sp := s.st.spotByID[r.PathValue("id")]
 	if sp == nil || !s.canSee(c.user, sp) {
-		errJSON(w, http.StatusNotFound, "Spot not found")
+		s.restError(w, http.StatusNotFound, "Spot not found")
 		return
 	}
 	if !c.user.Admin && !contains([]string{"owner", "co-owner", "editor"}, s.roleOn(c.user, sp)) {
-		errJSON(w, http.StatusForbidden, "User %s cannot edit this spot", c.user.Email)
+		s.restError(w, http.StatusForbidden, "User %s cannot edit this spot", c.user.Email)
 		return
 	}
 	var b map[string]any
 	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
-		errJSON(w, http.StatusBadRequest, "invalid JSON: %v", err)
+		s.restError(w, http.StatusBadRequest, "invalid JSON: %v", err)
 		return
 	}
 	_, hasV := b["visibility"]
 	_, hasO := b["is_official"]
 	if hasV && hasO {
-		errJSON(w, http.StatusBadRequest, "visibility and is_official cannot be updated in the same request")
+		s.restError(w, http.StatusBadRequest, "visibility and is_official cannot be updated in the same request")
 		return
 	}
 	if v, ok := b["visibility"].(string); ok {
 		if v != "public" && v != "private" {
-			errJSON(w, http.StatusBadRequest, "visibility must be public or private")
+			s.restError(w, http.StatusBadRequest, "visibility must be public or private")
 			return
 		}
 		sp.Visibility = v
@@ -816,7 +847,7 @@ func (s *Server) patchSpot(w http.ResponseWriter, r *http.Request, c caller) {
 func (s *Server) shareSpot(w http.ResponseWriter, r *http.Request, c caller) {
 	sp := s.st.spotByID[r.PathValue("id")]
 	if sp == nil || !s.canSee(c.user, sp) {
-		errJSON(w, http.StatusNotFound, "Spot not found")
+		s.restError(w, http.StatusNotFound, "Spot not found")
 		return
 	}
 	role := r.URL.Query().Get("role")
@@ -824,25 +855,25 @@ func (s *Server) shareSpot(w http.ResponseWriter, r *http.Request, c caller) {
 		role = "viewer"
 	}
 	if !contains([]string{"viewer", "editor", "owner", "co-owner"}, role) {
-		errJSON(w, http.StatusBadRequest, "role must be viewer, editor, co-owner or owner")
+		s.restError(w, http.StatusBadRequest, "role must be viewer, editor, co-owner or owner")
 		return
 	}
 	if !contains([]string{"owner", "co-owner", "editor"}, s.roleOn(c.user, sp)) {
-		errJSON(w, http.StatusForbidden, "User %s must be an owner, co-owner or editor of the spot", c.user.Email)
+		s.restError(w, http.StatusForbidden, "User %s must be an owner, co-owner or editor of the spot", c.user.Email)
 		return
 	}
 	var b struct {
 		Users []string `json:"users"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&b); err != nil || len(b.Users) == 0 {
-		errJSON(w, http.StatusBadRequest, "The body must be {\"users\": [emails]}")
+		s.restError(w, http.StatusBadRequest, "The body must be {\"users\": [emails]}")
 		return
 	}
 	var targets []*User
 	for _, e := range b.Users {
 		u := s.st.userByEmail[strings.ToLower(strings.TrimSpace(e))]
 		if u == nil {
-			errJSON(w, http.StatusBadRequest, "User %s not found", e)
+			s.restError(w, http.StatusBadRequest, "User %s not found", e)
 			return
 		}
 		targets = append(targets, u)
@@ -871,7 +902,7 @@ func renderItem(it *Item) map[string]any {
 func (s *Server) visibleItem(w http.ResponseWriter, r *http.Request, c caller) *Item {
 	it := s.st.itemByID[r.PathValue("id")]
 	if it == nil || !s.canSee(c.user, s.st.spotByID[it.Spot]) {
-		errJSON(w, http.StatusNotFound, "Item not found")
+		s.restError(w, http.StatusNotFound, "Item not found")
 		return nil
 	}
 	return it
@@ -881,15 +912,15 @@ func (s *Server) listItems(w http.ResponseWriter, r *http.Request, c caller) {
 	q := r.URL.Query()
 	spot := q.Get("spot")
 	if spot == "" {
-		errJSON(w, http.StatusBadRequest, "spot is required")
+		s.restError(w, http.StatusBadRequest, "spot is required")
 		return
 	}
 	sp := s.st.spotByID[spot]
 	if sp == nil || !s.canSee(c.user, sp) {
-		errJSON(w, http.StatusNotFound, "Spot not found")
+		s.restError(w, http.StatusNotFound, "Spot not found")
 		return
 	}
-	start, limit, ok := paging(w, r)
+	start, limit, ok := s.paging(w, r)
 	if !ok {
 		return
 	}
@@ -909,7 +940,7 @@ func (s *Server) listItems(w http.ResponseWriter, r *http.Request, c caller) {
 func (s *Server) searchItems(w http.ResponseWriter, r *http.Request, c caller) {
 	q := r.URL.Query()
 	qs := strings.ToLower(strings.TrimSpace(q.Get("query-string")))
-	start, limit, ok := paging(w, r)
+	start, limit, ok := s.paging(w, r)
 	if !ok {
 		return
 	}
@@ -933,7 +964,7 @@ func (s *Server) searchItems(w http.ResponseWriter, r *http.Request, c caller) {
 	case "", "relevancy":
 		sort.SliceStable(hits, func(i, j int) bool { return hits[i].score > hits[j].score })
 	default:
-		errJSON(w, http.StatusBadRequest, "sortby must be relevancy or date_added")
+		s.restError(w, http.StatusBadRequest, "sortby must be relevancy or date_added")
 		return
 	}
 	out := []map[string]any{}

@@ -88,12 +88,17 @@ func (s *Server) scimRoutes(mux *http.ServeMux) {
 		if maxOps <= 0 {
 			maxOps = 100
 		}
+		bulk := map[string]any{"supported": !f.SCIMBulkDisabled, "maxOperations": maxOps, "maxPayloadSize": 1 << 20}
+		maxResults := 200
+		if s.strict() {
+			bulk, maxResults = map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0}, strictMaxResults
+		}
 		writeSCIM(w, http.StatusOK, map[string]any{
 			"schemas":          []string{"urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"},
 			"documentationUri": "https://example.invalid/highspot-sandbox",
 			"patch":            map[string]bool{"supported": true},
-			"bulk":             map[string]any{"supported": !f.SCIMBulkDisabled, "maxOperations": maxOps, "maxPayloadSize": 1 << 20},
-			"filter":           map[string]any{"supported": true, "maxResults": 200},
+			"bulk":             bulk,
+			"filter":           map[string]any{"supported": true, "maxResults": maxResults},
 			"changePassword":   map[string]bool{"supported": false},
 			"sort":             map[string]bool{"supported": false},
 			"etag":             map[string]bool{"supported": false},
@@ -227,6 +232,45 @@ func parseFilter(f string) ([]clause, bool) {
 	return out, len(out) > 0
 }
 
+// filterFor parses a list filter as the profile allows: strict-rfc takes
+// exactly one `eq` clause on attr (userName or displayName), no `or`.
+func (s *Server) filterFor(f, attr string) ([]clause, bool) {
+	cl, ok := parseFilter(f)
+	if !ok || !s.strict() {
+		return cl, ok
+	}
+	return cl, len(cl) == 1 && cl[0].attr == strings.ToLower(attr)
+}
+
+// listResponse is the ListResponse of one page. quirky leaves totalResults
+// out (omitTotal) or reports the page size as the total, and drops
+// Resources from an empty page.
+func (s *Server) listResponse(res []map[string]any, start, total int, omitTotal bool) map[string]any {
+	m := map[string]any{"schemas": []string{scimListSchema}, "totalResults": total, "startIndex": start, "itemsPerPage": len(res), "Resources": res}
+	if s.quirky() {
+		if omitTotal {
+			delete(m, "totalResults")
+		} else {
+			m["totalResults"] = len(res)
+		}
+		if len(res) == 0 {
+			delete(m, "Resources")
+		}
+	}
+	return m
+}
+
+func (s *Server) scimPaging(w http.ResponseWriter, r *http.Request) (start, count int, ok bool) {
+	start, count, ok = scimPaging(w, r)
+	switch {
+	case s.strict():
+		count = min(count, strictMaxResults)
+	case s.quirky():
+		count = min(count, quirkyPageCap)
+	}
+	return start, count, ok
+}
+
 func scimPaging(w http.ResponseWriter, r *http.Request) (start, count int, ok bool) {
 	start, count = 1, 100
 	q := r.URL.Query()
@@ -250,14 +294,18 @@ func scimPaging(w http.ResponseWriter, r *http.Request) (start, count int, ok bo
 }
 
 func (s *Server) scimListUsers(w http.ResponseWriter, r *http.Request) {
-	start, count, ok := scimPaging(w, r)
+	start, count, ok := s.scimPaging(w, r)
 	if !ok {
 		return
 	}
 	var cl []clause
 	if f := r.URL.Query().Get("filter"); f != "" {
-		if cl, ok = parseFilter(f); !ok {
-			scimError(w, http.StatusBadRequest, "invalidFilter", "unsupported filter %q; use attr eq \"value\" [or …]", f)
+		if cl, ok = s.filterFor(f, "userName"); !ok {
+			hint := `use attr eq "value" [or …]`
+			if s.strict() {
+				hint = `only userName eq "value" is supported`
+			}
+			scimError(w, http.StatusBadRequest, "invalidFilter", "unsupported filter %q; %s", f, hint)
 			return
 		}
 	}
@@ -272,8 +320,7 @@ func (s *Server) scimListUsers(w http.ResponseWriter, r *http.Request) {
 	for _, u := range page(sel, start-1, count) {
 		res = append(res, s.scimUser(u, base))
 	}
-	writeSCIM(w, http.StatusOK, map[string]any{"schemas": []string{scimListSchema}, "totalResults": len(sel),
-		"startIndex": start, "itemsPerPage": len(res), "Resources": res})
+	writeSCIM(w, http.StatusOK, s.listResponse(res, start, len(sel), true))
 }
 
 func matchUser(u *User, cl []clause) bool {
@@ -324,6 +371,13 @@ func (s *Server) scimCreateUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.st.userByEmail[strings.ToLower(email)] != nil {
+		if s.quirky() {
+			// No SCIM error body, no scimType: only the status says it.
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusConflict)
+			_, _ = fmt.Fprintf(w, "Conflict: a user with this login already exists\n")
+			return
+		}
 		scimError(w, http.StatusConflict, "uniqueness", "User %s already exists", email)
 		return
 	}
@@ -426,6 +480,10 @@ func (s *Server) scimPatchUser(w http.ResponseWriter, r *http.Request) {
 	next := *u
 	next.Properties = copyProps(u.Properties)
 	for _, op := range p.Operations {
+		if s.strict() && strings.TrimSpace(op.Path) == "" {
+			scimError(w, http.StatusBadRequest, "invalidPath", "every PATCH operation needs a path")
+			return
+		}
 		if msg := s.patchUserOp(&next, strings.ToLower(op.Op), op.Path, op.Value); msg != "" {
 			scimError(w, http.StatusBadRequest, "invalidValue", "%s", msg)
 			return
@@ -444,6 +502,10 @@ func (s *Server) scimPatchUser(w http.ResponseWriter, r *http.Request) {
 	}
 	u.Email, u.Name, u.Surname, u.DisplayName, u.Properties = next.Email, next.Name, next.Surname, next.DisplayName, next.Properties
 	u.Updated = s.ts()
+	if s.quirky() {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	writeSCIM(w, http.StatusOK, s.scimUser(u, scimBase(r)))
 }
 
@@ -535,13 +597,13 @@ func (s *Server) patchUserOp(u *User, op, path string, raw json.RawMessage) stri
 }
 
 func (s *Server) scimListGroups(w http.ResponseWriter, r *http.Request) {
-	start, count, ok := scimPaging(w, r)
+	start, count, ok := s.scimPaging(w, r)
 	if !ok {
 		return
 	}
 	var cl []clause
 	if f := r.URL.Query().Get("filter"); f != "" {
-		if cl, ok = parseFilter(f); !ok {
+		if cl, ok = s.filterFor(f, "displayName"); !ok {
 			scimError(w, http.StatusBadRequest, "invalidFilter", "unsupported filter %q; use displayName eq \"name\"", f)
 			return
 		}
@@ -564,8 +626,7 @@ func (s *Server) scimListGroups(w http.ResponseWriter, r *http.Request) {
 	for _, g := range page(sel, start-1, count) {
 		res = append(res, s.scimGroup(g, base, withMembers))
 	}
-	writeSCIM(w, http.StatusOK, map[string]any{"schemas": []string{scimListSchema}, "totalResults": len(sel),
-		"startIndex": start, "itemsPerPage": len(res), "Resources": res})
+	writeSCIM(w, http.StatusOK, s.listResponse(res, start, len(sel), false))
 }
 
 type memberRef struct {
@@ -633,6 +694,10 @@ func (s *Server) scimPatchGroup(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		path := strings.TrimSpace(op.Path)
+		if s.strict() && (path == "" || strings.EqualFold(op.Op, "remove") && strings.EqualFold(path, "members")) {
+			scimError(w, http.StatusBadRequest, "invalidPath", "operation %s %q: give a path; remove a member with members[value eq \"id\"]", op.Op, op.Path)
+			return
+		}
 		switch o := strings.ToLower(op.Op); {
 		case o == "add" && strings.EqualFold(path, "members"):
 			for _, m := range refs {
@@ -683,6 +748,10 @@ func (s *Server) scimPatchGroup(w http.ResponseWriter, r *http.Request) {
 	}
 	g.Name = name
 	s.st.members[g.ID] = members
+	if s.quirky() {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	writeSCIM(w, http.StatusOK, s.scimGroup(g, scimBase(r), true))
 }
 
@@ -697,7 +766,7 @@ func (s *Server) scimBulk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := s.Faults()
-	if f.SCIMBulkDisabled {
+	if f.SCIMBulkDisabled || s.strict() {
 		scimError(w, http.StatusNotImplemented, "", "Bulk is not supported")
 		return
 	}
@@ -725,9 +794,19 @@ func (s *Server) scimBulk(w http.ResponseWriter, r *http.Request) {
 	ids := map[string]string{}
 	var out []map[string]any
 	errs := 0
-	for _, op := range req.Operations {
+	for i, op := range req.Operations {
 		if req.FailOnErrors > 0 && errs >= req.FailOnErrors {
 			break
+		}
+		if s.quirky() && i >= quirkyBulkOps {
+			// Throttled inside a 200: the operation was not run.
+			res := map[string]any{"method": op.Method, "status": "429",
+				"response": map[string]any{"schemas": []string{scimErrSchema}, "status": "429", "detail": "too many operations in flight; retry later"}}
+			if op.BulkID != "" {
+				res["bulkId"] = op.BulkID
+			}
+			out = append(out, res)
+			continue
 		}
 		p, data := op.Path, string(op.Data)
 		for b, id := range ids {

@@ -55,6 +55,9 @@ type Options struct {
 	RandSeed uint64
 	// Faults are the initial fault knobs.
 	Faults Faults
+	// Profile is the provider profile (ProfileLenient when empty; see
+	// Profiles).
+	Profile string
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger logrus.FieldLogger
@@ -105,10 +108,11 @@ type Faults struct {
 
 // Server is the sandbox. Create with New; serve Handler().
 type Server struct {
-	opts Options
-	log  logrus.FieldLogger
-	now  func() time.Time
-	h    http.Handler
+	opts    Options
+	profile string
+	log     logrus.FieldLogger
+	now     func() time.Time
+	h       http.Handler
 
 	mu   sync.Mutex // guards st, idRNG
 	st   *state
@@ -136,6 +140,11 @@ func New(opts Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	p, err := checkProfile(opts.Profile)
+	if err != nil {
+		return nil, err
+	}
+	s.profile = p
 	if s.log == nil {
 		l := logrus.New()
 		l.SetOutput(io.Discard)
@@ -568,6 +577,10 @@ func (s *Server) withFaults(next http.Handler) http.Handler {
 			}
 			writeJSON(w, http.StatusTooManyRequests, map[string]string{"message": "Too many requests"})
 			return
+		case d.status >= 500 && s.quirky():
+			// A proxy's error page, as gateways in front of real providers send.
+			s.restError(w, d.status, "Internal error (injected)")
+			return
 		case d.status >= 500:
 			writeJSON(w, d.status, map[string]string{"message": "Internal error (injected)"})
 			return
@@ -650,8 +663,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-func errJSON(w http.ResponseWriter, status int, format string, args ...any) {
-	writeJSON(w, status, map[string]string{"message": fmt.Sprintf(format, args...)})
 }
