@@ -468,10 +468,16 @@ func (c *REST) resolveUser(ctx context.Context, u load.User) (load.User, error) 
 	return toLoadUser(w, u.Verified), nil
 }
 
-// pages walks a start/limit list, stopping at counts_total (when sent) or
-// at a short or empty page.
+// pages walks a start/limit list. It passes each item on once (by id: some
+// servers start a page with the previous page's last item) and stops at
+// counts_total when sent, at an empty page, at a page that brings nothing
+// new (a server that answers past the end with its last item again), or,
+// without counts_total, at a page shorter than an earlier one (the server's
+// real page size may be below the limit asked). A page with nothing new while
+// counts_total promises more is an error: a partial list never looks complete.
 func (c *REST) pages(ctx context.Context, path string, q url.Values, fn func(json.RawMessage) error) error {
-	start := 0
+	start, biggest := 0, 0
+	seen := map[string]bool{}
 	for {
 		q.Set("start", strconv.Itoa(start))
 		q.Set("limit", strconv.Itoa(c.pageLimit))
@@ -479,22 +485,35 @@ func (c *REST) pages(ctx context.Context, path string, q url.Values, fn func(jso
 		if err := c.getJSON(ctx, path, q, &coll); err != nil {
 			return err
 		}
+		n, fresh := len(coll.Collection), 0
 		for _, raw := range coll.Collection {
+			id := resourceID(raw)
+			if id != "" && seen[id] {
+				continue
+			}
+			seen[id] = id != ""
+			fresh++
 			if err := fn(raw); err != nil {
 				return err
 			}
 		}
-		start += len(coll.Collection)
+		start += n
 		switch {
-		case len(coll.Collection) == 0:
+		case n == 0:
+			return nil
+		case fresh == 0:
+			if coll.CountsTotal > 0 && len(seen) < coll.CountsTotal {
+				return fmt.Errorf("list %s: the page at start %d repeats items already listed (%d of counts_total %d seen); stopping rather than returning a partial list as complete", path, start-n, len(seen), coll.CountsTotal)
+			}
 			return nil
 		case coll.CountsTotal > 0:
 			if start >= coll.CountsTotal {
 				return nil
 			}
-		case len(coll.Collection) < c.pageLimit:
+		case n < biggest:
 			return nil
 		}
+		biggest = max(biggest, n)
 	}
 }
 

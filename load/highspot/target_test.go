@@ -43,13 +43,16 @@ func targets(t *testing.T, ts *httptest.Server) map[string]load.Target {
 	return out
 }
 
-// TestTargetConformance runs every Target method against the sandbox through
-// both clients and checks the sandbox state after each write.
-func TestTargetConformance(t *testing.T) {
+// TestTargetMethods runs every Target method against the sandbox through
+// both clients, under every provider profile, and checks the sandbox state
+// after each write. (TestTargetConformance in package load runs whole
+// applies with faults on.)
+func TestTargetMethods(t *testing.T) {
 	ctx := context.Background()
-	for _, surface := range []string{"rest", "scim"} {
-		t.Run(surface, func(t *testing.T) {
-			s, ts := newSandbox(t, sandbox.Options{RandSeed: 1})
+	for _, run := range profileSurfaces() {
+		profile, surface := run[0], run[1]
+		t.Run(profile+"/"+surface, func(t *testing.T) {
+			s, ts := newSandbox(t, sandbox.Options{RandSeed: 1, Profile: profile})
 			c := targets(t, ts)[surface]
 
 			// Unverified users must be found (kevin.chen is unverified in the seed).
@@ -149,6 +152,17 @@ func TestTargetConformance(t *testing.T) {
 			}
 		})
 	}
+}
+
+// profileSurfaces is every (profile, surface) pair.
+func profileSurfaces() [][2]string {
+	var out [][2]string
+	for _, p := range sandbox.Profiles() {
+		for _, s := range []string{"rest", "scim"} {
+			out = append(out, [2]string{p, s})
+		}
+	}
+	return out
 }
 
 // TestPagingAcrossPages lists 250 users (100 of them unverified) with both clients.
@@ -350,5 +364,70 @@ func TestSCIMCapabilityFallbacks(t *testing.T) {
 				t.Errorf("Bulk used: got %v, want %v", got, tc.wantBulk)
 			}
 		})
+	}
+}
+
+// TestListingUnderProfiles lists 250 users and 45 groups through both
+// clients against every provider profile: each must come back exactly once,
+// whatever the paging envelope (quirky: totalResults missing or wrong,
+// Resources absent on the empty page, pages capped below the count asked,
+// REST pages repeating the previous page's last item).
+func TestListingUnderProfiles(t *testing.T) {
+	seed := sandbox.Seed{}
+	for i := range 250 {
+		seed.Users = append(seed.Users, sandbox.User{Email: fmt.Sprintf("u%03d@acme.com", i), Verified: i%5 < 3})
+	}
+	for i := range 45 {
+		seed.Groups = append(seed.Groups, sandbox.SeedGroup{Name: fmt.Sprintf("G%02d", i)})
+	}
+	for _, profile := range sandbox.Profiles() {
+		s, ts := newSandbox(t, sandbox.Options{Seed: &seed, Profile: profile})
+		wantUsers, wantGroups := len(s.State().Users), len(s.State().Groups)
+		for surface, c := range targets(t, ts) {
+			users := map[string]int{}
+			if err := c.ListUsers(context.Background(), func(u load.User) error { users[u.Email]++; return nil }); err != nil {
+				t.Fatalf("%s/%s: ListUsers: %v", profile, surface, err)
+			}
+			groups := map[string]int{}
+			if err := c.ListGroups(context.Background(), func(g load.Group) error { groups[g.Name]++; return nil }); err != nil {
+				t.Fatalf("%s/%s: ListGroups: %v", profile, surface, err)
+			}
+			if len(users) != wantUsers || len(groups) != wantGroups {
+				t.Errorf("%s/%s: got %d users and %d groups, want %d and %d", profile, surface, len(users), len(groups), wantUsers, wantGroups)
+			}
+			for k, n := range users {
+				if n != 1 {
+					t.Errorf("%s/%s: user %s listed %d times, want once", profile, surface, k, n)
+				}
+			}
+			for k, n := range groups {
+				if n != 1 {
+					t.Errorf("%s/%s: group %s listed %d times, want once", profile, surface, k, n)
+				}
+			}
+		}
+	}
+}
+
+// TestQuirkyErrorBodies: under quirky, REST errors come as HTML pages and as
+// plain text; the client keeps the status (so retries are decided as usual)
+// and turns the page into a readable message.
+func TestQuirkyErrorBodies(t *testing.T) {
+	_, ts := newSandbox(t, sandbox.Options{Profile: sandbox.ProfileQuirky})
+	c := targets(t, ts)["rest"]
+	var bodies []string
+	for range 2 {
+		err := c.RemoveMember(context.Background(), load.Group{ID: "000000000000000000000000", Name: "Gone"}, load.User{ID: "64b7f0c2a1b2c3d4e5f60704", Email: "alice.smith@acme.com"})
+		var se *highspot.StatusError
+		if !errors.As(err, &se) || se.Status != http.StatusNotFound || highspot.Retryable(err) {
+			t.Fatalf("got %v, want a non-retryable 404", err)
+		}
+		if strings.Contains(se.Body, "<") || !strings.Contains(se.Body, "Group not found") {
+			t.Errorf("got body %q, want readable text naming the missing group", se.Body)
+		}
+		bodies = append(bodies, se.Body)
+	}
+	if bodies[0] == bodies[1] {
+		t.Errorf("got the same body twice (%q), want one HTML and one text error", bodies[0])
 	}
 }
