@@ -13,6 +13,7 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/logging"
+	"github.com/otds-highspot/otds-highspot/transform/plan"
 )
 
 // DemoOptions configure Demo.
@@ -87,7 +88,9 @@ func Demo(ctx context.Context, o DemoOptions) error {
 		if err := app.Run(ctx, RunOptions{}); err != nil {
 			return fmt.Errorf("demo %s: %w", d.name, err)
 		}
-		fmt.Fprintf(o.Stdout, "review report: %s\n", app.Store.URL("_runs/"+runID+"/plan/plan.html"))
+		if report, err := plan.ReportURL(ctx, app.Store, runID); err == nil {
+			fmt.Fprintf(o.Stdout, "review report: %s\n", report)
+		}
 	}
 	fmt.Fprintf(o.Stdout, "\nArtifacts: %s (query them with DuckDB: see pipelines/sql/)\nTry: OTDS_HIGHSPOT_STORE=%s bin/otds-highspot runs list\n",
 		filepath.Join(dir, "artifacts"), filepath.Join(dir, "artifacts"))

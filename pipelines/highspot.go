@@ -165,7 +165,7 @@ func (a *App) plan(ctx context.Context, runID string, o PlanOptions) error {
 		s := res.Summary
 		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StagePlan, Status: s.Status, Manifest: a.Store.URL(res.Ref.Key),
 			Rows:    map[string]int64{"changes": res.Manifest.TableRows("changes"), "desired_users": res.Manifest.TableRows("desired_users")},
-			Details: map[string]any{"plan_sha256": s.PlanSHA256, "by_op": s.ByOp, "blocked": s.Blocked, "report": a.Store.URL("_runs/" + runID + "/plan/plan.html")}})
+			Details: map[string]any{"plan_sha256": s.PlanSHA256, "by_op": s.ByOp, "blocked": s.Blocked, "report": a.Store.URL(res.Manifest.Blobs["plan.html"].Key)}})
 		if text, serr := plan.Show(ctx, a.Store, runID); serr == nil {
 			fmt.Fprint(a.Stdout, text)
 		}

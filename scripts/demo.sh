@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 DIR="${DEMO_DIR:-.demo}"
 bin/otds-highspot demo --dir "$DIR" --log-format "${LOG_FORMAT:-text}" --log-level "${LOG_LEVEL:-warn}" </dev/null
 echo
-echo "Next: open $DIR/artifacts/_runs/*/plan/plan.html, or"
+echo "Next: open the review report printed above (plan show prints where it is), or"
 echo "  OTDS_HIGHSPOT_STORE=$DIR/artifacts bin/otds-highspot runs list"
 echo "  OTDS_HIGHSPOT_STORE=$DIR/artifacts bin/otds-highspot plan show"
 echo "  OTDS_HIGHSPOT_STORE=$DIR/artifacts bin/otds-highspot explain john.doe@acme.com"

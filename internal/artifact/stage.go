@@ -258,8 +258,18 @@ func TablePrefix(table, runID string) (string, error) {
 	return table + "/dt=" + d.Format("2006-01-02") + "/run_id=" + runID + "/", nil
 }
 
-// PutBlob stores a non-table artifact (plan.md, plan.html, report.json) under
-// _runs/<run>/<stage>/<name>; it is listed (with sha256) in the manifest.
+// BlobKey is where PutBlob stores blob name of this stage attempt:
+// _runs/<run>/<stage>/<attempt>/<name>. The attempt in the key keeps a retry
+// of the stage for the same run id clear of what a failed attempt stored;
+// readers find the committed blob through the manifest (Manifest.Blobs).
+func (s *Stage) BlobKey(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return "_runs/" + s.env.RunID + "/" + s.name + "/" + s.attempt + "/" + name
+}
+
+// PutBlob stores a non-table artifact (plan.md, plan.html, report.json) at
+// BlobKey(name); it is listed (with sha256) in the manifest.
 func (s *Stage) PutBlob(ctx context.Context, name string, data []byte) (FileEntry, error) {
 	s.mu.Lock()
 	err := s.usable()
@@ -275,12 +285,12 @@ func (s *Stage) PutBlob(ctx context.Context, name string, data []byte) (FileEntr
 	if err != nil {
 		return FileEntry{}, fmt.Errorf("put blob: %w", err)
 	}
-	key := "_runs/" + s.env.RunID + "/" + s.name + "/" + name
+	key := s.BlobKey(name)
 	sum := sha256.Sum256(data)
 	fe := FileEntry{Key: key, SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(data))}
 	if err := s.env.Store.Put(ctx, key, bytes.NewReader(data), int64(len(data))); err != nil {
 		if errors.Is(err, store.ErrExists) {
-			return FileEntry{}, fmt.Errorf("put blob %s: %s already exists (stage %s already ran for run %s?); use a new --run-id: %w", name, s.env.Store.URL(key), s.name, s.env.RunID, err)
+			return FileEntry{}, fmt.Errorf("put blob %s: %s already exists (two stages share an attempt id?): %w", name, s.env.Store.URL(key), err)
 		}
 		return FileEntry{}, fmt.Errorf("put blob %s: %w", name, err)
 	}

@@ -67,7 +67,7 @@ type RunAction struct {
 type Report struct {
 	DryRun   bool              `json:"dry_run"`
 	Removed  []RunAction       `json:"removed"`  // whole runs
-	Orphans  []string          `json:"orphans"`  // unlisted part files removed
+	Orphans  []string          `json:"orphans"`  // unlisted part files and attempt blobs removed
 	Kept     map[string]string `json:"kept"`     // run id -> reason
 	Retained map[string]string `json:"retained"` // key -> retain-until (RFC 3339)
 	Deleted  int               `json:"deleted"`  // objects deleted
@@ -166,6 +166,9 @@ func Prune(ctx context.Context, st store.Store, opts Options) (Report, error) {
 					listed[f.Key] = true
 				}
 			}
+			for _, b := range m.Blobs {
+				listed[b.Key] = true
+			}
 			if m.Status == artifact.StatusPublished && id > latest[stage] {
 				latest[stage] = id
 			}
@@ -237,7 +240,7 @@ func Prune(ctx context.Context, st store.Store, opts Options) (Report, error) {
 		if opts.OrphanGrace < 0 || unreadable[id] || id == lockRun {
 			continue
 		}
-		for _, p := range ro.parts {
+		for _, p := range append(attemptBlobs(id, ro.other), ro.parts...) {
 			if listed[p.Key] || p.ModTime.IsZero() || t.Sub(p.ModTime) < opts.OrphanGrace {
 				continue
 			}
@@ -258,6 +261,19 @@ func Prune(ctx context.Context, st store.Store, opts Options) (Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// attemptBlobs picks the blobs of stage attempts (_runs/<run>/<stage>/<attempt>/<name>)
+// among a run's other objects: the ones no manifest lists are orphans of a
+// failed attempt.
+func attemptBlobs(runID string, other []store.Info) []store.Info {
+	var out []store.Info
+	for _, in := range other {
+		if strings.Count(strings.TrimPrefix(in.Key, "_runs/"+runID+"/"), "/") == 2 {
+			out = append(out, in)
+		}
+	}
+	return out
 }
 
 // runKeys stats every object of a run (S3 List does not return retention)

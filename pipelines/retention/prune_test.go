@@ -110,9 +110,14 @@ func TestPrune(t *testing.T) {
 	ctx := context.Background()
 	st, dir := seed(t)
 	midOrphan := orphan(t, st, rMid)
+	// A failed attempt's report, stored before its commit failed.
+	midBlob := "_runs/" + rMid + "/transform/0badf00d/report.json"
+	if err := st.Put(ctx, midBlob, bytes.NewReader([]byte("{}")), 2); err != nil {
+		t.Fatal(err)
+	}
 	// Orphan age comes from the file's mtime: set it against the test clock.
 	old := now.Add(-96 * time.Hour)
-	for _, k := range []string{midOrphan} {
+	for _, k := range []string{midOrphan, midBlob} {
 		if err := os.Chtimes(filepath.Join(dir, filepath.FromSlash(k)), old, old); err != nil {
 			t.Fatal(err)
 		}
@@ -159,7 +164,7 @@ func TestPrune(t *testing.T) {
 	if fmt.Sprint(rep.Kept) != fmt.Sprint(wantKept) {
 		t.Errorf("kept: got %v, want %v", rep.Kept, wantKept)
 	}
-	if want := []string{midOrphan}; !slices.Equal(rep.Orphans, want) {
+	if want := []string{midBlob, midOrphan}; !slices.Equal(rep.Orphans, want) {
 		t.Errorf("orphans: got %q, want %q (the fresh one is within the grace period)", rep.Orphans, want)
 	}
 	if _, err := st.Stat(ctx, fresh); err != nil {

@@ -195,7 +195,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	res := &Result{Ref: ref, Manifest: m, Summary: sum, Plan: p}
 	if len(blocked) > 0 {
 		return res, exitcode.New(exitcode.PlanBlocked, "plan blocked by %d safety gate(s): %s; review %s, then, if the change is intended, re-plan this run's snapshots with an override: otds-highspot plan --from-run %s --allow op=N (it publishes a new run id, which apply then takes)",
-			len(blocked), strings.Join(sum.Blocked, "; "), st.URL("_runs/"+env.RunID+"/"+StageName+"/plan.html"), env.RunID)
+			len(blocked), strings.Join(sum.Blocked, "; "), st.URL(m.Blobs["plan.html"].Key), env.RunID)
 	}
 	return res, nil
 }
@@ -443,5 +443,18 @@ func Show(ctx context.Context, st store.Store, runID string) (string, error) {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return "", fmt.Errorf("plan show %s: decode plan.json: %w", runID, err)
 	}
-	return RenderText(&s, st.URL(b.Key[:len(b.Key)-len("plan.json")]+"plan.html")), nil
+	return RenderText(&s, st.URL(m.Blobs["plan.html"].Key)), nil
+}
+
+// ReportURL is the location of the plan.html a run's plan manifest lists.
+func ReportURL(ctx context.Context, st store.Store, runID string) (string, error) {
+	m, _, err := artifact.ReadManifest(ctx, st, runID, StageName)
+	if err != nil {
+		return "", fmt.Errorf("plan report of run %s: %w", runID, err)
+	}
+	b, ok := m.Blobs["plan.html"]
+	if !ok {
+		return "", fmt.Errorf("plan report of run %s: the manifest lists no plan.html", runID)
+	}
+	return st.URL(b.Key), nil
 }

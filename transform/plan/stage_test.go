@@ -3,6 +3,7 @@ package plan
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -215,4 +216,50 @@ func readBlobT(t *testing.T, s *stand, m *artifact.Manifest, name string) string
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// failingPut fails every Put of keys with suffix (an S3 outage, a full disk
+// in the window between the reports and the manifest).
+type failingPut struct {
+	store.Store
+	suffix string
+}
+
+func (f failingPut) Put(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
+	if strings.HasSuffix(key, f.suffix) {
+		return errors.New("injected store failure")
+	}
+	return f.Store.Put(ctx, key, body, size)
+}
+
+// TestStageRetryAfterFailedCommit: plan stores its reports, then the store
+// fails on the manifest; re-running plan for the same run id publishes it
+// (nothing was written at a fixed key before the commit).
+func TestStageRetryAfterFailedCommit(t *testing.T) {
+	ctx := context.Background()
+	s := newStand(t)
+	const r1 = "20261124T020000Z-0001"
+	e1 := s.env(r1, t1)
+	s.transform(e1, day1())
+	s.pull(e1, highspot0())
+
+	broken := e1
+	broken.Store = failingPut{Store: s.st, suffix: "/plan.manifest.json"}
+	if _, err := Run(ctx, broken, s.cfg, Options{}); err == nil || !strings.Contains(err.Error(), "injected store failure") {
+		t.Fatalf("plan with a failing manifest write: got %v, want the injected failure", err)
+	}
+	if infos, _ := s.st.List(ctx, "_runs/"+r1+"/plan/"); len(infos) == 0 {
+		t.Fatal("the failed attempt stored no report: the test does not cover the window before the commit")
+	}
+	res, err := Run(ctx, e1, s.cfg, Options{})
+	if err != nil {
+		t.Fatalf("retry of plan for the same run id: %v", err)
+	}
+	text, err := Show(ctx, s.st, r1)
+	if err != nil || !strings.Contains(text, res.Plan.SHA256) {
+		t.Fatalf("plan show after the retry: %v\n%s", err, text)
+	}
+	if got := readBlobT(t, s, res.Manifest, "plan.json"); !strings.Contains(got, res.Plan.SHA256) {
+		t.Errorf("plan.json listed by the manifest is not the retry's: %s", got)
+	}
 }
