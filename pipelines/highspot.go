@@ -79,7 +79,7 @@ func (a *App) Pull(ctx context.Context) error {
 		return err
 	}
 	a.Summary.RunID = runID
-	return a.withLock(ctx, runID, func() error { return a.pull(ctx, runID) })
+	return a.withLock(ctx, runID, []string{StagePull}, func(ctx context.Context) error { return a.pull(ctx, runID) })
 }
 
 func (a *App) pull(ctx context.Context, runID string) error {
@@ -142,7 +142,7 @@ func (a *App) Plan(ctx context.Context, o PlanOptions) error {
 		return err
 	}
 	a.Summary.RunID = runID
-	return a.withLock(ctx, runID, func() error { return a.plan(ctx, runID, o) })
+	return a.withLock(ctx, runID, []string{StagePlan}, func(ctx context.Context) error { return a.plan(ctx, runID, o) })
 }
 
 func (a *App) plan(ctx context.Context, runID string, o PlanOptions) error {
@@ -203,7 +203,7 @@ func (a *App) Apply(ctx context.Context, o ApplyOptions) error {
 		return err
 	}
 	a.Summary.RunID = runID
-	return a.withLock(ctx, runID, func() error { return a.apply(ctx, runID, o) })
+	return a.withLock(ctx, runID, []string{StageApply}, func(ctx context.Context) error { return a.apply(ctx, runID, o) })
 }
 
 func (a *App) apply(ctx context.Context, runID string, o ApplyOptions) error {

@@ -60,7 +60,15 @@ func (a *App) Run(ctx context.Context, o RunOptions) error {
 	}
 	a.Summary.RunID = runID
 	started := time.Now()
-	return a.withLock(ctx, runID, func() error {
+	var lockStages []string
+	for _, s := range stageOrder[from : until+1] {
+		if s == StageExtract {
+			lockStages = append(lockStages, a.extractStages(o.Trees)...)
+			continue
+		}
+		lockStages = append(lockStages, s)
+	}
+	return a.withLock(ctx, runID, lockStages, func(ctx context.Context) error {
 		err := a.runStages(ctx, runID, from, until, o)
 		a.writeRunManifest(ctx, runID, started, o, err)
 		return err

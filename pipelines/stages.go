@@ -2,8 +2,6 @@ package pipelines
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -53,19 +51,15 @@ func (a *App) latestRunID(ctx context.Context) (string, error) {
 	return runs[0].RunID, nil
 }
 
-// withLock runs fn holding the run lock. Another task of the same run (an
-// Airflow task per stage or per tree) may proceed while the run holds it;
-// a different run is refused with exit 11.
-func (a *App) withLock(ctx context.Context, runID string, fn func() error) error {
-	host, _ := os.Hostname()
-	lock, err := artifact.AcquireLock(ctx, a.Store, artifact.LockHolder{RunID: runID, Host: host, PID: os.Getpid()},
-		a.Cfg.Store.LockStaleAfter, artifact.WithLockLogger(a.Log))
-	if errors.Is(err, artifact.ErrLocked) {
-		if holder, herr := a.lockHolder(ctx); herr == nil && holder.RunID == runID {
-			a.Log.WithField("run_id", runID).Info("the run lock is held by this same run (another task of it); proceeding")
-			return fn()
-		}
-	}
+// withLock runs fn holding the run lock for runID and a lock on each of
+// stages (see artifact.AcquireLock): other tasks of the same run (an Airflow
+// task per stage or per tree) may run other stages side by side; the same
+// stage of the same run, and any other run, are refused with exit 11. fn's
+// context is cancelled when the lock is lost (taken over after this process
+// could not write its heartbeat for store.lock_stale_after).
+func (a *App) withLock(ctx context.Context, runID string, stages []string, fn func(ctx context.Context) error) error {
+	lock, err := artifact.AcquireLock(ctx, a.Store, artifact.LockHolder{RunID: runID, Host: a.Host, PID: os.Getpid(), Command: a.Summary.Command},
+		a.Cfg.Store.LockStaleAfter, artifact.WithLockLogger(a.Log), artifact.WithLockStages(stages...), artifact.WithLockHost(a.Host))
 	if err != nil {
 		return err
 	}
@@ -76,17 +70,33 @@ func (a *App) withLock(ctx context.Context, runID string, fn func() error) error
 			a.Log.WithError(err).Warn("release run lock")
 		}
 	}()
-	return fn()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-lock.Lost():
+			a.Log.WithError(lock.LostErr()).Error("run lock lost; stopping")
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	err = fn(wctx)
+	if lerr := lock.LostErr(); lerr != nil && err != nil && ctx.Err() == nil {
+		return exitcode.Wrap(exitcode.Locked, fmt.Errorf("%w (stopped: %v)", lerr, err))
+	}
+	return err
 }
 
-func (a *App) lockHolder(ctx context.Context) (artifact.LockHolder, error) {
-	var h artifact.LockHolder
-	rc, err := a.Store.Get(ctx, artifact.LockKey)
-	if err != nil {
-		return h, err
+// extractStages are the lock names of extracting trees (all when none named).
+func (a *App) extractStages(trees []string) []string {
+	if len(trees) == 0 {
+		trees = a.Cfg.TreeNames()
 	}
-	defer rc.Close()
-	return h, json.NewDecoder(rc).Decode(&h)
+	out := make([]string, 0, len(trees))
+	for _, t := range trees {
+		out = append(out, "extract."+t)
+	}
+	return out
 }
 
 // ExtractOptions select trees.
@@ -98,7 +108,7 @@ type ExtractOptions struct {
 func (a *App) Extract(ctx context.Context, o ExtractOptions) error {
 	runID := a.newRunID()
 	a.Summary.RunID = runID
-	return a.withLock(ctx, runID, func() error { return a.extract(ctx, runID, o) })
+	return a.withLock(ctx, runID, a.extractStages(o.Trees), func(ctx context.Context) error { return a.extract(ctx, runID, o) })
 }
 
 // extractMemoryPerTree is the soft Go heap limit per tree read at once
@@ -186,7 +196,7 @@ func (a *App) Transform(ctx context.Context, o TransformOptions) error {
 		return err
 	}
 	a.Summary.RunID = runID
-	return a.withLock(ctx, runID, func() error { return a.transform(ctx, runID, o) })
+	return a.withLock(ctx, runID, []string{StageTransform}, func(ctx context.Context) error { return a.transform(ctx, runID, o) })
 }
 
 func (a *App) transform(ctx context.Context, runID string, o TransformOptions) error {

@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/otds-highspot/otds-highspot/fixtures"
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -299,5 +302,63 @@ func TestRerunIsIdempotent(t *testing.T) {
 		if strings.Contains(r.stdout, "applied,") && !strings.Contains(r.stdout, "already applied") && !strings.Contains(r.stdout, "0 applied") {
 			t.Errorf("%v: the re-run applied changes again:\n%s", args, r.stdout)
 		}
+	}
+}
+
+// TestPanicExits1: a panic in a command is a bug (exit 1 with the stack),
+// not Go's default exit 2, which the contract reserves for usage errors.
+func TestPanicExits1(t *testing.T) {
+	root := newRootCommand(&globalOptions{})
+	root.AddCommand(&cobra.Command{Use: "boom", RunE: func(*cobra.Command, []string) error { panic("boom") }})
+	root.SetArgs([]string{"boom"})
+	err := executeRecovering(context.Background(), root)
+	if got := exitcode.Of(err); got != exitcode.Unexpected || !strings.Contains(err.Error(), "panic: boom") {
+		t.Errorf("got exit %d (%v), want %d naming the panic", got, err, exitcode.Unexpected)
+	}
+}
+
+// TestUnlock: unlock removes dead locks and keeps live ones (exit 11) unless
+// --force; every removal is recorded as an unlock event of the run.
+func TestUnlock(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.NewFileStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dead, live = "20261105T000000Z-dead", "20261105T000000Z-live"
+	old := time.Now().Add(-time.Hour)
+	if _, err := artifact.AcquireLock(ctx, st, artifact.LockHolder{RunID: dead, Host: "lost-host", PID: 1, Started: old}, 10*time.Minute,
+		artifact.WithLockStages("apply"), artifact.WithHeartbeatEvery(-1), artifact.WithLockClock(func() time.Time { return old })); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"OTDS_HIGHSPOT_STORE": dir, "USER": "oncall"}
+	r := run(t, env, "unlock")
+	if r.code != 0 || !strings.Contains(r.stdout, "removed _locks/"+dead+"/apply.lock") || !strings.Contains(r.stdout, "recorded") {
+		t.Fatalf("unlock of a dead lock: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	evs, _, err := artifact.ReadRunEvents(ctx, st, dead)
+	if err != nil || len(evs) != 1 || evs[0].Command != "unlock" || evs[0].User != "oncall" {
+		t.Fatalf("unlock record: %+v, %v; want one unlock event by oncall", evs, err)
+	}
+	l, err := artifact.AcquireLock(ctx, st, artifact.LockHolder{RunID: live, Host: "busy-host", PID: 2}, 10*time.Minute,
+		artifact.WithLockStages("plan"), artifact.WithHeartbeatEvery(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	r = run(t, env, "unlock")
+	if r.code != 11 || !strings.Contains(r.stdout, "kept") {
+		t.Fatalf("unlock of a live lock: exit %d, want 11\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, env, "unlock", "--force")
+	if r.code != 0 || !strings.Contains(r.stdout, "FORCED") {
+		t.Fatalf("unlock --force: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if infos, _ := st.List(ctx, "_locks/"); len(infos) != 0 {
+		t.Errorf("locks left after unlock --force: %d", len(infos))
+	}
+	if evs, _, _ := artifact.ReadRunEvents(ctx, st, live); len(evs) != 1 || evs[0].Details["forced"] != true {
+		t.Errorf("forced unlock record: %+v", evs)
 	}
 }

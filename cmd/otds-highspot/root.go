@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -73,10 +75,14 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	err := executeRecovering(ctx, root)
 	usage := err != nil && isUsageError(err)
 	if usage {
 		err = exitcode.Wrap(exitcode.Usage, err)
+	}
+	if err != nil && errors.Is(err, syscall.EPIPE) && exitcode.Of(err) == exitcode.Unexpected {
+		// stdout's reader went away (| head): the user stopped reading.
+		err = exitcode.Wrap(exitcode.Cancelled, fmt.Errorf("output closed by its reader; stopped: %w", err))
 	}
 	if err != nil && ctx.Err() != nil && exitcode.Of(err) == exitcode.Unexpected {
 		err = exitcode.Wrap(exitcode.Cancelled, fmt.Errorf("cancelled: %w", err))
@@ -99,6 +105,18 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		_ = enc.Encode(s)
 	}
 	return code
+}
+
+// executeRecovering runs the command; a panic unwinds through the deferred
+// lock releases and becomes exit 1 (not Go's exit 2, which means usage here)
+// with the stack on stderr.
+func executeRecovering(ctx context.Context, root *cobra.Command) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = exitcode.Wrap(exitcode.Unexpected, fmt.Errorf("internal error (a bug: please file an issue with this message): panic: %v\n%s", r, debug.Stack()))
+		}
+	}()
+	return root.ExecuteContext(ctx)
 }
 
 func commandName(root *cobra.Command, args []string) string {

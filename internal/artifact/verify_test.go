@@ -6,12 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/sirupsen/logrus"
-	"github.com/sirupsen/logrus/hooks/test"
-
-	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
@@ -158,56 +153,6 @@ func TestListAndShowRuns(t *testing.T) {
 	if _, err := ShowRun(ctx, st, "20261126T000000Z-none"); !errors.Is(err, ErrNotPublished) {
 		t.Errorf("ShowRun of unknown run: got %v, want ErrNotPublished", err)
 	}
-}
-
-func TestRunLock(t *testing.T) {
-	ctx := context.Background()
-	st := newMemStore()
-	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	now := t0
-	clock := WithLockClock(func() time.Time { return now })
-	log, hook := test.NewNullLogger()
-
-	l1, err := AcquireLock(ctx, st, LockHolder{RunID: "20261125T100000Z-aaaa", Host: "h1", PID: 42, Started: t0}, time.Hour, clock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now = t0.Add(10 * time.Minute)
-	_, err = AcquireLock(ctx, st, LockHolder{RunID: "20261125T101000Z-bbbb", Host: "h2", PID: 7}, time.Hour, clock)
-	if !errors.Is(err, ErrLocked) || exitcode.Of(err) != exitcode.Locked {
-		t.Fatalf("second acquire: got %v (exit %d), want ErrLocked / exit %d", err, exitcode.Of(err), exitcode.Locked)
-	}
-	for _, want := range []string{"20261125T100000Z-aaaa", "host h1", "pid 42", "2026-11-25T10:00:00Z", "10m0s ago", "delete mem:///_locks/run.lock"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("lock error %q does not mention %q", err, want)
-		}
-	}
-	// Stale: taken over with a warning.
-	now = t0.Add(2 * time.Hour)
-	l2, err := AcquireLock(ctx, st, LockHolder{RunID: "20261125T120000Z-cccc", Host: "h3", PID: 9}, time.Hour, clock, WithLockLogger(log))
-	if err != nil {
-		t.Fatalf("stale takeover: %v", err)
-	}
-	if e := hook.LastEntry(); e == nil || e.Level != logrus.WarnLevel || e.Data["holder_run_id"] != "20261125T100000Z-aaaa" {
-		t.Errorf("stale takeover warning = %+v", e)
-	}
-	if err := l1.Release(ctx); err == nil {
-		t.Error("old holder released the new holder's lock")
-	}
-	if got := l2.Holder().RunID; got != "20261125T120000Z-cccc" {
-		t.Errorf("holder = %s", got)
-	}
-	if err := l2.Release(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Stat(ctx, LockKey); err == nil {
-		t.Error("lock still present after Release")
-	}
-	l3, err := AcquireLock(ctx, st, LockHolder{RunID: "20261125T130000Z-dddd", Host: "h", PID: 1}, time.Hour, clock)
-	if err != nil {
-		t.Fatalf("acquire after release: %v", err)
-	}
-	_ = l3.Release(ctx)
 }
 
 func TestStageRejectsBadNames(t *testing.T) {

@@ -13,7 +13,8 @@ type Store struct {
 	// The OTDS_HIGHSPOT_STORE environment variable overrides it.
 	URL string  `yaml:"url"`
 	S3  S3Store `yaml:"s3"`
-	// LockStaleAfter: a run lock older than this is considered abandoned.
+	// LockStaleAfter: a lock whose holder wrote no heartbeat for this long is
+	// considered abandoned (holders beat every LockStaleAfter/5).
 	LockStaleAfter time.Duration `yaml:"lock_stale_after"`
 }
 
@@ -42,7 +43,7 @@ func (s *Store) applyDefaults() {
 		s.S3.Region = "us-east-1"
 	}
 	if s.LockStaleAfter == 0 {
-		s.LockStaleAfter = 6 * time.Hour
+		s.LockStaleAfter = 10 * time.Minute
 	}
 }
 
@@ -73,7 +74,7 @@ func (s *Store) validate(k string) Errors {
 		}
 	}
 	if s.LockStaleAfter < 0 {
-		errs = append(errs, Error{Key: k + ".lock_stale_after", Msg: "must be positive, e.g. 6h"})
+		errs = append(errs, Error{Key: k + ".lock_stale_after", Msg: "must be positive, e.g. 10m"})
 	}
 	return errs
 }
