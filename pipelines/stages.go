@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/extract"
@@ -176,12 +178,38 @@ func (a *App) extract(ctx context.Context, runID string, o ExtractOptions) error
 			if len(t.Gates) > 0 {
 				s.Details = map[string]any{"gates": t.Gates}
 			}
+			if len(t.RejectsByCode) > 0 {
+				if s.Details == nil {
+					s.Details = map[string]any{}
+				}
+				s.Details["rejects_by_code"] = t.RejectsByCode
+			}
 			a.Summary.Stages = append(a.Summary.Stages, s)
-			fmt.Fprintf(a.Stdout, "extract %-12s %-9s accounts=%d groups=%d memberships=%d rejects=%d (%s)\n",
-				t.Tree, t.Status, t.Accounts, t.Groups, t.Memberships, t.Rejects, t.Duration.Round(time.Millisecond))
+			fmt.Fprintf(a.Stdout, "extract %-12s %-9s accounts=%d groups=%d memberships=%d rejects=%d%s (%s)\n",
+				t.Tree, t.Status, t.Accounts, t.Groups, t.Memberships, t.Rejects, byCode(t.RejectsByCode), t.Duration.Round(time.Millisecond))
 		}
 	}
 	return err
+}
+
+// byCode renders reject counts by code (" (bad_email 2, dangling_member 1)"),
+// "" when there are none.
+func byCode(m map[string]int64) string {
+	codes := make([]string, 0, len(m))
+	for c, n := range m {
+		if n > 0 {
+			codes = append(codes, c)
+		}
+	}
+	if len(codes) == 0 {
+		return ""
+	}
+	sort.Strings(codes)
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = fmt.Sprintf("%s %d", c, m[c])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // TransformOptions tune transform.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/validate"
 )
 
 // Status values.
@@ -304,8 +305,13 @@ func NewNormalizer(cfg *config.Transform) (*Normalizer, error) {
 	return n, nil
 }
 
-// clean trims and NFC-normalizes one string.
+// clean trims and NFC-normalizes one string, after the control-character
+// rule of validate.CleanText (extract applies it too and records what it
+// cleaned; this keeps older snapshots from carrying such values further).
 func clean(s string) string {
+	if c, changed := validate.CleanText(s); changed {
+		s = c
+	}
 	s = strings.TrimSpace(s)
 	if !isASCII(s) {
 		s = strings.TrimSpace(norm.NFC.String(s))
@@ -325,7 +331,7 @@ func cleanName(s string) string {
 	return s
 }
 
-// plainASCII: s is ASCII without leading or trailing white space, without
+// plainASCII: s is ASCII without DEL, without leading or trailing white space, without
 // two spaces in a row and without tab, newline, vertical tab, form feed or
 // carriage return (cleanName leaves such a string as it is).
 func plainASCII(s string) bool {
@@ -334,7 +340,7 @@ func plainASCII(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= 0x80 {
+		if c >= 0x7f { // non-ASCII or DEL
 			return false
 		}
 		if c > ' ' {
@@ -406,19 +412,19 @@ func first(vals []string) string {
 }
 
 // CanonicalEmail case-folds and trims a mail value and applies the tree's
-// domain aliases; "" when the value is not an address.
+// domain aliases; "" when the value is not an address by the grammar of
+// validate.Email (extract has already written a bad_email reject for it)
+// or when an alias makes it one no longer.
 func (n *Normalizer) CanonicalEmail(tree, mail string) string {
-	m := strings.ToLower(clean(mail))
-	m = strings.TrimPrefix(m, "mailto:")
-	if !isASCII(m) {
-		m = norm.NFC.String(m)
-	}
-	at := strings.LastIndexByte(m, '@')
-	if at <= 0 || at == len(m)-1 || strings.ContainsAny(m, " \t,;<>") || strings.Count(m, "@") != 1 {
+	m, problem := validate.Email(mail)
+	if problem != "" {
 		return ""
 	}
-	if to, ok := n.aliases[tree][m[at+1:]]; ok {
-		m = m[:at+1] + to
+	if to, ok := n.aliases[tree][m[strings.LastIndexByte(m, '@')+1:]]; ok {
+		m = m[:strings.LastIndexByte(m, '@')+1] + to
+		if validate.EmailProblem(m) != "" {
+			return ""
+		}
 	}
 	return m
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/validate"
 )
 
 // Reject codes.
@@ -28,6 +30,12 @@ const (
 	CodeMissing        = "missing_attribute"
 	CodeDuplicateDN    = "duplicate_dn"
 	CodeDanglingMember = "dangling_member"
+	// CodeBadEmail: a mail value is not an address by the grammar of
+	// validate.Email; the value is dropped, the entry is still published.
+	CodeBadEmail = "bad_email"
+	// CodeControlChars: a text value held control characters; the value is
+	// published cleaned by validate.CleanText.
+	CodeControlChars = "control_characters"
 )
 
 // Getter returns the raw values of an attribute (name matched
@@ -425,7 +433,74 @@ func hasValueBytes(v [][]byte) bool {
 // Account maps a user entry whose Head passed. The values of all list
 // columns are copied into one string and one []string (two allocations per
 // entry instead of two per attribute); getter values need not outlive the call.
-func (m *Mapper) Account(h Header, get Getter) (records.Account, *records.Reject) {
+// notes are the value-level rejects of an account that is still published:
+// a mail value that is not an address (dropped, CodeBadEmail) and a text
+// value with control characters (cleaned, CodeControlChars); nil when none.
+func (m *Mapper) Account(h Header, get Getter) (acc records.Account, notes []records.Reject, rej *records.Reject) {
+	acc, rej = m.account(h, get)
+	if rej != nil {
+		return acc, nil, rej
+	}
+	return acc, m.checkAccount(h, &acc), nil
+}
+
+// checkAccount applies the value rules of package validate to a mapped
+// account in place and returns a reject row per value dropped or cleaned.
+func (m *Mapper) checkAccount(h Header, acc *records.Account) []records.Reject {
+	var notes []records.Reject
+	for i, f := range m.accFields {
+		dst := accDst(acc, i)
+		switch f.logical {
+		case "mail":
+			var keep []string
+			for j, v := range *dst {
+				if strings.TrimSpace(v) == "" {
+					continue // an empty value is no address; the null-rate rules count it
+				}
+				if _, problem := validate.Email(v); problem != "" {
+					if keep == nil {
+						keep = append(make([]string, 0, len(*dst)), (*dst)[:j]...)
+					}
+					notes = append(notes, *m.reject(h, "account", CodeBadEmail,
+						"attribute "+f.attr+" (mail): the value "+problem+"; it is not published (see docs/operations.md, validation)", strconv.Quote(v)))
+					continue
+				}
+				if keep != nil {
+					keep = append(keep, v)
+				}
+			}
+			if keep != nil {
+				if len(keep) == 0 {
+					keep = nil
+				}
+				*dst = keep
+			}
+		case "manager", "member_of":
+			// DNs: parsed and matched, never sent to Highspot as text
+		default:
+			notes = m.cleanValues(h, "account", f.attr, f.logical, *dst, notes)
+		}
+	}
+	for _, name := range m.extra {
+		notes = m.cleanValues(h, "account", m.tree.ExtraAttributes[name], name, acc.Extra[name], notes)
+	}
+	return notes
+}
+
+// cleanValues cleans vals in place (validate.CleanText), adding a note per
+// value changed.
+func (m *Mapper) cleanValues(h Header, kind, attr, logical string, vals []string, notes []records.Reject) []records.Reject {
+	for j, v := range vals {
+		if c, changed := validate.CleanText(v); changed {
+			vals[j] = c
+			notes = append(notes, *m.reject(h, kind, CodeControlChars,
+				"attribute "+attr+" ("+logical+"): control characters removed; the cleaned value is published (see docs/operations.md, validation)", strconv.Quote(v)))
+		}
+	}
+	return notes
+}
+
+func (m *Mapper) account(h Header, get Getter) (records.Account, *records.Reject) {
 	a := m.a
 	acc := records.Account{Tree: m.tree.Name, Partition: h.Partition, DN: h.DN, SourceID: h.SourceID,
 		ObjectGUID: GUID(first(get(a.GUID))), ModifiedAt: timeOf(get(a.Modified)), CreatedAt: timeOf(get(a.Created))}
@@ -505,13 +580,25 @@ func hasValue(v []string) bool {
 
 // Group maps a group entry whose Head passed; members are the raw member
 // DN values (as read, in order).
-func (m *Mapper) Group(h Header, get Getter) (records.Group, []string, *records.Reject) {
+// notes are the value-level rejects of a group that is still published
+// (text values cleaned of control characters, CodeControlChars).
+func (m *Mapper) Group(h Header, get Getter) (g records.Group, members []string, notes []records.Reject, rej *records.Reject) {
 	g, raw, rej := m.group(h, get)
 	if rej != nil {
-		return g, nil, rej
+		return g, nil, nil, rej
 	}
-	members, _ := strs(raw)
-	return g, members, nil
+	members, _ = strs(raw)
+	return g, members, m.checkGroup(h, &g), nil
+}
+
+// checkGroup cleans the group's text values of control characters.
+func (m *Mapper) checkGroup(h Header, g *records.Group) []records.Reject {
+	var notes []records.Reject
+	name := []string{g.Name}
+	notes = m.cleanValues(h, "group", m.a.GroupName, "name", name, notes)
+	g.Name = name[0]
+	notes = m.cleanValues(h, "group", m.a.DisplayName, "display_name", g.DisplayName, notes)
+	return m.cleanValues(h, "group", m.a.Description, "description", g.Description, notes)
 }
 
 // group is Group with the member values raw (validated as UTF-8, not copied).
@@ -587,9 +674,14 @@ func Emit(m *Mapper, dn, kind string, get Getter, sink Sink) error {
 		return sink.Reject(*rej)
 	}
 	if kind == "account" {
-		acc, rej := m.Account(h, get)
+		acc, notes, rej := m.Account(h, get)
 		if rej != nil {
 			return sink.Reject(*rej)
+		}
+		for _, n := range notes {
+			if err := sink.Reject(n); err != nil {
+				return err
+			}
 		}
 		if ns, ok := sink.(NormSink); ok {
 			return ns.AccountNorm(acc, h.Norm)
@@ -599,6 +691,11 @@ func Emit(m *Mapper, dn, kind string, get Getter, sink Sink) error {
 	g, members, rej := m.group(h, get)
 	if rej != nil {
 		return sink.Reject(*rej)
+	}
+	for _, n := range m.checkGroup(h, &g) {
+		if err := sink.Reject(n); err != nil {
+			return err
+		}
 	}
 	var err error
 	if ns, ok := sink.(NormSink); ok {

@@ -2,6 +2,7 @@ package ldif
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"os"
@@ -144,7 +145,7 @@ func TestSourceRejects(t *testing.T) {
 	text := strings.Join([]string{
 		"version: 1",
 		"",
-		"dn: cn=ok," + base, "objectClass: oTPerson", "cn: ok", "mail: ok@x", "entryUUID: 00000000-0000-0000-0000-000000000001", "",
+		"dn: cn=ok," + base, "objectClass: oTPerson", "cn: ok", "mail: ok@x.example", "entryUUID: 00000000-0000-0000-0000-000000000001", "",
 		"dn: cn=badutf8," + base, "objectClass: oTPerson", "cn: badutf8", "mail: b@x", "sn:: /v8=", "entryUUID: 00000000-0000-0000-0000-000000000002", "",
 		"dn: cn=noid," + base, "objectClass: oTPerson", "cn: noid", "",
 		"dn: cn=url," + base, "objectClass: oTPerson", "jpegPhoto:< file:///x", "",
@@ -152,7 +153,7 @@ func TestSourceRejects(t *testing.T) {
 		"dn: cn=ou-url," + base, "objectClass: organizationalUnit", "description:< file:///x", "",
 		"dn: cn=g," + base, "objectClass: oTGroup", "cn: g", "entryUUID: 00000000-0000-0000-0000-000000000003", "oTMember: cn=ok," + base, "",
 		"dn: cn=badguid," + base, "objectClass: oTGroup", "cn: badguid", "oTObjectGUID: xyz", "entryUUID: 00000000-0000-0000-0000-000000000004", "",
-		"dn: cn=badtime," + base, "objectClass: oTPerson", "cn: badtime", "mail: t@x", "modifyTimestamp: yesterday", "entryUUID: 00000000-0000-0000-0000-000000000005", "",
+		"dn: cn=badtime," + base, "objectClass: oTPerson", "cn: badtime", "mail: t@x.example", "modifyTimestamp: yesterday", "entryUUID: 00000000-0000-0000-0000-000000000005", "",
 		"dn: cn=nomail," + base, "objectClass: oTPerson", "cn: nomail", "mail:  ", "entryUUID: 00000000-0000-0000-0000-000000000006", "",
 		"dn: cn=x,ou=Root,ou=otds.admin,ou=IdentityProviders,dc=identity,dc=opentext,dc=net", "objectClass: oTPerson", "jpegPhoto:< file:///x", "",
 		"dn: cn=outside,dc=elsewhere", "objectClass: oTPerson", "cn: outside", "entryUUID: 00000000-0000-0000-0000-000000000007", "",
@@ -202,5 +203,59 @@ func TestSourceOpenError(t *testing.T) {
 	var sink ldiftest.Sink
 	if err := src.Read(context.Background(), &sink); err == nil || !strings.Contains(err.Error(), "/nonexistent/x.ldif") {
 		t.Errorf("Read of a missing file: got %v, want an error naming the path", err)
+	}
+}
+
+// TestSourceValidatesValues: every mail value that is not an address by
+// validate.Email becomes a bad_email reject (the account is still
+// published, without that value), and a display name with control
+// characters is published cleaned with a control_characters reject; none is
+// dropped silently (issue 12).
+func TestSourceValidatesValues(t *testing.T) {
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	cases := []struct {
+		name, mail, display string
+		wantMail            []string
+		wantDisplay         string
+		wantCodes           []string
+	}{
+		{"valid", "Ann.Evil@x.example", "Ann Evil", []string{"Ann.Evil@x.example"}, "Ann Evil", nil},
+		{"nul in display name", "ann@x.example", "Ann\x00Evil", []string{"ann@x.example"}, "AnnEvil", []string{"control_characters"}},
+		{"newline in display name", "ann@x.example", "Ann\nEvil", []string{"ann@x.example"}, "Ann Evil", []string{"control_characters"}},
+		{"two at", "two@at@x.example", "Ann", nil, "Ann", []string{"bad_email"}},
+		{"display-name form", "Ann <x@y.example>", "Ann", nil, "Ann", []string{"bad_email"}},
+		{"list", "a; b", "Ann", nil, "Ann", []string{"bad_email"}},
+		{"newline", "ann@x.example\nx", "Ann", nil, "Ann", []string{"bad_email"}},
+		{"nul", "ann\x00@x.example", "Ann", nil, "Ann", []string{"bad_email"}},
+		{"quote", `"ann"@x.example`, "Ann", nil, "Ann", []string{"bad_email"}},
+		{"dot dot slash", "../ann@x.example", "Ann", nil, "Ann", []string{"bad_email"}},
+		{"both", "a; b", "Ann\x1bEvil", nil, "AnnEvil", []string{"bad_email", "control_characters"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			text := "version: 1\n\ndn: cn=u," + base + "\nobjectClass: oTPerson\ncn: u\nmail:: " + b64(c.mail) +
+				"\ndisplayName:: " + b64(c.display) + "\nentryUUID: 00000000-0000-0000-0000-000000000001\n"
+			s := readTree(t, testTree(t, "v", ""), stringOpener(text))
+			if len(s.Accounts) != 1 {
+				t.Fatalf("got %d accounts, want 1 (a bad value never drops the account)", len(s.Accounts))
+			}
+			a := s.Accounts[0]
+			if !reflect.DeepEqual(a.Mail, c.wantMail) {
+				t.Errorf("mail: got %q, want %q", a.Mail, c.wantMail)
+			}
+			if len(a.DisplayName) != 1 || a.DisplayName[0] != c.wantDisplay {
+				t.Errorf("display_name: got %q, want %q", a.DisplayName, c.wantDisplay)
+			}
+			var codes []string
+			for _, r := range s.Rejects {
+				codes = append(codes, r.Code)
+				if r.Reason == "" || r.Detail == "" || r.SourceID == "" {
+					t.Errorf("reject %+v: want a reason, the value as detail and the source id", r)
+				}
+			}
+			if !reflect.DeepEqual(codes, c.wantCodes) {
+				t.Errorf("reject codes: got %q, want %q", codes, c.wantCodes)
+			}
+		})
 	}
 }

@@ -529,7 +529,14 @@ func (s *Source) Read(ctx context.Context, sink extract.Sink) error {
 				h, rej := s.header(o, a, "account")
 				if rej == nil {
 					var acc records.Account
-					if acc, rej = s.mapper.Account(h, a.get); rej == nil {
+					var notes []records.Reject
+					if acc, notes, rej = s.mapper.Account(h, a.get); rej == nil {
+						for _, n := range notes {
+							nRej++
+							if err := sink.Reject(n); err != nil {
+								return err
+							}
+						}
 						nAcc++
 						if err := sink.Account(acc); err != nil {
 							return err
@@ -558,8 +565,15 @@ func (s *Source) Read(ctx context.Context, sink extract.Sink) error {
 				}
 				h, rej := s.header(o, a, "group")
 				var g records.Group
+				var notes []records.Reject
 				if rej == nil {
-					g, _, rej = s.mapper.Group(h, a.get)
+					g, _, notes, rej = s.mapper.Group(h, a.get)
+				}
+				for _, n := range notes {
+					nRej++
+					if err := sink.Reject(n); err != nil {
+						return err
+					}
 				}
 				if rej != nil {
 					nRej++

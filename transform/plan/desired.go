@@ -24,6 +24,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/validate"
 )
 
 // Exclusion reasons for persons that get no desired user.
@@ -181,6 +182,14 @@ func toPolicyPerson(p *records.Person) *config.PolicyPerson {
 }
 
 func profileField(p *records.Person, email, field string) string {
+	v := profileValue(p, email, field)
+	if c, changed := validate.CleanText(v); changed {
+		return strings.TrimSpace(c)
+	}
+	return v
+}
+
+func profileValue(p *records.Person, email, field string) string {
 	switch field {
 	case "given_name":
 		return p.GivenName
@@ -240,7 +249,10 @@ func (pol *Policy) evalOne(p *records.Person, w *Want, adapter types.Adapter, ca
 		r.kind, r.excluded = kindExcluded, ReasonOutOfScope
 		return r, nil
 	}
-	if email == "" {
+	if email == "" || validate.EmailProblem(email) != "" {
+		// transform publishes only addresses that pass validate.Email; a
+		// persons table written before that rule cannot plan what Highspot
+		// must refuse either
 		r.kind = kindNoEmail
 		return r, nil
 	}
