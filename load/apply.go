@@ -956,6 +956,11 @@ func (a *applier) upsert(ctx context.Context, batch []*upsertItem) {
 				progress = true
 				a.record(ctx, it.c, records.StatusFailed, done, "", "Highspot returned no result for this entry of the batch; re-run apply to retry it")
 			case res.class.Retryable:
+				if res.class.HTTPStatus == 0 || res.class.HTTPStatus >= 500 {
+					// The request may have landed: what the lookup said
+					// before is stale, let the target look again.
+					it.in.Absent = false
+				}
 				again, againClass = append(again, it), res.class
 			default:
 				progress = true

@@ -375,6 +375,19 @@ func (c *SCIM) UpsertUsers(ctx context.Context, users []load.UserInput) ([]load.
 	return out, nil
 }
 
+// throttledTail is the number of operations before a run of 429s that
+// lasts to the end of a Bulk response (0 when there is none).
+func throttledTail(ops []wire.SCIMBulkOperation) int {
+	k := len(ops)
+	for k > 0 && int(ops[k-1].Status) == http.StatusTooManyRequests {
+		k--
+	}
+	if k == len(ops) {
+		return 0
+	}
+	return k
+}
+
 // errBulkRetry says the Bulk request was refused in a way that changed the
 // client's capabilities: send the same users again.
 var errBulkRetry = errors.New("bulk capabilities changed")
@@ -513,14 +526,36 @@ func (c *SCIM) upsertBulk(ctx context.Context, users []load.UserInput, existing 
 			out[i].Err = &StatusError{Status: http.StatusUnprocessableEntity, Body: "no result for this operation in the Bulk response", Method: http.MethodPost, URL: c.base + "/Bulk"}
 		}
 	}
-	for _, i := range conflicts {
-		id, _, err := c.updateExisting(ctx, users[i])
-		if err != nil && Retryable(err) {
-			return out, err
-		}
-		out[i].ID, out[i].Created, out[i].Err = id, false, err
-		if err != nil {
-			out[i].ID = ""
+	// A provider that runs the first k operations and answers the rest 429
+	// inside a 200 is telling us its real Bulk size: use it from now on.
+	if k := throttledTail(resp.Operations); k > 0 && k < len(users) {
+		c.drop("bulk-smaller", fmt.Sprintf("the provider throttled Bulk operations past the %dth (per-operation 429): Bulk requests of %d", k, k),
+			func(cp *scimCaps) { cp.bulkOps = min(cp.bulkOps, k) })
+	}
+	if len(conflicts) == 0 {
+		return out, nil
+	}
+	// Creates answered 409: the users exist (an earlier request that was
+	// lost on the way back created them). Find them with one lookup and
+	// update them in one more Bulk request.
+	emails := make([]string, len(conflicts))
+	again := make([]load.UserInput, len(conflicts))
+	for k, i := range conflicts {
+		emails[k], again[k] = users[i].Email, users[i]
+	}
+	found, err := c.findUsers(ctx, emails)
+	if err != nil {
+		return out, fmt.Errorf("creates answered 409; look up the existing users: %w", err)
+	}
+	res, err := c.upsertBulk(ctx, again, found)
+	if err != nil {
+		return out, err
+	}
+	for k, i := range conflicts {
+		out[i] = res[k]
+		if _, ok := found[strings.ToLower(users[i].Email)]; !ok && out[i].Err == nil {
+			out[i] = load.UpsertResult{Email: users[i].Email, Err: &StatusError{Status: http.StatusConflict,
+				Body: "create answered 409 but no user with this userName is listed", Method: http.MethodPost, URL: c.base + "/Bulk"}}
 		}
 	}
 	return out, nil
@@ -652,6 +687,9 @@ func (c *SCIM) CreateGroup(ctx context.Context, name, _ string) (*load.Group, er
 
 // ListUsers pages through /Users (SCIM has no verified state: Verified is true).
 func (c *SCIM) ListUsers(ctx context.Context, fn func(load.User) error) error {
+	if _, err := c.Discover(ctx); err != nil {
+		return err
+	}
 	err := c.pages(ctx, "/Users", url.Values{}, decodeEach("user", func(u wire.SCIMUser) error {
 		return fn(fromSCIMUser(u))
 	}))
@@ -663,6 +701,9 @@ func (c *SCIM) ListUsers(ctx context.Context, fn func(load.User) error) error {
 
 // ListGroups pages through /Groups (members included, for MemberCount).
 func (c *SCIM) ListGroups(ctx context.Context, fn func(load.Group) error) error {
+	if _, err := c.Discover(ctx); err != nil {
+		return err
+	}
 	err := c.pages(ctx, "/Groups", url.Values{}, decodeEach("group", func(g wire.SCIMGroup) error {
 		return fn(load.Group{ID: g.ID, Name: g.DisplayName, MemberCount: int64(len(g.Members))})
 	}))

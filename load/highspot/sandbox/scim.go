@@ -840,7 +840,11 @@ func (s *Server) scimBulk(w http.ResponseWriter, r *http.Request) {
 		res["status"] = strconv.Itoa(rec.Code)
 		if rec.Code >= 400 {
 			errs++
-			res["response"] = json.RawMessage(bytes.TrimSpace(rec.Body.Bytes()))
+			if b := bytes.TrimSpace(rec.Body.Bytes()); json.Valid(b) {
+				res["response"] = json.RawMessage(b)
+			} else {
+				res["response"] = map[string]any{"schemas": []string{scimErrSchema}, "status": strconv.Itoa(rec.Code), "detail": string(b)}
+			}
 		} else {
 			var created struct {
 				ID string `json:"id"`

@@ -69,15 +69,21 @@ type Faults struct {
 	// RateLimitRPS > 0 applies a token bucket per credential → 429.
 	RateLimitRPS   float64 `json:"rate_limit_rps"`
 	RateLimitBurst int     `json:"rate_limit_burst"`
-	// RetryAfter on 429: "on" (seconds, default), "off" (no header) or
-	// "http-date".
+	// RetryAfter on 429: "on" (seconds, default), "off" (no header),
+	// "http-date" or "mixed" (alternately seconds and no header).
 	RetryAfter string `json:"retry_after"`
+	// Rate429 is the share of requests answered 429 (with RetryAfter).
+	Rate429 float64 `json:"rate_429"`
 	// ErrorRate is the share of requests answered 500/502/503.
 	ErrorRate float64 `json:"error_rate"`
 	// FaultAfterApply makes injected 5xx and drops happen after the request
 	// was applied (the response is lost, the write is not), the case that
 	// duplicates blind retries.
 	FaultAfterApply bool `json:"fault_after_apply"`
+	// FaultAfterApplyShare is the share of injected 5xx and drops that
+	// happen after the request was applied (the others happen before), for
+	// runs that need both kinds; FaultAfterApply makes it all of them.
+	FaultAfterApplyShare float64 `json:"fault_after_apply_share"`
 	// LatencyMS is added to every request.
 	LatencyMS int `json:"latency_ms"`
 	// DropRate is the share of requests whose connection is closed with no
@@ -494,6 +500,9 @@ func (s *Server) decide(r *http.Request) faultDecision {
 	f := s.faults
 	s.counters["total"]++
 	d := faultDecision{latency: time.Duration(f.LatencyMS) * time.Millisecond, after: f.FaultAfterApply}
+	if !d.after && f.FaultAfterApplyShare > 0 {
+		d.after = s.faultRNG.Float64() < f.FaultAfterApplyShare
+	}
 	if f.DropRate > 0 && s.faultRNG.Float64() < f.DropRate {
 		d.drop = true
 		s.counters["fault drop"]++
@@ -523,6 +532,12 @@ func (s *Server) decide(r *http.Request) faultDecision {
 			return d
 		}
 	}
+	if f.Rate429 > 0 && s.faultRNG.Float64() < f.Rate429 {
+		d.status, d.after = http.StatusTooManyRequests, false
+		d.retry = s.retryAfter(f.RetryAfter, time.Second)
+		s.counters["fault 429"]++
+		return d
+	}
 	if f.ErrorRate > 0 && s.faultRNG.Float64() < f.ErrorRate {
 		d.status = []int{500, 502, 503}[s.faultRNG.IntN(3)]
 		s.counters["fault 5xx"]++
@@ -530,10 +545,15 @@ func (s *Server) decide(r *http.Request) faultDecision {
 	return d
 }
 
+// retryAfter is the Retry-After header of a 429. Call with s.fmu held.
 func (s *Server) retryAfter(mode string, wait time.Duration) string {
 	secs := int((wait + time.Second - 1) / time.Second)
 	if secs < 1 {
 		secs = 1
+	}
+	if mode == "mixed" {
+		s.counters["fault 429 mixed"]++
+		mode = map[bool]string{true: "on", false: "off"}[s.counters["fault 429 mixed"]%2 == 1]
 	}
 	switch mode {
 	case "off":
