@@ -29,7 +29,10 @@
 //
 // Reading: when Store.Get returns an io.ReaderAt+io.Seeker (file://) a part
 // is read in place; otherwise (s3://) it is downloaded to a temp file first,
-// removed when the part is done. Rows are materialized record batch by record
+// removed when the part is done. Each part's sha256 is computed as it is read
+// (while downloading, or as the Parquet reader's reads extend the hashed
+// prefix) and checked against the manifest: a modified part is ErrModified
+// (exit 1), never a decoder error. Rows are materialized record batch by record
 // batch (8Ki rows unless WithBatchRows); strings share one copied buffer per column per batch, list values
 // one []string and nullable pointers one slab per column per batch (a kept
 // row keeps its batch's slabs alive).

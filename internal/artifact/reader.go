@@ -2,6 +2,8 @@ package artifact
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -42,7 +44,8 @@ func WithTempDir(dir string) ReadOption { return func(c *readConfig) { c.tempDir
 // Arrow arrays and their Go copies are what reading holds in memory).
 func WithBatchRows(n int64) ReadOption { return func(c *readConfig) { c.batchRows = n } }
 
-// WithoutVerify skips the size check of each part against its manifest entry.
+// WithoutVerify skips the size and sha256 check of each part against its
+// manifest entry.
 func WithoutVerify() ReadOption { return func(c *readConfig) { c.verify = false } }
 
 // SkipKeys makes ReadParts leave out the part files with these keys (apply
@@ -85,11 +88,11 @@ func ReadTable[T any](ctx context.Context, st store.Store, m *Manifest, spec rec
 	}
 	cfg := readConfigOf(opts)
 	for _, f := range te.Files {
-		size := f.Bytes
+		want := &f
 		if !cfg.verify {
-			size = -1
+			want = nil
 		}
-		if err := readPart(ctx, st, f.Key, size, plan, spec, cfg, fn); err != nil {
+		if err := readPart(ctx, st, f.Key, want, plan, spec, cfg, fn); err != nil {
 			return err
 		}
 	}
@@ -129,7 +132,7 @@ func ReadParts[T any](ctx context.Context, st store.Store, runID string, spec re
 		if strings.Contains(name, "/") || !strings.HasPrefix(name, "part-") || !strings.HasSuffix(name, ".parquet") || cfg.skipKeys[in.Key] {
 			continue
 		}
-		if err := readPart(ctx, st, in.Key, -1, plan, spec, cfg, fn); err != nil {
+		if err := readPart(ctx, st, in.Key, nil, plan, spec, cfg, fn); err != nil {
 			return err
 		}
 	}
@@ -142,15 +145,18 @@ type readerAtSeeker interface {
 	io.Seeker
 }
 
-// openPart gives random access to one part: in place when possible, else via
-// a temp file. cleanup closes and removes whatever was opened.
-func openPartForRead(ctx context.Context, st store.Store, key string, cfg readConfig) (readerAtSeeker, int64, func(), error) {
+// openPartForRead gives random access to one part: in place when possible,
+// else via a temp file. With hash set, the part's sha256 is computed as it is
+// read: while downloading (sum is known at once), or by a hashingReaderAt
+// over the file read in place (sum is "" and the reader's Sum gives it when
+// the part is done). cleanup closes and removes whatever was opened.
+func openPartForRead(ctx context.Context, st store.Store, key string, cfg readConfig, hash bool) (r readerAtSeeker, size int64, sum string, cleanup func(), err error) {
 	rc, err := st.Get(ctx, key)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, 0, nil, fmt.Errorf("part %s is missing (listed by the manifest; run `verify` on this run): %w", st.URL(key), err)
+			return nil, 0, "", nil, fmt.Errorf("part %s is missing (listed by the manifest; run `runs verify` on this run): %w", st.URL(key), err)
 		}
-		return nil, 0, nil, fmt.Errorf("open part %s: %w", st.URL(key), err)
+		return nil, 0, "", nil, fmt.Errorf("open part %s: %w", st.URL(key), err)
 	}
 	if ras, ok := rc.(readerAtSeeker); ok {
 		n, err := ras.Seek(0, io.SeekEnd)
@@ -159,38 +165,94 @@ func openPartForRead(ctx context.Context, st store.Store, key string, cfg readCo
 		}
 		if err != nil {
 			rc.Close()
-			return nil, 0, nil, fmt.Errorf("open part %s: %w", st.URL(key), err)
+			return nil, 0, "", nil, fmt.Errorf("open part %s: %w", st.URL(key), err)
 		}
-		return ras, n, func() { rc.Close() }, nil
+		if hash {
+			ras = newHashingReaderAt(ras, n)
+		}
+		return ras, n, "", func() { rc.Close() }, nil
 	}
 	tmp, err := os.CreateTemp(cfg.tempDir, "otds-highspot-read-*.parquet")
 	if err != nil {
 		rc.Close()
-		return nil, 0, nil, fmt.Errorf("download part %s: create temp file (set a writable temp dir): %w", st.URL(key), err)
+		return nil, 0, "", nil, fmt.Errorf("download part %s: create temp file (set a writable temp dir): %w", st.URL(key), err)
 	}
-	cleanup := func() { tmp.Close(); os.Remove(tmp.Name()) }
-	n, err := io.Copy(tmp, rc)
+	cleanup = func() { tmp.Close(); os.Remove(tmp.Name()) }
+	var w io.Writer = tmp
+	h := sha256.New()
+	if hash {
+		w = io.MultiWriter(tmp, h)
+	}
+	n, err := io.Copy(w, rc)
 	rc.Close()
 	if err != nil {
 		cleanup()
-		return nil, 0, nil, fmt.Errorf("download part %s: %w", st.URL(key), err)
+		return nil, 0, "", nil, fmt.Errorf("download part %s: %w", st.URL(key), err)
 	}
-	return tmp, n, cleanup, nil
+	if hash {
+		sum = hex.EncodeToString(h.Sum(nil))
+	}
+	return tmp, n, sum, cleanup, nil
 }
 
-func readPart[T any](ctx context.Context, st store.Store, key string, wantSize int64, plan *tablePlan, spec records.Spec, cfg readConfig, fn func(T) error) error {
+// readPart reads one part into fn. With want set (a manifest's entry), the
+// part's size and sha256 must match it: the size is checked before reading,
+// the sha256 while reading (downloaded parts: before decoding; parts read in
+// place: when the part is done, or as soon as decoding fails, so a flipped
+// byte is reported as a modified file, not as whatever the decoder made of
+// it). Rows of a modified part may already have reached fn when the
+// mismatch is found; the read then fails, so nothing built from them is
+// published.
+func readPart[T any](ctx context.Context, st store.Store, key string, want *FileEntry, plan *tablePlan, spec records.Spec, cfg readConfig, fn func(T) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r, size, cleanup, err := openPartForRead(ctx, st, key, cfg)
+	r, size, sum, cleanup, err := openPartForRead(ctx, st, key, cfg, want != nil)
 	if err != nil {
 		return fmt.Errorf("read table %s: %w", spec.Name, err)
 	}
 	defer cleanup()
 	where := st.URL(key)
-	if wantSize >= 0 && size != wantSize {
-		return fmt.Errorf("read table %s: part %s is %d bytes, the manifest says %d; it was changed after publishing (run `verify`)", spec.Name, where, size, wantSize)
+	if want == nil {
+		return decodePart(ctx, r, where, plan, spec, cfg, fn)
 	}
+	if size != want.Bytes {
+		return fmt.Errorf("read table %s: %w", spec.Name, checkSum(where, "", size, *want))
+	}
+	hr, inPlace := r.(*hashingReaderAt)
+	if !inPlace {
+		if err := checkSum(where, sum, size, *want); err != nil {
+			return fmt.Errorf("read table %s: %w", spec.Name, err)
+		}
+		return decodePart(ctx, r, where, plan, spec, cfg, fn)
+	}
+	var fnErr error
+	derr := decodePart(ctx, r, where, plan, spec, cfg, func(row T) error {
+		fnErr = fn(row)
+		return fnErr
+	})
+	if derr != nil && (fnErr != nil || ctx.Err() != nil) {
+		return derr // the caller's own error, or a cancel: returned as is
+	}
+	got, herr := hr.Sum()
+	if herr != nil {
+		return fmt.Errorf("read table %s: hash %s: %w", spec.Name, where, herr)
+	}
+	if err := checkSum(where, got, size, *want); err != nil {
+		return fmt.Errorf("read table %s: %w", spec.Name, err)
+	}
+	return derr
+}
+
+// decodePart decodes one Parquet part into fn. The Parquet decoder panics on
+// some corrupt page headers (a nil DataPageHeader); that is turned into an
+// error so that readPart can report the part as modified.
+func decodePart[T any](ctx context.Context, r readerAtSeeker, where string, plan *tablePlan, spec records.Spec, cfg readConfig, fn func(T) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("read table %s: %s: the Parquet decoder failed: %v", spec.Name, where, p)
+		}
+	}()
 	props := parquet.NewReaderProperties(cfg.mem)
 	props.BufferedStreamEnabled = true
 	props.BufferSize = 1 << 20
