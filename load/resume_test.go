@@ -43,7 +43,7 @@ func publishPlanStage(t *testing.T, env artifact.Env, changes []records.Change) 
 			t.Fatal(err)
 		}
 	}
-	s.SetSummary(load.SummaryPlanHash, "fixture")
+	s.SetSummary(load.SummaryPlanHash, records.ChangesSHA256(changes))
 	if _, _, err := s.Commit(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,8 @@ func testEnv(t *testing.T) artifact.Env {
 	return artifact.Env{Store: st, RunID: testRunID, TempDir: t.TempDir(), Log: quiet(), Version: "test"}
 }
 
-// publishPlan publishes a plan stage holding changes, as transform/plan does.
+// publishPlan publishes a plan stage holding changes, as transform/plan does;
+// sha "" records the changes' real hash.
 func publishPlan(t *testing.T, env artifact.Env, changes []records.Change, status, sha string) {
 	t.Helper()
 	s := artifact.NewStage(env, StagePlan)
@@ -34,6 +35,9 @@ func publishPlan(t *testing.T, env artifact.Env, changes []records.Change, statu
 		if err := w.Write(c); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if sha == "" {
+		sha = records.ChangesSHA256(changes)
 	}
 	s.SetStatus(status)
 	s.SetSummary(SummaryPlanHash, sha)
@@ -47,17 +51,21 @@ func TestRunApplyRefusesPlan(t *testing.T) {
 		name     string
 		status   string
 		givenSHA string
+		recorded string // "" = the changes' real hash
 		fresh    error
 		wantCode int
 	}{
-		{"blocked", artifact.StatusBlocked, "", nil, exitcode.PlanBlocked},
-		{"hash mismatch", artifact.StatusPublished, "other", nil, exitcode.Usage},
-		{"stale baseline", artifact.StatusPublished, "", exitcode.New(exitcode.Usage, "baseline changed"), exitcode.Usage},
+		{"blocked", artifact.StatusBlocked, "", "", nil, exitcode.PlanBlocked},
+		{"hash mismatch", artifact.StatusPublished, "other", "", nil, exitcode.Usage},
+		{"stale baseline", artifact.StatusPublished, "", "", exitcode.New(exitcode.Usage, "baseline changed"), exitcode.Usage},
+		// the manifest's hash is not the hash of the changes apply would execute
+		{"changes differ from the recorded hash", artifact.StatusPublished, "", "abc", nil, exitcode.Unexpected},
+		{"changes differ from the reviewed hash", artifact.StatusPublished, "abc", "abc", nil, exitcode.Unexpected},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			env := testEnv(t)
-			publishPlan(t, env, plan(), tc.status, "abc")
+			publishPlan(t, env, plan(), tc.status, tc.recorded)
 			f := newFake()
 			opts := fastOpts()
 			opts.PlanSHA256 = tc.givenSHA
@@ -81,7 +89,7 @@ func TestRunApplyResumesAndCommits(t *testing.T) {
 	for i := range 60 {
 		changes = append(changes, records.Change{ChangeID: fmt.Sprintf("m%02d", i), Seq: int64(i), Op: records.OpAddMember, Email: "a@x.com", HighspotID: "h", GroupID: "g"})
 	}
-	publishPlan(t, env, changes, artifact.StatusPublished, "abc")
+	publishPlan(t, env, changes, artifact.StatusPublished, "")
 
 	// First attempt: the target starts failing after 25 writes; the breaker stops it.
 	f := newFake()

@@ -465,15 +465,9 @@ func sortChanges(cs []records.Change) {
 }
 
 // ChangesSHA256 is the plan hash: sha256 over the canonical change list (one
-// JSON object per change, in Seq order, newline-terminated).
-func ChangesSHA256(cs []records.Change) string {
-	h := sha256.New()
-	enc := json.NewEncoder(h)
-	for i := range cs {
-		_ = enc.Encode(&cs[i]) // hash.Hash never fails
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
+// JSON object per change, in Seq order, newline-terminated). See
+// records.ChangesSHA256, which apply uses on what it executes.
+func ChangesSHA256(cs []records.Change) string { return records.ChangesSHA256(cs) }
 
 func profileDelta(a, b profile) string {
 	var f []string

@@ -230,9 +230,13 @@ func loadBaseline(ctx context.Context, st store.Store, srcRun string) (Baseline,
 		if err != nil {
 			return Baseline{}, BaselineRef{}, state, "", "", fmt.Errorf("read desired_users of plan %s: %w", qref.RunID, err)
 		}
-		if b, ok := qm.Blobs[blobLeavers]; ok {
-			if data, err := readBlob(ctx, st, b.Key); err == nil {
-				_ = json.Unmarshal(data, &state.LeaverSince)
+		if _, ok := qm.Blobs[blobLeavers]; ok {
+			data, _, err := artifact.ReadBlob(ctx, st, qm, blobLeavers)
+			if err != nil {
+				return Baseline{}, BaselineRef{}, state, "", "", fmt.Errorf("read the leaver dates of plan %s: %w", qref.RunID, err)
+			}
+			if err := json.Unmarshal(data, &state.LeaverSince); err != nil {
+				return Baseline{}, BaselineRef{}, state, "", "", fmt.Errorf("decode the leaver dates of plan %s: %w", qref.RunID, err)
 			}
 		}
 	}
@@ -359,6 +363,87 @@ func trend(ctx context.Context, st store.Store, runID string, cur *Summary) []Tr
 	return pts
 }
 
+// Reviewed is a plan as a reviewer sees it and apply executes it, checked
+// together: plan.json (against the manifest's sha256), the changes table
+// (every part against the manifest's sha256, while read) and the manifest's
+// plan hash all agree.
+type Reviewed struct {
+	Manifest *artifact.Manifest
+	Summary  *Summary         // plan.json
+	Changes  []records.Change // in Seq order
+	SHA256   string           // ChangesSHA256 over Changes: the hash to show and to enforce
+}
+
+// LoadReviewed reads and cross-checks the plan published by m. A mismatch
+// anywhere is an artifact.ErrModified error (exit 1) naming what disagrees:
+// the hash a reviewer is shown is computed over exactly the changes apply
+// executes, and the counts shown are those of that change list.
+func LoadReviewed(ctx context.Context, st store.Store, m *artifact.Manifest) (*Reviewed, error) {
+	data, fe, err := artifact.ReadBlob(ctx, st, m, "plan.json")
+	if err != nil {
+		return nil, err
+	}
+	var s Summary
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", st.URL(fe.Key), err)
+	}
+	changes, err := artifact.ReadAll[records.Change](ctx, st, m, records.ChangesSpec)
+	if err != nil {
+		return nil, fmt.Errorf("read changes: %w", err)
+	}
+	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Seq < changes[j].Seq })
+	got := ChangesSHA256(changes)
+	rec, _ := m.Summary["plan_sha256"].(string)
+	mkey := st.URL(artifact.ManifestKey(m.RunID, m.Stage))
+	disagree := func(what string) error {
+		return exitcode.Wrap(exitcode.Unexpected, fmt.Errorf("the plan of run %s does not hold together (%s): it was %w", m.RunID, what, artifact.ErrModified))
+	}
+	switch {
+	case got != rec:
+		return nil, disagree(fmt.Sprintf("its changes hash to %s, %s records %s", got, mkey, rec))
+	case s.PlanSHA256 != got:
+		return nil, disagree(fmt.Sprintf("%s shows sha256 %s, its changes hash to %s", st.URL(fe.Key), s.PlanSHA256, got))
+	case s.RunID != m.RunID || s.Status != m.Status:
+		return nil, disagree(fmt.Sprintf("%s is for run %s with status %s, %s is run %s with status %s", st.URL(fe.Key), s.RunID, s.Status, mkey, m.RunID, m.Status))
+	}
+	byOp := map[string]int{}
+	for _, c := range changes {
+		byOp[c.Op]++
+	}
+	if s.Changes != len(changes) || !sameCounts(s.ByOp, byOp) || !sameNested(s.ByOpTree, CountByOpTree(changes)) {
+		return nil, disagree(fmt.Sprintf("%s shows %d changes %v, the changes table holds %d %v", st.URL(fe.Key), s.Changes, s.ByOp, len(changes), byOp))
+	}
+	return &Reviewed{Manifest: m, Summary: &s, Changes: changes, SHA256: got}, nil
+}
+
+func sameCounts(a, b map[string]int) bool {
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	for k, v := range b {
+		if a[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func sameNested(a, b map[string]map[string]int) bool {
+	for k := range a {
+		if !sameCounts(a[k], b[k]) {
+			return false
+		}
+	}
+	for k := range b {
+		if !sameCounts(a[k], b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
 // ErrStale means the plan no longer matches Highspot's state or its hash.
 var ErrStale = errors.New("plan is stale")
 
@@ -374,17 +459,12 @@ func CheckFresh(ctx context.Context, st store.Store, runID string, planSHA strin
 	if m.Status == artifact.StatusBlocked {
 		return exitcode.New(exitcode.PlanBlocked, "plan of run %s is blocked by safety gates (%v); after review, re-plan it with an override: otds-highspot plan --from-run %s --allow op=N, and apply the new run id", runID, m.Summary["blocked_gates"], runID)
 	}
-	rec, _ := m.Summary["plan_sha256"].(string)
-	if planSHA != "" && !strings.EqualFold(planSHA, rec) {
-		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%w: --plan-sha256 %s does not match the plan of run %s (%s); review that plan (plan show) and pass its hash", ErrStale, planSHA, runID, rec))
-	}
-	changes, err := artifact.ReadAll[records.Change](ctx, st, m, records.ChangesSpec)
+	r, err := LoadReviewed(ctx, st, m)
 	if err != nil {
-		return fmt.Errorf("check plan of run %s: read changes: %w", runID, err)
+		return fmt.Errorf("check plan of run %s: %w", runID, err)
 	}
-	sort.Slice(changes, func(i, j int) bool { return changes[i].Seq < changes[j].Seq })
-	if got := ChangesSHA256(changes); got != rec {
-		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%w: the changes of run %s hash to %s, the manifest says %s; the plan was altered: re-run plan", ErrStale, runID, got, rec))
+	if planSHA != "" && !strings.EqualFold(planSHA, r.SHA256) {
+		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%w: --plan-sha256 %s does not match the plan of run %s (%s); review that plan (plan show) and pass its hash", ErrStale, planSHA, runID, r.SHA256))
 	}
 	src, _ := m.Summary["baseline_source"].(string)
 	bsha, _ := m.Summary["baseline_sha256"].(string)
@@ -431,19 +511,16 @@ func Show(ctx context.Context, st store.Store, runID string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("plan show %s: %w", runID, err)
 	}
-	b, ok := m.Blobs["plan.json"]
-	if !ok {
-		return "", fmt.Errorf("plan show %s: the manifest lists no plan.json", runID)
-	}
-	data, err := readBlob(ctx, st, b.Key)
+	r, err := LoadReviewed(ctx, st, m)
 	if err != nil {
-		return "", fmt.Errorf("plan show %s: read plan.json: %w", runID, err)
+		return "", fmt.Errorf("plan show %s: %w", runID, err)
 	}
-	var s Summary
-	if err := json.Unmarshal(data, &s); err != nil {
-		return "", fmt.Errorf("plan show %s: decode plan.json: %w", runID, err)
+	s := *r.Summary
+	report := ""
+	if b, ok := m.Blobs["plan.html"]; ok {
+		report = st.URL(b.Key)
 	}
-	return RenderText(&s, st.URL(m.Blobs["plan.html"].Key)), nil
+	return RenderText(&s, report), nil
 }
 
 // ReportURL is the location of the plan.html a run's plan manifest lists.
