@@ -160,7 +160,7 @@ func TestRunApplyRetriesFailedChangesUntilComplete(t *testing.T) {
 	for i := range 10 {
 		changes = append(changes, records.Change{ChangeID: fmt.Sprintf("m%02d", i), Seq: int64(i), Op: records.OpAddMember, Email: "a@x.com", HighspotID: "h", GroupID: "g"})
 	}
-	publishPlan(t, env, changes, artifact.StatusPublished, "abc")
+	publishPlan(t, env, changes, artifact.StatusPublished, "")
 	failAdds := func(upTo int) func(string, int) error {
 		return func(call string, n int) error {
 			if call == "add" && n <= upTo {
