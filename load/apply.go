@@ -36,7 +36,7 @@ type Ledger interface {
 // ApplyOptions tunes one apply. OptionsFromConfig fills it from the apply:
 // configuration section; zero values get the same defaults.
 type ApplyOptions struct {
-	RatePerSecond       float64 // requests/s over every call to the target; <= 0 = unlimited
+	RatePerSecond       float64 // HTTP requests/s to the target (calls/s for a target that is not a RequestPacer); <= 0 = unlimited
 	Burst               int
 	Concurrency         int // calls in flight at once
 	BatchSize           int // users per UpsertUsers; 0 or above Target.MaxBatch() = MaxBatch()
@@ -169,7 +169,7 @@ type Summary struct {
 	// CreatesAsUpdates counts creates whose email already existed in Highspot
 	// (sent as updates: a create is never duplicated).
 	CreatesAsUpdates int
-	Requests         int64 // calls made to the target, retries included
+	Requests         int64 // HTTP requests sent to the target, retries included (calls, for a target that is not a RequestPacer)
 	Retries          int64
 	Elapsed          time.Duration
 	BreakerTripped   bool
@@ -204,6 +204,9 @@ func Apply(ctx context.Context, target Target, changes []records.Change, ledger 
 	}
 	if opts.RatePerSecond > 0 {
 		a.lim = newLimiter(opts)
+	}
+	if rp, ok := target.(RequestPacer); ok && rp.PacesRequests() {
+		a.perRequest = true
 	}
 	phases := orderChanges(changes)
 	a.sum.Total = 0
@@ -377,6 +380,9 @@ type applier struct {
 	log    logrus.FieldLogger
 	lim    *rate.Limiter
 	br     *breaker
+	// perRequest: the target paces each HTTP request through a Pacer
+	// (requestPacer), so call does not wait per call.
+	perRequest bool
 
 	pauseMu    sync.Mutex
 	pauseUntil time.Time
@@ -435,6 +441,18 @@ func (a *applier) wait(ctx context.Context) error {
 	return nil
 }
 
+// requestPacer is the Pacer the applier hands a RequestPacer target: every
+// HTTP request waits for the limiter and any pause, and is counted.
+type requestPacer struct{ a *applier }
+
+func (p requestPacer) Wait(ctx context.Context) error {
+	if err := p.a.wait(ctx); err != nil {
+		return err
+	}
+	p.a.requests.Add(1)
+	return nil
+}
+
 // pause makes every worker hold off until d from now (a 429 slows the whole
 // run, not only the call that got it).
 func (a *applier) pause(d time.Duration) {
@@ -486,7 +504,9 @@ type callResult struct {
 // call runs fn with pacing (rate limiter, server-requested pauses), retrying
 // only errors the classifier calls retryable, up to MaxAttempts, with
 // exponential backoff and full jitter or the server's Retry-After. Every
-// attempt is one token of the limiter and one outcome for the breaker
+// HTTP request of an attempt takes a token of the limiter (every attempt,
+// for a target that is not a RequestPacer); every attempt is one outcome
+// for the breaker
 // (429s excepted). A 401 stops the run.
 func (a *applier) call(ctx context.Context, what string, fn func(ctx context.Context) (err error)) callResult {
 	return a.callN(ctx, what, a.opts.MaxAttempts, fn)
@@ -500,13 +520,14 @@ func (a *applier) callN(ctx context.Context, what string, maxAttempts int, fn fu
 			r.err = errBreakerOpen
 			return r
 		}
-		if err := a.wait(ctx); err != nil {
-			r.err = err
-			return r
-		}
 		r.attempts++
-		a.requests.Add(1)
-		err := fn(ctx)
+		var err error
+		if a.perRequest {
+			err = fn(WithPacer(ctx, requestPacer{a}))
+		} else if err = a.wait(ctx); err == nil {
+			a.requests.Add(1)
+			err = fn(ctx)
+		}
 		if err == nil {
 			a.br.record(false)
 			r.err = nil

@@ -391,3 +391,44 @@ func TestApplySCIMStrictProviderFirstLoad(t *testing.T) {
 		t.Errorf("requests: got %d, want at most %d", got, max)
 	}
 }
+
+// TestApplyLimiterCountsHTTPRequests: the rate limiter takes a token per
+// HTTP request, not per call to the target. Over REST a membership by email
+// sends a lookup (two requests: list=all, then list=unverified to settle the
+// verified state) before the write, so the applier must count every one of
+// them: what it paced equals what the server answered.
+func TestApplyLimiterCountsHTTPRequests(t *testing.T) {
+	for _, surface := range []string{"rest", "scim"} {
+		t.Run(surface, func(t *testing.T) {
+			seed := sandbox.Seed{Groups: []sandbox.SeedGroup{{Name: "Sales"}}}
+			var changes []records.Change
+			for i := range 8 {
+				e := fmt.Sprintf("m%d@corp.example", i)
+				seed.Users = append(seed.Users, sandbox.User{Email: e, Verified: true})
+				changes = append(changes, records.Change{ChangeID: e, Seq: int64(i), Op: records.OpAddMember, Email: e, Group: "Sales"})
+			}
+			sb, err := sandbox.New(sandbox.Options{Seed: &seed, RandSeed: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(sb.Handler())
+			defer srv.Close()
+			target, err := sandbox.Client(surface, srv.URL, srv.Client(), quietLog())
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum, err := load.Apply(t.Context(), target, changes, load.NewMemLedger(nil),
+				load.ApplyOptions{RatePerSecond: 10000, Burst: 1, Classify: classify}, quietLog())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := sb.Counters()["total"]
+			if sum.Requests != got {
+				t.Errorf("paced requests: got %d, want %d (every HTTP request the sandbox answered)", sum.Requests, got)
+			}
+			if calls := int64(2*len(changes) + 1); got <= calls {
+				t.Errorf("HTTP requests: got %d, want more than the %d calls (lookups and writes are separate requests)", got, calls)
+			}
+		})
+	}
+}

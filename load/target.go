@@ -73,3 +73,33 @@ type Target interface {
 	// MaxBatch is how many users one UpsertUsers request may carry (1 = no batching).
 	MaxBatch() int
 }
+
+// Pacer paces the HTTP requests a Target sends: Wait blocks until one more
+// request may go out (rate limit, a server-requested pause).
+type Pacer interface {
+	Wait(ctx context.Context) error
+}
+
+type pacerKey struct{}
+
+// WithPacer returns ctx carrying p for the Target calls made with it.
+func WithPacer(ctx context.Context, p Pacer) context.Context {
+	return context.WithValue(ctx, pacerKey{}, p)
+}
+
+// Pace waits for the Pacer ctx carries; without one it returns at once.
+// Targets call it before every HTTP request they send, so that a call that
+// sends several (a lookup, then the write) takes a token for each.
+func Pace(ctx context.Context) error {
+	if p, ok := ctx.Value(pacerKey{}).(Pacer); ok {
+		return p.Wait(ctx)
+	}
+	return ctx.Err()
+}
+
+// RequestPacer is implemented by Targets that call Pace before every HTTP
+// request (load/highspot's REST and SCIM clients). The applier then paces
+// and counts HTTP requests; for other Targets it paces calls.
+type RequestPacer interface {
+	PacesRequests() bool
+}

@@ -21,7 +21,10 @@ import (
 	"github.com/otds-highspot/otds-highspot/load/highspot/wire"
 )
 
-var _ load.Target = (*REST)(nil)
+var (
+	_ load.Target       = (*REST)(nil)
+	_ load.RequestPacer = (*REST)(nil)
+)
 
 // RESTOptions configures NewREST. Zero values take the documented defaults.
 type RESTOptions struct {
@@ -132,6 +135,10 @@ func newHTTPClient(timeout time.Duration) *http.Client {
 
 // MaxBatch is the POST /users batch size.
 func (c *REST) MaxBatch() int { return c.batchSize }
+
+// PacesRequests says the client calls load.Pace before every HTTP request
+// (token requests and async polls included).
+func (c *REST) PacesRequests() bool { return true }
 
 // Me returns the calling (or impersonated) user: a cheap credentials check.
 func (c *REST) Me(ctx context.Context) (*load.User, error) {
@@ -561,6 +568,9 @@ func (c *REST) send(ctx context.Context, method, u string, body []byte) (int, []
 	if err := c.authorize(ctx, req); err != nil {
 		return 0, nil, err
 	}
+	if err := load.Pace(ctx); err != nil {
+		return 0, nil, err
+	}
 	t0 := c.now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -612,6 +622,9 @@ func (c *REST) bearer(ctx context.Context) (string, error) {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.SetBasicAuth(c.key.Reveal(), c.secret.Reveal())
+	if err := load.Pace(ctx); err != nil {
+		return "", err
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("oauth2 token: %w", err)

@@ -23,7 +23,10 @@ import (
 	"github.com/otds-highspot/otds-highspot/load/highspot/wire"
 )
 
-var _ load.Target = (*SCIM)(nil)
+var (
+	_ load.Target       = (*SCIM)(nil)
+	_ load.RequestPacer = (*SCIM)(nil)
+)
 
 // SCIMOptions configures NewSCIM. Zero values take the documented defaults.
 type SCIMOptions struct {
@@ -227,6 +230,9 @@ func (c *SCIM) MaxBatch() int {
 	}
 	return max(c.bulkSize(), 1)
 }
+
+// PacesRequests says the client calls load.Pace before every HTTP request.
+func (c *SCIM) PacesRequests() bool { return true }
 
 // FindUserByEmail filters on userName eq "<email>".
 func (c *SCIM) FindUserByEmail(ctx context.Context, email string) (*load.User, error) {
@@ -785,6 +791,9 @@ func (c *SCIM) doJSON(ctx context.Context, method, u string, body []byte, out an
 		req.Header.Set("Content-Type", wire.ContentTypeSCIM)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token.Reveal())
+	if err := load.Pace(ctx); err != nil {
+		return err
+	}
 	t0 := c.now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
