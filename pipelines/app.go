@@ -192,12 +192,16 @@ func (a *App) Env(runID string) artifact.Env {
 // Summary is the one machine-readable object printed with --json (Airflow
 // XCom): run id, per-stage status, counts and artifact locations.
 type Summary struct {
-	Command    string         `json:"command"`
-	RunID      string         `json:"run_id,omitempty"`
-	Status     string         `json:"status"`
-	ExitCode   int            `json:"exit_code"`
-	ExitName   string         `json:"exit_name"`
-	Error      string         `json:"error,omitempty"`
+	Schema   string `json:"schema"` // SummarySchema
+	Command  string `json:"command"`
+	RunID    string `json:"run_id,omitempty"`
+	Status   string `json:"status"`
+	ExitCode int    `json:"exit_code"`
+	ExitName string `json:"exit_name"`
+	Error    string `json:"error,omitempty"`
+	// PlanSHA256 is the hash of the run's published plan, whenever the run
+	// has one (also when this command skipped an already published plan).
+	PlanSHA256 string         `json:"plan_sha256,omitempty"`
 	ConfigHash string         `json:"config_hash,omitempty"`
 	Store      string         `json:"store,omitempty"`
 	Stages     []StageSummary `json:"stages,omitempty"`
@@ -214,8 +218,27 @@ type StageSummary struct {
 	Details  map[string]any   `json:"details,omitempty"`
 }
 
+// SummarySchema versions the --json object (docs/operations.md documents
+// its fields); it changes only when a field is removed or changes meaning.
+const SummarySchema = "otds-highspot/summary/v1"
+
+// AddPlanHash sets PlanSHA256 from the plan manifest of the summary's run,
+// when the run has one. A store error leaves it empty.
+func (a *App) AddPlanHash(ctx context.Context) {
+	s := a.Summary
+	if s == nil || s.RunID == "" || s.PlanSHA256 != "" || a.Store == nil || artifact.ValidateRunID(s.RunID) != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if m, _, err := artifact.ReadManifest(ctx, a.Store, s.RunID, StagePlan); err == nil {
+		s.PlanSHA256, _ = m.Summary["plan_sha256"].(string)
+	}
+}
+
 // Finish records the final exit status.
 func (s *Summary) Finish(code int, name string, err error) {
+	s.Schema = SummarySchema
 	s.ExitCode = code
 	s.ExitName = name
 	s.Status = "ok"

@@ -182,10 +182,13 @@ func (a *App) PlanShow(ctx context.Context) error {
 		return err
 	}
 	a.Summary.RunID = runID
-	text, err := plan.Show(ctx, a.Store, runID)
+	text, sum, err := plan.ShowSummary(ctx, a.Store, runID)
 	if err != nil {
 		return err
 	}
+	a.Summary.RunID = sum.RunID
+	a.Summary.PlanSHA256 = sum.PlanSHA256
+	a.Summary.Details = map[string]any{"plan": sum}
 	fmt.Fprint(a.Stdout, text)
 	return nil
 }

@@ -11,7 +11,10 @@ import (
 
 // published reports whether stage already published for runID. Stages are
 // write-once per run, so re-running one (an orchestrator's retry, `run
-// --from`) skips what is already there instead of failing on it.
+// --from`) skips what is already there instead of failing on it. A stage
+// manifest is committed only when the stage is complete (apply: only when no
+// change is left failed; see load.RunApply), so the skip never hides
+// unfinished work.
 func (a *App) published(ctx context.Context, runID, stage string) (*artifact.Manifest, bool, error) {
 	m, _, err := artifact.ReadManifest(ctx, a.Store, runID, stage)
 	switch {
@@ -29,8 +32,12 @@ func (a *App) skipPublished(runID, stage string, m *artifact.Manifest) {
 	for n, t := range m.Tables {
 		rows[n] = t.Rows
 	}
+	details := map[string]any{"already_published": true}
+	if v, ok := m.Summary["plan_sha256"]; ok {
+		details["plan_sha256"] = v
+	}
 	a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: stage, Status: m.Status, Rows: rows,
-		Manifest: a.Store.URL(artifact.ManifestKey(runID, stage)), Details: map[string]any{"already_published": true}})
+		Manifest: a.Store.URL(artifact.ManifestKey(runID, stage)), Details: details})
 	fmt.Fprintf(a.Stdout, "%s: already published for run %s; skipped\n", stage, runID)
 }
 

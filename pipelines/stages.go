@@ -255,10 +255,12 @@ func (a *App) Explain(ctx context.Context, query string) error {
 	if err != nil {
 		return err
 	}
+	a.Summary.RunID = runID
 	out, err := transform.Explain(ctx, a.Store, runID, query)
 	if err != nil {
 		return err
 	}
+	a.Summary.Details = map[string]any{"query": query, "explanation": out}
 	fmt.Fprint(a.Stdout, out)
 	return nil
 }

@@ -31,11 +31,7 @@ secret. Exit 0 when valid, 2 with every problem listed otherwise.`,
 			if embedded {
 				src = "embedded demo configuration"
 			}
-			out := opts.stdout
-			if opts.json {
-				out = opts.stderr
-			}
-			fmt.Fprintf(out, "%s: valid (%d trees: %v; store %s; config sha256 %s)\n",
+			fmt.Fprintf(opts.out(), "%s: valid (%d trees: %v; store %s; config sha256 %s)\n",
 				src, len(cfg.Trees), cfg.TreeNames(), cfg.Store.URL, cfg.Hash[:12])
 			opts.summary = &pipelines.Summary{Command: "config validate", ConfigHash: cfg.Hash,
 				Details: map[string]any{"trees": cfg.TreeNames(), "config": src}}

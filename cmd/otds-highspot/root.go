@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -33,6 +34,17 @@ type globalOptions struct {
 
 	// summary is filled by the command that ran and printed with --json.
 	summary *pipelines.Summary
+	// cmdApp is the command's App (nil for commands without one).
+	cmdApp *pipelines.App
+}
+
+// out is where a command's human-readable report goes: stdout, or stderr
+// with --json (stdout then carries only the JSON object).
+func (o *globalOptions) out() io.Writer {
+	if o.json {
+		return o.stderr
+	}
+	return o.stdout
 }
 
 // app loads the configuration, store and logger for a command.
@@ -44,10 +56,7 @@ func (o *globalOptions) app(ctx context.Context, command string) (*pipelines.App
 func (o *globalOptions) appWith(ctx context.Context, command string, storeOptional bool) (*pipelines.App, error) {
 	// With --json, stdout carries only the final JSON object (Airflow XCom);
 	// the human-readable report goes to stderr.
-	out := o.stdout
-	if o.json {
-		out = o.stderr
-	}
+	out := o.out()
 	a, err := pipelines.NewApp(ctx, pipelines.AppOptions{
 		ConfigPath: o.configPath,
 		RunID:      o.runID,
@@ -64,7 +73,7 @@ func (o *globalOptions) appWith(ctx context.Context, command string, storeOption
 	if err != nil {
 		return nil, err
 	}
-	o.summary = a.Summary
+	o.summary, o.cmdApp = a.Summary, a
 	return a, nil
 }
 
@@ -88,6 +97,11 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		err = exitcode.Wrap(exitcode.Cancelled, fmt.Errorf("cancelled: %w", err))
 	}
 	code := exitcode.Of(err)
+	if !opts.json && slices.Contains(args, "--json") {
+		// cobra stopped before parsing flags (an unknown command): the
+		// caller still gets its one JSON object.
+		opts.json = true
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "otds-highspot: %v\n", err)
 		if usage {
@@ -99,10 +113,12 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if s == nil {
 			s = &pipelines.Summary{Command: commandName(root, args)}
 		}
+		if opts.cmdApp != nil {
+			opts.cmdApp.AddPlanHash(ctx)
+		}
 		s.Finish(code, exitcode.Name(code), err)
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(s)
+		// One object on one line: an orchestrator keeps the last line.
+		_ = json.NewEncoder(stdout).Encode(s)
 	}
 	return code
 }
@@ -182,7 +198,8 @@ func newVersionCommand(opts *globalOptions) *cobra.Command {
 		Short: "Print the program version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(opts.stdout, version)
+			fmt.Fprintln(opts.out(), version)
+			opts.summary = &pipelines.Summary{Command: "version", Details: map[string]any{"version": version}}
 			return nil
 		},
 	}

@@ -289,7 +289,8 @@ func newSandboxCommand(opts *globalOptions) *cobra.Command {
 		Short: "Serve the local Highspot stand-in (REST v1.0 + SCIM 2.0 + admin API) until interrupted",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.Stdout = opts.stdout
+			o.Stdout = opts.out()
+			opts.summary = &pipelines.Summary{Command: "sandbox", Details: map[string]any{"listen": o.Listen, "state_file": o.StateFile}}
 			return pipelines.Sandbox(cmd.Context(), o)
 		},
 	}
@@ -330,8 +331,9 @@ func newDemoCommand(opts *globalOptions) *cobra.Command {
 			if opts.configPath != "" {
 				return exitcode.New(exitcode.Usage, "demo always uses the embedded configuration; drop --config")
 			}
+			opts.summary = &pipelines.Summary{Command: "demo", Details: map[string]any{"dir": dir}}
 			return pipelines.Demo(cmd.Context(), pipelines.DemoOptions{
-				Dir: dir, Stdout: opts.stdout, Stderr: opts.stderr, LogFormat: opts.logFormat,
+				Dir: dir, Stdout: opts.out(), Stderr: opts.stderr, LogFormat: opts.logFormat,
 				LogLevel: opts.logLevel, Version: version, Getenv: opts.getenv,
 			})
 		},

@@ -491,10 +491,16 @@ func CheckFresh(ctx context.Context, st store.Store, runID string, planSHA strin
 // Show renders the plan summary of runID ("" = the newest run with a plan,
 // blocked or not) for the terminal.
 func Show(ctx context.Context, st store.Store, runID string) (string, error) {
+	text, _, err := ShowSummary(ctx, st, runID)
+	return text, err
+}
+
+// ShowSummary is Show that also returns the plan's summary (plan.json).
+func ShowSummary(ctx context.Context, st store.Store, runID string) (string, *Summary, error) {
 	if runID == "" {
 		runs, err := artifact.ListRuns(ctx, st)
 		if err != nil {
-			return "", fmt.Errorf("plan show: %w", err)
+			return "", nil, fmt.Errorf("plan show: %w", err)
 		}
 		for _, r := range runs {
 			for _, s := range r.Stages {
@@ -504,23 +510,23 @@ func Show(ctx context.Context, st store.Store, runID string) (string, error) {
 			}
 		}
 		if runID == "" {
-			return "", exitcode.Wrap(exitcode.Usage, fmt.Errorf("plan show: no run has a plan yet; run plan first"))
+			return "", nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("plan show: no run has a plan yet; run plan first"))
 		}
 	}
 	m, _, err := artifact.ReadManifest(ctx, st, runID, StageName)
 	if err != nil {
-		return "", fmt.Errorf("plan show %s: %w", runID, err)
+		return "", nil, fmt.Errorf("plan show %s: %w", runID, err)
 	}
 	r, err := LoadReviewed(ctx, st, m)
 	if err != nil {
-		return "", fmt.Errorf("plan show %s: %w", runID, err)
+		return "", nil, fmt.Errorf("plan show %s: %w", runID, err)
 	}
 	s := *r.Summary
 	report := ""
 	if b, ok := m.Blobs["plan.html"]; ok {
 		report = st.URL(b.Key)
 	}
-	return RenderText(&s, report), nil
+	return RenderText(&s, report), &s, nil
 }
 
 // ReportURL is the location of the plan.html a run's plan manifest lists.
