@@ -63,6 +63,7 @@ func TestJSONContractEveryCommand(t *testing.T) {
 		{[]string{"runs", "verify", id}, 0, []string{"verify"}, true},
 		{[]string{"--run-id", id, "explain", "rachel.jones@acme.com"}, 0, []string{"query", "explanation"}, true},
 		{[]string{"prune", "--dry-run"}, 0, []string{"prune"}, false},
+		{[]string{"unlock"}, 0, []string{"removed", "kept"}, false},
 		{[]string{"demo", "--dir", filepath.Join(dir, "demo")}, 0, []string{"dir"}, false},
 		{[]string{"no-such-command"}, 2, nil, false},
 		{[]string{"--run-id", "20261106T000000Z-none", "apply"}, 2, nil, false},

@@ -269,7 +269,8 @@ func Prune(ctx context.Context, st store.Store, opts Options) (Report, error) {
 func attemptBlobs(runID string, other []store.Info) []store.Info {
 	var out []store.Info
 	for _, in := range other {
-		if strings.Count(strings.TrimPrefix(in.Key, "_runs/"+runID+"/"), "/") == 2 {
+		rest := strings.TrimPrefix(in.Key, "_runs/"+runID+"/")
+		if strings.Count(rest, "/") == 2 && !strings.HasPrefix(in.Key, artifact.EventsPrefix(runID)) {
 			out = append(out, in)
 		}
 	}
