@@ -131,9 +131,18 @@ type PlanOptions struct {
 	FromRun string
 }
 
+// checkAllow refuses --allow overrides that name an unknown op or tree, before
+// anything runs.
+func (a *App) checkAllow(allow map[string]int) error {
+	return exitcode.Wrap(exitcode.Usage, plan.CheckAllow(allow, a.Cfg.TreeNames()))
+}
+
 // Plan runs the plan stage for --run-id or the latest run (with FromRun: a
 // replay published under a new run id unless --run-id is given).
 func (a *App) Plan(ctx context.Context, o PlanOptions) error {
+	if err := a.checkAllow(o.Allow); err != nil {
+		return err
+	}
 	var runID string
 	var err error
 	if o.FromRun != "" {

@@ -38,6 +38,9 @@ func stageIndex(name, flag string) (int, error) {
 // overrides, exit status) at the end, whatever the outcome.
 func (a *App) Run(ctx context.Context, o RunOptions) error {
 	from, until := 0, len(stageOrder)-1
+	if err := a.checkAllow(o.Allow); err != nil {
+		return err
+	}
 	var err error
 	if o.From != "" {
 		if from, err = stageIndex(o.From, "from"); err != nil {

@@ -151,3 +151,37 @@ func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// TestUnknownAllowIsRefused: an --allow naming an unknown op or tree is
+// refused with the valid ones before anything runs (before: `--allow
+// delete_everything=1` was accepted and recorded in the manifest).
+func TestUnknownAllowIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"OTDS_HIGHSPOT_STORE": dir}
+	cases := []struct {
+		name  string
+		args  []string
+		wants []string
+	}{
+		{"unknown op on plan", []string{"plan", "--allow", "delete_everything=1"}, []string{`unknown op "delete_everything"`, "suspend_user", "create_user"}},
+		{"unknown op on run", []string{"run", "--allow", "delete_everything=1"}, []string{`unknown op "delete_everything"`, "remove_member"}},
+		{"unknown tree", []string{"run", "--allow", "suspend_user@nowhere=3"}, []string{`unknown tree "nowhere"`, "acme"}},
+		{"empty tree", []string{"plan", "--allow", "suspend_user@=3"}, []string{`unknown tree ""`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := run(t, env, append([]string{"--run-id", "20261104T000000Z-0001"}, c.args...)...)
+			if r.code != 2 {
+				t.Fatalf("exit %d, want 2\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			for _, w := range c.wants {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+				}
+			}
+			if entries, _ := os.ReadDir(filepath.Join(dir, "_runs")); len(entries) != 0 {
+				t.Errorf("something ran: _runs holds %d entries", len(entries))
+			}
+		})
+	}
+}

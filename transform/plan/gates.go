@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,13 +61,44 @@ func ParseAllow(vals []string) (map[string]int, error) {
 		if !ok || err != nil || i < 0 || strings.TrimSpace(k) == "" {
 			return nil, fmt.Errorf("--allow %q: want op=N (e.g. suspend_user=120) or op@tree=N", v)
 		}
-		op, _, _ := strings.Cut(k, "@")
-		if _, known := opOrder[op]; !known {
-			return nil, fmt.Errorf("--allow %q: unknown op %q", v, op)
-		}
 		out[strings.TrimSpace(k)] = i
 	}
+	if err := CheckAllow(out, nil); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// AllowOps lists the ops an --allow override may name, in apply order.
+func AllowOps() []string {
+	ops := make([]string, 0, len(opOrder))
+	for op := range opOrder {
+		ops = append(ops, op)
+	}
+	sort.Slice(ops, func(i, j int) bool { return opOrder[ops[i]] < opOrder[ops[j]] })
+	return ops
+}
+
+// CheckAllow refuses overrides that would match no gate: an unknown op, or
+// (when trees is not nil) an op@tree whose tree is not configured. The error
+// lists the valid ones. An override that matches nothing would otherwise be
+// recorded in the manifest as if it meant something.
+func CheckAllow(allow map[string]int, trees []string) error {
+	keys := make([]string, 0, len(allow))
+	for k := range allow {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		op, tree, hasTree := strings.Cut(k, "@")
+		if _, known := opOrder[op]; !known {
+			return fmt.Errorf("--allow %s=%d: unknown op %q; valid ops: %s (optionally op@tree)", k, allow[k], op, strings.Join(AllowOps(), ", "))
+		}
+		if hasTree && (tree == "" || (trees != nil && !slices.Contains(trees, tree))) {
+			return fmt.Errorf("--allow %s=%d: unknown tree %q; configured trees: %s", k, allow[k], tree, strings.Join(trees, ", "))
+		}
+	}
+	return nil
 }
 
 // Gates evaluates every configured threshold against the plan. A threshold

@@ -102,6 +102,9 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("plan: %w", err))
 	}
 	pol.ProvisionServices = cfg.Transform.Service.Provision
+	if err := CheckAllow(opts.Allow, cfg.TreeNames()); err != nil {
+		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("plan: %w", err))
+	}
 	st := env.Store
 	now := time.Now
 	if env.Now != nil {
