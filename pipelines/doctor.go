@@ -3,9 +3,11 @@ package pipelines
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -16,6 +18,8 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/load"
+	"github.com/otds-highspot/otds-highspot/transform"
+	"github.com/otds-highspot/otds-highspot/transform/analytics"
 )
 
 // errProbeDone stops a source after its first row: doctor only needs to know
@@ -59,6 +63,12 @@ func (a *App) Doctor(ctx context.Context) error {
 	add(check{What: "configuration", OK: true, Detail: fmt.Sprintf("%s valid (%d trees, sha256 %s)", a.configName(), len(a.Cfg.Trees), a.Cfg.Hash[:12])})
 
 	add(a.checkStore(ctx))
+
+	add(a.checkOverrides(ctx))
+	add(a.checkAnalytics())
+	for _, c := range a.checkCAFiles() {
+		add(c)
+	}
 
 	factory := sources.Factory(sources.Deps{Getenv: a.Getenv, Log: a.Log, HTTP: &http.Client{Timeout: time.Minute}, OpenLDIF: a.openPath, NewREST: otdsrest.New})
 	for _, t := range a.Cfg.Trees {
@@ -131,6 +141,80 @@ func (a *App) checkStore(ctx context.Context) check {
 	return c
 }
 
+// checkOverrides reads and parses transform.overrides.file as transform will.
+func (a *App) checkOverrides(ctx context.Context) check {
+	key := a.Cfg.Transform.Overrides.File
+	c := check{What: "transform overrides file"}
+	if key == "" {
+		c.OK, c.Detail = true, "none configured (transform.overrides.file)"
+		return c
+	}
+	if a.StoreErr != nil {
+		c.Detail = "cannot check " + key + ": the store cannot be opened"
+		return c
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	o, err := transform.ReadOverrides(ctx, a.Store, key)
+	if err != nil {
+		c.Detail = err.Error()
+		c.Fix = "upload the file to the store at that key, or fix transform.overrides.file"
+		return c
+	}
+	c.OK, c.Detail = true, fmt.Sprintf("%s: %d force_link, %d force_split", a.Store.URL(key), len(o.ForceLink), len(o.ForceSplit))
+	return c
+}
+
+// checkAnalytics resolves operate.analytics.key and checks it as the
+// analytics stage will (only when the copy is enabled).
+func (a *App) checkAnalytics() check {
+	c := check{What: "analytics key"}
+	if !a.Cfg.Operate.Analytics.Enabled {
+		c.OK, c.Detail = true, "the analytics copy is off (operate.analytics.enabled)"
+		return c
+	}
+	opts, err := analytics.OptionsFromConfig(a.Cfg.Operate.Analytics, a.Getenv)
+	if err == nil {
+		_, err = analytics.NewHasher([]byte(opts.Key.Reveal()))
+	}
+	if err != nil {
+		c.Detail = err.Error()
+		c.Fix = advice(err, "set operate.analytics.key to a secret of at least 16 random bytes (openssl rand -hex 32)")
+		return c
+	}
+	c.OK, c.Detail = true, "operate.analytics.key resolves and is long enough"
+	return c
+}
+
+// checkCAFiles reads every configured ca_file and parses its certificates
+// (a tree whose server is down would otherwise hide a broken bundle).
+func (a *App) checkCAFiles() []check {
+	var out []check
+	for _, t := range a.Cfg.Trees {
+		for _, f := range []struct{ key, path string }{
+			{"trees." + t.Name + ".ldap.ca_file", t.LDAP.CAFile},
+			{"trees." + t.Name + ".rest.ca_file", t.Rest.CAFile},
+		} {
+			if f.path == "" {
+				continue
+			}
+			c := check{What: f.key}
+			data, err := os.ReadFile(f.path) // as the sources read it
+			if err == nil && !x509.NewCertPool().AppendCertsFromPEM(data) {
+				err = fmt.Errorf("%s holds no PEM certificate", f.path)
+			}
+			if err != nil {
+				c.Detail = err.Error()
+				c.Fix = advice(err, "point ca_file at the PEM bundle of the CA that signed the server certificate")
+			} else {
+				c.OK, c.Detail = true, f.path+": PEM certificates parse"
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 func (a *App) checkTree(ctx context.Context, name, kind string, build func() (extract.Source, error)) check {
 	c := check{What: fmt.Sprintf("tree %s (%s)", name, kind)}
 	src, err := build()
@@ -176,6 +260,13 @@ func (a *App) checkHighspot(ctx context.Context) check {
 		c.Fix = advice(err, "")
 		return c
 	}
+	// The first page of users, as pull asks for it (page size included).
+	errFirstUser := errors.New("first user read")
+	if err := t.ListUsers(ctx, func(load.User) error { return errFirstUser }); err != nil && !errors.Is(err, errFirstUser) {
+		c.Detail = "user listing failed (does the server accept highspot page_size?): " + err.Error()
+		c.Fix = advice(err, "lower the highspot page_size, or check the credentials' permissions")
+		return c
+	}
 	groups := 0
 	have := map[string]bool{}
 	if err := t.ListGroups(ctx, func(g load.Group) error {
@@ -200,7 +291,7 @@ func (a *App) checkHighspot(ctx context.Context) check {
 		return c
 	}
 	c.OK = true
-	c.Detail = fmt.Sprintf("authenticated; user lookup works; %d groups visible, every managed group exists", groups)
+	c.Detail = fmt.Sprintf("authenticated; user lookup and listing (configured page size) work; %d groups visible, every managed group exists", groups)
 	return c
 }
 
