@@ -185,3 +185,24 @@ func TestUnknownAllowIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestStoreInsideARunIsRefused: OTDS_HIGHSPOT_STORE pointing into a published
+// run's folder (before: accepted, the run wrote into that folder and `runs
+// verify` stayed green) is a usage error and writes nothing.
+func TestStoreInsideARunIsRefused(t *testing.T) {
+	root := t.TempDir()
+	runDir := filepath.Join(root, "_runs", "20261101T000000Z-0001")
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, runDir, "transform.manifest.json", "{}")
+	for _, s := range []string{runDir, "file://" + runDir, filepath.Join(root, "_locks"), filepath.Join(root, "persons", "dt=2026-11-01")} {
+		r := run(t, map[string]string{"OTDS_HIGHSPOT_STORE": s}, "run")
+		if r.code != 2 || !strings.Contains(r.stderr, "store's root") {
+			t.Errorf("store %s: exit %d, want 2 and advice to use the store's root\n%s", s, r.code, r.stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(runDir); len(entries) != 1 {
+		t.Errorf("the run folder holds %d entries, want 1 (nothing written)", len(entries))
+	}
+}

@@ -8,17 +8,25 @@ import (
 )
 
 // ValidateRunID checks that a run id is usable as a path segment and a
-// partition value: it starts with a valid date (YYYYMMDD) and holds only
-// [A-Za-z0-9._-].
+// partition value: it starts with a valid date (YYYYMMDD), holds only
+// [A-Za-z0-9._-] and is at most MaxRunIDLen bytes long, so it is always one
+// path segment and can never resolve outside its run's folders.
 func ValidateRunID(runID string) error {
 	_, err := RunDate(runID)
 	return err
 }
 
+// MaxRunIDLen bounds a run id: it is a path segment and a partition value
+// (file systems refuse segments over 255 bytes; S3 keys over 1024).
+const MaxRunIDLen = 100
+
 // RunDate is the dt= partition date of a run id (its leading YYYYMMDD).
 func RunDate(runID string) (time.Time, error) {
 	if runID == "" {
 		return time.Time{}, fmt.Errorf("run id is empty; use a date-prefixed id such as %s", NewRunID(time.Date(2026, 11, 25, 23, 59, 59, 0, time.UTC)))
+	}
+	if len(runID) > MaxRunIDLen {
+		return time.Time{}, fmt.Errorf("run id %.40q... is %d bytes long; at most %d are allowed (e.g. 20261125T235959Z-1a2b)", runID, len(runID), MaxRunIDLen)
 	}
 	if err := checkName("run id", runID); err != nil {
 		return time.Time{}, err

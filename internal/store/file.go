@@ -25,6 +25,7 @@ type FileStore struct {
 }
 
 // NewFileStore opens (and creates, if missing) a local store rooted at dir.
+// dir may not lie inside another store (see confineLocal).
 func NewFileStore(dir string) (*FileStore, error) {
 	if dir == "" {
 		return nil, errors.New("open local store: empty path; use ./artifacts or file:///abs/path")
@@ -32,6 +33,9 @@ func NewFileStore(dir string) (*FileStore, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open local store %q: %w", dir, err)
+	}
+	if err := confineLocal(dir, abs); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("open local store %q: create root: %w", abs, err)

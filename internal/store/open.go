@@ -143,6 +143,9 @@ func openS3(ctx context.Context, u *url.URL, raw string, opts Options) (Store, e
 			return nil, fmt.Errorf("open store %q: check bucket %q at %s (endpoint, region, credentials): %w", raw, bucket, where, err)
 		}
 	}
+	if err := confineS3(ctx, client, raw, bucket, u.Path); err != nil {
+		return nil, err
+	}
 	if opts.ObjectLockMode != "" {
 		if err := checkObjectLock(ctx, client, bucket); err != nil {
 			return nil, fmt.Errorf("open store %q: %w", raw, err)
