@@ -147,6 +147,8 @@ func severity(code int) int {
 		return 1
 	case exitcode.SourceGate:
 		return 2
+	case exitcode.Auth:
+		return 4 // a human must fix the credentials before any retry
 	}
 	return 3 // usage / unexpected
 }
@@ -656,7 +658,7 @@ func runTree(ctx context.Context, env artifact.Env, tree config.Tree, opts Optio
 func codeOr(err error, def int) int {
 	var e *exitcode.Error
 	if errors.As(err, &e) {
-		return e.Code
+		return exitcode.Of(err)
 	}
 	return def
 }

@@ -544,8 +544,10 @@ func (a *applier) callN(ctx context.Context, what string, maxAttempts int, fn fu
 			// failures count toward the breaker.
 			a.br.record(c.Retryable)
 		}
-		if c.HTTPStatus == http.StatusUnauthorized {
-			a.setFatal(exitcode.Wrap(exitcode.Usage, fmt.Errorf("apply: %s: Highspot rejected the credentials (401): check highspot credentials and that the API is enabled for the tenant: %w", what, err)))
+		if c.HTTPStatus == http.StatusUnauthorized || c.HTTPStatus == http.StatusForbidden {
+			// Every further request would be refused the same way: stop,
+			// and never let an orchestrator retry it (exit 7).
+			a.setFatal(exitcode.Wrap(exitcode.Auth, fmt.Errorf("apply: %s: Highspot refused the credentials or the permission (HTTP %d): check the highspot credentials, the API user's rights (and hs-user impersonation) and that the API is enabled for the tenant; then re-run apply (it resumes): %w", what, c.HTTPStatus, err)))
 			return r
 		}
 		if !c.Retryable || r.attempts >= maxAttempts {

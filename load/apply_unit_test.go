@@ -171,7 +171,10 @@ func TestApplyRetries(t *testing.T) {
 		minElapsed   time.Duration
 	}{
 		{"validation not retried", statusErr{status: 400}, 99, records.StatusFailed, 1, exitcode.ApplyFailed, 0},
-		{"forbidden not retried", statusErr{status: 403}, 99, records.StatusFailed, 1, exitcode.ApplyFailed, 0},
+		// Auth stops the apply; the change stays pending (no ledger row) so
+		// that apply after fixing the credentials sends it.
+		{"forbidden not retried, stops as auth", statusErr{status: 403}, 99, "", 0, exitcode.Auth, 0},
+		{"unauthorized not retried, stops as auth", statusErr{status: 401}, 99, "", 0, exitcode.Auth, 0},
 		{"503 retried", statusErr{status: 503}, 2, records.StatusApplied, 3, 0, 0},
 		{"retry-after honoured", statusErr{status: 429, after: 300 * time.Millisecond}, 1, records.StatusApplied, 2, 0, 300 * time.Millisecond},
 		{"gives up after max attempts", statusErr{status: 502}, 99, records.StatusFailed, 4, exitcode.Transient, 0},
@@ -194,6 +197,12 @@ func TestApplyRetries(t *testing.T) {
 				t.Errorf("exit code: got %d, want %d (%v)", got, tc.wantCode, err)
 			}
 			r, ok := l.Applied("m")
+			if tc.wantStatus == "" {
+				if ok {
+					t.Errorf("got ledger row %+v, want none (the change stays pending)", r)
+				}
+				return
+			}
 			if !ok {
 				t.Fatal("no ledger row")
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -87,6 +88,9 @@ func ReadSnapshot(ctx context.Context, target Target, opts ApplyOptions, log log
 
 func pullErr(what string, res callResult) error {
 	err := fmt.Errorf("pull: %s (after %d attempts): %w", what, res.attempts, res.err)
+	if res.class.HTTPStatus == http.StatusUnauthorized || res.class.HTTPStatus == http.StatusForbidden {
+		return exitcode.Wrap(exitcode.Auth, fmt.Errorf("%w; Highspot refused the credentials or the permission: check the highspot credentials and the API user's rights, then re-run pull", err))
+	}
 	if res.class.Retryable || errors.Is(res.err, errBreakerOpen) {
 		return exitcode.Wrap(exitcode.Transient, fmt.Errorf("%w; Highspot is failing, re-run pull later", err))
 	}

@@ -136,7 +136,7 @@ func appFor(ctx context.Context, cfg *config.Config, embedded bool, log *logrus.
 	if err != nil {
 		storeErr = fmt.Errorf("store %s: %w", cfg.Store.URL, err)
 		if !o.StoreOptional {
-			return nil, exitcode.Wrap(exitcode.Usage, storeErr)
+			return nil, exitcode.Default(exitcode.Usage, storeErr) // an outage stays 3, refused credentials 7
 		}
 		st = unopenedStore{url: cfg.Store.URL, err: storeErr}
 	}

@@ -5,10 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 )
 
 // TestShippedPipelineFilesUseRealCommands checks that every otds-highspot
@@ -104,4 +108,67 @@ func read(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestShippedSchedulersNeverRetryAuth: the shipped schedulers retry only
+// exit 3 and never exit 7 (auth: a retry could lock the service account),
+// and systemd caps its restarts.
+func TestShippedSchedulersNeverRetryAuth(t *testing.T) {
+	auth, transient := strconv.Itoa(exitcode.Auth), strconv.Itoa(exitcode.Transient)
+
+	// Airflow: the codes compared before `raise AirflowException` (retried).
+	dag := read(t, "../../pipelines/airflow/otds_highspot_dag.py")
+	consts := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^([A-Z_]+) = (\d+)\b`).FindAllStringSubmatch(dag, -1) {
+		consts[m[1]] = m[2]
+	}
+	retried := regexp.MustCompile(`if proc\.returncode == (\w+):\n\s+raise AirflowException\(`).FindAllStringSubmatch(dag, -1)
+	if len(retried) != 1 || consts[retried[0][1]] != transient {
+		t.Errorf("airflow DAG: retried codes %v (constants %v), want exactly %s", retried, consts, transient)
+	}
+	if !regexp.MustCompile(`if proc\.returncode == (\w+):\n\s+raise AirflowFailException\(`).MatchString(dag) || consts["AUTH"] != auth {
+		t.Errorf("airflow DAG: no explicit AirflowFailException for AUTH = %s", auth)
+	}
+
+	// systemd: 7 prevents a restart, only 3 forces one, restarts are capped.
+	unit := read(t, "../../pipelines/cron/otds-highspot.service")
+	kv := map[string][]string{}
+	for _, m := range regexp.MustCompile(`(?m)^(\w+)=(.*)$`).FindAllStringSubmatch(unit, -1) {
+		kv[m[1]] = strings.Fields(m[2])
+	}
+	if !slices.Contains(kv["RestartPreventExitStatus"], auth) {
+		t.Errorf("systemd unit: RestartPreventExitStatus=%v lacks %s", kv["RestartPreventExitStatus"], auth)
+	}
+	if f := kv["RestartForceExitStatus"]; len(f) != 1 || f[0] != transient {
+		t.Errorf("systemd unit: RestartForceExitStatus=%v, want only %s", f, transient)
+	}
+	if r := kv["Restart"]; len(r) != 1 || r[0] != "no" {
+		t.Errorf("systemd unit: Restart=%v, want no (only RestartForceExitStatus restarts)", r)
+	}
+	if len(kv["StartLimitBurst"]) != 1 || len(kv["StartLimitIntervalSec"]) != 1 || !strings.Contains(unit[:strings.Index(unit, "[Service]")], "StartLimitBurst") {
+		t.Errorf("systemd unit: restarts not capped (StartLimitBurst and StartLimitIntervalSec in [Unit])")
+	}
+
+	// Kubernetes: the first FailJob rule that matches exit 7 comes before any retry.
+	k8s := read(t, "../../pipelines/k8s/cronjob.yaml")
+	rules := regexp.MustCompile(`action: (\w+)\n\s+onExitCodes: \{containerName: sync, operator: (In|NotIn), values: \[([\d, ]*)\]\}`).FindAllStringSubmatch(k8s, -1)
+	if len(rules) == 0 {
+		t.Fatal("k8s cronjob: no podFailurePolicy exit-code rules found")
+	}
+	for _, code := range []string{auth, "1", "2", "4", "5", "6", "11"} {
+		for _, r := range rules {
+			in := slices.Contains(strings.Split(strings.ReplaceAll(r[3], " ", ""), ","), code)
+			if (r[2] == "In") == in {
+				if r[1] != "FailJob" {
+					t.Errorf("k8s cronjob: exit %s matches a %s rule first, want FailJob", code, r[1])
+				}
+				break
+			}
+		}
+	}
+	for _, r := range rules {
+		if r[1] == "FailJob" && r[2] == "NotIn" && !strings.Contains(r[3], transient) {
+			t.Errorf("k8s cronjob: the catch-all FailJob rule does not spare exit %s", transient)
+		}
+	}
 }

@@ -171,7 +171,8 @@ Without --config (and without OTDS_HIGHSPOT_CONFIG) it uses the embedded demo
 configuration: bundled fixture trees, ./artifacts, the in-process Highspot sandbox.
 
 Exit codes: 0 ok, 1 unexpected, 2 usage/config, 3 transient (retry), 4 source-health
-gate, 5 plan blocked, 6 apply had failed changes, 11 locked, 130 cancelled.`,
+gate, 5 plan blocked, 6 apply had failed changes, 7 auth (credentials refused: never
+retry), 11 locked, 130 cancelled. docs/operations.md has the recovery matrix.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,

@@ -24,6 +24,7 @@ import (
 	"github.com/otds-highspot/otds-highspot/extract"
 	"github.com/otds-highspot/otds-highspot/extract/entry"
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 )
 
 // Source reads one tree over LDAP.
@@ -166,6 +167,10 @@ func (s *Source) connect(ctx context.Context) (*wireConn, error) {
 		}
 		if err := conn.bind(s.cfg.BindDN, pw.Reveal()); err != nil {
 			conn.Close()
+			if authFailure(err) {
+				// Retrying a wrong password can lock the service account.
+				return nil, exitcode.Wrap(exitcode.Auth, fmt.Errorf("bind as %s: %w (check trees[].ldap.bind_dn and bind_password; not retried)", s.cfg.BindDN, err))
+			}
 			return nil, fmt.Errorf("bind as %s: %w", s.cfg.BindDN, err)
 		}
 	}
@@ -319,4 +324,20 @@ func appendLower(dst, name []byte) []byte {
 		dst = append(dst, c)
 	}
 	return dst
+}
+
+// authFailure reports an LDAP result that means the credentials or the
+// account were refused: invalid credentials (49), insufficient access (50),
+// an inappropriate authentication (48) or an empty password.
+func authFailure(err error) bool {
+	var le *goldap.Error
+	if !errors.As(err, &le) {
+		return false
+	}
+	switch le.ResultCode {
+	case goldap.LDAPResultInvalidCredentials, goldap.LDAPResultInsufficientAccessRights,
+		goldap.LDAPResultInappropriateAuthentication, goldap.ErrorEmptyPassword:
+		return true
+	}
+	return false
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
@@ -87,8 +88,8 @@ func TestTransportsIntegration(t *testing.T) {
 	if plain.accounts == 0 || plain.groups == 0 || plain.members == 0 {
 		t.Fatalf("plain read: got %v, want accounts, groups and members", &plain)
 	}
-	if err := source(t, url, "", "wrong").Read(ctx, &countSink{}); err == nil || !strings.Contains(err.Error(), "bind") {
-		t.Errorf("wrong password: got %v, want a bind error", err)
+	if err := source(t, url, "", "wrong").Read(ctx, &countSink{}); err == nil || !strings.Contains(err.Error(), "bind") || exitcode.Of(err) != exitcode.Auth {
+		t.Errorf("wrong password: got %v (exit %d), want a bind error with exit %d (auth, never retried)", err, exitcode.Of(err), exitcode.Auth)
 	}
 	ldaps, ca := os.Getenv("OTDS_TEST_LDAPS_URL"), os.Getenv("OTDS_TEST_LDAP_CA_FILE")
 	if ldaps == "" || ca == "" {

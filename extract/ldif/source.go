@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"unicode/utf8"
 
@@ -14,7 +15,9 @@ import (
 	"github.com/otds-highspot/otds-highspot/extract"
 	"github.com/otds-highspot/otds-highspot/extract/entry"
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
 // Opener opens the LDIF export at path (a local file or a store object).
@@ -64,7 +67,12 @@ type counts struct{ accounts, groups, members, rejects, skipped int }
 func (s *Source) Read(ctx context.Context, sink extract.Sink) error {
 	rc, err := s.open(ctx, s.tree.LDIF.Path)
 	if err != nil {
-		return fmt.Errorf("tree %s: open ldif %q: %w", s.tree.Name, s.tree.LDIF.Path, err)
+		err = fmt.Errorf("tree %s: open ldif %q: %w", s.tree.Name, s.tree.LDIF.Path, err)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, store.ErrNotFound) || errors.Is(err, fs.ErrPermission) {
+			// A configuration problem: retrying cannot make the file appear.
+			return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%w; fix trees[].ldif.path of tree %s (a local path relative to the config file, store:KEY or fixtures:PATH) or put the export there", err, s.tree.Name))
+		}
+		return err
 	}
 	defer rc.Close()
 	r := NewReader(rc)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/extract/ldif/ldiftest"
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 )
 
 // FixturePath is the repository's OTDS fixture (the same data slapd and the
@@ -201,8 +202,12 @@ func TestSourceOpenError(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sink ldiftest.Sink
-	if err := src.Read(context.Background(), &sink); err == nil || !strings.Contains(err.Error(), "/nonexistent/x.ldif") {
-		t.Errorf("Read of a missing file: got %v, want an error naming the path", err)
+	err = src.Read(context.Background(), &sink)
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/x.ldif") || !strings.Contains(err.Error(), "trees[].ldif.path") {
+		t.Errorf("Read of a missing file: got %v, want an error naming the path and the config key", err)
+	}
+	if got := exitcode.Of(err); got != exitcode.Usage {
+		t.Errorf("Read of a missing file: exit %d, want %d (configuration, not transient)", got, exitcode.Usage)
 	}
 }
 

@@ -43,6 +43,7 @@ import (
 	"github.com/otds-highspot/otds-highspot/extract"
 	"github.com/otds-highspot/otds-highspot/extract/entry"
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
@@ -195,7 +196,11 @@ func (s *Source) signIn(ctx context.Context) error {
 		return fmt.Errorf("sign in to %s: read answer: %w", s.base, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("sign in to %s as %s: %w; check the credentials in the tree's rest settings", s.base, s.who(), &statusError{resp.StatusCode, truncate(string(b), 300)})
+		err := fmt.Errorf("sign in to %s as %s: %w; check the credentials in the tree's rest settings", s.base, s.who(), &statusError{resp.StatusCode, truncate(string(b), 300)})
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			return exitcode.Wrap(exitcode.Auth, err) // retrying a wrong password can lock the account
+		}
+		return err
 	}
 	var a struct {
 		Ticket        string `json:"ticket"`
@@ -213,7 +218,7 @@ func (s *Source) signIn(ctx context.Context) error {
 		}
 	}
 	if tok == "" {
-		return fmt.Errorf("sign in to %s as %s: no ticket in the answer (%s)", s.base, s.who(), a.FailureReason)
+		return exitcode.New(exitcode.Auth, "sign in to %s as %s: no ticket in the answer (%s); check the credentials in the tree's rest settings", s.base, s.who(), a.FailureReason)
 	}
 	s.mu.Lock()
 	s.auth = tok
@@ -250,7 +255,7 @@ func (s *Source) get(ctx context.Context, path string, q url.Values, v any) erro
 		var se *statusError
 		if errors.As(err, &se) && se.expired() {
 			if reauthed {
-				return fmt.Errorf("GET %s: the ticket was refused right after signing in again: %w", path, err)
+				return exitcode.Wrap(exitcode.Auth, fmt.Errorf("GET %s: the ticket was refused right after signing in again (the account lacks the right to read this, or was disabled): %w", path, err))
 			}
 			reauthed = true
 			s.log.Info("OTDS ticket expired; signing in again")
@@ -259,6 +264,9 @@ func (s *Source) get(ctx context.Context, path string, q url.Values, v any) erro
 			}
 			attempt--
 			continue
+		}
+		if errors.As(err, &se) && se.code == http.StatusForbidden {
+			return exitcode.Wrap(exitcode.Auth, fmt.Errorf("GET %s: %w; the account %s may not read this (check its OTDS permissions)", path, err, s.who()))
 		}
 		if errors.As(err, &se) && !se.retryable() {
 			return fmt.Errorf("GET %s: %w", path, err)

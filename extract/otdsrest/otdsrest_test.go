@@ -21,6 +21,7 @@ import (
 	"github.com/otds-highspot/otds-highspot/extract/ldif/ldiftest"
 	"github.com/otds-highspot/otds-highspot/extract/otdsrest/standin"
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 )
 
 // fixturePath is the repository's OTDS fixture: slapd, the ldif source and
@@ -241,6 +242,9 @@ func TestBadCredentials(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "401") || strings.Contains(err.Error(), "secret") {
 		t.Fatalf("Read with a wrong password: got %v, want a 401 sign-in error that does not show the password", err)
 	}
+	if got := exitcode.Of(err); got != exitcode.Auth {
+		t.Errorf("wrong password: exit %d, want %d (auth: never retried, it may lock the account)", got, exitcode.Auth)
+	}
 }
 
 func TestExpiredRightAfterSignInFails(t *testing.T) {
@@ -249,6 +253,9 @@ func TestExpiredRightAfterSignInFails(t *testing.T) {
 	_, err := readREST(t, fast(t, restTree(t, hs.URL, "      partitions: [Acme Corp]\n"), hs.Client()))
 	if err == nil || !strings.Contains(err.Error(), "right after signing in again") {
 		t.Fatalf("Read: got %v, want a refused-after-re-sign-in error", err)
+	}
+	if got := exitcode.Of(err); got != exitcode.Auth {
+		t.Errorf("refused after re-sign-in: exit %d, want %d (auth)", got, exitcode.Auth)
 	}
 }
 

@@ -18,6 +18,7 @@ const (
 	SourceGate  = 4   // a source-health gate tripped; a human must look
 	PlanBlocked = 5   // the plan exceeded a safety threshold and was published as blocked
 	ApplyFailed = 6   // apply finished, some changes failed permanently
+	Auth        = 7   // a service refused the credentials or the permission; never retry
 	Locked      = 11  // another run holds the run lock
 	Cancelled   = 130 // SIGINT/SIGTERM
 )
@@ -44,20 +45,66 @@ func New(code int, format string, args ...any) error {
 	return &Error{Code: code, Err: fmt.Errorf(format, args...)}
 }
 
-// Of returns the exit code for err: 0 for nil, the classified code when
-// present, 130 for a cancelled context, 1 otherwise.
+// Of returns the exit code for err: 0 for nil; Auth when any error in the
+// chain is classified Auth (a refused credential is never retried, whatever
+// an outer layer thought); else the outermost classified code, looking past
+// Unexpected to a more specific inner one; 130 for a cancelled context; 1
+// otherwise.
 func Of(err error) int {
 	if err == nil {
 		return OK
 	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
+	codes := codesOf(err, nil)
+	for _, c := range codes {
+		if c == Auth {
+			return Auth
+		}
+	}
+	for _, c := range codes {
+		if c != Unexpected {
+			return c
+		}
+	}
+	if len(codes) > 0 {
+		return Unexpected
 	}
 	if errors.Is(err, context.Canceled) {
 		return Cancelled
 	}
 	return Unexpected
+}
+
+// codesOf lists the classified codes in err's chain, outermost first.
+func codesOf(err error, out []int) []int {
+	for err != nil {
+		if e, ok := err.(*Error); ok {
+			out = append(out, e.Code)
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				out = codesOf(e, out)
+			}
+			return out
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		default:
+			return out
+		}
+	}
+	return out
+}
+
+// Default classifies err with code unless it already carries a code.
+func Default(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return &Error{Code: code, Err: err}
 }
 
 // Name is the short name of a code, used in --json summaries.
@@ -75,6 +122,8 @@ func Name(code int) string {
 		return "plan_blocked"
 	case ApplyFailed:
 		return "apply_failed"
+	case Auth:
+		return "auth"
 	case Locked:
 		return "locked"
 	case Cancelled:

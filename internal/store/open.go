@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 )
 
 // Options configures Open. Only the S3 fields matter for s3:// URLs; a local
@@ -130,6 +132,10 @@ func openS3(ctx context.Context, u *url.URL, raw string, opts Options) (Store, e
 			where = opts.Endpoint
 		}
 		switch {
+		case isNoSuchBucket(err) && authProbe(ctx, client, bucket) != nil:
+			// HEAD has no body: some servers (versitygw) answer an unknown
+			// access key with 404; a listing says what it really is.
+			return nil, fmt.Errorf("open store %q: bucket %q at %s: %w", raw, bucket, where, authProbe(ctx, client, bucket))
 		case isNoSuchBucket(err):
 			hint := "create it first (e.g. `aws s3api create-bucket --bucket " + bucket + "`"
 			if opts.ObjectLockMode != "" {
@@ -138,9 +144,9 @@ func openS3(ctx context.Context, u *url.URL, raw string, opts Options) (Store, e
 			hint += "), or fix the bucket name"
 			return nil, fmt.Errorf("open store %q: bucket %q does not exist at %s: %s", raw, bucket, where, hint)
 		case httpStatus(err) == 403 || apiCode(err) == "Forbidden" || apiCode(err) == "AccessDenied":
-			return nil, fmt.Errorf("open store %q: access to bucket %q at %s denied: check AWS credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE) and the bucket policy: %w", raw, bucket, where, err)
+			return nil, exitcode.Wrap(exitcode.Auth, fmt.Errorf("open store %q: access to bucket %q at %s denied: check AWS credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE) and the bucket policy: %w", raw, bucket, where, err))
 		default:
-			return nil, fmt.Errorf("open store %q: check bucket %q at %s (endpoint, region, credentials): %w", raw, bucket, where, err)
+			return nil, classify(fmt.Errorf("open store %q: check bucket %q at %s (endpoint, region, credentials): %w", raw, bucket, where, err))
 		}
 	}
 	if err := confineS3(ctx, client, raw, bucket, u.Path); err != nil {
@@ -199,6 +205,16 @@ func checkObjectLock(ctx context.Context, client *s3.Client, bucket string) erro
 	}
 	if c := out.ObjectLockConfiguration; c != nil && c.ObjectLockEnabled != "" && c.ObjectLockEnabled != types.ObjectLockEnabledEnabled {
 		return fmt.Errorf("object lock retention is configured but bucket %q has Object Lock %q: %s", bucket, c.ObjectLockEnabled, hint)
+	}
+	return nil
+}
+
+// authProbe lists one key of bucket and returns the error when the server
+// refuses the credentials (exitcode.Auth), else nil.
+func authProbe(ctx context.Context, client *s3.Client, bucket string) error {
+	_, err := client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), MaxKeys: aws.Int32(1)})
+	if err = classify(err); exitcode.Of(err) == exitcode.Auth {
+		return err
 	}
 	return nil
 }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 )
 
 // S3Store keeps objects in one S3 bucket under a key prefix. Write-once is
@@ -126,7 +130,7 @@ func (s *S3Store) Put(ctx context.Context, key string, body io.ReadSeeker, size 
 		if _, err := s.Stat(ctx, key); err == nil {
 			return fmt.Errorf("put %s: %w", s.URL(key), ErrExists)
 		} else if !errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("put %s: check existing: %w", key, err)
+			return classify(fmt.Errorf("put %s: check existing: %w", key, err))
 		}
 	}
 	in := &s3.PutObjectInput{
@@ -148,7 +152,7 @@ func (s *S3Store) Put(ctx context.Context, key string, body io.ReadSeeker, size 
 		if isExists(err) {
 			return fmt.Errorf("put %s: %w", s.URL(key), ErrExists)
 		}
-		return fmt.Errorf("put %s: %w", s.URL(key), err)
+		return classify(fmt.Errorf("put %s: %w", s.URL(key), err))
 	}
 	return nil
 }
@@ -166,7 +170,7 @@ func (s *S3Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 		if isNotFound(err) {
 			return nil, fmt.Errorf("get %s: %w", s.URL(key), ErrNotFound)
 		}
-		return nil, fmt.Errorf("get %s: %w", s.URL(key), err)
+		return nil, classify(fmt.Errorf("get %s: %w", s.URL(key), err))
 	}
 	return out.Body, nil
 }
@@ -179,7 +183,7 @@ func (s *S3Store) Stat(ctx context.Context, key string) (Info, error) {
 	}
 	out, err := s.head(ctx, key)
 	if err != nil {
-		return Info{}, fmt.Errorf("stat %s: %w", s.URL(key), err)
+		return Info{}, classify(fmt.Errorf("stat %s: %w", s.URL(key), err))
 	}
 	info := Info{Key: key, Size: aws.ToInt64(out.ContentLength), ModTime: aws.ToTime(out.LastModified)}
 	if out.ObjectLockRetainUntilDate != nil {
@@ -215,7 +219,7 @@ func (s *S3Store) List(ctx context.Context, prefix string) ([]Info, error) {
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", s.URL(prefix), err)
+			return nil, classify(fmt.Errorf("list %s: %w", s.URL(prefix), err))
 		}
 		for _, o := range page.Contents {
 			k := strings.TrimPrefix(aws.ToString(o.Key), s.prefix)
@@ -240,7 +244,7 @@ func (s *S3Store) Delete(ctx context.Context, key string) error {
 	}
 	head, err := s.head(ctx, key)
 	if err != nil {
-		return fmt.Errorf("delete %s: %w", s.URL(key), err)
+		return classify(fmt.Errorf("delete %s: %w", s.URL(key), err))
 	}
 	in := &s3.DeleteObjectInput{
 		Bucket: aws.String(s.bucket),
@@ -260,7 +264,7 @@ func (s *S3Store) Delete(ctx context.Context, key string) error {
 		if isNotFound(err) {
 			return fmt.Errorf("delete %s: %w", s.URL(key), ErrNotFound)
 		}
-		return fmt.Errorf("delete %s: %w", s.URL(key), err)
+		return classify(fmt.Errorf("delete %s: %w", s.URL(key), err))
 	}
 	return nil
 }
@@ -305,7 +309,7 @@ func isNotFound(err error) bool {
 	case "NoSuchKey", "NotFound":
 		return true
 	}
-	return httpStatus(err) == http.StatusNotFound && apiCode(err) != "NoSuchBucket"
+	return httpStatus(err) == http.StatusNotFound && apiCode(err) != "NoSuchBucket" && apiCode(err) != "XAdminUserNotFound"
 }
 
 func isRetained(err error) bool {
@@ -328,4 +332,61 @@ func isNoSuchBucket(err error) bool {
 		return true // HeadBucket has no body, so 404 surfaces as NotFound
 	}
 	return httpStatus(err) == http.StatusNotFound
+}
+
+// classify gives a store error its exit code: refused credentials or
+// permissions are exitcode.Auth (never retried); throttling, 5xx, timeouts
+// and network failures are exitcode.Transient (an outage: retry). ErrExists,
+// ErrNotFound and ErrRetained are left alone (callers decide).
+func classify(err error) error {
+	if err == nil || errors.Is(err, ErrExists) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrRetained) {
+		return err
+	}
+	switch apiCode(err) {
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
+		"TokenRefreshRequired", "AccountProblem", "AllAccessDisabled", "Forbidden",
+		"XAdminUserNotFound": // versitygw's unknown access key (HTTP 404)
+		return exitcode.Wrap(exitcode.Auth, fmt.Errorf("%w (the store refused the credentials or the permission: check AWS_ACCESS_KEY_ID/AWS_PROFILE and the bucket policy)", err))
+	case "SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
+		"InternalError", "ServiceUnavailable", "RequestLimitExceeded":
+		return exitcode.Wrap(exitcode.Transient, err)
+	}
+	switch st := httpStatus(err); {
+	case st == http.StatusForbidden || st == http.StatusUnauthorized:
+		return exitcode.Wrap(exitcode.Auth, fmt.Errorf("%w (the store refused the credentials or the permission)", err))
+	case st >= 500 || st == http.StatusTooManyRequests || st == http.StatusRequestTimeout:
+		return exitcode.Wrap(exitcode.Transient, err)
+	case st != 0:
+		return err
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	if IsNetworkError(err) {
+		return exitcode.Wrap(exitcode.Transient, fmt.Errorf("%w (the store is unreachable; retry)", err))
+	}
+	return err
+}
+
+// IsNetworkError reports a failure to reach a server: timeouts, refused,
+// reset or dropped connections, DNS failures.
+func IsNetworkError(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return true
+	}
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		return true
+	}
+	var rf interface{ RetryableError() bool } // the SDK's retry.RetryableError et al.
+	return errors.As(err, &rf) && rf.RetryableError()
 }

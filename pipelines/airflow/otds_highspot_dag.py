@@ -6,7 +6,9 @@
 - Retries happen ONLY on exit code 3 (transient: a service dropped, timed out
   or the apply circuit breaker opened). Every other non-zero code fails the
   task for good: 2 config, 4 source-health gate, 5 plan blocked, 6 apply had
-  failed changes, 11 locked, 1 unexpected. Re-running a stage is safe.
+  failed changes, 7 auth (credentials refused: a retry could lock the service
+  account), 11 locked, 1 unexpected. Re-running a stage is safe; the recovery
+  matrix in docs/operations.md names the command for each code.
 - Each task pushes the CLI's --json summary to XCom.
 - Optional manual approval between plan and apply (params.require_approval):
   set the Airflow Variable ``otds_highspot_approved_sha256`` to the plan's
@@ -34,6 +36,7 @@ from airflow.sensors.python import PythonSensor
 BIN = os.environ.get("OTDS_HIGHSPOT_BIN", "/usr/local/bin/otds-highspot")
 CONFIG = os.environ.get("OTDS_HIGHSPOT_CONFIG", "/etc/otds-highspot/config.yaml")
 TRANSIENT = 3  # the only exit code worth retrying (docs/operations.md)
+AUTH = 7  # credentials or permission refused: never retried (lockouts)
 
 
 def cli(*args: str, run_id: str | None = None) -> dict:
@@ -55,6 +58,8 @@ def cli(*args: str, run_id: str | None = None) -> dict:
     if proc.returncode == 0:
         return summary
     msg = f"{' '.join(args)} exited {proc.returncode}: {summary.get('error', '')}"
+    if proc.returncode == AUTH:
+        raise AirflowFailException(msg + " (fix the credentials; not retried)")
     if proc.returncode == TRANSIENT:
         raise AirflowException(msg)  # retried
     raise AirflowFailException(msg)  # a human must look
