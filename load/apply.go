@@ -327,11 +327,12 @@ func failuresError(s Summary) error {
 	return exitcode.New(exitcode.ApplyFailed, "apply: %d change(s) failed (fix the cause and re-run apply; failed changes are retried, applied ones are not):%s", len(s.Failures), b.String())
 }
 
-// phaseOf is the apply phase of an op (1 users, 2 memberships, 3 suspensions),
-// derived from the op so a plan cannot reorder suspensions before creates.
+// phaseOf is the apply phase of an op (1 groups and users, 2 memberships, 3
+// suspensions), derived from the op so a plan cannot reorder suspensions
+// before creates.
 func phaseOf(op string) int {
 	switch op {
-	case records.OpCreateUser, records.OpUpdateUser, records.OpReactivateUser:
+	case records.OpCreateGroup, records.OpCreateUser, records.OpUpdateUser, records.OpReactivateUser:
 		return 1
 	case records.OpAddMember, records.OpRemoveMember:
 		return 2
@@ -798,7 +799,7 @@ type upsertItem struct {
 
 func (a *applier) phaseUsers(ctx context.Context, changes []records.Change) {
 	var creates, updates []*upsertItem
-	var singles []records.Change
+	var singles, groups []records.Change
 	for _, c := range changes {
 		switch c.Op {
 		case records.OpCreateUser, records.OpUpdateUser:
@@ -819,8 +820,21 @@ func (a *applier) phaseUsers(ctx context.Context, changes []records.Change) {
 			}
 		case records.OpReactivateUser:
 			singles = append(singles, c)
+		case records.OpCreateGroup:
+			groups = append(groups, c)
 		default:
 			a.record(ctx, c, records.StatusFailed, callResult{}, "", fmt.Sprintf("unknown op %q; the plan was written by a newer program version", c.Op))
+		}
+	}
+
+	if len(groups) > 0 {
+		units := make([]func(context.Context), 0, len(groups))
+		for _, c := range groups {
+			units = append(units, func(ctx context.Context) { a.createGroup(ctx, c) })
+		}
+		a.runPool(ctx, units)
+		if a.stopped(ctx) {
+			return
 		}
 	}
 
@@ -1104,14 +1118,70 @@ func (a *applier) finish(ctx context.Context, c records.Change, res callResult, 
 	a.record(ctx, c, records.StatusFailed, res, id, failReason(res))
 }
 
+// GroupCreator is implemented by Targets that can create groups (both
+// Highspot clients: REST POST /groups, SCIM POST /Groups); the applier uses
+// it for create_group changes (highspot.create_missing_groups).
+type GroupCreator interface {
+	CreateGroup(ctx context.Context, name, description string) (*Group, error)
+}
+
+// createGroup applies a create_group change: a lookup first (the group may
+// exist: created by hand since the plan, or by an earlier attempt whose
+// answer was lost), then the create; a 409 on create is settled by looking
+// again. The group is remembered for the membership phase.
+func (a *applier) createGroup(ctx context.Context, c records.Change) {
+	gc, ok := a.t.(GroupCreator)
+	if !ok {
+		a.record(ctx, c, records.StatusFailed, callResult{}, "", fmt.Sprintf("this Highspot target cannot create groups; create group %q there once, then re-run apply", c.Group))
+		return
+	}
+	var g *Group
+	find := func(ctx context.Context) error {
+		var err error
+		g, err = a.t.FindGroup(ctx, c.Group)
+		return err
+	}
+	res := a.call(ctx, "find group", find)
+	attempts := res.attempts
+	if res.err == nil && g == nil {
+		res = a.call(ctx, c.Op, func(ctx context.Context) error {
+			var err error
+			g, err = gc.CreateGroup(ctx, c.Group, "")
+			return err
+		})
+		attempts += res.attempts
+		if res.err != nil && a.settled(ctx, res) && res.class.HTTPStatus == http.StatusConflict {
+			res = a.call(ctx, "find group", find)
+			attempts += res.attempts
+			if res.err == nil && g == nil {
+				res.err = fmt.Errorf("create group %q answered 409 but no group of that name is listed", c.Group)
+			}
+		}
+	}
+	res.attempts = attempts
+	if res.err != nil {
+		if a.settled(ctx, res) {
+			a.record(ctx, c, records.StatusFailed, res, "", "create group: "+failReason(res))
+		}
+		return
+	}
+	a.mu.Lock()
+	a.groups[c.Group] = &groupRef{g: g}
+	a.mu.Unlock()
+	a.record(ctx, c, records.StatusApplied, res, g.ID, "")
+}
+
 func (a *applier) phaseMemberships(ctx context.Context, changes []records.Change) {
-	// Resolve each group name once per run.
+	// Resolve each group name once per run (a group this run created is
+	// known already).
 	names := map[string]bool{}
+	a.mu.Lock()
 	for _, c := range changes {
-		if c.GroupID == "" && c.Group != "" {
+		if c.GroupID == "" && c.Group != "" && a.groups[c.Group] == nil {
 			names[c.Group] = true
 		}
 	}
+	a.mu.Unlock()
 	var units []func(context.Context)
 	for name := range names {
 		units = append(units, func(ctx context.Context) {
@@ -1131,7 +1201,7 @@ func (a *applier) phaseMemberships(ctx context.Context, changes []records.Change
 				// Group creation through the API is not evidenced (reference §4),
 				// so the applier does not create managed groups: an admin creates
 				// them once in Highspot (and shares the audience's spots with them).
-				ref.err = fmt.Errorf("group %q does not exist in Highspot; create it there once (and share its spots), then re-run apply", name)
+				ref.err = fmt.Errorf("group %q does not exist in Highspot; create it there once (and share its spots), or set highspot.create_missing_groups: true and plan again, then re-run apply", name)
 			}
 			a.mu.Lock()
 			a.groups[name] = ref

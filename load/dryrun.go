@@ -48,7 +48,7 @@ func (a *applier) dryRun(phases [3][]records.Change) error {
 		}
 	}
 	printf("dry run: %d change(s); no request is sent\n", a.sum.Total)
-	names := [3]string{"creates and updates", "memberships", "suspensions"}
+	names := [3]string{"groups, creates and updates", "memberships", "suspensions"}
 	for p, changes := range phases {
 		if len(changes) == 0 {
 			continue
@@ -106,6 +106,9 @@ func (a *applier) dryRun(phases [3][]records.Change) error {
 				show([]WireRequest{{Method: "DELETE", Path: "/users/" + uid}})
 			case records.OpReactivateUser:
 				show([]WireRequest{{Method: "POST", Path: "/users", Body: []map[string]any{{"email": c.Email, "properties": map[string]any{"suspended": false}}}}})
+			case records.OpCreateGroup:
+				printf("# the group is looked up by name first and created only when absent\n")
+				show([]WireRequest{{Method: "POST", Path: "/groups", Body: map[string]string{"name": c.Group, "description": ""}}})
 			default:
 				printf("# unknown op %q: would fail\n", c.Op)
 			}

@@ -432,3 +432,47 @@ func TestApplyLimiterCountsHTTPRequests(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyCreateMissingGroups: create_group changes (highspot.create_missing_groups)
+// run before memberships over both surfaces and every profile; a group that
+// exists by the time apply runs (made by hand, or by an earlier attempt
+// whose answer was lost) is not created twice, and the memberships land in
+// the created group.
+func TestApplyCreateMissingGroups(t *testing.T) {
+	for _, profile := range sandbox.Profiles() {
+		for _, surface := range []string{"rest", "scim"} {
+			t.Run(profile+"/"+surface, func(t *testing.T) {
+				seed := sandbox.Seed{Groups: []sandbox.SeedGroup{{Name: "Made By Hand"}}}
+				changes := []records.Change{
+					{ChangeID: "g1", Seq: 1, Op: records.OpCreateGroup, Group: "New Team"},
+					{ChangeID: "g2", Seq: 2, Op: records.OpCreateGroup, Group: "Made By Hand"},
+					{ChangeID: "u1", Seq: 3, Op: records.OpCreateUser, Email: "x@corp.example", After: `{"name":"X"}`},
+					{ChangeID: "m1", Seq: 4, Op: records.OpAddMember, Email: "x@corp.example", Group: "New Team"},
+					{ChangeID: "m2", Seq: 5, Op: records.OpAddMember, Email: "x@corp.example", Group: "Made By Hand"},
+				}
+				sb, err := sandbox.New(sandbox.Options{Seed: &seed, RandSeed: 1, Profile: profile})
+				if err != nil {
+					t.Fatal(err)
+				}
+				srv := httptest.NewServer(sb.Handler())
+				defer srv.Close()
+				target, err := sandbox.Client(surface, srv.URL, srv.Client(), quietLog())
+				if err != nil {
+					t.Fatal(err)
+				}
+				for run := range 2 { // the second run (a fresh ledger) must not create again
+					l := load.NewMemLedger(nil)
+					if _, err := load.Apply(t.Context(), target, changes, l, load.ApplyOptions{Classify: classify, BackoffBase: time.Millisecond}, quietLog()); err != nil {
+						t.Fatalf("run %d: Apply: %v", run, err)
+					}
+					checkLedger(t, l.Rows(), changes)
+				}
+				st := sb.State()
+				if len(st.Groups) != 2 {
+					t.Errorf("groups: got %d, want 2 (New Team created once, Made By Hand kept)", len(st.Groups))
+				}
+				checkState(t, st, map[string]expected{"x@corp.example": {name: "X", groups: []string{"Made By Hand", "New Team"}}})
+			})
+		}
+	}
+}

@@ -278,7 +278,9 @@ func (a *App) checkHighspot(ctx context.Context) check {
 		c.Fix = advice(err, "")
 		return c
 	}
-	// Managed groups must exist: the applier never creates them.
+	// Managed groups must exist: the applier creates them only with
+	// highspot.create_missing_groups (and then the finding still stands
+	// until a plan and apply have run).
 	var missing []string
 	for _, g := range a.Cfg.Policy.ManagedGroups {
 		if !have[g] {
@@ -287,7 +289,10 @@ func (a *App) checkHighspot(ctx context.Context) check {
 	}
 	if len(missing) > 0 {
 		c.Detail = fmt.Sprintf("authenticated; %d groups visible, but managed groups are missing in Highspot: %s", groups, strings.Join(missing, ", "))
-		c.Fix = "create these groups in Highspot (and share their spots) or remove them from policy.managed_groups"
+		c.Fix = "create these groups in Highspot (and share their spots), set highspot.create_missing_groups: true to have the next plan create them, or remove them from policy.managed_groups"
+		if a.Cfg.Highspot.CreateMissingGroups {
+			c.Fix = "highspot.create_missing_groups is on: the next plan creates them (create_group changes); share their spots in Highspot once they exist"
+		}
 		return c
 	}
 	c.OK = true

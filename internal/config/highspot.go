@@ -22,10 +22,16 @@ import (
 type Highspot struct {
 	// Target selects the implementation: rest (Highspot REST v1.0), scim
 	// (SCIM 2.0) or sandbox (the in-process stand-in, for the demo).
-	Target  string          `yaml:"target"`
-	REST    HighspotREST    `yaml:"rest"`
-	SCIM    HighspotSCIM    `yaml:"scim"`
-	Sandbox HighspotSandbox `yaml:"sandbox"`
+	Target string `yaml:"target"`
+	// CreateMissingGroups makes the plan create the managed groups a
+	// membership needs and the pull did not find in Highspot (create_group
+	// changes, applied before memberships and gated by policy.thresholds
+	// like any other op). Default false: an admin creates them once, and a
+	// membership in a missing group fails with a clear error.
+	CreateMissingGroups bool            `yaml:"create_missing_groups"`
+	REST                HighspotREST    `yaml:"rest"`
+	SCIM                HighspotSCIM    `yaml:"scim"`
+	Sandbox             HighspotSandbox `yaml:"sandbox"`
 }
 
 // HighspotREST configures the REST v1.0 client.

@@ -126,7 +126,7 @@ type Profile struct {
 var profileFields = []string{"given_name", "surname", "display_name", "email", "title"}
 
 // Policy ops that thresholds may name.
-var policyOps = []string{"create_user", "update_user", "reactivate_user", "add_member", "remove_member", "suspend_user"}
+var policyOps = []string{"create_group", "create_user", "update_user", "reactivate_user", "add_member", "remove_member", "suspend_user"}
 
 func ptrInt(v int) *int           { return &v }
 func ptrFloat(v float64) *float64 { return &v }

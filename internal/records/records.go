@@ -267,8 +267,12 @@ type DesiredUser struct {
 	Protected   bool              `parquet:"protected"`
 }
 
-// Change ops, in apply order (phase 1 users, 2 memberships, 3 suspensions).
+// Change ops, in apply order (phase 1 groups and users, 2 memberships, 3
+// suspensions).
 const (
+	// OpCreateGroup creates a managed group Highspot lacks (only with
+	// highspot.create_missing_groups).
+	OpCreateGroup    = "create_group"
 	OpCreateUser     = "create_user"
 	OpUpdateUser     = "update_user"
 	OpReactivateUser = "reactivate_user"

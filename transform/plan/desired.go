@@ -74,7 +74,11 @@ type Policy struct {
 	// ProvisionServices includes service/non-person accounts
 	// (transform.service.provision); they are excluded by default.
 	ProvisionServices bool
-	managed           map[string]bool
+	// CreateMissingGroups plans a create_group change for each managed
+	// group a membership needs that the pull did not find
+	// (highspot.create_missing_groups).
+	CreateMissingGroups bool
+	managed             map[string]bool
 	// managedLower maps a case-folded managed name to its configured spelling
 	// (Highspot may spell a group name differently).
 	managedLower map[string]string

@@ -94,7 +94,7 @@ type Plan struct {
 
 // Change order within the plan: phase, then op, then email, then group.
 var opOrder = map[string]int{
-	records.OpCreateUser: 0, records.OpUpdateUser: 1, records.OpReactivateUser: 2,
+	records.OpCreateGroup: -1, records.OpCreateUser: 0, records.OpUpdateUser: 1, records.OpReactivateUser: 2,
 	records.OpAddMember: 3, records.OpRemoveMember: 4, records.OpSuspendUser: 5,
 }
 
@@ -439,6 +439,13 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 		p.MissingGroups = append(p.MissingGroups, g)
 	}
 	sort.Strings(p.MissingGroups)
+	if pol.CreateMissingGroups {
+		for _, g := range p.MissingGroups {
+			emit(records.Change{Op: records.OpCreateGroup, Group: g, Before: `{"exists":false}`, After: `{"exists":true}`,
+				Rule:   "highspot.create_missing_groups",
+				Reason: fmt.Sprintf("managed group %s is granted by the policy and does not exist in Highspot", g)})
+		}
+	}
 	sortChanges(p.Changes)
 	p.SHA256 = ChangesSHA256(p.Changes)
 	return p

@@ -167,3 +167,48 @@ func TestReportEscapes(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateMissingGroups: with highspot.create_missing_groups a managed
+// group the pull did not find becomes a create_group change, ordered first
+// and gated like any op; without it the plan only reports it.
+func TestCreateMissingGroups(t *testing.T) {
+	pol := loadPolicy(t, "testdata/policy.yaml")
+	ps := []records.Person{person("acme", "john.doe", "john.doe@acme.com", "channel", "LATAM", "", "LATAM", "enabled")}
+	base := Baseline{Source: BaselinePull} // Highspot has no group at all
+	for _, tc := range []struct {
+		name   string
+		create bool
+	}{{"off", false}, {"on", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			pol.CreateMissingGroups = tc.create
+			ev := mustEval(t, ps, pol)
+			p := Diff(ev, base, State{}, pol, t1)
+			if len(p.MissingGroups) == 0 {
+				t.Fatalf("missing groups: got none, want the managed groups john needs")
+			}
+			var creates []string
+			for i, c := range p.Changes {
+				if c.Op == records.OpCreateGroup {
+					creates = append(creates, c.Group)
+					if i >= len(p.MissingGroups) || c.Phase != 1 || c.ChangeID == "" {
+						t.Errorf("create_group %s: got seq %d phase %d id %q, want it first, phase 1, with an id", c.Group, c.Seq, c.Phase, c.ChangeID)
+					}
+				}
+			}
+			want := ""
+			if tc.create {
+				want = strings.Join(p.MissingGroups, ",")
+			}
+			if got := strings.Join(creates, ","); got != want {
+				t.Errorf("create_group changes: got %q, want %q", got, want)
+			}
+			zero := 0
+			pol.Conf.Thresholds = append(pol.Conf.Thresholds, config.Threshold{Op: records.OpCreateGroup, MaxCount: &zero})
+			blocked := Blocked(Gates(p, ev, base, State{}, pol, nil))
+			pol.Conf.Thresholds = pol.Conf.Thresholds[:len(pol.Conf.Thresholds)-1]
+			if got := len(blocked) > 0 && blocked[0].Op == records.OpCreateGroup; got != tc.create {
+				t.Errorf("create_group gate (max_count 0, %d creates): got blocked=%v (%v), want %v", len(creates), got, blocked, tc.create)
+			}
+		})
+	}
+}

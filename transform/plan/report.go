@@ -8,7 +8,7 @@ import (
 )
 
 // opsInOrder lists ops in apply order.
-var opsInOrder = []string{"create_user", "update_user", "reactivate_user", "add_member", "remove_member", "suspend_user"}
+var opsInOrder = []string{"create_group", "create_user", "update_user", "reactivate_user", "add_member", "remove_member", "suspend_user"}
 
 // reportLimit caps per-person lists in the reports (the tables hold all rows).
 const reportLimit = 200
@@ -65,7 +65,11 @@ func RenderMarkdown(s *Summary) string {
 	}
 	fmt.Fprintf(&b, "- Highspot users left untouched: protected %d, not managed by this tool %d\n", s.Untouched["protected"], s.Untouched["unmanaged"])
 	if len(s.MissingGroups) > 0 {
-		fmt.Fprintf(&b, "- managed groups not found in Highspot (create them first): %s\n", mdEsc(strings.Join(s.MissingGroups, ", ")))
+		todo := "create them first, or set highspot.create_missing_groups: true"
+		if s.ByOp["create_group"] > 0 {
+			todo = "this plan creates them: create_group"
+		}
+		fmt.Fprintf(&b, "- managed groups not found in Highspot (%s): %s\n", todo, mdEsc(strings.Join(s.MissingGroups, ", ")))
 	}
 	if len(s.Allow) > 0 {
 		fmt.Fprintf(&b, "- overrides (--allow): %v\n", s.Allow)

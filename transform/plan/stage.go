@@ -102,6 +102,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("plan: %w", err))
 	}
 	pol.ProvisionServices = cfg.Transform.Service.Provision
+	pol.CreateMissingGroups = cfg.Highspot.CreateMissingGroups
 	if err := CheckAllow(opts.Allow, cfg.TreeNames()); err != nil {
 		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("plan: %w", err))
 	}
