@@ -431,3 +431,37 @@ func TestQuirkyErrorBodies(t *testing.T) {
 		t.Errorf("got the same body twice (%q), want one HTML and one text error", bodies[0])
 	}
 }
+
+// TestSCIMCreateConflictBecomesUpdate: the caller says a user is absent (its
+// lookup found none) but an earlier request whose answer was lost created it,
+// so the provider answers the create 409 (quirky: in plain text, with no
+// scimType; in Bulk under lenient and quirky, one request per user under
+// strict-rfc). The client settles it with a lookup and an update: no error,
+// no duplicate, the profile written.
+func TestSCIMCreateConflictBecomesUpdate(t *testing.T) {
+	for _, profile := range sandbox.Profiles() {
+		t.Run(profile, func(t *testing.T) {
+			seed := sandbox.Seed{Users: []sandbox.User{{Email: "lost.answer@acme.com", Name: "Before", Verified: true}}}
+			s, ts := newSandbox(t, sandbox.Options{Seed: &seed, Profile: profile})
+			c := targets(t, ts)["scim"]
+			res, err := c.UpsertUsers(context.Background(), []load.UserInput{
+				{Email: "Lost.Answer@acme.com", Name: "After", Absent: true},
+				{Email: "fresh@acme.com", Name: "Fresh", Absent: true},
+			})
+			if err != nil {
+				t.Fatalf("UpsertUsers: %v", err)
+			}
+			want := s.State()
+			old, _ := want.UserByEmail("lost.answer@acme.com")
+			if r := res[0]; r.Err != nil || r.Created || r.ID != old.ID {
+				t.Errorf("conflicting create: got %+v, want an update of %s", r, old.ID)
+			}
+			if r := res[1]; r.Err != nil || !r.Created || r.ID == "" {
+				t.Errorf("fresh create: got %+v, want created", r)
+			}
+			if old.Name != "After" || len(want.Users) != 3 {
+				t.Errorf("got name %q and %d users, want After and 3 (no duplicate)", old.Name, len(want.Users))
+			}
+		})
+	}
+}
