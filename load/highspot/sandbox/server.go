@@ -5,7 +5,8 @@
 // POST /users array upsert, the PROPOSED membership endpoints), plus the
 // admin API (/_admin/reset, seed, state, faults, counters) and seeded,
 // deterministic fault injection (429 with or without Retry-After, 5xx,
-// latency, dropped connections, async mode). State can be persisted to a
+// latency, dropped connections, async mode) and provider profiles (lenient,
+// strict-rfc, quirky: protocol behaviour only, see profile.go). State can be persisted to a
 // JSON file. It runs in tests through httptest and standalone through
 // ListenAndServe.
 package sandbox
