@@ -17,7 +17,7 @@ type GroupRef struct {
 	DN     string   // as read
 	Direct bool     // the account is a direct member
 	Depth  int32    // 0 = direct
-	Path   []string // group names from the direct group up to Name (shared, do not modify)
+	Path   []string // group names from the direct group up to Name, capped as MaxPathNames says (shared, do not modify)
 }
 
 // GraphStats reports what the membership graph found.
@@ -310,11 +310,25 @@ func (b *GraphBuilder) Build() *Graph {
 		}
 		g.qualRank[gi] = int32(len(g.qualByRank) - 1)
 	}
+	// Ancestors (with paths) are kept only for groups an account is a direct
+	// member of: the others are walked for the statistic and dropped, so
+	// memory follows the memberships, not groups × ancestors.
+	used := make([]bool, len(b.groups))
+	for _, d := range b.direct {
+		for _, gi := range d {
+			used[gi] = true
+		}
+	}
+	w := &bfs{}
 	for i := range b.groups {
 		g.self[i] = []string{b.groups[i].name}
-		g.anc[i] = g.ancestors(int32(i))
-		if len(g.anc[i]) > g.Stats.EffectiveMaxSize {
-			g.Stats.EffectiveMaxSize = len(g.anc[i])
+		g.walk(w, int32(i))
+		if n := len(w.order) - 1; n > g.Stats.EffectiveMaxSize {
+			g.Stats.EffectiveMaxSize = n
+		}
+		if used[i] {
+			w.heads = map[int32][]string{}
+			g.anc[i] = g.ancestors(w)
 		}
 	}
 	g.Stats.Cycles = g.cycles()
@@ -326,33 +340,101 @@ func (b *GraphBuilder) Build() *Graph {
 	return g
 }
 
-func (g *Graph) ancestors(start int32) []ancestor {
-	type item struct {
-		g    int32
-		prev int // index into order, -1 for start
+// MaxPathNames caps the names a GroupRef.Path (and the path column of
+// effective_memberships) holds: a longer path keeps its first PathHead
+// names, one marker element "... N more groups ..." and its last
+// MaxPathNames-PathHead-1 names. Depth always gives the full length. The cap
+// keeps memory linear in the number of memberships however deep groups nest.
+const (
+	MaxPathNames = 32
+	PathHead     = 16
+)
+
+// bfs is the reusable state of one breadth-first walk up the parent edges.
+type bfs struct {
+	seen  []uint32 // group idx -> stamp of the walk that saw it
+	stamp uint32
+	order []int32 // groups in visit order; order[0] is the start
+	prev  []int32 // index into order of the child the group was reached from
+	depth []int32
+	head  []int32 // index into order of the depth-(PathHead-1) group on the path, -1 when shallower
+	heads map[int32][]string
+	ps    []int32
+}
+
+// walk visits every ancestor of start (BFS, parents in key order: the
+// shortest path wins, ties go to the smaller key; cycles cannot loop).
+func (g *Graph) walk(w *bfs, start int32) {
+	if w.seen == nil {
+		w.seen = make([]uint32, len(g.groups))
 	}
-	seen := map[int32]bool{start: true}
-	order := []item{{start, -1}}
-	depth := []int32{0}
-	for q := 0; q < len(order); q++ {
-		parents := append([]int32(nil), g.groups[order[q].g].parents...)
-		sort.Slice(parents, func(i, j int) bool { return g.groups[parents[i]].key < g.groups[parents[j]].key })
-		for _, p := range parents {
-			if seen[p] {
+	w.stamp++
+	w.seen[start] = w.stamp
+	w.order = append(w.order[:0], start)
+	w.prev = append(w.prev[:0], -1)
+	w.depth = append(w.depth[:0], 0)
+	w.head = append(w.head[:0], -1)
+	if PathHead == 1 {
+		w.head[0] = 0
+	}
+	for q := 0; q < len(w.order); q++ {
+		w.ps = append(w.ps[:0], g.groups[w.order[q]].parents...)
+		if len(w.ps) > 1 {
+			slices.SortFunc(w.ps, func(a, b int32) int { return int(g.rank[a] - g.rank[b]) })
+		}
+		for _, p := range w.ps {
+			if w.seen[p] == w.stamp {
 				continue
 			}
-			seen[p] = true
-			order = append(order, item{p, q})
-			depth = append(depth, depth[q]+1)
+			w.seen[p] = w.stamp
+			d := w.depth[q] + 1
+			h := w.head[q]
+			if d == PathHead-1 {
+				h = int32(len(w.order))
+			}
+			w.order = append(w.order, p)
+			w.prev = append(w.prev, int32(q))
+			w.depth = append(w.depth, d)
+			w.head = append(w.head, h)
 		}
 	}
-	out := make([]ancestor, 0, len(order)-1)
-	for i := 1; i < len(order); i++ {
-		path := make([]string, depth[i]+1)
-		for j, k := i, int(depth[i]); j >= 0; j, k = order[j].prev, k-1 {
-			path[k] = g.groups[order[j].g].name
+}
+
+// pathInto fills dst with the last len(dst) names of the path from order[0]
+// to order[i] (walking back from i).
+func (g *Graph) pathInto(w *bfs, i int32, dst []string) {
+	for k := len(dst) - 1; k >= 0; k-- {
+		dst[k] = g.groups[w.order[i]].name
+		i = w.prev[i]
+	}
+}
+
+// ancestors returns the ancestors of the walk w just made, with their paths
+// (capped as MaxPathNames says).
+func (g *Graph) ancestors(w *bfs) []ancestor {
+	out := make([]ancestor, 0, len(w.order)-1)
+	for i := 1; i < len(w.order); i++ {
+		d := w.depth[i]
+		n := int(d) + 1
+		var path []string
+		if n <= MaxPathNames {
+			path = make([]string, n)
+			g.pathInto(w, int32(i), path)
+		} else {
+			h := w.head[i]
+			head, ok := w.heads[h]
+			if !ok {
+				head = make([]string, PathHead)
+				g.pathInto(w, h, head)
+				w.heads[h] = head
+			}
+			tail := MaxPathNames - PathHead - 1
+			path = make([]string, MaxPathNames)
+			copy(path, head)
+			path[PathHead] = "... " + strconv.Itoa(n-PathHead-tail) + " more groups ..."
+			g.pathInto(w, int32(i), path[PathHead+1:])
 		}
-		out = append(out, ancestor{g: order[i].g, depth: depth[i], path: path})
+		out = append(out, ancestor{g: w.order[i], depth: d, path: path})
 	}
 	return out
 }
@@ -479,28 +561,55 @@ func (g *Graph) appendEffective(dst []GroupRef, ai int32) []GroupRef {
 	if n > len(buf) {
 		hits = make([]hit, 0, n)
 	}
+	// few hits (the usual case): linear search; many (deep nesting): a map,
+	// so an account under a chain of thousands of groups is not quadratic
+	var at map[int32]int
+	if n > 64 {
+		at = make(map[int32]int, n)
+	}
+	find := func(gi int32) int {
+		if at != nil {
+			if i, ok := at[gi]; ok {
+				return i
+			}
+			return -1
+		}
+		for i := range hits {
+			if hits[i].gi == gi {
+				return i
+			}
+		}
+		return -1
+	}
 	for _, gi := range d {
+		if at != nil {
+			at[gi] = len(hits)
+		}
 		hits = append(hits, hit{gi: gi, path: g.self[gi], direct: true})
 	}
 	for _, gi := range d {
-	anc:
 		for _, a := range g.anc[gi] {
-			for i := range hits {
-				if hits[i].gi == a.g {
-					h := &hits[i]
-					if !h.direct && (h.depth > a.depth || h.depth == a.depth && pathLess(a.path, h.path)) {
-						h.depth, h.path = a.depth, a.path
-					}
-					continue anc
+			if i := find(a.g); i >= 0 {
+				h := &hits[i]
+				if !h.direct && (h.depth > a.depth || h.depth == a.depth && pathLess(a.path, h.path)) {
+					h.depth, h.path = a.depth, a.path
 				}
+				continue
+			}
+			if at != nil {
+				at[a.g] = len(hits)
 			}
 			hits = append(hits, hit{gi: a.g, depth: a.depth, path: a.path})
 		}
 	}
-	// insertion sort by key rank: few hits, and ranks are distinct
-	for i := 1; i < len(hits); i++ {
-		for j := i; j > 0 && g.rank[hits[j].gi] < g.rank[hits[j-1].gi]; j-- {
-			hits[j], hits[j-1] = hits[j-1], hits[j]
+	if len(hits) > 64 {
+		slices.SortFunc(hits, func(a, b hit) int { return int(g.rank[a.gi] - g.rank[b.gi]) })
+	} else {
+		// insertion sort by key rank: few hits, and ranks are distinct
+		for i := 1; i < len(hits); i++ {
+			for j := i; j > 0 && g.rank[hits[j].gi] < g.rank[hits[j-1].gi]; j-- {
+				hits[j], hits[j-1] = hits[j-1], hits[j]
+			}
 		}
 	}
 	dst = slices.Grow(dst, len(hits))
@@ -536,7 +645,22 @@ func (g *Graph) effectiveNames(accountKey string, hint int) []string {
 	}
 	var buf [64]int32
 	ranks := buf[:0]
+	n := len(g.direct[ai])
+	for _, gi := range g.direct[ai] {
+		n += len(g.anc[gi])
+	}
+	var seen map[int32]bool
+	if n > 64 {
+		seen = make(map[int32]bool, n)
+	}
 	add := func(x int32) {
+		if seen != nil {
+			if !seen[x] {
+				seen[x] = true
+				ranks = append(ranks, x)
+			}
+			return
+		}
 		for _, y := range ranks {
 			if y == x {
 				return

@@ -160,7 +160,7 @@ type EffectiveMembership struct {
 	GroupName  string   `parquet:"group_name"`
 	Direct     bool     `parquet:"direct"`
 	Depth      int32    `parquet:"depth"` // 0 = direct member
-	Path       []string `parquet:"path"`  // group names from the direct group up to GroupName
+	Path       []string `parquet:"path"`  // group names from the direct group up to GroupName, capped at transform.MaxPathNames
 }
 
 // Person is one resolved human (or service identity) across trees.
