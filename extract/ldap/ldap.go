@@ -43,6 +43,9 @@ type Source struct {
 	// PageHook, when set, is called after each page has been handed to the
 	// sink (page number from 1, entries in it). Tests use it to act mid-read.
 	PageHook func(page, entries int)
+	// dial, when set, replaces the TCP dial of ldap:// URLs (tests drive the
+	// client over net.Pipe).
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // New builds the source for tree (source: ldap, defaults applied). getenv
@@ -138,7 +141,11 @@ func (s *Source) connect(ctx context.Context) (*wireConn, error) {
 			return nil, fmt.Errorf("dial %s: %w", s.cfg.URL, err)
 		}
 	} else {
-		nc, err = d.DialContext(dctx, "tcp", net.JoinHostPort(host, port))
+		dial := d.DialContext
+		if s.dial != nil {
+			dial = s.dial
+		}
+		nc, err = dial(dctx, "tcp", net.JoinHostPort(host, port))
 		if err != nil {
 			return nil, fmt.Errorf("dial %s: %w", s.cfg.URL, err)
 		}

@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
@@ -466,6 +468,8 @@ func (c *wireConn) searchPage(req searchRequest, fn func(*rawEntry) error) (cook
 		defer func() { _ = c.nc.SetReadDeadline(time.Time{}) }()
 	}
 	var e rawEntry
+	var refs []string // the first few, for the message
+	nrefs := 0
 	for {
 		got, tag, op, controls, err := c.readMessage()
 		if err != nil {
@@ -488,7 +492,18 @@ func (c *wireConn) searchPage(req searchRequest, fn func(*rawEntry) error) (cook
 				return nil, entries, err
 			}
 		case tagSearchRef:
-			// continuation references are not followed (OTDS holds none)
+			// A continuation reference means part of the subtree lives on
+			// another server: this read would be partial. References are
+			// not followed; the search is read to its end (so the
+			// connection stays usable) and then fails.
+			uris, err := parseReference(op)
+			if err != nil {
+				return nil, entries, err
+			}
+			nrefs += len(uris)
+			if len(refs) < 10 {
+				refs = append(refs, uris...)
+			}
 		case tagSearchDone:
 			r, _, err := parseResult(op)
 			if err != nil {
@@ -496,6 +511,9 @@ func (c *wireConn) searchPage(req searchRequest, fn func(*rawEntry) error) (cook
 			}
 			if err := r.err("search"); err != nil {
 				return nil, entries, err
+			}
+			if len(refs) > 0 {
+				return nil, entries, &ReferralError{URIs: refs, Count: nrefs}
 			}
 			cookie, found, err := pagedCookie(controls)
 			if err != nil {
@@ -509,6 +527,46 @@ func (c *wireConn) searchPage(req searchRequest, fn func(*rawEntry) error) (cook
 			return nil, entries, protoErr("unexpected response tag 0x%02x to a search", tag)
 		}
 	}
+}
+
+// ReferralError is a search that returned continuation references
+// (SearchResultReference): entries under the base live on other servers,
+// so what was read is not the whole tree.
+type ReferralError struct {
+	URIs  []string // the first ones, quoted
+	Count int      // all of them
+}
+
+func (e *ReferralError) Error() string {
+	shown := e.URIs
+	if len(shown) > 3 {
+		shown = shown[:3]
+	}
+	more := ""
+	if e.Count > len(shown) {
+		more = fmt.Sprintf(" and %d more", e.Count-len(shown))
+	}
+	return fmt.Sprintf("the server returned %d continuation reference(s) (%s%s): part of the tree lives on another server, "+
+		"so this read is not complete and is not published; point trees[].ldap.url at a server that holds the whole tree "+
+		"(or set trees[].ldap.base_dn / partitions to a subtree without referrals)", e.Count, strings.Join(shown, ", "), more)
+}
+
+// parseReference decodes a SearchResultReference's content: one or more
+// URIs (octet strings).
+func parseReference(op []byte) ([]string, error) {
+	var uris []string
+	for len(op) > 0 {
+		t, v, rest, err := tlv(op)
+		if err != nil || t != tagOctetString {
+			return nil, protoErr("search result reference without a URI")
+		}
+		uris = append(uris, strconv.QuoteToASCII(string(v)))
+		op = rest
+	}
+	if len(uris) == 0 {
+		return nil, protoErr("search result reference without a URI")
+	}
+	return uris, nil
 }
 
 var errNoPaging = errors.New("the server returned no paged-results control, so the read cannot be proven complete")
