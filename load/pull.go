@@ -31,7 +31,10 @@ type PullOptions struct {
 	ManagedGroups []string
 	// Apply paces and retries the list calls (rate, attempts, backoff); zero = config/defaults.
 	Apply ApplyOptions
-	Now   func() time.Time
+	// MaxListPages is the page budget of each listing (<= 0:
+	// DefaultMaxListPages); a listing that needs more fails with ErrListLoop.
+	MaxListPages int
+	Now          func() time.Time
 }
 
 // PullResult is what RunPull published.
@@ -54,16 +57,28 @@ type Snapshot struct {
 }
 
 // ReadSnapshot lists every group and every user (verified and unverified)
-// through target, pacing and retrying each whole list (a list that fails
-// half way is read again from the start, so no partial list is returned).
-func ReadSnapshot(ctx context.Context, target Target, opts ApplyOptions, log logrus.FieldLogger) (*Snapshot, error) {
+// through target. Each page is paced and retried on its own (RetryPage: the
+// applier's retry policy, Retry-After honoured), so one failed page never
+// restarts a listing; a listing that fails anyway (a page out of attempts,
+// or a server that never ends it: ErrListLoop) fails the pull, and no
+// partial list is returned. maxPages is the page budget of each listing
+// (<= 0: DefaultMaxListPages).
+func ReadSnapshot(ctx context.Context, target Target, opts ApplyOptions, maxPages int, log logrus.FieldLogger) (*Snapshot, error) {
 	opts.defaults()
 	a := &applier{t: target, opts: opts, log: log, br: newBreaker(1, 1, 1)}
 	if opts.RatePerSecond > 0 {
 		a.lim = newLimiter(opts)
 	}
+	ctx = withListPolicy(ctx, &listPolicy{maxPages: maxPages, retry: func(ctx context.Context, what string, fn func(context.Context) error) error {
+		res := a.call(ctx, what, fn)
+		if res.err != nil && res.attempts > 1 {
+			return fmt.Errorf("%s (after %d attempts): %w", what, res.attempts, res.err)
+		}
+		return res.err
+	}})
 	snap := &Snapshot{}
-	res := a.call(ctx, "list groups", func(ctx context.Context) error {
+	// The whole listing is tried once: its pages are retried one by one.
+	res := a.callN(ctx, "list groups", 1, func(ctx context.Context) error {
 		snap.Groups = snap.Groups[:0]
 		return target.ListGroups(ctx, func(g Group) error {
 			snap.Groups = append(snap.Groups, g)
@@ -73,7 +88,7 @@ func ReadSnapshot(ctx context.Context, target Target, opts ApplyOptions, log log
 	if res.err != nil {
 		return nil, pullErr("list groups", res)
 	}
-	res = a.call(ctx, "list users", func(ctx context.Context) error {
+	res = a.callN(ctx, "list users", 1, func(ctx context.Context) error {
 		snap.Users = snap.Users[:0]
 		return target.ListUsers(ctx, func(u User) error {
 			snap.Users = append(snap.Users, u)
@@ -87,7 +102,7 @@ func ReadSnapshot(ctx context.Context, target Target, opts ApplyOptions, log log
 }
 
 func pullErr(what string, res callResult) error {
-	err := fmt.Errorf("pull: %s (after %d attempts): %w", what, res.attempts, res.err)
+	err := fmt.Errorf("pull: %s: %w", what, res.err)
 	if res.class.HTTPStatus == http.StatusUnauthorized || res.class.HTTPStatus == http.StatusForbidden {
 		return exitcode.Wrap(exitcode.Auth, fmt.Errorf("%w; Highspot refused the credentials or the permission: check the highspot credentials and the API user's rights, then re-run pull", err))
 	}
@@ -119,7 +134,7 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target T
 		}
 		ao = mergeOptions(OptionsFromConfig(cfg.Apply), ao)
 	}
-	snap, err := ReadSnapshot(ctx, target, ao, log)
+	snap, err := ReadSnapshot(ctx, target, ao, opts.MaxListPages, log)
 	if err != nil {
 		return nil, err
 	}

@@ -94,7 +94,7 @@ func (a *App) pull(ctx context.Context, runID string) error {
 		return err
 	}
 	defer stop()
-	res, err := load.RunPull(ctx, a.Env(runID), a.Cfg, t, load.PullOptions{Apply: a.applyOptions()})
+	res, err := load.RunPull(ctx, a.Env(runID), a.Cfg, t, load.PullOptions{Apply: a.applyOptions(), MaxListPages: a.Cfg.Highspot.MaxListPages})
 	if err != nil {
 		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StagePull, Status: "failed", Error: err.Error()})
 		return err

@@ -32,6 +32,10 @@ type Highspot struct {
 	REST                HighspotREST    `yaml:"rest"`
 	SCIM                HighspotSCIM    `yaml:"scim"`
 	Sandbox             HighspotSandbox `yaml:"sandbox"`
+	// MaxListPages is the page budget of one listing during pull (0 =
+	// 100000); a server that never ends a listing fails the pull instead of
+	// holding the run lock forever.
+	MaxListPages int `yaml:"max_list_pages"`
 }
 
 // HighspotREST configures the REST v1.0 client.
@@ -185,6 +189,9 @@ func (e Endpoint) withDefault(d Endpoint) Endpoint {
 func (h *Highspot) validate(k string) Errors {
 	var errs Errors
 	add := func(key, msg string) { errs = append(errs, Error{Key: k + "." + key, Msg: msg}) }
+	if h.MaxListPages < 0 {
+		add("max_list_pages", fmt.Sprintf("%d is negative; use 0 for the default (100000) or a page count", h.MaxListPages))
+	}
 	switch h.Target {
 	case "rest":
 		errs = append(errs, h.REST.validate(k+".rest")...)

@@ -485,11 +485,16 @@ func (c *REST) resolveUser(ctx context.Context, u load.User) (load.User, error) 
 func (c *REST) pages(ctx context.Context, path string, q url.Values, fn func(json.RawMessage) error) error {
 	start, biggest := 0, 0
 	seen := map[string]bool{}
+	guard := load.NewListGuard(ctx, path)
 	for {
 		q.Set("start", strconv.Itoa(start))
 		q.Set("limit", strconv.Itoa(c.pageLimit))
 		var coll wire.Collection[json.RawMessage]
-		if err := c.getJSON(ctx, path, q, &coll); err != nil {
+		err := load.RetryPage(ctx, "list "+path+" start="+strconv.Itoa(start), func(ctx context.Context) error {
+			coll = wire.Collection[json.RawMessage]{}
+			return c.getJSON(ctx, path, q, &coll)
+		})
+		if err != nil {
 			return err
 		}
 		n, fresh := len(coll.Collection), 0
@@ -503,6 +508,13 @@ func (c *REST) pages(ctx context.Context, path string, q url.Values, fn func(jso
 			if err := fn(raw); err != nil {
 				return err
 			}
+		}
+		total := -1
+		if coll.CountsTotal > 0 {
+			total = coll.CountsTotal
+		}
+		if err := guard.Page(strconv.Itoa(start), coll.Collection, fresh, total); err != nil {
+			return err
 		}
 		start += n
 		switch {

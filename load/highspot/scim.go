@@ -729,15 +729,21 @@ func (c *SCIM) ListGroups(ctx context.Context, fn func(load.Group) error) error 
 func (c *SCIM) pages(ctx context.Context, p string, q url.Values, fn func(json.RawMessage) error) error {
 	start, biggest := 1, 0
 	seen := map[string]bool{}
+	guard := load.NewListGuard(ctx, p)
 	for {
 		count := c.pageSize()
 		q.Set("startIndex", strconv.Itoa(start))
 		q.Set("count", strconv.Itoa(count))
-		var list struct {
+		type page struct {
 			TotalResults *int              `json:"totalResults"`
 			Resources    []json.RawMessage `json:"Resources"`
 		}
-		if err := c.doJSON(ctx, http.MethodGet, c.base+p+"?"+q.Encode(), nil, &list); err != nil {
+		var list page
+		err := load.RetryPage(ctx, "list "+p+" startIndex="+strconv.Itoa(start), func(ctx context.Context) error {
+			list = page{}
+			return c.doJSON(ctx, http.MethodGet, c.base+p+"?"+q.Encode(), nil, &list)
+		})
+		if err != nil {
 			return err
 		}
 		n, fresh := len(list.Resources), 0
@@ -751,6 +757,11 @@ func (c *SCIM) pages(ctx context.Context, p string, q url.Values, fn func(json.R
 			if err := fn(raw); err != nil {
 				return err
 			}
+		}
+		// totalResults is not trusted to end the walk, nor to bound it:
+		// providers report the page size there.
+		if err := guard.Page(strconv.Itoa(start), list.Resources, fresh, -1); err != nil {
+			return err
 		}
 		switch {
 		case n == 0:
