@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/otds-highspot
 
-.PHONY: help build test demo bench lint fmt tidy-check services-up services-down clean
+.PHONY: help build test demo bench fuzz lint fmt tidy-check services-up services-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ demo: build ## day 1 and day 2 on the embedded default: fixture trees, ./artifac
 
 bench: ## benchmarks: extract vs ldapsearch, resolve 1M, plan 1M, apply at 100 req/s, Parquet I/O
 	scripts/bench.sh
+
+fuzz: ## run every Go fuzz target for FUZZTIME each (default 30s; FUZZ=regexp picks targets)
+	scripts/fuzz.sh
 
 lint: ## gofmt, go vet, pipeline files
 	scripts/lint.sh

@@ -52,7 +52,7 @@ func (c *countSink) Group(records.Group) error         { c.groups++; return nil 
 func (c *countSink) Member(_, _, _, _, _ string) error { c.members++; return nil }
 func (c *countSink) Reject(records.Reject) error       { c.rejects++; return nil }
 func (c *countSink) String() string                    { return fmt.Sprintf("%+v", *c) }
-func source(t *testing.T, url, extra, password string) *Source {
+func source(t testing.TB, url, extra, password string) *Source {
 	t.Helper()
 	y := fmt.Sprintf("version: 1\ntrees:\n  - name: t\n    source: ldap\n    ldap:\n      url: %s\n      bind_dn: cn=Directory Manager\n      bind_password: {env: PW}\n      page_size: 5\n      timeout: 10s\n%s", url, extra)
 	cfg, err := config.Parse("t.yaml", []byte(y))

@@ -31,7 +31,7 @@ func withPath(yml string) string {
 	return yml + "    ldif: {path: test.ldif}\n"
 }
 
-func testTree(t *testing.T, name, yml string) config.Tree {
+func testTree(t testing.TB, name, yml string) config.Tree {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte("version: 1\nstore: {url: ./a}\ntrees:\n  - name: "+name+"\n    source: ldif\n"+withPath(yml)))
 	if err != nil {

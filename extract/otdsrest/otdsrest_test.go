@@ -53,7 +53,7 @@ func startStandin(t *testing.T, opt standin.Options) (*standin.Server, *httptest
 	return s, hs
 }
 
-func parseTree(t *testing.T, yml string) config.Tree {
+func parseTree(t testing.TB, yml string) config.Tree {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte("version: 1\nstore: {url: ./a}\ntrees:\n"+yml))
 	if err != nil {
