@@ -79,7 +79,7 @@ func (a *App) Pull(ctx context.Context) error {
 		return err
 	}
 	a.Summary.RunID = runID
-	return a.withLock(ctx, runID, []string{StagePull}, func(ctx context.Context) error { return a.pull(ctx, runID) })
+	return a.tracked(ctx, runID, []string{StagePull}, nil, func(ctx context.Context) error { return a.pull(ctx, runID) })
 }
 
 func (a *App) pull(ctx context.Context, runID string) error {
@@ -151,7 +151,23 @@ func (a *App) Plan(ctx context.Context, o PlanOptions) error {
 		return err
 	}
 	a.Summary.RunID = runID
-	return a.withLock(ctx, runID, []string{StagePlan}, func(ctx context.Context) error { return a.plan(ctx, runID, o) })
+	return a.tracked(ctx, runID, []string{StagePlan}, nil, func(ctx context.Context) error { return a.planDerived(ctx, runID, o) })
+}
+
+// planDerived runs plan, then publishes the derived products (identity
+// history, analytics) also when the plan is blocked, as run does: a run
+// driven stage by stage publishes the same artifacts.
+func (a *App) planDerived(ctx context.Context, runID string, o PlanOptions) error {
+	err := a.plan(ctx, runID, o)
+	if o.FromRun != "" {
+		return err // a replay has no snapshots of its own: history belongs to the replayed run
+	}
+	if err == nil || exitcode.Of(err) == exitcode.PlanBlocked {
+		if derr := a.derived(ctx, runID); derr != nil && err == nil {
+			err = derr
+		}
+	}
+	return err
 }
 
 func (a *App) plan(ctx context.Context, runID string, o PlanOptions) error {
@@ -215,7 +231,20 @@ func (a *App) Apply(ctx context.Context, o ApplyOptions) error {
 		return err
 	}
 	a.Summary.RunID = runID
-	return a.withLock(ctx, runID, []string{StageApply}, func(ctx context.Context) error { return a.apply(ctx, runID, o) })
+	var decides []string // a dry run decides no stage's outcome
+	if !o.DryRun {
+		decides = []string{StageApply}
+	}
+	started := time.Now()
+	return a.tracked(ctx, runID, []string{StageApply}, decides, func(ctx context.Context) error {
+		err := a.apply(ctx, runID, o)
+		if !o.DryRun {
+			// apply ends a run driven stage by stage: it writes the run
+			// manifest when the run has none yet.
+			a.writeRunManifest(ctx, runID, started, RunOptions{}, err)
+		}
+		return err
+	})
 }
 
 func (a *App) apply(ctx context.Context, runID string, o ApplyOptions) error {

@@ -71,7 +71,11 @@ func (a *App) Run(ctx context.Context, o RunOptions) error {
 		}
 		lockStages = append(lockStages, s)
 	}
-	return a.withLock(ctx, runID, lockStages, func(ctx context.Context) error {
+	decides := lockStages
+	if o.DryRun && until == len(stageOrder)-1 {
+		decides = lockStages[:len(lockStages)-1] // a dry-run apply decides nothing
+	}
+	return a.tracked(ctx, runID, lockStages, decides, func(ctx context.Context) error {
 		err := a.runStages(ctx, runID, from, until, o)
 		a.writeRunManifest(ctx, runID, started, o, err)
 		return err
@@ -94,17 +98,13 @@ func (a *App) runStages(ctx context.Context, runID string, from, until int, o Ru
 		case StagePull:
 			err = a.pull(ctx, runID)
 		case StagePlan:
-			if err = a.plan(ctx, runID, PlanOptions{Allow: o.Allow}); err == nil || exitcode.Of(err) == exitcode.PlanBlocked {
-				if herr := a.derived(ctx, runID); herr != nil && err == nil {
-					err = herr
-				}
-			}
+			err = a.planDerived(ctx, runID, PlanOptions{Allow: o.Allow})
 		case StageApply:
 			err = a.apply(ctx, runID, ApplyOptions{PlanSHA256: o.PlanSHA256, DryRun: o.DryRun})
 		}
 		if err != nil {
 			log.WithError(err).Error("stage failed; the run stops here")
-			return err
+			return &stageFailure{stage: stageOrder[i], err: err}
 		}
 	}
 	if until < len(stageOrder)-1 {
@@ -170,6 +170,10 @@ func (a *App) writeRunManifest(ctx context.Context, runID string, started time.T
 	if o.DryRun {
 		overrides = append(overrides, "dry-run")
 	}
+	if _, _, err := artifact.ReadRunManifest(ctx, a.Store, runID); err == nil {
+		a.Log.WithField("run_id", runID).Debug("the run already has its (write-once) run manifest; this attempt is recorded as a run event")
+		return
+	}
 	code := exitcode.Of(runErr)
 	host, _ := os.Hostname()
 	ref, err := artifact.WriteRunManifest(ctx, a.Env(runID), artifact.RunManifest{
@@ -180,7 +184,10 @@ func (a *App) writeRunManifest(ctx context.Context, runID string, started time.T
 		a.Log.WithError(err).Warn("could not write the run manifest (a re-run of the same run id cannot write a second one)")
 		return
 	}
-	a.Summary.Details = map[string]any{"run_manifest": a.Store.URL(ref.Key)}
+	if a.Summary.Details == nil {
+		a.Summary.Details = map[string]any{}
+	}
+	a.Summary.Details["run_manifest"] = a.Store.URL(ref.Key)
 }
 
 // stageRefs lists the run's published stage manifests (and its plan hash).

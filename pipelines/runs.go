@@ -23,8 +23,8 @@ func (a *App) RunsList(ctx context.Context) error {
 	}
 	fmt.Fprintf(a.Stdout, "%-26s %-13s %s\n", "RUN ID", "EXIT", "STAGES")
 	for _, r := range runs {
-		exit := "-"
-		if r.HasRunManifest {
+		exit := "-" // a run from before run events, stages run one by one
+		if r.HasStatus {
 			exit = fmt.Sprintf("%d %s", r.ExitCode, r.ExitName)
 		}
 		var st []string
@@ -49,11 +49,22 @@ func (a *App) RunsShow(ctx context.Context, runID string) error {
 	a.Summary.RunID = runID
 	a.Summary.Details = map[string]any{"run": r}
 	fmt.Fprintf(a.Stdout, "run %s\n", r.RunID)
+	if r.Status != nil {
+		fmt.Fprintf(a.Stdout, "  exit %d (%s) now, decided by %s at %s; %d attempts\n",
+			r.ExitCode, r.ExitName, r.Status.Command, r.Status.At.Format("2006-01-02 15:04:05Z07:00"), r.Status.Attempts)
+		for _, e := range r.Events {
+			stages := strings.Join(e.Stages, ",")
+			if e.FailedStage != "" {
+				stages += " (failed at " + e.FailedStage + ")"
+			}
+			fmt.Fprintf(a.Stdout, "    %s  %-9s exit %-3d %-13s %s pid %d  %s\n", e.FinishedAt.Format("2006-01-02 15:04:05Z"), e.Command, e.ExitCode, e.ExitName, e.Host, e.PID, stages)
+		}
+	}
 	if r.HasRunManifest {
-		fmt.Fprintf(a.Stdout, "  exit %d (%s), started %s, finished %s\n  run manifest %s\n",
-			r.ExitCode, r.ExitName, r.StartedAt.Format("2006-01-02 15:04:05Z07:00"), r.FinishedAt.Format("15:04:05Z07:00"), r.RunManifest)
+		fmt.Fprintf(a.Stdout, "  run manifest (first end of the run): exit %d (%s), started %s, finished %s\n  %s\n",
+			r.Manifest.ExitCode, r.Manifest.ExitName, r.StartedAt.Format("2006-01-02 15:04:05Z07:00"), r.FinishedAt.Format("15:04:05Z07:00"), r.RunManifest)
 	} else {
-		fmt.Fprintln(a.Stdout, "  no run manifest (stages run one by one, or the run is still going)")
+		fmt.Fprintln(a.Stdout, "  no run manifest yet (the run has not reached its end: apply, or run)")
 	}
 	for _, s := range r.Stages {
 		fmt.Fprintf(a.Stdout, "  %-18s %-10s %s\n", s.Stage, s.Status, s.Manifest)

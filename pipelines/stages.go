@@ -110,7 +110,7 @@ type ExtractOptions struct {
 func (a *App) Extract(ctx context.Context, o ExtractOptions) error {
 	runID := a.newRunID()
 	a.Summary.RunID = runID
-	return a.withLock(ctx, runID, a.extractStages(o.Trees), func(ctx context.Context) error { return a.extract(ctx, runID, o) })
+	return a.tracked(ctx, runID, a.extractStages(o.Trees), nil, func(ctx context.Context) error { return a.extract(ctx, runID, o) })
 }
 
 // extractMemoryPerTree is the soft Go heap limit per tree read at once
@@ -224,7 +224,7 @@ func (a *App) Transform(ctx context.Context, o TransformOptions) error {
 		return err
 	}
 	a.Summary.RunID = runID
-	return a.withLock(ctx, runID, []string{StageTransform}, func(ctx context.Context) error { return a.transform(ctx, runID, o) })
+	return a.tracked(ctx, runID, []string{StageTransform}, nil, func(ctx context.Context) error { return a.transform(ctx, runID, o) })
 }
 
 func (a *App) transform(ctx context.Context, runID string, o TransformOptions) error {

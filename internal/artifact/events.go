@@ -173,16 +173,20 @@ func StatusOf(evs []RunEvent) (RunStatus, bool) {
 			continue // releasing a lock says nothing about the run's work
 		}
 		latest = &evs[i]
+		failedSeen := false
 		for _, s := range ev.Stages {
-			e := ev
-			if ev.FailedStage != "" && s != ev.FailedStage {
-				e.ExitCode, e.ExitName = exitcode.OK, exitcode.Name(exitcode.OK)
-			}
-			last[s] = e
-			rs.Stages[s] = e.ExitCode
-			if s == ev.FailedStage {
+			// FailedStage "extract" covers every extract.<tree> of the event.
+			failed := ev.FailedStage != "" && (s == ev.FailedStage || strings.HasPrefix(s, ev.FailedStage+"."))
+			if failedSeen && !failed {
 				break // not attempted after the failure
 			}
+			e := ev
+			if ev.FailedStage != "" && !failed {
+				e.ExitCode, e.ExitName = exitcode.OK, exitcode.Name(exitcode.OK)
+			}
+			failedSeen = failedSeen || failed
+			last[s] = e
+			rs.Stages[s] = e.ExitCode
 		}
 	}
 	if latest == nil {

@@ -100,6 +100,11 @@ func listManifests(ctx context.Context, st store.Store, runID string) ([]manifes
 	if err != nil {
 		return nil, fmt.Errorf("list manifests under %s: %w", st.URL(prefix), err)
 	}
+	return manifestKeys(infos), nil
+}
+
+// manifestKeys picks the manifests out of a listing of _runs/.
+func manifestKeys(infos []store.Info) []manifestKey {
 	var out []manifestKey
 	for _, in := range infos {
 		rest, ok := strings.CutPrefix(in.Key, "_runs/")
@@ -116,7 +121,7 @@ func listManifests(ctx context.Context, st store.Store, runID string) ([]manifes
 		}
 		out = append(out, manifestKey{runID: run, stage: stage, key: in.Key})
 	}
-	return out, nil
+	return out
 }
 
 // LatestManifest finds the newest published manifest (status "published";

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/store"
@@ -14,13 +15,27 @@ import (
 type RunInfo struct {
 	RunID  string      `json:"run_id"`
 	Stages []StageInfo `json:"stages"` // by stage name
-	// From the run manifest, when the run wrote one (it is written at the end).
-	HasRunManifest bool      `json:"has_run_manifest"`
-	ExitCode       int       `json:"exit_code"`
-	ExitName       string    `json:"exit_name,omitempty"`
-	StartedAt      time.Time `json:"started_at,omitzero"`
-	FinishedAt     time.Time `json:"finished_at,omitzero"`
-	RunManifest    string    `json:"run_manifest,omitempty"` // URL (ShowRun)
+	// The run's current exit status: from its events (the latest truth,
+	// see StatusOf) when it has any, else from its run manifest.
+	HasStatus bool   `json:"has_status"`
+	ExitCode  int    `json:"exit_code"`
+	ExitName  string `json:"exit_name,omitempty"`
+	// Status is the status folded from the run's events (nil: none).
+	Status *RunStatus `json:"status,omitempty"`
+	// Events are the run's events, oldest first (ShowRun only).
+	Events []RunEvent `json:"events,omitempty"`
+	// From the run manifest, when the run wrote one (write-once: the first
+	// run or apply command that ended the run writes it).
+	HasRunManifest bool `json:"has_run_manifest"`
+	// Manifest is the run manifest's own exit status (it may be older
+	// than ExitCode: a resumed run records its new outcome as an event).
+	Manifest struct {
+		ExitCode int    `json:"exit_code"`
+		ExitName string `json:"exit_name"`
+	} `json:"run_manifest_exit,omitzero"`
+	StartedAt   time.Time `json:"started_at,omitzero"`
+	FinishedAt  time.Time `json:"finished_at,omitzero"`
+	RunManifest string    `json:"run_manifest,omitempty"` // URL (ShowRun)
 }
 
 // StageInfo describes one published stage of a run.
@@ -44,27 +59,33 @@ type TableInfo struct {
 	Files   []string `json:"files"` // URLs
 }
 
-// ListRuns lists every run that published at least one manifest, newest
-// first, with each stage's status and row counts and the run manifest's exit
-// code when present. A run that crashed before any commit has no manifest and
-// is not listed (its orphan parts are left for prune).
+// ListRuns lists every run that published at least one manifest or wrote
+// an event, newest first, with each stage's status and row counts and the
+// run's current exit status (events, else the run manifest). A run that
+// crashed before any commit or event is not listed (its orphan parts are
+// left for prune).
 func ListRuns(ctx context.Context, st store.Store) ([]RunInfo, error) {
-	keys, err := listManifests(ctx, st, "")
+	infos, err := st.List(ctx, "_runs/")
 	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
+		return nil, fmt.Errorf("list runs: list %s: %w", st.URL("_runs/"), err)
 	}
-	var runs []RunInfo
-	for i := 0; i < len(keys); {
-		j := i
-		for j < len(keys) && keys[j].runID == keys[i].runID {
-			j++
+	keys := manifestKeys(infos)
+	byRun := map[string][]manifestKey{}
+	for _, in := range infos {
+		if run, rest, ok := strings.Cut(strings.TrimPrefix(in.Key, "_runs/"), "/"); ok && strings.HasPrefix(rest, "events/") && ValidateRunID(run) == nil {
+			byRun[run] = byRun[run] // a run with events only is listed too
 		}
-		ri, err := runInfo(ctx, st, keys[i].runID, keys[i:j], false)
+	}
+	for _, k := range keys {
+		byRun[k.runID] = append(byRun[k.runID], k)
+	}
+	runs := make([]RunInfo, 0, len(byRun))
+	for id, ks := range byRun {
+		ri, err := runInfo(ctx, st, id, ks, false)
 		if err != nil {
 			return nil, fmt.Errorf("list runs: %w", err)
 		}
 		runs = append(runs, ri)
-		i = j
 	}
 	sort.Slice(runs, func(a, b int) bool { return runs[a].RunID > runs[b].RunID })
 	return runs, nil
@@ -80,12 +101,12 @@ func ShowRun(ctx context.Context, st store.Store, runID string) (RunInfo, error)
 	if err != nil {
 		return RunInfo{}, fmt.Errorf("show run %s: %w", runID, err)
 	}
-	if len(keys) == 0 {
-		return RunInfo{}, fmt.Errorf("show run %s: no manifests under %s: %w", runID, st.URL("_runs/"+runID+"/"), ErrNotPublished)
-	}
 	ri, err := runInfo(ctx, st, runID, keys, true)
 	if err != nil {
 		return RunInfo{}, fmt.Errorf("show run %s: %w", runID, err)
+	}
+	if len(keys) == 0 && len(ri.Events) == 0 {
+		return RunInfo{}, fmt.Errorf("show run %s: no manifests or events under %s: %w", runID, st.URL("_runs/"+runID+"/"), ErrNotPublished)
 	}
 	return ri, nil
 }
@@ -102,8 +123,9 @@ func runInfo(ctx context.Context, st store.Store, runID string, keys []manifestK
 				ri.ExitName = "unreadable: " + err.Error()
 				continue
 			}
-			ri.HasRunManifest = true
+			ri.HasRunManifest, ri.HasStatus = true, true
 			ri.ExitCode, ri.ExitName = rm.ExitCode, rm.ExitName
+			ri.Manifest.ExitCode, ri.Manifest.ExitName = rm.ExitCode, rm.ExitName
 			ri.StartedAt, ri.FinishedAt = rm.StartedAt, rm.FinishedAt
 			if locations {
 				ri.RunManifest = st.URL(k.key)
@@ -145,6 +167,18 @@ func runInfo(ctx context.Context, st store.Store, runID string, keys []manifestK
 			}
 		}
 		ri.Stages = append(ri.Stages, si)
+	}
+	evs, _, err := ReadRunEvents(ctx, st, runID)
+	if err != nil {
+		return ri, err
+	}
+	if rs, ok := StatusOf(evs); ok {
+		ri.Status = &rs
+		ri.HasStatus = true
+		ri.ExitCode, ri.ExitName = rs.ExitCode, rs.ExitName
+	}
+	if locations {
+		ri.Events = evs
 	}
 	return ri, nil
 }

@@ -49,6 +49,13 @@ func Verify(ctx context.Context, st store.Store, runID string) (VerifyReport, er
 	if len(keys) == 0 {
 		return rep, fmt.Errorf("verify run %s: no manifests under %s: %w", runID, st.URL("_runs/"+runID+"/"), ErrNotPublished)
 	}
+	// Run events are append-only records, not chained: each must at least
+	// be a readable event of this run.
+	if _, bad, err := ReadRunEvents(ctx, st, runID); err != nil {
+		return rep, fmt.Errorf("verify run %s: %w", runID, err)
+	} else if bad > 0 {
+		rep.problem("%d run events under %s cannot be read as events of this run", bad, st.URL(EventsPrefix(runID)))
+	}
 	checked := map[string]bool{} // manifest key + sha already verified as a link
 	for _, k := range keys {
 		if err := ctx.Err(); err != nil {

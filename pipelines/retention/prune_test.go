@@ -296,3 +296,44 @@ func TestPruneObjectLockIntegration(t *testing.T) {
 		t.Errorf("retained manifest: %v", err)
 	}
 }
+
+// TestPruneRunEvents: run events (_runs/<run>/events/) go with their run: an
+// old run that has only events (it failed before publishing anything) is
+// removed whole, a kept run keeps its events, and the events never count as
+// orphans.
+func TestPruneRunEvents(t *testing.T) {
+	ctx := context.Background()
+	st, dir := seed(t)
+	const rFailed = "20260106T020000Z-0006" // old, failed at extract: events only
+	evKeys := map[string]string{}
+	for _, id := range []string{rFailed, rMid, rOld1} {
+		key, err := artifact.WriteRunEvent(ctx, artifact.Env{Store: st, RunID: id, Host: "h", Version: "t"},
+			artifact.RunEvent{Command: "extract", Stages: []string{"extract.acme"}, ExitCode: 3, FinishedAt: now.Add(-90 * 24 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := now.Add(-96 * time.Hour)
+		if err := os.Chtimes(filepath.Join(dir, filepath.FromSlash(key)), old, old); err != nil {
+			t.Fatal(err)
+		}
+		evKeys[id] = key
+	}
+	rep, err := retention.Prune(ctx, st, retention.Options{KeepDays: 30, KeepRuns: 1, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, gone := range map[string]bool{rFailed: true, rOld1: true, rMid: false} {
+		_, err := st.Stat(ctx, evKeys[id])
+		if gone != errors.Is(err, store.ErrNotFound) {
+			t.Errorf("event of run %s: stat %v, want removed=%v", id, err, gone)
+		}
+	}
+	if got := keysUnder(t, st, rFailed); len(got) != 0 {
+		t.Errorf("the events-only run left %q", got)
+	}
+	for _, o := range rep.Orphans {
+		if strings.Contains(o, "/events/") {
+			t.Errorf("an event was removed as an orphan: %s", o)
+		}
+	}
+}
