@@ -38,9 +38,14 @@ type Analytics struct {
 	// Key is the HMAC-SHA256 key (at least 16 bytes). Rotating it changes
 	// every token: joins across runs hashed with different keys break.
 	Key SecretRef `yaml:"key"`
-	// Columns overrides, per source table (persons, accounts_normalized,
-	// person_links), the list of columns to hash. Unnamed tables keep the
-	// defaults (transform/analytics.DefaultColumns).
+	// Allow replaces, per source table (persons, accounts_normalized,
+	// person_links), the columns copied in clear ("column", or
+	// "column.key" for one key of a map column such as attributes). Every
+	// other column is hashed, timestamps generalised to the day, other
+	// types zeroed. Unnamed tables keep the defaults
+	// (transform/analytics.DefaultAllow).
+	Allow map[string][]string `yaml:"allow"`
+	// Columns names, per source table, columns hashed even if allowed.
 	Columns map[string][]string `yaml:"columns"`
 }
 
@@ -73,18 +78,23 @@ func (o *Operate) validate(k string) Errors {
 	var errs Errors
 	a := o.Analytics
 	errs = append(errs, a.Key.validate(k+".analytics.key", a.Enabled)...)
-	names := make([]string, 0, len(a.Columns))
-	for t := range a.Columns {
-		names = append(names, t)
-	}
-	sort.Strings(names)
-	for _, t := range names {
-		known := false
-		for _, n := range AnalyticsTables {
-			known = known || n == t
+	for _, set := range []struct {
+		name string
+		m    map[string][]string
+	}{{"allow", a.Allow}, {"columns", a.Columns}} {
+		names := make([]string, 0, len(set.m))
+		for t := range set.m {
+			names = append(names, t)
 		}
-		if !known {
-			errs = append(errs, Error{Key: k + ".analytics.columns." + t, Msg: fmt.Sprintf("unknown table; use one of %s", strings.Join(AnalyticsTables, ", "))})
+		sort.Strings(names)
+		for _, t := range names {
+			known := false
+			for _, n := range AnalyticsTables {
+				known = known || n == t
+			}
+			if !known {
+				errs = append(errs, Error{Key: k + ".analytics." + set.name + "." + t, Msg: fmt.Sprintf("unknown table; use one of %s", strings.Join(AnalyticsTables, ", "))})
+			}
 		}
 	}
 	if o.Prune.KeepDays < 0 {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
@@ -50,13 +51,15 @@ func TestToken(t *testing.T) {
 
 func TestTokenizerPersons(t *testing.T) {
 	h := hasher(t, key)
-	tz, err := analytics.NewTokenizer[records.Person](h, analytics.DefaultColumns["persons"])
+	tz, err := analytics.NewTokenizer[records.Person](h, []string{"region", "title", "groups", "attributes.cost_center"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	mod := time.Date(2026, 3, 1, 14, 30, 5, 0, time.UTC)
 	p := records.Person{PersonID: "p1", PrimaryEmail: "Ann@X.com", Emails: []string{"ann@x.com", "ANN@old.x.com"},
-		GivenName: "Ann", Surname: "Lee", Region: "emea", Title: "AE", Groups: []string{"acme:sales"},
-		AccountKeys: []string{"acme/1"}, SourceOf: map[string]string{"email": "acme/1"}, Attributes: map[string]string{"cost_center": "C1"}}
+		GivenName: "Ann", Surname: "Lee", Region: "emea", Title: "AE", Department: "Sales", Groups: []string{"acme:sales"}, IsService: true,
+		AccountKeys: []string{"acme/1"}, SourceOf: map[string]string{"email": "acme/1"}, Attributes: map[string]string{"cost_center": "C1", "external_id": "JDoe@Acme.com"},
+		ModifiedAt: &mod}
 	got := tz.Apply(p)
 	if got.PrimaryEmail != h.Token("ann@x.com") {
 		t.Errorf("primary_email: got %q, want the token of the case-folded address", got.PrimaryEmail)
@@ -64,21 +67,30 @@ func TestTokenizerPersons(t *testing.T) {
 	if !slices.Contains(got.Emails, got.PrimaryEmail) || !slices.Contains(got.Emails, h.Token("ann@old.x.com")) {
 		t.Errorf("emails: got %q, want tokens of both case-folded addresses", got.Emails)
 	}
-	if got.PersonID != h.Token("p1") || got.GivenName != h.Token("Ann") || got.Surname != h.Token("Lee") {
-		t.Errorf("person_id/names not hashed: %+v", got)
+	if got.PersonID != h.Token("p1") || got.GivenName != h.Token("Ann") || got.Surname != h.Token("Lee") || got.Department != h.Token("Sales") {
+		t.Errorf("person_id/names/department not hashed: %+v", got)
 	}
 	if got.SourceOf["email"] != h.Token("acme/1") || got.AccountKeys[0] != h.Token("acme/1") {
 		t.Errorf("source_of / account_keys: got %v %v, want tokens equal to account_key's", got.SourceOf, got.AccountKeys)
 	}
-	if got.Region != "emea" || got.Title != "AE" || got.Groups[0] != "acme:sales" || got.Attributes["cost_center"] != "C1" {
-		t.Errorf("non-PII columns changed: %+v", got)
+	if got.Attributes["external_id"] != h.Token("JDoe@Acme.com") {
+		t.Errorf("attributes.external_id: got %q, want the token of the value", got.Attributes["external_id"])
 	}
-	if p.PrimaryEmail != "Ann@X.com" || p.Emails[0] != "ann@x.com" || p.SourceOf["email"] != "acme/1" {
+	if got.IsService {
+		t.Errorf("is_service: got true, want zeroed (not allowed)")
+	}
+	if got.ModifiedAt == nil || !got.ModifiedAt.Equal(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("modified_at: got %v, want generalised to the day", got.ModifiedAt)
+	}
+	if got.Region != "emea" || got.Title != "AE" || got.Groups[0] != "acme:sales" || got.Attributes["cost_center"] != "C1" {
+		t.Errorf("allowed columns changed: %+v", got)
+	}
+	if p.PrimaryEmail != "Ann@X.com" || p.Emails[0] != "ann@x.com" || p.SourceOf["email"] != "acme/1" || !p.ModifiedAt.Equal(mod) {
 		t.Errorf("Apply modified its input: %+v", p)
 	}
-	for _, bad := range [][]string{{"nope"}, {"is_service"}, {"modified_at"}} {
+	for _, bad := range [][]string{{"nope"}, {"is_service.x"}, {"attributes."}, {"nope.x"}} {
 		if _, err := analytics.NewTokenizer[records.Person](h, bad); err == nil {
-			t.Errorf("column %q: got no error", bad)
+			t.Errorf("allow %q: got no error", bad)
 		}
 	}
 }
@@ -155,8 +167,8 @@ func TestRun(t *testing.T) {
 	if persons[0].PersonID == "p1" || accts[0].Login == "ann" || links[0].Key == "ann@x.com" {
 		t.Errorf("raw PII left in the copy")
 	}
-	if persons[0].Region != "emea" || accts[0].Country != "DE" || links[0].Rule != "email" {
-		t.Errorf("non-PII columns changed")
+	if persons[0].Region != hasher(t, key).Token("emea") || accts[0].Country != hasher(t, key).Token("DE") || links[0].Rule != "email" {
+		t.Errorf("region/country: got %q/%q, want tokens (not allowed by default); rule: got %q, want it in clear", persons[0].Region, accts[0].Country, links[0].Rule)
 	}
 
 	if _, err := analytics.OptionsFromConfig(config.Analytics{Enabled: true, Key: config.SecretRef{Env: "MISSING"}}, func(string) string { return "" }); err == nil {

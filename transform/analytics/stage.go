@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
@@ -15,8 +17,12 @@ type Options struct {
 	// Key is the HMAC key (config operate.analytics.key, resolved with
 	// config.SecretRef.Resolve). Never logged.
 	Key config.Secret
-	// Columns overrides DefaultColumns per source table (persons,
-	// accounts_normalized, person_links); a table not named keeps its default.
+	// Allow replaces DefaultAllow per source table (persons,
+	// accounts_normalized, person_links): the columns, and "column.key" map
+	// entries, copied in clear. A table not named keeps its default.
+	Allow map[string][]string
+	// Columns are columns that must be hashed even when allowed (the older
+	// setting; everything not allowed is hashed anyway).
 	Columns map[string][]string
 }
 
@@ -27,7 +33,7 @@ func OptionsFromConfig(a config.Analytics, getenv func(string) string) (Options,
 	if err != nil {
 		return Options{}, fmt.Errorf("analytics: %w", err)
 	}
-	return Options{Key: key, Columns: a.Columns}, nil
+	return Options{Key: key, Allow: a.Allow, Columns: a.Columns}, nil
 }
 
 // Result counts the rows copied per analytics table.
@@ -48,10 +54,14 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 		return Result{}, fmt.Errorf("analytics: operate.analytics.key: %w", err)
 	}
 	cols := func(table string) []string {
-		if c, ok := opts.Columns[table]; ok {
-			return c
+		allow, ok := opts.Allow[table]
+		if !ok {
+			allow = DefaultAllow[table]
 		}
-		return DefaultColumns[table]
+		return slices.DeleteFunc(slices.Clone(allow), func(c string) bool {
+			col, _, _ := strings.Cut(c, ".")
+			return slices.Contains(opts.Columns[table], col)
+		})
 	}
 	tm, tref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, "transform")
 	if err != nil {
@@ -98,7 +108,7 @@ func copyTable[T any](ctx context.Context, env artifact.Env, stage *artifact.Sta
 	}
 	tz, err := NewTokenizer[T](h, columns)
 	if err != nil {
-		return fmt.Errorf("operate.analytics.columns.%s: %w", from.Name, err)
+		return fmt.Errorf("operate.analytics.allow.%s: %w", from.Name, err)
 	}
 	w, err := artifact.OpenTable[T](stage, to)
 	if err != nil {
