@@ -2,6 +2,8 @@ package load_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"net"
@@ -12,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apache/arrow-go/v18/parquet/file"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/records"
@@ -72,13 +76,38 @@ func TestApplyHelperProcess(t *testing.T) {
 // countParts counts the ledger part files flushed so far.
 func countParts(root string) int {
 	n := 0
-	_ = filepath.WalkDir(filepath.Join(root, records.LoadResultsSpec.Name), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), "part-") && strings.HasSuffix(d.Name(), ".parquet") {
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), "part-") && strings.HasSuffix(d.Name(), ".parquet") &&
+			strings.Contains(p, string(filepath.Separator)+records.LoadResultsSpec.Name+string(filepath.Separator)) {
 			n++
 		}
 		return nil
 	})
 	return n
+}
+
+// prefixRows reads a table the way Athena, Spark or Trino do: every Parquet
+// file under the table's prefix, manifest or not. It returns the files and
+// their total row count.
+func prefixRows(t *testing.T, root, table string) (files int, rows int64) {
+	t.Helper()
+	err := filepath.WalkDir(filepath.Join(root, table), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(d.Name(), ".parquet") {
+			return err
+		}
+		r, err := file.OpenParquetFile(p, false)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		defer r.Close()
+		files++
+		rows += r.NumRows()
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return files, rows
 }
 
 // TestApplyKilledMidRunResumes kills (SIGKILL) a child process in the middle
@@ -133,6 +162,11 @@ func TestApplyKilledMidRunResumes(t *testing.T) {
 	if _, _, err := artifact.ReadManifest(t.Context(), env.Store, resumeRunID, load.StageApply); err == nil {
 		t.Fatal("the killed child committed the apply manifest")
 	}
+	// The killed attempt's ledger parts are in the staging area, not in
+	// the table: an engine reading the table's prefix sees nothing yet.
+	if files, rows := prefixRows(t, dir, records.LoadResultsSpec.Name); files != 0 {
+		t.Fatalf("after the kill the load_results prefix holds %d files (%d rows), want none", files, rows)
+	}
 	usersBefore := len(sb.State().Users)
 
 	target, err := sandbox.Client("rest", root, &http.Client{Timeout: 10 * time.Second}, quietLog())
@@ -156,5 +190,10 @@ func TestApplyKilledMidRunResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkLedger(t, rows, fx.changes)
+	// Read by prefix, the table holds exactly the published rows.
+	if files, n := prefixRows(t, dir, records.LoadResultsSpec.Name); n != res.Manifest.TableRows(records.LoadResultsSpec.Name) || files != len(res.Manifest.Tables[records.LoadResultsSpec.Name].Files) {
+		t.Errorf("load_results read by prefix: %d files, %d rows; the manifest publishes %d files, %d rows",
+			files, n, len(res.Manifest.Tables[records.LoadResultsSpec.Name].Files), res.Manifest.TableRows(records.LoadResultsSpec.Name))
+	}
 	t.Logf("killed after %d ledger parts; resumed %d, applied %d in the second run", killAfter, res.Summary.Resumed, res.Summary.Applied)
 }

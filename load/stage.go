@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
@@ -74,6 +75,9 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 			return res, fmt.Errorf("apply: plan is not fresh: %w", err)
 		}
 	}
+	if _, err := artifact.RollForward(ctx, env); err != nil {
+		return res, exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: %w (nothing was applied; re-run apply)", err))
+	}
 	if _, _, err := artifact.ReadManifest(ctx, env.Store, env.RunID, StageApply); err == nil {
 		res.AlreadyPublished = true
 		log.Info("apply: already published for this run; nothing to do")
@@ -127,19 +131,24 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 	ledger := NewMemLedger(prior)
 	// Publish the rows of earlier attempts that no manifest lists (a crash,
 	// an interruption) with this attempt's, so every ledger row is published
-	// once (an attempt that crashed after carrying rows of an earlier crash
-	// holds copies of them: each row is carried once).
-	carried := 0
-	seen := map[rowID]bool{}
+	// once: rows already published by an incomplete attempt, and copies an
+	// attempt carried before it crashed too, are not carried again.
+	published := map[rowID]bool{}
 	if err := artifact.ReadParts(ctx, env.Store, env.RunID, records.LoadResultsSpec, func(r records.LoadResult) error {
-		id := rowID{r.ChangeID, r.Status, r.Attempts, r.At.UnixNano()}
-		if seen[id] {
+		published[idOf(r)] = true
+		return nil
+	}, artifact.PartFilter(func(name string) bool { return listed[name] })); err != nil {
+		return res, exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: read the published ledger of earlier attempts: %w (nothing was applied; re-run apply)", err))
+	}
+	carried := 0
+	if err := artifact.ReadParts(ctx, env.Store, env.RunID, records.LoadResultsSpec, func(r records.LoadResult) error {
+		if published[idOf(r)] {
 			return nil
 		}
-		seen[id] = true
+		published[idOf(r)] = true
 		carried++
 		return w.Write(r)
-	}, artifact.SkipKeys(listed)); err != nil {
+	}, artifact.PartFilter(func(name string) bool { return !listed[name] })); err != nil {
 		return res, exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: carry the ledger rows of interrupted attempts: %w (nothing was applied; re-run apply)", err))
 	}
 	ledger.OnRecord = func(ctx context.Context, r records.LoadResult) error { return w.Write(r) }
@@ -189,12 +198,16 @@ type rowID struct {
 	at             int64
 }
 
+func idOf(r records.LoadResult) rowID {
+	return rowID{r.ChangeID, r.Status, r.Attempts, r.At.UnixNano()}
+}
+
 // AttemptStagePrefix names the manifest of an apply attempt that left
 // changes failed: apply.attempt-001, apply.attempt-002, ...
 const AttemptStagePrefix = StageApply + ".attempt-"
 
 // applyAttempts lists the committed incomplete attempts of a run's apply and
-// the load_results keys their manifests list.
+// the load_results part file names their manifests list.
 func applyAttempts(ctx context.Context, st store.Store, runID string) ([]string, map[string]bool, error) {
 	stages, err := artifact.StageNames(ctx, st, runID)
 	if err != nil {
@@ -212,7 +225,7 @@ func applyAttempts(ctx context.Context, st store.Store, runID string) ([]string,
 		}
 		attempts = append(attempts, name)
 		for _, f := range m.Tables[records.LoadResultsSpec.Name].Files {
-			listed[f.Key] = true
+			listed[path.Base(f.Key)] = true
 		}
 	}
 	return attempts, listed, nil

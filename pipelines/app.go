@@ -171,7 +171,7 @@ func storeOptions(cfg *config.Config) store.Options {
 		ObjectLockMode: cfg.Store.S3.ObjectLock.Mode,
 		ObjectLockDays: cfg.Store.S3.ObjectLock.Days,
 		// The run lock must stay deletable under Object Lock; it is still write-once.
-		RetentionExempt: []string{"_locks/"},
+		RetentionExempt: []string{"_locks/", "_staging/"},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -29,7 +30,7 @@ type readConfig struct {
 	tempDir   string
 	batchRows int64
 	verify    bool
-	skipKeys  map[string]bool
+	partOK    func(name string) bool
 }
 
 // WithAllocator sets the Arrow allocator used while reading (tests pass a
@@ -48,9 +49,9 @@ func WithBatchRows(n int64) ReadOption { return func(c *readConfig) { c.batchRow
 // manifest entry.
 func WithoutVerify() ReadOption { return func(c *readConfig) { c.verify = false } }
 
-// SkipKeys makes ReadParts leave out the part files with these keys (apply
-// reads the rows no committed attempt lists).
-func SkipKeys(keys map[string]bool) ReadOption { return func(c *readConfig) { c.skipKeys = keys } }
+// PartFilter makes ReadParts read only the part files whose file name
+// (part-NNNNN-<attempt>.parquet, unique in a run's table) ok accepts.
+func PartFilter(ok func(name string) bool) ReadOption { return func(c *readConfig) { c.partOK = ok } }
 
 func readConfigOf(opts []ReadOption) readConfig {
 	c := readConfig{mem: memory.DefaultAllocator, batchRows: readBatchRows, verify: true}
@@ -109,10 +110,12 @@ func ReadAll[T any](ctx context.Context, st store.Store, m *Manifest, spec recor
 	return out, nil
 }
 
-// ReadParts reads rows of spec's table from every part file under the run's
-// table prefix, whether or not a manifest lists them (apply resumes its ledger
-// from parts flushed before a crash). Parts are read in key order (part
-// number, then attempt).
+// ReadParts reads rows of spec's table from every part file of the run,
+// whether or not a manifest lists them: the parts published in the table
+// prefix and the parts stage attempts uploaded to the staging area (apply
+// resumes its ledger from parts flushed before a crash). A part published
+// and still staged (its staging copy not yet removed) is read once. Parts
+// are read in file-name order (part number, then attempt).
 func ReadParts[T any](ctx context.Context, st store.Store, runID string, spec records.Spec, fn func(T) error, opts ...ReadOption) error {
 	prefix, err := TablePrefix(spec.Name, runID)
 	if err != nil {
@@ -122,17 +125,41 @@ func ReadParts[T any](ctx context.Context, st store.Store, runID string, spec re
 	if err != nil {
 		return fmt.Errorf("read parts of %s: %w", spec.Name, err)
 	}
-	infos, err := st.List(ctx, prefix)
-	if err != nil {
-		return fmt.Errorf("read parts of %s: list %s: %w", spec.Name, st.URL(prefix), err)
-	}
 	cfg := readConfigOf(opts)
-	for _, in := range infos {
-		name := in.Key[len(prefix):]
-		if strings.Contains(name, "/") || !strings.HasPrefix(name, "part-") || !strings.HasSuffix(name, ".parquet") || cfg.skipKeys[in.Key] {
-			continue
+	keys := map[string]string{} // file name -> key
+	isPart := func(name string) bool {
+		return !strings.Contains(name, "/") && strings.HasPrefix(name, "part-") && strings.HasSuffix(name, ".parquet")
+	}
+	staging := StagingPrefix(runID)
+	for _, p := range []string{staging, prefix} {
+		infos, err := st.List(ctx, p)
+		if err != nil {
+			return fmt.Errorf("read parts of %s: list %s: %w", spec.Name, st.URL(p), err)
 		}
-		if err := readPart(ctx, st, in.Key, nil, plan, spec, cfg, fn); err != nil {
+		for _, in := range infos {
+			name := in.Key[len(p):]
+			if p == staging {
+				// <attempt>/<table>/<part>
+				parts := strings.Split(name, "/")
+				if len(parts) != 3 || parts[1] != spec.Name {
+					continue
+				}
+				name = parts[2]
+			}
+			if isPart(name) {
+				keys[name] = in.Key // the published copy wins (listed second)
+			}
+		}
+	}
+	names := make([]string, 0, len(keys))
+	for n := range keys {
+		if cfg.partOK == nil || cfg.partOK(n) {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := readPart(ctx, st, keys[n], nil, plan, spec, cfg, fn); err != nil {
 			return err
 		}
 	}

@@ -98,7 +98,8 @@ type tableState struct {
 // partFile is one closed local Parquet file, uploaded or not.
 type partFile struct {
 	local    string
-	key      string
+	key      string // staging key: where the attempt uploads it
+	final    string // key in the table prefix: where Commit copies it
 	rows     int64
 	bytes    int64
 	sha256   string
@@ -318,21 +319,30 @@ func (s *Stage) registerTable(spec records.Spec, closer func() error) (*tableSta
 	return ts, s.limits, s.mem, nil
 }
 
-// newPartPath names the next part of a table: local scratch path and key.
-func (s *Stage) newPartPath(ts *tableState) (local, key string, err error) {
+// StagingPrefix is where a run's stage attempts upload their parts and
+// commit records (_staging/<run>/<attempt>/...), outside every table prefix:
+// engines that read a table by prefix never see an attempt's files.
+func StagingPrefix(runID string) string { return stagingRoot + runID + "/" }
+
+const stagingRoot = "_staging/"
+
+// newPartPath names the next part of a table: local scratch path, staging
+// key and final key.
+func (s *Stage) newPartPath(ts *tableState) (local, key, final string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	dir, err := s.tempDirLocked()
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	prefix, err := TablePrefix(ts.spec.Name, s.env.RunID)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	name := fmt.Sprintf("part-%05d-%s.parquet", ts.nextPart, s.attempt)
 	ts.nextPart++
-	return path.Join(dir, ts.spec.Name+"-"+name), prefix + name, nil
+	staged := StagingPrefix(s.env.RunID) + s.attempt + "/" + ts.spec.Name + "/" + name
+	return path.Join(dir, ts.spec.Name+"-"+name), staged, prefix + name, nil
 }
 
 func (s *Stage) addPart(ts *tableState, p *partFile) {
@@ -366,9 +376,21 @@ func alreadyPublished(stage, runID string) error {
 	return fmt.Errorf("stage %s already published for run %s; use a new --run-id", stage, runID)
 }
 
-// Commit uploads every closed part file (write-once), then writes the
-// manifest last. Writers still open are closed first. On error nothing
-// counts as published (parts already uploaded stay as unlisted orphans).
+// Commit publishes the stage:
+//
+//  1. every closed part is uploaded to the attempt's staging area
+//     (StagingPrefix), outside the table prefixes;
+//  2. a commit record (the manifest to write and where each part goes) is
+//     stored in the staging area;
+//  3. each part is copied into its table prefix (store.Copy: a hard link, or
+//     an S3 CopyObject; write-once);
+//  4. the manifest is written, last; the staging files are removed.
+//
+// Writers still open are closed first. A failure before 2 publishes nothing
+// and leaves nothing in a table prefix; after 2 the commit is rolled forward
+// by RollForward (the next commit of any stage of the run, and the
+// pipeline's check for published stages, do it), so the parts that already
+// reached a table prefix end up listed by a manifest.
 func (s *Stage) Commit(ctx context.Context) (Ref, *Manifest, error) {
 	s.mu.Lock()
 	err := s.usable()
@@ -377,6 +399,9 @@ func (s *Stage) Commit(ctx context.Context) (Ref, *Manifest, error) {
 		return Ref{}, nil, fmt.Errorf("commit: %w", err)
 	}
 	st, runID := s.env.Store, s.env.RunID
+	if _, err := RollForward(ctx, s.env); err != nil {
+		return Ref{}, nil, fmt.Errorf("commit stage %s: %w", s.name, err)
+	}
 	mkey := ManifestKey(runID, s.name)
 	if _, err := st.Stat(ctx, mkey); err == nil {
 		return Ref{}, nil, fmt.Errorf("commit: %w", alreadyPublished(s.name, runID))
@@ -415,6 +440,7 @@ func (s *Stage) Commit(ctx context.Context) (Ref, *Manifest, error) {
 		Summary:        map[string]any{},
 		Inputs:         []Ref{},
 	}
+	var staged []stagedPart
 	for _, n := range names {
 		ts := s.tables[n]
 		if ts.failed != nil {
@@ -429,7 +455,8 @@ func (s *Stage) Commit(ctx context.Context) (Ref, *Manifest, error) {
 				return Ref{}, nil, fmt.Errorf("commit stage %s: %w", s.name, err)
 			}
 			te.Rows += p.rows
-			te.Files = append(te.Files, FileEntry{Key: p.key, SHA256: p.sha256, Bytes: p.bytes, Rows: p.rows})
+			te.Files = append(te.Files, FileEntry{Key: p.final, SHA256: p.sha256, Bytes: p.bytes, Rows: p.rows})
+			staged = append(staged, stagedPart{Staged: p.key, Final: p.final, Bytes: p.bytes})
 		}
 		m.Tables[n] = te
 	}
@@ -457,14 +484,14 @@ func (s *Stage) Commit(ctx context.Context) (Ref, *Manifest, error) {
 		return Ref{}, nil, fmt.Errorf("commit stage %s: encode manifest: %w", s.name, err)
 	}
 	data = append(data, '\n')
-	if err := st.Put(ctx, mkey, bytes.NewReader(data), int64(len(data))); err != nil {
-		if errors.Is(err, store.ErrExists) {
-			return Ref{}, nil, fmt.Errorf("commit: %w", alreadyPublished(s.name, runID))
-		}
-		return Ref{}, nil, fmt.Errorf("commit stage %s: write manifest %s: %w", s.name, st.URL(mkey), err)
+	rec := commitRecord{Format: commitRecordFormat, RunID: runID, Stage: s.name, Attempt: s.attempt, Manifest: string(data), Parts: staged}
+	if err := putCommitRecord(ctx, st, rec); err != nil {
+		return Ref{}, nil, fmt.Errorf("commit stage %s: %w", s.name, err)
 	}
-	sum := sha256.Sum256(data)
-	ref := Ref{Stage: s.name, RunID: runID, Key: mkey, SHA256: hex.EncodeToString(sum[:])}
+	ref, err := finishCommit(ctx, st, s.log, rec)
+	if err != nil {
+		return Ref{}, nil, fmt.Errorf("commit stage %s: %w", s.name, err)
+	}
 	s.mu.Lock()
 	s.committed = true
 	s.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -279,8 +280,11 @@ func TestCrashedStageIsNotPublished(t *testing.T) {
 	if err := w2.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := st.keys("rejects/dt=2026-11-25/"); len(got) != 1 {
-		t.Fatalf("flushed parts = %v, want 1", got)
+	if got := st.keys(StagingPrefix("20261125T100000Z-bbbb")); len(got) != 1 {
+		t.Fatalf("flushed parts in staging = %v, want 1", got)
+	}
+	if got := st.keys("rejects/dt=2026-11-25/"); len(got) != 0 {
+		t.Fatalf("parts in the table prefix before any commit = %v, want none", got)
 	}
 	s2.Abort()
 
@@ -394,5 +398,81 @@ func TestRunIDs(t *testing.T) {
 	}
 	if err := ValidateRunID(id); err != nil {
 		t.Errorf("NewRunID made an invalid id: %v", err)
+	}
+}
+
+// failPuts fails Put (and so the copy fallback) of keys matching fail.
+type failPuts struct {
+	*memStore
+	fail func(key string) bool
+}
+
+func (f failPuts) Put(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
+	if f.fail(key) {
+		return errors.New("injected outage")
+	}
+	return f.memStore.Put(ctx, key, body, size)
+}
+
+// TestCommitCutShortIsRolledForward: an outage in the middle of copying
+// parts into place leaves some of them in the table prefix without a
+// manifest; RollForward finishes that commit, so every file under the prefix
+// is listed by the manifest, and the staging area is emptied.
+func TestCommitCutShortIsRolledForward(t *testing.T) {
+	ctx := context.Background()
+	mem := newMemStore()
+	const run = "20261125T100000Z-cccc"
+	copies := 0
+	broken := failPuts{mem, func(key string) bool {
+		if strings.HasPrefix(key, "rejects/") {
+			copies++
+			return copies > 1 // the second copy into place fails
+		}
+		return false
+	}}
+	env := testEnv(t, mem, run)
+	env.Store = broken
+	s := NewStage(env, "transform")
+	s.SetLimits(Limits{RowGroupRows: 2, PartRows: 2})
+	w, _ := OpenTable[records.Reject](s, records.RejectsSpec)
+	for i := range 6 {
+		_ = w.Write(records.Reject{Tree: fmt.Sprint(i)})
+	}
+	if _, _, err := s.Commit(ctx); err == nil {
+		t.Fatal("commit with a failing copy succeeded")
+	}
+	if got := mem.keys("rejects/"); len(got) != 1 {
+		t.Fatalf("parts in the table prefix after the cut: %v, want 1", got)
+	}
+	if _, _, err := ReadManifest(ctx, mem, run, "transform"); !errors.Is(err, ErrNotPublished) {
+		t.Fatalf("manifest after the cut: %v, want none", err)
+	}
+	refs, err := RollForward(ctx, testEnv(t, mem, run))
+	if err != nil || len(refs) != 1 {
+		t.Fatalf("roll forward: %v %v", refs, err)
+	}
+	m, _, err := ReadManifest(ctx, mem, run, "transform")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, f := range m.Tables["rejects"].Files {
+		listed[f.Key] = true
+	}
+	got := mem.keys("rejects/")
+	if len(got) != 3 || len(listed) != 3 {
+		t.Fatalf("prefix holds %v, manifest lists %v; want the same 3 parts", got, listed)
+	}
+	for _, k := range got {
+		if !listed[k] {
+			t.Errorf("part %s in the prefix is not listed", k)
+		}
+	}
+	rows, err := ReadAll[records.Reject](ctx, mem, m, records.RejectsSpec)
+	if err != nil || len(rows) != 6 {
+		t.Errorf("read the rolled-forward table: %d rows, %v; want 6", len(rows), err)
+	}
+	if left := mem.keys(StagingPrefix(run)); len(left) != 0 {
+		t.Errorf("staging after the roll-forward: %v, want empty", left)
 	}
 }

@@ -53,11 +53,11 @@ type TableWriter[T any] struct {
 
 // openPart is the part file being written.
 type openPart struct {
-	local, key string
-	f          *os.File
-	hw         *hashWriter
-	fw         *pqarrow.FileWriter
-	rows       int64
+	local, key, final string
+	f                 *os.File
+	hw                *hashWriter
+	fw                *pqarrow.FileWriter
+	rows              int64
 }
 
 // hashWriter counts and hashes the bytes on their way to the file, so a
@@ -195,7 +195,7 @@ func (w *TableWriter[T]) writeRecord(rec arrow.RecordBatch) error {
 // openPart starts a part file; its first record batch rec chooses the
 // per-column dictionary encoding (see tune.go).
 func (w *TableWriter[T]) openPart(rec arrow.RecordBatch) error {
-	local, key, err := w.stage.newPartPath(w.ts)
+	local, key, final, err := w.stage.newPartPath(w.ts)
 	if err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func (w *TableWriter[T]) openPart(rec arrow.RecordBatch) error {
 		os.Remove(local)
 		return fmt.Errorf("start Parquet file %s: %w", local, err)
 	}
-	w.cur = &openPart{local: local, key: key, f: f, hw: hw, fw: fw}
+	w.cur = &openPart{local: local, key: key, final: final, f: f, hw: hw, fw: fw}
 	return nil
 }
 
@@ -234,7 +234,7 @@ func (w *TableWriter[T]) closePart() (*partFile, error) {
 	if err := cp.f.Close(); err != nil {
 		return nil, fmt.Errorf("close %s: %w", cp.local, err)
 	}
-	p := &partFile{local: cp.local, key: cp.key, rows: cp.rows, bytes: cp.hw.n, sha256: hex.EncodeToString(cp.hw.h.Sum(nil))}
+	p := &partFile{local: cp.local, key: cp.key, final: cp.final, rows: cp.rows, bytes: cp.hw.n, sha256: hex.EncodeToString(cp.hw.h.Sum(nil))}
 	w.stage.addPart(w.ts, p)
 	return p, nil
 }

@@ -79,6 +79,7 @@ type runObjects struct {
 	runMan    []store.Info // _runs/<run>/run.manifest.json
 	other     []store.Info // blobs and anything else under _runs/<run>/
 	parts     []store.Info // <table>/dt=.../run_id=<run>/...
+	staging   []store.Info // _staging/<run>/<attempt>/...: attempts' uploads and commit records
 }
 
 // Prune removes runs older than KeepDays and orphan part files older than
@@ -130,6 +131,12 @@ func Prune(ctx context.Context, st store.Store, opts Options) (Report, error) {
 				get(id).manifests = append(get(id).manifests, in)
 			default:
 				get(id).other = append(get(id).other, in)
+			}
+			continue
+		}
+		if r, ok := strings.CutPrefix(in.Key, "_staging/"); ok {
+			if id, _, ok := strings.Cut(r, "/"); ok && id != "" {
+				get(id).staging = append(get(id).staging, in)
 			}
 			continue
 		}
@@ -240,7 +247,9 @@ func Prune(ctx context.Context, st store.Store, opts Options) (Report, error) {
 		if opts.OrphanGrace < 0 || unreadable[id] || id == lockRun {
 			continue
 		}
-		for _, p := range append(attemptBlobs(id, ro.other), ro.parts...) {
+		// Staging files are never read by engines; a commit record is kept
+		// (RollForward finishes its commit) unless its stage is published.
+		for _, p := range append(append(attemptBlobs(id, ro.other), ro.parts...), stagingGarbage(ctx, st, id, ro.staging)...) {
 			if listed[p.Key] || p.ModTime.IsZero() || t.Sub(p.ModTime) < opts.OrphanGrace {
 				continue
 			}
@@ -263,6 +272,28 @@ func Prune(ctx context.Context, st store.Store, opts Options) (Report, error) {
 	return rep, nil
 }
 
+// stagingGarbage is a run's staging files minus those of commits not
+// finished yet (the next attempt rolls them forward). On an error it keeps
+// everything.
+func stagingGarbage(ctx context.Context, st store.Store, runID string, staging []store.Info) []store.Info {
+	if len(staging) == 0 {
+		return nil
+	}
+	pending, err := artifact.PendingCommits(ctx, st, runID)
+	if err != nil {
+		return nil
+	}
+	var out []store.Info
+	for _, in := range staging {
+		rest := strings.TrimPrefix(in.Key, artifact.StagingPrefix(runID))
+		attempt, _, _ := strings.Cut(rest, "/")
+		if !pending[artifact.StagingPrefix(runID)+attempt+"/"] {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
 // attemptBlobs picks the blobs of stage attempts (_runs/<run>/<stage>/<attempt>/<name>)
 // among a run's other objects: the ones no manifest lists are orphans of a
 // failed attempt.
@@ -283,7 +314,7 @@ func attemptBlobs(runID string, other []store.Info) []store.Info {
 func runKeys(ctx context.Context, st store.Store, ro *runObjects, now time.Time, retainedOut map[string]string) ([]string, bool, error) {
 	var keys []string
 	held := false
-	for _, group := range [][]store.Info{ro.manifests, ro.runMan, ro.other, ro.parts} {
+	for _, group := range [][]store.Info{ro.manifests, ro.runMan, ro.other, ro.staging, ro.parts} {
 		for _, in := range group {
 			h, err := retained(ctx, st, in, now, retainedOut)
 			if err != nil {

@@ -115,9 +115,14 @@ func TestPrune(t *testing.T) {
 	if err := st.Put(ctx, midBlob, bytes.NewReader([]byte("{}")), 2); err != nil {
 		t.Fatal(err)
 	}
+	// A crashed attempt's upload in the staging area.
+	midStaged := artifact.StagingPrefix(rMid) + "0badf00d/persons/part-00000-0badf00d.parquet"
+	if err := st.Put(ctx, midStaged, bytes.NewReader([]byte("x")), 1); err != nil {
+		t.Fatal(err)
+	}
 	// Orphan age comes from the file's mtime: set it against the test clock.
 	old := now.Add(-96 * time.Hour)
-	for _, k := range []string{midOrphan, midBlob} {
+	for _, k := range []string{midOrphan, midBlob, midStaged} {
 		if err := os.Chtimes(filepath.Join(dir, filepath.FromSlash(k)), old, old); err != nil {
 			t.Fatal(err)
 		}
@@ -164,7 +169,7 @@ func TestPrune(t *testing.T) {
 	if fmt.Sprint(rep.Kept) != fmt.Sprint(wantKept) {
 		t.Errorf("kept: got %v, want %v", rep.Kept, wantKept)
 	}
-	if want := []string{midBlob, midOrphan}; !slices.Equal(rep.Orphans, want) {
+	if want := []string{midBlob, midOrphan, midStaged}; !slices.Equal(rep.Orphans, want) {
 		t.Errorf("orphans: got %q, want %q (the fresh one is within the grace period)", rep.Orphans, want)
 	}
 	if _, err := st.Stat(ctx, fresh); err != nil {

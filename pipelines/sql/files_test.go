@@ -105,8 +105,8 @@ const ddlHeader = `-- Athena / Glue DDL for an otds-highspot artifact store on S
 -- run_id is INJECTED: every query must name the run(s) with static equality,
 --   WHERE run_id = '20261125T235959Z-1a2b'   or   WHERE run_id IN ('a', 'b')
 -- (see README.md for why, and how to find the latest run id).
--- Athena reads every file under a partition: run ` + "`otds-highspot prune`" + `
--- to remove part files of crashed attempts, which no manifest lists.
+-- Athena reads every file under a partition: only published parts are ever
+-- there (attempts write to _staging/ and the commit copies parts into place).
 `
 
 func renderDDL() string {

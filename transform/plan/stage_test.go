@@ -233,33 +233,60 @@ func (f failingPut) Put(ctx context.Context, key string, body io.ReadSeeker, siz
 }
 
 // TestStageRetryAfterFailedCommit: plan stores its reports, then the store
-// fails on the manifest; re-running plan for the same run id publishes it
-// (nothing was written at a fixed key before the commit).
+// fails, either before the commit (a report) or while writing the manifest.
+// Re-running plan for the same run id works: nothing was written at a fixed
+// key before the commit, and a commit cut short after its commit record is
+// rolled forward (the pipeline's published-check does it; then the stage is
+// published and skipped).
 func TestStageRetryAfterFailedCommit(t *testing.T) {
-	ctx := context.Background()
-	s := newStand(t)
-	const r1 = "20261124T020000Z-0001"
-	e1 := s.env(r1, t1)
-	s.transform(e1, day1())
-	s.pull(e1, highspot0())
+	for _, tc := range []struct {
+		name, failOn string
+		rolled       bool // the failed attempt's commit is finished by RollForward
+	}{
+		{"report write fails", "/plan.html", false},
+		{"manifest write fails", "/plan.manifest.json", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := newStand(t)
+			const r1 = "20261124T020000Z-0001"
+			e1 := s.env(r1, t1)
+			s.transform(e1, day1())
+			s.pull(e1, highspot0())
 
-	broken := e1
-	broken.Store = failingPut{Store: s.st, suffix: "/plan.manifest.json"}
-	if _, err := Run(ctx, broken, s.cfg, Options{}); err == nil || !strings.Contains(err.Error(), "injected store failure") {
-		t.Fatalf("plan with a failing manifest write: got %v, want the injected failure", err)
-	}
-	if infos, _ := s.st.List(ctx, "_runs/"+r1+"/plan/"); len(infos) == 0 {
-		t.Fatal("the failed attempt stored no report: the test does not cover the window before the commit")
-	}
-	res, err := Run(ctx, e1, s.cfg, Options{})
-	if err != nil {
-		t.Fatalf("retry of plan for the same run id: %v", err)
-	}
-	text, err := Show(ctx, s.st, r1)
-	if err != nil || !strings.Contains(text, res.Plan.SHA256) {
-		t.Fatalf("plan show after the retry: %v\n%s", err, text)
-	}
-	if got := readBlobT(t, s, res.Manifest, "plan.json"); !strings.Contains(got, res.Plan.SHA256) {
-		t.Errorf("plan.json listed by the manifest is not the retry's: %s", got)
+			broken := e1
+			broken.Store = failingPut{Store: s.st, suffix: tc.failOn}
+			if _, err := Run(ctx, broken, s.cfg, Options{}); err == nil || !strings.Contains(err.Error(), "injected store failure") {
+				t.Fatalf("plan with a failing store: got %v, want the injected failure", err)
+			}
+			if infos, _ := s.st.List(ctx, "_runs/"+r1+"/plan/"); len(infos) == 0 {
+				t.Fatal("the failed attempt stored no report: the test does not cover the window before the commit")
+			}
+			refs, err := artifact.RollForward(ctx, e1)
+			if err != nil {
+				t.Fatalf("roll forward: %v", err)
+			}
+			if got := len(refs) == 1; got != tc.rolled {
+				t.Fatalf("rolled forward %v, want %v", refs, tc.rolled)
+			}
+			var sha string
+			if tc.rolled {
+				m, _, err := artifact.ReadManifest(ctx, s.st, r1, StageName)
+				if err != nil {
+					t.Fatalf("the rolled-forward plan is not published: %v", err)
+				}
+				sha, _ = m.Summary["plan_sha256"].(string)
+			} else {
+				res, err := Run(ctx, e1, s.cfg, Options{})
+				if err != nil {
+					t.Fatalf("retry of plan for the same run id: %v", err)
+				}
+				sha = res.Plan.SHA256
+			}
+			text, err := Show(ctx, s.st, r1)
+			if err != nil || sha == "" || !strings.Contains(text, sha) {
+				t.Fatalf("plan show after the retry: %v\n%s", err, text)
+			}
+		})
 	}
 }

@@ -52,6 +52,7 @@ func RunWith(t *testing.T, newStore func(t *testing.T) store.Store, opts Options
 	t.Run("CancelDuringPutLeavesNothing", func(t *testing.T) { testCancelMidPut(t, newStore(t)) })
 	t.Run("SizeMismatchLeavesNothing", func(t *testing.T) { testSizeMismatch(t, newStore(t)) })
 	t.Run("KeyValidation", func(t *testing.T) { testKeys(t, newStore(t)) })
+	t.Run("CopyWriteOnce", func(t *testing.T) { testCopy(t, newStore(t)) })
 }
 
 // Put stores b under key (test helper).
@@ -426,4 +427,37 @@ func trunc(b []byte) string {
 		return string(b[:40]) + "…"
 	}
 	return string(b)
+}
+
+// testCopy: Copy (server-side when the store offers it) writes a new key,
+// never replaces one, and reports a missing source.
+func testCopy(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	mustPut(t, st, "staging/a/part.bin", []byte("payload"))
+	if err := store.Copy(ctx, st, "staging/a/part.bin", "table/dt=x/part.bin"); err != nil {
+		t.Fatalf("copy: %v", err)
+	}
+	if got := mustRead(t, st, "table/dt=x/part.bin"); string(got) != "payload" {
+		t.Errorf("copied object: got %q, want payload", got)
+	}
+	mustPut(t, st, "staging/b", []byte("other"))
+	if err := store.Copy(ctx, st, "staging/b", "table/dt=x/part.bin"); !errors.Is(err, store.ErrExists) {
+		t.Errorf("copy onto an existing key: got %v, want ErrExists", err)
+	}
+	if got := mustRead(t, st, "table/dt=x/part.bin"); string(got) != "payload" {
+		t.Errorf("copy onto an existing key replaced it: got %q", got)
+	}
+	if err := store.Copy(ctx, st, "staging/missing", "table/dt=x/other.bin"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("copy of a missing source: got %v, want ErrNotFound", err)
+	}
+	if _, err := st.Stat(ctx, "table/dt=x/other.bin"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("failed copy left an object: Stat got %v, want ErrNotFound", err)
+	}
+	// The copy outlives its source (staging is removed after a commit).
+	if err := st.Delete(ctx, "staging/a/part.bin"); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustRead(t, st, "table/dt=x/part.bin"); string(got) != "payload" {
+		t.Errorf("copy after deleting the source: got %q", got)
+	}
 }

@@ -10,8 +10,8 @@
 -- run_id is INJECTED: every query must name the run(s) with static equality,
 --   WHERE run_id = '20261125T235959Z-1a2b'   or   WHERE run_id IN ('a', 'b')
 -- (see README.md for why, and how to find the latest run id).
--- Athena reads every file under a partition: run `otds-highspot prune`
--- to remove part files of crashed attempts, which no manifest lists.
+-- Athena reads every file under a partition: only published parts are ever
+-- there (attempts write to _staging/ and the commit copies parts into place).
 
 -- accounts (stage extract.<tree>)
 CREATE EXTERNAL TABLE IF NOT EXISTS `${database}`.`accounts` (
