@@ -92,7 +92,9 @@ func restDemoConfig(t *testing.T, dir, hsURL string) string {
 	cfg := strings.Replace(string(demo), "url: ./artifacts", "url: "+filepath.Join(dir, "artifacts"), 1)
 	cfg = strings.Replace(cfg, "target: sandbox          # the in-process stand-in; rest or scim for a real tenant\n  sandbox: {surface: rest}",
 		"target: rest\n  rest: {base_url: \""+hsURL+"\", api_key: {env: HS_KEY}, api_secret: {env: HS_SECRET}, timeout: 30s}", 1)
-	if !strings.Contains(cfg, "target: rest") || !strings.Contains(cfg, filepath.Join(dir, "artifacts")) {
+	// Retries that give up quickly (the transient row of the recovery matrix).
+	cfg = strings.Replace(cfg, "  concurrency: 4\n", "  concurrency: 4\n  backoff_base: 5ms\n  backoff_max: 20ms\n", 1)
+	if !strings.Contains(cfg, "target: rest") || !strings.Contains(cfg, filepath.Join(dir, "artifacts")) || !strings.Contains(cfg, "backoff_max") {
 		t.Fatal("could not derive the REST config from the demo config")
 	}
 	return writeFile(t, dir, "config.yaml", cfg)
