@@ -47,7 +47,7 @@ func publishPlanStage(t *testing.T, env artifact.Env, changes []records.Change) 
 			t.Fatal(err)
 		}
 	}
-	s.SetSummary(load.SummaryPlanHash, records.ChangesSHA256(changes))
+	s.SetSummary(load.SummaryPlanHash, records.PlanSHA256(records.PlanBinding{RunID: env.RunID}, changes))
 	if _, _, err := s.Commit(t.Context()); err != nil {
 		t.Fatal(err)
 	}

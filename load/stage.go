@@ -96,7 +96,7 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 		return res, fmt.Errorf("apply: read changes of run %s: %w", env.RunID, err)
 	}
 	// The hash enforced is the hash of exactly what is executed.
-	if got := records.ChangesSHA256(changes); got != planSHA {
+	if got := records.PlanSHA256(records.PlanBindingOf(env.RunID, pm.Summary), changes); got != planSHA {
 		return res, exitcode.Wrap(exitcode.Unexpected, fmt.Errorf("apply: the changes of run %s hash to %s, the plan manifest records %s: the plan was %w; nothing was applied", env.RunID, got, planSHA, artifact.ErrModified))
 	}
 	if cfg != nil {

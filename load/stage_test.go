@@ -37,7 +37,7 @@ func publishPlan(t *testing.T, env artifact.Env, changes []records.Change, statu
 		}
 	}
 	if sha == "" {
-		sha = records.ChangesSHA256(changes)
+		sha = records.PlanSHA256(records.PlanBinding{RunID: env.RunID}, changes)
 	}
 	s.SetStatus(status)
 	s.SetSummary(SummaryPlanHash, sha)

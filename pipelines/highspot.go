@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/load"
@@ -263,6 +265,14 @@ func (a *App) apply(ctx context.Context, runID string, o ApplyOptions) error {
 	opts.CheckFresh = func(ctx context.Context) error {
 		return plan.CheckFresh(ctx, a.Store, runID, o.PlanSHA256)
 	}
+	if a.Cfg.Apply.RequireApproval && !o.DryRun {
+		// The approval names the plan sha256 the manifest records; RunApply
+		// then re-hashes the changes against that same sha256.
+		if err := a.requireApproval(ctx, runID); err != nil {
+			a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StageApply, Status: "not approved", Error: err.Error()})
+			return err
+		}
+	}
 	res, err := load.RunApply(ctx, a.Env(runID), a.Cfg, t, opts)
 	if res != nil {
 		s := res.Summary
@@ -332,4 +342,42 @@ func Sandbox(ctx context.Context, o SandboxOptions) error {
 		return nil
 	}
 	return err
+}
+
+// requireApproval refuses to apply the plan of runID unless an approval
+// record names its sha256 (apply.require_approval). A blocked or missing plan
+// passes here: RunApply refuses it with its own message.
+func (a *App) requireApproval(ctx context.Context, runID string) error {
+	m, _, err := artifact.ReadManifest(ctx, a.Store, runID, StagePlan)
+	if err != nil || m.Status == artifact.StatusBlocked {
+		return nil
+	}
+	sha, _ := m.Summary["plan_sha256"].(string)
+	ap, err := plan.RequireApproval(ctx, a.Store, runID, sha)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	a.Log.WithFields(logrus.Fields{"run_id": runID, "approved_by": ap.By, "approved_at": ap.At, "approval": a.Store.URL(ap.Key)}).Info("apply: plan approved")
+	return nil
+}
+
+// PlanApproveOptions are `plan approve`'s flags.
+type PlanApproveOptions = plan.ApproveOptions
+
+// PlanApprove records an approval of the plan of --run-id (required).
+func (a *App) PlanApprove(ctx context.Context, o PlanApproveOptions) error {
+	if a.RunID == "" {
+		return exitcode.New(exitcode.Usage, "plan approve: --run-id is required: approvals name one run's plan")
+	}
+	runID := a.RunID
+	a.Summary.RunID = runID
+	ap, err := plan.Approve(ctx, a.Env(runID), o)
+	if err != nil {
+		return err
+	}
+	a.Summary.PlanSHA256 = ap.PlanSHA256
+	a.Summary.Details = map[string]any{"approval": a.Store.URL(ap.Key), "by": ap.By, "at": ap.At}
+	fmt.Fprintf(a.Stdout, "plan of run %s (sha256 %s, %d changes) approved by %s at %s\n  record: %s\n  apply:  otds-highspot --run-id %s apply --plan-sha256 %s\n",
+		runID, ap.PlanSHA256, ap.Changes, ap.By, ap.At.Format(time.RFC3339), a.Store.URL(ap.Key), runID, ap.PlanSHA256)
+	return nil
 }

@@ -176,6 +176,35 @@ current --config, touching neither OTDS nor Highspot.`,
 			return a.PlanShow(cmd.Context())
 		},
 	})
+	cmd.AddCommand(newPlanApproveCommand(opts))
+	return cmd
+}
+
+func newPlanApproveCommand(opts *globalOptions) *cobra.Command {
+	var o pipelines.PlanApproveOptions
+	cmd := &cobra.Command{
+		Use:   "approve",
+		Short: "Record who approved a run's plan (an immutable approval record naming the plan sha256)",
+		Long: `Approve writes a write-once approval record under _runs/<run_id>/approvals/:
+who (--by), when, from which host, the plan sha256 and an optional comment.
+The sha256 must be the one plan show prints for that run: it binds the run id,
+the baseline and the change list, so an approval never applies to another run
+(an override plan is a new run and needs its own approval). A blocked plan
+cannot be approved (exit 5). With apply.require_approval: true, apply refuses
+a plan without a matching record (exit 2).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := opts.app(cmd.Context(), "plan approve")
+			if err != nil {
+				return err
+			}
+			return a.PlanApprove(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.SHA256, "sha256", "", "the plan sha256 being approved (from plan show; required)")
+	f.StringVar(&o.By, "by", "", "who approves: a name or an email (required)")
+	f.StringVar(&o.Comment, "comment", "", "why, ticket number, conditions")
 	return cmd
 }
 

@@ -36,6 +36,9 @@ type Apply struct {
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	// Breaker stops the run (exit 3) when requests keep failing.
 	Breaker Breaker `yaml:"breaker"`
+	// RequireApproval makes apply refuse (exit 2) a plan that has no approval
+	// record (`plan approve`) naming its sha256.
+	RequireApproval bool `yaml:"require_approval"`
 }
 
 // Breaker is the applier's circuit breaker: over the last Window request

@@ -144,6 +144,9 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	}
 	persons = nil
 	p := Diff(ev, base, prevState, pol, now())
+	// The plan hash binds this run and its baseline, not only the content.
+	changesSHA := p.SHA256
+	p.SHA256 = records.PlanSHA256(records.PlanBinding{RunID: env.RunID, BaselineSource: bref.Source, BaselineRunID: bref.RunID, BaselineSHA256: bref.SHA256}, p.Changes)
 	gates := Gates(p, ev, base, prevState, pol, opts.Allow)
 	blocked := Blocked(gates)
 
@@ -172,6 +175,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		}
 	}
 	stage.SetSummary("plan_sha256", p.SHA256)
+	stage.SetSummary("changes_sha256", changesSHA)
 	stage.SetSummary("changes", len(p.Changes))
 	stage.SetSummary("by_op", sum.ByOp)
 	stage.SetSummary("headcount", sum.Headcount)
@@ -375,7 +379,7 @@ type Reviewed struct {
 	Manifest *artifact.Manifest
 	Summary  *Summary         // plan.json
 	Changes  []records.Change // in Seq order
-	SHA256   string           // ChangesSHA256 over Changes: the hash to show and to enforce
+	SHA256   string           // records.PlanSHA256 over the binding and Changes: the hash to show, approve and enforce
 }
 
 // LoadReviewed reads and cross-checks the plan published by m. A mismatch
@@ -396,7 +400,8 @@ func LoadReviewed(ctx context.Context, st store.Store, m *artifact.Manifest) (*R
 		return nil, fmt.Errorf("read changes: %w", err)
 	}
 	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Seq < changes[j].Seq })
-	got := ChangesSHA256(changes)
+	bind := records.PlanBindingOf(m.RunID, m.Summary)
+	got := records.PlanSHA256(bind, changes)
 	rec, _ := m.Summary["plan_sha256"].(string)
 	mkey := st.URL(artifact.ManifestKey(m.RunID, m.Stage))
 	disagree := func(what string) error {
@@ -409,6 +414,8 @@ func LoadReviewed(ctx context.Context, st store.Store, m *artifact.Manifest) (*R
 		return nil, disagree(fmt.Sprintf("%s shows sha256 %s, its changes hash to %s", st.URL(fe.Key), s.PlanSHA256, got))
 	case s.RunID != m.RunID || s.Status != m.Status:
 		return nil, disagree(fmt.Sprintf("%s is for run %s with status %s, %s is run %s with status %s", st.URL(fe.Key), s.RunID, s.Status, mkey, m.RunID, m.Status))
+	case s.Baseline.Source != bind.BaselineSource || s.Baseline.RunID != bind.BaselineRunID || s.Baseline.SHA256 != bind.BaselineSHA256:
+		return nil, disagree(fmt.Sprintf("%s shows baseline %s %s %s, %s records %s %s %s", st.URL(fe.Key), s.Baseline.Source, s.Baseline.RunID, s.Baseline.SHA256, mkey, bind.BaselineSource, bind.BaselineRunID, bind.BaselineSHA256))
 	}
 	byOp := map[string]int{}
 	for _, c := range changes {

@@ -180,8 +180,11 @@ func TestStageRunFreshStaleReplayShow(t *testing.T) {
 	if got, want := res3.Summary.FromRun, r2; got != want {
 		t.Errorf("from_run: got %s, want %s", got, want)
 	}
-	if got, want := res3.Plan.SHA256, res2.Plan.SHA256; got != want {
+	if got, want := res3.Manifest.Summary["changes_sha256"], res2.Manifest.Summary["changes_sha256"]; got != want {
 		t.Errorf("replay with the same rules must give the same change set: got %s, want %s", got, want)
+	}
+	if res3.Plan.SHA256 == res2.Plan.SHA256 {
+		t.Errorf("the replay (run %s) has the plan sha256 of run %s: the plan hash must bind the run", r3, r2)
 	}
 	if err := CheckFresh(ctx, s.st, r3, ""); exitcode.Of(err) != exitcode.PlanBlocked {
 		t.Errorf("apply of a blocked plan: got %v, want exit 5", err)
