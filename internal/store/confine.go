@@ -12,13 +12,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
-// LayoutDirs are the top-level folders every store has (internal/artifact's
-// layout: manifests and run locks). A folder holding one of them is a store;
-// a store URL may point at a store's root, never inside it.
-var LayoutDirs = []string{"_runs", "_locks"}
+// LayoutDirs are the top-level folders of a store (internal/artifact's
+// layout: manifests, run locks, staged parts). A folder holding one of them is
+// a store; a store URL may point at a store's root, never inside it.
+var LayoutDirs = []string{"_runs", "_locks", "_staging"}
 
 // checkSegments refuses a store path with a segment that belongs to a store's
-// layout: _runs, _locks, or a table partition (dt=..., run_id=...). Such a
+// layout: _runs, _locks, _staging, or a table partition (dt=..., run_id=...). Such a
 // URL would write into a published run, the lock folder or a table.
 func checkSegments(raw, p string) error {
 	for _, seg := range strings.Split(filepath.ToSlash(p), "/") {

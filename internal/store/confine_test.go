@@ -15,6 +15,7 @@ var storeLayout = []string{
 	"_runs/20261125T000000Z-aaaa/transform.manifest.json",
 	"_runs/20261125T000000Z-aaaa/plan/0a1b2c3d/plan.json",
 	"_locks/run.lock",
+	"_staging/20261125T000000Z-aaaa/0a1b2c3d/accounts/part-00000-0a1b2c3d.parquet",
 	"accounts/dt=2026-11-25/run_id=20261125T000000Z-aaaa/part-00000-0a1b2c3d.parquet",
 }
 
@@ -25,6 +26,7 @@ var escapes = []string{
 	"_runs/20261125T000000Z-aaaa/plan",
 	"_runs/new-run",
 	"_locks",
+	"_staging/20261125T000000Z-aaaa",
 	"accounts",
 	"accounts/dt=2026-11-25",
 	"accounts/dt=2026-11-25/run_id=20261125T000000Z-aaaa",
