@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
+	"github.com/otds-highspot/otds-highspot/internal/logging"
 	"github.com/otds-highspot/otds-highspot/load"
 	"github.com/otds-highspot/otds-highspot/load/highspot"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
@@ -202,8 +204,17 @@ func (a *App) plan(ctx context.Context, runID string, o PlanOptions) error {
 	return err
 }
 
+// PlanShowOptions are `plan show`'s flags.
+type PlanShowOptions struct {
+	// Open makes the report readable locally: with a file store it prints
+	// the plan.html path; with S3 it writes plan.html (verified against its
+	// manifest) to a local temp file and prints that path. On a terminal the
+	// file is opened with xdg-open when available.
+	Open bool
+}
+
 // PlanShow prints the plan summary of --run-id or the latest run.
-func (a *App) PlanShow(ctx context.Context) error {
+func (a *App) PlanShow(ctx context.Context, o ...PlanShowOptions) error {
 	runID, err := a.latestRunID(ctx)
 	if err != nil {
 		return err
@@ -217,7 +228,50 @@ func (a *App) PlanShow(ctx context.Context) error {
 	a.Summary.PlanSHA256 = sum.PlanSHA256
 	a.Summary.Details = map[string]any{"plan": sum}
 	fmt.Fprint(a.Stdout, text)
+	if len(o) > 0 && o[0].Open {
+		path, err := a.localReport(ctx, runID)
+		if err != nil {
+			return err
+		}
+		a.Summary.Details["report_file"] = path
+		fmt.Fprintf(a.Stdout, "  open      %s\n", path)
+		if logging.IsTerminal(a.Stdout) {
+			if opener, err := exec.LookPath("xdg-open"); err == nil {
+				if err := exec.Command(opener, path).Start(); err != nil {
+					a.Log.WithError(err).Warn("plan show --open: xdg-open failed; open the file yourself")
+				}
+			}
+		}
+	}
 	return nil
+}
+
+// localReport returns a local path of runID's plan.html: the file itself in
+// a file store, else a temp file holding its verified bytes.
+func (a *App) localReport(ctx context.Context, runID string) (string, error) {
+	m, _, err := artifact.ReadManifest(ctx, a.Store, runID, StagePlan)
+	if err != nil {
+		return "", fmt.Errorf("plan show --open: %w", err)
+	}
+	data, fe, err := artifact.ReadBlob(ctx, a.Store, m, "plan.html")
+	if err != nil {
+		return "", fmt.Errorf("plan show --open: %w", err)
+	}
+	if u := a.Store.URL(fe.Key); strings.HasPrefix(u, "file://") {
+		return strings.TrimPrefix(u, "file://"), nil
+	}
+	f, err := os.CreateTemp("", "otds-highspot-plan-"+runID+"-*.html")
+	if err != nil {
+		return "", fmt.Errorf("plan show --open: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return "", fmt.Errorf("plan show --open: write %s: %w", f.Name(), err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("plan show --open: write %s: %w", f.Name(), err)
+	}
+	return f.Name(), nil
 }
 
 // ApplyOptions tune apply.

@@ -164,7 +164,8 @@ current --config, touching neither OTDS nor Highspot.`,
 	}
 	cmd.Flags().StringArrayVar(&allow, "allow", nil, "override a safety threshold: op=N (recorded in the manifest); repeatable")
 	cmd.Flags().StringVar(&fromRun, "from-run", "", "replay: re-plan the stored snapshots of this run with the current configuration")
-	cmd.AddCommand(&cobra.Command{
+	var show pipelines.PlanShowOptions
+	showCmd := &cobra.Command{
 		Use:   "show",
 		Short: "Print the plan summary of a run (default: the latest run)",
 		Args:  cobra.NoArgs,
@@ -173,9 +174,11 @@ current --config, touching neither OTDS nor Highspot.`,
 			if err != nil {
 				return err
 			}
-			return a.PlanShow(cmd.Context())
+			return a.PlanShow(cmd.Context(), show)
 		},
-	})
+	}
+	showCmd.Flags().BoolVar(&show.Open, "open", false, "print a local path of plan.html (an S3 report is copied to a temp file, verified); on a terminal, open it with xdg-open")
+	cmd.AddCommand(showCmd)
 	cmd.AddCommand(newPlanApproveCommand(opts))
 	return cmd
 }

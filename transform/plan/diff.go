@@ -84,12 +84,21 @@ type Plan struct {
 	// Untouched counts Highspot users the plan leaves alone, by reason
 	// (protected, unmanaged: not known to have been provisioned by this tool).
 	Untouched map[string]int
+	// UntouchedUsers names them (with the Highspot groups they hold).
+	UntouchedUsers []UntouchedUser
 	// MissingGroups are managed groups a change needs that the pull did not find in Highspot.
 	MissingGroups []string
 	// Duplicates are addresses of persons skipped because an earlier person
 	// has the same address (resolve should have merged or split them).
 	Duplicates []string
 	SHA256     string
+}
+
+// UntouchedUser is one active Highspot user the plan leaves alone.
+type UntouchedUser struct {
+	Email  string   `json:"email"`
+	Reason string   `json:"reason"` // protected | unmanaged
+	Groups []string `json:"groups,omitempty"`
 }
 
 // Change order within the plan: phase, then op, then email, then group.
@@ -295,6 +304,7 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 		if u.Protected {
 			if b != nil {
 				p.Untouched["protected"]++
+				p.UntouchedUsers = append(p.UntouchedUsers, UntouchedUser{Email: b.Email, Reason: "protected", Groups: b.GroupNames})
 			}
 			p.Desired = append(p.Desired, u)
 			continue
@@ -400,11 +410,13 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 		}
 		if pol.protect[email] || ev.Protected[email] != "" {
 			p.Untouched["protected"]++
+			p.UntouchedUsers = append(p.UntouchedUsers, UntouchedUser{Email: b.Email, Reason: "protected", Groups: b.GroupNames})
 			continue
 		}
 		pv := prevOf(email)
 		if pv == nil || pv.Protected {
 			p.Untouched["unmanaged"]++
+			p.UntouchedUsers = append(p.UntouchedUsers, UntouchedUser{Email: b.Email, Reason: "unmanaged", Groups: b.GroupNames})
 			continue
 		}
 		reason := ev.Excluded[email]

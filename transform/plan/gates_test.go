@@ -160,8 +160,8 @@ func TestReportEscapes(t *testing.T) {
 	s := &Summary{RunID: "r<1>", Status: "blocked", Blocked: []string{`<img src=x onerror=alert(1)>`},
 		Joiners: []Joiner{{Email: `"><script>alert(1)</script>`, Tree: "acme"}}, ByOp: map[string]int{}, ByOpTree: map[string]map[string]int{},
 		HeadcountByTree: map[string]int{"a&b": 1}, HeadcountByRole: map[string]int{}}
-	h := RenderHTML(s)
-	for _, bad := range []string{"<script>", "<img", "a&b"} {
+	h := RenderHTML(s, []records.Change{{Seq: 1, Op: "add_member", Tree: "acme", Email: "<b>x", Group: "g<i>", Rule: "r<u>", Reason: "<svg onload=1>"}})
+	for _, bad := range []string{"<script>", "<img", "a&b", "<b>x", "g<i>", "r<u>", "<svg onload"} {
 		if strings.Contains(h, bad) {
 			t.Errorf("plan.html holds unescaped %q", bad)
 		}

@@ -24,6 +24,7 @@ const (
 	stagePull      = "pull"
 	stageApply     = "apply"
 	blobLeavers    = "leavers.json"
+	blobChangesCSV = "changes.csv"
 )
 
 // Options are the plan command's options.
@@ -51,6 +52,8 @@ type BaselineRef struct {
 	Key    string `json:"key,omitempty"`
 	SHA256 string `json:"sha256,omitempty"`
 	Why    string `json:"why"`
+	// At is when the baseline was published (the pull's or plan's manifest).
+	At time.Time `json:"at,omitempty"`
 }
 
 // TrendPoint is one stored plan's headcount (for the trend chart).
@@ -91,7 +94,28 @@ type Summary struct {
 	RuleHits        map[string]int            `json:"rule_hits"`
 	Duplicates      int                       `json:"duplicate_emails"`
 	Trend           []TrendPoint              `json:"trend"`
+	ProgramVersion  string                    `json:"program_version,omitempty"`
+	ConfigHash      string                    `json:"config_hash,omitempty"`
+	// UntouchedManaged names the untouched Highspot users who hold a managed
+	// group (up to listLimit; UntouchedManagedTotal counts all).
+	UntouchedManaged      []UntouchedUser `json:"untouched_managed,omitempty"`
+	UntouchedManagedTotal int             `json:"untouched_managed_total"`
+	// Drift is the baseline pull's drift table (up to listLimit; DriftTotal counts all).
+	Drift      []DriftItem `json:"drift,omitempty"`
+	DriftTotal int         `json:"drift_total"`
 }
+
+// DriftItem is one row of the baseline pull's drift table.
+type DriftItem struct {
+	Kind   string `json:"kind"`
+	Email  string `json:"email"`
+	Group  string `json:"group,omitempty"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// listLimit caps the names plan.json carries (drift, untouched users); the
+// tables hold every row.
+const listLimit = 1000
 
 // Run is the plan stage: read persons and the baseline, evaluate the policy,
 // diff, gate, publish. A blocked plan is published (status "blocked") and Run
@@ -157,6 +181,14 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		sum.MatchReview = int64(v)
 	}
 	sum.Trend = trend(ctx, st, env.RunID, sum)
+	sum.ProgramVersion, sum.ConfigHash = env.Version, env.ConfigHash
+	if err := describeBaseline(ctx, st, sum, base, p); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	csvData, err := ChangesCSV(p.Changes)
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
 
 	// Publish.
 	if err := writeTables(ctx, stage, p); err != nil {
@@ -168,7 +200,8 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	}
 	leavers, _ := json.Marshal(p.LeaverSince)
 	for name, data := range map[string][]byte{
-		"plan.json": js, "plan.md": []byte(RenderMarkdown(sum)), "plan.html": []byte(RenderHTML(sum)), blobLeavers: leavers,
+		"plan.json": js, "plan.md": []byte(RenderMarkdown(sum, p.Changes)), "plan.html": []byte(RenderHTML(sum, p.Changes)), blobLeavers: leavers,
+		blobChangesCSV: csvData,
 	} {
 		if _, err := stage.PutBlob(ctx, name, data); err != nil {
 			return nil, fmt.Errorf("plan: store %s: %w", name, err)
@@ -206,6 +239,55 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 			len(blocked), strings.Join(sum.Blocked, "; "), st.URL(m.Blobs["plan.html"].Key), env.RunID)
 	}
 	return res, nil
+}
+
+// describeBaseline adds to sum when the baseline was published, its drift
+// table (a pull's) and the untouched users who hold a managed group.
+func describeBaseline(ctx context.Context, st store.Store, sum *Summary, base Baseline, p *Plan) error {
+	stageOf := map[string]string{BaselinePull: stagePull, BaselinePrevious: StageName}[sum.Baseline.Source]
+	if stageOf != "" {
+		bm, _, err := artifact.ReadManifest(ctx, st, sum.Baseline.RunID, stageOf)
+		if err != nil {
+			return fmt.Errorf("read the baseline %s of run %s: %w", stageOf, sum.Baseline.RunID, err)
+		}
+		sum.Baseline.At = bm.CreatedAt.UTC()
+		if stageOf == stagePull {
+			if _, ok := bm.Tables[records.DriftSpec.Name]; ok {
+				drift, err := artifact.ReadAll[records.Drift](ctx, st, bm, records.DriftSpec)
+				if err != nil {
+					return fmt.Errorf("read the drift of pull %s: %w", sum.Baseline.RunID, err)
+				}
+				sum.DriftTotal = len(drift)
+				for i := 0; i < len(drift) && i < listLimit; i++ {
+					d := drift[i]
+					sum.Drift = append(sum.Drift, DriftItem{Kind: d.Kind, Email: d.Email, Group: d.Group, Detail: d.Detail})
+				}
+			}
+		}
+	}
+	managed := map[string]bool{}
+	for _, g := range base.Groups {
+		if g.Managed {
+			managed[g.Name] = true
+		}
+	}
+	for _, u := range p.UntouchedUsers {
+		var held []string
+		for _, g := range u.Groups {
+			if managed[g] {
+				held = append(held, g)
+			}
+		}
+		if len(held) == 0 {
+			continue
+		}
+		sum.UntouchedManagedTotal++
+		if len(sum.UntouchedManaged) < listLimit {
+			sum.UntouchedManaged = append(sum.UntouchedManaged, UntouchedUser{Email: u.Email, Reason: u.Reason, Groups: held})
+		}
+	}
+	sort.Slice(sum.UntouchedManaged, func(i, j int) bool { return sum.UntouchedManaged[i].Email < sum.UntouchedManaged[j].Email })
+	return nil
 }
 
 // loadBaseline picks the baseline for a plan of srcRun: this run's pull, else
