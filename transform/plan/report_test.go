@@ -18,8 +18,8 @@ func TestReportIsAnApprovalDocument(t *testing.T) {
 	ready := &Summary{RunID: "20261102T000000Z-0003", Status: "published", PlanSHA256: "abc123", ProgramVersion: "v1.2.3", ConfigHash: "cfg999",
 		Baseline: BaselineRef{Source: BaselinePull, RunID: "20261102T000000Z-0002", SHA256: "pull777", Why: "Highspot's actual state"},
 		Changes:  2, ByOp: map[string]int{"add_member": 1, "suspend_user": 1},
-		ByOpTree: map[string]map[string]int{"add_member": {"acme": 1}, "suspend_user": {"beta": 1}},
-		Trend:    []TrendPoint{{RunID: "r1", Headcount: 5}, {RunID: "r2", Headcount: 5}},
+		ByOpTree:         map[string]map[string]int{"add_member": {"acme": 1}, "suspend_user": {"beta": 1}},
+		Trend:            []TrendPoint{{RunID: "r1", Headcount: 5}, {RunID: "r2", Headcount: 5}},
 		UntouchedManaged: []UntouchedUser{{Email: "manual@acme.com", Reason: "unmanaged", Groups: []string{"HS Sales"}}}, UntouchedManagedTotal: 1,
 		Drift: []DriftItem{{Kind: "manual_membership", Email: "drifter@acme.com", Group: "HS Sales"}}, DriftTotal: 1}
 	changes := []records.Change{
