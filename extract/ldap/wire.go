@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -119,12 +120,8 @@ func (c *wireConn) readMessage() (id int64, opTag byte, op, controls []byte, err
 	if cap(c.buf) > shrinkAbove && n <= shrinkAbove/4 {
 		c.buf = nil // do not keep the buffer of one huge group for the rest of the read
 	}
-	if cap(c.buf) < n {
-		c.buf = make([]byte, n)
-	}
-	c.buf = c.buf[:n]
-	if _, err := io.ReadFull(c.br, c.buf); err != nil {
-		return 0, 0, nil, nil, readErr(err)
+	if err := c.fill(n); err != nil {
+		return 0, 0, nil, nil, err
 	}
 	d := c.buf
 	t, v, d, err := tlv(d)
@@ -146,6 +143,34 @@ func (c *wireConn) readMessage() (id int64, opTag byte, op, controls []byte, err
 		}
 	}
 	return id, opTag, op, controls, nil
+}
+
+// fill reads the next n bytes into c.buf. A large message grows the buffer
+// as its bytes arrive (doubling from 1 MiB), so a length field alone cannot
+// make the client allocate up to maxMessageBytes (found by FuzzDecodeResponse).
+func (c *wireConn) fill(n int) error {
+	const step = 1 << 20
+	if cap(c.buf) >= n || n <= step {
+		if cap(c.buf) < n {
+			c.buf = make([]byte, n)
+		}
+		c.buf = c.buf[:n]
+		if _, err := io.ReadFull(c.br, c.buf); err != nil {
+			return readErr(err)
+		}
+		return nil
+	}
+	c.buf = c.buf[:0]
+	for len(c.buf) < n {
+		chunk := min(n-len(c.buf), max(step, len(c.buf)))
+		c.buf = slices.Grow(c.buf, chunk)
+		m, err := io.ReadFull(c.br, c.buf[len(c.buf):len(c.buf)+chunk])
+		c.buf = c.buf[:len(c.buf)+m]
+		if err != nil {
+			return readErr(err)
+		}
+	}
+	return nil
 }
 
 func readErr(err error) error {

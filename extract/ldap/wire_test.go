@@ -2,6 +2,7 @@ package ldap
 
 import (
 	"bytes"
+	"runtime"
 	"testing"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
@@ -87,5 +88,25 @@ func TestDecodeRejectsTruncated(t *testing.T) {
 		if _, _, _, err := tlv(d); err == nil {
 			t.Errorf("tlv(% x): got no error, want one", d)
 		}
+	}
+}
+
+// TestDeclaredLengthDoesNotAllocate: a message header declaring close to
+// the 1 GiB limit, followed by a few bytes and the end of the stream, fails
+// without allocating what the header declared (FuzzDecodeResponse found the
+// reader allocating the declared length before reading anything).
+func TestDeclaredLengthDoesNotAllocate(t *testing.T) {
+	data := append([]byte{0x30, 0x84, 0x3f, 0xff, 0xff, 0x00}, bytes.Repeat([]byte{0x02}, 100)...)
+	c := newWireConn(nil, 0)
+	c.br.Reset(bytes.NewReader(data))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, _, _, _, err := c.readMessage()
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		t.Fatal("got no error for a truncated message")
+	}
+	if got := (after.TotalAlloc - before.TotalAlloc) >> 20; got > 16 {
+		t.Errorf("allocated %d MiB for a 106-byte input, want at most 16", got)
 	}
 }
