@@ -36,7 +36,24 @@ const (
 	// CodeControlChars: a text value held control characters; the value is
 	// published cleaned by validate.CleanText.
 	CodeControlChars = "control_characters"
+	// CodeValueTooLarge / CodeTooManyValues: a value longer than
+	// trees[].limits.max_value_bytes, or the values of one attribute beyond
+	// max_values_per_attribute, are dropped; the entry is still published.
+	CodeValueTooLarge = "value_too_large"
+	CodeTooManyValues = "too_many_values"
 )
+
+// LimitError is a read that hit one of the tree's limits whose overflow
+// cannot be dropped safely (members of a group, pages of a listing).
+type LimitError struct {
+	Tree, What, Key string
+	Limit           int
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("tree %s: %s, above trees[].limits.%s (%d); the read is not published; raise the limit if the data is real",
+		e.Tree, e.What, e.Key, e.Limit)
+}
 
 // Getter returns the raw values of an attribute (name matched
 // case-insensitively by the source); nil when absent.
@@ -450,6 +467,7 @@ func (m *Mapper) checkAccount(h Header, acc *records.Account) []records.Reject {
 	var notes []records.Reject
 	for i, f := range m.accFields {
 		dst := accDst(acc, i)
+		*dst, notes = m.limitValues(h, "account", f.attr, f.logical, *dst, notes)
 		switch f.logical {
 		case "mail":
 			var keep []string
@@ -482,9 +500,49 @@ func (m *Mapper) checkAccount(h Header, acc *records.Account) []records.Reject {
 		}
 	}
 	for _, name := range m.extra {
-		notes = m.cleanValues(h, "account", m.tree.ExtraAttributes[name], name, acc.Extra[name], notes)
+		if v, ok := acc.Extra[name]; ok {
+			v, notes = m.limitValues(h, "account", m.tree.ExtraAttributes[name], name, v, notes)
+			acc.Extra[name] = v
+			notes = m.cleanValues(h, "account", m.tree.ExtraAttributes[name], name, v, notes)
+		}
 	}
 	return notes
+}
+
+// limitValues drops the values beyond trees[].limits: longer than
+// max_value_bytes, or past the first max_values_per_attribute; one reject
+// row per value too large and one per attribute with too many.
+func (m *Mapper) limitValues(h Header, kind, attr, logical string, vals []string, notes []records.Reject) ([]string, []records.Reject) {
+	l := m.tree.Limits
+	if l.MaxValuesPerAttribute > 0 && len(vals) > l.MaxValuesPerAttribute {
+		notes = append(notes, *m.reject(h, kind, CodeTooManyValues, fmt.Sprintf("attribute %s (%s): %d values, above trees[].limits.max_values_per_attribute (%d); the values past the limit are not published",
+			attr, logical, len(vals), l.MaxValuesPerAttribute), attr))
+		vals = vals[:l.MaxValuesPerAttribute:l.MaxValuesPerAttribute]
+	}
+	if l.MaxValueBytes <= 0 {
+		return vals, notes
+	}
+	var keep []string
+	for j, v := range vals {
+		if len(v) > l.MaxValueBytes {
+			if keep == nil {
+				keep = append(make([]string, 0, len(vals)), vals[:j]...)
+			}
+			notes = append(notes, *m.reject(h, kind, CodeValueTooLarge, fmt.Sprintf("attribute %s (%s): a value of %d bytes, above trees[].limits.max_value_bytes (%d); it is not published",
+				attr, logical, len(v), l.MaxValueBytes), v))
+			continue
+		}
+		if keep != nil {
+			keep = append(keep, v)
+		}
+	}
+	if keep != nil {
+		if len(keep) == 0 {
+			keep = nil
+		}
+		return keep, notes
+	}
+	return vals, notes
 }
 
 // cleanValues cleans vals in place (validate.CleanText), adding a note per
@@ -597,8 +655,28 @@ func (m *Mapper) checkGroup(h Header, g *records.Group) []records.Reject {
 	name := []string{g.Name}
 	notes = m.cleanValues(h, "group", m.a.GroupName, "name", name, notes)
 	g.Name = name[0]
+	g.DisplayName, notes = m.limitValues(h, "group", m.a.DisplayName, "display_name", g.DisplayName, notes)
+	g.Description, notes = m.limitValues(h, "group", m.a.Description, "description", g.Description, notes)
 	notes = m.cleanValues(h, "group", m.a.DisplayName, "display_name", g.DisplayName, notes)
 	return m.cleanValues(h, "group", m.a.Description, "description", g.Description, notes)
+}
+
+// MemberLimit is the error for a group with n members when n is above
+// trees[].limits.max_members_per_group; nil otherwise.
+func (m *Mapper) MemberLimit(dn string, n int64) error {
+	if l := m.tree.Limits.MaxMembersPerGroup; l > 0 && n > int64(l) {
+		return &LimitError{Tree: m.tree.Name, What: fmt.Sprintf("group %q has more than %d members", dn, l), Key: "max_members_per_group", Limit: l}
+	}
+	return nil
+}
+
+// PageLimit is the error for page number page of a listing when it is above
+// trees[].limits.max_pages; nil otherwise.
+func (m *Mapper) PageLimit(listing string, page int) error {
+	if l := m.tree.Limits.MaxPages; l > 0 && page > l {
+		return &LimitError{Tree: m.tree.Name, What: fmt.Sprintf("%s did not end after %d pages", listing, l), Key: "max_pages", Limit: l}
+	}
+	return nil
 }
 
 // group is Group with the member values raw (validated as UTF-8, not copied).
@@ -614,6 +692,9 @@ func (m *Mapper) group(h Header, get Getter) (records.Group, [][]byte, *records.
 		return g, nil, m.reject(h, "group", CodeMissing, "the group has no name ("+a.GroupName+")", a.GroupName)
 	}
 	g.Name = name[0]
+	if l := m.tree.Limits.MaxValueBytes; l > 0 && len(g.Name) > l {
+		return g, nil, m.reject(h, "group", CodeValueTooLarge, fmt.Sprintf("the group name (%s) has %d bytes, above trees[].limits.max_value_bytes (%d)", a.GroupName, len(g.Name), l), g.Name)
+	}
 	if g.DisplayName, ok = strs(get(a.DisplayName)); !ok {
 		return g, nil, m.reject(h, "group", CodeBadUTF8, "attribute "+a.DisplayName+" holds a value that is not valid UTF-8", a.DisplayName)
 	}
@@ -687,6 +768,9 @@ func Emit(m *Mapper, dn, kind string, get Getter, sink Sink) error {
 			return ns.AccountNorm(acc, h.Norm)
 		}
 		return sink.Account(acc)
+	}
+	if err := m.MemberLimit(h.DN, int64(len(get(m.a.Member)))); err != nil {
+		return err
 	}
 	g, members, rej := m.group(h, get)
 	if rej != nil {

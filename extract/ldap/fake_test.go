@@ -3,6 +3,7 @@ package ldap
 import (
 	"context"
 	"errors"
+	"github.com/otds-highspot/otds-highspot/extract/entry"
 	"net"
 	"strings"
 	"testing"
@@ -123,5 +124,27 @@ func TestSearchContinuationReferenceFailsTheRead(t *testing.T) {
 				t.Fatalf("got error %v, want a *ReferralError saying %q and that the read is not complete", err, c.wantErr)
 			}
 		})
+	}
+}
+
+// TestPagedSearchPageLimit: a server that always answers with another
+// cookie fails the read at trees[].limits.max_pages instead of paging
+// forever.
+func TestPagedSearchPageLimit(t *testing.T) {
+	s := source(t, "ldap://fake.example:389", "    limits: {max_pages: 3}\n", "pw")
+	pages := 0
+	s.dial = fakeServer(func(id int64) [][]byte {
+		pages++
+		p := goldap.NewControlPaging(5)
+		p.SetCookie([]byte("again"))
+		return [][]byte{message(id, entryOp("a1")), message(id, resultOp(goldap.ApplicationSearchResultDone, goldap.LDAPResultSuccess), p)}
+	})
+	err := s.Read(context.Background(), &countSink{})
+	var le *entry.LimitError
+	if !errors.As(err, &le) || !strings.Contains(err.Error(), "max_pages") {
+		t.Fatalf("got %v, want a *entry.LimitError naming max_pages", err)
+	}
+	if pages > 4 {
+		t.Errorf("the server answered %d searches, want at most 4 (3 pages and an abandon)", pages)
 	}
 }

@@ -84,8 +84,10 @@ func FuzzClient(f *testing.F) {
 							return
 						}
 					case goldap.ApplicationSearchRequest:
-						_, _ = server.Write(data)
-						return
+						// answer while still reading, so the client's
+						// unbind is consumed and nothing waits on a deadline; the
+						// end of the answer is the end of the connection
+						go func() { _, _ = server.Write(data); server.Close() }()
 					default:
 						return
 					}

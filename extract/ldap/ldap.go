@@ -233,6 +233,10 @@ func (s *Source) readBase(ctx context.Context, conn *wireConn, req searchRequest
 			s.abandon(conn, req)
 			return fmt.Errorf("cancelled before page %d: %w", page, err)
 		}
+		if err := s.mapper.PageLimit("the paged search", page); err != nil {
+			s.abandon(conn, req)
+			return err
+		}
 		cookie, n, err := conn.searchPage(req, onEntry)
 		if err != nil {
 			if cerr := ctx.Err(); cerr != nil {

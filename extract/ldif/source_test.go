@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"github.com/otds-highspot/otds-highspot/extract/entry"
 	"io"
 	"os"
 	"reflect"
@@ -262,5 +263,41 @@ func TestSourceValidatesValues(t *testing.T) {
 				t.Errorf("reject codes: got %q, want %q", codes, c.wantCodes)
 			}
 		})
+	}
+}
+
+// TestSourceLimits: trees[].limits drop a value too large and the values
+// past max_values_per_attribute with a reject row each, and fail the read
+// (never drop members silently) for a group above max_members_per_group.
+func TestSourceLimits(t *testing.T) {
+	limits := "    limits: {max_value_bytes: 20, max_values_per_attribute: 2, max_members_per_group: 2}\n"
+	acc := "version: 1\n\ndn: cn=u," + base + "\nobjectClass: oTPerson\ncn: u\nentryUUID: 00000000-0000-0000-0000-000000000001\n" +
+		"title: a title far longer than twenty bytes\nmail: a@x.example\nmail: b@x.example\nmail: c@x.example\n"
+	s := readTree(t, testTree(t, "l", limits), stringOpener(acc))
+	if len(s.Accounts) != 1 {
+		t.Fatalf("got %d accounts, want 1", len(s.Accounts))
+	}
+	a := s.Accounts[0]
+	if len(a.Title) != 0 || !reflect.DeepEqual(a.Mail, []string{"a@x.example", "b@x.example"}) {
+		t.Errorf("got title %q and mail %q, want no title and the first two mail values", a.Title, a.Mail)
+	}
+	var codes []string
+	for _, r := range s.Rejects {
+		codes = append(codes, r.Code)
+	}
+	if want := []string{"too_many_values", "value_too_large"}; !reflect.DeepEqual(codes, want) {
+		t.Errorf("reject codes: got %q, want %q", codes, want)
+	}
+
+	grp := "version: 1\n\ndn: cn=g," + base + "\nobjectClass: oTGroup\ncn: g\nentryUUID: 00000000-0000-0000-0000-000000000002\n" +
+		"oTMember: cn=a," + base + "\noTMember: cn=b," + base + "\noTMember: cn=c," + base + "\n"
+	src, err := New(testTree(t, "l", limits), stringOpener(grp), quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = src.Read(context.Background(), &ldiftest.Sink{})
+	var le *entry.LimitError
+	if !errors.As(err, &le) || !strings.Contains(err.Error(), "max_members_per_group") {
+		t.Errorf("group with 3 members: got %v, want a *entry.LimitError naming max_members_per_group", err)
 	}
 }

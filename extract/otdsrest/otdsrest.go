@@ -621,6 +621,9 @@ func (s *Source) pages(ctx context.Context, path, partition string, fn func([]ob
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if err := s.mapper.PageLimit("GET "+path, page); err != nil {
+			return err
+		}
 		q := url.Values{"where_partition_name": {partition}, "page_size": {strconv.Itoa(s.cfg.PageSize)}, "attrsAsKeys": {"true"}}
 		if cookie != "" {
 			q.Set("next_page_cookie", cookie)
@@ -653,6 +656,9 @@ func (s *Source) members(ctx context.Context, g records.Group, sink extract.Sink
 	var n int64
 	cookie := ""
 	for page := 1; ; page++ {
+		if err := s.mapper.PageLimit("GET /groups/"+g.SourceID+"/members", page); err != nil {
+			return n, err
+		}
 		q := url.Values{"page_size": {strconv.Itoa(s.cfg.PageSize)}, "attrsAsKeys": {"true"}}
 		if cookie != "" {
 			q.Set("next_page_cookie", cookie)
@@ -667,6 +673,9 @@ func (s *Source) members(ctx context.Context, g records.Group, sink extract.Sink
 					continue
 				}
 				n++
+				if err := s.mapper.MemberLimit(g.DN, n); err != nil {
+					return n, err
+				}
 				if err := sink.Member(g.DN, g.SourceID, g.Partition, "", m.UUID); err != nil {
 					return n, err
 				}

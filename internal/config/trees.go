@@ -83,6 +83,9 @@ type Tree struct {
 	RequiredAttributes []string `yaml:"required_attributes"`
 	// Health configures the source-health gates of this tree.
 	Health Health `yaml:"health"`
+	// Limits caps what one entry and one listing may hold, so the shape of
+	// directory data cannot make a read unbounded.
+	Limits Limits `yaml:"limits"`
 
 	excludeSet bool
 }
@@ -182,6 +185,56 @@ var accountLogicalNames = []string{"login", "mail", "given_name", "surname", "di
 
 // Health configures a tree's source-health gates. A tripped gate blocks the
 // tree's publication and exits 4.
+// Limits are the explicit caps of a tree's read (defaults in applyDefaults).
+type Limits struct {
+	// MaxValueBytes: a longer attribute value is dropped (reject
+	// value_too_large); the entry is still published.
+	MaxValueBytes int `yaml:"max_value_bytes"`
+	// MaxValuesPerAttribute: values beyond this many in one attribute (other
+	// than the group member attribute) are dropped (reject too_many_values).
+	MaxValuesPerAttribute int `yaml:"max_values_per_attribute"`
+	// MaxMembersPerGroup: a group with more members fails the read (dropping
+	// members would silently remove access).
+	MaxMembersPerGroup int `yaml:"max_members_per_group"`
+	// MaxPages: a listing (LDAP paged search of one base, OTDS REST users,
+	// groups or members of one group) of more pages fails the read.
+	MaxPages int `yaml:"max_pages"`
+}
+
+// Default limits.
+const (
+	DefaultMaxValueBytes         = 1 << 20
+	DefaultMaxValuesPerAttribute = 10000
+	DefaultMaxMembersPerGroup    = 1000000
+	DefaultMaxPages              = 100000
+)
+
+func (l *Limits) applyDefaults() {
+	for _, f := range []struct {
+		p *int
+		d int
+	}{{&l.MaxValueBytes, DefaultMaxValueBytes}, {&l.MaxValuesPerAttribute, DefaultMaxValuesPerAttribute},
+		{&l.MaxMembersPerGroup, DefaultMaxMembersPerGroup}, {&l.MaxPages, DefaultMaxPages}} {
+		if *f.p == 0 {
+			*f.p = f.d
+		}
+	}
+}
+
+func (l *Limits) validate(k string) Errors {
+	var errs Errors
+	for _, f := range []struct {
+		key string
+		v   int
+	}{{"max_value_bytes", l.MaxValueBytes}, {"max_values_per_attribute", l.MaxValuesPerAttribute},
+		{"max_members_per_group", l.MaxMembersPerGroup}, {"max_pages", l.MaxPages}} {
+		if f.v < 0 {
+			errs = append(errs, Error{Key: k + "." + f.key, Msg: "must be >= 1 (or absent for the default)"})
+		}
+	}
+	return errs
+}
+
 type Health struct {
 	// MinAccounts: fewer accounts than this trips the gate; default 1 (an
 	// empty read never publishes regardless).
@@ -246,6 +299,7 @@ func (t *Tree) applyDefaults() {
 	if t.Health.MinAccounts == 0 {
 		t.Health.MinAccounts = 1
 	}
+	t.Limits.applyDefaults()
 	if t.Source == "ldap" {
 		t.LDAP.applyDefaults()
 	}
@@ -318,6 +372,7 @@ func (t *Tree) validate(k string) Errors {
 	default:
 		errs = append(errs, Error{Key: k + ".source", Msg: fmt.Sprintf("unknown source %q; use ldap, otds-rest or ldif", t.Source)})
 	}
+	errs = append(errs, t.Limits.validate(k+".limits")...)
 	for i, p := range t.Partitions {
 		if strings.TrimSpace(p) == "" {
 			errs = append(errs, Error{Key: fmt.Sprintf("%s.partitions[%d]", k, i), Msg: "empty partition name; remove it or name a partition (e.g. \"Acme Corp\")"})
