@@ -221,8 +221,9 @@ func isControl(r rune) bool {
 // line feed, vertical tab, form feed, carriage return, NEL (U+0085) and the
 // line and paragraph separators become a space; every other control
 // character HasControl names is removed. changed is false (and s returned
-// as is) when there was nothing to clean. Invalid UTF-8 is left alone (the
-// caller rejects it separately).
+// as is) when there was nothing to clean. In a value that is cleaned, an
+// invalid UTF-8 byte becomes U+FFFD (extract rejects invalid UTF-8 before
+// this rule applies).
 func CleanText(s string) (cleaned string, changed bool) {
 	if !HasControl(s) {
 		return s, false
@@ -232,7 +233,10 @@ func CleanText(s string) (cleaned string, changed bool) {
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && n == 1 {
-			b.WriteByte(s[i])
+			// an invalid byte becomes U+FFFD: kept as is, it could join the
+			// bytes around a removed control into a new one ("\xc2\x01\x80"
+			// would become U+0080; found by FuzzCleanText)
+			b.WriteString("\uFFFD")
 			i++
 			continue
 		}

@@ -84,6 +84,7 @@ func TestCleanText(t *testing.T) {
 		{"line separator", "Ann\u2028Evil", "Ann Evil", true},
 		{"bidi", "Ann\u202eliveE\u2069", "AnnliveE", true},
 		{"invalid utf8 kept", "Ann\xffEvil", "Ann\xffEvil", false},
+		{"invalid bytes around a control", "\xc2\x01\x80", "\uFFFD\uFFFD", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
