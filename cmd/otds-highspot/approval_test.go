@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/otds-highspot/otds-highspot/fixtures"
+	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
 var shaLine = regexp.MustCompile(`sha256\s+([0-9a-f]{64})`)
@@ -21,12 +26,14 @@ func planSHA(t *testing.T, cfg, runID string) string {
 	return m[1]
 }
 
-// TestApprovalWalk walks plan → approve → apply with apply.require_approval:
+// TestApprovalWalk walks plan → approve → apply with apply.require_approval,
+// then the access review:
 // a blocked plan cannot be approved; its override plan (a new run id, the
 // same change list) has a different sha256 (before: the hash covered the
 // content only, so both were equal and an approval carried over); apply
 // refuses without a record, refuses another run's sha256, and applies once
-// the plan is approved by its own sha256.
+// the plan is approved by its own sha256. After a new pull, review lists every
+// Highspot user of that pull with a grant and a reason for every group held.
 func TestApprovalWalk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end run skipped in -short mode")
@@ -83,6 +90,66 @@ func TestApprovalWalk(t *testing.T) {
 		r := run(t, nil, append([]string{"--config", c2, "--run-id", override}, c.args...)...)
 		if r.code != c.wantCode || !strings.Contains(r.stdout+r.stderr, c.want) {
 			t.Fatalf("%s: exit %d, want %d and %q\n%s%s", c.name, r.code, c.wantCode, c.want, r.stdout, r.stderr)
+		}
+	}
+
+	// The access review of a run whose pull follows the apply.
+	const after = "20261103T000000Z-0004"
+	if r := run(t, nil, "--config", c2, "--run-id", after, "pull"); r.code != 0 {
+		t.Fatalf("pull after apply: exit %d\n%s", r.code, r.stderr)
+	}
+	r := run(t, nil, "--config", c2, "--run-id", after, "review")
+	if r.code != 0 || !strings.Contains(r.stdout, "review.html") {
+		t.Fatalf("review: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	ctx := context.Background()
+	st, err := store.NewFileStore(filepath.Join(dir, "artifacts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm, _, err := artifact.ReadManifest(ctx, st, after, "pull")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := artifact.ReadAll[records.HighspotUser](ctx, st, pm, records.HighspotUsersSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, _, err := artifact.ReadManifest(ctx, st, after, "review")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := artifact.ReadAll[records.AccessReview](ctx, st, rm, records.AccessReviewSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := map[string]int{}
+	grants := map[string]int{}
+	for _, row := range rows {
+		held[row.Email]++
+		if row.Group == "" {
+			continue
+		}
+		grants[row.Grant]++
+		if row.Reason == "" || (row.Grant == records.GrantPolicy) == (row.Rule == "") || !slices.Contains([]string{records.GrantPolicy, records.GrantDrift, records.GrantManual}, row.Grant) {
+			t.Errorf("%s holds %s: grant %q rule %q reason %q, want a grant with a reason (and a rule for policy)", row.Email, row.Group, row.Grant, row.Rule, row.Reason)
+		}
+	}
+	for _, u := range users {
+		if want := max(len(u.GroupNames), 1); held[strings.ToLower(u.Email)] != want {
+			t.Errorf("review rows of %s: got %d, want %d (one per group held)", u.Email, held[strings.ToLower(u.Email)], want)
+		}
+	}
+	if grants[records.GrantPolicy] == 0 {
+		t.Errorf("no group granted by policy in the review: %v", grants)
+	}
+	html, _, err := artifact.ReadBlob(ctx, st, rm, "review.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		if !strings.Contains(string(html), strings.ToLower(u.Email)) {
+			t.Errorf("review.html does not list %s", u.Email)
 		}
 	}
 }

@@ -36,6 +36,7 @@ var (
 	ChangesSpec              = Spec{"changes", 1}
 	LoadResultsSpec          = Spec{"load_results", 1}
 	IdentityHistorySpec      = Spec{"identity_history", 1}
+	AccessReviewSpec         = Spec{"access_review", 1}
 )
 
 // ---------------------------------------------------------------- extract
@@ -323,6 +324,37 @@ type LoadResult struct {
 }
 
 // ---------------------------------------------------------------- operate
+
+// Access review grants: why a Highspot user holds a group.
+const (
+	GrantPolicy = "policy" // the policy grants it (AccessReview.Rule names the rule)
+	GrantDrift  = "drift"  // a managed group the policy does not grant this user
+	GrantManual = "manual" // a group this tool does not manage (given by hand in Highspot)
+	GrantNone   = ""       // the row of a user who holds no group
+)
+
+// AccessReview is one row of the access review: one group a Highspot user
+// holds (or one row with an empty Group for a user who holds none), who the
+// user is in the directory, why the user holds the group and when this tool
+// last changed the user.
+type AccessReview struct {
+	Email           string     `parquet:"email"` // case-folded
+	HighspotID      string     `parquet:"highspot_id"`
+	HighspotStatus  string     `parquet:"highspot_status"` // active | suspended
+	PersonID        string     `parquet:"person_id"`       // "" when no directory person has this email
+	DisplayName     string     `parquet:"display_name"`
+	Trees           []string   `parquet:"trees"`
+	Accounts        []string   `parquet:"accounts"`         // account keys (<tree>:<source id>)
+	DirectoryStatus string     `parquet:"directory_status"` // enabled | disabled | locked | not in the directory
+	Group           string     `parquet:"group"`
+	Managed         bool       `parquet:"managed"` // the policy manages the group
+	Grant           string     `parquet:"grant"`   // policy | drift | manual | "" (no group)
+	Rule            string     `parquet:"rule"`    // the policy rule for grant=policy
+	Reason          string     `parquet:"reason"`  // plain language, for every row
+	LastChangedAt   *time.Time `parquet:"last_changed_at"`
+	LastChange      string     `parquet:"last_change"` // "<op> [group]" of that ledger row
+	LastChangeRunID string     `parquet:"last_change_run_id"`
+}
 
 // IdentityHistory is one SCD type-2 row: a person's attribute set and access,
 // valid from one run's date until the next change (ValidTo nil = current).

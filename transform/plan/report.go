@@ -179,6 +179,9 @@ func RenderMarkdown(s *Summary, changes []records.Change) string {
 	return b.String()
 }
 
+// openChangesLimit: plans with at most this many changes show them expanded.
+const openChangesLimit = 50
+
 // changeRowLimit caps the rows shown per op and tree (changes.csv holds all).
 const changeRowLimit = 500
 
@@ -437,6 +440,9 @@ svg .b{fill:#4a78c2}svg .alert{fill:#c33}svg .l,svg .v{font:12px sans-serif;fill
 	}
 	b.WriteString(`<th>total</th></tr>`)
 	for _, op := range opsInOrder {
+		if s.ByOp[op] == 0 {
+			continue
+		}
 		fmt.Fprintf(&b, `<tr><td>%s</td>`, op)
 		for _, t := range trees {
 			fmt.Fprintf(&b, `<td class="n">%d</td>`, s.ByOpTree[op][t])
@@ -474,8 +480,13 @@ svg .b{fill:#4a78c2}svg .alert{fill:#c33}svg .l,svg .v{font:12px sans-serif;fill
 	b.WriteString(`</table>`)
 
 	// Every change.
-	fmt.Fprintf(&b, `<h2 id="changes">Every change (%d)</h2><p class="note">Grouped by op and tree; open a group to see each change with the policy rule that causes it and why. The browser's find (Ctrl+F) searches closed groups too. <code>changes.csv</code> beside this report holds every change for spreadsheets.</p>`, len(changes))
+	fmt.Fprintf(&b, `<h2 id="changes">Every change (%d)</h2><p class="note">Grouped by op and tree, each change with the policy rule that causes it and why (a plan of more than 50 changes starts folded: open a group). The browser's find (Ctrl+F) searches closed groups too. <code>changes.csv</code> beside this report holds every change for spreadsheets.</p>`, len(changes))
 	groups := groupChanges(changes)
+	// A small plan is shown open, so the printed document carries every change.
+	open := ""
+	if len(changes) <= openChangesLimit {
+		open = " open"
+	}
 	for gi := 0; gi < len(groups); {
 		op := groups[gi].op
 		n := 0
@@ -483,9 +494,9 @@ svg .b{fill:#4a78c2}svg .alert{fill:#c33}svg .l,svg .v{font:12px sans-serif;fill
 		for ; gj < len(groups) && groups[gj].op == op; gj++ {
 			n += len(groups[gj].changes)
 		}
-		fmt.Fprintf(&b, `<details><summary>%s (%d)</summary>`, e(op), n)
+		fmt.Fprintf(&b, `<details%s><summary>%s (%d)</summary>`, open, e(op), n)
 		for _, g := range groups[gi:gj] {
-			fmt.Fprintf(&b, `<details><summary>%s · %s (%d)</summary><table><tr><th>#</th><th>email</th><th>group</th><th>rule</th><th>reason</th></tr>`, e(op), e(treeLabel(g.tree)), len(g.changes))
+			fmt.Fprintf(&b, `<details%s><summary>%s · %s (%d)</summary><table><tr><th>#</th><th>email</th><th>group</th><th>rule</th><th>reason</th></tr>`, open, e(op), e(treeLabel(g.tree)), len(g.changes))
 			for i, c := range g.changes {
 				if i == changeRowLimit {
 					fmt.Fprintf(&b, `<tr><td></td><td colspan="4">… %d more in changes.csv</td></tr>`, len(g.changes)-i)

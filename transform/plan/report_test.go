@@ -39,7 +39,7 @@ func TestReportIsAnApprovalDocument(t *testing.T) {
 	}{
 		{"html ready", RenderHTML(ready, changes), "READY TO APPLY", []string{
 			"v1.2.3", "cfg999", "pull777", "otds-highspot --run-id 20261102T000000Z-0003 apply --plan-sha256 abc123",
-			"plan approve --sha256 abc123", "<details><summary>add_member (1)</summary>", "groups.sales", "role is sales", "left the directory",
+			"plan approve --sha256 abc123", "<details open><summary>add_member (1)</summary>", "groups.sales", "role is sales", "left the directory",
 			"manual@acme.com", "drifter@acme.com", "of (base)", "what a percentage limit is taken of", "changes.csv"}, []string{"headcount over the last", "<script"}},
 		{"html blocked", RenderHTML(&blocked, changes), "BLOCKED", []string{"otds-highspot plan --from-run 20261102T000000Z-0003 --allow suspend_user=1", "left the directory"}, []string{"apply --plan-sha256"}},
 		{"md ready", RenderMarkdown(ready, changes), "ready to apply", []string{"v1.2.3", "cfg999", "apply --plan-sha256 abc123", "| groups.sales | role is sales |", "manual@acme.com", "drifter@acme.com"}, nil},

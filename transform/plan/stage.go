@@ -331,7 +331,7 @@ func loadBaseline(ctx context.Context, st store.Store, srcRun string) (Baseline,
 		}
 	}
 	usePull := pm != nil
-	why := "the pull of this run"
+	why := "the pull of run " + srcRun
 	if pm != nil && pref.RunID != srcRun {
 		why = "the latest pull (run " + pref.RunID + ")"
 		if qm != nil && qref.RunID >= pref.RunID {

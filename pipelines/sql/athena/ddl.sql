@@ -496,6 +496,40 @@ TBLPROPERTIES (
   'parquet.compression' = 'ZSTD'
 );
 
+-- access_review (stage review)
+CREATE EXTERNAL TABLE IF NOT EXISTS `${database}`.`access_review` (
+  `email` string,
+  `highspot_id` string,
+  `highspot_status` string,
+  `person_id` string,
+  `display_name` string,
+  `trees` array<string>,
+  `accounts` array<string>,
+  `directory_status` string,
+  `group` string,
+  `managed` boolean,
+  `grant` string,
+  `rule` string,
+  `reason` string,
+  `last_changed_at` timestamp,
+  `last_change` string,
+  `last_change_run_id` string
+)
+PARTITIONED BY (`dt` string, `run_id` string)
+STORED AS PARQUET
+LOCATION '${location}/access_review/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '${start_date},NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'projection.run_id.type' = 'injected',
+  'storage.location.template' = '${location}/access_review/dt=${dt}/run_id=${run_id}/',
+  'parquet.compression' = 'ZSTD'
+);
+
 -- analytics_persons (stage analytics)
 CREATE EXTERNAL TABLE IF NOT EXISTS `${database}`.`analytics_persons` (
   `person_id` string,

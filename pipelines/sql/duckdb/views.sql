@@ -169,6 +169,13 @@ FROM read_parquet('${root}/identity_history/*/*/*.parquet',
     hive_partitioning = true, hive_types = {'dt': DATE, 'run_id': VARCHAR}, filename = true)
 WHERE filename IN (SELECT path FROM published_files WHERE table_name = 'identity_history');
 
+-- access_review: every Highspot user, each group held and why (stage review).
+CREATE OR REPLACE VIEW "access_review" AS
+SELECT * EXCLUDE (filename)
+FROM read_parquet('${root}/access_review/*/*/*.parquet',
+    hive_partitioning = true, hive_types = {'dt': DATE, 'run_id': VARCHAR}, filename = true)
+WHERE filename IN (SELECT path FROM published_files WHERE table_name = 'access_review');
+
 -- analytics_persons: persons with PII columns replaced by keyed-hash tokens (stage analytics).
 CREATE OR REPLACE VIEW "analytics_persons" AS
 SELECT * EXCLUDE (filename)
