@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/otds-highspot
 
-.PHONY: help build test demo bench fuzz lint fmt tidy-check services-up services-down clean
+.PHONY: help build test demo bench fuzz lint fmt tidy-check services-up services-down clean crash
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ test: ## lint + unit + integration tests against real slapd and versitygw (start
 
 demo: build ## day 1 and day 2 on the embedded default: fixture trees, ./artifacts, in-process Highspot sandbox
 	scripts/demo.sh
+
+crash: ## crash-consistency suite, full matrix: kill the built program (SIGKILL/SIGTERM) at every commit point of every stage and mid-apply, recover, compare with an uninterrupted run
+	OTDS_CRASH_FULL=1 $(GO) test -count=1 -timeout 30m -run '^TestCrashConsistency$$' -v ./cmd/otds-highspot | grep -E '^(ok|FAIL|panic:|\s*--- (FAIL|SKIP|PASS))'
 
 bench: ## benchmarks: extract vs ldapsearch, resolve 1M, plan 1M, apply at 100 req/s, Parquet I/O
 	scripts/bench.sh

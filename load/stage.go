@@ -75,7 +75,9 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 			return res, fmt.Errorf("apply: plan is not fresh: %w", err)
 		}
 	}
-	if _, err := artifact.RollForward(ctx, env); err != nil {
+	if _, err := artifact.RollForward(ctx, env, func(stage string) bool {
+		return stage == StageApply || strings.HasPrefix(stage, AttemptStagePrefix)
+	}); err != nil {
 		return res, exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: %w (nothing was applied; re-run apply)", err))
 	}
 	if _, _, err := artifact.ReadManifest(ctx, env.Store, env.RunID, StageApply); err == nil {
@@ -152,7 +154,11 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 		return res, exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: carry the ledger rows of interrupted attempts: %w (nothing was applied; re-run apply)", err))
 	}
 	ledger.OnRecord = func(ctx context.Context, r records.LoadResult) error { return w.Write(r) }
-	ledger.OnFlush = func(ctx context.Context) error { return w.Flush(ctx) }
+	ledger.OnFlush = func(ctx context.Context) error {
+		err := w.Flush(ctx)
+		env.Check(StageApply + ":flush")
+		return err
+	}
 
 	sum, applyErr := Apply(ctx, target, changes, ledger, opts, log)
 	res.Summary = sum
@@ -183,6 +189,9 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 		stage.SetStatus(artifact.StatusIncomplete)
 	}
 	ref, m, err := stage.Commit(ctx)
+	if err != nil && ctx.Err() != nil {
+		return res, exitcode.Wrap(exitcode.Cancelled, fmt.Errorf("apply: cancelled before its commit: %w (the ledger parts are kept; re-run apply to resume)", err))
+	}
 	if err != nil {
 		return res, exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: commit: %w (the ledger parts are kept; re-run apply to resume)", err))
 	}

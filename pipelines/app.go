@@ -63,6 +63,8 @@ type App struct {
 	TempDir string
 	// StoreErr is why the store could not be opened (StoreOptional only).
 	StoreErr error
+	// crash is the EnvCrashPoint test hook (nil unless set).
+	crash *crashPoint
 }
 
 // LoadConfig reads the configuration from path, else $OTDS_HIGHSPOT_CONFIG,
@@ -140,6 +142,10 @@ func appFor(ctx context.Context, cfg *config.Config, embedded bool, log *logrus.
 		}
 		st = unopenedStore{url: cfg.Store.URL, err: storeErr}
 	}
+	crash, err := parseCrashPoint(o.Getenv(EnvCrashPoint))
+	if err != nil {
+		return nil, exitcode.Wrap(exitcode.Usage, err)
+	}
 	host, _ := os.Hostname()
 	tmp := filepath.Join(os.TempDir(), "otds-highspot")
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
@@ -159,6 +165,7 @@ func appFor(ctx context.Context, cfg *config.Config, embedded bool, log *logrus.
 		TempDir:  tmp,
 		Summary:  &Summary{Command: o.Command, ConfigHash: cfg.Hash, Store: st.URL("")},
 		StoreErr: storeErr,
+		crash:    crash,
 	}, nil
 }
 
@@ -186,6 +193,7 @@ func (a *App) Env(runID string) artifact.Env {
 		TempDir:    a.TempDir,
 		Log:        a.Log.WithField("run_id", runID),
 		Now:        time.Now,
+		Checkpoint: a.crash.check,
 	}
 }
 

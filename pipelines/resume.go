@@ -18,7 +18,7 @@ import (
 func (a *App) published(ctx context.Context, runID, stage string) (*artifact.Manifest, bool, error) {
 	// A commit an earlier attempt left half done is finished first: its
 	// parts may already sit in a table prefix.
-	if _, err := artifact.RollForward(ctx, a.Env(runID)); err != nil {
+	if _, err := artifact.RollForward(ctx, a.Env(runID), func(s string) bool { return s == stage }); err != nil {
 		return nil, false, fmt.Errorf("check whether %s already ran for run %s: %w", stage, runID, err)
 	}
 	m, _, err := artifact.ReadManifest(ctx, a.Store, runID, stage)

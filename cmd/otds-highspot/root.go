@@ -93,7 +93,8 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		// stdout's reader went away (| head): the user stopped reading.
 		err = exitcode.Wrap(exitcode.Cancelled, fmt.Errorf("output closed by its reader; stopped: %w", err))
 	}
-	if err != nil && ctx.Err() != nil && exitcode.Of(err) == exitcode.Unexpected {
+	if err != nil && ctx.Err() != nil && (exitcode.Of(err) == exitcode.Unexpected || exitcode.Of(err) == exitcode.Transient) {
+		// A signal cancelled the work; what failed after it failed because of it.
 		err = exitcode.Wrap(exitcode.Cancelled, fmt.Errorf("cancelled: %w", err))
 	}
 	code := exitcode.Of(err)

@@ -63,6 +63,19 @@ type Env struct {
 	TempDir    string // local scratch for part files ("" = os.TempDir())
 	Log        logrus.FieldLogger
 	Now        func() time.Time
+	// Checkpoint, when set, is called at named points of a commit
+	// ("<stage>:staged" after each part upload, "<stage>:record" after the
+	// commit record, "<stage>:copied" after each part copied into place)
+	// and by apply ("apply:flush" after each ledger flush). It is a test
+	// hook: the crash-consistency suite kills the process there.
+	Checkpoint func(point string)
+}
+
+// Check calls env.Checkpoint, when set.
+func (e Env) Check(point string) {
+	if e.Checkpoint != nil {
+		e.Checkpoint(point)
+	}
 }
 
 // ErrNotPublished means the requested stage has no manifest (it never ran,

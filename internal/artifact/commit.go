@@ -58,7 +58,7 @@ func putCommitRecord(ctx context.Context, st store.Store, rec commitRecord) erro
 // with the recorded size was copied by an earlier try), writes the manifest
 // and removes the staging files. It is idempotent: running it again after a
 // crash at any point finishes the same commit.
-func finishCommit(ctx context.Context, st store.Store, log logrus.FieldLogger, rec commitRecord) (Ref, error) {
+func finishCommit(ctx context.Context, st store.Store, log logrus.FieldLogger, rec commitRecord, check func(string)) (Ref, error) {
 	for _, p := range rec.Parts {
 		if err := ctx.Err(); err != nil {
 			return Ref{}, err
@@ -76,6 +76,9 @@ func finishCommit(ctx context.Context, st store.Store, log logrus.FieldLogger, r
 		}
 		if err != nil {
 			return Ref{}, fmt.Errorf("publish part %s: %w", st.URL(p.Final), err)
+		}
+		if check != nil {
+			check(rec.Stage + ":copied")
 		}
 	}
 	data := []byte(rec.Manifest)
@@ -112,12 +115,15 @@ func removeStaged(ctx context.Context, st store.Store, log logrus.FieldLogger, r
 	}
 }
 
-// RollForward finishes every commit of env.RunID that was cut short after
-// its commit record was stored (a crash or an outage while parts were being
-// copied into place), so that no part sits in a table prefix without a
-// manifest listing it. It returns the stages it published. Stages and the
-// pipeline call it before deciding what is already published.
-func RollForward(ctx context.Context, env Env) ([]Ref, error) {
+// RollForward finishes the commits of env.RunID for the stages match
+// accepts (nil: every stage) that were cut short after their commit record
+// was stored (a crash or an outage while parts were being copied into
+// place), so that no part sits in a table prefix without a manifest listing
+// it. It returns the stages it published. A stage's commit, and the
+// pipeline before deciding whether a stage is already published, call it
+// for that stage only: the stage lock keeps a live attempt of the same stage
+// away, while other stages of the run may be committing at that moment.
+func RollForward(ctx context.Context, env Env, match func(stage string) bool) ([]Ref, error) {
 	st := env.Store
 	if st == nil || ValidateRunID(env.RunID) != nil {
 		return nil, nil
@@ -144,19 +150,19 @@ func RollForward(ctx context.Context, env Env) ([]Ref, error) {
 		if err := json.Unmarshal(data, &rec); err != nil || rec.Format != commitRecordFormat || rec.RunID != env.RunID {
 			return out, fmt.Errorf("roll forward: %s is not a commit record of run %s", st.URL(in.Key), env.RunID)
 		}
-		if got, _, err := readKey(ctx, st, ManifestKey(rec.RunID, rec.Stage)); err == nil {
-			if string(got) == rec.Manifest {
-				// Published; only the cleanup was cut short.
-				_, _ = finishCommit(ctx, st, log, rec)
-			} else {
-				// Another attempt published the stage: this one's staged
-				// files are garbage (nothing of it reached a table prefix,
-				// as every commit first rolls earlier ones forward).
-				removeStaged(ctx, st, log, rec)
-			}
+		if match != nil && !match(rec.Stage) {
 			continue
 		}
-		ref, err := finishCommit(ctx, st, log, rec)
+		if _, _, err := readKey(ctx, st, ManifestKey(rec.RunID, rec.Stage)); err == nil {
+			// Published: by this commit (every part was in place before
+			// the manifest; only the cleanup was cut short), or by another
+			// attempt (nothing of this one reached a table prefix, as every
+			// commit first rolls its stage's earlier ones forward). Either
+			// way the staging files are garbage.
+			removeStaged(ctx, st, log, rec)
+			continue
+		}
+		ref, err := finishCommit(ctx, st, log, rec, nil)
 		if err != nil {
 			return out, fmt.Errorf("roll forward the commit of stage %s (attempt %s): %w", rec.Stage, rec.Attempt, err)
 		}

@@ -388,8 +388,8 @@ func alreadyPublished(stage, runID string) error {
 //
 // Writers still open are closed first. A failure before 2 publishes nothing
 // and leaves nothing in a table prefix; after 2 the commit is rolled forward
-// by RollForward (the next commit of any stage of the run, and the
-// pipeline's check for published stages, do it), so the parts that already
+// by RollForward (the next commit of the same stage, and the pipeline's
+// check whether the stage is published, do it), so the parts that already
 // reached a table prefix end up listed by a manifest.
 func (s *Stage) Commit(ctx context.Context) (Ref, *Manifest, error) {
 	s.mu.Lock()
@@ -399,7 +399,8 @@ func (s *Stage) Commit(ctx context.Context) (Ref, *Manifest, error) {
 		return Ref{}, nil, fmt.Errorf("commit: %w", err)
 	}
 	st, runID := s.env.Store, s.env.RunID
-	if _, err := RollForward(ctx, s.env); err != nil {
+	name := s.Name()
+	if _, err := RollForward(ctx, s.env, func(stage string) bool { return stage == name }); err != nil {
 		return Ref{}, nil, fmt.Errorf("commit stage %s: %w", s.name, err)
 	}
 	mkey := ManifestKey(runID, s.name)
@@ -454,6 +455,7 @@ func (s *Stage) Commit(ctx context.Context) (Ref, *Manifest, error) {
 			if err := s.upload(ctx, p); err != nil {
 				return Ref{}, nil, fmt.Errorf("commit stage %s: %w", s.name, err)
 			}
+			s.env.Check(s.name + ":staged")
 			te.Rows += p.rows
 			te.Files = append(te.Files, FileEntry{Key: p.final, SHA256: p.sha256, Bytes: p.bytes, Rows: p.rows})
 			staged = append(staged, stagedPart{Staged: p.key, Final: p.final, Bytes: p.bytes})
@@ -488,7 +490,8 @@ func (s *Stage) Commit(ctx context.Context) (Ref, *Manifest, error) {
 	if err := putCommitRecord(ctx, st, rec); err != nil {
 		return Ref{}, nil, fmt.Errorf("commit stage %s: %w", s.name, err)
 	}
-	ref, err := finishCommit(ctx, st, s.log, rec)
+	s.env.Check(s.name + ":record")
+	ref, err := finishCommit(ctx, st, s.log, rec, s.env.Check)
 	if err != nil {
 		return Ref{}, nil, fmt.Errorf("commit stage %s: %w", s.name, err)
 	}

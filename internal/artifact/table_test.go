@@ -447,7 +447,7 @@ func TestCommitCutShortIsRolledForward(t *testing.T) {
 	if _, _, err := ReadManifest(ctx, mem, run, "transform"); !errors.Is(err, ErrNotPublished) {
 		t.Fatalf("manifest after the cut: %v, want none", err)
 	}
-	refs, err := RollForward(ctx, testEnv(t, mem, run))
+	refs, err := RollForward(ctx, testEnv(t, mem, run), nil)
 	if err != nil || len(refs) != 1 {
 		t.Fatalf("roll forward: %v %v", refs, err)
 	}

@@ -265,7 +265,7 @@ func TestStageRetryAfterFailedCommit(t *testing.T) {
 			if infos, _ := s.st.List(ctx, "_runs/"+r1+"/plan/"); len(infos) == 0 {
 				t.Fatal("the failed attempt stored no report: the test does not cover the window before the commit")
 			}
-			refs, err := artifact.RollForward(ctx, e1)
+			refs, err := artifact.RollForward(ctx, e1, nil)
 			if err != nil {
 				t.Fatalf("roll forward: %v", err)
 			}
