@@ -37,6 +37,9 @@ var (
 	LoadResultsSpec          = Spec{"load_results", 1}
 	IdentityHistorySpec      = Spec{"identity_history", 1}
 	AccessReviewSpec         = Spec{"access_review", 1}
+	// AccessHistorySpec: what Highspot held after each run (row type
+	// IdentityHistory with access_source "highspot").
+	AccessHistorySpec = Spec{"access_history", 1}
 )
 
 // ---------------------------------------------------------------- extract

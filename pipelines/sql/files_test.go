@@ -43,6 +43,7 @@ var tables = []table{
 	{records.ChangesSpec.Name, "plan", reflect.TypeFor[records.Change]()},
 	{records.LoadResultsSpec.Name, "apply", reflect.TypeFor[records.LoadResult]()},
 	{records.IdentityHistorySpec.Name, "history", reflect.TypeFor[history.Row]()},
+	{records.AccessHistorySpec.Name, "history", reflect.TypeFor[history.Row]()},
 	{records.AccessReviewSpec.Name, "review", reflect.TypeFor[records.AccessReview]()},
 	{"analytics_persons", "analytics", reflect.TypeFor[records.Person]()},
 	{"analytics_accounts_normalized", "analytics", reflect.TypeFor[records.AccountNormalized]()},

@@ -25,12 +25,14 @@ type Options struct {
 
 // Result summarises one history run.
 type Result struct {
-	Rows    int64 // rows in the published table (all versions)
-	Current int   // open rows (persons present in this run)
-	Opened  int   // rows opened by this run (joiners, movers, returners)
-	Closed  int   // rows closed by this run (movers and leavers)
-	Folded  int   // runs folded (1, or more with Rebuild)
-	Ref     artifact.Ref
+	Rows int64 // rows in the published table (all versions)
+	// AccessRows is the rows of access_history: what Highspot held.
+	AccessRows int64
+	Current    int // open rows (persons present in this run)
+	Opened     int // rows opened by this run (joiners, movers, returners)
+	Closed     int // rows closed by this run (movers and leavers)
+	Folded     int // runs folded (1, or more with Rebuild)
+	Ref        artifact.Ref
 }
 
 // Run publishes stage "history" for env.RunID: the previous run's published
@@ -43,10 +45,11 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 		return Result{}, errors.New("history: no store configured")
 	}
 	var (
-		prev   []records.IdentityHistory
-		inputs []artifact.Ref
-		res    Result
-		runs   []string
+		prev       []records.IdentityHistory
+		prevAccess []records.IdentityHistory
+		inputs     []artifact.Ref
+		res        Result
+		runs       []string
 	)
 	if !opts.Rebuild {
 		m, ref, err := artifact.LatestManifest(ctx, st, StageName, env.RunID)
@@ -55,6 +58,11 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 			prev, err = ReadTable(ctx, st, m, env.TempDir)
 			if err != nil {
 				return Result{}, fmt.Errorf("history: read the previous history of run %s: %w", m.RunID, err)
+			}
+			if _, ok := m.Tables[records.AccessHistorySpec.Name]; ok {
+				if prevAccess, err = artifact.ReadAll[Row](ctx, st, m, records.AccessHistorySpec, artifact.WithTempDir(env.TempDir)); err != nil {
+					return Result{}, fmt.Errorf("history: read the previous access_history of run %s: %w", m.RunID, err)
+				}
 			}
 			inputs = append(inputs, ref)
 			runs = []string{env.RunID}
@@ -75,6 +83,10 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 		return Result{}, fmt.Errorf("history: run %s has no published transform; run `otds-highspot transform` first", env.RunID)
 	}
 
+	infos, err := artifact.ListRuns(ctx, st)
+	if err != nil {
+		return Result{}, fmt.Errorf("history: %w", err)
+	}
 	for _, runID := range runs {
 		snaps, refs, err := Snapshots(ctx, env, runID)
 		if err != nil {
@@ -83,6 +95,22 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 		at, ok := RunTime(runID)
 		if !ok {
 			return Result{}, fmt.Errorf("history: run id %s does not start with a date", runID)
+		}
+		personOf := make(map[string]string, len(snaps))
+		for _, sn := range snaps {
+			if _, dup := personOf[sn.Email]; !dup && sn.Email != "" {
+				personOf[sn.Email] = sn.PersonID
+			}
+		}
+		actual, arefs, hasPull, err := actualSnapshots(ctx, env, runID, infos, personOf)
+		if err != nil {
+			return Result{}, err
+		}
+		if hasPull {
+			prevAccess = Next(prevAccess, actual, runID, at)
+			if runID == env.RunID {
+				inputs = append(inputs, arefs...)
+			}
 		}
 		next := Next(prev, snaps, runID, at)
 		if runID == env.RunID {
@@ -105,6 +133,27 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 			return Result{}, fmt.Errorf("history: write identity_history: %w", err)
 		}
 	}
+	if err := w.Close(); err != nil {
+		stage.Abort()
+		return Result{}, fmt.Errorf("history: close identity_history: %w", err)
+	}
+	aw, err := artifact.OpenTable[Row](stage, records.AccessHistorySpec)
+	if err != nil {
+		stage.Abort()
+		return Result{}, fmt.Errorf("history: %w", err)
+	}
+	for _, r := range prevAccess {
+		if err := aw.Write(r); err != nil {
+			stage.Abort()
+			return Result{}, fmt.Errorf("history: write access_history: %w", err)
+		}
+	}
+	if err := aw.Close(); err != nil {
+		stage.Abort()
+		return Result{}, fmt.Errorf("history: close access_history: %w", err)
+	}
+	res.AccessRows = aw.Rows()
+	stage.SetSummary("access_rows", res.AccessRows)
 	res.Rows = w.Rows()
 	res.Current = countOpen(prev)
 	for _, in := range inputs {

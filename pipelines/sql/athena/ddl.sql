@@ -496,6 +496,33 @@ TBLPROPERTIES (
   'parquet.compression' = 'ZSTD'
 );
 
+-- access_history (stage history)
+CREATE EXTERNAL TABLE IF NOT EXISTS `${database}`.`access_history` (
+  `person_id` string,
+  `email` string,
+  `status` string,
+  `attributes` map<string,string>,
+  `groups` array<string>,
+  `hash` string,
+  `valid_from` timestamp,
+  `valid_to` timestamp,
+  `opened_run_id` string
+)
+PARTITIONED BY (`dt` string, `run_id` string)
+STORED AS PARQUET
+LOCATION '${location}/access_history/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '${start_date},NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'projection.run_id.type' = 'injected',
+  'storage.location.template' = '${location}/access_history/dt=${dt}/run_id=${run_id}/',
+  'parquet.compression' = 'ZSTD'
+);
+
 -- access_review (stage review)
 CREATE EXTERNAL TABLE IF NOT EXISTS `${database}`.`access_review` (
   `email` string,

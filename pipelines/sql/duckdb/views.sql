@@ -169,6 +169,13 @@ FROM read_parquet('${root}/identity_history/*/*/*.parquet',
     hive_partitioning = true, hive_types = {'dt': DATE, 'run_id': VARCHAR}, filename = true)
 WHERE filename IN (SELECT path FROM published_files WHERE table_name = 'identity_history');
 
+-- access_history: SCD type 2 of what Highspot held after each run (stage history).
+CREATE OR REPLACE VIEW "access_history" AS
+SELECT * EXCLUDE (filename)
+FROM read_parquet('${root}/access_history/*/*/*.parquet',
+    hive_partitioning = true, hive_types = {'dt': DATE, 'run_id': VARCHAR}, filename = true)
+WHERE filename IN (SELECT path FROM published_files WHERE table_name = 'access_history');
+
 -- access_review: every Highspot user, each group held and why (stage review).
 CREATE OR REPLACE VIEW "access_review" AS
 SELECT * EXCLUDE (filename)
