@@ -239,11 +239,12 @@ func (s *treeSink) index(dn, norm, partition, id string, kind uint8) (bool, erro
 		return false, fmt.Errorf("%w (%d entries, %d bytes of ids)", errIndexFull, len(s.refs), len(s.ids))
 	}
 	s.byDN[h] = uint32(len(s.refs))
-	if s.progress != nil && len(s.refs)%progressEvery == 0 {
-		s.progress(int64(len(s.refs)))
-	}
 	s.refs = append(s.refs, ref{off: uint32(len(s.ids)), n: uint16(len(id)), kind: kind, part: s.partition(partition)})
 	s.ids = append(s.ids, id...)
+	// Entries read so far (after this one: the first call reports 1, not 0).
+	if s.progress != nil && (len(s.refs) == 1 || len(s.refs)%progressEvery == 0) {
+		s.progress(int64(len(s.refs)))
+	}
 	return true, nil
 }
 
@@ -535,7 +536,7 @@ func runTree(ctx context.Context, env artifact.Env, tree config.Tree, opts Optio
 			}
 		} else if log != nil {
 			log.WithFields(map[string]any{"accounts": tr.Accounts, "groups": tr.Groups, "memberships": tr.Memberships,
-				"rejects": tr.Rejects, "duration": tr.Duration.Round(time.Millisecond).String()}).Info("extract: tree published")
+				"rejects": tr.Rejects, "duration": tr.Duration.Round(time.Millisecond).String()}).Debug("extract: tree published")
 		}
 	}()
 	fail := func(code int, err error) TreeResult {
@@ -596,6 +597,9 @@ func runTree(ctx context.Context, env artifact.Env, tree config.Tree, opts Optio
 			code = exitcode.Cancelled
 		}
 		return fail(code, fmt.Errorf("tree %s: read incomplete, nothing published: %w", tree.Name, err))
+	}
+	if sink.progress != nil {
+		sink.progress(int64(len(sink.refs))) // the final count of the read
 	}
 	// the read is complete: finish accounts and groups (their last row
 	// groups and builders) before resolve adds the spilled memberships

@@ -243,7 +243,7 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target T
 	}
 	committed = true
 	res.Ref, res.Manifest = ref, m
-	log.WithFields(logrus.Fields{"users": res.Users, "groups": res.Groups, "drift": len(res.Drift)}).Info("pull: published")
+	log.WithFields(logrus.Fields{"users": res.Users, "groups": res.Groups, "drift": len(res.Drift)}).Debug("pull: published")
 	return res, nil
 }
 

@@ -273,6 +273,7 @@ func mergeOptions(base, o ApplyOptions) ApplyOptions {
 	setF(&base.BreakerThreshold, o.BreakerThreshold)
 	base.DryRun, base.DryRunOut, base.Classify, base.Rand, base.Now = o.DryRun, o.DryRunOut, o.Classify, o.Rand, o.Now
 	base.PlanSHA256, base.CheckFresh = o.PlanSHA256, o.CheckFresh
+	base.Progress = o.Progress // dropped before: no bar ever appeared during apply
 	return base
 }
 

@@ -313,7 +313,9 @@ func (a *App) apply(ctx context.Context, runID string, o ApplyOptions) error {
 	opts.PlanSHA256 = o.PlanSHA256
 	opts.DryRun = o.DryRun
 	opts.DryRunOut = a.Stdout
-	opts.Progress = a.progress("apply")
+	var endBar func()
+	opts.Progress, endBar = a.progress("apply")
+	defer endBar()
 	// CheckFresh re-hashes the changes and checks the baseline; an empty
 	// --plan-sha256 skips only the comparison with the reviewed hash.
 	opts.CheckFresh = func(ctx context.Context) error {
@@ -328,6 +330,7 @@ func (a *App) apply(ctx context.Context, runID string, o ApplyOptions) error {
 		}
 	}
 	res, err := load.RunApply(ctx, a.Env(runID), a.Cfg, t, opts)
+	endBar()
 	if res != nil {
 		s := res.Summary
 		st := StageSummary{Stage: StageApply, Status: "published", Rows: map[string]int64{"load_results": int64(s.Done())},

@@ -88,7 +88,7 @@ func (a *App) runStages(ctx context.Context, runID string, from, until int, o Ru
 			return exitcode.Wrap(exitcode.Cancelled, fmt.Errorf("run %s cancelled before %s: %w", runID, stageOrder[i], err))
 		}
 		log := a.Log.WithFields(map[string]any{"run_id": runID, "stage": stageOrder[i]})
-		log.Info("stage starting")
+		log.Debug("stage starting")
 		var err error
 		switch stageOrder[i] {
 		case StageExtract:

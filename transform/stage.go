@@ -277,7 +277,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	committed = true
 	res.Ref = ref
 	res.Duration = now().Sub(start)
-	log.WithFields(logrus.Fields{"accounts": res.Accounts, "persons": res.Persons, "reviews": res.Reviews, "memberships": res.Memberships}).Info("transform: published")
+	log.WithFields(logrus.Fields{"accounts": res.Accounts, "persons": res.Persons, "reviews": res.Reviews, "memberships": res.Memberships}).Debug("transform: published")
 	return res, nil
 }
 

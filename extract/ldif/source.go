@@ -101,7 +101,7 @@ func (s *Source) Read(ctx context.Context, sink extract.Sink) error {
 			return fmt.Errorf("tree %s: %w", s.tree.Name, err)
 		}
 	}
-	s.log.WithFields(logrus.Fields{"accounts": c.accounts, "groups": c.groups, "member_values": c.members, "rejects": c.rejects, "skipped": c.skipped}).Info("ldif read complete")
+	s.log.WithFields(logrus.Fields{"accounts": c.accounts, "groups": c.groups, "member_values": c.members, "rejects": c.rejects, "skipped": c.skipped}).Debug("ldif read complete")
 	return nil
 }
 
