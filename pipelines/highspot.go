@@ -228,6 +228,19 @@ func (a *App) PlanShow(ctx context.Context, o ...PlanShowOptions) error {
 	a.Summary.PlanSHA256 = sum.PlanSHA256
 	a.Summary.Details = map[string]any{"plan": sum}
 	fmt.Fprint(a.Stdout, text)
+	// Approvals of this plan's sha256 (the record schedulers wait for).
+	aps, err := plan.Approvals(ctx, a.Store, runID)
+	if err != nil {
+		return err
+	}
+	var approved []map[string]any
+	for _, ap := range aps {
+		if strings.EqualFold(ap.PlanSHA256, sum.PlanSHA256) {
+			approved = append(approved, map[string]any{"by": ap.By, "at": ap.At, "comment": ap.Comment, "record": a.Store.URL(ap.Key)})
+			fmt.Fprintf(a.Stdout, "  approved  by %s at %s\n", ap.By, ap.At.Format(time.RFC3339))
+		}
+	}
+	a.Summary.Details["approvals"] = approved
 	if len(o) > 0 && o[0].Open {
 		path, err := a.localReport(ctx, runID)
 		if err != nil {

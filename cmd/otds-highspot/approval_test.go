@@ -83,6 +83,7 @@ func TestApprovalWalk(t *testing.T) {
 		{"approve without --by", []string{"plan", "approve", "--sha256", sha}, 2, "--by is required"},
 		{"still refused", []string{"apply"}, 2, "no approval record"},
 		{"approve", []string{"plan", "approve", "--sha256", sha, "--by", "ann@example.com", "--comment", "CHG-1"}, 0, "approved by ann@example.com"},
+		{"plan show lists the approval", []string{"plan", "show"}, 0, "approved  by ann@example.com"},
 		{"apply with another run's sha", []string{"apply", "--plan-sha256", blockedSHA}, 2, "not the " + blockedSHA + " given"},
 		{"apply", []string{"apply", "--plan-sha256", sha}, 0, "0 failed"},
 	}

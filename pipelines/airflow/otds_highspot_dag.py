@@ -1,19 +1,31 @@
-"""Airflow DAG for otds-highspot: one task per stage, one extract task per tree.
+"""Airflow 3 DAGs for otds-highspot: one task per stage, one extract task per tree.
 
-- Every task runs the otds-highspot CLI with the same --config and the DAG
-  run's --run-id (the logical date's ts_nodash, e.g. 20261125T023000, which
-  starts with the date as run ids must).
+``otds_highspot`` (daily) runs extract -> transform -> pull -> plan -> apply
+for the DAG run's run id; ``otds_highspot_apply_run`` (manual) applies the
+plan of a run id given as a parameter: the override plan a human published
+with ``otds-highspot plan --from-run <blocked run> --allow op=N`` (a new run
+id), after reviewing the blocked plan.
+
+- Every task runs the otds-highspot CLI with the same --config and a --run-id
+  (the logical date's ts_nodash, e.g. 20261125T023000, which starts with the
+  date as run ids must). The CLI's stderr (its JSON log lines) is streamed
+  into the task log line by line while it runs; its --json summary (the last
+  stdout line) is the task's XCom.
 - Retries happen ONLY on exit code 3 (transient: a service dropped, timed out
   or the apply circuit breaker opened). Every other non-zero code fails the
   task for good: 2 config, 4 source-health gate, 5 plan blocked, 6 apply had
   failed changes, 7 auth (credentials refused: a retry could lock the service
   account), 11 locked, 1 unexpected. Re-running a stage is safe; the recovery
   matrix in docs/operations.md names the command for each code.
-- Each task pushes the CLI's --json summary to XCom.
-- Optional manual approval between plan and apply (params.require_approval):
-  set the Airflow Variable ``otds_highspot_approved_sha256`` to the plan's
-  sha256 (shown in the plan task's XCom and in plan.md) to let apply run;
-  apply then refuses any other plan (--plan-sha256).
+- Every task has an execution_timeout; a timed-out CLI is terminated (SIGTERM:
+  it releases its locks and exits 130) and the task fails like exit 3.
+- Approval (params.require_approval, or apply.require_approval in the config)
+  is a record in the run, written by ``otds-highspot plan approve --run-id R
+  --sha256 H --by NAME``: the ``wait_for_approval`` sensor waits until
+  ``plan show`` lists an approval of the plan's sha256, and apply runs with
+  --plan-sha256 H. On Airflow 3.1+ an ApprovalOperator (human-in-the-loop,
+  Browse -> Required Actions) asks first; its answer is recorded with ``plan
+  approve --by <responder>`` so the CLI record stays the source of truth.
 
 Deploy: put the otds-highspot binary at OTDS_HIGHSPOT_BIN (default
 /usr/local/bin/otds-highspot) and the config at OTDS_HIGHSPOT_CONFIG on the
@@ -24,37 +36,64 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import threading
 from datetime import datetime, timedelta
 
-from airflow import DAG
 from airflow.exceptions import AirflowException, AirflowFailException
-from airflow.decorators import task
-from airflow.models import Variable
-from airflow.sensors.python import PythonSensor
+from airflow.sdk import Param, PokeReturnValue, dag, get_current_context, task
+
+try:  # Airflow 3.1+: human-in-the-loop approval in the UI
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+except ImportError:  # older: approval only by `otds-highspot plan approve`
+    ApprovalOperator = None
 
 BIN = os.environ.get("OTDS_HIGHSPOT_BIN", "/usr/local/bin/otds-highspot")
 CONFIG = os.environ.get("OTDS_HIGHSPOT_CONFIG", "/etc/otds-highspot/config.yaml")
 TRANSIENT = 3  # the only exit code worth retrying (docs/operations.md)
 AUTH = 7  # credentials or permission refused: never retried (lockouts)
+TIMEOUT_EXTRACT = timedelta(hours=2)
+TIMEOUT_STAGE = timedelta(hours=1)
+TIMEOUT_APPLY = timedelta(hours=4)
+TIMEOUT_SHORT = timedelta(minutes=10)
+APPROVAL_WAIT = timedelta(hours=12)
 
 
 def cli(*args: str, run_id: str | None = None) -> dict:
     """Run one otds-highspot command; return its --json summary.
 
-    Exit 3 raises AirflowException (retried); any other failure raises
-    AirflowFailException (not retried).
+    stderr is streamed into the task log as it comes. Exit 3 raises
+    AirflowException (retried); any other failure raises AirflowFailException
+    (not retried). A task timeout or kill terminates the CLI (SIGTERM), which
+    releases its locks.
     """
     argv = [BIN, "--config", CONFIG, "--log-format", "json", "--json"]
     if run_id:
         argv += ["--run-id", run_id]
     argv += list(args)
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    print(proc.stderr)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+    stdout: list[str] = []
+    reader = threading.Thread(target=lambda: stdout.append(proc.stdout.read()), daemon=True)
+    reader.start()  # stdout is read beside stderr, so neither pipe can fill up
     try:
-        summary = json.loads(proc.stdout) if proc.stdout.strip() else {}
+        for line in proc.stderr:  # live: one log line at a time
+            print(line, end="", flush=True)
+        proc.wait()
+        reader.join()
+        out = "".join(stdout)
+    except BaseException:  # timeout, kill, cancel: let the CLI clean up
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise
+    lines = [l for l in out.splitlines() if l.strip()]
+    try:
+        summary = json.loads(lines[-1]) if lines else {}
     except json.JSONDecodeError:
-        summary = {"raw": proc.stdout}
+        summary = {"raw": out}
     if proc.returncode == 0:
         return summary
     msg = f"{' '.join(args)} exited {proc.returncode}: {summary.get('error', '')}"
@@ -65,14 +104,72 @@ def cli(*args: str, run_id: str | None = None) -> dict:
     raise AirflowFailException(msg)  # a human must look
 
 
+def approvals(run_id: str) -> tuple[str, list]:
+    """The plan sha256 of run_id and the approval records naming it."""
+    summary = cli("plan", "show", run_id=run_id)
+    details = summary.get("details") or {}
+    return summary.get("plan_sha256", ""), details.get("approvals") or []
+
+
 default_args = {
     "owner": "identity",
     "retries": 3,
     "retry_delay": timedelta(minutes=10),
     "retry_exponential_backoff": True,
+    "execution_timeout": TIMEOUT_STAGE,
 }
 
-with DAG(
+
+def approval_steps(run_id: str):
+    """Tasks that end when the plan of run_id has an approval record.
+
+    Returns (first task, sensor). With require_approval off, the sensor
+    passes at once.
+    """
+
+    # none_failed: it also runs when the Airflow approval step was skipped
+    # (approval not required) or rejected (then only a CLI record lets apply run).
+    @task.sensor(poke_interval=300, timeout=APPROVAL_WAIT.total_seconds(), mode="reschedule", retries=0,
+                 execution_timeout=None, trigger_rule="none_failed")
+    def wait_for_approval(run_id: str) -> PokeReturnValue:
+        ctx = get_current_context()
+        sha, records = approvals(run_id)
+        if not ctx["params"].get("require_approval"):
+            return PokeReturnValue(is_done=True, xcom_value="")
+        print(f"plan {run_id} sha256 {sha}: {len(records)} approval record(s); approve with: "
+              f"otds-highspot --run-id {run_id} plan approve --sha256 {sha} --by NAME")
+        return PokeReturnValue(is_done=bool(records), xcom_value=sha)
+
+    sensor = wait_for_approval(run_id)
+    if ApprovalOperator is None:
+        return sensor, sensor
+
+    @task.short_circuit(execution_timeout=TIMEOUT_SHORT, ignore_downstream_trigger_rules=False)
+    def approval_wanted() -> bool:
+        return bool(get_current_context()["params"].get("require_approval"))
+
+    ask = ApprovalOperator(
+        task_id="approve_in_airflow",
+        subject="otds-highspot: approve the plan of run {{ params.run_id or ts_nodash }}",
+        body="Review plan.html (`otds-highspot --run-id {{ params.run_id or ts_nodash }} plan show --open`) before approving.",
+        execution_timeout=APPROVAL_WAIT,
+    )
+
+    @task(execution_timeout=TIMEOUT_SHORT)
+    def record_approval(run_id: str) -> dict:
+        result = get_current_context()["ti"].xcom_pull(task_ids="approve_in_airflow") or {}
+        who = result.get("responded_by_user") or result.get("responded_by") or {}
+        by = who.get("name") or who.get("id") if isinstance(who, dict) else str(who)
+        sha, _ = approvals(run_id)
+        return cli("plan", "approve", "--sha256", sha, "--by", by or "airflow-hitl", "--comment", "approved in Airflow, human-in-the-loop", run_id=run_id)
+
+    wanted = approval_wanted()
+    recorded = record_approval(run_id)
+    wanted >> ask >> recorded >> sensor
+    return wanted, sensor
+
+
+@dag(
     dag_id="otds_highspot",
     description="OTDS -> Highspot identity sync",
     schedule="30 2 * * *",
@@ -80,57 +177,78 @@ with DAG(
     catchup=False,
     max_active_runs=1,  # the run lock refuses overlapping runs anyway (exit 11)
     default_args=default_args,
-    params={"require_approval": False},
+    params={"require_approval": Param(False, type="boolean"), "run_id": Param("", type="string")},
     tags=["identity", "highspot"],
-) as dag:
-    @task
+)
+def otds_highspot():
+    run_id = "{{ ts_nodash }}"
+
+    @task(execution_timeout=TIMEOUT_SHORT)
     def list_trees() -> list[str]:
         summary = cli("config", "validate")
         return summary.get("details", {}).get("trees", [])
 
-    @task
-    def extract(tree: str, **context) -> dict:
-        return cli("extract", "--tree", tree, run_id=context["ts_nodash"])
+    @task(execution_timeout=TIMEOUT_EXTRACT)
+    def extract(tree: str, run_id: str) -> dict:
+        return cli("extract", "--tree", tree, run_id=run_id)
 
     @task(trigger_rule="all_success")
-    def transform(**context) -> dict:
-        return cli("transform", run_id=context["ts_nodash"])
+    def transform(run_id: str) -> dict:
+        return cli("transform", run_id=run_id)
 
     @task
-    def pull(**context) -> dict:
-        return cli("pull", run_id=context["ts_nodash"])
+    def pull(run_id: str) -> dict:
+        return cli("pull", run_id=run_id)
 
     @task
-    def plan(**context) -> dict:
-        return cli("plan", run_id=context["ts_nodash"])
+    def plan(run_id: str) -> dict:
+        return cli("plan", run_id=run_id)
 
-    def _approved(**context) -> bool:
-        if not context["params"].get("require_approval"):
-            return True
-        summary = context["ti"].xcom_pull(task_ids="plan") or {}
-        shas = [s.get("details", {}).get("plan_sha256") for s in summary.get("stages", [])]
-        return Variable.get("otds_highspot_approved_sha256", default_var="") in shas
-
-    approval = PythonSensor(
-        task_id="approval",
-        python_callable=_approved,
-        mode="reschedule",
-        poke_interval=300,
-        timeout=60 * 60 * 12,
-        retries=0,
-    )
-
-    @task
-    def apply(**context) -> dict:
+    @task(execution_timeout=TIMEOUT_APPLY)
+    def apply(run_id: str, approved_sha: str) -> dict:
         args = ["apply"]
-        if context["params"].get("require_approval"):
-            args += ["--plan-sha256", Variable.get("otds_highspot_approved_sha256")]
-        return cli(*args, run_id=context["ts_nodash"])
+        if approved_sha:
+            args += ["--plan-sha256", approved_sha]
+        return cli(*args, run_id=run_id)
 
-    trees = list_trees()
-    extracted = extract.expand(tree=trees)
-    t = transform()
-    p = pull()
-    pl = plan()
-    a = apply()
-    extracted >> t >> p >> pl >> approval >> a
+    extracted = extract.partial(run_id=run_id).expand(tree=list_trees())
+    planned = plan(run_id)
+    extracted >> transform(run_id) >> pull(run_id) >> planned
+    first, sensor = approval_steps(run_id)
+    planned >> first
+    sensor >> apply(run_id, sensor)
+
+
+@dag(
+    dag_id="otds_highspot_apply_run",
+    description="Apply the plan of one run id (an override plan from plan --from-run ... --allow)",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args,
+    params={"run_id": Param("", type="string", minLength=8), "require_approval": Param(True, type="boolean")},
+    tags=["identity", "highspot"],
+)
+def otds_highspot_apply_run():
+    run_id = "{{ params.run_id }}"
+
+    @task(execution_timeout=TIMEOUT_SHORT)
+    def show(run_id: str) -> dict:
+        return cli("plan", "show", run_id=run_id)
+
+    @task(execution_timeout=TIMEOUT_APPLY)
+    def apply(run_id: str, approved_sha: str) -> dict:
+        args = ["apply"]
+        if approved_sha:
+            args += ["--plan-sha256", approved_sha]
+        return cli(*args, run_id=run_id)
+
+    shown = show(run_id)
+    first, sensor = approval_steps(run_id)
+    shown >> first
+    sensor >> apply(run_id, sensor)
+
+
+otds_highspot()
+otds_highspot_apply_run()
