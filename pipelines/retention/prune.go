@@ -300,12 +300,27 @@ func stagingGarbage(ctx context.Context, st store.Store, runID string, staging [
 func attemptBlobs(runID string, other []store.Info) []store.Info {
 	var out []store.Info
 	for _, in := range other {
-		rest := strings.TrimPrefix(in.Key, "_runs/"+runID+"/")
-		if strings.Count(rest, "/") == 2 && !strings.HasPrefix(in.Key, artifact.EventsPrefix(runID)) {
+		seg := strings.Split(strings.TrimPrefix(in.Key, "_runs/"+runID+"/"), "/")
+		if len(seg) == 3 && isAttempt(seg[1]) && !strings.HasPrefix(in.Key, artifact.EventsPrefix(runID)) {
 			out = append(out, in)
 		}
 	}
 	return out
+}
+
+// isAttempt reports whether s looks like a stage attempt id (8 hex digits),
+// so that other folders under _runs/<run>/ (events, approvals) are never
+// taken for attempt blobs.
+func isAttempt(s string) bool {
+	if len(s) != 8 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // runKeys stats every object of a run (S3 List does not return retention)
