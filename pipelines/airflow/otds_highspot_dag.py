@@ -26,6 +26,8 @@ id), after reviewing the blocked plan.
   --plan-sha256 H. On Airflow 3.1+ an ApprovalOperator (human-in-the-loop,
   Browse -> Required Actions) asks first; its answer is recorded with ``plan
   approve --by <responder>`` so the CLI record stays the source of truth.
+  When the config sets apply.require_approval, set params.require_approval
+  too: apply refuses an unapproved plan (exit 2) either way.
 
 Deploy: put the otds-highspot binary at OTDS_HIGHSPOT_BIN (default
 /usr/local/bin/otds-highspot) and the config at OTDS_HIGHSPOT_CONFIG on the
@@ -132,10 +134,9 @@ def approval_steps(run_id: str):
     @task.sensor(poke_interval=300, timeout=APPROVAL_WAIT.total_seconds(), mode="reschedule", retries=0,
                  execution_timeout=None, trigger_rule="none_failed")
     def wait_for_approval(run_id: str) -> PokeReturnValue:
-        ctx = get_current_context()
-        sha, records = approvals(run_id)
-        if not ctx["params"].get("require_approval"):
+        if not get_current_context()["params"].get("require_approval"):
             return PokeReturnValue(is_done=True, xcom_value="")
+        sha, records = approvals(run_id)
         print(f"plan {run_id} sha256 {sha}: {len(records)} approval record(s); approve with: "
               f"otds-highspot --run-id {run_id} plan approve --sha256 {sha} --by NAME")
         return PokeReturnValue(is_done=bool(records), xcom_value=sha)
