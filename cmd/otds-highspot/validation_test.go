@@ -27,7 +27,8 @@ func hostileEntry(n int, mail, display string) string {
 // name with NUL is cleaned, and mail values that are not addresses
 // (two @, display-name form, a list, newline, NUL, quote, ../) become
 // bad_email rejects instead of being dropped silently or planned and
-// refused by Highspot on every run (exit 6 forever).
+// refused by Highspot on every run (exit 6 forever); the dropped values
+// count in the null-rate gate.
 func TestHostileDirectoryValuesNeverReachHighspot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end run skipped in -short mode")
@@ -53,7 +54,19 @@ func TestHostileDirectoryValuesNeverReachHighspot(t *testing.T) {
 	cfg = strings.ReplaceAll(cfg, "fixtures:otds/trees.ldif", path)
 	c := writeFile(t, dir, "c.yaml", cfg)
 
-	r := run(t, nil, "--config", c, "--run-id", "20261104T000000Z-0001", "run")
+	// the null-rate gate counts an account whose only mail value was
+	// dropped as having no mail: 7 of 24 acme accounts is above 20%
+	gated := strings.Replace(cfg, "    partitions: [\"Acme Corp\"]\n", "    partitions: [\"Acme Corp\"]\n    health: {null_rate: {mail: 0.2}}\n", 1)
+	if gated == cfg {
+		t.Fatal("could not add the null-rate limit to the acme tree")
+	}
+	g := writeFile(t, dir, "gated.yaml", gated)
+	r := run(t, nil, "--config", g, "--run-id", "20261104T000000Z-0000", "extract", "--tree", "acme")
+	if r.code != 4 || !strings.Contains(r.stderr+r.stdout, "have no mail") {
+		t.Errorf("extract with a 20%% mail null-rate limit: exit %d, want 4 naming the null rate of mail\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	r = run(t, nil, "--config", c, "--run-id", "20261104T000000Z-0001", "run")
 	if r.code != 0 {
 		t.Fatalf("run: exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
