@@ -25,6 +25,9 @@ echo "== lint"
 scripts/lint.sh
 
 echo "== services"
+# tmux: the terminal test drives the binary in a real terminal.
+. scripts/lib.sh
+install_apt_pkg tmux tmux
 scripts/slapd.sh up --tls
 scripts/versitygw.sh up
 eval "$(scripts/slapd.sh env)"

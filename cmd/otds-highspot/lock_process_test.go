@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,12 +19,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
 )
 
-var (
-	lockBinOnce sync.Once
-	lockBin     string
-	lockBinErr  error
-)
-
 // lockTestBinary builds the otds-highspot binary once per test process (the
 // lock tests need real processes: signals, SIGKILL, a closed pipe).
 func lockTestBinary(t *testing.T) string {
@@ -34,22 +26,7 @@ func lockTestBinary(t *testing.T) string {
 	if runtime.GOOS == "windows" {
 		t.Skip("process tests need POSIX signals")
 	}
-	lockBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "otds-highspot-bin-")
-		if err != nil {
-			lockBinErr = err
-			return
-		}
-		lockBin = filepath.Join(dir, "otds-highspot")
-		out, err := exec.Command("go", "build", "-o", lockBin, ".").CombinedOutput()
-		if err != nil {
-			lockBinErr = errors.New(string(out))
-		}
-	})
-	if lockBinErr != nil {
-		t.Fatalf("build the binary: %v", lockBinErr)
-	}
-	return lockBin
+	return builtBinary(t)
 }
 
 // hsSandbox is a Highspot sandbox served by the test process, so that
@@ -187,7 +164,7 @@ func TestApplyDryRunClosedPipeReleasesLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	pw.Close()
-	err = cmd.Wait()
+	_ = cmd.Wait() // the exit status is read from ProcessState below
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		t.Fatalf("apply --dry-run into a closed pipe died of %v\n%s", ws.Signal(), stderr)
 	}

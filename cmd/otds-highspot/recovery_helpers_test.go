@@ -85,7 +85,7 @@ func parquetRows(t *testing.T, path string) []string {
 	defer tr.Release()
 	var rows []string
 	for tr.Next() {
-		rec := tr.Record()
+		rec := tr.RecordBatch()
 		for i := 0; i < int(rec.NumRows()); i++ {
 			var b strings.Builder
 			for c := 0; c < int(rec.NumCols()); c++ {

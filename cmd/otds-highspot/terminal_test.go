@@ -26,10 +26,7 @@ func TestTerminalOutputIntegration(t *testing.T) {
 		t.Skip("tmux not installed (apt-get install tmux)")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "otds-highspot")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := builtBinary(t)
 	demo, err := fixtures.DemoConfig()
 	if err != nil {
 		t.Fatal(err)

@@ -73,7 +73,9 @@ func ListRuns(ctx context.Context, st store.Store) ([]RunInfo, error) {
 	byRun := map[string][]manifestKey{}
 	for _, in := range infos {
 		if run, rest, ok := strings.Cut(strings.TrimPrefix(in.Key, "_runs/"), "/"); ok && strings.HasPrefix(rest, "events/") && ValidateRunID(run) == nil {
-			byRun[run] = byRun[run] // a run with events only is listed too
+			if _, ok := byRun[run]; !ok {
+				byRun[run] = nil // a run with events only is listed too
+			}
 		}
 	}
 	for _, k := range keys {
