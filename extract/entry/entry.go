@@ -470,29 +470,17 @@ func (m *Mapper) checkAccount(h Header, acc *records.Account) []records.Reject {
 		*dst, notes = m.limitValues(h, "account", f.attr, f.logical, *dst, notes)
 		switch f.logical {
 		case "mail":
-			var keep []string
-			for j, v := range *dst {
+			*dst = without(*dst, func(v string) bool {
 				if strings.TrimSpace(v) == "" {
-					continue // an empty value is no address; the null-rate rules count it
+					return false // an empty value is no address; the null-rate rules count it
 				}
-				if _, problem := validate.Email(v); problem != "" {
-					if keep == nil {
-						keep = append(make([]string, 0, len(*dst)), (*dst)[:j]...)
-					}
+				_, problem := validate.Email(v)
+				if problem != "" {
 					notes = append(notes, *m.reject(h, "account", CodeBadEmail,
 						"attribute "+f.attr+" (mail): the value "+problem+"; it is not published (see docs/operations.md, validation)", strconv.Quote(v)))
-					continue
 				}
-				if keep != nil {
-					keep = append(keep, v)
-				}
-			}
-			if keep != nil {
-				if len(keep) == 0 {
-					keep = nil
-				}
-				*dst = keep
-			}
+				return problem != ""
+			})
 		case "manager", "member_of":
 			// DNs: parsed and matched, never sent to Highspot as text
 		default:
@@ -522,27 +510,39 @@ func (m *Mapper) limitValues(h Header, kind, attr, logical string, vals []string
 	if l.MaxValueBytes <= 0 {
 		return vals, notes
 	}
+	vals = without(vals, func(v string) bool {
+		if len(v) <= l.MaxValueBytes {
+			return false
+		}
+		notes = append(notes, *m.reject(h, kind, CodeValueTooLarge, fmt.Sprintf("attribute %s (%s): a value of %d bytes, above trees[].limits.max_value_bytes (%d); it is not published",
+			attr, logical, len(v), l.MaxValueBytes), v))
+		return true
+	})
+	return vals, notes
+}
+
+// without returns vals minus the values drop reports: vals itself when none
+// is dropped (no copy on the common path), nil when every value is.
+func without(vals []string, drop func(v string) bool) []string {
 	var keep []string
 	for j, v := range vals {
-		if len(v) > l.MaxValueBytes {
+		if drop(v) {
 			if keep == nil {
 				keep = append(make([]string, 0, len(vals)), vals[:j]...)
 			}
-			notes = append(notes, *m.reject(h, kind, CodeValueTooLarge, fmt.Sprintf("attribute %s (%s): a value of %d bytes, above trees[].limits.max_value_bytes (%d); it is not published",
-				attr, logical, len(v), l.MaxValueBytes), v))
 			continue
 		}
 		if keep != nil {
 			keep = append(keep, v)
 		}
 	}
-	if keep != nil {
-		if len(keep) == 0 {
-			keep = nil
-		}
-		return keep, notes
+	switch {
+	case keep == nil:
+		return vals
+	case len(keep) == 0:
+		return nil
 	}
-	return vals, notes
+	return keep
 }
 
 // cleanValues cleans vals in place (validate.CleanText), adding a note per
