@@ -661,7 +661,8 @@ func runTree(ctx context.Context, env artifact.Env, tree config.Tree, opts Optio
 
 func codeOr(err error, def int) int {
 	var e *exitcode.Error
-	if errors.As(err, &e) {
+	var c exitcode.Coder
+	if errors.As(err, &e) || errors.As(err, &c) {
 		return exitcode.Of(err)
 	}
 	return def

@@ -19,6 +19,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/validate"
 )
@@ -49,6 +50,10 @@ type LimitError struct {
 	Tree, What, Key string
 	Limit           int
 }
+
+// ExitCode is exit 4 (source_gate): the data is outside what the tree's
+// limits allow, so a retry reads the same; a human looks at the tree.
+func (e *LimitError) ExitCode() int { return exitcode.SourceGate }
 
 func (e *LimitError) Error() string {
 	return fmt.Sprintf("tree %s: %s, above trees[].limits.%s (%d); the read is not published; raise the limit if the data is real",

@@ -3,13 +3,16 @@ package ldap
 import (
 	"context"
 	"errors"
-	"github.com/otds-highspot/otds-highspot/extract/entry"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/otds-highspot/otds-highspot/extract/entry"
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 )
 
 // fakeServer answers the client over net.Pipe: a successful bind, then for
@@ -122,6 +125,9 @@ func TestSearchContinuationReferenceFailsTheRead(t *testing.T) {
 			var re *ReferralError
 			if err == nil || !errors.As(err, &re) || !strings.Contains(err.Error(), c.wantErr) || !strings.Contains(err.Error(), "not complete") {
 				t.Fatalf("got error %v, want a *ReferralError saying %q and that the read is not complete", err, c.wantErr)
+			}
+			if code := exitcode.Of(fmt.Errorf("tree a: %w", err)); code != exitcode.SourceGate {
+				t.Errorf("exit code %d, want %d (source_gate: a retry reads the same references)", code, exitcode.SourceGate)
 			}
 		})
 	}

@@ -25,6 +25,8 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 )
 
 // BER tags (class | constructed | number) of the LDAP messages we read.
@@ -561,6 +563,10 @@ type ReferralError struct {
 	URIs  []string // the first ones, quoted
 	Count int      // all of them
 }
+
+// ExitCode is exit 4 (source_gate): the server will answer the same way on a
+// retry; a human points the tree at a server that holds all of it.
+func (e *ReferralError) ExitCode() int { return exitcode.SourceGate }
 
 func (e *ReferralError) Error() string {
 	shown := e.URIs

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"github.com/otds-highspot/otds-highspot/extract/entry"
 	"io"
 	"os"
 	"reflect"
@@ -14,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 
+	"github.com/otds-highspot/otds-highspot/extract/entry"
 	"github.com/otds-highspot/otds-highspot/extract/ldif/ldiftest"
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
@@ -299,5 +299,8 @@ func TestSourceLimits(t *testing.T) {
 	var le *entry.LimitError
 	if !errors.As(err, &le) || !strings.Contains(err.Error(), "max_members_per_group") {
 		t.Errorf("group with 3 members: got %v, want a *entry.LimitError naming max_members_per_group", err)
+	}
+	if code := exitcode.Of(err); code != exitcode.SourceGate {
+		t.Errorf("group with 3 members: exit code %d, want %d (source_gate: a retry reads the same group)", code, exitcode.SourceGate)
 	}
 }

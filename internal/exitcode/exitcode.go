@@ -23,6 +23,14 @@ const (
 	Cancelled   = 130 // SIGINT/SIGTERM
 )
 
+// Coder is an error type that knows its own exit code (a package's typed
+// error that callers also match with errors.As), so that no layer has to
+// remember to wrap it.
+type Coder interface {
+	error
+	ExitCode() int
+}
+
 // Error carries an exit code with its cause.
 type Error struct {
 	Code int
@@ -79,6 +87,8 @@ func codesOf(err error, out []int) []int {
 	for err != nil {
 		if e, ok := err.(*Error); ok {
 			out = append(out, e.Code)
+		} else if c, ok := err.(Coder); ok {
+			out = append(out, c.ExitCode())
 		}
 		switch u := err.(type) {
 		case interface{ Unwrap() []error }:

@@ -7,6 +7,12 @@ import (
 	"testing"
 )
 
+// gateErr is a typed error that knows its exit code (like entry.LimitError).
+type gateErr struct{}
+
+func (gateErr) Error() string { return "limit" }
+func (gateErr) ExitCode() int { return SourceGate }
+
 func TestOf(t *testing.T) {
 	auth := Wrap(Auth, errors.New("401"))
 	cases := []struct {
@@ -23,6 +29,7 @@ func TestOf(t *testing.T) {
 		{"auth in a joined error", Wrap(Transient, errors.Join(errors.New("a"), auth)), Auth},
 		{"past unexpected to the inner class", Wrap(Unexpected, Wrap(Transient, errors.New("x"))), Transient},
 		{"only unexpected", Wrap(Unexpected, errors.New("x")), Unexpected},
+		{"a typed error with its own code", fmt.Errorf("tree a: %w", gateErr{}), SourceGate},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
