@@ -80,8 +80,8 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 	}); err != nil {
 		return res, exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: %w (nothing was applied; re-run apply)", err))
 	}
-	if _, _, err := artifact.ReadManifest(ctx, env.Store, env.RunID, StageApply); err == nil {
-		res.AlreadyPublished = true
+	if m, ref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, StageApply); err == nil {
+		res.AlreadyPublished, res.Manifest, res.Ref = true, m, ref
 		log.Info("apply: already published for this run; nothing to do")
 		return res, nil
 	} else if !errors.Is(err, artifact.ErrNotPublished) {

@@ -349,9 +349,17 @@ func (a *App) apply(ctx context.Context, runID string, o ApplyOptions) error {
 		st := StageSummary{Stage: StageApply, Status: "published", Rows: map[string]int64{"load_results": int64(s.Done())},
 			Details: map[string]any{"applied": s.Applied, "skipped": s.Skipped, "failed": s.Failed, "resumed": s.Resumed, "pending": s.Pending,
 				"requests": s.Requests, "retries": s.Retries, "creates_as_updates": s.CreatesAsUpdates, "dry_run": s.DryRun}}
-		if res.Ref.Key != "" {
+		switch {
+		case res.AlreadyPublished:
+			// Nothing was done now: report what the committed apply recorded.
+			st.Status, st.Manifest = res.Manifest.Status, a.Store.URL(res.Ref.Key)
+			st.Rows = map[string]int64{"load_results": res.Manifest.TableRows("load_results")}
+			st.Details = map[string]any{"already_published": true}
+		case res.Ref.Key != "":
 			st.Stage, st.Status, st.Manifest = res.Manifest.Stage, res.Manifest.Status, a.Store.URL(res.Ref.Key)
-		} else {
+		case s.DryRun:
+			st.Status = "dry run"
+		default:
 			st.Status = "not committed"
 		}
 		if err != nil {

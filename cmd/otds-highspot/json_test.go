@@ -102,6 +102,21 @@ func TestJSONContractEveryCommand(t *testing.T) {
 		}
 	}
 
+	// apply of a run already applied reports the committed apply (its ledger
+	// rows), not an empty "not committed" attempt.
+	again := []string{"--json", "--log-level", "warn", "--run-id", id, "apply"}
+	obj := jsonObject(t, again, run(t, env, again...).stdout)
+	stages, _ := obj["stages"].([]any)
+	if len(stages) != 1 {
+		t.Fatalf("apply again: stages %v, want one", obj["stages"])
+	}
+	st, _ := stages[0].(map[string]any)
+	rows, _ := st["rows"].(map[string]any)
+	details, _ := st["details"].(map[string]any)
+	if st["status"] != "published" || details["already_published"] != true || rows["load_results"] == float64(0) || st["manifest"] == nil {
+		t.Errorf("apply again: stage %v, want status published, already_published, the ledger's row count and the manifest", st)
+	}
+
 	// sandbox runs until cancelled; its JSON comes at the end.
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
