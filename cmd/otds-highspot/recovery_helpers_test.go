@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -120,13 +119,9 @@ func ledgerDone(t *testing.T, storeDir, runID string) map[string]bool {
 // timestamps: users by email, groups by name with member emails.
 func highspotDigest(t *testing.T, stateFile string) string {
 	t.Helper()
-	raw, err := os.ReadFile(stateFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d sandbox.StateDump
-	if err := json.Unmarshal(raw, &d); err != nil {
-		t.Fatalf("sandbox state %s: %v", stateFile, err)
+	d, ok, err := sandbox.ReadState(stateFile)
+	if err != nil || !ok {
+		t.Fatalf("sandbox state %s: %v (exists: %v)", stateFile, err, ok)
 	}
 	if len(d.Users) == 0 {
 		t.Fatalf("sandbox state %s has no users", stateFile)

@@ -53,13 +53,9 @@ func (w demoWorld) seedWithout(t *testing.T, groups ...string) {
 // sandboxState reads the persisted sandbox state.
 func (w demoWorld) sandboxState(t *testing.T) sandbox.StateDump {
 	t.Helper()
-	b, err := os.ReadFile(w.state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d sandbox.StateDump
-	if err := json.Unmarshal(b, &d); err != nil {
-		t.Fatal(err)
+	d, ok, err := sandbox.ReadState(w.state)
+	if err != nil || !ok {
+		t.Fatalf("sandbox state %s: %v (exists: %v)", w.state, err, ok)
 	}
 	return d
 }
@@ -93,6 +89,10 @@ func (w demoWorld) restoreGroups(t *testing.T, names ...string) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(w.state, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// d already holds the journal's changes.
+	if err := os.Remove(w.state + ".journal"); err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
 }

@@ -329,7 +329,7 @@ func newSandboxCommand(opts *globalOptions) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:8089", "address to listen on (loopback only unless you mean it)")
-	f.StringVar(&o.StateFile, "state", "", "persist the sandbox state to this JSON file")
+	f.StringVar(&o.StateFile, "state", "", "persist the sandbox state to this JSON snapshot (changes since it go to <file>.journal)")
 	f.StringVar(&o.Seed, "seed", "", "seed JSON used when the state file does not exist yet (default: the bundled fixture)")
 	f.StringVar(&o.Profile, "profile", "lenient", "provider profile: lenient, strict-rfc (RFC 7644 to the letter: eq filters only, no Bulk) or quirky (shapes seen in the field)")
 	return cmd

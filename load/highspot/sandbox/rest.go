@@ -38,7 +38,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 // api wraps a REST handler: state lock, authentication, impersonation, and
-// saving the state file after a successful write.
+// journaling what the request changed.
 func (s *Server) api(fn func(w http.ResponseWriter, r *http.Request, c caller)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
@@ -47,16 +47,8 @@ func (s *Server) api(fn func(w http.ResponseWriter, r *http.Request, c caller)) 
 		if ok {
 			fn(sw, r, c)
 		}
+		s.journalLocked()
 		s.mu.Unlock()
-		if ok && r.Method != http.MethodGet && sw.status >= 200 && sw.status < 300 {
-			s.saveOrLog()
-		}
-	}
-}
-
-func (s *Server) saveOrLog() {
-	if err := s.persist(); err != nil {
-		s.log.WithError(err).Warn("sandbox: could not save the state file")
 	}
 }
 
@@ -217,6 +209,7 @@ func (s *Server) restRoutes(mux *http.ServeMux) {
 			return
 		}
 		delete(s.st.spotByID, sp.ID)
+		s.st.touchSpots()
 		for i, x := range s.st.spots {
 			if x.ID == sp.ID {
 				s.st.spots = append(s.st.spots[:i], s.st.spots[i+1:]...)
@@ -405,14 +398,15 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	email := strings.ToLower(strings.TrimSpace(q.Get("email")))
 	var sel []*User
-	for _, u := range s.st.users {
+	if email != "" {
+		u := s.st.userByEmail[email]
 		switch {
-		case (list == "" || list == "verified") && !u.Verified, list == "unverified" && u.Verified:
-			continue
-		case email != "" && strings.ToLower(u.Email) != email:
-			continue
+		case u == nil, (list == "" || list == "verified") && !u.Verified, list == "unverified" && u.Verified:
+		default:
+			sel = []*User{u}
 		}
-		sel = append(sel, u)
+	} else {
+		sel = s.st.view(list)
 	}
 	with, exclude := fieldSet(r, "with-fields"), fieldSet(r, "exclude-fields")
 	out := []map[string]any{}
@@ -472,6 +466,8 @@ func (s *Server) upsertUsers(w http.ResponseWriter, r *http.Request, c caller) {
 		if created {
 			u = &User{ID: s.newID(), Email: email, Verified: f.AutoVerify, Created: now}
 			s.st.addUser(u)
+		} else {
+			s.st.touchUser(u.ID)
 		}
 		if msg := s.applyProps(u, e.Properties); msg != "" && created {
 			s.st.removeUser(u.ID)
@@ -557,13 +553,12 @@ func (s *Server) setSuspended(u *User, b bool) {
 		strip := s.faults.StripGroupsOnSuspend
 		s.fmu.Unlock()
 		if strip {
-			for _, m := range s.st.members {
-				delete(m, u.ID)
-			}
+			s.st.removeFromAllGroups(u.ID)
 		}
 	}
 	u.Suspended = b
 	u.Updated = s.ts()
+	s.st.touchUser(u.ID)
 }
 
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, c caller) {
@@ -655,6 +650,7 @@ func (s *Server) patchGroup(w http.ResponseWriter, r *http.Request, c caller) {
 		s.restError(w, http.StatusBadRequest, "invalid JSON: %v", err)
 		return
 	}
+	s.st.touchGroup(g.ID)
 	for _, k := range []string{"name", "title"} {
 		if v, ok := b[k].(string); ok && v != "" {
 			g.Name = v
@@ -690,7 +686,7 @@ func (s *Server) addGroupUsers(w http.ResponseWriter, r *http.Request, c caller)
 			res = append(res, map[string]string{"email": e, "status": "error", "message": "User " + e + " not found"})
 			continue
 		}
-		s.st.members[g.ID][u.ID] = true
+		s.st.setMember(g.ID, u.ID, true)
 		res = append(res, map[string]string{"email": e, "status": "ok"})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"collection": res})
@@ -711,7 +707,7 @@ func (s *Server) removeGroupUser(w http.ResponseWriter, r *http.Request, c calle
 		s.restError(w, http.StatusNotFound, "User not found")
 		return
 	}
-	delete(s.st.members[g.ID], r.PathValue("userId"))
+	s.st.setMember(g.ID, r.PathValue("userId"), false)
 	writeJSON(w, http.StatusOK, map[string]any{})
 }
 
@@ -817,6 +813,7 @@ func (s *Server) patchSpot(w http.ResponseWriter, r *http.Request, c caller) {
 		s.restError(w, http.StatusBadRequest, "invalid JSON: %v", err)
 		return
 	}
+	s.st.touchSpots()
 	_, hasV := b["visibility"]
 	_, hasO := b["is_official"]
 	if hasV && hasO {
@@ -878,6 +875,7 @@ func (s *Server) shareSpot(w http.ResponseWriter, r *http.Request, c caller) {
 		}
 		targets = append(targets, u)
 	}
+	s.st.touchSpots()
 	for _, u := range targets {
 		found := false
 		for i := range sp.Shares {

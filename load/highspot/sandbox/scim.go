@@ -37,7 +37,7 @@ func scimError(w http.ResponseWriter, status int, scimType, format string, args 
 	writeSCIM(w, status, body)
 }
 
-// scimAPI wraps a SCIM handler: state lock, bearer token, save after writes.
+// scimAPI wraps a SCIM handler: state lock, bearer token, journaling what the request changed.
 func (s *Server) scimAPI(fn func(w http.ResponseWriter, r *http.Request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
@@ -46,13 +46,10 @@ func (s *Server) scimAPI(fn func(w http.ResponseWriter, r *http.Request)) http.H
 		if ok {
 			fn(sw, r)
 		}
+		s.journalLocked()
 		s.mu.Unlock()
 		if !ok {
 			scimError(w, http.StatusUnauthorized, "", "Could not authenticate user.")
-			return
-		}
-		if r.Method != http.MethodGet && sw.status >= 200 && sw.status < 300 {
-			s.saveOrLog()
 		}
 	}
 }
@@ -309,11 +306,9 @@ func (s *Server) scimListUsers(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	var sel []*User
-	for _, u := range s.st.users {
-		if len(cl) == 0 || matchUser(u, cl) {
-			sel = append(sel, u)
-		}
+	sel := s.st.users
+	if len(cl) > 0 {
+		sel = s.findUsers(cl)
 	}
 	base := scimBase(r)
 	res := []map[string]any{}
@@ -321,6 +316,36 @@ func (s *Server) scimListUsers(w http.ResponseWriter, r *http.Request) {
 		res = append(res, s.scimUser(u, base))
 	}
 	writeSCIM(w, http.StatusOK, s.listResponse(res, start, len(sel), true))
+}
+
+// findUsers is the users matching any clause, in list order: by index when
+// every clause is on userName/emails or id, else by a scan.
+func (s *Server) findUsers(cl []clause) []*User {
+	var sel []*User
+	seen := map[*User]bool{}
+	for _, c := range cl {
+		var u *User
+		switch c.attr {
+		case "username", "emails.value", "emails":
+			u = s.st.userByEmail[strings.ToLower(c.value)]
+		case "id":
+			u = s.st.userByID[c.value]
+		default:
+			sel = nil
+			for _, u := range s.st.users {
+				if matchUser(u, cl) {
+					sel = append(sel, u)
+				}
+			}
+			return sel
+		}
+		if u != nil && !seen[u] && matchUser(u, cl) {
+			seen[u] = true
+			sel = append(sel, u)
+		}
+	}
+	s.st.sortUsers(sel)
+	return sel
 }
 
 func matchUser(u *User, cl []clause) bool {
@@ -433,6 +458,7 @@ func (s *Server) scimPutUser(w http.ResponseWriter, r *http.Request) {
 		scimError(w, http.StatusNotFound, "", "User %s not found", r.PathValue("id"))
 		return
 	}
+	s.st.touchUser(u.ID)
 	var in scimUserInput
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 		scimError(w, http.StatusBadRequest, "invalidSyntax", "invalid JSON: %v", err)
@@ -443,9 +469,7 @@ func (s *Server) scimPutUser(w http.ResponseWriter, r *http.Request) {
 			scimError(w, http.StatusConflict, "uniqueness", "User %s already exists", in.UserName)
 			return
 		}
-		delete(s.st.userByEmail, strings.ToLower(u.Email))
-		u.Email = in.UserName
-		s.st.userByEmail[strings.ToLower(u.Email)] = u
+		s.st.setEmail(u, in.UserName)
 	}
 	if in.Name == nil {
 		u.Name, u.Surname = "", ""
@@ -497,9 +521,9 @@ func (s *Server) scimPatchUser(w http.ResponseWriter, r *http.Request) {
 			scimError(w, http.StatusConflict, "uniqueness", "User %s already exists", next.Email)
 			return
 		}
-		delete(s.st.userByEmail, strings.ToLower(u.Email))
-		s.st.userByEmail[strings.ToLower(next.Email)] = u
+		s.st.setEmail(u, next.Email)
 	}
+	s.st.touchUser(u.ID)
 	u.Email, u.Name, u.Surname, u.DisplayName, u.Properties = next.Email, next.Name, next.Surname, next.DisplayName, next.Properties
 	u.Updated = s.ts()
 	if s.quirky() {
@@ -655,7 +679,7 @@ func (s *Server) scimCreateGroup(w http.ResponseWriter, r *http.Request) {
 	g := &Group{ID: s.newID(), Name: in.DisplayName, Created: s.ts()}
 	s.st.addGroup(g)
 	for _, m := range in.Members {
-		s.st.members[g.ID][m.Value] = true
+		s.st.setMember(g.ID, m.Value, true)
 	}
 	w.Header().Set("Location", scimBase(r)+"/Groups/"+g.ID)
 	writeSCIM(w, http.StatusCreated, s.scimGroup(g, scimBase(r), true))
@@ -747,7 +771,8 @@ func (s *Server) scimPatchGroup(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	g.Name = name
-	s.st.members[g.ID] = members
+	s.st.touchGroup(g.ID)
+	s.st.setMembers(g.ID, members)
 	if s.quirky() {
 		w.WriteHeader(http.StatusNoContent)
 		return

@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -49,9 +50,14 @@ type Options struct {
 	// Seed is the initial data when no state file exists. Nil means the
 	// bundled fixture (fixtures/highspot/seed.json); use &Seed{} for empty.
 	Seed *Seed
-	// StateFile, when set, is loaded at start (if it exists) and rewritten
-	// atomically after every change and on Close.
+	// StateFile, when set, is the snapshot loaded at start (if it exists);
+	// changes are appended to StateFile+".journal" and folded into the
+	// snapshot on Close and every JournalCompactEvery journal lines (see
+	// journal.go for the format and the fsync policy).
 	StateFile string
+	// JournalCompactEvery is the journal length (lines) that triggers a
+	// snapshot (DefaultJournalCompactEvery when 0).
+	JournalCompactEvery int
 	// RandSeed seeds the id generator and the fault RNG (deterministic tests).
 	RandSeed uint64
 	// Faults are the initial fault knobs.
@@ -132,7 +138,10 @@ type Server struct {
 	limiters map[string]*rate.Limiter
 	counters map[string]int64
 
-	smu sync.Mutex // serialises state file writes
+	smu sync.Mutex // serialises snapshot writes
+
+	jf     *os.File // the open journal (nil without a state file); guarded by mu
+	jlines int      // lines in the journal since the last snapshot; guarded by mu
 
 	scimMux *http.ServeMux
 }
@@ -166,6 +175,7 @@ func New(opts Options) (*Server, error) {
 		}
 		s.seed = sd
 	}
+	replayed := false
 	if opts.StateFile != "" {
 		d, ok, err := loadFile(opts.StateFile)
 		if err != nil {
@@ -173,6 +183,15 @@ func New(opts Options) (*Server, error) {
 		}
 		if ok {
 			s.st = fromDump(d)
+			jp := journalPath(opts.StateFile)
+			n, torn, err := replayJournal(jp, s.st)
+			if err != nil {
+				return nil, err
+			}
+			if torn {
+				s.log.WithField("journal", jp).Warn("sandbox: ignored a torn last journal line (the process died while writing it)")
+			}
+			replayed = n > 0 || torn
 		}
 	}
 	if s.st == nil {
@@ -181,6 +200,24 @@ func New(opts Options) (*Server, error) {
 			return nil, err
 		}
 		s.st = st
+		replayed = opts.StateFile != ""
+	}
+	if opts.StateFile != "" {
+		jp := journalPath(opts.StateFile)
+		f, err := os.OpenFile(jp, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: open journal %s: %w (check the directory of the state file is writable)", jp, err)
+		}
+		s.jf = f
+		if replayed {
+			// Fold the journal (or the seed) into a snapshot, which also
+			// drops a torn tail before new lines are appended after it.
+			if err := s.persist(); err != nil {
+				f.Close()
+				return nil, err
+			}
+		}
+		s.st.journaling = true
 	}
 	s.h = s.routes()
 	return s, nil
@@ -256,6 +293,7 @@ func (s *Server) Seed(seed Seed) error {
 		return err
 	}
 	s.mu.Lock()
+	st.journaling = s.opts.StateFile != ""
 	s.st = st
 	s.mu.Unlock()
 	return s.persist()
@@ -266,7 +304,8 @@ func (s *Server) Reset() error {
 	return s.Seed(Seed{Keys: s.seed.Keys, SCIMTokens: s.seed.SCIMTokens, Users: serviceUsers(s.seed)})
 }
 
-// Close saves the state file (when configured).
+// Close saves the state file (when configured) and empties the journal. The
+// server keeps serving; later changes are journaled again.
 func (s *Server) Close() error { return s.persist() }
 
 // BaseURL helpers: the REST and SCIM roots under a server root URL.
@@ -320,6 +359,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return s.Close()
 }
 
+// persist writes a snapshot and empties the journal.
 func (s *Server) persist() error {
 	if s.opts.StateFile == "" {
 		return nil
@@ -327,9 +367,59 @@ func (s *Server) persist() error {
 	s.smu.Lock()
 	defer s.smu.Unlock()
 	s.mu.Lock()
-	d := s.st.dump()
-	s.mu.Unlock()
-	return saveFile(s.opts.StateFile, d)
+	defer s.mu.Unlock()
+	return s.snapshotLocked()
+}
+
+// snapshotLocked writes the snapshot, then truncates the journal; call with
+// s.smu and s.mu held.
+func (s *Server) snapshotLocked() error {
+	if _, err := s.st.takeJournal(); err != nil { // the snapshot holds these changes
+		return err
+	}
+	if err := saveFile(s.opts.StateFile, s.st.dump()); err != nil {
+		return err
+	}
+	s.jlines = 0
+	if s.jf != nil {
+		if err := s.jf.Truncate(0); err != nil {
+			return fmt.Errorf("sandbox: empty journal %s: %w", s.jf.Name(), err)
+		}
+		if err := s.jf.Sync(); err != nil {
+			return fmt.Errorf("sandbox: empty journal %s: %w", s.jf.Name(), err)
+		}
+	}
+	return nil
+}
+
+// journalLocked appends the changes of the request just handled to the
+// journal, compacting when it is long; call with s.mu held (so lines are in
+// the order the changes were made).
+func (s *Server) journalLocked() {
+	if s.jf == nil {
+		return
+	}
+	line, err := s.st.takeJournal()
+	if err == nil && line != nil {
+		if _, err = s.jf.Write(line); err != nil {
+			err = fmt.Errorf("sandbox: append to journal %s: %w", s.jf.Name(), err)
+		}
+		s.jlines++
+	}
+	if err == nil && s.jlines >= s.compactEvery() && s.smu.TryLock() {
+		err = s.snapshotLocked()
+		s.smu.Unlock()
+	}
+	if err != nil {
+		s.log.WithError(err).Warn("sandbox: could not save the state; free disk space or fix permissions, then restart the sandbox")
+	}
+}
+
+func (s *Server) compactEvery() int {
+	if s.opts.JournalCompactEvery > 0 {
+		return s.opts.JournalCompactEvery
+	}
+	return DefaultJournalCompactEvery
 }
 
 // newID returns 24 lower-case hex characters. Call with s.mu held.
@@ -402,7 +492,7 @@ func (s *Server) build(sd Seed) (*state, error) {
 			if u == nil {
 				return nil, fmt.Errorf("sandbox seed: group %q: member %s is not a seeded user", g.Name, e)
 			}
-			st.members[c.ID][u.ID] = true
+			st.setMember(c.ID, u.ID, true)
 		}
 	}
 	for _, sp := range sd.Spots {

@@ -157,13 +157,26 @@ type SeedItem struct {
 }
 
 // state is the mutable model; every access holds Server.mu.
+//
+// Users and groups are kept in insertion order (users, groups) with maps
+// for O(1) lookup by id and by lower-cased email, a reverse membership
+// index (user id → group ids) and insertion sequence numbers so that lookups
+// that find several users answer them in list order without a scan. Pages
+// of the verified/unverified views are cut from a selection cached until the
+// next user change, so paging through N users costs O(N), not O(N²).
+//
+// When journaling is on, every change also records a journal op (see
+// journal.go); the server writes the ops of a request as one journal line.
 type state struct {
 	users       []*User
 	userByID    map[string]*User
 	userByEmail map[string]*User
+	userSeq     map[string]uint64 // user id → insertion sequence
 	groups      []*Group
 	groupByID   map[string]*Group
+	groupSeq    map[string]uint64
 	members     map[string]map[string]bool // group id → user ids
+	userGroups  map[string]map[string]bool // user id → group ids
 	spots       []*Spot
 	spotByID    map[string]*Spot
 	items       []*Item
@@ -172,6 +185,17 @@ type state struct {
 	scimTokens  []string
 	tokens      map[string]string // oauth access token → key
 	requests    map[string]*asyncRequest
+
+	seq         uint64
+	userVersion uint64             // bumped by every user change
+	viewVersion uint64             // userVersion the views were cut at
+	views       map[string][]*User // list=verified|unverified → selection
+
+	journaling bool
+	ops        []journalOp
+	opUsers    map[string]bool // users already in ops
+	opGroups   map[string]bool
+	opSpots    bool
 }
 
 type asyncRequest struct {
@@ -183,34 +207,138 @@ type asyncRequest struct {
 }
 
 func newState() *state {
-	return &state{userByID: map[string]*User{}, userByEmail: map[string]*User{}, groupByID: map[string]*Group{},
-		members: map[string]map[string]bool{}, spotByID: map[string]*Spot{}, itemByID: map[string]*Item{},
+	return &state{userByID: map[string]*User{}, userByEmail: map[string]*User{}, userSeq: map[string]uint64{},
+		groupByID: map[string]*Group{}, groupSeq: map[string]uint64{},
+		members: map[string]map[string]bool{}, userGroups: map[string]map[string]bool{},
+		spotByID: map[string]*Spot{}, itemByID: map[string]*Item{},
 		tokens: map[string]string{}, requests: map[string]*asyncRequest{}}
 }
 
-func (st *state) addUser(u *User) {
-	st.users = append(st.users, u)
-	st.userByID[u.ID] = u
-	st.userByEmail[strings.ToLower(u.Email)] = u
+// touchUser records that user id changed (its current value is journaled).
+func (st *state) touchUser(id string) {
+	st.userVersion++
+	if !st.journaling || st.opUsers[id] {
+		return
+	}
+	if st.opUsers == nil {
+		st.opUsers = map[string]bool{}
+	}
+	st.opUsers[id] = true
+	st.ops = append(st.ops, journalOp{kind: opUser, id: id})
 }
 
+// touchGroup records that group id's name or description changed.
+func (st *state) touchGroup(id string) {
+	if !st.journaling || st.opGroups[id] {
+		return
+	}
+	if st.opGroups == nil {
+		st.opGroups = map[string]bool{}
+	}
+	st.opGroups[id] = true
+	st.ops = append(st.ops, journalOp{kind: opGroup, id: id})
+}
+
+// touchSpots records that a spot or a share changed (spots are few: the
+// journal carries them whole).
+func (st *state) touchSpots() {
+	if !st.journaling || st.opSpots {
+		return
+	}
+	st.opSpots = true
+	st.ops = append(st.ops, journalOp{kind: opSpots})
+}
+
+func (st *state) addUser(u *User) {
+	st.seq++
+	st.users = append(st.users, u)
+	st.userByID[u.ID] = u
+	st.userSeq[u.ID] = st.seq
+	st.userByEmail[strings.ToLower(u.Email)] = u
+	st.touchUser(u.ID)
+}
+
+// setEmail changes u's email and its index entry.
+func (st *state) setEmail(u *User, email string) {
+	if st.userByEmail[strings.ToLower(u.Email)] == u {
+		delete(st.userByEmail, strings.ToLower(u.Email))
+	}
+	u.Email = email
+	st.userByEmail[strings.ToLower(email)] = u
+	st.touchUser(u.ID)
+}
+
+// removeUser deletes a user, its memberships and its shares. Finding its
+// place in the list is O(users); hard deletes are rare (the default delete
+// suspends).
 func (st *state) removeUser(id string) {
 	u := st.userByID[id]
 	if u == nil {
 		return
 	}
 	delete(st.userByID, id)
-	delete(st.userByEmail, strings.ToLower(u.Email))
+	delete(st.userSeq, id)
+	if st.userByEmail[strings.ToLower(u.Email)] == u {
+		delete(st.userByEmail, strings.ToLower(u.Email))
+	}
 	for i, x := range st.users {
-		if x.ID == id {
+		if x == u {
 			st.users = append(st.users[:i], st.users[i+1:]...)
 			break
 		}
 	}
-	for _, m := range st.members {
-		delete(m, id)
+	for gid := range st.userGroups[id] {
+		delete(st.members[gid], id)
+	}
+	delete(st.userGroups, id)
+	st.userVersion++
+	if st.journaling {
+		delete(st.opUsers, id)
+		st.ops = append(st.ops, journalOp{kind: opDelUser, id: id})
 	}
 	st.dropShares("user", id)
+}
+
+// setMember adds (in) or removes user uid from group gid.
+func (st *state) setMember(gid, uid string, in bool) {
+	m := st.members[gid]
+	if m == nil || m[uid] == in {
+		return
+	}
+	if in {
+		m[uid] = true
+		ug := st.userGroups[uid]
+		if ug == nil {
+			ug = map[string]bool{}
+			st.userGroups[uid] = ug
+		}
+		ug[gid] = true
+	} else {
+		delete(m, uid)
+		delete(st.userGroups[uid], gid)
+	}
+	if st.journaling {
+		st.ops = append(st.ops, journalOp{kind: opMember, group: gid, id: uid, in: in})
+	}
+}
+
+// setMembers makes want the members of gid (only the differences change).
+func (st *state) setMembers(gid string, want map[string]bool) {
+	for uid := range st.members[gid] {
+		if !want[uid] {
+			st.setMember(gid, uid, false)
+		}
+	}
+	for uid := range want {
+		st.setMember(gid, uid, true)
+	}
+}
+
+// removeFromAllGroups drops every membership of uid.
+func (st *state) removeFromAllGroups(uid string) {
+	for gid := range st.userGroups[uid] {
+		st.setMember(gid, uid, false)
+	}
 }
 
 func (st *state) dropShares(principal, id string) {
@@ -221,26 +349,40 @@ func (st *state) dropShares(principal, id string) {
 				out = append(out, sh)
 			}
 		}
+		if len(out) != len(sp.Shares) {
+			st.touchSpots()
+		}
 		sp.Shares = out
 	}
 }
 
 func (st *state) addGroup(g *Group) {
+	st.seq++
 	st.groups = append(st.groups, g)
 	st.groupByID[g.ID] = g
+	st.groupSeq[g.ID] = st.seq
 	if st.members[g.ID] == nil {
 		st.members[g.ID] = map[string]bool{}
 	}
+	st.touchGroup(g.ID)
 }
 
 func (st *state) removeGroup(id string) {
+	for uid := range st.members[id] {
+		delete(st.userGroups[uid], id)
+	}
 	delete(st.groupByID, id)
+	delete(st.groupSeq, id)
 	delete(st.members, id)
 	for i, g := range st.groups {
 		if g.ID == id {
 			st.groups = append(st.groups[:i], st.groups[i+1:]...)
 			break
 		}
+	}
+	if st.journaling {
+		delete(st.opGroups, id)
+		st.ops = append(st.ops, journalOp{kind: opDelGroup, id: id})
 	}
 	st.dropShares("group", id)
 }
@@ -261,13 +403,42 @@ func (st *state) groupByName(name string) *Group {
 
 // groupsOf lists the ids of u's groups in group order.
 func (st *state) groupsOf(uid string) []string {
-	out := []string{}
-	for _, g := range st.groups {
-		if st.members[g.ID][uid] {
-			out = append(out, g.ID)
+	out := make([]string, 0, len(st.userGroups[uid]))
+	for gid := range st.userGroups[uid] {
+		out = append(out, gid)
+	}
+	sort.Slice(out, func(i, j int) bool { return st.groupSeq[out[i]] < st.groupSeq[out[j]] })
+	return out
+}
+
+// sortUsers puts users found by lookups in list order.
+func (st *state) sortUsers(us []*User) {
+	sort.Slice(us, func(i, j int) bool { return st.userSeq[us[i].ID] < st.userSeq[us[j].ID] })
+}
+
+// view is the users of a REST list ("", verified, unverified, all) in list
+// order, cached until the next user change.
+func (st *state) view(list string) []*User {
+	if list == "all" {
+		return st.users
+	}
+	if list == "" {
+		list = "verified"
+	}
+	if st.views == nil || st.viewVersion != st.userVersion {
+		st.views, st.viewVersion = map[string][]*User{}, st.userVersion
+	}
+	if v, ok := st.views[list]; ok {
+		return v
+	}
+	sel := []*User{}
+	for _, u := range st.users {
+		if u.Verified == (list == "verified") {
+			sel = append(sel, u)
 		}
 	}
-	return out
+	st.views[list] = sel
+	return sel
 }
 
 func (st *state) memberList(gid string) []string {
@@ -282,6 +453,7 @@ func (st *state) memberList(gid string) []string {
 func (st *state) addSpot(sp *Spot) {
 	st.spots = append(st.spots, sp)
 	st.spotByID[sp.ID] = sp
+	st.touchSpots()
 }
 
 func (st *state) addItem(it *Item) {
@@ -335,7 +507,7 @@ func fromDump(d StateDump) *state {
 		st.addGroup(&c)
 		for _, uid := range members {
 			if st.userByID[uid] != nil {
-				st.members[c.ID][uid] = true
+				st.setMember(c.ID, uid, true)
 			}
 		}
 	}

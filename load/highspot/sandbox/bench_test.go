@@ -1,0 +1,73 @@
+package sandbox
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// benchSandbox is a sandbox persisted to a state file holding n users (all
+// verified) and one empty group.
+func benchSandbox(b *testing.B, n int) *Server {
+	b.Helper()
+	sd := Seed{Groups: []SeedGroup{{ID: "b0000000000000000000000a", Name: "Bench"}}}
+	sd.Users = make([]User, n)
+	for i := range sd.Users {
+		sd.Users[i] = User{Email: fmt.Sprintf("user%07d@bench.example", i), Name: "U", Surname: fmt.Sprint(i), Verified: true}
+	}
+	s, err := New(Options{Seed: &sd, StateFile: filepath.Join(b.TempDir(), "state.json"), RandSeed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+func benchServe(b *testing.B, h http.Handler, method, target, body string, auth func(*http.Request)) {
+	req := httptest.NewRequest(method, target, strings.NewReader(body))
+	auth(req)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		b.Fatalf("%s %s: got %d %s, want 200", method, target, w.Code, w.Body)
+	}
+}
+
+// BenchmarkSandbox200k measures request throughput against a persisted
+// sandbox holding 200k users: membership adds (a write each), REST lookups by
+// email, SCIM userName filter lookups and a REST page deep in the list.
+func BenchmarkSandbox200k(b *testing.B) {
+	const n = 200_000
+	s := benchSandbox(b, n)
+	h := s.Handler()
+	rest := func(r *http.Request) { r.SetBasicAuth(DefaultKey, DefaultSecret) }
+	scim := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+DefaultSCIMToken) }
+	email := func(i int) string { return fmt.Sprintf("user%07d@bench.example", (i*7919)%n) }
+	cases := []struct {
+		name string
+		req  func(b *testing.B, i int)
+	}{
+		{"membership-add", func(b *testing.B, i int) {
+			benchServe(b, h, "POST", "/v1.0/groups/b0000000000000000000000a/users", `{"users":["`+email(i)+`"]}`, rest)
+		}},
+		{"rest-lookup-email", func(b *testing.B, i int) {
+			benchServe(b, h, "GET", "/v1.0/users?list=all&email="+strings.ToUpper(email(i)), "", rest)
+		}},
+		{"scim-filter-userName", func(b *testing.B, i int) {
+			benchServe(b, h, "GET", "/scim/v2/Users?filter=userName%20eq%20%22"+email(i)+"%22", "", scim)
+		}},
+		{"rest-page-100", func(b *testing.B, i int) {
+			benchServe(b, h, "GET", fmt.Sprintf("/v1.0/users?start=%d&limit=100", (i*100)%n), "", rest)
+		}},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				tc.req(b, i)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
+}

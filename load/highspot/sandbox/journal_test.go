@@ -1,0 +1,183 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+	"github.com/sirupsen/logrus/hooks/test"
+)
+
+// scimDo sends a SCIM request with the default token.
+func (r *rig) scimDo(method, path, body string) int {
+	r.t.Helper()
+	req, _ := http.NewRequest(method, r.ts.URL+"/scim/v2"+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+DefaultSCIMToken)
+	req.Header.Set("Content-Type", scimContentType)
+	resp, err := r.ts.Client().Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// comparable is the persisted part of a dump, encoded.
+func comparable(t *testing.T, d StateDump) string {
+	t.Helper()
+	d.Counters, d.Faults = nil, nil
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// writeEverything makes every kind of change the surfaces allow.
+func writeEverything(r *rig) {
+	r.t.Helper()
+	steps := []struct {
+		name, method, path, body string
+		scim                     bool
+	}{
+		{"REST create", "POST", "/v1.0/users", `[{"email":"j1@acme.com","properties":{"name":"J","region":"EMEA"}},{"email":"j2@acme.com"}]`, false},
+		{"REST update", "POST", "/v1.0/users", `[{"email":"JOHN.DOE@acme.com","properties":{"surname":"Doe-Smith"}}]`, false},
+		{"REST member add", "POST", "/v1.0/groups/64b7f0c2a1b2c3d4e5f60006/users", `{"users":["j1@acme.com","alice.smith@acme.com"]}`, false},
+		{"REST member remove", "DELETE", "/v1.0/groups/64b7f0c2a1b2c3d4e5f60001/users/64b7f0c2a1b2c3d4e5f60704", "", false},
+		{"REST suspend", "DELETE", "/v1.0/users/64b7f0c2a1b2c3d4e5f60708", "", false},
+		{"REST group create", "POST", "/v1.0/groups", `{"name":"New Group"}`, false},
+		{"REST group patch", "PATCH", "/v1.0/groups/64b7f0c2a1b2c3d4e5f60004", `{"description":"EMEA region"}`, false},
+		{"REST group delete", "DELETE", "/v1.0/groups/64b7f0c2a1b2c3d4e5f6000a", "", false},
+		{"REST spot patch", "PATCH", "/v1.0/spots/6138e1ca2505892258c9c006", `{"description":"All hands"}`, false},
+		{"SCIM create", "POST", "/Users", `{"userName":"s1@acme.com","name":{"givenName":"S","familyName":"One"},"active":true}`, true},
+		{"SCIM put renames", "PUT", "/Users/64b7f0c2a1b2c3d4e5f60705", `{"userName":"juergen.m@acme.com","name":{"givenName":"Jürgen","familyName":"M"}}`, true},
+		{"SCIM patch", "PATCH", "/Users/64b7f0c2a1b2c3d4e5f60704", `{"Operations":[{"op":"replace","path":"displayName","value":"Alice S."}]}`, true},
+		{"SCIM group members", "PATCH", "/Groups/64b7f0c2a1b2c3d4e5f60003", `{"Operations":[{"op":"replace","path":"members","value":[{"value":"64b7f0c2a1b2c3d4e5f60703"}]}]}`, true},
+		{"SCIM hard delete", "DELETE", "/Users/64b7f0c2a1b2c3d4e5f60709", "", true},
+	}
+	for _, st := range steps {
+		var code int
+		if st.scim {
+			code = r.scimDo(st.method, st.path, st.body)
+		} else {
+			code, _ = r.do(st.method, st.path, "", st.body, nil)
+		}
+		if code < 200 || code > 299 {
+			r.t.Fatalf("%s: got %d, want 2xx", st.name, code)
+		}
+	}
+}
+
+func TestJournalCrashRecovery(t *testing.T) {
+	cases := []struct {
+		name    string
+		compact int
+	}{
+		{"journal only", 0},
+		{"compacting every 3 lines", 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.json")
+			r := newRig(t, Options{StateFile: path, RandSeed: 7, JournalCompactEvery: tc.compact})
+			writeEverything(r)
+			want := comparable(t, r.s.State())
+			// Crash: no Close; the server is dropped.
+			s2, err := New(Options{StateFile: path, Seed: &Seed{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := comparable(t, s2.State()); got != want {
+				t.Errorf("state after a crash differs:\n got %s\nwant %s", got, want)
+			}
+			// The snapshot is the readable dump format.
+			d, ok, err := loadFile(path)
+			if err != nil || !ok {
+				t.Fatalf("got %v %v, want a readable snapshot", ok, err)
+			}
+			if _, found := d.UserByEmail("juergen.m@acme.com"); !found {
+				t.Errorf("snapshot after reopen lacks the renamed user")
+			}
+		})
+	}
+}
+
+func TestJournalTornLastLineIgnored(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	r := newRig(t, Options{StateFile: path, RandSeed: 7})
+	writeEverything(r)
+	want := comparable(t, r.s.State())
+	jp := journalPath(path)
+	f, err := os.OpenFile(jp, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Half of a line: the process died mid-write.
+	if _, err := f.WriteString(`[{"op":"user","user":{"id":"dead","email":"torn@acme.com"`); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	log, hook := test.NewNullLogger()
+	s2, err := New(Options{StateFile: path, Seed: &Seed{}, Logger: log})
+	if err != nil {
+		t.Fatalf("got %v, want the torn line ignored", err)
+	}
+	if got := comparable(t, s2.State()); got != want {
+		t.Errorf("state after a torn line differs:\n got %s\nwant %s", got, want)
+	}
+	warned := false
+	for _, e := range hook.AllEntries() {
+		warned = warned || e.Level == logrus.WarnLevel && strings.Contains(e.Message, "torn")
+	}
+	if !warned {
+		t.Errorf("got no warning about the torn line, want one")
+	}
+	// The torn tail is gone: new lines after it are read back.
+	if b, _ := os.ReadFile(jp); len(b) != 0 {
+		t.Errorf("got journal %q after reopening, want it folded into the snapshot", b)
+	}
+}
+
+func TestJournalCorruptMiddleLineIsAnError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	r := newRig(t, Options{StateFile: path, RandSeed: 7})
+	writeEverything(r)
+	jp := journalPath(path)
+	b, err := os.ReadFile(jp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	lines[1] = []byte("{garbage\n")
+	if err := os.WriteFile(jp, bytes.Join(lines, nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(Options{StateFile: path, Seed: &Seed{}})
+	if err == nil || !strings.Contains(err.Error(), jp) || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("got %v, want an error naming %s line 2", err, jp)
+	}
+}
+
+func TestCloseFoldsJournalIntoSnapshot(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	r := newRig(t, Options{StateFile: path, RandSeed: 7})
+	writeEverything(r)
+	if err := r.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(journalPath(path)); len(b) != 0 {
+		t.Errorf("got journal %d bytes after Close, want empty", len(b))
+	}
+	d, _, err := loadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := comparable(t, d), comparable(t, r.s.State()); got != want {
+		t.Errorf("snapshot after Close differs:\n got %s\nwant %s", got, want)
+	}
+}
