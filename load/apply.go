@@ -20,6 +20,7 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/retry"
 )
 
 // Ledger is where the applier writes one load_results row per change as its
@@ -476,22 +477,18 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// backoff is the wait before retry number attempt (1-based): the server's
-// Retry-After when given (capped), else full jitter over base*2^(attempt-1)
-// capped at BackoffMax.
+// backoff is the wait before retry number attempt (1-based), by the
+// project's one policy (retry.Backoff): the server's Retry-After when given
+// (capped at MaxRetryAfter), else full jitter over base*2^(attempt-1) capped
+// at BackoffMax.
 func (a *applier) backoff(attempt int, c ErrorClass) time.Duration {
-	if c.RetryAfter > 0 {
-		return min(c.RetryAfter, a.opts.MaxRetryAfter)
-	}
-	ceil := a.opts.BackoffBase
-	for i := 1; i < attempt && ceil < a.opts.BackoffMax; i++ {
-		ceil *= 2
-	}
-	ceil = min(ceil, a.opts.BackoffMax)
-	a.randMu.Lock()
-	d := time.Duration(a.opts.Rand.Int64N(int64(ceil) + 1))
-	a.randMu.Unlock()
-	return d
+	b := retry.Backoff{Base: a.opts.BackoffBase, Max: a.opts.BackoffMax, MaxRetryAfter: a.opts.MaxRetryAfter,
+		Int64N: func(n int64) int64 {
+			a.randMu.Lock()
+			defer a.randMu.Unlock()
+			return a.opts.Rand.Int64N(n)
+		}}
+	return b.Delay(attempt, c.RetryAfter)
 }
 
 // callResult is the outcome of a retried call.

@@ -1,14 +1,10 @@
 package load
 
 import (
-	"context"
 	"errors"
-	"io"
-	"net"
-	"net/http"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/otds-highspot/otds-highspot/internal/retry"
 )
 
 // ErrorClass is what the applier needs to know about a failed call: whether
@@ -31,17 +27,10 @@ type StatusCoder interface{ HTTPStatus() int }
 // RetryAfterer is implemented by errors that carry the server's Retry-After.
 type RetryAfterer interface{ RetryAfterDelay() time.Duration }
 
-// RetryableStatus reports the statuses Highspot clients retry (reference §7):
-// 429, 500, 502, 503 and 504. Every other status, 400 and 409 in particular,
-// is final.
-func RetryableStatus(status int) bool {
-	switch status {
-	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
-}
+// RetryableStatus reports the statuses every client retries (internal/retry:
+// 429, 500, 502, 503 and 504). Every other status, 400, 409 and 501 in
+// particular, is final.
+func RetryableStatus(status int) bool { return retry.Status(status) }
 
 // DefaultClassify classifies errors without knowing the client package:
 // errors exposing HTTPStatus()/RetryAfterDelay() by their status, timeouts and
@@ -68,29 +57,6 @@ func DefaultClassify(err error) ErrorClass {
 }
 
 // TransportRetryable reports whether err is a timeout or a dropped or refused
-// connection, the failures that happen before an HTTP status is read.
-func TransportRetryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) {
-		return false
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true // a per-request timeout; the run's own ctx is checked by the caller
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED) {
-		return true
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		return true
-	}
-	// net/http reports a server that hung up mid-response in plain text.
-	msg := err.Error()
-	return strings.Contains(msg, "connection reset") || strings.Contains(msg, "server closed idle connection") ||
-		strings.Contains(msg, "EOF")
-}
+// connection, the failures that happen before an HTTP status is read
+// (internal/retry's decision).
+func TransportRetryable(err error) bool { return retry.Transport(err) }

@@ -6,17 +6,15 @@
 package highspot
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/otds-highspot/otds-highspot/internal/retry"
 )
 
 // StatusError is a non-2xx HTTP response (or a per-entry rejection mapped to
@@ -58,75 +56,21 @@ func (e *StatusError) Error() string {
 // does not exist on the target.
 var ErrNotFound = errors.New("not found on Highspot")
 
-// Retryable reports whether a request that failed with err may be retried:
-// 429, 500, 502, 503, 504, timeouts and dropped connections (EOF, reset,
-// refused) are; validation errors (other 4xx), context cancellation and
-// everything else are not.
+// Retryable reports whether a request that failed with err may be retried,
+// by the project's one policy (internal/retry): 429, 500, 502, 503, 504,
+// timeouts and dropped connections (EOF, reset, refused) are; 501, the other
+// 4xx, context cancellation and everything else are not.
 func Retryable(err error) bool {
-	if err == nil {
-		return false
-	}
 	var se *StatusError
 	if errors.As(err, &se) {
-		switch se.Status {
-		case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
-			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			return true
-		}
-		return false
+		return retry.Status(se.Status)
 	}
-	if errors.Is(err, context.Canceled) {
-		return false
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		// A per-request timeout (http.Client.Timeout) is retryable; the
-		// caller checks its own ctx before retrying.
-		return true
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed) {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		return true
-	}
-	// net/http reports a peer that closed mid-response with these texts and no
-	// typed error.
-	msg := err.Error()
-	for _, s := range []string{"server closed idle connection", "connection reset", "broken pipe", "EOF"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
+	return retry.Transport(err)
 }
 
 // ParseRetryAfter reads a Retry-After value: delta seconds or an HTTP-date
 // (relative to now). It returns 0 when absent, unparseable or in the past.
-func ParseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
+func ParseRetryAfter(v string, now time.Time) time.Duration { return retry.ParseRetryAfter(v, now) }
 
 // newStatusError reads resp's body into a StatusError.
 func newStatusError(resp *http.Response, now time.Time) *StatusError {
