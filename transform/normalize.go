@@ -446,27 +446,11 @@ func AccountKey(tree, sourceID string) string { return tree + "/" + sourceID }
 // GroupKey is the run-unique key of a group: "<tree>/<source_id>".
 func GroupKey(tree, sourceID string) string { return tree + "/" + sourceID }
 
-// Normalize turns one raw account into its normalized row. groups are the
-// account's effective groups (from the membership graph), used by
-// member_of conditions and copied (keys, sorted) into Groups.
-func (n *Normalizer) Normalize(a records.Account, groups []GroupRef) records.AccountNormalized {
-	return n.normalize(&a, groups, AccountKey(clean(a.Tree), clean(a.SourceID)))
-}
-
-// normalize is Normalize with the account's key already built.
-func (n *Normalizer) normalize(a *records.Account, groups []GroupRef, key string) records.AccountNormalized {
-	var keys []string
-	if len(groups) > 0 {
-		keys = make([]string, len(groups))
-	}
-	var out records.AccountNormalized
-	n.normalizeGroups(&out, a, groups, key, keys)
-	return out
-}
-
-// normalizeGroups is normalize into *out (written in place: no copy of the
-// wide row) with the storage for Groups supplied (len(groups) strings, or
-// nil when there are none).
+// normalizeGroups turns one raw account into its normalized row, written in
+// place into *out (no copy of the wide row). groups are the account's
+// effective groups (from the membership graph), used by member_of conditions
+// and copied (keys, sorted) into Groups, whose storage keys supplies
+// (len(groups) strings, or nil when there are none).
 func (n *Normalizer) normalizeGroups(out *records.AccountNormalized, a *records.Account, groups []GroupRef, key string, keys []string) {
 	*out = records.AccountNormalized{
 		AccountKey: key,
@@ -645,9 +629,9 @@ func setDerived(out *records.AccountNormalized, name, val string) {
 	}
 }
 
-// Denormalize maps a normalized account back to the raw shape Normalize
-// reads, so that Normalize(Denormalize(Normalize(x), x), groups) can be
-// compared with Normalize(x, groups) (the gofmt-style idempotence property).
+// Denormalize maps a normalized account back to the raw shape the normalizer
+// reads, so that normalizing Denormalize(normalized(x), x) can be compared
+// with normalizing x (the gofmt-style idempotence property).
 // orig supplies the raw attributes a normalized row does not hold (flags,
 // city, external ids, extra attributes).
 func Denormalize(an records.AccountNormalized, orig records.Account) records.Account {

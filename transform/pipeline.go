@@ -7,55 +7,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
-// Input is one run's raw records of every tree plus the previous run's links.
-type Input struct {
-	Accounts    []records.Account
-	Groups      []records.Group
-	Memberships []records.Membership
-	Previous    []records.PersonLink
-	Overrides   Overrides
-	// TreeOrder: most authoritative tree first (default survivorship order).
-	TreeOrder []string
-}
-
-// Output is everything the transform stage publishes.
-type Output struct {
-	Accounts    []records.AccountNormalized
-	Memberships []records.EffectiveMembership
-	*Resolution
-	Graph GraphStats
-}
-
-// Transform runs the whole pure pipeline in memory: graph, normalize,
-// effective memberships, resolve. The stage streams the same steps.
-func Transform(cfg *config.Transform, in Input) (*Output, error) {
-	n, err := NewNormalizer(cfg)
-	if err != nil {
-		return nil, err
-	}
-	b := NewGraphBuilder()
-	for _, g := range in.Groups {
-		b.AddGroup(g)
-	}
-	for _, a := range in.Accounts {
-		b.AddAccount(a.Tree, a.SourceID, a.DN)
-	}
-	for _, m := range in.Memberships {
-		b.AddMembership(m)
-	}
-	g := b.Build()
-	out := &Output{Graph: g.Stats}
-	for _, a := range in.Accounts {
-		key := AccountKey(clean(a.Tree), clean(a.SourceID))
-		refs := g.Effective(key)
-		out.Accounts = append(out.Accounts, n.Normalize(a, refs))
-		out.Memberships = append(out.Memberships, Memberships(key, clean(a.Tree), refs)...)
-	}
-	sorted := append([]records.AccountNormalized(nil), out.Accounts...)
-	out.Resolution, err = Resolve(cfg, ResolveInput{Accounts: sorted, Previous: in.Previous, Overrides: mergeOverrides(cfg, in.Overrides), TreeOrder: in.TreeOrder, GroupNames: g.GroupNames()})
-	return out, err
-}
-
 // mergeOverrides adds the config's overrides to those read from a file.
 func mergeOverrides(cfg *config.Transform, o Overrides) Overrides {
 	return Overrides{

@@ -2,18 +2,23 @@ package transform
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
 var update = flag.Bool("update", false, "rewrite testcases/*/expected.json from the current output")
@@ -24,7 +29,6 @@ type caseRun struct {
 	Groups      []records.Group
 	Memberships []records.Membership
 	Overrides   Overrides
-	TreeOrder   []string
 }
 
 type caseInput struct {
@@ -111,33 +115,89 @@ func unsnake(v any, keep bool) any {
 	return v
 }
 
+// runCase publishes each run's input as the extract of every configured tree
+// into a fresh file store, runs the transform stage (Run, the code the binary
+// runs) and reads the published tables back. Runs share the store, so each
+// run's previous links are the prior run's published person_links.
 func runCase(t *testing.T, cfg *config.Config, in caseInput) []caseOutput {
 	t.Helper()
+	ctx := context.Background()
 	runs := in.Runs
 	if len(runs) == 0 {
 		runs = []caseRun{in.caseRun}
 	}
+	st, err := store.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := func() time.Time { return time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC) }
 	var outs []caseOutput
-	var prev []records.PersonLink
-	for _, r := range runs {
-		order := r.TreeOrder
-		if order == nil {
-			order = cfg.TreeNames()
+	for i, r := range runs {
+		checkTrees(t, cfg, r)
+		env := artifact.Env{Store: st, RunID: fmt.Sprintf("20261125T%06dZ-case", i+1), ConfigHash: "test", Version: "test", Host: "test", TempDir: t.TempDir(), Now: clock}
+		for _, tree := range cfg.TreeNames() {
+			publishExtract(t, env, tree, r)
 		}
-		out, err := Transform(&cfg.Transform, Input{Accounts: r.Accounts, Groups: r.Groups, Memberships: r.Memberships, Previous: prev, Overrides: r.Overrides, TreeOrder: order})
+		res, err := Run(ctx, env, cfg, Options{Overrides: r.Overrides})
+		if err != nil {
+			t.Fatalf("run %d: %v", i+1, err)
+		}
+		m, _, err := artifact.ReadManifest(ctx, st, env.RunID, StageName)
 		if err != nil {
 			t.Fatal(err)
 		}
-		outs = append(outs, caseOutput{Accounts: out.Accounts, Memberships: out.Memberships, Persons: out.Persons, Links: out.Links, Reviews: out.Reviews, Warnings: out.Warnings, Graph: out.Graph})
-		prev = out.Links
+		out := caseOutput{
+			Accounts:    readTable[records.AccountNormalized](t, st, m, records.AccountsNormalizedSpec),
+			Memberships: readTable[records.EffectiveMembership](t, st, m, records.EffectiveMembershipsSpec),
+			Persons:     readTable[records.Person](t, st, m, records.PersonsSpec),
+			Links:       readTable[records.PersonLink](t, st, m, records.PersonLinksSpec),
+			Reviews:     readTable[records.MatchReview](t, st, m, records.MatchReviewSpec),
+			Warnings:    res.Warnings,
+			Graph:       res.Graph,
+		}
+		outs = append(outs, out)
 		checkIdempotent(t, cfg, r, out)
 		checkDeterministic(t, cfg, r, out)
 	}
 	return outs
 }
 
+// checkTrees: every record of a case belongs to a configured tree (the stage
+// reads the extract of configured trees only, so any other would vanish).
+func checkTrees(t *testing.T, cfg *config.Config, r caseRun) {
+	t.Helper()
+	known := map[string]bool{}
+	for _, n := range cfg.TreeNames() {
+		known[n] = true
+	}
+	var trees []string
+	for _, a := range r.Accounts {
+		trees = append(trees, a.Tree)
+	}
+	for _, g := range r.Groups {
+		trees = append(trees, g.Tree)
+	}
+	for _, m := range r.Memberships {
+		trees = append(trees, m.Tree)
+	}
+	for _, tr := range trees {
+		if !known[tr] {
+			t.Fatalf("input.yaml: tree %q is not in config.yaml trees: (the stage would not read it)", tr)
+		}
+	}
+}
+
+func readTable[T any](t *testing.T, st store.Store, m *artifact.Manifest, spec records.Spec) []T {
+	t.Helper()
+	rows, err := artifact.ReadAll[T](context.Background(), st, m, spec)
+	if err != nil {
+		t.Fatalf("read %s: %v", spec.Name, err)
+	}
+	return rows
+}
+
 // checkIdempotent: normalizing normalized data changes nothing (gofmt-style).
-func checkIdempotent(t *testing.T, cfg *config.Config, r caseRun, out *Output) {
+func checkIdempotent(t *testing.T, cfg *config.Config, r caseRun, out caseOutput) {
 	t.Helper()
 	n, err := NewNormalizer(&cfg.Transform)
 	if err != nil {
@@ -154,26 +214,31 @@ func checkIdempotent(t *testing.T, cfg *config.Config, r caseRun, out *Output) {
 		b.AddMembership(m)
 	}
 	g := b.Build()
-	for i, a := range r.Accounts {
-		once := out.Accounts[i]
-		twice := n.Normalize(Denormalize(once, a), g.Effective(once.AccountKey))
-		if !reflect.DeepEqual(once, twice) {
-			t.Errorf("normalize is not idempotent for %s:\n got %+v\nwant %+v", once.AccountKey, twice, once)
+	raw := map[string]records.Account{}
+	for _, a := range r.Accounts {
+		raw[AccountKey(clean(a.Tree), clean(a.SourceID))] = a
+	}
+	again := make([]records.Account, len(out.Accounts))
+	for i, once := range out.Accounts {
+		again[i] = Denormalize(once, raw[once.AccountKey])
+	}
+	twice := make([]records.AccountNormalized, len(again))
+	NormalizeBatch(n, g, again, twice, make([][]GroupRef, len(again)), 1)
+	for i, once := range out.Accounts {
+		if !reflect.DeepEqual(once, twice[i]) {
+			t.Errorf("normalize is not idempotent for %s:\n got %+v\nwant %+v", once.AccountKey, twice[i], once)
 		}
 	}
 }
 
 // checkDeterministic: the same input in reverse order gives identical persons and links.
-func checkDeterministic(t *testing.T, cfg *config.Config, r caseRun, out *Output) {
+func checkDeterministic(t *testing.T, cfg *config.Config, r caseRun, out caseOutput) {
 	t.Helper()
 	rev := append([]records.AccountNormalized(nil), out.Accounts...)
 	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
 		rev[i], rev[j] = rev[j], rev[i]
 	}
-	order := r.TreeOrder
-	if order == nil {
-		order = cfg.TreeNames()
-	}
+	order := cfg.TreeNames()
 	again, _ := Resolve(&cfg.Transform, ResolveInput{Accounts: rev, Previous: nil, Overrides: mergeOverrides(&cfg.Transform, r.Overrides), TreeOrder: order, GroupNames: nil})
 	first, _ := Resolve(&cfg.Transform, ResolveInput{Accounts: out.Accounts, Previous: nil, Overrides: mergeOverrides(&cfg.Transform, r.Overrides), TreeOrder: order, GroupNames: nil})
 	if !reflect.DeepEqual(first, again) {
