@@ -45,6 +45,7 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/retry"
 )
 
 // restAliases maps LDAP attribute names (the tree's mapping defaults) to the
@@ -64,8 +65,8 @@ type Source struct {
 
 	password, clientSecret config.Secret
 
-	backoff    time.Duration // first retry delay; doubles, capped at maxBackoff
-	maxBackoff time.Duration
+	backoff retry.Backoff                                    // the wait between attempts (internal/retry)
+	sleep   func(ctx context.Context, d time.Duration) error // retry.Sleep; tests record the waits instead
 
 	mu   sync.Mutex
 	auth string // current ticket or bearer token
@@ -82,7 +83,8 @@ func New(tree config.Tree, getenv func(string) string, client *http.Client, log 
 func newSource(tree config.Tree, getenv func(string) string, client *http.Client, log logrus.FieldLogger) (*Source, error) {
 	cfg := tree.Rest
 	s := &Source{tree: tree, cfg: cfg, base: strings.TrimRight(cfg.URL, "/"), log: log.WithField("tree", tree.Name),
-		backoff: 500 * time.Millisecond, maxBackoff: 10 * time.Second}
+		backoff: retry.Backoff{Base: 500 * time.Millisecond, Max: 10 * time.Second, MaxRetryAfter: maxRetryAfter},
+		sleep:   retry.Sleep}
 	if s.cfg.PageSize == 0 {
 		s.cfg.PageSize = config.DefaultRestPageSize
 	}
@@ -139,10 +141,15 @@ func newSource(tree config.Tree, getenv func(string) string, client *http.Client
 	return s, nil
 }
 
+// maxRetryAfter caps how long one Retry-After of the OTDS server may pause
+// the extract.
+const maxRetryAfter = time.Minute
+
 // statusError is a non-2xx answer.
 type statusError struct {
-	code int
-	body string
+	code       int
+	body       string
+	retryAfter time.Duration // the answer's Retry-After; 0 = none
 }
 
 func (e *statusError) Error() string {
@@ -162,7 +169,9 @@ func (e *statusError) expired() bool {
 	return false
 }
 
-func (e *statusError) retryable() bool { return e.code >= 500 || e.code == http.StatusTooManyRequests }
+// retryable is the project's one decision (internal/retry): 429, 500, 502,
+// 503, 504; not 501 or any other status.
+func (e *statusError) retryable() bool { return retry.Status(e.code) }
 
 // signIn gets a new ticket or token.
 func (s *Source) signIn(ctx context.Context) error {
@@ -196,7 +205,7 @@ func (s *Source) signIn(ctx context.Context) error {
 		return fmt.Errorf("sign in to %s: read answer: %w", s.base, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		err := fmt.Errorf("sign in to %s as %s: %w; check the credentials in the tree's rest settings", s.base, s.who(), &statusError{resp.StatusCode, truncate(string(b), 300)})
+		err := fmt.Errorf("sign in to %s as %s: %w; check the credentials in the tree's rest settings", s.base, s.who(), &statusError{code: resp.StatusCode, body: truncate(string(b), 300)})
 		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 			return exitcode.Wrap(exitcode.Auth, err) // retrying a wrong password can lock the account
 		}
@@ -233,16 +242,17 @@ func (s *Source) who() string {
 	return "user " + s.cfg.Username
 }
 
-// get fetches <base>/rest<path>?q into v: retries 5xx/429/network errors with
-// backoff (bounded by rest.retries) and signs in again once when the ticket
-// has expired (401, or 400 status 1034).
+// get fetches <base>/rest<path>?q into v: retries what internal/retry calls
+// transient (429, 500, 502, 503, 504, timeouts, dropped connections), at most
+// rest.retries times, waiting the server's Retry-After or a full-jitter
+// backoff, and signs in again once when the ticket has expired (401, or 400
+// status 1034).
 func (s *Source) get(ctx context.Context, path string, q url.Values, v any) error {
 	u := s.base + "/rest" + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
 	reauthed := false
-	delay := s.backoff
 	retries := s.cfg.RetryCount()
 	for attempt := 0; ; attempt++ {
 		err := s.getOnce(ctx, u, v)
@@ -268,21 +278,25 @@ func (s *Source) get(ctx context.Context, path string, q url.Values, v any) erro
 		if errors.As(err, &se) && se.code == http.StatusForbidden {
 			return exitcode.Wrap(exitcode.Auth, fmt.Errorf("GET %s: %w; the account %s may not read this (check its OTDS permissions)", path, err, s.who()))
 		}
-		if errors.As(err, &se) && !se.retryable() {
+		isStatus := errors.As(err, &se)
+		if isStatus && !se.retryable() || !isStatus && !retry.Transport(err) {
 			return fmt.Errorf("GET %s: %w", path, err)
 		}
 		if attempt >= retries {
 			return fmt.Errorf("GET %s: %w (after %d attempts); check the OTDS server's health", path, err, attempt+1)
 		}
 		s.log.WithFields(logrus.Fields{"path": path, "attempt": attempt + 1, "error": err.Error()}).Warn("OTDS request failed; retrying")
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		var after time.Duration
+		if isStatus {
+			after = se.retryAfter
 		}
-		delay = min(delay*2, s.maxBackoff)
+		d := s.backoff.Delay(attempt+1, after)
+		if serr := s.sleep(ctx, d); serr != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("GET %s: %w (after %d attempts; waiting %v more would pass the deadline: %w)", path, err, attempt+1, d, serr)
+		}
 	}
 }
 
@@ -309,14 +323,15 @@ func (s *Source) getOnce(ctx context.Context, u string, v any) error {
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return &statusError{resp.StatusCode, truncate(string(b), 300)}
+		return &statusError{code: resp.StatusCode, body: truncate(string(b), 300),
+			retryAfter: retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	dec := json.NewDecoder(resp.Body)
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || isNetErr(err) {
 			return fmt.Errorf("connection dropped while reading the answer: %w", err)
 		}
-		return &statusError{http.StatusBadGateway, "answer is not the expected JSON: " + err.Error()}
+		return &statusError{code: http.StatusBadGateway, body: "answer is not the expected JSON: " + err.Error()}
 	}
 	return nil
 }

@@ -81,7 +81,7 @@ func fast(t *testing.T, tree config.Tree, client *http.Client) *Source {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	s.backoff, s.maxBackoff = time.Millisecond, 5*time.Millisecond
+	s.backoff.Base, s.backoff.Max = time.Millisecond, 5*time.Millisecond
 	return s
 }
 
