@@ -76,6 +76,16 @@ type ApplyOptions struct {
 	// PlanSHA256, when set, must equal the plan manifest's summary plan_sha256
 	// (the plan the operator reviewed).
 	PlanSHA256 string
+	// KnownUsers, when set, is what a snapshot fresh for this plan (this
+	// run's pull, the plan's baseline) says of the users the changes name:
+	// lower-cased email -> Highspot id, "" when the snapshot has no such
+	// user. A create of an email listed here is not looked up again (no
+	// lookup, no full listing): it is sent as an update of the id, or as a
+	// create marked Absent, which the target still settles safely when the
+	// user appeared since (REST upserts by email, SCIM turns a 409 into an
+	// update). Emails not listed are looked up as before. RunApply fills it.
+	KnownUsers map[string]string
+
 	// CheckFresh, when set, is called before any change is applied and must
 	// fail when the plan's baseline changed since it was computed. The load
 	// stage cannot import transform/plan, so pipelines wires
@@ -872,6 +882,32 @@ func (a *applier) existing(ctx context.Context, creates []*upsertItem) []*upsert
 	if len(creates) == 0 {
 		return nil
 	}
+	if known := a.opts.KnownUsers; known != nil {
+		var found, rest []*upsertItem
+		for _, it := range creates {
+			id, ok := known[strings.ToLower(it.in.Email)]
+			if !ok {
+				rest = append(rest, it)
+				continue
+			}
+			if id != "" {
+				it.asUpd, it.id = true, id
+			}
+			found = append(found, it)
+		}
+		if len(rest) == 0 {
+			return found
+		}
+		found = append(found, a.lookupExisting(ctx, rest)...)
+		sort.Slice(found, func(i, j int) bool { return found[i].c.Seq < found[j].c.Seq })
+		return found
+	}
+	return a.lookupExisting(ctx, creates)
+}
+
+// lookupExisting asks the target about every create: one listing above
+// LookupListThreshold creates, else a lookup each.
+func (a *applier) lookupExisting(ctx context.Context, creates []*upsertItem) []*upsertItem {
 	if len(creates) > a.opts.LookupListThreshold {
 		index := map[string]User{}
 		res := a.call(ctx, "list users", func(ctx context.Context) error {
@@ -1040,6 +1076,9 @@ func (a *applier) user(ctx context.Context, c records.Change) (*User, callResult
 	id, ok := a.ids[strings.ToLower(c.Email)]
 	a.mu.Unlock()
 	if ok && id != "" {
+		return &User{ID: id, Email: c.Email}, callResult{}
+	}
+	if id := a.opts.KnownUsers[strings.ToLower(c.Email)]; id != "" {
 		return &User{ID: id, Email: c.Email}, callResult{}
 	}
 	var u *User

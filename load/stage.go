@@ -104,6 +104,13 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 	if cfg != nil {
 		opts = mergeOptions(OptionsFromConfig(cfg.Apply), opts)
 	}
+	known := 0
+	if !opts.DryRun && opts.KnownUsers == nil {
+		var why string
+		opts.KnownUsers, why = knownUsers(ctx, env, pm, changes)
+		known = len(opts.KnownUsers)
+		log.WithFields(logrus.Fields{"known_users": known, "why": why}).Debug("apply: users known from this run's pull")
+	}
 	if opts.DryRun {
 		sum, err := Apply(ctx, target, changes, NewMemLedger(nil), opts, log)
 		res.Summary = sum
@@ -178,6 +185,7 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 	stage.SetSummary("creates_as_updates", sum.CreatesAsUpdates)
 	stage.SetSummary("requests", sum.Requests)
 	stage.SetSummary("retries", sum.Retries)
+	stage.SetSummary("users_known_from_pull", known)
 	stage.SetSummary("by_op", byOpFinal(changes, ledger))
 	stage.SetSummary(SummaryPlanHash, planSHA)
 	stage.SetSummary("attempt", len(attempts)+1)
@@ -241,6 +249,47 @@ func applyAttempts(ctx context.Context, st store.Store, runID string) ([]string,
 }
 
 // mergeOptions overlays every non-zero field of o on base (the config).
+// knownUsers reads, from this run's pull snapshot (highspot_users), what it
+// holds of the users the changes name (lower-cased email -> id, "" when
+// absent) — only when the plan was diffed against exactly that snapshot
+// (baseline_source pull with its sha256; CheckFresh has checked it is still
+// the latest pull). Then apply needs no listing or lookup of its own to tell
+// creates from updates. Otherwise, or when the snapshot cannot be read, it
+// returns nil and why, and apply looks users up as before.
+func knownUsers(ctx context.Context, env artifact.Env, pm *artifact.Manifest, changes []records.Change) (map[string]string, string) {
+	src, _ := pm.Summary["baseline_source"].(string)
+	bsha, _ := pm.Summary["baseline_sha256"].(string)
+	if src != "pull" || bsha == "" {
+		return nil, "the plan's baseline is not a pull"
+	}
+	m, ref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, StagePull)
+	if err != nil {
+		return nil, "this run has no readable pull: " + err.Error()
+	}
+	if ref.SHA256 != bsha {
+		return nil, "this run's pull is not the plan's baseline"
+	}
+	want := map[string]string{}
+	for _, c := range changes {
+		if c.Email != "" && (c.Op == records.OpCreateUser || c.HighspotID == "") {
+			want[strings.ToLower(strings.TrimSpace(c.Email))] = ""
+		}
+	}
+	if len(want) == 0 {
+		return nil, "no change needs a lookup"
+	}
+	if err := artifact.ReadTable(ctx, env.Store, m, records.HighspotUsersSpec, func(u records.HighspotUser) error {
+		e := strings.ToLower(strings.TrimSpace(u.Email))
+		if _, ok := want[e]; ok && u.HighspotID != "" {
+			want[e] = u.HighspotID
+		}
+		return nil
+	}); err != nil {
+		return nil, "read highspot_users of this run's pull: " + err.Error()
+	}
+	return want, "this run's pull is the plan's baseline"
+}
+
 func mergeOptions(base, o ApplyOptions) ApplyOptions {
 	setF := func(dst *float64, v float64) {
 		if v != 0 {
@@ -273,6 +322,7 @@ func mergeOptions(base, o ApplyOptions) ApplyOptions {
 	setF(&base.BreakerThreshold, o.BreakerThreshold)
 	base.DryRun, base.DryRunOut, base.Classify, base.Rand, base.Now = o.DryRun, o.DryRunOut, o.Classify, o.Rand, o.Now
 	base.PlanSHA256, base.CheckFresh = o.PlanSHA256, o.CheckFresh
+	base.KnownUsers = o.KnownUsers
 	base.Progress = o.Progress // dropped before: no bar ever appeared during apply
 	return base
 }
