@@ -33,24 +33,20 @@ type ResolveInput struct {
 	TreeOrder []string
 	// GroupNames maps a group key to "<tree>:<name>" for Person.Groups.
 	GroupNames map[string]string
-	// GroupNamesOf returns an account's effective groups as "<tree>:<name>"
-	// (nil = a.Groups through GroupNames); lets a caller drop Groups from the
-	// rows it holds. It is called from several goroutines at once.
-	GroupNamesOf func(a *records.AccountNormalized) []string
-	// Emit, when set, receives each person with its links as soon as it is
+	// Emit (required) receives each person with its links as soon as it is
 	// assembled (in a deterministic order, on the goroutine that called
-	// Resolve) instead of collecting them in the
-	// Resolution; an error from Emit stops Resolve.
+	// Resolve); an error from Emit stops Resolve.
 	Emit func(p records.Person, links []records.PersonLink) error
-	// groupNamesAt, when set, replaces GroupNamesOf and is also told the
-	// account's position in Accounts as passed in (before the sort).
+	// groupNamesAt returns an account's effective groups as "<tree>:<name>"
+	// (nil = a.Groups through GroupNames), told the account's position in
+	// Accounts as passed in (before the sort); lets a caller drop Groups from
+	// the rows it holds. It is called from several goroutines at once.
 	groupNamesAt func(a *records.AccountNormalized, at int) []string
 }
 
-// Resolution is what Resolve produces. Persons, Links and Reviews are sorted.
+// Resolution is what Resolve produces besides the persons and links it
+// emits. Reviews are sorted.
 type Resolution struct {
-	Persons  []records.Person
-	Links    []records.PersonLink
 	Reviews  []records.MatchReview
 	Warnings []string
 }
@@ -334,6 +330,9 @@ func sortHolders(pairs []keyHolder) []keyHolder {
 // gives the same output regardless of input order. in.Accounts is sorted in
 // place by account key.
 func Resolve(cfg *config.Transform, in ResolveInput) (*Resolution, error) {
+	if in.Emit == nil {
+		return nil, fmt.Errorf("transform: resolve: ResolveInput.Emit is nil (nothing would receive the persons)")
+	}
 	acc := in.Accounts // sorted in place: no second copy of a million rows
 	orig := sortAccounts(acc)
 	n := len(acc)
@@ -910,20 +909,9 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 	pc := r.newPersonCtx(in)
 	err := r.assembleOrdered(roots, func(rt int32) (records.Person, []records.PersonLink) {
 		return r.person(rt, pid[rt], in, pc), r.links(rt, pid[rt], inherited[rt], prev)
-	}, func(p records.Person, links []records.PersonLink) error {
-		if in.Emit != nil {
-			return in.Emit(p, links)
-		}
-		res.Links = append(res.Links, links...)
-		res.Persons = append(res.Persons, p)
-		return nil
-	})
+	}, in.Emit)
 	if err != nil {
 		return err
-	}
-	if in.Emit == nil {
-		sort.Slice(res.Links, func(i, j int) bool { return res.Links[i].AccountKey < res.Links[j].AccountKey })
-		sort.Slice(res.Persons, func(i, j int) bool { return res.Persons[i].PersonID < res.Persons[j].PersonID })
 	}
 	for _, rv := range r.reviews {
 		seen := map[string]bool{}
@@ -1190,9 +1178,6 @@ func (r *resolver) groupNames(in ResolveInput, m int32) []string {
 			at = int(r.orig[m])
 		}
 		return in.groupNamesAt(a, at)
-	}
-	if in.GroupNamesOf != nil {
-		return in.GroupNamesOf(a)
 	}
 	keys := a.Groups
 	if len(keys) == 0 {
