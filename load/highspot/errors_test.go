@@ -12,61 +12,26 @@ import (
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/retry"
 	"github.com/otds-highspot/otds-highspot/load"
 	"github.com/otds-highspot/otds-highspot/load/highspot"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
 )
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	cases := []struct {
-		name, in string
-		want     time.Duration
-	}{
-		{"absent", "", 0},
-		{"seconds", "7", 7 * time.Second},
-		{"zero", "0", 0},
-		{"negative", "-3", 0},
-		{"http-date", now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
-		{"past date", now.Add(-time.Minute).Format(http.TimeFormat), 0},
-		{"garbage", "soon", 0},
-	}
-	for _, c := range cases {
-		if got := highspot.ParseRetryAfter(c.in, now); got != c.want {
-			t.Errorf("%s: ParseRetryAfter(%q) = %v, want %v", c.name, c.in, got, c.want)
+// TestRetryableIsThePolicy checks the wiring: a StatusError is decided by
+// its status, anything else as a transport error, both by internal/retry
+// (whose TestShouldRetry holds the table of decisions).
+func TestRetryableIsThePolicy(t *testing.T) {
+	for status := 100; status < 600; status++ {
+		err := fmt.Errorf("op: %w", &highspot.StatusError{Status: status})
+		if got, want := highspot.Retryable(err), retry.Status(status); got != want {
+			t.Errorf("Retryable(HTTP %d): got %v, want %v (retry.Status)", status, got, want)
 		}
 	}
-}
-
-func TestRetryable(t *testing.T) {
-	cases := []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"nil", nil, false},
-		{"429", &highspot.StatusError{Status: 429}, true},
-		{"500", &highspot.StatusError{Status: 500}, true},
-		{"502", &highspot.StatusError{Status: 502}, true},
-		{"503 wrapped", fmt.Errorf("op: %w", &highspot.StatusError{Status: 503}), true},
-		{"504", &highspot.StatusError{Status: 504}, true},
-		{"400", &highspot.StatusError{Status: 400}, false},
-		{"401", &highspot.StatusError{Status: 401}, false},
-		{"404", &highspot.StatusError{Status: 404}, false},
-		{"409", &highspot.StatusError{Status: 409}, false},
-		{"422 per-entry", &highspot.StatusError{Status: 422}, false},
-		{"501", &highspot.StatusError{Status: 501}, false},
-		{"EOF", fmt.Errorf("post: %w", io.EOF), true},
-		{"unexpected EOF", io.ErrUnexpectedEOF, true},
-		{"reset", fmt.Errorf("read: %w", syscall.ECONNRESET), true},
-		{"deadline", context.DeadlineExceeded, true},
-		{"canceled", context.Canceled, false},
-		{"not found", highspot.ErrNotFound, false},
-		{"other", errors.New("decode: bad json"), false},
-	}
-	for _, c := range cases {
-		if got := highspot.Retryable(c.err); got != c.want {
-			t.Errorf("%s: Retryable(%v) = %v, want %v", c.name, c.err, got, c.want)
+	for _, err := range []error{nil, io.EOF, fmt.Errorf("read: %w", syscall.ECONNRESET), context.DeadlineExceeded,
+		context.Canceled, highspot.ErrNotFound, errors.New("decode: bad json")} {
+		if got, want := highspot.Retryable(err), retry.Transport(err); got != want {
+			t.Errorf("Retryable(%v): got %v, want %v (retry.Transport)", err, got, want)
 		}
 	}
 }
