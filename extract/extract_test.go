@@ -23,6 +23,7 @@ import (
 	"github.com/otds-highspot/otds-highspot/extract/ldap"
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
@@ -100,7 +101,7 @@ type snapshot struct {
 func readSnapshot(t *testing.T, st store.Store, runID, tree string) snapshot {
 	t.Helper()
 	ctx := context.Background()
-	m, _, err := artifact.ReadManifest(ctx, st, runID, "extract."+tree)
+	m, _, err := artifact.ReadManifest(ctx, st, runID, string(contract.ExtractStage(tree)))
 	if err != nil {
 		t.Fatalf("read manifest of %s: %v", tree, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 )
@@ -121,7 +122,7 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target T
 	if log == nil {
 		log = logrus.New()
 	}
-	log = log.WithFields(logrus.Fields{"run_id": env.RunID, "stage": StagePull})
+	log = log.WithFields(logrus.Fields{"run_id": env.RunID, "stage": string(contract.Pull)})
 	now := opts.Now
 	if now == nil {
 		now = time.Now
@@ -140,7 +141,7 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target T
 	}
 	at := now().UTC()
 
-	stage := artifact.NewStage(env, StagePull)
+	stage := artifact.NewStage(env, string(contract.Pull))
 	committed := false
 	defer func() {
 		if !committed {
@@ -196,7 +197,7 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target T
 
 	// Compare with the directory and the desired state, when published.
 	var persons []records.Person
-	if m, ref, err := findManifest(ctx, env, StageTransform, true); err != nil {
+	if m, ref, err := findManifest(ctx, env, string(contract.Transform), true); err != nil {
 		return nil, err
 	} else if m != nil {
 		if persons, err = artifact.ReadAll[records.Person](ctx, env.Store, m, records.PersonsSpec); err != nil {
@@ -206,7 +207,7 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target T
 		res.DirectoryRun = ref.RunID
 	}
 	var desired []records.DesiredUser
-	if m, ref, err := findManifest(ctx, env, StagePlan, true); err != nil {
+	if m, ref, err := findManifest(ctx, env, string(contract.Plan), true); err != nil {
 		return nil, err
 	} else if m != nil {
 		if desired, err = artifact.ReadAll[records.DesiredUser](ctx, env.Store, m, records.DesiredUsersSpec); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/load"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
@@ -55,12 +56,12 @@ func TestRunPullSandbox(t *testing.T) {
 				t.Fatal(err)
 			}
 			env := fileEnv(t, t.TempDir(), t.TempDir())
-			publish(t, env, load.StageTransform, records.PersonsSpec, []records.Person{
+			publish(t, env, string(contract.Transform), records.PersonsSpec, []records.Person{
 				{PersonID: "p-ann", PrimaryEmail: "ann@corp.example", Status: "enabled"},
 				{PersonID: "p-bob", PrimaryEmail: "bob@corp.example", Status: "enabled"},
 				{PersonID: "p-svc", PrimaryEmail: sandbox.DefaultServiceUser, Status: "enabled"},
 			})
-			publish(t, env, load.StagePlan, records.DesiredUsersSpec, []records.DesiredUser{
+			publish(t, env, string(contract.Plan), records.DesiredUsersSpec, []records.DesiredUser{
 				{PersonID: "p-ann", Email: "ann@corp.example", Groups: []string{"Sales"}},
 				{PersonID: "p-bob", Email: "bob@corp.example", Groups: []string{"Sales"}},
 			})

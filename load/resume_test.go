@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 	"github.com/otds-highspot/otds-highspot/load"
@@ -37,7 +38,7 @@ func fileEnv(t testing.TB, dir, tmp string) artifact.Env {
 
 func publishPlanStage(t *testing.T, env artifact.Env, changes []records.Change) {
 	t.Helper()
-	s := artifact.NewStage(env, load.StagePlan)
+	s := artifact.NewStage(env, string(contract.Plan))
 	w, err := artifact.OpenTable[records.Change](s, records.ChangesSpec)
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +160,7 @@ func TestApplyKilledMidRunResumes(t *testing.T) {
 	if strings.Contains(out.String(), "child finished") {
 		t.Fatalf("the child finished before it was killed; output:\n%s", out.String())
 	}
-	if _, _, err := artifact.ReadManifest(t.Context(), env.Store, resumeRunID, load.StageApply); err == nil {
+	if _, _, err := artifact.ReadManifest(t.Context(), env.Store, resumeRunID, string(contract.Apply)); err == nil {
 		t.Fatal("the killed child committed the apply manifest")
 	}
 	// The killed attempt's ledger parts are in the staging area, not in

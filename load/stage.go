@@ -12,17 +12,14 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
-// Stage names and the plan summary key apply checks.
+// The plan summary key apply checks.
 const (
-	StageApply      = "apply"
-	StagePull       = "pull"
-	StagePlan       = "plan"
-	StageTransform  = "transform"
 	SummaryPlanHash = "plan_sha256"
 )
 
@@ -54,8 +51,8 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 	if log == nil {
 		log = logrus.New()
 	}
-	log = log.WithFields(logrus.Fields{"run_id": env.RunID, "stage": StageApply})
-	pm, pref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, StagePlan)
+	log = log.WithFields(logrus.Fields{"run_id": env.RunID, "stage": string(contract.Apply)})
+	pm, pref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, string(contract.Plan))
 	if err != nil {
 		if errors.Is(err, artifact.ErrNotPublished) {
 			return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("apply: run %s has no published plan; run plan first: %w", env.RunID, err))
@@ -76,11 +73,11 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 		}
 	}
 	if _, err := artifact.RollForward(ctx, env, func(stage string) bool {
-		return stage == StageApply || strings.HasPrefix(stage, AttemptStagePrefix)
+		return stage == string(contract.Apply) || strings.HasPrefix(stage, AttemptStagePrefix)
 	}); err != nil {
 		return res, exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: %w (nothing was applied; re-run apply)", err))
 	}
-	if m, ref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, StageApply); err == nil {
+	if m, ref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, string(contract.Apply)); err == nil {
 		res.AlreadyPublished, res.Manifest, res.Ref = true, m, ref
 		log.Info("apply: already published for this run; nothing to do")
 		return res, nil
@@ -125,7 +122,7 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 		return res, exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: read the ledger of earlier attempts: %w (nothing was applied; re-run apply)", err))
 	}
 
-	stage := artifact.NewStage(env, StageApply)
+	stage := artifact.NewStage(env, string(contract.Apply))
 	committed := false
 	defer func() {
 		if !committed {
@@ -163,7 +160,7 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 	ledger.OnRecord = func(ctx context.Context, r records.LoadResult) error { return w.Write(r) }
 	ledger.OnFlush = func(ctx context.Context) error {
 		err := w.Flush(ctx)
-		env.Check(StageApply + ":flush")
+		env.Check(string(contract.Apply) + ":flush")
 		return err
 	}
 
@@ -221,7 +218,7 @@ func idOf(r records.LoadResult) rowID {
 
 // AttemptStagePrefix names the manifest of an apply attempt that left
 // changes failed: apply.attempt-001, apply.attempt-002, ...
-const AttemptStagePrefix = StageApply + ".attempt-"
+const AttemptStagePrefix = contract.ApplyAttemptPrefix
 
 // applyAttempts lists the committed incomplete attempts of a run's apply and
 // the load_results part file names their manifests list.

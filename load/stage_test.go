@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
@@ -26,7 +27,7 @@ func testEnv(t *testing.T) artifact.Env {
 // sha "" records the changes' real hash.
 func publishPlan(t *testing.T, env artifact.Env, changes []records.Change, status, sha string) {
 	t.Helper()
-	s := artifact.NewStage(env, StagePlan)
+	s := artifact.NewStage(env, string(contract.Plan))
 	w, err := artifact.OpenTable[records.Change](s, records.ChangesSpec)
 	if err != nil {
 		t.Fatal(err)

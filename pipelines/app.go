@@ -17,6 +17,7 @@ import (
 	"github.com/otds-highspot/otds-highspot/fixtures"
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/logging"
 	"github.com/otds-highspot/otds-highspot/internal/store"
@@ -239,7 +240,7 @@ func (a *App) AddPlanHash(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if m, _, err := artifact.ReadManifest(ctx, a.Store, s.RunID, StagePlan); err == nil {
+	if m, _, err := artifact.ReadManifest(ctx, a.Store, s.RunID, string(contract.Plan)); err == nil {
 		s.PlanSHA256, _ = m.Summary["plan_sha256"].(string)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/logging"
 	"github.com/otds-highspot/otds-highspot/load"
@@ -83,13 +84,13 @@ func (a *App) Pull(ctx context.Context) error {
 		return err
 	}
 	a.Summary.RunID = runID
-	return a.tracked(ctx, runID, []string{StagePull}, nil, func(ctx context.Context) error { return a.pull(ctx, runID) })
+	return a.tracked(ctx, runID, []string{string(contract.Pull)}, nil, func(ctx context.Context) error { return a.pull(ctx, runID) })
 }
 
 func (a *App) pull(ctx context.Context, runID string) error {
-	if m, ok, err := a.published(ctx, runID, StagePull); err != nil || ok {
+	if m, ok, err := a.published(ctx, runID, string(contract.Pull)); err != nil || ok {
 		if ok {
-			a.skipPublished(runID, StagePull, m)
+			a.skipPublished(runID, string(contract.Pull), m)
 		}
 		return err
 	}
@@ -100,10 +101,10 @@ func (a *App) pull(ctx context.Context, runID string) error {
 	defer stop()
 	res, err := load.RunPull(ctx, a.Env(runID), a.Cfg, t, load.PullOptions{Apply: a.applyOptions(), MaxListPages: a.Cfg.Highspot.MaxListPages})
 	if err != nil {
-		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StagePull, Status: "failed", Error: err.Error()})
+		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: string(contract.Pull), Status: "failed", Error: err.Error()})
 		return err
 	}
-	a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StagePull, Status: "published", Manifest: a.Store.URL(res.Ref.Key),
+	a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: string(contract.Pull), Status: "published", Manifest: a.Store.URL(res.Ref.Key),
 		Rows:    map[string]int64{"highspot_users": int64(res.Users), "highspot_groups": int64(res.Groups), "drift": int64(len(res.Drift))},
 		Details: map[string]any{"drift_by_kind": res.DriftByKind}})
 	fmt.Fprintf(a.Stdout, "pull: %d Highspot users (%d unverified, %d suspended), %d groups, %d drift items %v\n",
@@ -155,7 +156,7 @@ func (a *App) Plan(ctx context.Context, o PlanOptions) error {
 		return err
 	}
 	a.Summary.RunID = runID
-	return a.tracked(ctx, runID, []string{StagePlan}, nil, func(ctx context.Context) error { return a.planDerived(ctx, runID, o) })
+	return a.tracked(ctx, runID, []string{string(contract.Plan)}, nil, func(ctx context.Context) error { return a.planDerived(ctx, runID, o) })
 }
 
 // planDerived runs plan, then publishes the derived products (identity
@@ -175,12 +176,12 @@ func (a *App) planDerived(ctx context.Context, runID string, o PlanOptions) erro
 }
 
 func (a *App) plan(ctx context.Context, runID string, o PlanOptions) error {
-	m, ok, err := a.published(ctx, runID, StagePlan)
+	m, ok, err := a.published(ctx, runID, string(contract.Plan))
 	if err != nil {
 		return err
 	}
 	if ok {
-		a.skipPublished(runID, StagePlan, m)
+		a.skipPublished(runID, string(contract.Plan), m)
 		switch {
 		case m.Status == artifact.StatusBlocked:
 			return blockedPlanError(runID)
@@ -192,14 +193,14 @@ func (a *App) plan(ctx context.Context, runID string, o PlanOptions) error {
 	res, err := plan.Run(ctx, a.Env(runID), a.Cfg, plan.Options{Allow: o.Allow, FromRun: o.FromRun})
 	if res != nil && res.Summary != nil {
 		s := res.Summary
-		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StagePlan, Status: s.Status, Manifest: a.Store.URL(res.Ref.Key),
+		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: string(contract.Plan), Status: s.Status, Manifest: a.Store.URL(res.Ref.Key),
 			Rows:    map[string]int64{"changes": res.Manifest.TableRows("changes"), "desired_users": res.Manifest.TableRows("desired_users")},
 			Details: map[string]any{"plan_sha256": s.PlanSHA256, "by_op": s.ByOp, "blocked": s.Blocked, "report": a.Store.URL(res.Manifest.Blobs["plan.html"].Key)}})
 		if text, serr := plan.Show(ctx, a.Store, runID); serr == nil {
 			fmt.Fprint(a.Stdout, text)
 		}
 	} else if err != nil {
-		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StagePlan, Status: "failed", Error: err.Error()})
+		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: string(contract.Plan), Status: "failed", Error: err.Error()})
 	}
 	return err
 }
@@ -262,7 +263,7 @@ func (a *App) PlanShow(ctx context.Context, o ...PlanShowOptions) error {
 // localReport returns a local path of runID's plan.html: the file itself in
 // a file store, else a temp file holding its verified bytes.
 func (a *App) localReport(ctx context.Context, runID string) (string, error) {
-	m, _, err := artifact.ReadManifest(ctx, a.Store, runID, StagePlan)
+	m, _, err := artifact.ReadManifest(ctx, a.Store, runID, string(contract.Plan))
 	if err != nil {
 		return "", fmt.Errorf("plan show --open: %w", err)
 	}
@@ -302,10 +303,10 @@ func (a *App) Apply(ctx context.Context, o ApplyOptions) error {
 	a.Summary.RunID = runID
 	var decides []string // a dry run decides no stage's outcome
 	if !o.DryRun {
-		decides = []string{StageApply}
+		decides = []string{string(contract.Apply)}
 	}
 	started := time.Now()
-	return a.tracked(ctx, runID, []string{StageApply}, decides, func(ctx context.Context) error {
+	return a.tracked(ctx, runID, []string{string(contract.Apply)}, decides, func(ctx context.Context) error {
 		err := a.apply(ctx, runID, o)
 		if !o.DryRun {
 			// apply ends a run driven stage by stage: it writes the run
@@ -338,7 +339,7 @@ func (a *App) apply(ctx context.Context, runID string, o ApplyOptions) error {
 		// The approval names the plan sha256 the manifest records; RunApply
 		// then re-hashes the changes against that same sha256.
 		if err := a.requireApproval(ctx, runID); err != nil {
-			a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StageApply, Status: "not approved", Error: err.Error()})
+			a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: string(contract.Apply), Status: "not approved", Error: err.Error()})
 			return err
 		}
 	}
@@ -346,7 +347,7 @@ func (a *App) apply(ctx context.Context, runID string, o ApplyOptions) error {
 	endBar()
 	if res != nil {
 		s := res.Summary
-		st := StageSummary{Stage: StageApply, Status: "published", Rows: map[string]int64{"load_results": int64(s.Done())},
+		st := StageSummary{Stage: string(contract.Apply), Status: "published", Rows: map[string]int64{"load_results": int64(s.Done())},
 			Details: map[string]any{"applied": s.Applied, "skipped": s.Skipped, "failed": s.Failed, "resumed": s.Resumed, "pending": s.Pending,
 				"requests": s.Requests, "retries": s.Retries, "creates_as_updates": s.CreatesAsUpdates, "dry_run": s.DryRun}}
 		switch {
@@ -379,7 +380,7 @@ func (a *App) apply(ctx context.Context, runID string, o ApplyOptions) error {
 			}
 		}
 	} else if err != nil {
-		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StageApply, Status: "failed", Error: err.Error()})
+		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: string(contract.Apply), Status: "failed", Error: err.Error()})
 	}
 	return err
 }
@@ -426,7 +427,7 @@ func Sandbox(ctx context.Context, o SandboxOptions) error {
 // record names its sha256 (apply.require_approval). A blocked or missing plan
 // passes here: RunApply refuses it with its own message.
 func (a *App) requireApproval(ctx context.Context, runID string) error {
-	m, _, err := artifact.ReadManifest(ctx, a.Store, runID, StagePlan)
+	m, _, err := artifact.ReadManifest(ctx, a.Store, runID, string(contract.Plan))
 	if err != nil || m.Status == artifact.StatusBlocked {
 		return nil
 	}

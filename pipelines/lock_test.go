@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -32,7 +33,7 @@ func TestWithLockReleasesOnPanic(t *testing.T) {
 				t.Errorf("recovered %v, want the stage's panic", r)
 			}
 		}()
-		_ = a.withLock(context.Background(), "20261105T000000Z-pani", []string{StageApply}, func(ctx context.Context) error {
+		_ = a.withLock(context.Background(), "20261105T000000Z-pani", []string{string(contract.Apply)}, func(ctx context.Context) error {
 			if _, err := st.Stat(ctx, "_locks/20261105T000000Z-pani/apply.lock"); err != nil {
 				t.Errorf("inside withLock: the stage lock is missing: %v", err)
 			}

@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/transform/review"
 )
-
-// StageReview is the access review stage.
-const StageReview = review.StageName
 
 // Review publishes the access review of --run-id or the latest run (stage
 // "review": access_review, review.html, review.csv). A run's review is
@@ -19,17 +17,17 @@ func (a *App) Review(ctx context.Context) error {
 		return err
 	}
 	a.Summary.RunID = runID
-	return a.tracked(ctx, runID, []string{StageReview}, nil, func(ctx context.Context) error {
-		if m, ok, err := a.published(ctx, runID, StageReview); err != nil || ok {
+	return a.tracked(ctx, runID, []string{string(contract.Review)}, nil, func(ctx context.Context) error {
+		if m, ok, err := a.published(ctx, runID, string(contract.Review)); err != nil || ok {
 			if ok {
-				a.skipPublished(runID, StageReview, m)
+				a.skipPublished(runID, string(contract.Review), m)
 				fmt.Fprintf(a.Stdout, "  report    %s\n", a.Store.URL(m.Blobs["review.html"].Key))
 			}
 			return err
 		}
 		res, err := review.Run(ctx, a.Env(runID))
 		if err != nil {
-			a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StageReview, Status: "failed", Error: err.Error()})
+			a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: string(contract.Review), Status: "failed", Error: err.Error()})
 			return err
 		}
 		grants := map[string]int{}
@@ -38,7 +36,7 @@ func (a *App) Review(ctx context.Context) error {
 				grants[r.Grant]++
 			}
 		}
-		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StageReview, Status: "published", Manifest: a.Store.URL(res.Ref.Key),
+		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: string(contract.Review), Status: "published", Manifest: a.Store.URL(res.Ref.Key),
 			Rows:    map[string]int64{"access_review": int64(len(res.Rows))},
 			Details: map[string]any{"users": res.Users, "grants": grants, "pull_run_id": res.PullRun, "plan_run_id": res.PlanRun, "report": a.Store.URL(res.Manifest.Blobs["review.html"].Key)}})
 		fmt.Fprintf(a.Stdout, "review: %d Highspot users (pull of run %s), %d group holdings: %d granted by policy, %d drift, %d manual\n  report    %s\n  csv       %s\n",

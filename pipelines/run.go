@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/pipelines/retention"
 	"github.com/otds-highspot/otds-highspot/transform/analytics"
@@ -65,7 +66,7 @@ func (a *App) Run(ctx context.Context, o RunOptions) error {
 	started := time.Now()
 	var lockStages []string
 	for _, s := range stageOrder[from : until+1] {
-		if s == StageExtract {
+		if s == string(contract.Extract) {
 			lockStages = append(lockStages, a.extractStages(o.Trees)...)
 			continue
 		}
@@ -91,15 +92,15 @@ func (a *App) runStages(ctx context.Context, runID string, from, until int, o Ru
 		log.Debug("stage starting")
 		var err error
 		switch stageOrder[i] {
-		case StageExtract:
+		case string(contract.Extract):
 			err = a.extract(ctx, runID, ExtractOptions{Trees: o.Trees})
-		case StageTransform:
+		case string(contract.Transform):
 			err = a.transform(ctx, runID, TransformOptions{})
-		case StagePull:
+		case string(contract.Pull):
 			err = a.pull(ctx, runID)
-		case StagePlan:
+		case string(contract.Plan):
 			err = a.planDerived(ctx, runID, PlanOptions{Allow: o.Allow})
-		case StageApply:
+		case string(contract.Apply):
 			err = a.apply(ctx, runID, ApplyOptions{PlanSHA256: o.PlanSHA256, DryRun: o.DryRun})
 		}
 		if err != nil {
@@ -119,7 +120,7 @@ func (a *App) runStages(ctx context.Context, runID string, from, until int, o Ru
 func (a *App) derived(ctx context.Context, runID string) error {
 	env := a.Env(runID)
 	if a.Cfg.Operate.History.On() {
-		_, done, err := a.published(ctx, runID, "history")
+		_, done, err := a.published(ctx, runID, string(contract.History))
 		if err != nil {
 			return err
 		}
@@ -128,12 +129,12 @@ func (a *App) derived(ctx context.Context, runID string) error {
 			if err != nil {
 				return fmt.Errorf("history: %w", err)
 			}
-			a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: "history", Status: "published", Manifest: a.Store.URL(res.Ref.Key),
+			a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: string(contract.History), Status: "published", Manifest: a.Store.URL(res.Ref.Key),
 				Rows: map[string]int64{"identity_history": res.Rows}})
 		}
 	}
 	if a.Cfg.Operate.Analytics.Enabled {
-		_, done, err := a.published(ctx, runID, "analytics")
+		_, done, err := a.published(ctx, runID, string(contract.Analytics))
 		if err != nil {
 			return err
 		}
@@ -146,7 +147,7 @@ func (a *App) derived(ctx context.Context, runID string) error {
 			if err != nil {
 				return fmt.Errorf("analytics: %w", err)
 			}
-			a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: "analytics", Status: "published", Manifest: a.Store.URL(res.Ref.Key), Rows: res.Rows})
+			a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: string(contract.Analytics), Status: "published", Manifest: a.Store.URL(res.Ref.Key), Rows: res.Rows})
 		}
 	}
 	return nil
@@ -204,7 +205,7 @@ func (a *App) stageRefs(ctx context.Context, runID string) ([]artifact.Ref, stri
 			continue
 		}
 		refs = append(refs, ref)
-		if s.Stage == StagePlan {
+		if s.Stage == string(contract.Plan) {
 			if v, ok := m.Summary["plan_sha256"].(string); ok {
 				planSHA = v
 			}

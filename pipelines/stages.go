@@ -14,20 +14,12 @@ import (
 	"github.com/otds-highspot/otds-highspot/extract/otdsrest"
 	"github.com/otds-highspot/otds-highspot/extract/sources"
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/transform"
 )
 
-// Stage names in run order.
-const (
-	StageExtract   = "extract"
-	StageTransform = "transform"
-	StagePull      = "pull"
-	StagePlan      = "plan"
-	StageApply     = "apply"
-)
-
-var stageOrder = []string{StageExtract, StageTransform, StagePull, StagePlan, StageApply}
+var stageOrder = []string{string(contract.Extract), string(contract.Transform), string(contract.Pull), string(contract.Plan), string(contract.Apply)}
 
 // newRunID picks the run id for a command that starts a run.
 func (a *App) newRunID() string {
@@ -96,7 +88,7 @@ func (a *App) extractStages(trees []string) []string {
 	}
 	out := make([]string, 0, len(trees))
 	for _, t := range trees {
-		out = append(out, "extract."+t)
+		out = append(out, string(contract.ExtractStage(t)))
 	}
 	return out
 }
@@ -131,7 +123,7 @@ func (a *App) extract(ctx context.Context, runID string, o ExtractOptions) error
 		defer debug.SetMemoryLimit(prev)
 	}
 	env := a.Env(runID)
-	log := env.Log.WithField("stage", StageExtract)
+	log := env.Log.WithField("stage", string(contract.Extract))
 	httpClient := &http.Client{Timeout: 5 * time.Minute}
 	names := o.Trees
 	if len(names) == 0 {
@@ -140,12 +132,12 @@ func (a *App) extract(ctx context.Context, runID string, o ExtractOptions) error
 	// Trees already published for this run are skipped (a retry, or run --from).
 	var todo []string
 	for _, t := range names {
-		m, ok, err := a.published(ctx, runID, "extract."+t)
+		m, ok, err := a.published(ctx, runID, string(contract.ExtractStage(t)))
 		if err != nil {
 			return exitcode.Wrap(exitcode.Transient, err)
 		}
 		if ok {
-			a.skipPublished(runID, "extract."+t, m)
+			a.skipPublished(runID, string(contract.ExtractStage(t)), m)
 			continue
 		}
 		todo = append(todo, t)
@@ -170,7 +162,7 @@ func (a *App) extract(ctx context.Context, runID string, o ExtractOptions) error
 	done()
 	if res != nil {
 		for _, t := range res.Trees {
-			s := StageSummary{Stage: "extract." + t.Tree, Status: t.Status, Error: t.Error,
+			s := StageSummary{Stage: string(contract.ExtractStage(t.Tree)), Status: t.Status, Error: t.Error,
 				Rows: map[string]int64{"accounts": t.Accounts, "groups": t.Groups, "memberships": t.Memberships, "rejects": t.Rejects}}
 			if t.Ref != nil {
 				s.Manifest = a.Store.URL(t.Ref.Key)
@@ -224,22 +216,22 @@ func (a *App) Transform(ctx context.Context, o TransformOptions) error {
 		return err
 	}
 	a.Summary.RunID = runID
-	return a.tracked(ctx, runID, []string{StageTransform}, nil, func(ctx context.Context) error { return a.transform(ctx, runID, o) })
+	return a.tracked(ctx, runID, []string{string(contract.Transform)}, nil, func(ctx context.Context) error { return a.transform(ctx, runID, o) })
 }
 
 func (a *App) transform(ctx context.Context, runID string, o TransformOptions) error {
-	if m, ok, err := a.published(ctx, runID, StageTransform); err != nil || ok {
+	if m, ok, err := a.published(ctx, runID, string(contract.Transform)); err != nil || ok {
 		if ok {
-			a.skipPublished(runID, StageTransform, m)
+			a.skipPublished(runID, string(contract.Transform), m)
 		}
 		return err
 	}
 	res, err := transform.Run(ctx, a.Env(runID), a.Cfg, transform.Options{AllowMissingTrees: o.AllowMissingTrees})
 	if err != nil {
-		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StageTransform, Status: "failed", Error: err.Error()})
+		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: string(contract.Transform), Status: "failed", Error: err.Error()})
 		return err
 	}
-	a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: StageTransform, Status: "published", Manifest: a.Store.URL(res.Ref.Key),
+	a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: string(contract.Transform), Status: "published", Manifest: a.Store.URL(res.Ref.Key),
 		Rows: map[string]int64{"accounts_normalized": res.Accounts, "effective_memberships": res.Memberships, "persons": res.Persons, "person_links": res.Links, "match_review": res.Reviews}})
 	fmt.Fprintf(a.Stdout, "transform: %d accounts → %d persons (%d links, %d for review) in %s\n",
 		res.Accounts, res.Persons, res.Links, res.Reviews, res.Duration.Round(time.Millisecond))

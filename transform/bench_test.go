@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
@@ -280,7 +281,7 @@ func BenchmarkStage(b *testing.B) {
 func writeSynthExtracts(ctx context.Context, b *testing.B, env artifact.Env, s synth) {
 	b.Helper()
 	for t, tree := range synthTrees {
-		stg := artifact.NewStage(env, "extract."+tree)
+		stg := artifact.NewStage(env, string(contract.ExtractStage(tree)))
 		aw, _ := artifact.OpenTable[records.Account](stg, records.AccountsSpec)
 		mw, _ := artifact.OpenTable[records.Membership](stg, records.MembershipsSpec)
 		gw, _ := artifact.OpenTable[records.Group](stg, records.GroupsSpec)

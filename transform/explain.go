@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
@@ -23,12 +24,12 @@ func Explain(ctx context.Context, st store.Store, runID string, query string) (s
 	var m *artifact.Manifest
 	var err error
 	if runID == "" {
-		m, _, err = artifact.LatestManifest(ctx, st, StageName, "")
+		m, _, err = artifact.LatestManifest(ctx, st, string(contract.Transform), "")
 	} else {
-		m, _, err = artifact.ReadManifest(ctx, st, runID, StageName)
+		m, _, err = artifact.ReadManifest(ctx, st, runID, string(contract.Transform))
 		if errors.Is(err, artifact.ErrNotPublished) {
 			// that run has no transform (yet): explain the latest one before it
-			m, _, err = artifact.LatestManifest(ctx, st, StageName, runID)
+			m, _, err = artifact.LatestManifest(ctx, st, string(contract.Transform), runID)
 		}
 	}
 	if errors.Is(err, artifact.ErrNotPublished) {

@@ -16,13 +16,11 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
-
-// StageName is the manifest name of the transform stage.
-const StageName = "transform"
 
 // Options tune one transform run.
 type Options struct {
@@ -80,7 +78,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	}
 
 	// 1. inputs: every configured tree's extract, all or nothing
-	stage := artifact.NewStage(env, StageName)
+	stage := artifact.NewStage(env, string(contract.Transform))
 	committed := false
 	defer func() {
 		if !committed {
@@ -90,7 +88,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	res := &Result{}
 	var extracts []*artifact.Manifest
 	for _, tree := range cfg.TreeNames() {
-		m, ref, err := artifact.ReadManifest(ctx, st, env.RunID, "extract."+tree)
+		m, ref, err := artifact.ReadManifest(ctx, st, env.RunID, string(contract.ExtractStage(tree)))
 		if errors.Is(err, artifact.ErrNotPublished) || err == nil && m.Status != artifact.StatusPublished {
 			res.MissingTrees = append(res.MissingTrees, tree)
 			continue
@@ -110,7 +108,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 
 	// 2. previous links (stable person ids)
 	var prev []records.PersonLink
-	pm, pref, err := artifact.LatestManifest(ctx, st, StageName, env.RunID)
+	pm, pref, err := artifact.LatestManifest(ctx, st, string(contract.Transform), env.RunID)
 	switch {
 	case errors.Is(err, artifact.ErrNotPublished):
 	case err != nil:

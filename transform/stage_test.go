@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
@@ -16,7 +17,7 @@ import (
 func publishExtract(t *testing.T, env artifact.Env, tree string, in caseRun) {
 	t.Helper()
 	ctx := context.Background()
-	s := artifact.NewStage(env, "extract."+tree)
+	s := artifact.NewStage(env, string(contract.ExtractStage(tree)))
 	aw, err := artifact.OpenTable[records.Account](s, records.AccountsSpec)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +98,7 @@ func TestStageRunStableIDsAndExplain(t *testing.T) {
 	if len(r1.Graph.Cycles) != 1 {
 		t.Errorf("cycles: got %v, want the Loop-A/Loop-B cycle", r1.Graph.Cycles)
 	}
-	m1, _, err := artifact.ReadManifest(ctx, st, e1.RunID, StageName)
+	m1, _, err := artifact.ReadManifest(ctx, st, e1.RunID, string(contract.Transform))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func TestStageRunStableIDsAndExplain(t *testing.T) {
 	if _, err := Run(ctx, e2, cfg, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	m2, _, err := artifact.ReadManifest(ctx, st, e2.RunID, StageName)
+	m2, _, err := artifact.ReadManifest(ctx, st, e2.RunID, string(contract.Transform))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +210,7 @@ func TestStageOverridesFileAndExplainByID(t *testing.T) {
 	if _, err := Run(ctx, env, cfg, Options{OverridesKey: file}); err != nil {
 		t.Fatal(err)
 	}
-	m, _, err := artifact.ReadManifest(ctx, st, env.RunID, StageName)
+	m, _, err := artifact.ReadManifest(ctx, st, env.RunID, string(contract.Transform))
 	if err != nil {
 		t.Fatal(err)
 	}

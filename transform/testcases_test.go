@@ -17,6 +17,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
@@ -142,7 +143,7 @@ func runCase(t *testing.T, cfg *config.Config, in caseInput) []caseOutput {
 		if err != nil {
 			t.Fatalf("run %d: %v", i+1, err)
 		}
-		m, _, err := artifact.ReadManifest(ctx, st, env.RunID, StageName)
+		m, _, err := artifact.ReadManifest(ctx, st, env.RunID, string(contract.Transform))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,9 +36,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
-// StageName is the stage that publishes the analytics tables.
-const StageName = "analytics"
-
 // TokenHexLen is the length of a token: 32 hex digits (128 bits).
 const TokenHexLen = 32
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 	"github.com/otds-highspot/otds-highspot/transform/analytics"
@@ -144,7 +145,7 @@ func TestRun(t *testing.T) {
 			t.Errorf("rows of %s: got %d, want %d", k, res.Rows[k], v)
 		}
 	}
-	m, _, err := artifact.ReadManifest(ctx, st, runID, analytics.StageName)
+	m, _, err := artifact.ReadManifest(ctx, st, runID, string(contract.Analytics))
 	if err != nil {
 		t.Fatal(err)
 	}

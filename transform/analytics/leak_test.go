@@ -11,6 +11,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 	"github.com/otds-highspot/otds-highspot/transform/analytics"
@@ -157,7 +158,7 @@ func TestAnalyticsNeverLeaksAnIdentifier(t *testing.T) {
 			if _, err := analytics.Run(ctx, env, opts); err != nil {
 				t.Fatal(err)
 			}
-			m, _, err := artifact.ReadManifest(ctx, st, env.RunID, analytics.StageName)
+			m, _, err := artifact.ReadManifest(ctx, st, env.RunID, string(contract.Analytics))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
@@ -63,14 +64,14 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 			return slices.Contains(opts.Columns[table], col)
 		})
 	}
-	tm, tref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, "transform")
+	tm, tref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, string(contract.Transform))
 	if err != nil {
 		return Result{}, fmt.Errorf("analytics: run %s: %w; run `otds-highspot transform` first", env.RunID, err)
 	}
 	if tm.Status != artifact.StatusPublished {
 		return Result{}, fmt.Errorf("analytics: transform of run %s is %s, not published", env.RunID, tm.Status)
 	}
-	stage := artifact.NewStage(env, StageName)
+	stage := artifact.NewStage(env, string(contract.Analytics))
 	stage.AddInput(tref)
 	res := Result{Rows: map[string]int64{}}
 	steps := []func() error{

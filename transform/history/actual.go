@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
@@ -99,9 +100,9 @@ func ActiveOn(h []records.IdentityHistory, t time.Time) []records.IdentityHistor
 // pull's run up to runID. ok is false when no pull exists yet.
 func actualSnapshots(ctx context.Context, env artifact.Env, runID string, runs []artifact.RunInfo, personOf map[string]string) (snaps []Snapshot, refs []artifact.Ref, ok bool, err error) {
 	st := env.Store
-	pm, pref, err := artifact.ReadManifest(ctx, st, runID, "pull")
+	pm, pref, err := artifact.ReadManifest(ctx, st, runID, string(contract.Pull))
 	if errors.Is(err, artifact.ErrNotPublished) {
-		pm, pref, err = artifact.LatestManifest(ctx, st, "pull", runID)
+		pm, pref, err = artifact.LatestManifest(ctx, st, string(contract.Pull), runID)
 	}
 	if errors.Is(err, artifact.ErrNotPublished) {
 		return nil, nil, false, nil
@@ -120,7 +121,7 @@ func actualSnapshots(ctx context.Context, env artifact.Env, runID string, runs [
 			continue
 		}
 		for _, s := range ri.Stages {
-			if s.Stage != "apply" && !strings.HasPrefix(s.Stage, "apply.attempt-") {
+			if s.Stage != string(contract.Apply) && !strings.HasPrefix(s.Stage, contract.ApplyAttemptPrefix) {
 				continue
 			}
 			am, aref, err := artifact.ReadManifest(ctx, st, ri.RunID, s.Stage)

@@ -8,12 +8,10 @@ import (
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
-
-// StageName is the stage that publishes identity_history.
-const StageName = "history"
 
 // Options tune Run.
 type Options struct {
@@ -52,7 +50,7 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 		runs       []string
 	)
 	if !opts.Rebuild {
-		m, ref, err := artifact.LatestManifest(ctx, st, StageName, env.RunID)
+		m, ref, err := artifact.LatestManifest(ctx, st, string(contract.History), env.RunID)
 		switch {
 		case err == nil:
 			prev, err = ReadTable(ctx, st, m, env.TempDir)
@@ -121,7 +119,7 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 		res.Folded++
 	}
 
-	stage := artifact.NewStage(env, StageName)
+	stage := artifact.NewStage(env, string(contract.History))
 	w, err := artifact.OpenTable[Row](stage, records.IdentityHistorySpec)
 	if err != nil {
 		stage.Abort()
@@ -187,7 +185,7 @@ func ReadTable(ctx context.Context, st store.Store, m *artifact.Manifest, tempDi
 // It returns the manifests it read.
 func Snapshots(ctx context.Context, env artifact.Env, runID string) ([]Snapshot, []artifact.Ref, error) {
 	st := env.Store
-	tm, tref, err := artifact.ReadManifest(ctx, st, runID, "transform")
+	tm, tref, err := artifact.ReadManifest(ctx, st, runID, string(contract.Transform))
 	if err != nil {
 		return nil, nil, fmt.Errorf("history: read transform of run %s: %w", runID, err)
 	}
@@ -201,7 +199,7 @@ func Snapshots(ctx context.Context, env artifact.Env, runID string) ([]Snapshot,
 	}
 	planned := false
 	desired := map[string]*records.DesiredUser{}
-	pm, pref, err := artifact.ReadManifest(ctx, st, runID, "plan")
+	pm, pref, err := artifact.ReadManifest(ctx, st, runID, string(contract.Plan))
 	switch {
 	case err == nil && pm.Status == artifact.StatusPublished:
 		if _, ok := pm.Tables[records.DesiredUsersSpec.Name]; ok {
@@ -242,7 +240,7 @@ func transformRuns(ctx context.Context, env artifact.Env) ([]string, error) {
 			continue
 		}
 		for _, s := range ri.Stages {
-			if s.Stage == "transform" && s.Status == artifact.StatusPublished {
+			if s.Stage == string(contract.Transform) && s.Status == artifact.StatusPublished {
 				runs = append(runs, ri.RunID)
 				break
 			}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
@@ -61,7 +62,7 @@ func Approve(ctx context.Context, env artifact.Env, o ApproveOptions) (*Approval
 	if o.SHA256 == "" {
 		return nil, exitcode.New(exitcode.Usage, "plan approve: --sha256 is required: the plan sha256 that `otds-highspot --run-id %s plan show` prints", runID)
 	}
-	m, _, err := artifact.ReadManifest(ctx, st, runID, StageName)
+	m, _, err := artifact.ReadManifest(ctx, st, runID, string(contract.Plan))
 	if err != nil {
 		if errors.Is(err, artifact.ErrNotPublished) {
 			return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("plan approve: run %s has no published plan: %w", runID, err))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
@@ -274,7 +275,7 @@ func TestStageRetryAfterFailedCommit(t *testing.T) {
 			}
 			var sha string
 			if tc.rolled {
-				m, _, err := artifact.ReadManifest(ctx, s.st, r1, StageName)
+				m, _, err := artifact.ReadManifest(ctx, s.st, r1, string(contract.Plan))
 				if err != nil {
 					t.Fatalf("the rolled-forward plan is not published: %v", err)
 				}

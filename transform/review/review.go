@@ -18,17 +18,10 @@ import (
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
-)
-
-// Stage names.
-const (
-	StageName = "review"
-	stagePull = "pull"
-	stagePlan = "plan"
-	stageTx   = "transform"
 )
 
 // LedgerRuns bounds how many earlier runs' apply ledgers are read for "last
@@ -50,7 +43,7 @@ type Result struct {
 // grants) and that plan's transform (the directory persons).
 func Run(ctx context.Context, env artifact.Env) (*Result, error) {
 	st, runID := env.Store, env.RunID
-	pm, pref, err := atOrBefore(ctx, st, runID, stagePull)
+	pm, pref, err := atOrBefore(ctx, st, runID, string(contract.Pull))
 	if err != nil {
 		if errors.Is(err, artifact.ErrNotPublished) {
 			return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("review: no pull at or before run %s: run pull first (the review lists what Highspot holds): %w", runID, err))
@@ -71,14 +64,14 @@ func Run(ctx context.Context, env artifact.Env) (*Result, error) {
 			managed[g.Name] = true
 		}
 	}
-	stage := artifact.NewStage(env, StageName)
+	stage := artifact.NewStage(env, string(contract.Review))
 	defer stage.Abort()
 	stage.AddInput(pref)
 
 	desired := map[string]*records.DesiredUser{}
 	var persons []records.Person
 	planRun := ""
-	qm, qref, err := atOrBefore(ctx, st, runID, stagePlan)
+	qm, qref, err := atOrBefore(ctx, st, runID, string(contract.Plan))
 	switch {
 	case err == nil:
 		planRun = qref.RunID
@@ -91,10 +84,10 @@ func Run(ctx context.Context, env artifact.Env) (*Result, error) {
 			desired[strings.ToLower(ds[i].Email)] = &ds[i]
 		}
 		for _, in := range qm.Inputs {
-			if in.Stage != stageTx {
+			if in.Stage != string(contract.Transform) {
 				continue
 			}
-			tm, tref, err := artifact.ReadManifest(ctx, st, in.RunID, stageTx)
+			tm, tref, err := artifact.ReadManifest(ctx, st, in.RunID, string(contract.Transform))
 			if err != nil {
 				return nil, fmt.Errorf("review: read the transform of run %s: %w", in.RunID, err)
 			}
@@ -204,7 +197,7 @@ func lastChanges(ctx context.Context, st store.Store, runID string) (map[string]
 			break
 		}
 		for _, s := range r.Stages {
-			if s.Stage != "apply" && !strings.HasPrefix(s.Stage, "apply.attempt-") {
+			if s.Stage != string(contract.Apply) && !strings.HasPrefix(s.Stage, contract.ApplyAttemptPrefix) {
 				continue
 			}
 			m, _, err := artifact.ReadManifest(ctx, st, r.RunID, s.Stage)
