@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/load"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
@@ -70,7 +71,7 @@ func TestDay2ApplyReusesThePullSnapshot(t *testing.T) {
 				changes = append(changes, records.Change{ChangeID: fmt.Sprintf("c%02d", i), Seq: int64(i), Op: records.OpCreateUser,
 					Email: email, After: `{"name":"New","surname":"` + fmt.Sprint(i) + `"}`})
 			}
-			s := artifact.NewStage(env, load.StagePlan)
+			s := artifact.NewStage(env, string(contract.Plan))
 			w, err := artifact.OpenTable[records.Change](s, records.ChangesSpec)
 			if err != nil {
 				t.Fatal(err)

@@ -259,7 +259,7 @@ func knownUsers(ctx context.Context, env artifact.Env, pm *artifact.Manifest, ch
 	if src != "pull" || bsha == "" {
 		return nil, "the plan's baseline is not a pull"
 	}
-	m, ref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, StagePull)
+	m, ref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, string(contract.Pull))
 	if err != nil {
 		return nil, "this run has no readable pull: " + err.Error()
 	}
