@@ -36,8 +36,10 @@ func benchServe(b *testing.B, h http.Handler, method, target, body string, auth 
 }
 
 // BenchmarkSandbox200k measures request throughput against a persisted
-// sandbox holding 200k users: membership adds (a write each), REST lookups by
-// email, SCIM userName filter lookups and a REST page deep in the list.
+// sandbox holding 200k users: membership adds over REST and SCIM (a write
+// each), REST lookups by
+// email, SCIM userName filter lookups and a REST page deep in the list. The
+// group the adds go to grows to ~200k members during the run.
 func BenchmarkSandbox200k(b *testing.B) {
 	const n = 200_000
 	s := benchSandbox(b, n)
@@ -45,12 +47,20 @@ func BenchmarkSandbox200k(b *testing.B) {
 	rest := func(r *http.Request) { r.SetBasicAuth(DefaultKey, DefaultSecret) }
 	scim := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+DefaultSCIMToken) }
 	email := func(i int) string { return fmt.Sprintf("user%07d@bench.example", (i*7919)%n) }
+	ids := make([]string, 0, n)
+	for _, u := range s.State().Users {
+		ids = append(ids, u.ID)
+	}
 	cases := []struct {
 		name string
 		req  func(b *testing.B, i int)
 	}{
 		{"membership-add", func(b *testing.B, i int) {
 			benchServe(b, h, "POST", "/v1.0/groups/b0000000000000000000000a/users", `{"users":["`+email(i)+`"]}`, rest)
+		}},
+		{"scim-membership-add", func(b *testing.B, i int) {
+			benchServe(b, h, "PATCH", "/scim/v2/Groups/b0000000000000000000000a",
+				`{"Operations":[{"op":"add","path":"members","value":[{"value":"`+ids[(i*7907)%len(ids)]+`"}]}]}`, scim)
 		}},
 		{"rest-lookup-email", func(b *testing.B, i int) {
 			benchServe(b, h, "GET", "/v1.0/users?list=all&email="+strings.ToUpper(email(i)), "", rest)

@@ -698,9 +698,16 @@ func (s *Server) scimPatchGroup(w http.ResponseWriter, r *http.Request) {
 		scimError(w, http.StatusBadRequest, "invalidSyntax", "the body must be a PatchOp with Operations")
 		return
 	}
-	members := map[string]bool{}
-	for uid := range s.st.members[g.ID] {
-		members[uid] = true
+	// The changes to the members, kept apart from the current set (a group
+	// can hold a million users: it is not copied per request). add and del
+	// stay disjoint; replaced means add is the whole new set.
+	add, del, replaced := map[string]bool{}, map[string]bool{}, false
+	addMember := func(uid string) { delete(del, uid); add[uid] = true }
+	delMember := func(uid string) {
+		delete(add, uid)
+		if !replaced {
+			del[uid] = true
+		}
 	}
 	name := g.Name
 	for _, op := range p.Operations {
@@ -725,22 +732,22 @@ func (s *Server) scimPatchGroup(w http.ResponseWriter, r *http.Request) {
 		switch o := strings.ToLower(op.Op); {
 		case o == "add" && strings.EqualFold(path, "members"):
 			for _, m := range refs {
-				members[m.Value] = true
+				addMember(m.Value)
 			}
 		case o == "replace" && strings.EqualFold(path, "members"):
-			members = map[string]bool{}
+			add, del, replaced = map[string]bool{}, map[string]bool{}, true
 			for _, m := range refs {
-				members[m.Value] = true
+				addMember(m.Value)
 			}
 		case o == "remove" && strings.EqualFold(path, "members"):
 			if len(refs) == 0 {
-				members = map[string]bool{}
+				add, del, replaced = map[string]bool{}, map[string]bool{}, true
 			}
 			for _, m := range refs {
-				delete(members, m.Value)
+				delMember(m.Value)
 			}
 		case o == "remove" && memberPathRE.MatchString(path):
-			delete(members, memberPathRE.FindStringSubmatch(path)[1])
+			delMember(memberPathRE.FindStringSubmatch(path)[1])
 		case (o == "replace" || o == "add") && strings.EqualFold(path, "displayName"):
 			if err := json.Unmarshal(op.Value, &name); err != nil || name == "" {
 				scimError(w, http.StatusBadRequest, "invalidValue", "displayName must be a string")
@@ -763,7 +770,7 @@ func (s *Server) scimPatchGroup(w http.ResponseWriter, r *http.Request) {
 					scimError(w, http.StatusBadRequest, "invalidValue", "member %s is not a user", m.Value)
 					return
 				}
-				members[m.Value] = true
+				addMember(m.Value)
 			}
 		default:
 			scimError(w, http.StatusBadRequest, "invalidPath", "unsupported operation %s %q", op.Op, op.Path)
@@ -772,7 +779,16 @@ func (s *Server) scimPatchGroup(w http.ResponseWriter, r *http.Request) {
 	}
 	g.Name = name
 	s.st.touchGroup(g.ID)
-	s.st.setMembers(g.ID, members)
+	if replaced {
+		s.st.setMembers(g.ID, add)
+	} else {
+		for uid := range del {
+			s.st.setMember(g.ID, uid, false)
+		}
+		for uid := range add {
+			s.st.setMember(g.ID, uid, true)
+		}
+	}
 	if s.quirky() {
 		w.WriteHeader(http.StatusNoContent)
 		return
