@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -40,8 +42,13 @@ func benchServe(b *testing.B, h http.Handler, method, target, body string, auth 
 // each), REST lookups by
 // email, SCIM userName filter lookups and a REST page deep in the list. The
 // group the adds go to grows to ~200k members during the run.
+//
+// OTDS_BENCH_SANDBOX_USERS sets another size (e.g. 1000000).
 func BenchmarkSandbox200k(b *testing.B) {
-	const n = 200_000
+	n := 200_000
+	if v, err := strconv.Atoi(os.Getenv("OTDS_BENCH_SANDBOX_USERS")); err == nil && v > 0 {
+		n = v
+	}
 	s := benchSandbox(b, n)
 	h := s.Handler()
 	rest := func(r *http.Request) { r.SetBasicAuth(DefaultKey, DefaultSecret) }
