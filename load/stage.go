@@ -63,7 +63,8 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 	if pm.Status == artifact.StatusBlocked {
 		return res, exitcode.New(exitcode.PlanBlocked, "apply: plan of run %s is blocked by a safety threshold (see its plan.md); if the change is intended, re-plan it with an override (otds-highspot plan --from-run %s --allow op=N) and apply the new run id", env.RunID, env.RunID)
 	}
-	planSHA, _ := pm.Summary[SummaryPlanHash].(string)
+	ps, _ := contract.SummaryOf[contract.PlanSummary](pm.Summary)
+	planSHA := ps.PlanSHA256
 	if opts.PlanSHA256 != "" && opts.PlanSHA256 != planSHA {
 		return res, exitcode.New(exitcode.Usage, "apply: plan sha256 is %s, not the %s given; the plan changed since it was reviewed: review the current plan and pass its hash", planSHA, opts.PlanSHA256)
 	}
@@ -254,8 +255,8 @@ func applyAttempts(ctx context.Context, st store.Store, runID string) ([]string,
 // creates from updates. Otherwise, or when the snapshot cannot be read, it
 // returns nil and why, and apply looks users up as before.
 func knownUsers(ctx context.Context, env artifact.Env, pm *artifact.Manifest, changes []records.Change) (map[string]string, string) {
-	src, _ := pm.Summary["baseline_source"].(string)
-	bsha, _ := pm.Summary["baseline_sha256"].(string)
+	ps, _ := contract.SummaryOf[contract.PlanSummary](pm.Summary)
+	src, bsha := ps.BaselineSource, ps.BaselineSHA256
 	if src != "pull" || bsha == "" {
 		return nil, "the plan's baseline is not a pull"
 	}

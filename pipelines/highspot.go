@@ -431,7 +431,8 @@ func (a *App) requireApproval(ctx context.Context, runID string) error {
 	if err != nil || m.Status == artifact.StatusBlocked {
 		return nil
 	}
-	sha, _ := m.Summary["plan_sha256"].(string)
+	ps, _ := contract.SummaryOf[contract.PlanSummary](m.Summary)
+	sha := ps.PlanSHA256
 	ap, err := plan.RequireApproval(ctx, a.Store, runID, sha)
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)

@@ -206,8 +206,8 @@ func (a *App) stageRefs(ctx context.Context, runID string) ([]artifact.Ref, stri
 		}
 		refs = append(refs, ref)
 		if s.Stage == string(contract.Plan) {
-			if v, ok := m.Summary["plan_sha256"].(string); ok {
-				planSHA = v
+			if ps, _ := contract.SummaryOf[contract.PlanSummary](m.Summary); ps.PlanSHA256 != "" {
+				planSHA = ps.PlanSHA256
 			}
 		}
 	}

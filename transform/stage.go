@@ -260,14 +260,10 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	for _, r := range rz.Reviews {
 		byReason[r.Reason]++
 	}
-	stage.SetSummary("accounts", res.Accounts)
-	stage.SetSummary("persons", res.Persons)
-	stage.SetSummary("effective_memberships", res.Memberships)
-	stage.SetSummary("match_review", byReason)
-	stage.SetSummary("link_rules", byRule)
-	stage.SetSummary("graph", g.Stats)
-	stage.SetSummary("missing_trees", res.MissingTrees)
-	stage.SetSummary("warnings", rz.Warnings)
+	contract.PutSummary(stage.SetSummary, contract.TransformSummary{
+		Accounts: res.Accounts, Persons: res.Persons, EffectiveMemberships: res.Memberships,
+		MatchReview: byReason, LinkRules: byRule, Graph: g.Stats, MissingTrees: res.MissingTrees, Warnings: rz.Warnings,
+	})
 	ref, _, err := stage.Commit(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("transform: publish: %w", err)

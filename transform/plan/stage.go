@@ -173,10 +173,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 
 	sum := summarize(env.RunID, opts.FromRun, now(), p, ev, gates, blocked, opts.Allow)
 	sum.Baseline, sum.LatestPull, sum.PreviousPlan = bref, latestPull, prevRun
-	sum.MatchReview = tm.TableRows("match_review")
-	if v, ok := tm.SummaryInt("match_review"); ok && sum.MatchReview == 0 {
-		sum.MatchReview = int64(v)
-	}
+	sum.MatchReview = matchReviewRows(tm)
 	sum.Trend = trend(ctx, st, env.RunID, sum)
 	sum.ProgramVersion, sum.ConfigHash = env.Version, env.ConfigHash
 	if err := describeBaseline(ctx, st, sum, base, p); err != nil {
@@ -204,28 +201,16 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 			return nil, fmt.Errorf("plan: store %s: %w", name, err)
 		}
 	}
-	stage.SetSummary("plan_sha256", p.SHA256)
-	stage.SetSummary("changes_sha256", changesSHA)
-	stage.SetSummary("changes", len(p.Changes))
-	stage.SetSummary("by_op", sum.ByOp)
-	stage.SetSummary("headcount", sum.Headcount)
-	stage.SetSummary("baseline_source", bref.Source)
-	stage.SetSummary("baseline_run_id", bref.RunID)
-	stage.SetSummary("baseline_key", bref.Key)
-	stage.SetSummary("baseline_sha256", bref.SHA256)
-	stage.SetSummary("latest_pull_sha256", latestPull)
-	stage.SetSummary("previous_plan_run_id", prevRun)
-	stage.SetSummary("match_review", sum.MatchReview)
-	if opts.FromRun != "" {
-		stage.SetSummary("from_run", opts.FromRun)
-	}
-	if len(opts.Allow) > 0 {
-		stage.SetSummary("allow", opts.Allow)
+	ps := contract.PlanSummary{
+		PlanSHA256: p.SHA256, ChangesSHA256: changesSHA, Changes: int64(len(p.Changes)), ByOp: sum.ByOp, Headcount: int64(sum.Headcount),
+		BaselineSource: bref.Source, BaselineRunID: bref.RunID, BaselineKey: bref.Key, BaselineSHA256: bref.SHA256,
+		LatestPullSHA256: latestPull, PreviousPlanRunID: prevRun, MatchReview: sum.MatchReview, FromRun: opts.FromRun, Allow: opts.Allow,
 	}
 	if len(blocked) > 0 {
 		stage.SetStatus(artifact.StatusBlocked)
-		stage.SetSummary("blocked_gates", sum.Blocked)
+		ps.BlockedGates = sum.Blocked
 	}
+	contract.PutSummary(stage.SetSummary, ps)
 	ref, m, err := stage.Commit(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("plan: publish: %w", err)
@@ -441,9 +426,8 @@ func trend(ctx context.Context, st store.Store, runID string, cur *Summary) []Tr
 		if err != nil {
 			break
 		}
-		hc, _ := m.SummaryInt("headcount")
-		ch, _ := m.SummaryInt("changes")
-		pts = append(pts, TrendPoint{RunID: ref.RunID, Headcount: int(hc), Changes: int(ch)})
+		ps, _ := contract.SummaryOf[contract.PlanSummary](m.Summary)
+		pts = append(pts, TrendPoint{RunID: ref.RunID, Headcount: int(ps.Headcount), Changes: int(ps.Changes)})
 		before = ref.RunID
 	}
 	sort.Slice(pts, func(i, j int) bool { return pts[i].RunID < pts[j].RunID })
@@ -481,7 +465,8 @@ func LoadReviewed(ctx context.Context, st store.Store, m *artifact.Manifest) (*R
 	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Seq < changes[j].Seq })
 	bind := records.PlanBindingOf(m.RunID, m.Summary)
 	got := records.PlanSHA256(bind, changes)
-	rec, _ := m.Summary["plan_sha256"].(string)
+	ps, _ := contract.SummaryOf[contract.PlanSummary](m.Summary)
+	rec := ps.PlanSHA256
 	mkey := st.URL(artifact.ManifestKey(m.RunID, m.Stage))
 	disagree := func(what string) error {
 		return exitcode.Wrap(exitcode.Unexpected, fmt.Errorf("the plan of run %s does not hold together (%s): it was %w", m.RunID, what, artifact.ErrModified))
@@ -556,10 +541,8 @@ func CheckFresh(ctx context.Context, st store.Store, runID string, planSHA strin
 	if planSHA != "" && !strings.EqualFold(planSHA, r.SHA256) {
 		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%w: --plan-sha256 %s does not match the plan of run %s (%s); review that plan (plan show) and pass its hash", ErrStale, planSHA, runID, r.SHA256))
 	}
-	src, _ := m.Summary["baseline_source"].(string)
-	bsha, _ := m.Summary["baseline_sha256"].(string)
-	brun, _ := m.Summary["baseline_run_id"].(string)
-	latest, _ := m.Summary["latest_pull_sha256"].(string)
+	ps, _ := contract.SummaryOf[contract.PlanSummary](m.Summary)
+	src, bsha, brun, latest := ps.BaselineSource, ps.BaselineSHA256, ps.BaselineRunID, ps.LatestPullSHA256
 	_, lref, err := artifact.LatestManifest(ctx, st, string(contract.Pull), "")
 	switch {
 	case err != nil && !errors.Is(err, artifact.ErrNotPublished):
@@ -630,4 +613,16 @@ func ReportURL(ctx context.Context, st store.Store, runID string) (string, error
 		return "", fmt.Errorf("plan report of run %s: the manifest lists no plan.html", runID)
 	}
 	return st.URL(b.Key), nil
+}
+
+// matchReviewRows is the number of match_review rows of a transform
+// manifest: its table's row count, else the total of its summary (rows
+// by reason, contract.TransformSummary).
+func matchReviewRows(tm *artifact.Manifest) int64 {
+	if n := tm.TableRows("match_review"); n > 0 || tm == nil {
+		return n
+	}
+	var ts contract.TransformSummary
+	_ = contract.ReadSummary(tm.Summary, &ts) // best effort: a field of another type reads as zero
+	return ts.MatchReviewTotal()
 }
