@@ -2,7 +2,6 @@ package load
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/retry"
@@ -762,37 +762,16 @@ func (a *applier) runPhase(ctx context.Context, phase int, changes []records.Cha
 }
 
 // profile is the user profile a create or update sends, read from the
-// change's After JSON (keys as the plan writes them, snake_case or Go names).
+// change's After (contract.Profile, as the plan writes it).
 func profile(c records.Change) (UserInput, error) {
 	in := UserInput{Email: strings.TrimSpace(c.Email)}
-	if strings.TrimSpace(c.After) == "" {
-		return in, nil
+	p, err := contract.ParseProfile(c.After)
+	if err != nil {
+		return in, fmt.Errorf("change %s: %w", c.ChangeID, err)
 	}
-	var m map[string]any
-	if err := json.Unmarshal([]byte(c.After), &m); err != nil {
-		return in, fmt.Errorf("change %s: after is not a JSON object: %v", c.ChangeID, err)
-	}
-	str := func(keys ...string) string {
-		for _, k := range keys {
-			if v, ok := m[k].(string); ok {
-				return v
-			}
-		}
-		return ""
-	}
-	in.Name = str("name", "Name", "given_name", "GivenName")
-	in.Surname = str("surname", "Surname")
-	in.DisplayName = str("display_name", "DisplayName", "displayName")
-	if e := str("email", "Email"); in.Email == "" {
-		in.Email = e
-	}
-	if props, ok := m["properties"].(map[string]any); ok {
-		in.Properties = map[string]string{}
-		for k, v := range props {
-			if s, ok := v.(string); ok {
-				in.Properties[k] = s
-			}
-		}
+	in.Name, in.Surname, in.DisplayName = p.Name, p.Surname, p.DisplayName
+	if in.Email == "" {
+		in.Email = p.Email
 	}
 	return in, nil
 }

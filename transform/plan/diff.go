@@ -3,7 +3,6 @@ package plan
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
@@ -128,16 +128,9 @@ func ChangeID(op, email, group, after string) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-func jsonOf(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
-}
-
-type profile struct {
-	Name        string `json:"name"`
-	Surname     string `json:"surname"`
-	DisplayName string `json:"display_name"`
-}
+// profile is the payload of create_user and update_user changes (apply reads
+// it back with contract.ParseProfile).
+type profile = contract.Profile
 
 // Diff computes the change set that brings baseline to the desired state.
 // It is pure: same inputs, same plan (ids, order and hash).
@@ -328,10 +321,10 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 			}
 			// within grace: stays active with its current access
 		}
-		want := profile{u.Name, u.Surname, u.DisplayName}
+		want := profile{Name: u.Name, Surname: u.Surname, DisplayName: u.DisplayName}
 		if b == nil {
 			emit(records.Change{Op: records.OpCreateUser, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree,
-				After: jsonOf(want), Rule: u.ScopeRule,
+				After: want.JSON(), Rule: u.ScopeRule,
 				Reason: fmt.Sprintf("joiner: in scope (rule %s) in tree %s with no Highspot user", u.ScopeRule, u.Tree)})
 		} else {
 			if b.Suspended {
@@ -339,10 +332,10 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 					Before: `{"suspended":true}`, After: `{"suspended":false}`, Rule: u.ScopeRule,
 					Reason: "active and in scope in the directory again"})
 			}
-			got := profile{b.Name, b.Surname, b.DisplayName}
+			got := profile{Name: b.Name, Surname: b.Surname, DisplayName: b.DisplayName}
 			if got != want {
 				emit(records.Change{Op: records.OpUpdateUser, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: b.HighspotID,
-					Before: jsonOf(got), After: jsonOf(want), Rule: "profile",
+					Before: got.JSON(), After: want.JSON(), Rule: "profile",
 					Reason: "profile changed in the directory: " + profileDelta(got, want)})
 			}
 		}
