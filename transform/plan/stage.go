@@ -193,12 +193,17 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		return nil, fmt.Errorf("plan: encode plan.json: %w", err)
 	}
 	leavers, _ := json.Marshal(p.LeaverSince)
-	for name, data := range map[string][]byte{
-		"plan.json": js, "plan.md": []byte(RenderMarkdown(sum, p.Changes)), "plan.html": []byte(RenderHTML(sum, p.Changes)), blobLeavers: leavers,
-		blobChangesCSV: csvData,
+	// In a fixed order, so that a failure part way leaves a predictable set
+	// of orphan blobs (prune removes them; a retry uses a new attempt key).
+	for _, b := range []struct {
+		name string
+		data []byte
+	}{
+		{"plan.json", js}, {blobLeavers, leavers}, {blobChangesCSV, csvData},
+		{"plan.md", []byte(RenderMarkdown(sum, p.Changes))}, {"plan.html", []byte(RenderHTML(sum, p.Changes))},
 	} {
-		if _, err := stage.PutBlob(ctx, name, data); err != nil {
-			return nil, fmt.Errorf("plan: store %s: %w", name, err)
+		if _, err := stage.PutBlob(ctx, b.name, b.data); err != nil {
+			return nil, fmt.Errorf("plan: store %s: %w", b.name, err)
 		}
 	}
 	ps := contract.PlanSummary{
