@@ -17,23 +17,9 @@ import (
 // --open` writes plan.html to a local file and prints its path (before: the
 // CLI offered no way to open an S3 report); the file holds the report.
 func TestPlanShowOpenS3Integration(t *testing.T) {
-	endpoint, bucket := os.Getenv("OTDS_TEST_S3_ENDPOINT"), os.Getenv("OTDS_TEST_S3_BUCKET")
-	if endpoint == "" || bucket == "" {
-		t.Skip("OTDS_TEST_S3_ENDPOINT or OTDS_TEST_S3_BUCKET unset: start the real S3 service with `scripts/versitygw.sh up` and `eval \"$(scripts/versitygw.sh env)\"`")
-	}
+	endpoint, bucket := s3TestService(t)
 	dir := t.TempDir()
-	demo, err := fixtures.DemoConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	prefix := fmt.Sprintf("planopen/%d", time.Now().UnixNano())
-	cfg := strings.Replace(string(demo), "store:\n  url: ./artifacts\n",
-		"store:\n  url: s3://"+bucket+"/"+prefix+"\n  s3: {endpoint: \""+endpoint+"\", path_style: true}\n", 1)
-	cfg = strings.Replace(cfg, "sandbox: {surface: rest}", "sandbox: {surface: rest, state_file: "+filepath.Join(dir, "hs.json")+"}", 1)
-	if !strings.Contains(cfg, "s3://") {
-		t.Fatal("could not derive the S3 config from the demo config")
-	}
-	c := writeFile(t, dir, "config.yaml", cfg)
+	c := s3DemoConfig(t, dir, endpoint, bucket, "planopen")
 	const id = "20261108T023000Z-open"
 	if r := run(t, nil, "--config", c, "--log-level", "warn", "--run-id", id, "run", "--until", "plan"); r.code != 0 {
 		t.Fatalf("run --until plan: exit %d\n%s", r.code, r.stderr)
@@ -54,4 +40,34 @@ func TestPlanShowOpenS3Integration(t *testing.T) {
 	if !bytes.Contains(data, []byte("READY TO APPLY")) || !bytes.Contains(data, []byte(id)) {
 		t.Errorf("%s does not hold the plan report of run %s", m[1], id)
 	}
+}
+
+// s3TestService is the real S3 service's endpoint and bucket; the test is
+// skipped when the service is not configured.
+func s3TestService(t *testing.T) (endpoint, bucket string) {
+	t.Helper()
+	endpoint, bucket = os.Getenv("OTDS_TEST_S3_ENDPOINT"), os.Getenv("OTDS_TEST_S3_BUCKET")
+	if endpoint == "" || bucket == "" {
+		t.Skip("OTDS_TEST_S3_ENDPOINT or OTDS_TEST_S3_BUCKET unset: start the real S3 service with `scripts/versitygw.sh up` and `eval \"$(scripts/versitygw.sh env)\"`")
+	}
+	return endpoint, bucket
+}
+
+// s3DemoConfig writes the demo configuration with its store on S3 (a fresh
+// prefix under what) and the Highspot sandbox's state in dir; it returns the
+// configuration file.
+func s3DemoConfig(t *testing.T, dir, endpoint, bucket, what string) string {
+	t.Helper()
+	demo, err := fixtures.DemoConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := fmt.Sprintf("%s/%d", what, time.Now().UnixNano())
+	cfg := strings.Replace(string(demo), "store:\n  url: ./artifacts\n",
+		"store:\n  url: s3://"+bucket+"/"+prefix+"\n  s3: {endpoint: \""+endpoint+"\", path_style: true}\n", 1)
+	cfg = strings.Replace(cfg, "sandbox: {surface: rest}", "sandbox: {surface: rest, state_file: "+filepath.Join(dir, "hs.json")+"}", 1)
+	if !strings.Contains(cfg, "s3://") || !strings.Contains(cfg, "hs.json") {
+		t.Fatal("could not derive the S3 config from the demo config")
+	}
+	return writeFile(t, dir, "config.yaml", cfg)
 }

@@ -1,19 +1,12 @@
 package main
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/otds-highspot/otds-highspot/fixtures"
 )
 
 // TestS3OutageDuringPlanExits3Integration: the store (real S3: versitygw,
@@ -21,10 +14,7 @@ import (
 // used to exit 1 ("a bug"); it is an outage: exit 3, and once the store is
 // back, `plan --run-id <same>` publishes the plan.
 func TestS3OutageDuringPlanExits3Integration(t *testing.T) {
-	endpoint, bucket := os.Getenv("OTDS_TEST_S3_ENDPOINT"), os.Getenv("OTDS_TEST_S3_BUCKET")
-	if endpoint == "" || bucket == "" {
-		t.Skip("OTDS_TEST_S3_ENDPOINT or OTDS_TEST_S3_BUCKET unset: start the real S3 service with `scripts/versitygw.sh up` and `eval \"$(scripts/versitygw.sh env)\"`")
-	}
+	endpoint, bucket := s3TestService(t)
 	target, err := url.Parse(endpoint)
 	if err != nil {
 		t.Fatal(err)
@@ -49,19 +39,7 @@ func TestS3OutageDuringPlanExits3Integration(t *testing.T) {
 	}))
 	defer proxy.Close()
 
-	dir := t.TempDir()
-	demo, err := fixtures.DemoConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	prefix := fmt.Sprintf("outage/%d", time.Now().UnixNano())
-	cfg := strings.Replace(string(demo), "store:\n  url: ./artifacts\n",
-		"store:\n  url: s3://"+bucket+"/"+prefix+"\n  s3: {endpoint: \""+proxy.URL+"\", path_style: true}\n", 1)
-	cfg = strings.Replace(cfg, "sandbox: {surface: rest}", "sandbox: {surface: rest, state_file: "+filepath.Join(dir, "hs.json")+"}", 1)
-	if !strings.Contains(cfg, "s3://") {
-		t.Fatal("could not derive the S3 config from the demo config")
-	}
-	c := writeFile(t, dir, "config.yaml", cfg)
+	c := s3DemoConfig(t, t.TempDir(), proxy.URL, bucket, "outage")
 	const id = "20261108T023000Z-s3ou"
 	if r := run(t, nil, "--config", c, "--log-level", "warn", "--run-id", id, "run", "--until", "pull"); r.code != 0 {
 		t.Fatalf("run --until pull: exit %d\n%s", r.code, r.stderr)
