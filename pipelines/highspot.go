@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -112,23 +111,7 @@ func (a *App) pull(ctx context.Context, runID string) error {
 	return nil
 }
 
-func (a *App) applyOptions() load.ApplyOptions {
-	o := load.OptionsFromConfig(a.Cfg.Apply)
-	o.Classify = classify
-	return o
-}
-
-// classify is the Highspot client's retry classification for the applier:
-// highspot.Retryable decides, StatusError carries the status and Retry-After.
-func classify(err error) load.ErrorClass {
-	var se *highspot.StatusError
-	if errors.As(err, &se) {
-		return load.ErrorClass{Retryable: highspot.Retryable(err), RetryAfter: se.RetryAfter, HTTPStatus: se.Status}
-	}
-	c := load.DefaultClassify(err)
-	c.Retryable = c.Retryable || highspot.Retryable(err)
-	return c
-}
+func (a *App) applyOptions() load.ApplyOptions { return load.OptionsFromConfig(a.Cfg.Apply) }
 
 // PlanOptions tune plan.
 type PlanOptions struct {

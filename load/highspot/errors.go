@@ -34,6 +34,12 @@ type StatusError struct {
 	SCIMType string
 }
 
+// HTTPStatus and RetryAfterDelay let the applier's classification
+// (load.DefaultClassify) read the status and Retry-After without knowing
+// this package.
+func (e *StatusError) HTTPStatus() int                { return e.Status }
+func (e *StatusError) RetryAfterDelay() time.Duration { return e.RetryAfter }
+
 func (e *StatusError) Error() string {
 	msg := e.Body
 	if len(msg) > 300 {

@@ -36,6 +36,22 @@ func TestRetryableIsThePolicy(t *testing.T) {
 	}
 }
 
+// TestDefaultClassifyReadsStatusErrors: the applier's default
+// classification sees a Highspot StatusError's status and Retry-After (the
+// pipelines pass no classifier of their own).
+func TestDefaultClassifyReadsStatusErrors(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		after  time.Duration
+	}{{429, 2 * time.Second}, {503, 0}, {501, 0}, {400, 0}, {401, 0}} {
+		err := fmt.Errorf("op: %w", &highspot.StatusError{Status: tc.status, RetryAfter: tc.after})
+		c := load.DefaultClassify(err)
+		if c.HTTPStatus != tc.status || c.RetryAfter != tc.after || c.Retryable != retry.Status(tc.status) {
+			t.Errorf("HTTP %d: got %+v, want status %d, Retry-After %v, retryable %v", tc.status, c, tc.status, tc.after, retry.Status(tc.status))
+		}
+	}
+}
+
 // TestFaultsSurfaceAsStatusErrors drives the REST and SCIM clients into each
 // injected fault and checks what the applier will see.
 func TestFaultsSurfaceAsStatusErrors(t *testing.T) {
