@@ -145,9 +145,12 @@ func Run(ctx context.Context, env artifact.Env) (*Result, error) {
 		now = env.Now
 	}
 	meta := Meta{RunID: runID, PullRun: pref.RunID, PullAt: pm.CreatedAt, PlanRun: planRun, CreatedAt: now().UTC(), Users: len(users)}
-	for name, data := range map[string][]byte{"review.html": []byte(HTML(meta, rows)), "review.csv": csvData} {
-		if _, err := stage.PutBlob(ctx, name, data); err != nil {
-			return nil, fmt.Errorf("review: store %s: %w", name, err)
+	for _, b := range []struct {
+		name string
+		data []byte
+	}{{"review.csv", csvData}, {"review.html", []byte(HTML(meta, rows))}} { // a fixed order, as plan's reports
+		if _, err := stage.PutBlob(ctx, b.name, b.data); err != nil {
+			return nil, fmt.Errorf("review: store %s: %w", b.name, err)
 		}
 	}
 	stage.SetSummary("users", len(users))
