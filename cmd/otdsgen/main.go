@@ -17,6 +17,11 @@
 // "Last, First". About 1% of accounts are service accounts (oTExtraAttr9:
 // true, no names), 3% are disabled, 0.5% locked.
 //
+// Day 2: the same flags plus -churn 0.01 write the next day's trees: 1% of
+// people changed, a quarter each joiners (new people), leavers (gone),
+// movers (another department) and newly disabled; every other account is
+// byte for byte the same as on day 1.
+//
 // Output (-out DIR): base.ldif (suffix and containers), tree-NN.ldif per tree
 // (-single: everything in trees.ldif), labels.csv. Load into slapd with
 // slapadd in that order. Entries carry entryUUID, createTimestamp,
@@ -31,6 +36,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -50,6 +56,7 @@ type options struct {
 	seed     uint64
 	out      string
 	single   bool
+	churn    float64   // day 2: share of people changed (joiners, leavers, movers, newly disabled)
 	cum      []float64 // home-tree distribution (treeCum)
 }
 
@@ -62,6 +69,7 @@ func main() {
 	flag.Uint64Var(&o.seed, "seed", 1, "random seed; the same flags and seed give byte-identical output")
 	flag.StringVar(&o.out, "out", "", "output directory (created)")
 	flag.BoolVar(&o.single, "single", false, "write one trees.ldif instead of base.ldif + tree-NN.ldif")
+	flag.Float64Var(&o.churn, "churn", 0, "day 2: the same trees with this share of people changed (0..0.5), a quarter each joiners, leavers, movers (other department) and newly disabled")
 	flag.Parse()
 	start := time.Now()
 	st, err := run(o)
@@ -204,6 +212,62 @@ type person struct {
 	home           int
 	nProjects      int
 	created, moded int64
+	leaver         bool // -churn: gone on day 2 (names still reserved so nobody else's change)
+	newlyDisabled  bool // -churn: disabled on day 2
+}
+
+// Day-2 changes of one person under -churn.
+const (
+	churnNone = iota
+	churnLeaver
+	churnMover
+	churnDisabled
+)
+
+// churnOf tells what -churn does to person p on day 2: a quarter of the churn
+// share each leaves, moves department or is disabled (joiners are added as
+// new people after the day-1 population).
+func (o *options) churnOf(p int) int {
+	if o.churn == 0 {
+		return churnNone
+	}
+	u := newRNG(o.seed, 9, uint64(p)).float()
+	switch {
+	case u < o.churn/4:
+		return churnLeaver
+	case u < o.churn/2:
+		return churnMover
+	case u < o.churn*3/4:
+		return churnDisabled
+	}
+	return churnNone
+}
+
+func churnNote(c float64) string {
+	if c == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" churn=%g", c)
+}
+
+// dayTwo applies -churn to a day-1 person.
+func (o *options) dayTwo(pe *person) {
+	changed := true
+	switch o.churnOf(pe.id) {
+	case churnLeaver:
+		pe.leaver = true
+	case churnMover:
+		pe.dept = (pe.dept + 1 + newRNG(o.seed, 10, uint64(pe.id)).intn(len(departments)-1)) % len(departments)
+	case churnDisabled:
+		changed = !pe.disabled
+		pe.newlyDisabled = changed
+		pe.disabled, pe.locked = true, false
+	default:
+		changed = false
+	}
+	if changed {
+		pe.moded = time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC).Unix()
+	}
 }
 
 func (o *options) validate() error {
@@ -216,6 +280,8 @@ func (o *options) validate() error {
 		return errors.New("-trees must be 1-64")
 	case o.dupShare < 0 || o.dupShare > 1:
 		return errors.New("-dup-share must be 0..1")
+	case o.churn < 0 || o.churn > 0.5:
+		return errors.New("-churn must be 0..0.5")
 	}
 	if o.groups != "auto" {
 		if n, err := strconv.Atoi(o.groups); err != nil || n < 0 {
@@ -474,11 +540,21 @@ func run(o options) (stats, error) {
 			st.dups += n - 1
 		}
 	}
+	// -churn: joiners are new people after the day-1 population, so every
+	// day-1 account keeps its name, mail and manager.
+	day1 := len(masks)
+	for p, joiners := day1, int(math.Round(float64(day1)*o.churn/4)); p < day1+joiners; p++ {
+		m := o.personOf(p).trees
+		masks = append(masks, m)
+		if n := popcount(m); n > 1 {
+			st.dups += n - 1
+		}
+	}
 	st.people = len(masks)
 
 	trees := make([]*tree, o.trees)
-	perTree := make([]int, o.trees)
-	for _, m := range masks {
+	perTree := make([]int, o.trees) // day 1: joiners do not change the group layout
+	for _, m := range masks[:day1] {
 		for t := 0; t < o.trees; t++ {
 			if m&(1<<t) != 0 {
 				perTree[t]++
@@ -523,7 +599,7 @@ func run(o options) (stats, error) {
 		sl = l
 		single = f
 	}
-	fmt.Fprintf(sl.w, "# SYNTHETIC OTDS-like data from otdsgen (accounts=%d trees=%d dup-share=%g groups=%s seed=%d)\n\n", o.accounts, o.trees, o.dupShare, o.groups, o.seed)
+	fmt.Fprintf(sl.w, "# SYNTHETIC OTDS-like data from otdsgen (accounts=%d trees=%d dup-share=%g groups=%s seed=%d%s)\n\n", o.accounts, o.trees, o.dupShare, o.groups, o.seed, churnNote(o.churn))
 	writeContainer(sl, suffix, "", []string{"top", "dcObject", "organization"}, o.seed, 1)
 	writeContainer(sl, "ou=IdentityProviders,"+suffix, "IdentityProviders", []string{"top", "organizationalUnit"}, o.seed, 2)
 	if !o.single {
@@ -532,6 +608,7 @@ func run(o options) (stats, error) {
 		}
 	}
 
+	discard := &ldifWriter{w: bufio.NewWriter(io.Discard)}
 	for _, tr := range trees {
 		l := sl
 		var f *os.File
@@ -551,6 +628,13 @@ func run(o options) (stats, error) {
 				continue
 			}
 			pe := o.personOf(p)
+			if p < day1 {
+				o.dayTwo(&pe)
+			}
+			if pe.leaver { // reserve the names, write nothing
+				tr.writeUser(&o, discard, &pe, m)
+				continue
+			}
 			dn := tr.writeUser(&o, l, &pe, m)
 			kind := "person"
 			if pe.service {
@@ -789,11 +873,16 @@ func (tr *tree) writeUser(o *options, l *ldifWriter, pe *person, mask uint64) st
 		guid, _ = uuidOf(o.seed, 6, uint64(pe.id), uint64(tr.idx))
 	}
 	l.binary("oTObjectGUID", guid)
-	if pe.disabled {
+	if pe.newlyDisabled {
+		l.attr("ds-pwp-account-disabled", "true") // no draw: the person's groups stay those of day 1
+	} else if pe.disabled {
 		l.attr("ds-pwp-account-disabled", map[bool]string{true: "true", false: "TRUE"}[r.chance(0.8)])
 	}
 	if pe.locked {
 		l.attr("accountLockedOut", "true")
+	}
+	if pe.leaver {
+		return dn
 	}
 	// memberships
 	gs := []*group{tr.allStaff}

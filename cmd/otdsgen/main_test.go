@@ -162,3 +162,76 @@ func groupDNs(s *ldiftest.Sink) []string {
 	}
 	return out
 }
+
+// TestChurn: -churn gives day 2 of the same trees: about a quarter of the
+// churn share each joins, leaves, moves department or is disabled, and every
+// other account is written byte for byte as on day 1.
+func TestChurn(t *testing.T) {
+	o := options{accounts: 20000, trees: 5, dupShare: 0.1, groups: "auto", seed: 3}
+	day1, st1 := gen(t, o)
+	o.churn = 0.04
+	day2, st2 := gen(t, o)
+
+	// entries by DN, as their LDIF text
+	entries := func(dir string) map[string]string {
+		m := map[string]string{}
+		for i := 0; i < 5; i++ {
+			b, err := os.ReadFile(filepath.Join(dir, "tree-0"+string(rune('0'+i))+".ldif"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range strings.Split(string(b), "\n\n") {
+				if first, _, ok := strings.Cut(strings.TrimSpace(e), "\n"); ok && strings.Contains(e, "objectClass: oTPerson") {
+					m[first] = e
+				}
+			}
+		}
+		return m
+	}
+	a, b := entries(day1), entries(day2)
+	var left, joined, moved, disabled, changedOther int
+	for dn, e1 := range a {
+		e2, ok := b[dn]
+		switch {
+		case !ok:
+			left++
+		case e1 == e2:
+		case !strings.Contains(e1, "ds-pwp-account-disabled") && strings.Contains(e2, "ds-pwp-account-disabled: true"):
+			disabled++
+		case strings.Contains(e2, "modifyTimestamp: 20260102000000Z") && dept(e1) != dept(e2):
+			moved++
+		default:
+			changedOther++
+		}
+	}
+	for dn := range b {
+		if _, ok := a[dn]; !ok {
+			joined++
+		}
+	}
+	people := float64(st1.people)
+	for _, c := range []struct {
+		name string
+		got  int
+	}{{"leavers", left}, {"joiners", joined}, {"movers", moved}, {"newly disabled", disabled}} {
+		// a quarter of 4% of the people each (accounts: duplicates count more; disabled: minus those already disabled)
+		if want := people * 0.01; float64(c.got) < want*0.6 || float64(c.got) > want*1.6 {
+			t.Errorf("%s: got %d accounts, want about %.0f", c.name, c.got, want)
+		}
+	}
+	if changedOther != 0 {
+		t.Errorf("got %d accounts changed for no churn reason, want 0 (day 1 names, mail and groups are kept)", changedOther)
+	}
+	if st2.accounts != len(b) || st1.accounts != len(a) {
+		t.Errorf("stats: got %d and %d accounts, parsed %d and %d", st1.accounts, st2.accounts, len(a), len(b))
+	}
+}
+
+func dept(entry string) string {
+	for _, l := range strings.Split(entry, "\n") {
+		if v, ok := strings.CutPrefix(l, "oTDepartment: "); ok {
+			return v
+		}
+	}
+	return ""
+}
