@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/otds-highspot
 
-.PHONY: help build test demo bench fuzz lint fmt tidy-check services-up services-down clean crash
+.PHONY: help build test demo bench bench-nightly fuzz lint fmt tidy-check services-up services-down clean crash
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ crash: ## crash-consistency suite, full matrix: kill the built program (SIGKILL/
 
 bench: ## benchmarks: extract vs ldapsearch, resolve 1M, plan 1M, apply at 100 req/s, Parquet I/O
 	scripts/bench.sh
+
+bench-nightly: ## whole nightly, each stage its own process, day 1 + day 2 (1% churn) on generated trees (NIGHTLY_SIZES, default 200000)
+	scripts/bench-nightly.sh
 
 fuzz: ## run every Go fuzz target for FUZZTIME each (default 30s; FUZZ=regexp picks targets)
 	scripts/fuzz.sh
