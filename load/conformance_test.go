@@ -3,7 +3,6 @@ package load_test
 import (
 	"fmt"
 	"math/rand/v2"
-	"net/http/httptest"
 	"os"
 	"sort"
 	"strconv"
@@ -101,16 +100,7 @@ type conformanceRun struct {
 
 func runFirstLoad(t *testing.T, fx fixture, profile, surface string, faults sandbox.Faults) conformanceRun {
 	t.Helper()
-	sb, err := sandbox.New(sandbox.Options{Seed: &fx.seed, RandSeed: 7, Profile: profile, Faults: faults})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sb.Handler())
-	defer srv.Close()
-	target, err := sandbox.Client(surface, srv.URL, srv.Client(), quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
+	sb, target := sandboxTarget(t, sandbox.Options{Seed: &fx.seed, RandSeed: 7, Profile: profile, Faults: faults}, surface)
 	l := load.NewMemLedger(nil)
 	opts := load.ApplyOptions{Concurrency: 4, MaxAttempts: 10, BackoffBase: 2 * time.Millisecond, BackoffMax: 20 * time.Millisecond,
 		MaxRetryAfter: 20 * time.Millisecond, FlushEvery: 50, BreakerWindow: 200, BreakerMinRequests: 100, Classify: classify,

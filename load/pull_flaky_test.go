@@ -38,16 +38,7 @@ func TestPullSurvivesFlakyTenant(t *testing.T) {
 	for _, surface := range []string{"rest", "scim"} {
 		for _, rs := range []uint64{1, 2, 3} {
 			t.Run(fmt.Sprintf("%s seed %d", surface, rs), func(t *testing.T) {
-				sb, err := sandbox.New(sandbox.Options{Seed: &seed, RandSeed: rs, Faults: sandbox.Faults{ErrorRate: 0.05}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				srv := httptest.NewServer(sb.Handler())
-				defer srv.Close()
-				target, err := sandbox.Client(surface, srv.URL, srv.Client(), quietLog())
-				if err != nil {
-					t.Fatal(err)
-				}
+				sb, target := sandboxTarget(t, sandbox.Options{Seed: &seed, RandSeed: rs, Faults: sandbox.Faults{ErrorRate: 0.05}}, surface)
 				snap, err := load.ReadSnapshot(t.Context(), target, tinyBackoff(), 0, quietLog())
 				if err != nil {
 					t.Fatalf("pull at 5%% 5xx: %v (exit %d)", err, exitcode.Of(err))

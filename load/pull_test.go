@@ -2,7 +2,6 @@ package load_test
 
 import (
 	"fmt"
-	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
@@ -45,16 +44,7 @@ func TestRunPullSandbox(t *testing.T) {
 					{Name: "Unmanaged", Members: []string{"bob@corp.example"}},
 				},
 			}
-			sb, err := sandbox.New(sandbox.Options{Seed: &seed, RandSeed: 2})
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(sb.Handler())
-			defer srv.Close()
-			target, err := sandbox.Client(surface, srv.URL, srv.Client(), quietLog())
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, target := sandboxTarget(t, sandbox.Options{Seed: &seed, RandSeed: 2}, surface)
 			env := fileEnv(t, t.TempDir(), t.TempDir())
 			publish(t, env, string(contract.Transform), records.PersonsSpec, []records.Person{
 				{PersonID: "p-ann", PrimaryEmail: "ann@corp.example", Status: "enabled"},

@@ -35,6 +35,23 @@ func classify(err error) load.ErrorClass {
 	return c
 }
 
+// sandboxTarget serves a sandbox with opts for the test's duration and
+// returns it with a client for surface ("rest" or "scim").
+func sandboxTarget(t *testing.T, opts sandbox.Options, surface string) (*sandbox.Server, load.Target) {
+	t.Helper()
+	sb, err := sandbox.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sb.Handler())
+	t.Cleanup(srv.Close)
+	target, err := sandbox.Client(surface, srv.URL, srv.Client(), quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sb, target
+}
+
 func quietLog() logrus.FieldLogger {
 	l := logrus.New()
 	l.SetOutput(io.Discard)
@@ -201,16 +218,7 @@ func TestApplySandboxFaultSoak(t *testing.T) {
 			fx := newFixture(40)
 			faults := sandbox.Faults{ErrorRate: 0.10, DropRate: 0.03, FaultAfterApply: true, RetryAfter: tc.retryAfter,
 				Burst429: 4, SCIMBulkDisabled: tc.bulkOff, DeleteMode: "suspend"}
-			sb, err := sandbox.New(sandbox.Options{Seed: &fx.seed, RandSeed: 42, Faults: faults})
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(sb.Handler())
-			defer srv.Close()
-			target, err := sandbox.Client(tc.surface, srv.URL, srv.Client(), quietLog())
-			if err != nil {
-				t.Fatal(err)
-			}
+			sb, target := sandboxTarget(t, sandbox.Options{Seed: &fx.seed, RandSeed: 42, Faults: faults}, tc.surface)
 			// Re-arm a 429 burst part way through the run.
 			stop := make(chan struct{})
 			defer close(stop)
@@ -247,16 +255,7 @@ func TestApplySandboxFaultSoak(t *testing.T) {
 }
 
 func TestApplySandboxValidationNotRetried(t *testing.T) {
-	sb, err := sandbox.New(sandbox.Options{Seed: &sandbox.Seed{}, RandSeed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sb.Handler())
-	defer srv.Close()
-	target, err := sandbox.Client("rest", srv.URL, srv.Client(), quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
+	sb, target := sandboxTarget(t, sandbox.Options{Seed: &sandbox.Seed{}, RandSeed: 1}, "rest")
 	changes := []records.Change{
 		{ChangeID: "bad", Seq: 1, Op: records.OpCreateUser, Email: "not-an-email", After: `{"name":"X"}`},
 		{ChangeID: "good", Seq: 2, Op: records.OpCreateUser, Email: "ok@corp.example", After: `{"name":"Ok"}`},
@@ -366,16 +365,7 @@ func TestApplySCIMStrictProviderFirstLoad(t *testing.T) {
 			records.Change{ChangeID: "c" + e, Seq: int64(2 * i), Op: records.OpCreateUser, Email: e, After: fmt.Sprintf(`{"name":"N%d","surname":"S"}`, i)},
 			records.Change{ChangeID: "m" + e, Seq: int64(2*i + 1), Op: records.OpAddMember, Email: e, Group: []string{"Sales", "Marketing"}[i%2]})
 	}
-	sb, err := sandbox.New(sandbox.Options{Seed: &seed, RandSeed: 1, Profile: sandbox.ProfileStrictRFC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sb.Handler())
-	defer srv.Close()
-	target, err := sandbox.Client("scim", srv.URL, srv.Client(), quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
+	sb, target := sandboxTarget(t, sandbox.Options{Seed: &seed, RandSeed: 1, Profile: sandbox.ProfileStrictRFC}, "scim")
 	l := load.NewMemLedger(nil)
 	sum, err := load.Apply(t.Context(), target, changes, l, load.ApplyOptions{Classify: classify, BackoffBase: time.Millisecond}, quietLog())
 	if err != nil {
@@ -407,16 +397,7 @@ func TestApplyLimiterCountsHTTPRequests(t *testing.T) {
 				seed.Users = append(seed.Users, sandbox.User{Email: e, Verified: true})
 				changes = append(changes, records.Change{ChangeID: e, Seq: int64(i), Op: records.OpAddMember, Email: e, Group: "Sales"})
 			}
-			sb, err := sandbox.New(sandbox.Options{Seed: &seed, RandSeed: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(sb.Handler())
-			defer srv.Close()
-			target, err := sandbox.Client(surface, srv.URL, srv.Client(), quietLog())
-			if err != nil {
-				t.Fatal(err)
-			}
+			sb, target := sandboxTarget(t, sandbox.Options{Seed: &seed, RandSeed: 1}, surface)
 			sum, err := load.Apply(t.Context(), target, changes, load.NewMemLedger(nil),
 				load.ApplyOptions{RatePerSecond: 10000, Burst: 1, Classify: classify}, quietLog())
 			if err != nil {
@@ -450,16 +431,7 @@ func TestApplyCreateMissingGroups(t *testing.T) {
 					{ChangeID: "m1", Seq: 4, Op: records.OpAddMember, Email: "x@corp.example", Group: "New Team"},
 					{ChangeID: "m2", Seq: 5, Op: records.OpAddMember, Email: "x@corp.example", Group: "Made By Hand"},
 				}
-				sb, err := sandbox.New(sandbox.Options{Seed: &seed, RandSeed: 1, Profile: profile})
-				if err != nil {
-					t.Fatal(err)
-				}
-				srv := httptest.NewServer(sb.Handler())
-				defer srv.Close()
-				target, err := sandbox.Client(surface, srv.URL, srv.Client(), quietLog())
-				if err != nil {
-					t.Fatal(err)
-				}
+				sb, target := sandboxTarget(t, sandbox.Options{Seed: &seed, RandSeed: 1, Profile: profile}, surface)
 				for run := range 2 { // the second run (a fresh ledger) must not create again
 					l := load.NewMemLedger(nil)
 					if _, err := load.Apply(t.Context(), target, changes, l, load.ApplyOptions{Classify: classify, BackoffBase: time.Millisecond}, quietLog()); err != nil {
