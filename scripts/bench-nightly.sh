@@ -15,8 +15,16 @@
 # day-2 pull and plan must see day 1's users; the day-1 apply time is in the
 # table but it is not the figure the issue's targets are about (day 2 is).
 #
+# Before/after in the same run: NIGHTLY_BASELINE=/path/to/old/otds-highspot
+# runs the same generated trees through that binary too ("before"), and the
+# day-2 table gets an after/before ratio per stage. NIGHTLY_REPEAT=3 runs day 2
+# three times per binary (each from a copy of that binary's day-1 state, the
+# binaries alternating) and shows the median of each column; whole = median of
+# the per-repeat sums.
+#
 # Env: NIGHTLY_SIZES ("200000"), NIGHTLY_OUT (bench-nightly.txt: the tables),
-# NIGHTLY_KEEP=1 keeps the work dir (TMPDIR, about 4 KB per account).
+# NIGHTLY_BASELINE (unset), NIGHTLY_REPEAT (1), NIGHTLY_KEEP=1 keeps the work
+# dir (TMPDIR, about 4 KB per account per binary, twice that with repeats).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -33,11 +41,18 @@ log() { echo "bench-nightly: $*" >&2; }
 
 go build -o "$WORK/otds-highspot" ./cmd/otds-highspot
 go build -o "$WORK/otdsgen" ./cmd/otdsgen
-BIN="$WORK/otds-highspot"
+BINS=(after)
+BIN_after="$WORK/otds-highspot"
+if [ -n "${NIGHTLY_BASELINE:-}" ]; then
+  [ -x "$NIGHTLY_BASELINE" ] || { echo "bench-nightly: NIGHTLY_BASELINE=$NIGHTLY_BASELINE is not an executable file (build the old commit first: git worktree add /tmp/old REV && (cd /tmp/old && go build -o /tmp/old.bin ./cmd/otds-highspot))" >&2; exit 2; }
+  BINS=(before after)
+  BIN_before="$NIGHTLY_BASELINE"
+fi
+REPEAT=${NIGHTLY_REPEAT:-1}
 PARTS=("Acme Corp" "Beta GmbH" "Gamma Contractors" "Delta SA" "Epsilon Ltd") # otdsgen's first five partitions
 
-config() { # DIR DAY -> config.yaml for that day's trees
-  local dir=$1 day=$2 t
+config() { # DIR TREES DAY -> DIR/config-DAY.yaml: that day's trees (under TREES), state under DIR
+  local dir=$1 trees=$2 day=$3 t
   {
     echo "version: 1"
     echo "store: {url: $dir/artifacts}"
@@ -46,7 +61,7 @@ config() { # DIR DAY -> config.yaml for that day's trees
     for t in 0 1 2 3 4; do
       echo "  - name: t$t"
       echo "    source: ldif"
-      echo "    ldif: {path: \"$dir/$day/tree-0$t.ldif\"}"
+      echo "    ldif: {path: \"$trees/$day/tree-0$t.ldif\"}"
       echo "    partitions: [\"${PARTS[$t]}\"]"
       echo "    extra_attributes: {territory: oTExtraAttr1, business_unit: oTExtraAttr2}"
     done
@@ -95,10 +110,10 @@ YAML
   } >"$dir/config-$day.yaml"
 }
 
-# stage DIR DAY RUNID NAME: one stage as its own process; appends
-# "name wall cpu rss_kib requests" to DIR/DAY.tsv.
+# stage BIN DIR DAY RUNID NAME TSV: one stage as its own process; appends
+# "name wall cpu rss_kib requests" to TSV.
 stage() {
-  local dir=$1 day=$2 run=$3 name=$4 rc=0
+  local BIN=$1 dir=$2 day=$3 run=$4 name=$5 tsv=$6 rc=0
   /usr/bin/time -o "$dir/time" -f "%e %U %S %M" "$BIN" --config "$dir/config-$day.yaml" --run-id "$run" \
     --json --log-format json --log-level warn "$name" >"$dir/$day-$name.json" 2>"$dir/$day-$name.log" </dev/null || rc=$?
   if [ "$rc" -ne 0 ]; then
@@ -107,40 +122,88 @@ stage() {
   local req
   req=$(grep -o '"requests": *[0-9]*' "$dir/$day-$name.json" | head -1 | grep -o '[0-9]*$' || true)
   read -r wall user sys rss <"$dir/time"
-  echo "$name $wall $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}') $rss ${req:--}" >>"$dir/$day.tsv"
-  log "$day $name: wall ${wall}s rss $((rss / 1024)) MiB requests ${req:--}"
+  echo "$name $wall $(awk -v u="$user" -v s="$sys" 'BEGIN{printf "%.2f", u+s}') $rss ${req:--}" >>"$tsv"
+  log "$(basename "$dir") $day $name: wall ${wall}s rss $((rss / 1024)) MiB requests ${req:--}"
 }
 
-table() { # TSV TITLE
-  echo "$2"
-  awk 'BEGIN { printf "| %-9s | %7s | %7s | %13s | %8s |\n|---|---:|---:|---:|---:|\n", "stage", "wall s", "CPU s", "peak RSS MiB", "requests" }
-    { printf "| %-9s | %7.1f | %7.1f | %13.0f | %8s |\n", $1, $2, $3, $4 / 1024, $5; w += $2; c += $3; if ($4 > m) m = $4; if ($5 != "-") r += $5 }
-    END { printf "| %-9s | %7.1f | %7.1f | %13.0f | %8d |\n", "**whole**", w, c, m / 1024, r }' "$1"
+table() { # TITLE TSV...: one table; with several TSVs (repeats), the median of each column
+  echo "$1"
+  shift
+  awk 'function med(a, n,   i, j, t) { for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+         return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+    FNR == 1 { rep++ }
+    { if (!($1 in seen)) { seen[$1] = 1; order[++ns] = $1 }
+      k = $1 SUBSEP rep; W[k] = $2; C[k] = $3; M[k] = $4; R[k] = $5
+      sw[rep] += $2; sc[rep] += $3; if ($4 > sm[rep]) sm[rep] = $4; if ($5 != "-") sr[rep] += $5 }
+    END {
+      printf "| %-9s | %7s | %7s | %13s | %8s |\n|---|---:|---:|---:|---:|\n", "stage", "wall s", "CPU s", "peak RSS MiB", "requests"
+      for (i = 1; i <= ns; i++) { s = order[i]
+        for (r = 1; r <= rep; r++) { k = s SUBSEP r; w[r] = W[k]; c[r] = C[k]; m[r] = M[k]; q[r] = R[k] }
+        printf "| %-9s | %7.1f | %7.1f | %13.0f | %8s |\n", s, med(w, rep), med(c, rep), med(m, rep) / 1024, q[1] }
+      for (r = 1; r <= rep; r++) { w[r] = sw[r]; c[r] = sc[r]; m[r] = sm[r]; q[r] = sr[r] }
+      printf "| %-9s | %7.1f | %7.1f | %13.0f | %8d |\n", "**whole**", med(w, rep), med(c, rep), med(m, rep) / 1024, med(q, rep) }' "$@"
   echo
+}
+
+ratio() { # TITLE BEFORE-TSVS -- AFTER-TSVS: after/before of the medians per stage (wall, CPU, RSS)
+  echo "$1"
+  shift
+  local b=() a=()
+  while [ "$1" != -- ]; do b+=("$1"); shift; done
+  shift; a=("$@")
+  paste -d' ' <(table x "${b[@]}" | awk -F'|' 'NR > 3 && NF > 5 {gsub(/ /, ""); print $2, $3, $4, $5}') \
+    <(table x "${a[@]}" | awk -F'|' 'NR > 3 && NF > 5 {gsub(/ /, ""); print $3, $4, $5}') |
+    awk 'BEGIN { printf "| %-9s | %10s | %10s | %10s |\n|---|---:|---:|---:|\n", "stage", "wall a/b", "CPU a/b", "RSS a/b" }
+      function r(x, y) { return y > 0 ? sprintf("%.2f", x / y) : "-" }
+      { printf "| %-9s | %10s | %10s | %10s |\n", $1, r($5, $2), r($6, $3), r($7, $4) }'
+  echo
+}
+
+# day BINNAME DIR TREES DAY RUNID TSV: the five stages of one day
+day() {
+  local bn=$1 dir=$2 trees=$3 d=$4 run=$5 tsv=$6 s binv="BIN_$1"
+  mkdir -p "$dir"
+  config "$dir" "$trees" "$d"
+  : >"$tsv"
+  for s in extract transform pull plan apply; do stage "${!binv}" "$dir" "$d" "$run" "$s" "$tsv"; done
 }
 
 : >"$OUT"
 {
-  echo "bench-nightly $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, $(git describe --always --dirty 2>/dev/null)"
+  echo "bench-nightly $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, $(git describe --always --dirty 2>/dev/null)${NIGHTLY_BASELINE:+, before = $NIGHTLY_BASELINE}, day 2 x $REPEAT"
   echo "load before: $(uptime)"
   echo
 } | tee -a "$OUT"
 for N in "${SIZES[@]}"; do
-  dir="$WORK/n$N"
-  mkdir -p "$dir"
+  trees="$WORK/n$N"
+  mkdir -p "$trees"
   t0=$SECONDS
-  "$WORK/otdsgen" -accounts "$N" -trees 5 -dup-share 0.1 -seed 1 -out "$dir/day1" 2>&1 | sed 's/^/  /' >&2
-  "$WORK/otdsgen" -accounts "$N" -trees 5 -dup-share 0.1 -seed 1 -churn 0.01 -out "$dir/day2" 2>&1 | sed 's/^/  /' >&2
+  "$WORK/otdsgen" -accounts "$N" -trees 5 -dup-share 0.1 -seed 1 -out "$trees/day1" 2>&1 | sed 's/^/  /' >&2
+  "$WORK/otdsgen" -accounts "$N" -trees 5 -dup-share 0.1 -seed 1 -churn 0.01 -out "$trees/day2" 2>&1 | sed 's/^/  /' >&2
   log "N=$N: generated day 1 and day 2 in $((SECONDS - t0))s"
-  for day in day1 day2; do
-    config "$dir" "$day"
-    run="20260101-nightly-$day"
-    [ "$day" = day2 ] && run="20260102-nightly-$day"
-    for s in extract transform pull plan apply; do stage "$dir" "$day" "$run" "$s"; done
-    changes=$(grep -o '"changes": *[0-9]*' "$dir/$day-plan.json" | head -1 | grep -o '[0-9]*$' || echo "?")
-    users=$(grep -o '"highspot_users": *[0-9]*' "$dir/$day-pull.json" | head -1 | grep -o '[0-9]*$' || echo "?")
-    table "$dir/$day.tsv" "N=$N $day (run $run): pull saw $users Highspot users, plan $changes changes; each stage its own process (plan includes history); whole = sum of walls and CPU, largest RSS, sum of requests" | tee -a "$OUT"
+  for bn in "${BINS[@]}"; do
+    day "$bn" "$trees/$bn.day1" "$trees" day1 20260101-nightly-day1 "$trees/$bn.day1.tsv"
+    rm -rf "$trees/$bn.day1/time" # the state day 2 starts from: artifacts + sandbox state
+    table "N=$N day1, $bn: each stage its own process; whole = sum of walls and CPU, largest RSS, sum of requests" "$trees/$bn.day1.tsv" | tee -a "$OUT"
   done
+  for r in $(seq 1 "$REPEAT"); do
+    for bn in "${BINS[@]}"; do
+      rm -rf "$trees/$bn.rep"
+      cp -a "$trees/$bn.day1" "$trees/$bn.rep"
+      day "$bn" "$trees/$bn.rep" "$trees" day2 20260102-nightly-day2 "$trees/$bn.day2.$r.tsv"
+      if [ "$r" = 1 ]; then cp "$trees/$bn.rep/day2-pull.json" "$trees/$bn.day2-pull.json"; cp "$trees/$bn.rep/day2-plan.json" "$trees/$bn.day2-plan.json"; fi
+      rm -rf "$trees/$bn.rep"
+    done
+  done
+  for bn in "${BINS[@]}"; do
+    changes=$(grep -o '"changes": *[0-9]*' "$trees/$bn.day2-plan.json" | head -1 | grep -o '[0-9]*$' || echo "?")
+    users=$(grep -o '"highspot_users": *[0-9]*' "$trees/$bn.day2-pull.json" | head -1 | grep -o '[0-9]*$' || echo "?")
+    table "N=$N day2 (1% churn), $bn, median of $REPEAT: pull saw $users Highspot users, plan $changes changes (plan includes history); whole = sum of walls and CPU, largest RSS, sum of requests" "$trees/$bn".day2.*.tsv | tee -a "$OUT"
+  done
+  if [ ${#BINS[@]} = 2 ]; then
+    ratio "N=$N day2, after/before of the medians (below 1 = better)" "$trees"/before.day2.*.tsv -- "$trees"/after.day2.*.tsv | tee -a "$OUT"
+  fi
+  [ "${NIGHTLY_KEEP:-}" = 1 ] || rm -rf "$trees"
 done
 echo "load after: $(uptime)" | tee -a "$OUT"
 echo "results in $OUT"
