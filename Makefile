@@ -32,7 +32,7 @@ bench-nightly: ## whole nightly, each stage its own process, day 1 + day 2 (1% c
 fuzz: ## run every Go fuzz target for FUZZTIME each (default 30s; FUZZ=regexp picks targets)
 	scripts/fuzz.sh
 
-lint: ## gofmt, go vet, pipeline files
+lint: ## gofmt, go vet, staticcheck, deploy files (the Airflow DAG compiles)
 	scripts/lint.sh
 
 fmt: ## gofmt -w

@@ -92,7 +92,7 @@ func Demo(ctx context.Context, o DemoOptions) error {
 			fmt.Fprintf(o.Stdout, "review report: %s\n", report)
 		}
 	}
-	fmt.Fprintf(o.Stdout, "\nArtifacts: %s (query them with DuckDB: see pipelines/sql/)\nTry: OTDS_HIGHSPOT_STORE=%s bin/otds-highspot runs list\n",
+	fmt.Fprintf(o.Stdout, "\nArtifacts: %s (query them with DuckDB: see deploy/sql/)\nTry: OTDS_HIGHSPOT_STORE=%s bin/otds-highspot runs list\n",
 		filepath.Join(dir, "artifacts"), filepath.Join(dir, "artifacts"))
 	return nil
 }

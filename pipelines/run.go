@@ -11,7 +11,7 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/pipelines/retention"
+	"github.com/otds-highspot/otds-highspot/internal/retention"
 	"github.com/otds-highspot/otds-highspot/transform/analytics"
 	"github.com/otds-highspot/otds-highspot/transform/history"
 )

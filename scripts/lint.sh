@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# lint.sh: gofmt must have nothing to say, go vet must pass, shipped pipeline
+# lint.sh: gofmt must have nothing to say, go vet must pass, shipped deploy
 # files must parse (the Airflow DAG compiles with python3 -m py_compile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ go vet ./...
 STATICCHECK="$(install_go_tool staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2)"
 "$STATICCHECK" ./...
 if command -v python3 >/dev/null 2>&1; then
-	for f in pipelines/airflow/*.py; do
+	for f in deploy/airflow/*.py; do
 		[ -e "$f" ] || continue
 		python3 -m py_compile "$f"
 	done

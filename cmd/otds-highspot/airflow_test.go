@@ -25,7 +25,7 @@ var airflow3Names = map[string][]string{
 // and applies a run id given as a parameter (override plans). Uses python3's
 // ast when python3 is installed, else a regex over the import lines.
 func TestAirflowDAGImportsAirflow3Names(t *testing.T) {
-	const path = "../../pipelines/airflow/otds_highspot_dag.py"
+	const path = "../../deploy/airflow/otds_highspot_dag.py"
 	dag := read(t, path)
 	var imports [][2]string // module, name ("" for `import module`)
 	if py, err := exec.LookPath("python3"); err == nil {

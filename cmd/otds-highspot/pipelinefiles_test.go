@@ -16,14 +16,14 @@ import (
 )
 
 // TestShippedPipelineFilesUseRealCommands checks that every otds-highspot
-// command line in pipelines/airflow, pipelines/cron and pipelines/k8s names a
+// command line in deploy/airflow, deploy/cron and deploy/k8s names a
 // command that exists, with flags that command accepts.
 func TestShippedPipelineFilesUseRealCommands(t *testing.T) {
 	root := newRootCommand(&globalOptions{})
 	var lines [][]string
 
 	// Airflow: every cli("a", "b", ...) call plus the global argv list.
-	dag := read(t, "../../pipelines/airflow/otds_highspot_dag.py")
+	dag := read(t, "../../deploy/airflow/otds_highspot_dag.py")
 	lit := regexp.MustCompile(`"([^"]*)"`)
 	for _, m := range regexp.MustCompile(`cli\(([^)]*)\)`).FindAllStringSubmatch(dag, -1) {
 		var args []string
@@ -53,13 +53,13 @@ func TestShippedPipelineFilesUseRealCommands(t *testing.T) {
 
 	// cron and systemd: the words after the binary, up to a redirection.
 	bin := regexp.MustCompile(`/otds-highspot ([^>\n]*)`)
-	for _, f := range []string{"../../pipelines/cron/crontab", "../../pipelines/cron/otds-highspot.service"} {
+	for _, f := range []string{"../../deploy/cron/crontab", "../../deploy/cron/otds-highspot.service"} {
 		for _, m := range bin.FindAllStringSubmatch(read(t, f), -1) {
 			lines = append(lines, strings.Fields(m[1]))
 		}
 	}
 	// Kubernetes: the container's args list.
-	for _, m := range regexp.MustCompile(`args: (\[.*\])`).FindAllStringSubmatch(read(t, "../../pipelines/k8s/cronjob.yaml"), -1) {
+	for _, m := range regexp.MustCompile(`args: (\[.*\])`).FindAllStringSubmatch(read(t, "../../deploy/k8s/cronjob.yaml"), -1) {
 		var args []string
 		if err := json.Unmarshal([]byte(m[1]), &args); err != nil {
 			t.Fatalf("k8s args %s: %v", m[1], err)
@@ -117,7 +117,7 @@ func TestShippedSchedulersNeverRetryAuth(t *testing.T) {
 	auth, transient := strconv.Itoa(exitcode.Auth), strconv.Itoa(exitcode.Transient)
 
 	// Airflow: the codes compared before `raise AirflowException` (retried).
-	dag := read(t, "../../pipelines/airflow/otds_highspot_dag.py")
+	dag := read(t, "../../deploy/airflow/otds_highspot_dag.py")
 	consts := map[string]string{}
 	for _, m := range regexp.MustCompile(`(?m)^([A-Z_]+) = (\d+)\b`).FindAllStringSubmatch(dag, -1) {
 		consts[m[1]] = m[2]
@@ -131,7 +131,7 @@ func TestShippedSchedulersNeverRetryAuth(t *testing.T) {
 	}
 
 	// systemd: 7 prevents a restart, only 3 forces one, restarts are capped.
-	unit := read(t, "../../pipelines/cron/otds-highspot.service")
+	unit := read(t, "../../deploy/cron/otds-highspot.service")
 	kv := map[string][]string{}
 	for _, m := range regexp.MustCompile(`(?m)^(\w+)=(.*)$`).FindAllStringSubmatch(unit, -1) {
 		kv[m[1]] = strings.Fields(m[2])
@@ -150,7 +150,7 @@ func TestShippedSchedulersNeverRetryAuth(t *testing.T) {
 	}
 
 	// Kubernetes: the first FailJob rule that matches exit 7 comes before any retry.
-	k8s := read(t, "../../pipelines/k8s/cronjob.yaml")
+	k8s := read(t, "../../deploy/k8s/cronjob.yaml")
 	rules := regexp.MustCompile(`action: (\w+)\n\s+onExitCodes: \{containerName: sync, operator: (In|NotIn), values: \[([\d, ]*)\]\}`).FindAllStringSubmatch(k8s, -1)
 	if len(rules) == 0 {
 		t.Fatal("k8s cronjob: no podFailurePolicy exit-code rules found")

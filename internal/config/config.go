@@ -157,7 +157,7 @@ func decodeError(name string, err error, root *yaml.Node) error {
 		e.Msg = strings.Replace(e.Msg, g[0], "", 1)
 	}
 	if strings.Contains(msg, "EOF") {
-		e.Msg = "the file is empty; start from pipelines/example.yaml"
+		e.Msg = "the file is empty; start from deploy/example.yaml"
 	} else {
 		e.Msg += " (the file is not valid YAML)"
 	}

@@ -16,7 +16,7 @@ import (
 
 // Shipped configuration files and the reference, relative to this package.
 var (
-	exampleConfig = filepath.Join("..", "..", "pipelines", "example.yaml")
+	exampleConfig = filepath.Join("..", "..", "deploy", "example.yaml")
 	demoConfig    = filepath.Join("..", "..", "fixtures", "demo", "config.yaml")
 	configDoc     = filepath.Join("..", "..", "docs", "configuration.md")
 )
@@ -40,7 +40,7 @@ func TestShippedConfigsValidate(t *testing.T) {
 	}
 }
 
-// TestExampleCoversEverySection checks that pipelines/example.yaml is the
+// TestExampleCoversEverySection checks that deploy/example.yaml is the
 // complete example it claims to be: every top-level section, every tree
 // source, the REST target and an S3 store.
 func TestExampleCoversEverySection(t *testing.T) {

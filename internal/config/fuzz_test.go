@@ -10,7 +10,7 @@ import (
 // the file, a success must validate again the same way, and nothing panics
 // or hangs (alias bombs, deep nesting).
 func FuzzParse(f *testing.F) {
-	for _, p := range []string{"../../fixtures/demo/config.yaml", "../../pipelines/example.yaml"} {
+	for _, p := range []string{"../../fixtures/demo/config.yaml", "../../deploy/example.yaml"} {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)
 		}

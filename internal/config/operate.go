@@ -52,7 +52,7 @@ type Analytics struct {
 // AnalyticsTables are the source tables the analytics copy can hash.
 var AnalyticsTables = []string{"persons", "accounts_normalized", "person_links"}
 
-// Prune configures `otds-highspot prune` (pipelines/retention).
+// Prune configures `otds-highspot prune` (internal/retention).
 type Prune struct {
 	// KeepDays: runs dated at least this many days before today may be removed (default 90).
 	KeepDays int `yaml:"keep_days"`

@@ -15,10 +15,10 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
+	sqlfiles "github.com/otds-highspot/otds-highspot/deploy/sql"
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
-	sqlfiles "github.com/otds-highspot/otds-highspot/pipelines/sql"
 	"github.com/otds-highspot/otds-highspot/transform/history"
 )
 

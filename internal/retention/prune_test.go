@@ -15,8 +15,8 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/retention"
 	"github.com/otds-highspot/otds-highspot/internal/store"
-	"github.com/otds-highspot/otds-highspot/pipelines/retention"
 )
 
 var now = time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)

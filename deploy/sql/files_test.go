@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	sqlfiles "github.com/otds-highspot/otds-highspot/deploy/sql"
 	"github.com/otds-highspot/otds-highspot/internal/records"
-	sqlfiles "github.com/otds-highspot/otds-highspot/pipelines/sql"
 	"github.com/otds-highspot/otds-highspot/transform/history"
 )
 
@@ -96,8 +96,8 @@ func columns(t reflect.Type) [][2]string {
 }
 
 const ddlHeader = `-- Athena / Glue DDL for an otds-highspot artifact store on S3.
--- Generated from internal/records by pipelines/sql/files_test.go
--- (go test ./pipelines/sql -run TestAthenaDDL -update); do not edit by hand.
+-- Generated from internal/records by deploy/sql/files_test.go
+-- (go test ./deploy/sql -run TestAthenaDDL -update); do not edit by hand.
 --
 -- Placeholders: ${database} (Glue database), ${location} (s3://bucket/prefix,
 -- no trailing slash), ${start_date} (first dt to project, YYYY-MM-DD).
@@ -161,7 +161,7 @@ func TestAthenaDDL(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(got) != want {
-		t.Errorf("athena/ddl.sql is out of date with internal/records; run go test ./pipelines/sql -run TestAthenaDDL -update")
+		t.Errorf("athena/ddl.sql is out of date with internal/records; run go test ./deploy/sql -run TestAthenaDDL -update")
 	}
 	// No data column may share a name with a partition column.
 	for _, tb := range tables {

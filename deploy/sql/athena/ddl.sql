@@ -1,6 +1,6 @@
 -- Athena / Glue DDL for an otds-highspot artifact store on S3.
--- Generated from internal/records by pipelines/sql/files_test.go
--- (go test ./pipelines/sql -run TestAthenaDDL -update); do not edit by hand.
+-- Generated from internal/records by deploy/sql/files_test.go
+-- (go test ./deploy/sql -run TestAthenaDDL -update); do not edit by hand.
 --
 -- Placeholders: ${database} (Glue database), ${location} (s3://bucket/prefix,
 -- no trailing slash), ${start_date} (first dt to project, YYYY-MM-DD).
