@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -179,5 +180,65 @@ func TestCloseFoldsJournalIntoSnapshot(t *testing.T) {
 	}
 	if got, want := comparable(t, d), comparable(t, r.s.State()); got != want {
 		t.Errorf("snapshot after Close differs:\n got %s\nwant %s", got, want)
+	}
+}
+
+// A sandbox reopened from its state file gets the same RandSeed as the one
+// that wrote it (the CLI starts one per process), so its id generator starts
+// over: ids it hands out must still be new, or a user created on day 2 takes
+// the id of a day-1 user (two users under one id: pages list it twice).
+func TestReopenedSandboxNeverReusesIDs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	create := func(r *rig, prefix string) {
+		t.Helper()
+		var b strings.Builder
+		b.WriteString("[")
+		for i := range 20 {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `{"email":"%s%d@acme.com"}`, prefix, i)
+		}
+		b.WriteString("]")
+		if code, body := r.do("POST", "/v1.0/users", "", b.String(), nil); code != 200 {
+			t.Fatalf("create %s users: got %d %s, want 200", prefix, code, body)
+		}
+		code, body := r.do("POST", "/v1.0/groups", "", `{"name":"`+prefix+` group"}`, nil)
+		if code < 200 || code > 299 {
+			t.Fatalf("create %s group: got %d %s, want 2xx", prefix, code, body)
+		}
+	}
+	r1 := newRig(t, Options{StateFile: path, RandSeed: 7})
+	create(r1, "day1-")
+	if err := r1.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r2 := newRig(t, Options{StateFile: path, RandSeed: 7})
+	create(r2, "day2-")
+	d := r2.s.State()
+	ids := map[string]string{}
+	for _, u := range d.Users {
+		if prev, dup := ids[u.ID]; dup {
+			t.Errorf("id %s: got users %s and %s, want one user per id", u.ID, prev, u.Email)
+		}
+		ids[u.ID] = u.Email
+	}
+	for _, g := range d.Groups {
+		if prev, dup := ids[g.ID]; dup {
+			t.Errorf("id %s: got group %q and %s, want ids never reused", g.ID, g.Name, prev)
+		}
+		ids[g.ID] = g.Name
+	}
+	var page coll
+	if code, body := r2.do("GET", "/v1.0/users?list=unverified&limit=100", "", "", &page); code != 200 {
+		t.Fatalf("list: got %d %s", code, body)
+	}
+	seen := map[string]bool{}
+	for _, u := range page.Collection {
+		id, _ := u["id"].(string)
+		if seen[id] {
+			t.Errorf("list=unverified: got id %s twice, want each user once", id)
+		}
+		seen[id] = true
 	}
 }

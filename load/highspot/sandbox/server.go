@@ -422,13 +422,21 @@ func (s *Server) compactEvery() int {
 	return DefaultJournalCompactEvery
 }
 
-// newID returns 24 lower-case hex characters. Call with s.mu held.
+// newID returns 24 lower-case hex characters that no user, group, spot or
+// item holds. The generator starts from Options.RandSeed in every process, so
+// a sandbox reopened from its state file draws the ids it handed out before:
+// those are skipped. Call with s.mu held.
 func (s *Server) newID() string {
-	var b [12]byte
-	for i := range b {
-		b[i] = byte(s.idRN.UintN(256))
+	for {
+		var b [12]byte
+		for i := range b {
+			b[i] = byte(s.idRN.UintN(256))
+		}
+		id := hex.EncodeToString(b[:])
+		if s.st == nil || !s.st.idInUse(id) {
+			return id
+		}
 	}
-	return hex.EncodeToString(b[:])
 }
 
 func (s *Server) ts() string { return s.now().UTC().Format("2006-01-02T15:04:05Z") }

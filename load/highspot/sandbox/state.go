@@ -411,6 +411,11 @@ func (st *state) groupsOf(uid string) []string {
 	return out
 }
 
+// idInUse reports whether a user, group, spot or item has id.
+func (st *state) idInUse(id string) bool {
+	return st.userByID[id] != nil || st.groupByID[id] != nil || st.spotByID[id] != nil || st.itemByID[id] != nil
+}
+
 // sortUsers puts users found by lookups in list order.
 func (st *state) sortUsers(us []*User) {
 	sort.Slice(us, func(i, j int) bool { return st.userSeq[us[i].ID] < st.userSeq[us[j].ID] })
