@@ -26,12 +26,15 @@ type listPolicy struct {
 
 type listPolicyKey struct{}
 
-func withListPolicy(ctx context.Context, p *listPolicy) context.Context {
-	return context.WithValue(ctx, listPolicyKey{}, p)
+// WithListPolicy returns ctx carrying the list policy of a listing: retry
+// fetches one page (RetryPage), maxPages is each listing's page budget
+// (<= 0: DefaultMaxListPages).
+func WithListPolicy(ctx context.Context, maxPages int, retry func(ctx context.Context, what string, fn func(context.Context) error) error) context.Context {
+	return context.WithValue(ctx, listPolicyKey{}, &listPolicy{maxPages: maxPages, retry: retry})
 }
 
 // RetryPage fetches one page of a listing through the caller's retry policy
-// (pull installs the applier's: retryable errors only, backoff with full
+// (pull installs its Caller's: retryable errors only, backoff with full
 // jitter or the server's Retry-After, MaxAttempts tries), so one failed page
 // is fetched again at the same cursor instead of restarting the listing.
 // Without a policy in ctx it calls fn once. Page walkers (load/highspot)

@@ -21,8 +21,10 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/logging"
 	"github.com/otds-highspot/otds-highspot/load"
+	"github.com/otds-highspot/otds-highspot/load/apply"
 	"github.com/otds-highspot/otds-highspot/load/highspot"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
+	"github.com/otds-highspot/otds-highspot/load/pull"
 	"github.com/otds-highspot/otds-highspot/transform/plan"
 )
 
@@ -98,7 +100,7 @@ func (a *App) pull(ctx context.Context, runID string) error {
 		return err
 	}
 	defer stop()
-	res, err := load.RunPull(ctx, a.Env(runID), a.Cfg, t, load.PullOptions{Apply: a.applyOptions(), MaxListPages: a.Cfg.Highspot.MaxListPages})
+	res, err := pull.RunPull(ctx, a.Env(runID), a.Cfg, t, pull.PullOptions{Apply: a.applyOptions(), MaxListPages: a.Cfg.Highspot.MaxListPages})
 	if err != nil {
 		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: string(contract.Pull), Status: "failed", Error: err.Error()})
 		return err
@@ -326,7 +328,7 @@ func (a *App) apply(ctx context.Context, runID string, o ApplyOptions) error {
 			return err
 		}
 	}
-	res, err := load.RunApply(ctx, a.Env(runID), a.Cfg, t, opts)
+	res, err := apply.RunApply(ctx, a.Env(runID), a.Cfg, t, opts)
 	endBar()
 	if res != nil {
 		s := res.Summary

@@ -13,7 +13,7 @@ import (
 // write-once per run, so re-running one (an orchestrator's retry, `run
 // --from`) skips what is already there instead of failing on it. A stage
 // manifest is committed only when the stage is complete (apply: only when no
-// change is left failed; see load.RunApply), so the skip never hides
+// change is left failed; see apply.RunApply), so the skip never hides
 // unfinished work.
 func (a *App) published(ctx context.Context, runID, stage string) (*artifact.Manifest, bool, error) {
 	// A commit an earlier attempt left half done is finished first: its

@@ -33,7 +33,7 @@ date -u +"bench run %Y-%m-%dT%H:%M:%SZ on $(nproc) cores, load $(cut -d' ' -f1-3
 want artifact && gobench artifact ./internal/artifact 'WriteAccounts|ReadAccounts'
 want resolve && gobench resolve ./transform 'Resolve1M'
 want plan && gobench plan ./transform/plan 'Plan1M'
-want apply && gobench apply ./load 'Apply2000'
+want apply && gobench apply ./load/apply 'Apply2000'
 if want extract; then
 	echo "== extract (ldapsearch vs otds-highspot extract on the same slapd)" | tee -a "$OUT"
 	scripts/bench-extract.sh ${EXTRACT_SIZES:-100000 400000} 2>&1 | tee -a "$OUT"

@@ -1,4 +1,4 @@
-package load_test
+package apply_test
 
 import (
 	"fmt"
@@ -11,7 +11,9 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/load"
+	"github.com/otds-highspot/otds-highspot/load/apply"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
+	"github.com/otds-highspot/otds-highspot/load/internal/loadtest"
 )
 
 // conformanceUsers is the size of TestTargetConformance's first load:
@@ -95,17 +97,17 @@ func firstLoad(n int) fixture {
 type conformanceRun struct {
 	requests int64 // HTTP requests the sandbox answered (faults included)
 	faults   map[string]int64
-	sum      load.Summary
+	sum      apply.Summary
 }
 
 func runFirstLoad(t *testing.T, fx fixture, profile, surface string, faults sandbox.Faults) conformanceRun {
 	t.Helper()
-	sb, target := sandboxTarget(t, sandbox.Options{Seed: &fx.seed, RandSeed: 7, Profile: profile, Faults: faults}, surface)
-	l := load.NewMemLedger(nil)
+	sb, target := loadtest.SandboxTarget(t, sandbox.Options{Seed: &fx.seed, RandSeed: 7, Profile: profile, Faults: faults}, surface)
+	l := apply.NewMemLedger(nil)
 	opts := load.ApplyOptions{Concurrency: 4, MaxAttempts: 10, BackoffBase: 2 * time.Millisecond, BackoffMax: 20 * time.Millisecond,
-		MaxRetryAfter: 20 * time.Millisecond, FlushEvery: 50, BreakerWindow: 200, BreakerMinRequests: 100, Classify: classify,
+		MaxRetryAfter: 20 * time.Millisecond, FlushEvery: 50, BreakerWindow: 200, BreakerMinRequests: 100, Classify: loadtest.Classify,
 		Rand: rand.New(rand.NewPCG(1, 1))}
-	sum, err := load.Apply(t.Context(), target, fx.changes, l, opts, quietLog())
+	sum, err := apply.Apply(t.Context(), target, fx.changes, l, opts, loadtest.Log())
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}

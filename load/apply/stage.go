@@ -1,4 +1,4 @@
-package load
+package apply
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
+	"github.com/otds-highspot/otds-highspot/load"
 )
 
 // The plan summary key apply checks.
@@ -46,7 +46,7 @@ type ApplyResult struct {
 // parts it flushed are read back by the next attempt, which publishes their
 // rows with its own. So the run's ledger is the load_results rows of "apply"
 // and every "apply.attempt-*" manifest, each row listed once.
-func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target Target, opts ApplyOptions) (*ApplyResult, error) {
+func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target load.Target, opts load.ApplyOptions) (*ApplyResult, error) {
 	log := env.Log
 	if log == nil {
 		log = logrus.New()
@@ -100,7 +100,7 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 		return res, exitcode.Wrap(exitcode.Unexpected, fmt.Errorf("apply: the changes of run %s hash to %s, the plan manifest records %s: the plan was %w; nothing was applied", env.RunID, got, planSHA, artifact.ErrModified))
 	}
 	if cfg != nil {
-		opts = mergeOptions(OptionsFromConfig(cfg.Apply), opts)
+		opts = load.MergeOptions(load.OptionsFromConfig(cfg.Apply), opts)
 	}
 	known := 0
 	if !opts.DryRun && opts.KnownUsers == nil {
@@ -286,43 +286,6 @@ func knownUsers(ctx context.Context, env artifact.Env, pm *artifact.Manifest, ch
 		return nil, "read highspot_users of this run's pull: " + err.Error()
 	}
 	return want, "this run's pull is the plan's baseline"
-}
-
-func mergeOptions(base, o ApplyOptions) ApplyOptions {
-	setF := func(dst *float64, v float64) {
-		if v != 0 {
-			*dst = v
-		}
-	}
-	setI := func(dst *int, v int) {
-		if v != 0 {
-			*dst = v
-		}
-	}
-	setD := func(dst *time.Duration, v time.Duration) {
-		if v != 0 {
-			*dst = v
-		}
-	}
-	setF(&base.RatePerSecond, o.RatePerSecond)
-	setI(&base.Burst, o.Burst)
-	setI(&base.Concurrency, o.Concurrency)
-	setI(&base.BatchSize, o.BatchSize)
-	setI(&base.MaxAttempts, o.MaxAttempts)
-	setD(&base.BackoffBase, o.BackoffBase)
-	setD(&base.BackoffMax, o.BackoffMax)
-	setD(&base.MaxRetryAfter, o.MaxRetryAfter)
-	setI(&base.LookupListThreshold, o.LookupListThreshold)
-	setI(&base.FlushEvery, o.FlushEvery)
-	setD(&base.FlushInterval, o.FlushInterval)
-	setI(&base.BreakerWindow, o.BreakerWindow)
-	setI(&base.BreakerMinRequests, o.BreakerMinRequests)
-	setF(&base.BreakerThreshold, o.BreakerThreshold)
-	base.DryRun, base.DryRunOut, base.Classify, base.Rand, base.Now = o.DryRun, o.DryRunOut, o.Classify, o.Rand, o.Now
-	base.PlanSHA256, base.CheckFresh = o.PlanSHA256, o.CheckFresh
-	base.KnownUsers = o.KnownUsers
-	base.Progress = o.Progress // dropped before: no bar ever appeared during apply
-	return base
 }
 
 // byOpFinal counts the final status of every planned change by op (resumed

@@ -1,26 +1,22 @@
-package load
+package apply
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net/http"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"golang.org/x/time/rate"
 
-	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/retry"
+	"github.com/otds-highspot/otds-highspot/load"
 )
 
 // Ledger is where the applier writes one load_results row per change as its
@@ -32,127 +28,6 @@ type Ledger interface {
 	Record(ctx context.Context, r records.LoadResult) error
 	// Flush makes every recorded row durable (it survives a crash).
 	Flush(ctx context.Context) error
-}
-
-// ApplyOptions tunes one apply. OptionsFromConfig fills it from the apply:
-// configuration section; zero values get the same defaults.
-type ApplyOptions struct {
-	RatePerSecond       float64 // HTTP requests/s to the target (calls/s for a target that is not a RequestPacer); <= 0 = unlimited
-	Burst               int
-	Concurrency         int // calls in flight at once
-	BatchSize           int // users per UpsertUsers; 0 or above Target.MaxBatch() = MaxBatch()
-	MaxAttempts         int // tries per call, 1 = no retry
-	BackoffBase         time.Duration
-	BackoffMax          time.Duration
-	MaxRetryAfter       time.Duration // a longer Retry-After is capped to this
-	LookupListThreshold int           // more creates than this: one ListUsers instead of a lookup each
-	FlushEvery          int
-	FlushInterval       time.Duration
-	BreakerWindow       int
-	BreakerMinRequests  int
-	BreakerThreshold    float64
-
-	// DryRun makes no call at all (not even lookups) and writes what would be
-	// sent to DryRunOut; nothing is recorded in the ledger.
-	DryRun    bool
-	DryRunOut io.Writer
-
-	// Progress, when set, is called after every recorded result with the
-	// number of changes in a final state (this run and resumed) and the total
-	// (the CLI draws a progress bar on a terminal). Called under a lock: keep
-	// it cheap.
-	Progress func(done, total int)
-
-	// Classify decides retries; nil = DefaultClassify. The pipelines pass the
-	// Highspot client's classification (highspot.Retryable, StatusError).
-	Classify Classifier
-	// Rand is the jitter source (tests inject a seeded one); nil = random.
-	Rand *rand.Rand
-	// Now is the clock for ledger rows; nil = time.Now.
-	Now func() time.Time
-
-	// Stage-level options (RunApply only).
-
-	// PlanSHA256, when set, must equal the plan manifest's summary plan_sha256
-	// (the plan the operator reviewed).
-	PlanSHA256 string
-	// KnownUsers, when set, is what a snapshot fresh for this plan (this
-	// run's pull, the plan's baseline) says of the users the changes name:
-	// lower-cased email -> Highspot id, "" when the snapshot has no such
-	// user. A create of an email listed here is not looked up again (no
-	// lookup, no full listing): it is sent as an update of the id, or as a
-	// create marked Absent, which the target still settles safely when the
-	// user appeared since (REST upserts by email, SCIM turns a 409 into an
-	// update). Emails not listed are looked up as before. RunApply fills it.
-	KnownUsers map[string]string
-
-	// CheckFresh, when set, is called before any change is applied and must
-	// fail when the plan's baseline changed since it was computed. The load
-	// stage cannot import transform/plan, so pipelines wires
-	// func(ctx) error { return plan.CheckFresh(ctx, st, runID, sha) }.
-	CheckFresh func(ctx context.Context) error
-}
-
-// OptionsFromConfig maps the apply: configuration section onto ApplyOptions.
-func OptionsFromConfig(a config.Apply) ApplyOptions {
-	return ApplyOptions{
-		RatePerSecond:       a.RatePerSecond,
-		Burst:               a.Burst,
-		Concurrency:         a.Concurrency,
-		BatchSize:           a.BatchSize,
-		MaxAttempts:         a.MaxAttempts,
-		BackoffBase:         a.BackoffBase,
-		BackoffMax:          a.BackoffMax,
-		MaxRetryAfter:       a.MaxRetryAfter,
-		LookupListThreshold: a.LookupListThreshold,
-		FlushEvery:          a.FlushEvery,
-		FlushInterval:       a.FlushInterval,
-		BreakerWindow:       a.Breaker.Window,
-		BreakerMinRequests:  a.Breaker.MinRequests,
-		BreakerThreshold:    a.Breaker.Threshold,
-	}
-}
-
-func (o *ApplyOptions) defaults() {
-	// Zero values take the configuration's defaults (config.DefaultApply);
-	// RatePerSecond <= 0 stays "unlimited" for library callers.
-	d := OptionsFromConfig(config.DefaultApply())
-	setInt := func(v *int, def int) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	setDur := func(v *time.Duration, def time.Duration) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	setInt(&o.Burst, d.Burst)
-	setInt(&o.Concurrency, d.Concurrency)
-	setInt(&o.MaxAttempts, d.MaxAttempts)
-	setDur(&o.BackoffBase, d.BackoffBase)
-	setDur(&o.BackoffMax, d.BackoffMax)
-	setDur(&o.MaxRetryAfter, d.MaxRetryAfter)
-	setInt(&o.LookupListThreshold, d.LookupListThreshold)
-	setInt(&o.FlushEvery, d.FlushEvery)
-	setDur(&o.FlushInterval, d.FlushInterval)
-	setInt(&o.BreakerWindow, d.BreakerWindow)
-	setInt(&o.BreakerMinRequests, d.BreakerMinRequests)
-	if o.BreakerThreshold <= 0 {
-		o.BreakerThreshold = d.BreakerThreshold
-	}
-	if o.Classify == nil {
-		o.Classify = DefaultClassify
-	}
-	if o.Rand == nil {
-		o.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.DryRunOut == nil {
-		o.DryRunOut = io.Discard
-	}
 }
 
 // Failure is one change that did not apply.
@@ -180,7 +55,7 @@ type Summary struct {
 	// CreatesAsUpdates counts creates whose email already existed in Highspot
 	// (sent as updates: a create is never duplicated).
 	CreatesAsUpdates int
-	Requests         int64 // HTTP requests sent to the target, retries included (calls, for a target that is not a RequestPacer)
+	Requests         int64 // HTTP requests sent to the target, retries included (calls, for a target that is not a load.RequestPacer)
 	Retries          int64
 	Elapsed          time.Duration
 	BreakerTripped   bool
@@ -190,17 +65,14 @@ type Summary struct {
 // Done is how many changes are in a final state, this run or before.
 func (s *Summary) Done() int { return s.Resumed + s.Applied + s.Skipped + s.Failed }
 
-// errBreakerOpen stops a call because the circuit breaker tripped.
-var errBreakerOpen = errors.New("circuit breaker open")
-
 // Apply applies changes to target in phase order (creates and updates, then
 // memberships, then suspensions), skipping changes the ledger already holds
 // as applied or skipped, and records a ledger row per change as results
 // arrive. It returns an error classified exitcode.Transient when the circuit
 // breaker stopped the run (re-running resumes) and exitcode.ApplyFailed when
 // some changes failed permanently (each listed).
-func Apply(ctx context.Context, target Target, changes []records.Change, ledger Ledger, opts ApplyOptions, log logrus.FieldLogger) (Summary, error) {
-	opts.defaults()
+func Apply(ctx context.Context, target load.Target, changes []records.Change, ledger Ledger, opts load.ApplyOptions, log logrus.FieldLogger) (Summary, error) {
+	opts.SetDefaults()
 	start := time.Now()
 	a := &applier{
 		t:      target,
@@ -213,12 +85,8 @@ func Apply(ctx context.Context, target Target, changes []records.Change, ledger 
 		sum:    Summary{ByOp: map[string]map[string]int{}, DryRun: opts.DryRun},
 		lastFl: time.Now(),
 	}
-	if opts.RatePerSecond > 0 {
-		a.lim = newLimiter(opts)
-	}
-	if rp, ok := target.(RequestPacer); ok && rp.PacesRequests() {
-		a.perRequest = true
-	}
+	a.caller = load.NewCaller(opts, a.br, a.authFailed, log)
+	a.caller.PacePerRequest(target)
 	phases := orderChanges(changes)
 	a.sum.Total = 0
 	for _, p := range phases {
@@ -275,7 +143,7 @@ func Apply(ctx context.Context, target Target, changes []records.Change, ledger 
 			runErr = err
 			break
 		}
-		if a.br.isOpen() || a.fatalErr() != nil || ctx.Err() != nil {
+		if a.br.IsOpen() || a.fatalErr() != nil || ctx.Err() != nil {
 			break
 		}
 	}
@@ -284,8 +152,8 @@ func Apply(ctx context.Context, target Target, changes []records.Change, ledger 
 	// Always flush what we have, even when cancelled: the ledger is what makes
 	// a re-run resume instead of repeating work.
 	flushErr := ledger.Flush(context.WithoutCancel(ctx))
-	a.sum.Requests = a.requests.Load()
-	a.sum.Retries = a.retries.Load()
+	a.sum.Requests = a.caller.Requests()
+	a.sum.Retries = a.caller.Retries()
 	a.sum.Elapsed = time.Since(start)
 	a.sum.Pending = a.sum.Total - a.sum.Done()
 	sort.Slice(a.sum.Failures, func(i, j int) bool { return a.sum.Failures[i].ChangeID < a.sum.Failures[j].ChangeID })
@@ -302,7 +170,7 @@ func Apply(ctx context.Context, target Target, changes []records.Change, ledger 
 	if err := ctx.Err(); err != nil {
 		return a.sum, fmt.Errorf("apply: cancelled after %d of %d changes (re-run apply for the same run to resume): %w", a.sum.Done(), a.sum.Total, err)
 	}
-	if a.br.isOpen() {
+	if a.br.IsOpen() {
 		a.sum.BreakerTripped = true
 		failed, n := a.br.stats()
 		return a.sum, exitcode.New(exitcode.Transient,
@@ -310,10 +178,6 @@ func Apply(ctx context.Context, target Target, changes []records.Change, ledger 
 			failed, n, a.sum.Done(), a.sum.Total, a.sum.Pending)
 	}
 	return a.sum, failuresError(a.sum)
-}
-
-func newLimiter(o ApplyOptions) *rate.Limiter {
-	return rate.NewLimiter(rate.Limit(o.RatePerSecond), max(o.Burst, 1))
 }
 
 func failuresError(s Summary) error {
@@ -381,28 +245,17 @@ func orderChanges(changes []records.Change) [3][]records.Change {
 }
 
 type groupRef struct {
-	g   *Group
+	g   *load.Group
 	err error // permanent resolution failure
 }
 
 type applier struct {
-	t      Target
+	t      load.Target
 	ledger Ledger
-	opts   ApplyOptions
+	opts   load.ApplyOptions
 	log    logrus.FieldLogger
-	lim    *rate.Limiter
 	br     *breaker
-	// perRequest: the target paces each HTTP request through a Pacer
-	// (requestPacer), so call does not wait per call.
-	perRequest bool
-
-	pauseMu    sync.Mutex
-	pauseUntil time.Time
-
-	randMu sync.Mutex
-
-	requests atomic.Int64
-	retries  atomic.Int64
+	caller *load.Caller
 
 	mu      sync.Mutex // guards everything below
 	ids     map[string]string
@@ -427,152 +280,14 @@ func (a *applier) setFatal(err error) {
 	a.mu.Unlock()
 }
 
+// authFailed stops the run on a 401 or 403: every further request would be
+// refused the same way; never let an orchestrator retry it (exit 7).
+func (a *applier) authFailed(what string, c load.ErrorClass, err error) {
+	a.setFatal(exitcode.Wrap(exitcode.Auth, fmt.Errorf("apply: %s: Highspot refused the credentials or the permission (HTTP %d): check the highspot credentials, the API user's rights (and hs-user impersonation) and that the API is enabled for the tenant; then re-run apply (it resumes): %w", what, c.HTTPStatus, err)))
+}
+
 func (a *applier) stopped(ctx context.Context) bool {
-	return ctx.Err() != nil || a.br.isOpen() || a.fatalErr() != nil
-}
-
-// ---------------------------------------------------------------- pacing and retries
-
-// wait blocks until the rate limiter and any server-requested pause allow
-// another request.
-func (a *applier) wait(ctx context.Context) error {
-	for {
-		a.pauseMu.Lock()
-		d := time.Until(a.pauseUntil)
-		a.pauseMu.Unlock()
-		if d <= 0 {
-			break
-		}
-		if err := sleep(ctx, d); err != nil {
-			return err
-		}
-	}
-	if a.lim != nil {
-		return a.lim.Wait(ctx)
-	}
-	return nil
-}
-
-// requestPacer is the Pacer the applier hands a RequestPacer target: every
-// HTTP request waits for the limiter and any pause, and is counted.
-type requestPacer struct{ a *applier }
-
-func (p requestPacer) Wait(ctx context.Context) error {
-	if err := p.a.wait(ctx); err != nil {
-		return err
-	}
-	p.a.requests.Add(1)
-	return nil
-}
-
-// pause makes every worker hold off until d from now (a 429 slows the whole
-// run, not only the call that got it).
-func (a *applier) pause(d time.Duration) {
-	until := time.Now().Add(d)
-	a.pauseMu.Lock()
-	if until.After(a.pauseUntil) {
-		a.pauseUntil = until
-	}
-	a.pauseMu.Unlock()
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// backoff is the wait before retry number attempt (1-based), by the
-// project's one policy (retry.Backoff): the server's Retry-After when given
-// (capped at MaxRetryAfter), else full jitter over base*2^(attempt-1) capped
-// at BackoffMax.
-func (a *applier) backoff(attempt int, c ErrorClass) time.Duration {
-	b := retry.Backoff{Base: a.opts.BackoffBase, Max: a.opts.BackoffMax, MaxRetryAfter: a.opts.MaxRetryAfter,
-		Int64N: func(n int64) int64 {
-			a.randMu.Lock()
-			defer a.randMu.Unlock()
-			return a.opts.Rand.Int64N(n)
-		}}
-	return b.Delay(attempt, c.RetryAfter)
-}
-
-// callResult is the outcome of a retried call.
-type callResult struct {
-	attempts  int
-	class     ErrorClass // of the last error
-	ambiguous bool       // an earlier attempt failed after the request may have reached the server
-	err       error
-}
-
-// call runs fn with pacing (rate limiter, server-requested pauses), retrying
-// only errors the classifier calls retryable, up to MaxAttempts, with
-// exponential backoff and full jitter or the server's Retry-After. Every
-// HTTP request of an attempt takes a token of the limiter (every attempt,
-// for a target that is not a RequestPacer); every attempt is one outcome
-// for the breaker
-// (429s excepted). A 401 stops the run.
-func (a *applier) call(ctx context.Context, what string, fn func(ctx context.Context) (err error)) callResult {
-	return a.callN(ctx, what, a.opts.MaxAttempts, fn)
-}
-
-// callN is call with at most maxAttempts tries.
-func (a *applier) callN(ctx context.Context, what string, maxAttempts int, fn func(ctx context.Context) (err error)) callResult {
-	var r callResult
-	for {
-		if a.br.isOpen() {
-			r.err = errBreakerOpen
-			return r
-		}
-		r.attempts++
-		var err error
-		if a.perRequest {
-			err = fn(WithPacer(ctx, requestPacer{a}))
-		} else if err = a.wait(ctx); err == nil {
-			a.requests.Add(1)
-			err = fn(ctx)
-		}
-		if err == nil {
-			a.br.record(false)
-			r.err = nil
-			return r
-		}
-		if ctx.Err() != nil {
-			r.err = ctx.Err()
-			return r
-		}
-		c := a.opts.Classify(err)
-		r.class, r.err = c, err
-		if c.HTTPStatus != http.StatusTooManyRequests {
-			// A 429 is the server pacing us (the pacer slows down); only
-			// failures count toward the breaker.
-			a.br.record(c.Retryable)
-		}
-		if c.HTTPStatus == http.StatusUnauthorized || c.HTTPStatus == http.StatusForbidden {
-			// Every further request would be refused the same way: stop,
-			// and never let an orchestrator retry it (exit 7).
-			a.setFatal(exitcode.Wrap(exitcode.Auth, fmt.Errorf("apply: %s: Highspot refused the credentials or the permission (HTTP %d): check the highspot credentials, the API user's rights (and hs-user impersonation) and that the API is enabled for the tenant; then re-run apply (it resumes): %w", what, c.HTTPStatus, err)))
-			return r
-		}
-		if !c.Retryable || r.attempts >= maxAttempts {
-			return r
-		}
-		r.ambiguous = r.ambiguous || c.HTTPStatus == 0 || c.HTTPStatus >= 500
-		d := a.backoff(r.attempts, c)
-		if c.RetryAfter > 0 || c.HTTPStatus == http.StatusTooManyRequests {
-			a.pause(d)
-		}
-		a.retries.Add(1)
-		a.log.WithFields(logrus.Fields{"op": what, "attempt": r.attempts, "status": c.HTTPStatus, "wait": d.String()}).Debug("apply: retrying")
-		if err := sleep(ctx, d); err != nil {
-			r.err = err
-			return r
-		}
-	}
+	return ctx.Err() != nil || a.br.IsOpen() || a.fatalErr() != nil
 }
 
 // ---------------------------------------------------------------- breaker
@@ -593,7 +308,7 @@ func newBreaker(window, minReq int, threshold float64) *breaker {
 	return &breaker{ring: make([]bool, window), min: min(minReq, window), threshold: threshold}
 }
 
-func (b *breaker) record(failed bool) {
+func (b *breaker) Record(failed bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.n == len(b.ring) {
@@ -613,7 +328,7 @@ func (b *breaker) record(failed bool) {
 	}
 }
 
-func (b *breaker) isOpen() bool {
+func (b *breaker) IsOpen() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.open
@@ -627,20 +342,20 @@ func (b *breaker) stats() (failed, n int) {
 
 // ---------------------------------------------------------------- ledger
 
-func (a *applier) record(ctx context.Context, c records.Change, status string, res callResult, id, reason string) {
+func (a *applier) record(ctx context.Context, c records.Change, status string, res load.CallResult, id, reason string) {
 	row := records.LoadResult{
 		ChangeID:   c.ChangeID,
 		Op:         c.Op,
 		Email:      c.Email,
 		Group:      c.Group,
 		Status:     status,
-		Attempts:   int32(res.attempts),
+		Attempts:   int32(res.Attempts),
 		HighspotID: id,
 		Error:      reason,
 		At:         a.opts.Now().UTC(),
 	}
 	if status == records.StatusFailed {
-		row.HTTPStatus = int32(res.class.HTTPStatus)
+		row.HTTPStatus = int32(res.Class.HTTPStatus)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -665,8 +380,8 @@ func (a *applier) record(ctx context.Context, c records.Change, status string, r
 		a.sum.Failed++
 		a.sum.Failures = append(a.sum.Failures, Failure{
 			ChangeID: c.ChangeID, Op: c.Op, Email: c.Email, Group: c.Group,
-			HTTPStatus: res.class.HTTPStatus, Reason: reason,
-			Transient: res.class.Retryable,
+			HTTPStatus: res.Class.HTTPStatus, Reason: reason,
+			Transient: res.Class.Retryable,
 		})
 	}
 	a.unflush++
@@ -703,20 +418,20 @@ func (a *applier) flushLocked(ctx context.Context, timer bool) {
 }
 
 // failReason is the ledger text for a failed call.
-func failReason(res callResult) string {
-	if res.class.Retryable {
-		return fmt.Sprintf("gave up after %d attempts on a retryable error: %v", res.attempts, res.err)
+func failReason(res load.CallResult) string {
+	if res.Class.Retryable {
+		return fmt.Sprintf("gave up after %d attempts on a retryable error: %v", res.Attempts, res.Err)
 	}
-	return res.err.Error()
+	return res.Err.Error()
 }
 
 // settled reports whether the call ended in a way that is recorded (not
 // interrupted by the breaker, cancellation or a fatal error).
-func (a *applier) settled(ctx context.Context, res callResult) bool {
-	if res.err == nil {
+func (a *applier) settled(ctx context.Context, res load.CallResult) bool {
+	if res.Err == nil {
 		return true
 	}
-	if errors.Is(res.err, errBreakerOpen) || ctx.Err() != nil || a.fatalErr() != nil {
+	if errors.Is(res.Err, load.ErrBreakerOpen) || ctx.Err() != nil || a.fatalErr() != nil {
 		return false
 	}
 	return true
@@ -763,8 +478,8 @@ func (a *applier) runPhase(ctx context.Context, phase int, changes []records.Cha
 
 // profile is the user profile a create or update sends, read from the
 // change's After (contract.Profile, as the plan writes it).
-func profile(c records.Change) (UserInput, error) {
-	in := UserInput{Email: strings.TrimSpace(c.Email)}
+func profile(c records.Change) (load.UserInput, error) {
+	in := load.UserInput{Email: strings.TrimSpace(c.Email)}
 	p, err := contract.ParseProfile(c.After)
 	if err != nil {
 		return in, fmt.Errorf("change %s: %w", c.ChangeID, err)
@@ -778,7 +493,7 @@ func profile(c records.Change) (UserInput, error) {
 
 type upsertItem struct {
 	c     records.Change
-	in    UserInput
+	in    load.UserInput
 	asUpd bool // a create whose email exists already
 	id    string
 }
@@ -791,11 +506,11 @@ func (a *applier) phaseUsers(ctx context.Context, changes []records.Change) {
 		case records.OpCreateUser, records.OpUpdateUser:
 			in, err := profile(c)
 			if err != nil {
-				a.record(ctx, c, records.StatusFailed, callResult{}, "", err.Error())
+				a.record(ctx, c, records.StatusFailed, load.CallResult{}, "", err.Error())
 				continue
 			}
 			if in.Email == "" {
-				a.record(ctx, c, records.StatusFailed, callResult{}, "", "no email: Highspot matches users by email; fix the person's mail in the directory")
+				a.record(ctx, c, records.StatusFailed, load.CallResult{}, "", "no email: Highspot matches users by email; fix the person's mail in the directory")
 				continue
 			}
 			it := &upsertItem{c: c, in: in, id: c.HighspotID}
@@ -809,7 +524,7 @@ func (a *applier) phaseUsers(ctx context.Context, changes []records.Change) {
 		case records.OpCreateGroup:
 			groups = append(groups, c)
 		default:
-			a.record(ctx, c, records.StatusFailed, callResult{}, "", fmt.Sprintf("unknown op %q; the plan was written by a newer program version", c.Op))
+			a.record(ctx, c, records.StatusFailed, load.CallResult{}, "", fmt.Sprintf("unknown op %q; the plan was written by a newer program version", c.Op))
 		}
 	}
 
@@ -888,17 +603,17 @@ func (a *applier) existing(ctx context.Context, creates []*upsertItem) []*upsert
 // LookupListThreshold creates, else a lookup each.
 func (a *applier) lookupExisting(ctx context.Context, creates []*upsertItem) []*upsertItem {
 	if len(creates) > a.opts.LookupListThreshold {
-		index := map[string]User{}
-		res := a.call(ctx, "list users", func(ctx context.Context) error {
+		index := map[string]load.User{}
+		res := a.caller.Call(ctx, "list users", func(ctx context.Context) error {
 			clear(index)
-			return a.t.ListUsers(ctx, func(u User) error {
+			return a.t.ListUsers(ctx, func(u load.User) error {
 				index[strings.ToLower(u.Email)] = u
 				return nil
 			})
 		})
-		if res.err != nil {
+		if res.Err != nil {
 			if a.settled(ctx, res) {
-				a.setFatal(exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: list Highspot users to avoid duplicate creates: %w (re-run apply to resume)", res.err)))
+				a.setFatal(exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: list Highspot users to avoid duplicate creates: %w (re-run apply to resume)", res.Err)))
 			}
 			return nil
 		}
@@ -914,13 +629,13 @@ func (a *applier) lookupExisting(ctx context.Context, creates []*upsertItem) []*
 	units := make([]func(context.Context), 0, len(creates))
 	for _, it := range creates {
 		units = append(units, func(ctx context.Context) {
-			var u *User
-			res := a.call(ctx, "find user", func(ctx context.Context) error {
+			var u *load.User
+			res := a.caller.Call(ctx, "find user", func(ctx context.Context) error {
 				var err error
 				u, err = a.t.FindUserByEmail(ctx, it.in.Email)
 				return err
 			})
-			if res.err != nil {
+			if res.Err != nil {
 				if a.settled(ctx, res) {
 					a.record(ctx, it.c, records.StatusFailed, res, "", "look up by email before create: "+failReason(res))
 				}
@@ -949,35 +664,35 @@ func (a *applier) upsert(ctx context.Context, batch []*upsertItem) {
 	pending := batch
 	calls, fruitless := 0, 0
 	for len(pending) > 0 {
-		inputs := make([]UserInput, len(pending))
+		inputs := make([]load.UserInput, len(pending))
 		for i, it := range pending {
 			inputs[i] = it.in
 		}
-		var results []UpsertResult
-		res := a.callN(ctx, "upsert users", 1, func(ctx context.Context) error {
+		var results []load.UpsertResult
+		res := a.caller.CallN(ctx, "upsert users", 1, func(ctx context.Context) error {
 			var err error
 			results, err = a.t.UpsertUsers(ctx, inputs)
 			return err
 		})
-		calls += res.attempts
-		if res.err != nil && !a.settled(ctx, res) {
+		calls += res.Attempts
+		if res.Err != nil && !a.settled(ctx, res) {
 			return // breaker, cancel or fatal: unrecorded entries stay pending
 		}
-		byEmail := make(map[string]UpsertResult, len(results))
+		byEmail := make(map[string]load.UpsertResult, len(results))
 		for _, r := range results {
 			if r.Email != "" {
 				byEmail[strings.ToLower(r.Email)] = r
 			}
 		}
 		var again []*upsertItem
-		var againClass ErrorClass
+		var againClass load.ErrorClass
 		progress := false
 		for i, it := range pending {
 			r, ok := byEmail[strings.ToLower(it.in.Email)]
-			if !ok && res.err == nil && i < len(results) && results[i].Email == "" {
+			if !ok && res.Err == nil && i < len(results) && results[i].Email == "" {
 				r, ok = results[i], true
 			}
-			done := callResult{attempts: calls, class: res.class, err: res.err}
+			done := load.CallResult{Attempts: calls, Class: res.Class, Err: res.Err}
 			switch {
 			case ok && r.Err == nil:
 				progress = true
@@ -991,26 +706,26 @@ func (a *applier) upsert(ctx context.Context, batch []*upsertItem) {
 					a.sum.CreatesAsUpdates++
 				}
 				a.mu.Unlock()
-				a.record(ctx, it.c, records.StatusApplied, callResult{attempts: calls}, id, "")
+				a.record(ctx, it.c, records.StatusApplied, load.CallResult{Attempts: calls}, id, "")
 			case ok:
 				c := a.opts.Classify(r.Err)
-				done.class, done.err = c, r.Err
+				done.Class, done.Err = c, r.Err
 				if c.Retryable {
 					again, againClass = append(again, it), c
 					continue
 				}
 				progress = true
 				a.record(ctx, it.c, records.StatusFailed, done, "", failReason(done))
-			case res.err == nil:
+			case res.Err == nil:
 				progress = true
 				a.record(ctx, it.c, records.StatusFailed, done, "", "Highspot returned no result for this entry of the batch; re-run apply to retry it")
-			case res.class.Retryable:
-				if res.class.HTTPStatus == 0 || res.class.HTTPStatus >= 500 {
+			case res.Class.Retryable:
+				if res.Class.HTTPStatus == 0 || res.Class.HTTPStatus >= 500 {
 					// The request may have landed: what the lookup said
 					// before is stale, let the target look again.
 					it.in.Absent = false
 				}
-				again, againClass = append(again, it), res.class
+				again, againClass = append(again, it), res.Class
 			default:
 				progress = true
 				a.record(ctx, it.c, records.StatusFailed, done, "", failReason(done))
@@ -1023,9 +738,9 @@ func (a *applier) upsert(ctx context.Context, batch []*upsertItem) {
 		}
 		if len(again) > 0 && fruitless >= a.opts.MaxAttempts {
 			for _, it := range again {
-				done := callResult{attempts: calls, class: againClass, err: res.err}
-				if done.err == nil {
-					done.err = errors.New("entry kept failing")
+				done := load.CallResult{Attempts: calls, Class: againClass, Err: res.Err}
+				if done.Err == nil {
+					done.Err = errors.New("entry kept failing")
 				}
 				a.record(ctx, it.c, records.StatusFailed, done, "", failReason(done))
 			}
@@ -1033,12 +748,12 @@ func (a *applier) upsert(ctx context.Context, batch []*upsertItem) {
 		}
 		pending = again
 		if len(pending) > 0 {
-			d := a.backoff(max(fruitless, 1), againClass)
+			d := a.caller.Backoff(max(fruitless, 1), againClass)
 			if againClass.RetryAfter > 0 || againClass.HTTPStatus == http.StatusTooManyRequests {
-				a.pause(d)
+				a.caller.Pause(d)
 			}
-			a.retries.Add(1)
-			if err := sleep(ctx, d); err != nil {
+			a.caller.CountRetry()
+			if err := retry.Sleep(ctx, d); err != nil {
 				return
 			}
 		}
@@ -1047,26 +762,26 @@ func (a *applier) upsert(ctx context.Context, batch []*upsertItem) {
 
 // userID finds the Highspot id of a change's user: the plan's id, one learnt
 // in this run (creates, ledger), or a lookup. nil User when absent.
-func (a *applier) user(ctx context.Context, c records.Change) (*User, callResult) {
+func (a *applier) user(ctx context.Context, c records.Change) (*load.User, load.CallResult) {
 	if c.HighspotID != "" {
-		return &User{ID: c.HighspotID, Email: c.Email}, callResult{}
+		return &load.User{ID: c.HighspotID, Email: c.Email}, load.CallResult{}
 	}
 	a.mu.Lock()
 	id, ok := a.ids[strings.ToLower(c.Email)]
 	a.mu.Unlock()
 	if ok && id != "" {
-		return &User{ID: id, Email: c.Email}, callResult{}
+		return &load.User{ID: id, Email: c.Email}, load.CallResult{}
 	}
 	if id := a.opts.KnownUsers[strings.ToLower(c.Email)]; id != "" {
-		return &User{ID: id, Email: c.Email}, callResult{}
+		return &load.User{ID: id, Email: c.Email}, load.CallResult{}
 	}
-	var u *User
-	res := a.call(ctx, "find user", func(ctx context.Context) error {
+	var u *load.User
+	res := a.caller.Call(ctx, "find user", func(ctx context.Context) error {
 		var err error
 		u, err = a.t.FindUserByEmail(ctx, c.Email)
 		return err
 	})
-	if res.err == nil && u != nil {
+	if res.Err == nil && u != nil {
 		a.mu.Lock()
 		a.ids[strings.ToLower(c.Email)] = u.ID
 		a.mu.Unlock()
@@ -1078,10 +793,10 @@ func (a *applier) user(ctx context.Context, c records.Change) (*User, callResult
 // user is absent it records the outcome and returns ok=false: an absent user
 // is nothing to do for an op that removes access (skipAbsent), and a
 // permanent failure otherwise (why says what that likely means).
-func (a *applier) targetUser(ctx context.Context, c records.Change, skipAbsent bool, why string) (*User, callResult, bool) {
+func (a *applier) targetUser(ctx context.Context, c records.Change, skipAbsent bool, why string) (*load.User, load.CallResult, bool) {
 	u, res := a.user(ctx, c)
 	switch {
-	case res.err != nil:
+	case res.Err != nil:
 		if a.settled(ctx, res) {
 			a.record(ctx, c, records.StatusFailed, res, "", "look up user: "+failReason(res))
 		}
@@ -1102,31 +817,31 @@ func (a *applier) userOp(ctx context.Context, c records.Change) {
 	if !ok {
 		return
 	}
-	lookups := res.attempts
-	res = a.call(ctx, c.Op, func(ctx context.Context) error {
+	lookups := res.Attempts
+	res = a.caller.Call(ctx, c.Op, func(ctx context.Context) error {
 		if c.Op == records.OpSuspendUser {
 			return a.t.SuspendUser(ctx, *u)
 		}
 		return a.t.ReactivateUser(ctx, *u)
 	})
-	res.attempts += lookups
+	res.Attempts += lookups
 	a.finish(ctx, c, res, u.ID)
 }
 
 // finish records the outcome of a single write. A 404 (remove, suspend) or
 // 409 (add) after an ambiguous earlier attempt means the earlier attempt
 // landed: the desired state holds.
-func (a *applier) finish(ctx context.Context, c records.Change, res callResult, id string) {
-	if res.err == nil {
+func (a *applier) finish(ctx context.Context, c records.Change, res load.CallResult, id string) {
+	if res.Err == nil {
 		a.record(ctx, c, records.StatusApplied, res, id, "")
 		return
 	}
 	if !a.settled(ctx, res) {
 		return
 	}
-	st := res.class.HTTPStatus
+	st := res.Class.HTTPStatus
 	if (st == http.StatusConflict && c.Op == records.OpAddMember) ||
-		(res.ambiguous && st == http.StatusNotFound && (c.Op == records.OpRemoveMember || c.Op == records.OpSuspendUser)) {
+		(res.Ambiguous && st == http.StatusNotFound && (c.Op == records.OpRemoveMember || c.Op == records.OpSuspendUser)) {
 		a.record(ctx, c, records.StatusApplied, res, id, "")
 		return
 	}
@@ -1137,7 +852,7 @@ func (a *applier) finish(ctx context.Context, c records.Change, res callResult, 
 // Highspot clients: REST POST /groups, SCIM POST /Groups); the applier uses
 // it for create_group changes (highspot.create_missing_groups).
 type GroupCreator interface {
-	CreateGroup(ctx context.Context, name, description string) (*Group, error)
+	CreateGroup(ctx context.Context, name, description string) (*load.Group, error)
 }
 
 // createGroup applies a create_group change: a lookup first (the group may
@@ -1147,34 +862,34 @@ type GroupCreator interface {
 func (a *applier) createGroup(ctx context.Context, c records.Change) {
 	gc, ok := a.t.(GroupCreator)
 	if !ok {
-		a.record(ctx, c, records.StatusFailed, callResult{}, "", fmt.Sprintf("this Highspot target cannot create groups; create group %q there once, then re-run apply", c.Group))
+		a.record(ctx, c, records.StatusFailed, load.CallResult{}, "", fmt.Sprintf("this Highspot target cannot create groups; create group %q there once, then re-run apply", c.Group))
 		return
 	}
-	var g *Group
+	var g *load.Group
 	find := func(ctx context.Context) error {
 		var err error
 		g, err = a.t.FindGroup(ctx, c.Group)
 		return err
 	}
-	res := a.call(ctx, "find group", find)
-	attempts := res.attempts
-	if res.err == nil && g == nil {
-		res = a.call(ctx, c.Op, func(ctx context.Context) error {
+	res := a.caller.Call(ctx, "find group", find)
+	attempts := res.Attempts
+	if res.Err == nil && g == nil {
+		res = a.caller.Call(ctx, c.Op, func(ctx context.Context) error {
 			var err error
 			g, err = gc.CreateGroup(ctx, c.Group, "")
 			return err
 		})
-		attempts += res.attempts
-		if res.err != nil && a.settled(ctx, res) && res.class.HTTPStatus == http.StatusConflict {
-			res = a.call(ctx, "find group", find)
-			attempts += res.attempts
-			if res.err == nil && g == nil {
-				res.err = fmt.Errorf("create group %q answered 409 but no group of that name is listed", c.Group)
+		attempts += res.Attempts
+		if res.Err != nil && a.settled(ctx, res) && res.Class.HTTPStatus == http.StatusConflict {
+			res = a.caller.Call(ctx, "find group", find)
+			attempts += res.Attempts
+			if res.Err == nil && g == nil {
+				res.Err = fmt.Errorf("create group %q answered 409 but no group of that name is listed", c.Group)
 			}
 		}
 	}
-	res.attempts = attempts
-	if res.err != nil {
+	res.Attempts = attempts
+	if res.Err != nil {
 		if a.settled(ctx, res) {
 			a.record(ctx, c, records.StatusFailed, res, "", "create group: "+failReason(res))
 		}
@@ -1200,17 +915,17 @@ func (a *applier) phaseMemberships(ctx context.Context, changes []records.Change
 	var units []func(context.Context)
 	for name := range names {
 		units = append(units, func(ctx context.Context) {
-			var g *Group
-			res := a.call(ctx, "find group", func(ctx context.Context) error {
+			var g *load.Group
+			res := a.caller.Call(ctx, "find group", func(ctx context.Context) error {
 				var err error
 				g, err = a.t.FindGroup(ctx, name)
 				return err
 			})
 			ref := &groupRef{g: g}
 			switch {
-			case res.err != nil && !a.settled(ctx, res):
+			case res.Err != nil && !a.settled(ctx, res):
 				return
-			case res.err != nil:
+			case res.Err != nil:
 				ref.err = fmt.Errorf("look up group %q: %s", name, failReason(res))
 			case g == nil:
 				// Group creation through the API is not evidenced (reference §4),
@@ -1235,19 +950,19 @@ func (a *applier) phaseMemberships(ctx context.Context, changes []records.Change
 }
 
 func (a *applier) membership(ctx context.Context, c records.Change) {
-	g := &Group{ID: c.GroupID, Name: c.Group}
+	g := &load.Group{ID: c.GroupID, Name: c.Group}
 	if c.GroupID == "" {
 		a.mu.Lock()
 		ref := a.groups[c.Group]
 		a.mu.Unlock()
 		switch {
 		case c.Group == "":
-			a.record(ctx, c, records.StatusFailed, callResult{}, "", "membership change names no group")
+			a.record(ctx, c, records.StatusFailed, load.CallResult{}, "", "membership change names no group")
 			return
 		case ref == nil:
 			return // resolution interrupted
 		case ref.err != nil:
-			a.record(ctx, c, records.StatusFailed, callResult{}, "", ref.err.Error())
+			a.record(ctx, c, records.StatusFailed, load.CallResult{}, "", ref.err.Error())
 			return
 		}
 		g = ref.g
@@ -1256,14 +971,14 @@ func (a *applier) membership(ctx context.Context, c records.Change) {
 	if !ok {
 		return
 	}
-	lookups := res.attempts
-	res = a.call(ctx, c.Op, func(ctx context.Context) error {
+	lookups := res.Attempts
+	res = a.caller.Call(ctx, c.Op, func(ctx context.Context) error {
 		if c.Op == records.OpAddMember {
 			return a.t.AddMember(ctx, *g, *u)
 		}
 		return a.t.RemoveMember(ctx, *g, *u)
 	})
-	res.attempts += lookups
+	res.Attempts += lookups
 	a.finish(ctx, c, res, u.ID)
 }
 

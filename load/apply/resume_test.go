@@ -1,4 +1,4 @@
-package load_test
+package apply_test
 
 import (
 	"context"
@@ -20,21 +20,11 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
-	"github.com/otds-highspot/otds-highspot/internal/store"
 	"github.com/otds-highspot/otds-highspot/load"
+	"github.com/otds-highspot/otds-highspot/load/apply"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
+	"github.com/otds-highspot/otds-highspot/load/internal/loadtest"
 )
-
-const resumeRunID = "20261125T120000Z-beef"
-
-func fileEnv(t testing.TB, dir, tmp string) artifact.Env {
-	t.Helper()
-	st, err := store.NewFileStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return artifact.Env{Store: st, RunID: resumeRunID, TempDir: tmp, Log: quietLog(), Version: "test"}
-}
 
 func publishPlanStage(t *testing.T, env artifact.Env, changes []records.Change) {
 	t.Helper()
@@ -48,7 +38,7 @@ func publishPlanStage(t *testing.T, env artifact.Env, changes []records.Change) 
 			t.Fatal(err)
 		}
 	}
-	s.SetSummary(load.SummaryPlanHash, records.PlanSHA256(records.PlanBinding{RunID: env.RunID}, changes))
+	s.SetSummary(apply.SummaryPlanHash, records.PlanSHA256(records.PlanBinding{RunID: env.RunID}, changes))
 	if _, _, err := s.Commit(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +46,7 @@ func publishPlanStage(t *testing.T, env artifact.Env, changes []records.Change) 
 
 func resumeOpts() load.ApplyOptions {
 	return load.ApplyOptions{RatePerSecond: 100, Burst: 1, Concurrency: 2, FlushEvery: 5, MaxAttempts: 8,
-		BackoffBase: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond, Classify: classify, Rand: rand.New(rand.NewPCG(5, 5))}
+		BackoffBase: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond, Classify: loadtest.Classify, Rand: rand.New(rand.NewPCG(5, 5))}
 }
 
 // TestApplyHelperProcess is the child of TestApplyKilledMidRunResumes: it
@@ -65,12 +55,12 @@ func TestApplyHelperProcess(t *testing.T) {
 	if os.Getenv("OTDS_APPLY_HELPER") != "1" {
 		t.Skip("helper process for TestApplyKilledMidRunResumes (runs only as its child)")
 	}
-	env := fileEnv(t, os.Getenv("OTDS_APPLY_STORE"), os.Getenv("OTDS_APPLY_TMP"))
-	target, err := sandbox.Client("rest", os.Getenv("OTDS_APPLY_SANDBOX"), &http.Client{Timeout: 10 * time.Second}, quietLog())
+	env := loadtest.FileEnv(t, os.Getenv("OTDS_APPLY_STORE"), os.Getenv("OTDS_APPLY_TMP"))
+	target, err := sandbox.Client("rest", os.Getenv("OTDS_APPLY_SANDBOX"), &http.Client{Timeout: 10 * time.Second}, loadtest.Log())
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = load.RunApply(t.Context(), env, nil, target, resumeOpts())
+	_, err = apply.RunApply(t.Context(), env, nil, target, resumeOpts())
 	t.Logf("child finished (it should have been killed first): %v", err)
 }
 
@@ -134,7 +124,7 @@ func TestApplyKilledMidRunResumes(t *testing.T) {
 	root := "http://" + ln.Addr().String()
 
 	dir, tmp := t.TempDir(), t.TempDir()
-	env := fileEnv(t, dir, tmp)
+	env := loadtest.FileEnv(t, dir, tmp)
 	publishPlanStage(t, env, fx.changes)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestApplyHelperProcess$", "-test.count=1", "-test.v")
@@ -160,7 +150,7 @@ func TestApplyKilledMidRunResumes(t *testing.T) {
 	if strings.Contains(out.String(), "child finished") {
 		t.Fatalf("the child finished before it was killed; output:\n%s", out.String())
 	}
-	if _, _, err := artifact.ReadManifest(t.Context(), env.Store, resumeRunID, string(contract.Apply)); err == nil {
+	if _, _, err := artifact.ReadManifest(t.Context(), env.Store, loadtest.RunID, string(contract.Apply)); err == nil {
 		t.Fatal("the killed child committed the apply manifest")
 	}
 	// The killed attempt's ledger parts are in the staging area, not in
@@ -170,11 +160,11 @@ func TestApplyKilledMidRunResumes(t *testing.T) {
 	}
 	usersBefore := len(sb.State().Users)
 
-	target, err := sandbox.Client("rest", root, &http.Client{Timeout: 10 * time.Second}, quietLog())
+	target, err := sandbox.Client("rest", root, &http.Client{Timeout: 10 * time.Second}, loadtest.Log())
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := load.RunApply(t.Context(), env, nil, target, resumeOpts())
+	res, err := apply.RunApply(t.Context(), env, nil, target, resumeOpts())
 	if err != nil {
 		t.Fatalf("resume: %v", err)
 	}

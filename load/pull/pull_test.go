@@ -1,4 +1,4 @@
-package load_test
+package pull_test
 
 import (
 	"fmt"
@@ -11,6 +11,8 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/load"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
+	"github.com/otds-highspot/otds-highspot/load/internal/loadtest"
+	"github.com/otds-highspot/otds-highspot/load/pull"
 )
 
 func publish[T any](t *testing.T, env artifact.Env, stage string, spec records.Spec, rows []T) {
@@ -44,8 +46,8 @@ func TestRunPullSandbox(t *testing.T) {
 					{Name: "Unmanaged", Members: []string{"bob@corp.example"}},
 				},
 			}
-			_, target := sandboxTarget(t, sandbox.Options{Seed: &seed, RandSeed: 2}, surface)
-			env := fileEnv(t, t.TempDir(), t.TempDir())
+			_, target := loadtest.SandboxTarget(t, sandbox.Options{Seed: &seed, RandSeed: 2}, surface)
+			env := loadtest.FileEnv(t, t.TempDir(), t.TempDir())
 			publish(t, env, string(contract.Transform), records.PersonsSpec, []records.Person{
 				{PersonID: "p-ann", PrimaryEmail: "ann@corp.example", Status: "enabled"},
 				{PersonID: "p-bob", PrimaryEmail: "bob@corp.example", Status: "enabled"},
@@ -55,7 +57,7 @@ func TestRunPullSandbox(t *testing.T) {
 				{PersonID: "p-ann", Email: "ann@corp.example", Groups: []string{"Sales"}},
 				{PersonID: "p-bob", Email: "bob@corp.example", Groups: []string{"Sales"}},
 			})
-			res, err := load.RunPull(t.Context(), env, nil, target, load.PullOptions{ManagedGroups: []string{"Sales"}, Apply: load.ApplyOptions{Classify: classify}})
+			res, err := pull.RunPull(t.Context(), env, nil, target, pull.PullOptions{ManagedGroups: []string{"Sales"}, Apply: load.ApplyOptions{Classify: loadtest.Classify}})
 			if err != nil {
 				t.Fatalf("RunPull: %v", err)
 			}
@@ -98,8 +100,8 @@ func TestRunPullSandbox(t *testing.T) {
 			if _, ok := res.Manifest.Blobs["drift.md"]; !ok {
 				t.Errorf("drift.md not published; blobs: %v", res.Manifest.Blobs)
 			}
-			if !strings.Contains(load.DriftReport(res), "unknown_user") {
-				t.Errorf("drift.md lacks the drift table:\n%s", load.DriftReport(res))
+			if !strings.Contains(pull.DriftReport(res), "unknown_user") {
+				t.Errorf("drift.md lacks the drift table:\n%s", pull.DriftReport(res))
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package load
+package apply
 
 import (
 	"encoding/json"
@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/load"
 )
 
 // WireRequest is one HTTP request a dry run shows.
@@ -20,7 +21,7 @@ type WireRequest struct {
 // op is a records.Op* name; users is set for upserts, g and u for the rest.
 // Without it the dry run shows Highspot REST's default endpoints.
 type RequestDescriber interface {
-	DescribeRequests(op string, users []UserInput, g Group, u User) []WireRequest
+	DescribeRequests(op string, users []load.UserInput, g load.Group, u load.User) []WireRequest
 }
 
 // dryRun prints what would be sent and makes no call at all: ids that would
@@ -54,7 +55,7 @@ func (a *applier) dryRun(phases [3][]records.Change) error {
 			continue
 		}
 		printf("\n# phase %d: %s (%d)\n", p+1, names[p], len(changes))
-		var batch []UserInput
+		var batch []load.UserInput
 		var batchIDs []string
 		flush := func() {
 			if len(batch) == 0 {
@@ -62,7 +63,7 @@ func (a *applier) dryRun(phases [3][]records.Change) error {
 			}
 			printf("# changes %s (creates are looked up by email first and sent as updates when the user exists)\n", strings.Join(batchIDs, ", "))
 			if desc != nil {
-				show(desc.DescribeRequests(records.OpCreateUser, batch, Group{}, User{}))
+				show(desc.DescribeRequests(records.OpCreateUser, batch, load.Group{}, load.User{}))
 			} else {
 				show([]WireRequest{{Method: "POST", Path: "/users", Body: restUpsertBody(batch)}})
 			}
@@ -94,7 +95,7 @@ func (a *applier) dryRun(phases [3][]records.Change) error {
 			}
 			printf("# change %s: %s %s %s\n", c.ChangeID, c.Op, c.Email, c.Group)
 			if desc != nil {
-				show(desc.DescribeRequests(c.Op, nil, Group{ID: gid, Name: c.Group}, User{ID: uid, Email: c.Email}))
+				show(desc.DescribeRequests(c.Op, nil, load.Group{ID: gid, Name: c.Group}, load.User{ID: uid, Email: c.Email}))
 				continue
 			}
 			switch c.Op {
@@ -121,7 +122,7 @@ func (a *applier) dryRun(phases [3][]records.Change) error {
 	return nil
 }
 
-func restUpsertBody(users []UserInput) []map[string]any {
+func restUpsertBody(users []load.UserInput) []map[string]any {
 	out := make([]map[string]any, len(users))
 	for i, u := range users {
 		props := map[string]string{}

@@ -1,4 +1,4 @@
-package load_test
+package apply_test
 
 import (
 	"fmt"
@@ -11,7 +11,10 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/load"
+	"github.com/otds-highspot/otds-highspot/load/apply"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
+	"github.com/otds-highspot/otds-highspot/load/internal/loadtest"
+	"github.com/otds-highspot/otds-highspot/load/pull"
 )
 
 // TestDay2ApplyReusesThePullSnapshot: a day-2 apply whose plan was diffed
@@ -41,12 +44,12 @@ func TestDay2ApplyReusesThePullSnapshot(t *testing.T) {
 			}
 			srv := httptest.NewServer(sb.Handler())
 			defer srv.Close()
-			target, err := sandbox.Client(tc.surface, srv.URL, srv.Client(), quietLog())
+			target, err := sandbox.Client(tc.surface, srv.URL, srv.Client(), loadtest.Log())
 			if err != nil {
 				t.Fatal(err)
 			}
-			env := fileEnv(t, t.TempDir(), t.TempDir())
-			pull, err := load.RunPull(t.Context(), env, nil, target, load.PullOptions{Apply: load.ApplyOptions{Classify: classify}})
+			env := loadtest.FileEnv(t, t.TempDir(), t.TempDir())
+			pull, err := pull.RunPull(t.Context(), env, nil, target, pull.PullOptions{Apply: load.ApplyOptions{Classify: loadtest.Classify}})
 			if err != nil {
 				t.Fatalf("RunPull: %v", err)
 			}
@@ -85,7 +88,7 @@ func TestDay2ApplyReusesThePullSnapshot(t *testing.T) {
 			for k, v := range summary {
 				s.SetSummary(k, v)
 			}
-			s.SetSummary(load.SummaryPlanHash, records.PlanSHA256(records.PlanBindingOf(env.RunID, summary), changes))
+			s.SetSummary(apply.SummaryPlanHash, records.PlanSHA256(records.PlanBindingOf(env.RunID, summary), changes))
 			if _, _, err := s.Commit(t.Context()); err != nil {
 				t.Fatal(err)
 			}
@@ -93,7 +96,7 @@ func TestDay2ApplyReusesThePullSnapshot(t *testing.T) {
 			sb.ResetCounters()
 			opts := resumeOpts()
 			opts.LookupListThreshold = 5
-			res, err := load.RunApply(t.Context(), env, nil, target, opts)
+			res, err := apply.RunApply(t.Context(), env, nil, target, opts)
 			if err != nil {
 				t.Fatalf("RunApply: %v", err)
 			}

@@ -1,4 +1,4 @@
-package load_test
+package apply_test
 
 import (
 	"context"
@@ -10,7 +10,9 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/load"
+	"github.com/otds-highspot/otds-highspot/load/apply"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
+	"github.com/otds-highspot/otds-highspot/load/internal/loadtest"
 )
 
 // serveTCP serves a sandbox on a real loopback listener.
@@ -53,16 +55,16 @@ func BenchmarkApply2000(b *testing.B) {
 			Email: e, HighspotID: hexID(0xa0, i), Group: fmt.Sprint("G", i%20), GroupID: hexID(0xb0, i%20)})
 	}
 	opts := func(batch int) load.ApplyOptions {
-		return load.ApplyOptions{RatePerSecond: rps, Burst: 1, Concurrency: 4, BatchSize: batch, Classify: classify,
+		return load.ApplyOptions{RatePerSecond: rps, Burst: 1, Concurrency: 4, BatchSize: batch, Classify: loadtest.Classify,
 			FlushEvery: 100, BackoffBase: 10 * time.Millisecond}
 	}
 	for b.Loop() {
 		sb, root := serveTCP(b, seed)
-		target, err := sandbox.Client("rest", root, &http.Client{Timeout: 10 * time.Second}, quietLog())
+		target, err := sandbox.Client("rest", root, &http.Client{Timeout: 10 * time.Second}, loadtest.Log())
 		if err != nil {
 			b.Fatal(err)
 		}
-		sum, err := load.Apply(b.Context(), target, changes, load.NewMemLedger(nil), opts(0), quietLog())
+		sum, err := apply.Apply(b.Context(), target, changes, apply.NewMemLedger(nil), opts(0), loadtest.Log())
 		if err != nil || sum.Applied != n {
 			b.Fatalf("apply: applied %d of %d: %v", sum.Applied, n, err)
 		}
@@ -84,11 +86,11 @@ func BenchmarkApply2000(b *testing.B) {
 		var reqsBy [2]int64
 		for k, batch := range []int{50, 1} {
 			sb2, root2 := serveTCP(b, sandbox.Seed{})
-			t2, err := sandbox.Client("rest", root2, &http.Client{Timeout: 10 * time.Second}, quietLog())
+			t2, err := sandbox.Client("rest", root2, &http.Client{Timeout: 10 * time.Second}, loadtest.Log())
 			if err != nil {
 				b.Fatal(err)
 			}
-			sum, err := load.Apply(b.Context(), t2, creates, load.NewMemLedger(nil), opts(batch), quietLog())
+			sum, err := apply.Apply(b.Context(), t2, creates, apply.NewMemLedger(nil), opts(batch), loadtest.Log())
 			if err != nil || sum.Applied != n {
 				b.Fatalf("creates (batch %d): applied %d of %d: %v", batch, sum.Applied, n, err)
 			}

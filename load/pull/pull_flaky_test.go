@@ -1,4 +1,4 @@
-package load_test
+package pull_test
 
 import (
 	"errors"
@@ -15,11 +15,13 @@ import (
 	"github.com/otds-highspot/otds-highspot/load"
 	"github.com/otds-highspot/otds-highspot/load/highspot"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
+	"github.com/otds-highspot/otds-highspot/load/internal/loadtest"
+	"github.com/otds-highspot/otds-highspot/load/pull"
 )
 
 // tinyBackoff retries at once: the tests measure outcomes, not time.
 func tinyBackoff() load.ApplyOptions {
-	return load.ApplyOptions{Classify: classify, BackoffBase: time.Microsecond, BackoffMax: time.Microsecond}
+	return load.ApplyOptions{Classify: loadtest.Classify, BackoffBase: time.Microsecond, BackoffMax: time.Microsecond}
 }
 
 // TestPullSurvivesFlakyTenant: a 5,000-user pull against the sandbox with 5%
@@ -38,8 +40,8 @@ func TestPullSurvivesFlakyTenant(t *testing.T) {
 	for _, surface := range []string{"rest", "scim"} {
 		for _, rs := range []uint64{1, 2, 3} {
 			t.Run(fmt.Sprintf("%s seed %d", surface, rs), func(t *testing.T) {
-				sb, target := sandboxTarget(t, sandbox.Options{Seed: &seed, RandSeed: rs, Faults: sandbox.Faults{ErrorRate: 0.05}}, surface)
-				snap, err := load.ReadSnapshot(t.Context(), target, tinyBackoff(), 0, quietLog())
+				sb, target := loadtest.SandboxTarget(t, sandbox.Options{Seed: &seed, RandSeed: rs, Faults: sandbox.Faults{ErrorRate: 0.05}}, surface)
+				snap, err := pull.ReadSnapshot(t.Context(), target, tinyBackoff(), 0, loadtest.Log())
 				if err != nil {
 					t.Fatalf("pull at 5%% 5xx: %v (exit %d)", err, exitcode.Of(err))
 				}
@@ -75,7 +77,7 @@ func loopServer(t *testing.T, page func(start int) string) load.Target {
 		fmt.Fprint(w, page(start))
 	}))
 	t.Cleanup(srv.Close)
-	target, err := highspot.NewREST(highspot.RESTOptions{BaseURL: srv.URL, APIKey: config.NewSecret("k"), APISecret: config.NewSecret("s"), HTTPClient: srv.Client(), Logger: quietLog()})
+	target, err := highspot.NewREST(highspot.RESTOptions{BaseURL: srv.URL, APIKey: config.NewSecret("k"), APISecret: config.NewSecret("s"), HTTPClient: srv.Client(), Logger: loadtest.Log()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +128,7 @@ func TestPullStopsAListingThatNeverEnds(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			target := loopServer(t, tc.page)
-			_, err := load.ReadSnapshot(t.Context(), target, tinyBackoff(), tc.maxPages, quietLog())
+			_, err := pull.ReadSnapshot(t.Context(), target, tinyBackoff(), tc.maxPages, loadtest.Log())
 			if err == nil {
 				t.Fatal("pull succeeded, want a loop error")
 			}

@@ -1,10 +1,8 @@
-package load_test
+package apply_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http/httptest"
 	"sort"
@@ -12,53 +10,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/load"
-	"github.com/otds-highspot/otds-highspot/load/highspot"
+	"github.com/otds-highspot/otds-highspot/load/apply"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
+	"github.com/otds-highspot/otds-highspot/load/internal/loadtest"
 )
 
 // The tests in this file run the applier against the real sandbox
 // (load/highspot/sandbox) over httptest, through the real REST and SCIM
 // clients.
 
-// classify is the wiring pipelines does: the Highspot client's own
-// retryability and StatusError fields.
-func classify(err error) load.ErrorClass {
-	c := load.ErrorClass{Retryable: highspot.Retryable(err)}
-	var se *highspot.StatusError
-	if errors.As(err, &se) {
-		c.HTTPStatus, c.RetryAfter = se.Status, se.RetryAfter
-	}
-	return c
-}
-
-// sandboxTarget serves a sandbox with opts for the test's duration and
-// returns it with a client for surface ("rest" or "scim").
-func sandboxTarget(t *testing.T, opts sandbox.Options, surface string) (*sandbox.Server, load.Target) {
-	t.Helper()
-	sb, err := sandbox.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sb.Handler())
-	t.Cleanup(srv.Close)
-	target, err := sandbox.Client(surface, srv.URL, srv.Client(), quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sb, target
-}
-
-func quietLog() logrus.FieldLogger {
-	l := logrus.New()
-	l.SetOutput(io.Discard)
-	return l
-}
-
-// expected is the desired end state of one user.
 type expected struct {
 	name      string
 	suspended bool
@@ -218,7 +180,7 @@ func TestApplySandboxFaultSoak(t *testing.T) {
 			fx := newFixture(40)
 			faults := sandbox.Faults{ErrorRate: 0.10, DropRate: 0.03, FaultAfterApply: true, RetryAfter: tc.retryAfter,
 				Burst429: 4, SCIMBulkDisabled: tc.bulkOff, DeleteMode: "suspend"}
-			sb, target := sandboxTarget(t, sandbox.Options{Seed: &fx.seed, RandSeed: 42, Faults: faults}, tc.surface)
+			sb, target := loadtest.SandboxTarget(t, sandbox.Options{Seed: &fx.seed, RandSeed: 42, Faults: faults}, tc.surface)
 			// Re-arm a 429 burst part way through the run.
 			stop := make(chan struct{})
 			defer close(stop)
@@ -231,11 +193,11 @@ func TestApplySandboxFaultSoak(t *testing.T) {
 				case <-stop:
 				}
 			}()
-			l := load.NewMemLedger(nil)
+			l := apply.NewMemLedger(nil)
 			opts := load.ApplyOptions{RatePerSecond: 500, Burst: 5, Concurrency: 4, MaxAttempts: 12,
 				BackoffBase: 5 * time.Millisecond, BackoffMax: 80 * time.Millisecond, MaxRetryAfter: 1500 * time.Millisecond,
-				FlushEvery: 10, Classify: classify, Rand: rand.New(rand.NewPCG(1, 1))}
-			sum, err := load.Apply(t.Context(), target, fx.changes, l, opts, quietLog())
+				FlushEvery: 10, Classify: loadtest.Classify, Rand: rand.New(rand.NewPCG(1, 1))}
+			sum, err := apply.Apply(t.Context(), target, fx.changes, l, opts, loadtest.Log())
 			if err != nil {
 				t.Fatalf("Apply: %v", err)
 			}
@@ -255,13 +217,13 @@ func TestApplySandboxFaultSoak(t *testing.T) {
 }
 
 func TestApplySandboxValidationNotRetried(t *testing.T) {
-	sb, target := sandboxTarget(t, sandbox.Options{Seed: &sandbox.Seed{}, RandSeed: 1}, "rest")
+	sb, target := loadtest.SandboxTarget(t, sandbox.Options{Seed: &sandbox.Seed{}, RandSeed: 1}, "rest")
 	changes := []records.Change{
 		{ChangeID: "bad", Seq: 1, Op: records.OpCreateUser, Email: "not-an-email", After: `{"name":"X"}`},
 		{ChangeID: "good", Seq: 2, Op: records.OpCreateUser, Email: "ok@corp.example", After: `{"name":"Ok"}`},
 	}
-	l := load.NewMemLedger(nil)
-	sum, err := load.Apply(t.Context(), target, changes, l, load.ApplyOptions{Classify: classify, MaxAttempts: 5, BackoffBase: time.Millisecond}, quietLog())
+	l := apply.NewMemLedger(nil)
+	sum, err := apply.Apply(t.Context(), target, changes, l, load.ApplyOptions{Classify: loadtest.Classify, MaxAttempts: 5, BackoffBase: time.Millisecond}, loadtest.Log())
 	if got := fmt.Sprint(err); !strings.Contains(got, "bad create_user not-an-email") {
 		t.Errorf("error: got %v, want it to list the failed change", err)
 	}
@@ -289,10 +251,10 @@ func TestApplySandboxRetryAfterHonoured(t *testing.T) {
 			}
 			srv := httptest.NewServer(sb.Handler())
 			defer srv.Close()
-			target, _ := sandbox.Client("rest", srv.URL, srv.Client(), quietLog())
+			target, _ := sandbox.Client("rest", srv.URL, srv.Client(), loadtest.Log())
 			start := time.Now()
 			changes := []records.Change{{ChangeID: "m", Op: records.OpAddMember, Email: "a@corp.example", Group: "Sales"}}
-			if _, err := load.Apply(t.Context(), target, changes, load.NewMemLedger(nil), load.ApplyOptions{Classify: classify, BackoffBase: time.Millisecond, BackoffMax: time.Millisecond}, quietLog()); err != nil {
+			if _, err := apply.Apply(t.Context(), target, changes, apply.NewMemLedger(nil), load.ApplyOptions{Classify: loadtest.Classify, BackoffBase: time.Millisecond, BackoffMax: time.Millisecond}, loadtest.Log()); err != nil {
 				t.Fatal(err)
 			}
 			// Retry-After is at least 1 s; backoff alone would wait ~1 ms.
@@ -311,10 +273,10 @@ func TestApplySandboxBreakerTrips(t *testing.T) {
 	}
 	srv := httptest.NewServer(sb.Handler())
 	defer srv.Close()
-	target, _ := sandbox.Client("rest", srv.URL, srv.Client(), quietLog())
-	l := load.NewMemLedger(nil)
-	sum, err := load.Apply(t.Context(), target, fx.changes, l, load.ApplyOptions{Classify: classify, MaxAttempts: 3,
-		BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond, BreakerWindow: 20, BreakerMinRequests: 10}, quietLog())
+	target, _ := sandbox.Client("rest", srv.URL, srv.Client(), loadtest.Log())
+	l := apply.NewMemLedger(nil)
+	sum, err := apply.Apply(t.Context(), target, fx.changes, l, load.ApplyOptions{Classify: loadtest.Classify, MaxAttempts: 3,
+		BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond, BreakerWindow: 20, BreakerMinRequests: 10}, loadtest.Log())
 	var ec interface{ Error() string }
 	if err == nil {
 		t.Fatal("Apply: got nil error, want the breaker to trip")
@@ -337,9 +299,9 @@ func TestApplySandboxDryRunMakesNoRequest(t *testing.T) {
 	srv := httptest.NewServer(sb.Handler())
 	defer srv.Close()
 	for _, surface := range []string{"rest", "scim"} {
-		target, _ := sandbox.Client(surface, srv.URL, srv.Client(), quietLog())
+		target, _ := sandbox.Client(surface, srv.URL, srv.Client(), loadtest.Log())
 		var out bytes.Buffer
-		sum, err := load.Apply(t.Context(), target, fx.changes, load.NewMemLedger(nil), load.ApplyOptions{DryRun: true, DryRunOut: &out, Classify: classify}, quietLog())
+		sum, err := apply.Apply(t.Context(), target, fx.changes, apply.NewMemLedger(nil), load.ApplyOptions{DryRun: true, DryRunOut: &out, Classify: loadtest.Classify}, loadtest.Log())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -365,9 +327,9 @@ func TestApplySCIMStrictProviderFirstLoad(t *testing.T) {
 			records.Change{ChangeID: "c" + e, Seq: int64(2 * i), Op: records.OpCreateUser, Email: e, After: fmt.Sprintf(`{"name":"N%d","surname":"S"}`, i)},
 			records.Change{ChangeID: "m" + e, Seq: int64(2*i + 1), Op: records.OpAddMember, Email: e, Group: []string{"Sales", "Marketing"}[i%2]})
 	}
-	sb, target := sandboxTarget(t, sandbox.Options{Seed: &seed, RandSeed: 1, Profile: sandbox.ProfileStrictRFC}, "scim")
-	l := load.NewMemLedger(nil)
-	sum, err := load.Apply(t.Context(), target, changes, l, load.ApplyOptions{Classify: classify, BackoffBase: time.Millisecond}, quietLog())
+	sb, target := loadtest.SandboxTarget(t, sandbox.Options{Seed: &seed, RandSeed: 1, Profile: sandbox.ProfileStrictRFC}, "scim")
+	l := apply.NewMemLedger(nil)
+	sum, err := apply.Apply(t.Context(), target, changes, l, load.ApplyOptions{Classify: loadtest.Classify, BackoffBase: time.Millisecond}, loadtest.Log())
 	if err != nil {
 		t.Fatalf("Apply: %v (applied %d, failed %d)", err, sum.Applied, sum.Failed)
 	}
@@ -397,9 +359,9 @@ func TestApplyLimiterCountsHTTPRequests(t *testing.T) {
 				seed.Users = append(seed.Users, sandbox.User{Email: e, Verified: true})
 				changes = append(changes, records.Change{ChangeID: e, Seq: int64(i), Op: records.OpAddMember, Email: e, Group: "Sales"})
 			}
-			sb, target := sandboxTarget(t, sandbox.Options{Seed: &seed, RandSeed: 1}, surface)
-			sum, err := load.Apply(t.Context(), target, changes, load.NewMemLedger(nil),
-				load.ApplyOptions{RatePerSecond: 10000, Burst: 1, Classify: classify}, quietLog())
+			sb, target := loadtest.SandboxTarget(t, sandbox.Options{Seed: &seed, RandSeed: 1}, surface)
+			sum, err := apply.Apply(t.Context(), target, changes, apply.NewMemLedger(nil),
+				load.ApplyOptions{RatePerSecond: 10000, Burst: 1, Classify: loadtest.Classify}, loadtest.Log())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -431,10 +393,10 @@ func TestApplyCreateMissingGroups(t *testing.T) {
 					{ChangeID: "m1", Seq: 4, Op: records.OpAddMember, Email: "x@corp.example", Group: "New Team"},
 					{ChangeID: "m2", Seq: 5, Op: records.OpAddMember, Email: "x@corp.example", Group: "Made By Hand"},
 				}
-				sb, target := sandboxTarget(t, sandbox.Options{Seed: &seed, RandSeed: 1, Profile: profile}, surface)
+				sb, target := loadtest.SandboxTarget(t, sandbox.Options{Seed: &seed, RandSeed: 1, Profile: profile}, surface)
 				for run := range 2 { // the second run (a fresh ledger) must not create again
-					l := load.NewMemLedger(nil)
-					if _, err := load.Apply(t.Context(), target, changes, l, load.ApplyOptions{Classify: classify, BackoffBase: time.Millisecond}, quietLog()); err != nil {
+					l := apply.NewMemLedger(nil)
+					if _, err := apply.Apply(t.Context(), target, changes, l, load.ApplyOptions{Classify: loadtest.Classify, BackoffBase: time.Millisecond}, loadtest.Log()); err != nil {
 						t.Fatalf("run %d: Apply: %v", run, err)
 					}
 					checkLedger(t, l.Rows(), changes)

@@ -1,4 +1,4 @@
-package load
+package apply
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package load
+package apply
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/load"
 )
 
 // These tests use a small hand-written Target for pure ordering, retry and
@@ -51,25 +52,25 @@ func (f *fakeTarget) hit(call string) error {
 	return nil
 }
 
-func (f *fakeTarget) FindUserByEmail(ctx context.Context, email string) (*User, error) {
+func (f *fakeTarget) FindUserByEmail(ctx context.Context, email string) (*load.User, error) {
 	if err := f.hit("find"); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if id, ok := f.users[strings.ToLower(email)]; ok {
-		return &User{ID: id, Email: email}, nil
+		return &load.User{ID: id, Email: email}, nil
 	}
 	return nil, nil
 }
 
-func (f *fakeTarget) UpsertUsers(ctx context.Context, users []UserInput) ([]UpsertResult, error) {
+func (f *fakeTarget) UpsertUsers(ctx context.Context, users []load.UserInput) ([]load.UpsertResult, error) {
 	if err := f.hit("upsert"); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make([]UpsertResult, len(users))
+	out := make([]load.UpsertResult, len(users))
 	for i, u := range users {
 		e := strings.ToLower(u.Email)
 		id, ok := f.users[e]
@@ -77,33 +78,35 @@ func (f *fakeTarget) UpsertUsers(ctx context.Context, users []UserInput) ([]Upse
 			id = fmt.Sprintf("id-%d", len(f.users))
 			f.users[e] = id
 		}
-		out[i] = UpsertResult{Email: u.Email, ID: id, Created: !ok}
+		out[i] = load.UpsertResult{Email: u.Email, ID: id, Created: !ok}
 	}
 	return out, nil
 }
 
-func (f *fakeTarget) SuspendUser(ctx context.Context, u User) error    { return f.hit("suspend") }
-func (f *fakeTarget) ReactivateUser(ctx context.Context, u User) error { return f.hit("reactivate") }
-func (f *fakeTarget) AddMember(ctx context.Context, g Group, u User) error {
+func (f *fakeTarget) SuspendUser(ctx context.Context, u load.User) error { return f.hit("suspend") }
+func (f *fakeTarget) ReactivateUser(ctx context.Context, u load.User) error {
+	return f.hit("reactivate")
+}
+func (f *fakeTarget) AddMember(ctx context.Context, g load.Group, u load.User) error {
 	return f.hit("add")
 }
-func (f *fakeTarget) RemoveMember(ctx context.Context, g Group, u User) error {
+func (f *fakeTarget) RemoveMember(ctx context.Context, g load.Group, u load.User) error {
 	return f.hit("remove")
 }
-func (f *fakeTarget) FindGroup(ctx context.Context, name string) (*Group, error) {
+func (f *fakeTarget) FindGroup(ctx context.Context, name string) (*load.Group, error) {
 	if err := f.hit("group"); err != nil {
 		return nil, err
 	}
 	if name == "missing" {
 		return nil, nil
 	}
-	return &Group{ID: "g-" + name, Name: name}, nil
+	return &load.Group{ID: "g-" + name, Name: name}, nil
 }
-func (f *fakeTarget) ListUsers(ctx context.Context, fn func(User) error) error {
+func (f *fakeTarget) ListUsers(ctx context.Context, fn func(load.User) error) error {
 	return f.hit("list")
 }
-func (f *fakeTarget) ListGroups(ctx context.Context, fn func(Group) error) error { return nil }
-func (f *fakeTarget) MaxBatch() int                                              { return 10 }
+func (f *fakeTarget) ListGroups(ctx context.Context, fn func(load.Group) error) error { return nil }
+func (f *fakeTarget) MaxBatch() int                                                   { return 10 }
 
 func quiet() logrus.FieldLogger {
 	l := logrus.New()
@@ -111,8 +114,8 @@ func quiet() logrus.FieldLogger {
 	return l
 }
 
-func fastOpts() ApplyOptions {
-	return ApplyOptions{
+func fastOpts() load.ApplyOptions {
+	return load.ApplyOptions{
 		Concurrency: 2, MaxAttempts: 4,
 		BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond,
 		Rand: rand.New(rand.NewPCG(1, 2)),
@@ -123,7 +126,7 @@ func plan() []records.Change {
 	return []records.Change{
 		{ChangeID: "s1", Seq: 1, Op: records.OpSuspendUser, Email: "old@x.com", HighspotID: "h-old"},
 		{ChangeID: "m1", Seq: 2, Op: records.OpAddMember, Email: "new@x.com", Group: "sales"},
-		{ChangeID: "c1", Seq: 3, Op: records.OpCreateUser, Email: "new@x.com", After: `{"name":"New","surname":"User","display_name":"New User"}`},
+		{ChangeID: "c1", Seq: 3, Op: records.OpCreateUser, Email: "new@x.com", After: `{"name":"New","surname":"load.User","display_name":"New load.User"}`},
 	}
 }
 
@@ -286,21 +289,6 @@ func TestApplyDryRunMakesNoCalls(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("dry run output lacks %q:\n%s", want, out.String())
 		}
-	}
-}
-
-func TestBackoffFullJitter(t *testing.T) {
-	a := &applier{opts: ApplyOptions{BackoffBase: 100 * time.Millisecond, BackoffMax: time.Second, MaxRetryAfter: 2 * time.Second, Rand: rand.New(rand.NewPCG(3, 4))}}
-	for attempt := 1; attempt <= 6; attempt++ {
-		ceil := min(100*time.Millisecond<<(attempt-1), time.Second)
-		for range 50 {
-			if d := a.backoff(attempt, ErrorClass{}); d < 0 || d > ceil {
-				t.Fatalf("attempt %d: got %v, want within [0, %v]", attempt, d, ceil)
-			}
-		}
-	}
-	if got := a.backoff(1, ErrorClass{RetryAfter: 5 * time.Second}); got != 2*time.Second {
-		t.Errorf("capped Retry-After: got %v, want 2s", got)
 	}
 }
 

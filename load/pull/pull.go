@@ -1,4 +1,4 @@
-package load
+package pull
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/load"
 )
 
 // Drift kinds.
@@ -31,7 +32,7 @@ type PullOptions struct {
 	// ManagedGroups overrides policy.managed_groups when set.
 	ManagedGroups []string
 	// Apply paces and retries the list calls (rate, attempts, backoff); zero = config/defaults.
-	Apply ApplyOptions
+	Apply load.ApplyOptions
 	// MaxListPages is the page budget of each listing (<= 0:
 	// DefaultMaxListPages); a listing that needs more fails with ErrListLoop.
 	MaxListPages int
@@ -53,8 +54,8 @@ type PullResult struct {
 
 // Snapshot is Highspot's state as read by one pull.
 type Snapshot struct {
-	Users  []User
-	Groups []Group
+	Users  []load.User
+	Groups []load.Group
 }
 
 // ReadSnapshot lists every group and every user (verified and unverified)
@@ -64,50 +65,47 @@ type Snapshot struct {
 // or a server that never ends it: ErrListLoop) fails the pull, and no
 // partial list is returned. maxPages is the page budget of each listing
 // (<= 0: DefaultMaxListPages).
-func ReadSnapshot(ctx context.Context, target Target, opts ApplyOptions, maxPages int, log logrus.FieldLogger) (*Snapshot, error) {
-	opts.defaults()
-	a := &applier{t: target, opts: opts, log: log, br: newBreaker(1, 1, 1)}
-	if opts.RatePerSecond > 0 {
-		a.lim = newLimiter(opts)
-	}
-	ctx = withListPolicy(ctx, &listPolicy{maxPages: maxPages, retry: func(ctx context.Context, what string, fn func(context.Context) error) error {
-		res := a.call(ctx, what, fn)
-		if res.err != nil && res.attempts > 1 {
-			return fmt.Errorf("%s (after %d attempts): %w", what, res.attempts, res.err)
+func ReadSnapshot(ctx context.Context, target load.Target, opts load.ApplyOptions, maxPages int, log logrus.FieldLogger) (*Snapshot, error) {
+	opts.SetDefaults()
+	a := load.NewCaller(opts, nil, nil, log)
+	ctx = load.WithListPolicy(ctx, maxPages, func(ctx context.Context, what string, fn func(context.Context) error) error {
+		res := a.Call(ctx, what, fn)
+		if res.Err != nil && res.Attempts > 1 {
+			return fmt.Errorf("%s (after %d attempts): %w", what, res.Attempts, res.Err)
 		}
-		return res.err
-	}})
+		return res.Err
+	})
 	snap := &Snapshot{}
 	// The whole listing is tried once: its pages are retried one by one.
-	res := a.callN(ctx, "list groups", 1, func(ctx context.Context) error {
+	res := a.CallN(ctx, "list groups", 1, func(ctx context.Context) error {
 		snap.Groups = snap.Groups[:0]
-		return target.ListGroups(ctx, func(g Group) error {
+		return target.ListGroups(ctx, func(g load.Group) error {
 			snap.Groups = append(snap.Groups, g)
 			return nil
 		})
 	})
-	if res.err != nil {
+	if res.Err != nil {
 		return nil, pullErr("list groups", res)
 	}
-	res = a.callN(ctx, "list users", 1, func(ctx context.Context) error {
+	res = a.CallN(ctx, "list users", 1, func(ctx context.Context) error {
 		snap.Users = snap.Users[:0]
-		return target.ListUsers(ctx, func(u User) error {
+		return target.ListUsers(ctx, func(u load.User) error {
 			snap.Users = append(snap.Users, u)
 			return nil
 		})
 	})
-	if res.err != nil {
+	if res.Err != nil {
 		return nil, pullErr("list users", res)
 	}
 	return snap, nil
 }
 
-func pullErr(what string, res callResult) error {
-	err := fmt.Errorf("pull: %s: %w", what, res.err)
-	if res.class.HTTPStatus == http.StatusUnauthorized || res.class.HTTPStatus == http.StatusForbidden {
+func pullErr(what string, res load.CallResult) error {
+	err := fmt.Errorf("pull: %s: %w", what, res.Err)
+	if res.Class.HTTPStatus == http.StatusUnauthorized || res.Class.HTTPStatus == http.StatusForbidden {
 		return exitcode.Wrap(exitcode.Auth, fmt.Errorf("%w; Highspot refused the credentials or the permission: check the highspot credentials and the API user's rights, then re-run pull", err))
 	}
-	if res.class.Retryable || errors.Is(res.err, errBreakerOpen) {
+	if res.Class.Retryable || errors.Is(res.Err, load.ErrBreakerOpen) {
 		return exitcode.Wrap(exitcode.Transient, fmt.Errorf("%w; Highspot is failing, re-run pull later", err))
 	}
 	return err
@@ -117,7 +115,7 @@ func pullErr(what string, res callResult) error {
 // "pull"), compares it with the directory (this run's transform persons, else
 // the latest) and the latest desired state (this run's plan, else the latest
 // earlier one), and publishes the drift table and drift.md.
-func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target Target, opts PullOptions) (*PullResult, error) {
+func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target load.Target, opts PullOptions) (*PullResult, error) {
 	log := env.Log
 	if log == nil {
 		log = logrus.New()
@@ -133,7 +131,7 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target T
 		if len(managed) == 0 {
 			managed = cfg.Policy.ManagedGroups
 		}
-		ao = mergeOptions(OptionsFromConfig(cfg.Apply), ao)
+		ao = load.MergeOptions(load.OptionsFromConfig(cfg.Apply), ao)
 	}
 	snap, err := ReadSnapshot(ctx, target, ao, opts.MaxListPages, log)
 	if err != nil {
