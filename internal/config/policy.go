@@ -2,22 +2,21 @@ package config
 
 import (
 	"fmt"
-	"reflect"
 	"strings"
 
 	"cel.dev/cel-go/cel"
-	"cel.dev/cel-go/common/types"
-	"cel.dev/cel-go/common/types/ref"
-	"cel.dev/cel-go/ext"
+
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // Policy configures scope, access, audiences, onboarding, leavers, protected
 // users and safety thresholds. Owned by the plan stage; see docs/configuration.md.
 //
-// Conditions are CEL expressions over one variable, person (see PolicyPerson
-// for its fields). Every expression is compiled and type-checked (it must
-// yield a bool) by Validate, without I/O; Compile returns the programs the
-// plan stage evaluates.
+// Conditions are CEL expressions over one variable, person
+// (contract.PolicyPerson; its fields are the field table's Policy fields).
+// Every expression is compiled and type-checked (it must yield a bool) by
+// Validate, without I/O; Compile returns the programs the plan stage
+// evaluates.
 type Policy struct {
 	// Scope selects the persons who should have a Highspot account; without
 	// one nobody is in scope.
@@ -114,7 +113,7 @@ type Threshold struct {
 	MaxPercent *float64 `yaml:"max_percent"`
 }
 
-// Profile names the person fields (see PolicyPerson) that fill Highspot's
+// Profile names the person fields (see contract.Fields, Profile) that fill Highspot's
 // name, surname and display_name.
 type Profile struct {
 	Name        string `yaml:"name"`
@@ -122,8 +121,16 @@ type Profile struct {
 	DisplayName string `yaml:"display_name"`
 }
 
-// Profile source fields accepted by Profile.
-var profileFields = []string{"given_name", "surname", "display_name", "email", "title"}
+// profileFields are the fields accepted by Profile (the table's Profile facet).
+func profileFields() []string {
+	var out []string
+	for _, f := range contract.Fields() {
+		if f.Profile {
+			out = append(out, f.Name)
+		}
+	}
+	return out
+}
 
 // Policy ops that thresholds may name.
 var policyOps = []string{"create_group", "create_user", "update_user", "reactivate_user", "add_member", "remove_member", "suspend_user"}
@@ -271,56 +278,11 @@ func (p *Policy) validate(k string, c *Config) Errors {
 		}
 	}
 	for key, f := range map[string]string{"name": p.Profile.Name, "surname": p.Profile.Surname, "display_name": p.Profile.DisplayName} {
-		if !containsStr(profileFields, f) {
-			errs = append(errs, Error{Key: k + ".profile." + key, Msg: fmt.Sprintf("unknown person field %q; use one of %s", f, strings.Join(profileFields, ", "))})
+		if pf := profileFields(); !containsStr(pf, f) {
+			errs = append(errs, Error{Key: k + ".profile." + key, Msg: fmt.Sprintf("unknown person field %q; use one of %s", f, strings.Join(pf, ", "))})
 		}
 	}
 	return errs
-}
-
-// PolicyPerson is what CEL expressions see as `person`. Field names are the
-// `cel` tags: person.email, person.role, person.groups ("<tree>:<group>"), ...
-// Helper functions: person.in_group("Field Sales") (any tree) or
-// person.in_group("acme:Field Sales") (one tree), person.attr("key") ("" when
-// absent).
-type PolicyPerson struct {
-	PersonID     string            `cel:"person_id"`
-	Email        string            `cel:"email"`
-	Emails       []string          `cel:"emails"`
-	EmployeeID   string            `cel:"employee_id"`
-	GivenName    string            `cel:"given_name"`
-	Surname      string            `cel:"surname"`
-	DisplayName  string            `cel:"display_name"`
-	Status       string            `cel:"status"`
-	Role         string            `cel:"role"`
-	Region       string            `cel:"region"`
-	BusinessUnit string            `cel:"business_unit"`
-	Territory    string            `cel:"territory"`
-	Title        string            `cel:"title"`
-	Department   string            `cel:"department"`
-	Company      string            `cel:"company"`
-	Country      string            `cel:"country"`
-	Tree         string            `cel:"tree"`
-	Trees        []string          `cel:"trees"`
-	Groups       []string          `cel:"groups"`
-	IsService    bool              `cel:"is_service"`
-	Attributes   map[string]string `cel:"attributes"`
-}
-
-// InGroup reports whether the person is in a directory group: "tree:name"
-// exactly, or a bare name in any tree.
-func (pp *PolicyPerson) InGroup(name string) bool {
-	qualified := strings.Contains(name, ":")
-	for _, g := range pp.Groups {
-		if qualified {
-			if g == name {
-				return true
-			}
-		} else if i := strings.IndexByte(g, ':'); i >= 0 && g[i+1:] == name {
-			return true
-		}
-	}
-	return false
 }
 
 // PolicyPrograms holds the compiled, type-checked policy expressions.
@@ -331,56 +293,21 @@ type PolicyPrograms struct {
 	Access     []cel.Program // parallel to Policy.Access
 	Audiences  []cel.Program // parallel to Policy.Audiences
 	Onboarding []cel.Program // parallel to Policy.Onboarding
-}
-
-// policyEnv builds the CEL environment: the person variable and the helpers.
-func policyEnv() (*cel.Env, error) {
-	personType := cel.ObjectType("config.PolicyPerson")
-	return cel.NewEnv(
-		ext.NativeTypes(ext.ParseStructTags(true), reflect.TypeOf(&PolicyPerson{})),
-		cel.Variable("person", personType),
-		cel.Function("in_group",
-			cel.MemberOverload("policy_person_in_group", []*cel.Type{personType, cel.StringType}, cel.BoolType,
-				cel.BinaryBinding(func(p, name ref.Val) ref.Val {
-					pp, ok := nativePerson(p)
-					s, ok2 := name.Value().(string)
-					if !ok || !ok2 {
-						return types.NewErr("in_group: want person.in_group(string)")
-					}
-					return types.Bool(pp.InGroup(s))
-				}))),
-		cel.Function("attr",
-			cel.MemberOverload("policy_person_attr", []*cel.Type{personType, cel.StringType}, cel.StringType,
-				cel.BinaryBinding(func(p, name ref.Val) ref.Val {
-					pp, ok := nativePerson(p)
-					s, ok2 := name.Value().(string)
-					if !ok || !ok2 {
-						return types.NewErr("attr: want person.attr(string)")
-					}
-					return types.String(pp.Attributes[s])
-				}))),
-	)
-}
-
-func nativePerson(v ref.Val) (*PolicyPerson, bool) {
-	switch p := v.Value().(type) {
-	case *PolicyPerson:
-		return p, true
-	case PolicyPerson:
-		return &p, true
-	}
-	return nil, false
+	// Reads are the person fields the expressions read (from the checked
+	// expressions, see contract.PolicyReads): the plan's memo key.
+	Reads []*contract.Field
 }
 
 // Compile compiles and type-checks every policy expression; k is the key
 // prefix used in errors (e.g. "policy"), so an error names the rule:
 // policy.access[2].when: ERROR: <input>:1:8: undeclared reference ...
 func (p *Policy) Compile(k string) (*PolicyPrograms, Errors) {
-	env, err := policyEnv()
+	env, err := contract.PolicyEnv()
 	if err != nil {
 		return nil, Errors{{Key: k, Msg: "build the CEL environment: " + err.Error() + " (a bug; report it)"}}
 	}
 	var errs Errors
+	var asts []*cel.Ast
 	compile := func(key, expr string) cel.Program {
 		if strings.TrimSpace(expr) == "" {
 			errs = append(errs, Error{Key: key, Msg: "empty condition; write a CEL expression such as person.role == \"sales\" (or true)"})
@@ -400,6 +327,7 @@ func (p *Policy) Compile(k string) (*PolicyPrograms, Errors) {
 			errs = append(errs, Error{Key: key, Msg: "CEL: " + err.Error()})
 			return nil
 		}
+		asts = append(asts, ast)
 		return prg
 	}
 	pp := &PolicyPrograms{Env: env}
@@ -419,5 +347,6 @@ func (p *Policy) Compile(k string) (*PolicyPrograms, Errors) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
+	pp.Reads = contract.PolicyReads(asts...)
 	return pp, nil
 }

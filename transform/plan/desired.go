@@ -11,18 +11,17 @@ package plan
 
 import (
 	"fmt"
-	"regexp"
 	"runtime"
 	"sort"
 	"strings"
 	"sync"
 
 	"cel.dev/cel-go/cel"
-	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/interpreter"
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/validate"
 )
@@ -84,8 +83,11 @@ type Policy struct {
 	managedLower map[string]string
 	protect      map[string]bool
 	// memoOK: no expression reads a per-person identity field, so persons
-	// with equal attributes get equal rule results (evaluated once).
+	// with equal memo keys get equal rule results (evaluated once).
 	memoOK bool
+	// reads are the person fields the expressions read (from their checked
+	// ASTs): the memo key.
+	reads []*contract.Field
 }
 
 // NewPolicy compiles the policy (errors name the config key).
@@ -100,20 +102,18 @@ func NewPolicy(p *config.Policy) (*Policy, error) {
 		pol.managed[g] = true
 		pol.managedLower[strings.ToLower(g)] = g
 	}
-	exprs := []string{p.Scope.When}
-	for _, r := range p.Protected.Rules {
-		exprs = append(exprs, r.When)
+	// is_service decides before any rule runs (services are excluded unless
+	// provisioned), so it is always part of the key
+	pol.reads = prg.Reads
+	if f, ok := contract.FieldByName("is_service"); ok && !containsField(pol.reads, f.Name) {
+		pol.reads = append(pol.reads, f)
 	}
-	for _, r := range p.Access {
-		exprs = append(exprs, r.When)
+	pol.memoOK = true
+	for _, f := range pol.reads {
+		if f.Policy.Identity {
+			pol.memoOK = false
+		}
 	}
-	for _, r := range p.Audiences {
-		exprs = append(exprs, r.When)
-	}
-	for _, r := range p.Onboarding {
-		exprs = append(exprs, r.When)
-	}
-	pol.memoOK = !identityFieldRE.MatchString(strings.Join(exprs, "\n"))
 	for _, e := range p.Protected.Emails {
 		pol.protect[strings.ToLower(strings.TrimSpace(e))] = true
 	}
@@ -175,16 +175,6 @@ func (e *EvalError) Error() string {
 		e.Key, e.Rule, e.PersonID, e.Email, e.Err)
 }
 
-func toPolicyPerson(p *records.Person) *config.PolicyPerson {
-	return &config.PolicyPerson{
-		PersonID: p.PersonID, Email: strings.ToLower(p.PrimaryEmail), Emails: p.Emails, EmployeeID: p.EmployeeID,
-		GivenName: p.GivenName, Surname: p.Surname, DisplayName: p.DisplayName, Status: p.Status,
-		Role: p.Role, Region: p.Region, BusinessUnit: p.BusinessUnit, Territory: p.Territory,
-		Title: p.Title, Department: p.Department, Company: p.Company, Country: p.Country,
-		Tree: p.PrimaryTree, Trees: p.Trees, Groups: p.Groups, IsService: p.IsService, Attributes: p.Attributes,
-	}
-}
-
 func profileField(p *records.Person, email, field string) string {
 	v := profileValue(p, email, field)
 	if c, changed := validate.CleanText(v); changed {
@@ -193,18 +183,14 @@ func profileField(p *records.Person, email, field string) string {
 	return v
 }
 
+// profileValue reads a Profile field of the table (policy.profile names
+// them; config validation refuses others).
 func profileValue(p *records.Person, email, field string) string {
-	switch field {
-	case "given_name":
-		return p.GivenName
-	case "surname":
-		return p.Surname
-	case "display_name":
-		return p.DisplayName
-	case "email":
+	if field == "email" {
 		return email
-	case "title":
-		return p.Title
+	}
+	if f, ok := contract.FieldByName(field); ok && f.Profile {
+		return f.PersonValue(p)
 	}
 	return ""
 }
@@ -226,7 +212,7 @@ const (
 func ruleKey(kind string, i int) string { return fmt.Sprintf("policy.%s[%d].when", kind, i) }
 
 // evalOne applies the policy to one person, filling *w when the person is wanted.
-func (pol *Policy) evalOne(p *records.Person, w *Want, adapter types.Adapter, cache map[string]*granted, mm *memo, hits map[string]int) (personResult, error) {
+func (pol *Policy) evalOne(p *records.Person, w *Want, cache map[string]*granted, mm *memo, hits map[string]int) (personResult, error) {
 	var r personResult
 	email := strings.ToLower(p.PrimaryEmail)
 	c := pol.Conf
@@ -238,7 +224,7 @@ func (pol *Policy) evalOne(p *records.Person, w *Want, adapter types.Adapter, ca
 			r.protected = "protected.emails"
 		}
 	}
-	m, err := pol.rules(p, adapter, cache, mm)
+	m, err := pol.rules(p, cache, mm)
 	if err != nil {
 		return r, err
 	}
@@ -288,57 +274,27 @@ type ruleResult struct {
 	g         *granted
 }
 
-// identityFields are person fields unique to a person; an expression that
-// reads one disables memoization.
-var identityFieldRE = regexp.MustCompile(`\b(email|emails|person_id|employee_id|given_name|surname|display_name)\b`)
-
-// memoKey writes the policy-relevant attributes of a person into buf.
-func (pol *Policy) memoKey(buf []byte, p *records.Person) []byte {
-	for _, f := range [...]string{p.Status, p.Role, p.Region, p.BusinessUnit, p.Territory, p.Title, p.Department, p.Company, p.Country, p.PrimaryTree} {
-		buf = append(buf, f...)
-		buf = append(buf, 0)
-	}
-	if p.IsService {
-		buf = append(buf, 1)
-	}
-	buf = append(buf, 0)
-	for _, t := range p.Trees {
-		buf = append(buf, t...)
-		buf = append(buf, 1)
-	}
-	buf = append(buf, 0)
-	for _, g := range p.Groups {
-		buf = append(buf, g...)
-		buf = append(buf, 1)
-	}
-	buf = append(buf, 0)
-	if len(p.Attributes) > 0 {
-		keys := make([]string, 0, len(p.Attributes))
-		for k := range p.Attributes {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			buf = append(buf, k...)
-			buf = append(buf, 1)
-			buf = append(buf, p.Attributes[k]...)
-			buf = append(buf, 1)
+func containsField(fs []*contract.Field, name string) bool {
+	for _, f := range fs {
+		if f.Name == name {
+			return true
 		}
 	}
-	return buf
+	return false
 }
 
 // rules evaluates (or recalls) every rule for one person.
-func (pol *Policy) rules(p *records.Person, adapter types.Adapter, cache map[string]*granted, mm *memo) (*ruleResult, error) {
+func (pol *Policy) rules(p *records.Person, cache map[string]*granted, mm *memo) (*ruleResult, error) {
 	var key []byte
+	pp := contract.NewPolicyPerson(p)
 	if mm != nil {
 		var buf [256]byte
-		key = pol.memoKey(buf[:0], p)
+		key = contract.MemoKey(buf[:0], pp, pol.reads)
 		if m := mm.get(key); m != nil {
 			return m, nil
 		}
 	}
-	m, err := pol.evalRules(p, adapter, cache)
+	m, err := pol.evalRules(p, pp, cache)
 	if err != nil {
 		return nil, err
 	}
@@ -368,11 +324,10 @@ func (c *memo) put(k []byte, r *ruleResult) {
 	}
 }
 
-func (pol *Policy) evalRules(p *records.Person, adapter types.Adapter, cache map[string]*granted) (*ruleResult, error) {
+func (pol *Policy) evalRules(p *records.Person, pp *contract.PolicyPerson, cache map[string]*granted) (*ruleResult, error) {
 	m := &ruleResult{}
-	pp := toPolicyPerson(p)
 	var r struct{ protected string }
-	act := &personActivation{v: adapter.NativeToValue(pp)}
+	act := &personActivation{v: contract.PersonValue(pp)}
 	c := pol.Conf
 	prg := pol.Programs
 	eval := func(prog cel.Program, kind string, i int, rule string) (bool, error) {
@@ -521,7 +476,6 @@ func Desired(persons []records.Person, pol *Policy) (*Evaluation, error) {
 	if len(persons) < 1024 {
 		workers = 1
 	}
-	adapter := pol.Programs.Env.CELTypeAdapter()
 	var mm *memo
 	if pol.memoOK {
 		mm = &memo{m: map[string]*ruleResult{}}
@@ -538,7 +492,7 @@ func Desired(persons []records.Person, pol *Policy) (*Evaluation, error) {
 			defer wg.Done()
 			cache := map[string]*granted{}
 			for i := lo; i < hi; i++ {
-				r, err := pol.evalOne(&persons[i], &wants[i], adapter, cache, mm, hits[w])
+				r, err := pol.evalOne(&persons[i], &wants[i], cache, mm, hits[w])
 				if err != nil {
 					errs[w] = err
 					return
