@@ -1,6 +1,8 @@
-// Package load owns stage 3: applying a published change set to Highspot
-// (rate-limited, retried, resumable through the load_results ledger), reading
-// Highspot's state back (pull) and reporting drift.
+// Package load owns what the Highspot stages share: the Target they talk to,
+// the classification of its errors, the Caller that paces and retries every
+// call, the apply options and the list policy. The stages themselves are
+// load/pull (read Highspot back, report drift) and load/apply (apply a
+// published change set, resumable through the load_results ledger).
 package load
 
 import "context"

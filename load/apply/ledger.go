@@ -7,6 +7,17 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
+// Ledger is where the applier writes one load_results row per change as its
+// result arrives, and where it learns, on a re-run, what is already done.
+type Ledger interface {
+	// Applied returns the latest row recorded for changeID (in this or an
+	// earlier attempt of the same run).
+	Applied(changeID string) (records.LoadResult, bool)
+	Record(ctx context.Context, r records.LoadResult) error
+	// Flush makes every recorded row durable (it survives a crash).
+	Flush(ctx context.Context) error
+}
+
 // MemLedger is an in-memory Ledger: the latest row per change id, plus every
 // row in order. It is the base of the artifact ledger and serves tests.
 type MemLedger struct {

@@ -1,3 +1,6 @@
+// Package pull owns stage pull: a snapshot of Highspot (highspot_users,
+// highspot_groups; every page paced and retried by a load.Caller) and its
+// drift from the directory and the desired state (drift, drift.md).
 package pull
 
 import (
