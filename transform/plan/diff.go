@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 )
@@ -141,312 +142,136 @@ type profile = contract.Profile
 // disabled in-scope person is suspended whether or not we created them; a
 // suspended user's memberships are left as they are; onboarding groups are
 // added on the configured events and kept while their rule still matches.
+//
+// Each person is decided on its own (match, then onboarding, profile, access
+// and leaver decisions, see decidePerson); the report's joiners and movers
+// are read off each person's changes afterwards (see reportPerson).
 func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *Plan {
-	c := pol.Conf
-	today := now.UTC().Format("2006-01-02")
-	p := &Plan{LeaverSince: map[string]string{}, Untouched: map[string]int{}}
-
-	// One index for both lookups: email -> baseline user and previous row.
-	idx := make(map[string]slot, max(len(base.Users), len(st.Previous)))
-	for i := range base.Users {
-		idx[strings.ToLower(base.Users[i].Email)] = slot{base: int32(i), prev: -1}
-	}
-	for i := range st.Previous {
-		e := st.Previous[i].Email
-		sl, ok := idx[e]
-		if !ok {
-			sl.base = -1
-		}
-		sl.prev = int32(i)
-		idx[e] = sl
-	}
-	prevOf := func(email string) *records.DesiredUser {
-		if sl, ok := idx[email]; ok && sl.prev >= 0 {
-			return &st.Previous[sl.prev]
-		}
-		return nil
-	}
-	groupID := make(map[string]string, len(base.Groups))
-	for _, g := range base.Groups {
-		groupID[strings.ToLower(g.Name)] = g.HighspotID
-	}
-	claimed := make([]bool, len(base.Users))
-	onbCache := map[onbKey]*onbGrant{}
-	created := map[string]bool{} // wanted emails with no baseline user
-	missing := map[string]bool{}
-
-	emit := func(ch records.Change) {
-		ch.Phase = phaseOf(ch.Op)
-		ch.ChangeID = ChangeID(ch.Op, ch.Email, ch.Group, ch.After)
-		if ch.Group != "" {
-			ch.GroupID = groupID[strings.ToLower(ch.Group)]
-			if ch.GroupID == "" && base.Source == BaselinePull && ch.Op == records.OpAddMember {
-				missing[ch.Group] = true
-			}
-		}
-		p.Changes = append(p.Changes, ch)
-	}
-	// leaverDue decides the grace period: true when the suspension is due now.
-	leaverDue := func(email, tree, reason string) bool {
-		since := st.LeaverSince[email]
-		if since == "" {
-			since = today
-		}
-		d, err := time.Parse("2006-01-02", since)
-		if err != nil {
-			d, since = now, today
-		}
-		until := d.AddDate(0, 0, c.Leavers.GraceDays)
-		if c.Leavers.GraceDays > 0 && now.Before(until) {
-			p.LeaverSince[email] = since
-			p.Leavers = append(p.Leavers, Leaver{Email: email, Tree: tree, Reason: reason, Since: since, PendingUntil: until.Format("2006-01-02")})
-			return false
-		}
-		p.Leavers = append(p.Leavers, Leaver{Email: email, Tree: tree, Reason: reason, Since: since})
-		return true
-	}
-
-	p.Desired = make([]records.DesiredUser, 0, len(ev.Wants))
+	d := newDiffer(base, st, pol, now)
+	d.p.Desired = make([]records.DesiredUser, 0, len(ev.Wants))
 	for wi := range ev.Wants {
-		w := &ev.Wants[wi]
-		u := w.User // copy; becomes the desired row
-		bi := -1
-		sl, ok := idx[u.Email]
-		if ok && sl.base >= 0 && claimed[sl.base] {
-			p.Duplicates = append(p.Duplicates, u.Email) // another person has this address
-			continue
-		}
-		if ok && sl.base >= 0 {
-			bi = int(sl.base)
-		} else {
-			for _, e := range w.Emails {
-				if sl, ok := idx[strings.ToLower(e)]; ok && sl.base >= 0 && !claimed[sl.base] {
-					bi = int(sl.base)
-					break
-				}
-			}
-		}
-		if bi < 0 {
-			if created[u.Email] {
-				p.Duplicates = append(p.Duplicates, u.Email)
-				continue
-			}
-			created[u.Email] = true
-		}
-		var b *records.HighspotUser
-		if bi >= 0 {
-			claimed[bi] = true
-			b = &base.Users[bi]
-			u.Email = strings.ToLower(b.Email)
-		}
-		var pv *records.DesiredUser
-		if ok && sl.prev >= 0 && u.Email == w.User.Email {
-			pv = &st.Previous[sl.prev]
-		} else {
-			pv = prevOf(u.Email)
-			if pv == nil && u.Email != w.User.Email {
-				pv = prevOf(w.User.Email)
-			}
-		}
-		var haveList []string
-		if b != nil {
-			haveList = pol.canonList(b.GroupNames)
-		}
-		have := func(g string) bool { return containsStr(haveList, g) }
-		// Onboarding: event, then which candidate groups are in.
-		event := ""
-		switch {
-		case b == nil || b.Suspended:
-			event = "join"
-		case pv != nil && (pv.Role != u.Role || pv.Region != u.Region || !sameStrings(withoutOnboarding(pv), u.Groups)):
-			event = "move"
-		}
-		var prevOnb []string
-		if pv != nil {
-			prevOnb = pv.Onboarding
-		}
-		// Onboarding candidates that are in: triggered by this event, or
-		// already granted. Outcomes are interned by (rule set, candidates in).
-		var newOnb []string
-		var mask uint64
-		for i, o := range w.Onboard {
-			if i >= 64 {
-				break
-			}
-			if _, dup := w.User.GroupRules[o.Group]; dup {
-				continue
-			}
-			triggered := (event == "join" && o.Join) || (event == "move" && o.Move)
-			if triggered || have(o.Group) || containsStr(prevOnb, o.Group) {
-				mask |= 1 << i
-				if !have(o.Group) && !containsStr(newOnb, o.Group) {
-					newOnb = append(newOnb, o.Group)
-				}
-			}
-		}
-		if mask != 0 {
-			key := onbKey{&w.Onboard[0], mask}
-			f := onbCache[key]
-			if f == nil {
-				f = withOnboarding(w, mask)
-				onbCache[key] = f
-			}
-			u.Groups, u.GroupRules, u.Onboarding = f.groups, f.rules, f.onboarding
-		}
-
-		if u.Protected {
-			if b != nil {
-				p.Untouched["protected"]++
-				p.UntouchedUsers = append(p.UntouchedUsers, UntouchedUser{Email: b.Email, Reason: "protected", Groups: b.GroupNames})
-			}
-			p.Desired = append(p.Desired, u)
-			continue
-		}
-		if w.Disabled && c.Leavers.OnDisabled() {
-			if b == nil || b.Suspended {
-				u.Suspended = true
-				if b != nil || pv != nil {
-					p.Desired = append(p.Desired, u)
-				}
-				continue
-			}
-			if leaverDue(u.Email, u.Tree, ReasonDisabled) {
-				u.Suspended = true
-				u.Groups, u.GroupRules, u.Onboarding = b.GroupNames, nil, nil
-				emit(records.Change{Op: records.OpSuspendUser, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: b.HighspotID,
-					Before: `{"suspended":false}`, After: `{"suspended":true}`, Rule: "leavers.suspend_when_disabled",
-					Reason: "disabled in the directory"})
-				p.Desired = append(p.Desired, u)
-				continue
-			}
-			// within grace: stays active with its current access
-		}
-		want := profile{Name: u.Name, Surname: u.Surname, DisplayName: u.DisplayName}
-		if b == nil {
-			emit(records.Change{Op: records.OpCreateUser, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree,
-				After: want.JSON(), Rule: u.ScopeRule,
-				Reason: fmt.Sprintf("joiner: in scope (rule %s) in tree %s with no Highspot user", u.ScopeRule, u.Tree)})
-		} else {
-			if b.Suspended {
-				emit(records.Change{Op: records.OpReactivateUser, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: b.HighspotID,
-					Before: `{"suspended":true}`, After: `{"suspended":false}`, Rule: u.ScopeRule,
-					Reason: "active and in scope in the directory again"})
-			}
-			got := profile{Name: b.Name, Surname: b.Surname, DisplayName: b.DisplayName}
-			if got != want {
-				emit(records.Change{Op: records.OpUpdateUser, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: b.HighspotID,
-					Before: got.JSON(), After: want.JSON(), Rule: "profile",
-					Reason: "profile changed in the directory: " + profileDelta(got, want)})
-			}
-		}
-		hi := ""
-		if b != nil {
-			hi = b.HighspotID
-		}
-		var added, removed []string
-		for _, g := range u.Groups {
-			if !have(g) {
-				added = append(added, g)
-				rule := u.GroupRules[g]
-				reason := fmt.Sprintf("rule %s grants %s", rule, g)
-				if containsStr(u.Onboarding, g) {
-					reason = fmt.Sprintf("onboarding rule %s grants %s on %s", rule, g, event)
-				}
-				emit(records.Change{Op: records.OpAddMember, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: hi,
-					Group: g, Before: `{"member":false}`, After: `{"member":true}`, Rule: rule, Reason: reason})
-			}
-		}
-		if b != nil {
-			for _, g := range haveList {
-				if _, granted := u.GroupRules[g]; pol.Managed(g) && !granted {
-					removed = append(removed, g)
-					emit(records.Change{Op: records.OpRemoveMember, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: hi,
-						Group: g, Before: `{"member":true}`, After: `{"member":false}`, Rule: "managed_groups",
-						Reason: fmt.Sprintf("no rule grants %s any more (role %s, region %s)", g, u.Role, u.Region)})
-				}
-			}
-		}
-		switch {
-		case b == nil || b.Suspended:
-			p.Joiners = append(p.Joiners, Joiner{Email: u.Email, Tree: u.Tree, Role: u.Role, Region: u.Region,
-				Groups: u.Groups, Onboarding: u.Onboarding, Reactivated: b != nil})
-		case len(added)+len(removed) > 0:
-			m := Mover{Email: u.Email, Tree: u.Tree, RoleAfter: u.Role, RegionAfter: u.Region,
-				GroupsAfter: managedOnly(pol, u.Groups), GroupsBefore: managedOnly(pol, sortedCopy(haveList)),
-				Added: added, Removed: removed, NewOnboarding: newOnb}
-			if pv != nil {
-				m.RoleBefore, m.RegionBefore = pv.Role, pv.Region
-			} else {
-				m.RoleBefore, m.RegionBefore = u.Role, u.Region
-			}
-			p.Movers = append(p.Movers, m)
-		}
-		p.Desired = append(p.Desired, u)
+		d.want(&ev.Wants[wi])
 	}
+	d.unclaimed(ev)
+	return d.finish()
+}
 
-	// Highspot users no in-scope person claimed: leavers, or left alone.
-	unclaimed := 0
-	for i := range base.Users {
-		if !claimed[i] && !base.Users[i].Suspended {
-			unclaimed++
+// differ is one Diff in progress: the baseline index (which claims Highspot
+// users as persons match them), the interned onboarding outcomes and the
+// plan being assembled.
+type differ struct {
+	pol      *Policy
+	base     Baseline
+	ix       *index
+	clock    graceClock
+	groupID  map[string]string
+	onbCache map[onbKey]*onbGrant
+	missing  map[string]bool
+	p        *Plan
+}
+
+func newDiffer(base Baseline, st State, pol *Policy, now time.Time) *differ {
+	d := &differ{pol: pol, base: base, ix: newIndex(base.Users, st.Previous),
+		clock:   graceClock{now: now, days: pol.Conf.Leavers.GraceDays, since: st.LeaverSince},
+		groupID: make(map[string]string, len(base.Groups)), onbCache: map[onbKey]*onbGrant{}, missing: map[string]bool{},
+		p: &Plan{LeaverSince: map[string]string{}, Untouched: map[string]int{}}}
+	for _, g := range base.Groups {
+		d.groupID[strings.ToLower(g.Name)] = g.HighspotID
+	}
+	return d
+}
+
+// want decides one in-scope person and records the outcome.
+func (d *differ) want(w *Want) {
+	m, ok := d.ix.match(w)
+	if !ok {
+		d.p.Duplicates = append(d.p.Duplicates, w.User.Email) // another person has this address
+		return
+	}
+	d.record(decidePerson(w, m, d.pol, d.clock, d.grant))
+}
+
+// grant is the interned onboarding outcome of w for the candidates in mask.
+func (d *differ) grant(w *Want, mask uint64) *onbGrant {
+	key := onbKey{&w.Onboard[0], mask}
+	f := d.onbCache[key]
+	if f == nil {
+		f = withOnboarding(w, mask)
+		d.onbCache[key] = f
+	}
+	return f
+}
+
+// unclaimed decides the Highspot users no in-scope person claimed: leavers,
+// or left alone.
+func (d *differ) unclaimed(ev *Evaluation) {
+	n := 0
+	for i := range d.base.Users {
+		if !d.ix.claimed[i] && !d.base.Users[i].Suspended {
+			n++
 		}
 	}
-	p.Desired = slices.Grow(p.Desired, unclaimed)
-	for i := range base.Users {
-		if claimed[i] {
+	d.p.Desired = slices.Grow(d.p.Desired, n)
+	for i := range d.base.Users {
+		b := &d.base.Users[i]
+		if d.ix.claimed[i] || b.Suspended {
 			continue
 		}
-		b := &base.Users[i]
 		email := strings.ToLower(b.Email)
-		if b.Suspended {
-			continue
-		}
-		if pol.protect[email] || ev.Protected[email] != "" {
-			p.Untouched["protected"]++
-			p.UntouchedUsers = append(p.UntouchedUsers, UntouchedUser{Email: b.Email, Reason: "protected", Groups: b.GroupNames})
-			continue
-		}
-		pv := prevOf(email)
-		if pv == nil || pv.Protected {
-			p.Untouched["unmanaged"]++
-			p.UntouchedUsers = append(p.UntouchedUsers, UntouchedUser{Email: b.Email, Reason: "unmanaged", Groups: b.GroupNames})
-			continue
-		}
-		reason := ev.Excluded[email]
-		if reason == "" {
-			reason = ReasonMissing
-		}
-		enabled := c.Leavers.OnMissing()
-		rule := "leavers.suspend_when_missing"
-		text := "no longer in the directory"
-		if reason != ReasonMissing {
-			enabled = c.Leavers.OnOutOfScope()
-			rule = "leavers.suspend_when_out_of_scope"
-			text = fmt.Sprintf("out of scope (rule %s no longer matches)", c.Scope.Name)
-			if reason == ReasonService {
-				text = "now a service account (service accounts get no Highspot user)"
-			}
-		}
-		keep := *pv
-		keep.Groups = b.GroupNames
-		if !enabled || !leaverDue(email, pv.Tree, reason) {
-			keep.Suspended = false
-			p.Desired = append(p.Desired, keep)
-			continue
-		}
-		keep.Suspended = true
-		keep.GroupRules, keep.Onboarding = nil, nil
-		emit(records.Change{Op: records.OpSuspendUser, PersonID: pv.PersonID, Email: email, Tree: pv.Tree, HighspotID: b.HighspotID,
-			Before: `{"suspended":false}`, After: `{"suspended":true}`, Rule: rule, Reason: text})
-		p.Desired = append(p.Desired, keep)
+		protected := d.pol.protect[email] || ev.Protected[email] != ""
+		d.record(decideUnclaimed(b, d.ix.prevOf(email), protected, ev.Excluded[email], d.pol.Conf, d.clock))
 	}
-	for g := range missing {
+}
+
+// record adds one person's outcome to the plan: its changes (numbered and
+// bound to Highspot group ids), its desired row, and its report entries.
+func (d *differ) record(o personPlan) {
+	p := d.p
+	if o.leaver != nil {
+		if o.leaver.PendingUntil != "" {
+			p.LeaverSince[o.leaver.Email] = o.leaver.Since
+		}
+		p.Leavers = append(p.Leavers, *o.leaver)
+	}
+	if o.untouched != nil {
+		p.Untouched[o.untouched.Reason]++
+		p.UntouchedUsers = append(p.UntouchedUsers, *o.untouched)
+	}
+	for _, ch := range o.changes {
+		d.emit(ch)
+	}
+	if j, m := reportPerson(&o, d.pol); j != nil {
+		p.Joiners = append(p.Joiners, *j)
+	} else if m != nil {
+		p.Movers = append(p.Movers, *m)
+	}
+	if o.keep {
+		p.Desired = append(p.Desired, o.desired)
+	}
+}
+
+func (d *differ) emit(ch records.Change) {
+	ch.Phase = phaseOf(ch.Op)
+	ch.ChangeID = ChangeID(ch.Op, ch.Email, ch.Group, ch.After)
+	if ch.Group != "" {
+		ch.GroupID = d.groupID[strings.ToLower(ch.Group)]
+		if ch.GroupID == "" && d.base.Source == BaselinePull && ch.Op == records.OpAddMember {
+			d.missing[ch.Group] = true
+		}
+	}
+	d.p.Changes = append(d.p.Changes, ch)
+}
+
+// finish adds the create_group changes, orders and hashes the changes.
+func (d *differ) finish() *Plan {
+	p := d.p
+	for g := range d.missing {
 		p.MissingGroups = append(p.MissingGroups, g)
 	}
 	sort.Strings(p.MissingGroups)
-	if pol.CreateMissingGroups {
+	if d.pol.CreateMissingGroups {
 		for _, g := range p.MissingGroups {
-			emit(records.Change{Op: records.OpCreateGroup, Group: g, Before: `{"exists":false}`, After: `{"exists":true}`,
+			d.emit(records.Change{Op: records.OpCreateGroup, Group: g, Before: `{"exists":false}`, After: `{"exists":true}`,
 				Rule:   "highspot.create_missing_groups",
 				Reason: fmt.Sprintf("managed group %s is granted by the policy and does not exist in Highspot", g)})
 		}
@@ -454,6 +279,377 @@ func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *
 	sortChanges(p.Changes)
 	p.SHA256 = ChangesSHA256(p.Changes)
 	return p
+}
+
+// personPlan is what the diff decides for one person or Highspot user: the
+// changes (without phase, id, group id and seq: the differ adds them), the
+// desired row and what the report needs besides the changes.
+type personPlan struct {
+	desired   records.DesiredUser
+	keep      bool // publish desired as a desired_users row
+	changes   []records.Change
+	leaver    *Leaver
+	untouched *UntouchedUser
+	// For the report: the onboarding event, the groups the Highspot user
+	// held (canonical spelling; nil without one), the onboarding groups this
+	// plan adds, and the previous plan's row.
+	event  string
+	have   []string
+	newOnb []string
+	pv     *records.DesiredUser
+}
+
+// decidePerson decides one in-scope person matched to m: onboarding, then
+// (unless protected) the disabled-leaver, profile and access decisions.
+// grant interns an onboarding outcome (see withOnboarding).
+func decidePerson(w *Want, m match, pol *Policy, clock graceClock, grant func(*Want, uint64) *onbGrant) personPlan {
+	c := pol.Conf
+	o := personPlan{desired: w.User, keep: true, pv: m.pv}
+	u := &o.desired
+	u.Email = m.email
+	b := m.b
+	if b != nil {
+		o.have = pol.canonList(b.GroupNames)
+	}
+	o.event = onboardingEvent(b, m.pv, &w.User)
+	var prevOnb []string
+	if m.pv != nil {
+		prevOnb = m.pv.Onboarding
+	}
+	var mask uint64
+	mask, o.newOnb = onboarding(w, o.event, o.have, prevOnb)
+	if mask != 0 {
+		f := grant(w, mask)
+		u.Groups, u.GroupRules, u.Onboarding = f.groups, f.rules, f.onboarding
+	}
+
+	if u.Protected {
+		if b != nil {
+			o.untouched = &UntouchedUser{Email: b.Email, Reason: "protected", Groups: b.GroupNames}
+		}
+		return o
+	}
+	if w.Disabled && c.Leavers.OnDisabled() {
+		if b == nil || b.Suspended {
+			u.Suspended = true
+			o.keep = b != nil || m.pv != nil
+			return o
+		}
+		g := clock.decide(u.Email)
+		o.leaver = &Leaver{Email: u.Email, Tree: u.Tree, Reason: ReasonDisabled, Since: g.since, PendingUntil: g.pendingUntil}
+		if g.due() {
+			u.Suspended = true
+			u.Groups, u.GroupRules, u.Onboarding = b.GroupNames, nil, nil
+			o.changes = append(o.changes, records.Change{Op: records.OpSuspendUser, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: b.HighspotID,
+				Before: `{"suspended":false}`, After: `{"suspended":true}`, Rule: "leavers.suspend_when_disabled",
+				Reason: "disabled in the directory"})
+			return o
+		}
+		// within grace: stays active with its current access
+	}
+	o.changes = profileChanges(u, b, o.changes)
+	o.changes = accessChanges(u, b, o.have, o.event, pol, o.changes)
+	return o
+}
+
+// match is a person's Highspot user and previous desired row.
+type match struct {
+	email string                // the desired user's address: the Highspot user's when matched
+	b     *records.HighspotUser // nil: no Highspot user
+	pv    *records.DesiredUser  // the previous plan's row, nil when none
+}
+
+// index finds baseline users and previous desired rows by address; it
+// remembers which baseline users persons claimed and which addresses
+// persons without one take, so that a second person with one address is a
+// duplicate.
+type index struct {
+	slots   map[string]slot // lower-case email -> positions
+	users   []records.HighspotUser
+	prev    []records.DesiredUser
+	claimed []bool
+	created map[string]bool // wanted emails with no baseline user
+}
+
+func newIndex(users []records.HighspotUser, prev []records.DesiredUser) *index {
+	x := &index{slots: make(map[string]slot, max(len(users), len(prev))), users: users, prev: prev,
+		claimed: make([]bool, len(users)), created: map[string]bool{}}
+	for i := range users {
+		x.slots[strings.ToLower(users[i].Email)] = slot{base: int32(i), prev: -1}
+	}
+	for i := range prev {
+		e := prev[i].Email
+		sl, ok := x.slots[e]
+		if !ok {
+			sl.base = -1
+		}
+		sl.prev = int32(i)
+		x.slots[e] = sl
+	}
+	return x
+}
+
+func (x *index) prevOf(email string) *records.DesiredUser {
+	if sl, ok := x.slots[email]; ok && sl.prev >= 0 {
+		return &x.prev[sl.prev]
+	}
+	return nil
+}
+
+// match finds w's Highspot user (by its address, else by any address it
+// has that no one claimed yet) and previous row, and claims the user. ok is
+// false when an earlier person already has the address.
+func (x *index) match(w *Want) (m match, ok bool) {
+	email := w.User.Email
+	bi := -1
+	sl, found := x.slots[email]
+	if found && sl.base >= 0 && x.claimed[sl.base] {
+		return m, false
+	}
+	if found && sl.base >= 0 {
+		bi = int(sl.base)
+	} else {
+		for _, e := range w.Emails {
+			if s, ok := x.slots[strings.ToLower(e)]; ok && s.base >= 0 && !x.claimed[s.base] {
+				bi = int(s.base)
+				break
+			}
+		}
+	}
+	if bi < 0 {
+		if x.created[email] {
+			return m, false
+		}
+		x.created[email] = true
+	}
+	m.email = email
+	if bi >= 0 {
+		x.claimed[bi] = true
+		m.b = &x.users[bi]
+		m.email = strings.ToLower(m.b.Email)
+	}
+	if found && sl.prev >= 0 && m.email == email {
+		m.pv = &x.prev[sl.prev]
+	} else {
+		m.pv = x.prevOf(m.email)
+		if m.pv == nil && m.email != email {
+			m.pv = x.prevOf(email)
+		}
+	}
+	return m, true
+}
+
+// onboardingEvent is "join" for a person without an active Highspot user,
+// "move" when role, region or rule-granted groups changed since the previous
+// plan, else "".
+func onboardingEvent(b *records.HighspotUser, pv, u *records.DesiredUser) string {
+	switch {
+	case b == nil || b.Suspended:
+		return "join"
+	case pv != nil && (pv.Role != u.Role || pv.Region != u.Region || !sameStrings(withoutOnboarding(pv), u.Groups)):
+		return "move"
+	}
+	return ""
+}
+
+// onboarding picks the onboarding candidates of w that are in: triggered by
+// event, already held in Highspot (have) or granted by the previous plan
+// (prevOnb). mask has bit i for w.Onboard[i]; newOnb are the groups in that
+// Highspot does not hold yet. Outcomes are interned by (rule set, mask).
+func onboarding(w *Want, event string, have, prevOnb []string) (mask uint64, newOnb []string) {
+	for i, o := range w.Onboard {
+		if i >= 64 {
+			break
+		}
+		if _, dup := w.User.GroupRules[o.Group]; dup {
+			continue
+		}
+		held := containsStr(have, o.Group)
+		triggered := (event == "join" && o.Join) || (event == "move" && o.Move)
+		if triggered || held || containsStr(prevOnb, o.Group) {
+			mask |= 1 << i
+			if !held && !containsStr(newOnb, o.Group) {
+				newOnb = append(newOnb, o.Group)
+			}
+		}
+	}
+	return mask, newOnb
+}
+
+// profileChanges appends the user changes u needs against its Highspot user
+// b (nil: none): create_user, or reactivate_user and/or update_user.
+func profileChanges(u *records.DesiredUser, b *records.HighspotUser, out []records.Change) []records.Change {
+	want := profile{Name: u.Name, Surname: u.Surname, DisplayName: u.DisplayName}
+	if b == nil {
+		return append(out, records.Change{Op: records.OpCreateUser, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree,
+			After: want.JSON(), Rule: u.ScopeRule,
+			Reason: fmt.Sprintf("joiner: in scope (rule %s) in tree %s with no Highspot user", u.ScopeRule, u.Tree)})
+	}
+	if b.Suspended {
+		out = append(out, records.Change{Op: records.OpReactivateUser, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: b.HighspotID,
+			Before: `{"suspended":true}`, After: `{"suspended":false}`, Rule: u.ScopeRule,
+			Reason: "active and in scope in the directory again"})
+	}
+	if got := (profile{Name: b.Name, Surname: b.Surname, DisplayName: b.DisplayName}); got != want {
+		out = append(out, records.Change{Op: records.OpUpdateUser, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: b.HighspotID,
+			Before: got.JSON(), After: want.JSON(), Rule: "profile",
+			Reason: "profile changed in the directory: " + profileDelta(got, want)})
+	}
+	return out
+}
+
+// accessChanges appends the membership changes u needs: add_member for each
+// granted group Highspot does not hold (have), remove_member for each
+// managed group it holds that no rule grants any more.
+func accessChanges(u *records.DesiredUser, b *records.HighspotUser, have []string, event string, pol *Policy, out []records.Change) []records.Change {
+	hi := ""
+	if b != nil {
+		hi = b.HighspotID
+	}
+	for _, g := range u.Groups {
+		if containsStr(have, g) {
+			continue
+		}
+		rule := u.GroupRules[g]
+		reason := fmt.Sprintf("rule %s grants %s", rule, g)
+		if containsStr(u.Onboarding, g) {
+			reason = fmt.Sprintf("onboarding rule %s grants %s on %s", rule, g, event)
+		}
+		out = append(out, records.Change{Op: records.OpAddMember, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: hi,
+			Group: g, Before: `{"member":false}`, After: `{"member":true}`, Rule: rule, Reason: reason})
+	}
+	if b == nil {
+		return out
+	}
+	for _, g := range have {
+		if _, granted := u.GroupRules[g]; pol.Managed(g) && !granted {
+			out = append(out, records.Change{Op: records.OpRemoveMember, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: hi,
+				Group: g, Before: `{"member":true}`, After: `{"member":false}`, Rule: "managed_groups",
+				Reason: fmt.Sprintf("no rule grants %s any more (role %s, region %s)", g, u.Role, u.Region)})
+		}
+	}
+	return out
+}
+
+// decideUnclaimed decides an active Highspot user no in-scope person
+// claimed: left alone when protected or not provisioned by a previous plan
+// (pv nil or protected), else a leaver (missing from the directory, or
+// excluded: out of scope or a service account) suspended when its rule is
+// on and its grace period is over. The previous row is carried meanwhile.
+func decideUnclaimed(b *records.HighspotUser, pv *records.DesiredUser, protected bool, excluded string, c *config.Policy, clock graceClock) personPlan {
+	var o personPlan
+	if protected {
+		o.untouched = &UntouchedUser{Email: b.Email, Reason: "protected", Groups: b.GroupNames}
+		return o
+	}
+	if pv == nil || pv.Protected {
+		o.untouched = &UntouchedUser{Email: b.Email, Reason: "unmanaged", Groups: b.GroupNames}
+		return o
+	}
+	email := strings.ToLower(b.Email)
+	reason := excluded
+	if reason == "" {
+		reason = ReasonMissing
+	}
+	enabled := c.Leavers.OnMissing()
+	rule := "leavers.suspend_when_missing"
+	text := "no longer in the directory"
+	if reason != ReasonMissing {
+		enabled = c.Leavers.OnOutOfScope()
+		rule = "leavers.suspend_when_out_of_scope"
+		text = fmt.Sprintf("out of scope (rule %s no longer matches)", c.Scope.Name)
+		if reason == ReasonService {
+			text = "now a service account (service accounts get no Highspot user)"
+		}
+	}
+	o.keep, o.pv = true, pv
+	o.desired = *pv
+	o.desired.Groups, o.desired.Suspended = b.GroupNames, false
+	if !enabled {
+		return o
+	}
+	g := clock.decide(email)
+	o.leaver = &Leaver{Email: email, Tree: pv.Tree, Reason: reason, Since: g.since, PendingUntil: g.pendingUntil}
+	if !g.due() {
+		return o
+	}
+	o.desired.Suspended = true
+	o.desired.GroupRules, o.desired.Onboarding = nil, nil
+	o.changes = append(o.changes, records.Change{Op: records.OpSuspendUser, PersonID: pv.PersonID, Email: email, Tree: pv.Tree, HighspotID: b.HighspotID,
+		Before: `{"suspended":false}`, After: `{"suspended":true}`, Rule: rule, Reason: text})
+	return o
+}
+
+// graceClock decides leavers.grace_days: since maps a leaver's email to the
+// day it was first seen leaving (the previous plan's leaver dates).
+type graceClock struct {
+	now   time.Time
+	days  int
+	since map[string]string
+}
+
+// grace is one leaver's grace decision.
+type grace struct {
+	since        string // first seen leaving (YYYY-MM-DD)
+	pendingUntil string // "" when the suspension is due now
+}
+
+func (g grace) due() bool { return g.pendingUntil == "" }
+
+// decide is the grace decision for email: due now, or pending until the
+// grace period since it was first seen leaving (today when never) ends.
+func (c graceClock) decide(email string) grace {
+	today := c.now.UTC().Format("2006-01-02")
+	since := c.since[email]
+	if since == "" {
+		since = today
+	}
+	d, err := time.Parse("2006-01-02", since)
+	if err != nil {
+		d, since = c.now, today
+	}
+	until := d.AddDate(0, 0, c.days)
+	if c.days > 0 && c.now.Before(until) {
+		return grace{since: since, pendingUntil: until.Format("2006-01-02")}
+	}
+	return grace{since: since}
+}
+
+// reportPerson reads a person's report entry off its changes: a joiner when
+// it gets a Highspot user (create_user) or gets one back (reactivate_user),
+// else a mover when its memberships change.
+func reportPerson(o *personPlan, pol *Policy) (*Joiner, *Mover) {
+	u := &o.desired
+	var added, removed []string
+	joined, reactivated := false, false
+	for i := range o.changes {
+		switch ch := &o.changes[i]; ch.Op {
+		case records.OpCreateUser:
+			joined = true
+		case records.OpReactivateUser:
+			joined, reactivated = true, true
+		case records.OpAddMember:
+			added = append(added, ch.Group)
+		case records.OpRemoveMember:
+			removed = append(removed, ch.Group)
+		}
+	}
+	switch {
+	case joined:
+		return &Joiner{Email: u.Email, Tree: u.Tree, Role: u.Role, Region: u.Region,
+			Groups: u.Groups, Onboarding: u.Onboarding, Reactivated: reactivated}, nil
+	case len(added)+len(removed) > 0:
+		m := &Mover{Email: u.Email, Tree: u.Tree, RoleAfter: u.Role, RegionAfter: u.Region,
+			GroupsAfter: managedOnly(pol, u.Groups), GroupsBefore: managedOnly(pol, sortedCopy(o.have)),
+			Added: added, Removed: removed, NewOnboarding: o.newOnb}
+		if o.pv != nil {
+			m.RoleBefore, m.RegionBefore = o.pv.Role, o.pv.Region
+		} else {
+			m.RoleBefore, m.RegionBefore = u.Role, u.Region
+		}
+		return nil, m
+	}
+	return nil, nil
 }
 
 // sortChanges orders changes (phase, op, email, group) and numbers them.
