@@ -207,7 +207,7 @@ type treeSink struct {
 	rejCodes  map[string]int64
 	nulls     map[string]int64
 	skipped   int64
-	nullAttrs []string
+	nullAttrs []nullCheck
 }
 
 func (s *treeSink) hash(v string) uint64 { return maphash.String(s.seed, v) }
@@ -283,8 +283,8 @@ func (s *treeSink) AccountNorm(a records.Account, norm string) error {
 		return s.Reject(records.Reject{Tree: s.tree.Name, Partition: a.Partition, DN: a.DN, SourceID: a.SourceID, Kind: "account", Code: entry.CodeDuplicateDN, Reason: "another entry with the same DN was already read; this one is not published"})
 	}
 	for _, n := range s.nullAttrs {
-		if isNull(&a, n) {
-			s.nulls[n]++
+		if n.isNull(&a) {
+			s.nulls[n.name]++
 		}
 	}
 	return s.accounts.Write(a)
@@ -467,53 +467,19 @@ func (s *treeSink) resolve(ctx context.Context, w *artifact.TableWriter[records.
 	}
 }
 
-func isNull(a *records.Account, logical string) bool {
-	var v []string
-	switch logical {
-	case "login":
-		v = a.Login
-	case "mail":
-		v = a.Mail
-	case "given_name":
-		v = a.GivenName
-	case "surname":
-		v = a.Surname
-	case "display_name":
-		v = a.DisplayName
-	case "employee_id":
-		v = a.EmployeeID
-	case "title":
-		v = a.Title
-	case "department":
-		v = a.Department
-	case "company":
-		v = a.Company
-	case "country":
-		v = a.Country
-	case "city":
-		v = a.City
-	case "manager":
-		v = a.Manager
-	case "external_id":
-		v = a.ExternalID
-	case "disabled":
-		v = a.Disabled
-	case "locked":
-		v = a.Locked
-	case "service_account":
-		v = a.ServiceAccount
-	case "member_of":
-		v = a.MemberOf
-	case "guid":
-		return a.ObjectGUID == ""
-	case "modified":
-		return a.ModifiedAt == nil
-	case "created":
-		return a.CreatedAt == nil
-	default:
-		v = a.Extra[logical]
+// nullCheck is one health.null_rate limit: the logical name and the field
+// of the table that says where its values are (an extra attribute has none:
+// its values are in Account.Extra).
+type nullCheck struct {
+	name  string
+	field *contract.Field
+}
+
+func (c nullCheck) isNull(a *records.Account) bool {
+	if c.field != nil {
+		return c.field.IsMissing(a)
 	}
-	for _, s := range v {
+	for _, s := range a.Extra[c.name] {
 		if strings.TrimSpace(s) != "" {
 			return false
 		}
@@ -566,10 +532,18 @@ func runTree(ctx context.Context, env artifact.Env, tree config.Tree, opts Optio
 	if opts.Progress != nil {
 		sink.progress = func(n int64) { opts.Progress(tree.Name, n) }
 	}
+	names := make([]string, 0, len(tree.Health.NullRate))
 	for n := range tree.Health.NullRate {
-		sink.nullAttrs = append(sink.nullAttrs, n)
+		names = append(names, n)
 	}
-	sort.Strings(sink.nullAttrs)
+	sort.Strings(names)
+	for _, n := range names {
+		c := nullCheck{name: n}
+		if f, ok := contract.FieldByName(n); ok && f.Checked {
+			c.field = f
+		}
+		sink.nullAttrs = append(sink.nullAttrs, c)
+	}
 	if sink.accounts, err = artifact.OpenTable[records.Account](stage, records.AccountsSpec); err == nil {
 		if sink.groups, err = artifact.OpenTable[records.Group](stage, records.GroupsSpec); err == nil {
 			if sink.rejects, err = artifact.OpenTable[records.Reject](stage, records.RejectsSpec); err == nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/validate"
@@ -251,19 +252,51 @@ func ParseTime(s string) (time.Time, error) {
 // Mapper maps entries of one tree.
 type Mapper struct {
 	tree      *config.Tree
-	a         config.Attributes
+	a         attrNames
 	required  map[string]bool
 	extra     []string
 	accFields []accField
+	names     []string // Attributes
 }
 
-// NewMapper builds the mapper for tree (defaults already applied).
+// attrNames are the source attributes of the fields every entry reads
+// outside the account columns.
+type attrNames struct {
+	UUID, GUID, Modified, Created, Member, GroupName, Description, DisplayName string
+}
+
+// NewMapper builds the mapper for tree (defaults already applied). The
+// account columns and the attributes to request come from contract.Fields.
 func NewMapper(tree *config.Tree) *Mapper {
-	m := &Mapper{tree: tree, a: tree.Attributes, required: map[string]bool{}, extra: tree.ExtraNames()}
+	at := tree.Attributes
+	m := &Mapper{tree: tree, required: map[string]bool{}, extra: tree.ExtraNames(),
+		a: attrNames{UUID: at["uuid"], GUID: at["guid"], Modified: at["modified"], Created: at["created"],
+			Member: at["member"], GroupName: at["group_name"], Description: at["description"], DisplayName: at["display_name"]}}
 	for _, r := range tree.RequiredAttributes {
 		m.required[r] = true
 	}
-	m.accFields = accFields(m.a, m.required)
+	for _, f := range contract.AccountFields() {
+		m.accFields = append(m.accFields, accField{f: f, logical: f.Name, attr: at[f.Name], required: m.required[f.Name]})
+	}
+	m.names = []string{"objectClass"}
+	for _, f := range contract.Fields() {
+		if f.Attr != "" {
+			m.names = append(m.names, at[f.Name])
+		}
+	}
+	for _, e := range m.extra {
+		m.names = append(m.names, tree.ExtraAttributes[e])
+	}
+	seen := map[string]bool{}
+	out := m.names[:0]
+	for _, n := range m.names {
+		k := strings.ToLower(n)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, n)
+		}
+	}
+	m.names = out
 	return m
 }
 
@@ -272,26 +305,7 @@ func (m *Mapper) Tree() *config.Tree { return m.tree }
 
 // Attributes lists every source attribute to request (mapped, extra and
 // operational), de-duplicated, in a stable order.
-func (m *Mapper) Attributes() []string {
-	a := m.a
-	names := []string{"objectClass", a.Login, a.Mail, a.GivenName, a.Surname, a.DisplayName, a.EmployeeID,
-		a.Title, a.Department, a.Company, a.Country, a.City, a.Manager, a.ExternalID, a.Disabled,
-		a.Locked, a.ServiceAccount, a.MemberOf, a.Member, a.GroupName, a.Description, a.GUID,
-		a.UUID, a.Modified, a.Created}
-	for _, e := range m.extra {
-		names = append(names, m.tree.ExtraAttributes[e])
-	}
-	seen := map[string]bool{}
-	out := names[:0]
-	for _, n := range names {
-		k := strings.ToLower(n)
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, n)
-		}
-	}
-	return out
-}
+func (m *Mapper) Attributes() []string { return append([]string(nil), m.names...) }
 
 // Header is the part of an entry every row carries.
 type Header struct {
@@ -379,68 +393,11 @@ func timeOf(v [][]byte) *time.Time {
 	return &t
 }
 
-// accField is one list column of the accounts table and its source attribute.
+// accField is one account column of the field table and its source attribute.
 type accField struct {
+	f             *contract.Field
 	logical, attr string
 	required      bool
-}
-
-// accFields lists the account list columns in the order they are checked.
-func accFields(a config.Attributes, required map[string]bool) []accField {
-	f := []accField{
-		{"login", a.Login, false}, {"mail", a.Mail, false}, {"given_name", a.GivenName, false},
-		{"surname", a.Surname, false}, {"display_name", a.DisplayName, false},
-		{"employee_id", a.EmployeeID, false}, {"title", a.Title, false},
-		{"department", a.Department, false}, {"company", a.Company, false},
-		{"country", a.Country, false}, {"city", a.City, false}, {"manager", a.Manager, false},
-		{"external_id", a.ExternalID, false}, {"disabled", a.Disabled, false},
-		{"locked", a.Locked, false}, {"service_account", a.ServiceAccount, false},
-		{"member_of", a.MemberOf, false},
-	}
-	for i := range f {
-		f[i].required = required[f[i].logical]
-	}
-	return f
-}
-
-// accDst is the column of accFields[i].
-func accDst(acc *records.Account, i int) *[]string {
-	switch i {
-	case 0:
-		return &acc.Login
-	case 1:
-		return &acc.Mail
-	case 2:
-		return &acc.GivenName
-	case 3:
-		return &acc.Surname
-	case 4:
-		return &acc.DisplayName
-	case 5:
-		return &acc.EmployeeID
-	case 6:
-		return &acc.Title
-	case 7:
-		return &acc.Department
-	case 8:
-		return &acc.Company
-	case 9:
-		return &acc.Country
-	case 10:
-		return &acc.City
-	case 11:
-		return &acc.Manager
-	case 12:
-		return &acc.ExternalID
-	case 13:
-		return &acc.Disabled
-	case 14:
-		return &acc.Locked
-	case 15:
-		return &acc.ServiceAccount
-	default:
-		return &acc.MemberOf
-	}
 }
 
 func hasValueBytes(v [][]byte) bool {
@@ -470,12 +427,15 @@ func (m *Mapper) Account(h Header, get Getter) (acc records.Account, notes []rec
 // account in place and returns a reject row per value dropped or cleaned.
 func (m *Mapper) checkAccount(h Header, acc *records.Account) []records.Reject {
 	var notes []records.Reject
-	for i, f := range m.accFields {
-		dst := accDst(acc, i)
-		*dst, notes = m.limitValues(h, "account", f.attr, f.logical, *dst, notes)
-		switch f.logical {
-		case "mail":
-			*dst = without(*dst, func(v string) bool {
+	for _, f := range m.accFields {
+		vals := f.f.RawValues(acc)
+		if vals == nil {
+			continue
+		}
+		vals, notes = m.limitValues(h, "account", f.attr, f.logical, vals, notes)
+		switch f.f.Values {
+		case contract.ValuesEmail:
+			vals = without(vals, func(v string) bool {
 				if strings.TrimSpace(v) == "" {
 					return false // an empty value is no address; the null-rate rules count it
 				}
@@ -486,11 +446,12 @@ func (m *Mapper) checkAccount(h Header, acc *records.Account) []records.Reject {
 				}
 				return problem != ""
 			})
-		case "manager", "member_of":
+		case contract.ValuesDN:
 			// DNs: parsed and matched, never sent to Highspot as text
 		default:
-			notes = m.cleanValues(h, "account", f.attr, f.logical, *dst, notes)
+			notes = m.cleanValues(h, "account", f.attr, f.logical, vals, notes)
 		}
+		f.f.SetRaw(acc, vals)
 	}
 	for _, name := range m.extra {
 		if v, ok := acc.Extra[name]; ok {
@@ -567,7 +528,12 @@ func (m *Mapper) account(h Header, get Getter) (records.Account, *records.Reject
 	a := m.a
 	acc := records.Account{Tree: m.tree.Name, Partition: h.Partition, DN: h.DN, SourceID: h.SourceID,
 		ObjectGUID: GUID(first(get(a.GUID))), ModifiedAt: timeOf(get(a.Modified)), CreatedAt: timeOf(get(a.Created))}
-	var raw [17][][]byte
+	var rawBuf [24][][]byte
+	raw := rawBuf[:0]
+	if len(m.accFields) > len(rawBuf) {
+		raw = make([][][]byte, 0, len(m.accFields))
+	}
+	raw = raw[:len(m.accFields)]
 	total, count := 0, 0
 	for i, f := range m.accFields {
 		v := get(f.attr)
@@ -603,7 +569,7 @@ func (m *Mapper) account(h Header, get Getter) (records.Account, *records.Reject
 			pos += len(b)
 		}
 		k += len(v)
-		*accDst(&acc, i) = dst
+		m.accFields[i].f.SetRaw(&acc, dst)
 	}
 	for _, r := range []struct{ logical, attr, val string }{{"guid", a.GUID, acc.ObjectGUID}} {
 		if m.required[r.logical] && r.val == "" {
@@ -614,7 +580,9 @@ func (m *Mapper) account(h Header, get Getter) (records.Account, *records.Reject
 		return acc, m.reject(h, "account", CodeMissing, "a required timestamp (modified/created) is missing or does not parse", a.Modified+","+a.Created)
 	}
 	if len(m.extra) > 0 {
-		acc.Extra = make(map[string][]string, len(m.extra))
+		if acc.Extra == nil {
+			acc.Extra = make(map[string][]string, len(m.extra))
+		}
 		for _, name := range m.extra {
 			attr := m.tree.ExtraAttributes[name]
 			v, ok := strs(get(attr))

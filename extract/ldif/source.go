@@ -197,7 +197,7 @@ func (s *Source) rejectRecord(rerr *RecordError, sink extract.Sink, c *counts) e
 				return nil
 			}
 		}
-		if v := rerr.Entry.Get(s.tree.Attributes.UUID); len(v) > 0 && utf8.Valid(v[0]) {
+		if v := rerr.Entry.Get(s.tree.Attributes["uuid"]); len(v) > 0 && utf8.Valid(v[0]) {
 			id = string(v[0])
 		}
 	}

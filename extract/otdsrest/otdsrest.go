@@ -475,7 +475,7 @@ func (o *object) dn(a attrs) string {
 // userPartitionID (REST gives it directly; the DN may be a pseudo-DN).
 func (s *Source) header(o *object, a attrs, kind string) (entry.Header, *records.Reject) {
 	h := entry.Header{DN: o.dn(a), Partition: o.UserPartitionID, SourceID: o.UUID}
-	if v := a.get(s.tree.Attributes.UUID); len(v) > 0 && len(v[0]) > 0 {
+	if v := a.get(s.tree.Attributes["uuid"]); len(v) > 0 && len(v[0]) > 0 {
 		h.SourceID = string(v[0])
 	}
 	if dn, err := entry.ParseDN(h.DN); err == nil {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // Extract holds settings shared by every tree's extract.
@@ -122,66 +124,33 @@ type LDAPSource struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
-// Attributes maps logical names to source attribute names. Every field has
-// an OTDS default.
-type Attributes struct {
-	Login          string `yaml:"login"`
-	Mail           string `yaml:"mail"`
-	GivenName      string `yaml:"given_name"`
-	Surname        string `yaml:"surname"`
-	DisplayName    string `yaml:"display_name"`
-	EmployeeID     string `yaml:"employee_id"`
-	Title          string `yaml:"title"`
-	Department     string `yaml:"department"`
-	Company        string `yaml:"company"`
-	Country        string `yaml:"country"`
-	City           string `yaml:"city"`
-	Manager        string `yaml:"manager"`
-	ExternalID     string `yaml:"external_id"`
-	Disabled       string `yaml:"disabled"`
-	Locked         string `yaml:"locked"`
-	ServiceAccount string `yaml:"service_account"`
-	MemberOf       string `yaml:"member_of"`
-	Member         string `yaml:"member"`
-	GroupName      string `yaml:"group_name"`
-	Description    string `yaml:"description"`
-	GUID           string `yaml:"guid"`
-	UUID           string `yaml:"uuid"`
-	Modified       string `yaml:"modified"`
-	Created        string `yaml:"created"`
-}
+// Attributes maps logical names to source attribute names. The names are
+// the fields of contract.Fields that have an OTDS attribute; a name left out
+// (or empty) takes the table's default.
+type Attributes map[string]string
 
-// DefaultAttributes are the OTDS attribute names.
+// DefaultAttributes are the OTDS attribute names (from contract.Fields).
 func DefaultAttributes() Attributes {
-	return Attributes{
-		Login: "cn", Mail: "mail", GivenName: "givenName", Surname: "sn",
-		DisplayName: "displayName", EmployeeID: "employeeNumber", Title: "title",
-		Department: "oTDepartment", Company: "oTCompany", Country: "c", City: "l",
-		Manager: "manager", ExternalID: "oTExternalID3", Disabled: "ds-pwp-account-disabled",
-		Locked: "accountLockedOut", ServiceAccount: "oTExtraAttr9", MemberOf: "oTMemberOf",
-		Member: "oTMember", GroupName: "cn", Description: "description", GUID: "oTObjectGUID",
-		UUID: "entryUUID", Modified: "modifyTimestamp", Created: "createTimestamp",
+	a := Attributes{}
+	for _, f := range contract.Fields() {
+		if f.Attr != "" {
+			a[f.Name] = f.Attr
+		}
 	}
+	return a
 }
 
-// Map returns logical name -> source attribute for every field.
-func (a Attributes) Map() map[string]string {
-	return map[string]string{
-		"login": a.Login, "mail": a.Mail, "given_name": a.GivenName, "surname": a.Surname,
-		"display_name": a.DisplayName, "employee_id": a.EmployeeID, "title": a.Title,
-		"department": a.Department, "company": a.Company, "country": a.Country, "city": a.City,
-		"manager": a.Manager, "external_id": a.ExternalID, "disabled": a.Disabled,
-		"locked": a.Locked, "service_account": a.ServiceAccount, "member_of": a.MemberOf,
-		"member": a.Member, "group_name": a.GroupName, "description": a.Description,
-		"guid": a.GUID, "uuid": a.UUID, "modified": a.Modified, "created": a.Created,
-	}
-}
-
-// AccountLogicalNames are the logical names that are account columns (and so
+// accountLogicalNames are the logical names that are account columns (and so
 // may be required or have a null-rate limit), besides extra attributes.
-var accountLogicalNames = []string{"login", "mail", "given_name", "surname", "display_name",
-	"employee_id", "title", "department", "company", "country", "city", "manager",
-	"external_id", "disabled", "locked", "service_account", "member_of", "guid", "modified", "created"}
+func accountLogicalNames() []string {
+	var out []string
+	for _, f := range contract.Fields() {
+		if f.Checked {
+			out = append(out, f.Name)
+		}
+	}
+	return out
+}
 
 // Health configures a tree's source-health gates. A tripped gate blocks the
 // tree's publication and exits 4.
@@ -277,23 +246,12 @@ func (t *Tree) applyDefaults() {
 	if t.ExcludePartitions == nil && !t.excludeSet {
 		t.ExcludePartitions = []string{"otds.admin"}
 	}
-	def := DefaultAttributes()
-	a := &t.Attributes
-	for _, f := range []struct {
-		p *string
-		d string
-	}{
-		{&a.Login, def.Login}, {&a.Mail, def.Mail}, {&a.GivenName, def.GivenName}, {&a.Surname, def.Surname},
-		{&a.DisplayName, def.DisplayName}, {&a.EmployeeID, def.EmployeeID}, {&a.Title, def.Title},
-		{&a.Department, def.Department}, {&a.Company, def.Company}, {&a.Country, def.Country},
-		{&a.City, def.City}, {&a.Manager, def.Manager}, {&a.ExternalID, def.ExternalID},
-		{&a.Disabled, def.Disabled}, {&a.Locked, def.Locked}, {&a.ServiceAccount, def.ServiceAccount},
-		{&a.MemberOf, def.MemberOf}, {&a.Member, def.Member}, {&a.GroupName, def.GroupName},
-		{&a.Description, def.Description}, {&a.GUID, def.GUID}, {&a.UUID, def.UUID},
-		{&a.Modified, def.Modified}, {&a.Created, def.Created},
-	} {
-		if *f.p == "" {
-			*f.p = f.d
+	if t.Attributes == nil {
+		t.Attributes = Attributes{}
+	}
+	for name, def := range DefaultAttributes() {
+		if _, set := t.Attributes[name]; !set || t.Attributes[name] == "" {
+			t.Attributes[name] = def
 		}
 	}
 	if t.Health.MinAccounts == 0 {
@@ -381,13 +339,18 @@ func (t *Tree) validate(k string) Errors {
 			errs = append(errs, Error{Key: fmt.Sprintf("%s.partitions[%d]", k, i), Msg: fmt.Sprintf("partition %q is also in exclude_partitions; remove it from one list", p)})
 		}
 	}
-	for name, src := range t.Attributes.Map() {
+	defaults := DefaultAttributes()
+	for name, src := range t.Attributes {
+		if _, ok := defaults[name]; !ok {
+			errs = append(errs, Error{Key: k + ".attributes." + name, Msg: fmt.Sprintf("unknown logical attribute %q; use one of %s, or map it under extra_attributes", name, strings.Join(sortedKeys(defaults), ", "))})
+			continue
+		}
 		if !validAttrName(src) {
 			errs = append(errs, Error{Key: k + ".attributes." + name, Msg: fmt.Sprintf("%q is not an attribute name; use letters, digits and '-' (e.g. oTExtraAttr1)", src)})
 		}
 	}
 	known := map[string]bool{}
-	for _, n := range accountLogicalNames {
+	for _, n := range accountLogicalNames() {
 		known[n] = true
 	}
 	for _, name := range t.ExtraNames() {
@@ -395,7 +358,7 @@ func (t *Tree) validate(k string) Errors {
 		switch {
 		case !validName(name):
 			errs = append(errs, Error{Key: k + ".extra_attributes." + name, Msg: "logical name must be 1-64 characters of a-z, 0-9, - or _ (e.g. territory)"})
-		case known[name] || name == "member" || name == "group_name" || name == "description" || name == "uuid":
+		case defaults[name] != "":
 			errs = append(errs, Error{Key: k + ".extra_attributes." + name, Msg: fmt.Sprintf("%q is a built-in logical name; map it under attributes: instead", name)})
 		case !validAttrName(src):
 			errs = append(errs, Error{Key: k + ".extra_attributes." + name, Msg: fmt.Sprintf("%q is not an attribute name; use letters, digits and '-' (e.g. oTExtraAttr1)", src)})
@@ -404,7 +367,7 @@ func (t *Tree) validate(k string) Errors {
 	isKnown := func(n string) bool { _, extra := t.ExtraAttributes[n]; return known[n] || extra }
 	for i, r := range t.RequiredAttributes {
 		if !isKnown(r) {
-			errs = append(errs, Error{Key: fmt.Sprintf("%s.required_attributes[%d]", k, i), Msg: fmt.Sprintf("unknown logical attribute %q; use one of %s or a name under extra_attributes", r, strings.Join(accountLogicalNames, ", "))})
+			errs = append(errs, Error{Key: fmt.Sprintf("%s.required_attributes[%d]", k, i), Msg: fmt.Sprintf("unknown logical attribute %q; use one of %s or a name under extra_attributes", r, strings.Join(accountLogicalNames(), ", "))})
 		}
 	}
 	h := t.Health

@@ -37,7 +37,7 @@ trees:
 	if got, want := a.LDAP.Timeout, 60*time.Second; got != want {
 		t.Errorf("timeout: got %v, want %v", got, want)
 	}
-	if got, want := a.Attributes.Department, "oTDepartment"; got != want {
+	if got, want := a.Attributes["department"], "oTDepartment"; got != want {
 		t.Errorf("department: got %q, want %q", got, want)
 	}
 	if got, want := a.Health.MaxDrop(), 0.0; got != want {
@@ -75,6 +75,8 @@ func TestTreesValidationErrors(t *testing.T) {
 		{"drop range", `{name: a, source: ldif, health: {max_drop_percent: 120}}`, "trees[0].health.max_drop_percent"},
 		{"extra shadows builtin", `{name: a, source: ldif, extra_attributes: {mail: x}}`, "trees[0].extra_attributes.mail"},
 		{"include and exclude", `{name: a, source: ldif, partitions: [otds.admin]}`, "trees[0].partitions[0]"},
+		{"unknown logical attribute", `{name: a, source: ldif, attributes: {departmnt: oTDepartment}}`, "trees[0].attributes.departmnt"},
+		{"bad attribute name", `{name: a, source: ldif, attributes: {department: "o T"}}`, "trees[0].attributes.department"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("t.yaml", []byte("version: 1\ntrees:\n  - "+tc.tree+"\n"))
