@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -277,72 +278,180 @@ func findManifest(ctx context.Context, env artifact.Env, stage string, fallback 
 // only, and only when a desired state is known; unknown users and
 // suspension mismatches only when persons are known.
 func ComputeDrift(hs []records.HighspotUser, persons []records.Person, desired []records.DesiredUser, managed []string, havePersons, haveDesired bool) []records.Drift {
-	byEmail := map[string]*records.Person{}
+	ix := newDriftIndex(managed)
+	for _, u := range hs {
+		ix.addUser(u)
+	}
 	for i := range persons {
-		p := &persons[i]
-		for _, e := range append([]string{p.PrimaryEmail}, p.Emails...) {
-			if e = strings.ToLower(strings.TrimSpace(e)); e != "" {
-				byEmail[e] = p
-			}
+		ix.addPerson(driftPerson{PersonID: persons[i].PersonID, PrimaryEmail: persons[i].PrimaryEmail, Emails: persons[i].Emails, Status: persons[i].Status})
+	}
+	for i := range desired {
+		ix.addDesired(driftDesired{PersonID: desired[i].PersonID, Email: desired[i].Email, Groups: desired[i].Groups})
+	}
+	return ix.drift(havePersons, haveDesired)
+}
+
+// driftPerson is the part of a records.Person drift reads (pull reads only
+// these columns of the persons table).
+type driftPerson struct {
+	PersonID     string   `parquet:"person_id"`
+	PrimaryEmail string   `parquet:"primary_email"`
+	Emails       []string `parquet:"emails"`
+	Status       string   `parquet:"status"`
+}
+
+// driftDesired is the part of a records.DesiredUser drift reads.
+type driftDesired struct {
+	PersonID string   `parquet:"person_id"`
+	Email    string   `parquet:"email"`
+	Groups   []string `parquet:"groups"`
+}
+
+// driftIndex holds what drift needs of each Highspot user and nothing of
+// the directory beyond the persons and desired users those users' emails
+// match: persons and desired users are streamed through it, so pull's
+// memory follows the Highspot tenant, not the directory.
+type driftIndex struct {
+	managedName []string          // managed group (as spelled in the policy) by index
+	managedIdx  map[string]uint16 // lower-cased managed group -> index
+	users       []driftUser
+	slotOf      map[string]int32 // case-folded email -> index in slots
+	slots       []driftSlot
+	statuses    map[string]string // interned person statuses
+}
+
+// driftUser is one Highspot user: its id, email, suspension and the managed
+// groups it is in (indexes, in the order of its sorted group names).
+type driftUser struct {
+	id, email string
+	suspended bool
+	slot      int32
+	in        []uint16
+}
+
+// driftSlot is what one email matched: the last person and the last desired
+// user with it (as a map by email would keep).
+type driftSlot struct {
+	personID, status string
+	person           bool
+	desiredID        string
+	desired          bool
+	want             []uint16 // managed groups the desired user is granted, in its order
+}
+
+func newDriftIndex(managed []string) *driftIndex {
+	ix := &driftIndex{managedIdx: map[string]uint16{}, slotOf: map[string]int32{}, statuses: map[string]string{}}
+	for _, g := range managed {
+		lg := strings.ToLower(g)
+		if i, ok := ix.managedIdx[lg]; ok {
+			ix.managedName[i] = g // the last spelling names it, as before
+			continue
+		}
+		ix.managedIdx[lg] = uint16(len(ix.managedName))
+		ix.managedName = append(ix.managedName, g)
+	}
+	return ix
+}
+
+// addUser records a Highspot user (Email case-folded, GroupNames sorted).
+func (ix *driftIndex) addUser(u records.HighspotUser) {
+	slot, ok := ix.slotOf[u.Email]
+	if !ok {
+		slot = int32(len(ix.slots))
+		ix.slots = append(ix.slots, driftSlot{})
+		ix.slotOf[u.Email] = slot
+	}
+	du := driftUser{id: u.HighspotID, email: u.Email, suspended: u.Suspended, slot: slot}
+	for _, g := range u.GroupNames {
+		if i, ok := ix.managedIdx[strings.ToLower(g)]; ok {
+			du.in = append(du.in, i)
 		}
 	}
-	want := map[string]*records.DesiredUser{}
-	for i := range desired {
-		want[strings.ToLower(desired[i].Email)] = &desired[i]
+	ix.users = append(ix.users, du)
+}
+
+// addPerson matches a person's emails against the Highspot users'.
+func (ix *driftIndex) addPerson(p driftPerson) {
+	match := func(e string) {
+		if e = strings.ToLower(strings.TrimSpace(e)); e == "" {
+			return
+		}
+		if i, ok := ix.slotOf[e]; ok {
+			st, ok := ix.statuses[p.Status]
+			if !ok {
+				st = strings.Clone(p.Status)
+				ix.statuses[st] = st
+			}
+			s := &ix.slots[i]
+			s.person, s.personID, s.status = true, p.PersonID, st
+		}
 	}
-	isManaged := map[string]string{}
-	for _, g := range managed {
-		isManaged[strings.ToLower(g)] = g
+	match(p.PrimaryEmail)
+	for _, e := range p.Emails {
+		match(e)
 	}
+}
+
+// addDesired matches a desired user's email against the Highspot users'.
+func (ix *driftIndex) addDesired(d driftDesired) {
+	i, ok := ix.slotOf[strings.ToLower(d.Email)]
+	if !ok {
+		return
+	}
+	s := &ix.slots[i]
+	s.desired, s.desiredID, s.want = true, d.PersonID, s.want[:0]
+	for _, g := range d.Groups {
+		if gi, ok := ix.managedIdx[strings.ToLower(g)]; ok {
+			s.want = append(s.want, gi)
+		}
+	}
+}
+
+// drift lists the drift of every Highspot user, sorted by kind, email and
+// group.
+func (ix *driftIndex) drift(havePersons, haveDesired bool) []records.Drift {
 	var out []records.Drift
-	for _, u := range hs {
-		p := byEmail[u.Email]
+	for _, u := range ix.users {
+		s := &ix.slots[u.slot]
 		pid := ""
-		if p != nil {
-			pid = p.PersonID
+		if s.person {
+			pid = s.personID
 		}
 		if havePersons {
 			switch {
-			case p == nil:
-				out = append(out, records.Drift{Kind: DriftUnknownUser, Email: u.Email, HighspotID: u.HighspotID,
+			case !s.person:
+				out = append(out, records.Drift{Kind: DriftUnknownUser, Email: u.email, HighspotID: u.id,
 					Detail: "Highspot user with no person in the directory (created by hand, or left the directory)"})
-			case p.Status == "enabled" && u.Suspended:
-				out = append(out, records.Drift{Kind: DriftSuspension, Email: u.Email, HighspotID: u.HighspotID, PersonID: pid,
+			case s.status == "enabled" && u.suspended:
+				out = append(out, records.Drift{Kind: DriftSuspension, Email: u.email, HighspotID: u.id, PersonID: pid,
 					Detail: "directory: enabled; Highspot: suspended"})
-			case p.Status != "enabled" && p.Status != "" && !u.Suspended:
-				out = append(out, records.Drift{Kind: DriftSuspension, Email: u.Email, HighspotID: u.HighspotID, PersonID: pid,
-					Detail: fmt.Sprintf("directory: %s; Highspot: active", p.Status)})
+			case s.status != "enabled" && s.status != "" && !u.suspended:
+				out = append(out, records.Drift{Kind: DriftSuspension, Email: u.email, HighspotID: u.id, PersonID: pid,
+					Detail: fmt.Sprintf("directory: %s; Highspot: active", s.status)})
 			}
 		}
-		if !haveDesired || len(isManaged) == 0 {
+		if !haveDesired || len(ix.managedName) == 0 {
 			continue
 		}
-		d := want[u.Email]
-		wantGroups := map[string]bool{}
-		if d != nil {
-			pid = d.PersonID
-			for _, g := range d.Groups {
-				wantGroups[strings.ToLower(g)] = true
-			}
+		var want []uint16
+		if s.desired {
+			pid, want = s.desiredID, s.want
 		}
-		has := map[string]bool{}
-		for _, g := range u.GroupNames {
-			lg := strings.ToLower(g)
-			has[lg] = true
-			if name, ok := isManaged[lg]; ok && !wantGroups[lg] {
+		for _, g := range u.in {
+			if !slices.Contains(want, g) {
 				detail := "member of a managed group the policy does not grant (added by hand)"
-				if d == nil {
+				if !s.desired {
 					detail = "member of a managed group but not in the desired state (added by hand)"
 				}
-				out = append(out, records.Drift{Kind: DriftManualMembership, Email: u.Email, HighspotID: u.HighspotID,
-					PersonID: pid, Group: name, Detail: detail})
+				out = append(out, records.Drift{Kind: DriftManualMembership, Email: u.email, HighspotID: u.id,
+					PersonID: pid, Group: ix.managedName[g], Detail: detail})
 			}
 		}
-		if d != nil && !u.Suspended {
-			for _, g := range d.Groups {
-				if name, ok := isManaged[strings.ToLower(g)]; ok && !has[strings.ToLower(g)] {
-					out = append(out, records.Drift{Kind: DriftMissingMembership, Email: u.Email, HighspotID: u.HighspotID,
-						PersonID: pid, Group: name, Detail: "the policy grants this managed group but the user is not in it (removed by hand, or not applied yet)"})
+		if s.desired && !u.suspended {
+			for _, g := range want {
+				if !slices.Contains(u.in, g) {
+					out = append(out, records.Drift{Kind: DriftMissingMembership, Email: u.email, HighspotID: u.id,
+						PersonID: pid, Group: ix.managedName[g], Detail: "the policy grants this managed group but the user is not in it (removed by hand, or not applied yet)"})
 				}
 			}
 		}
