@@ -107,9 +107,9 @@ func (a *App) pull(ctx context.Context, runID string) error {
 	}
 	a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: string(contract.Pull), Status: "published", Manifest: a.Store.URL(res.Ref.Key),
 		Rows:    map[string]int64{"highspot_users": int64(res.Users), "highspot_groups": int64(res.Groups), "drift": int64(len(res.Drift))},
-		Details: map[string]any{"drift_by_kind": res.DriftByKind}})
-	fmt.Fprintf(a.Stdout, "pull: %d Highspot users (%d unverified, %d suspended), %d groups, %d drift items %v\n",
-		res.Users, res.Unverified, res.Suspended, res.Groups, len(res.Drift), res.DriftByKind)
+		Details: map[string]any{"drift_by_kind": res.DriftByKind, "requests": res.Requests, "retries": res.Retries}})
+	fmt.Fprintf(a.Stdout, "pull: %d Highspot users (%d unverified, %d suspended), %d groups, %d drift items %v (%d requests, %d retries)\n",
+		res.Users, res.Unverified, res.Suspended, res.Groups, len(res.Drift), res.DriftByKind, res.Requests, res.Retries)
 	return nil
 }
 

@@ -52,26 +52,43 @@ type PullResult struct {
 	DriftByKind   map[string]int
 	DirectoryRun  string // run id of the persons compared ("" = none found)
 	DesiredRun    string // run id of the desired state compared ("" = none found)
-	Ref           artifact.Ref
-	Manifest      *artifact.Manifest
+	// Requests counts the HTTP requests of the listings (pages, retries
+	// included): about (users + groups)/100 for REST; Retries the retries.
+	Requests, Retries int64
+	Ref               artifact.Ref
+	Manifest          *artifact.Manifest
 }
 
 // Snapshot is Highspot's state as read by one pull.
 type Snapshot struct {
 	Users  []load.User
 	Groups []load.Group
+	Stats  ListStats
 }
 
-// ReadSnapshot lists every group and every user (verified and unverified)
-// through target. Each page is paced and retried on its own (RetryPage: the
-// applier's retry policy, Retry-After honoured), so one failed page never
-// restarts a listing; a listing that fails anyway (a page out of attempts,
-// or a server that never ends it: ErrListLoop) fails the pull, and no
-// partial list is returned. maxPages is the page budget of each listing
-// (<= 0: DefaultMaxListPages).
-func ReadSnapshot(ctx context.Context, target load.Target, opts load.ApplyOptions, maxPages int, log logrus.FieldLogger) (*Snapshot, error) {
+// ListStats is what a pull's listings cost.
+type ListStats struct {
+	Requests int64 // HTTP requests sent (pages, retries included)
+	Retries  int64
+}
+
+// lister pages through Highspot's groups and users. Each page is paced and
+// retried on its own (RetryPage: the applier's retry policy, Retry-After
+// honoured), so one failed page never restarts a listing; a listing that
+// fails anyway (a page out of attempts, or a server that never ends it:
+// ErrListLoop) fails the pull. Every HTTP request is counted.
+type lister struct {
+	ctx    context.Context
+	target load.Target
+	caller *load.Caller
+}
+
+// newLister prepares the listings of one pull; maxPages is the page budget
+// of each listing (<= 0: DefaultMaxListPages).
+func newLister(ctx context.Context, target load.Target, opts load.ApplyOptions, maxPages int, log logrus.FieldLogger) *lister {
 	opts.SetDefaults()
 	a := load.NewCaller(opts, nil, nil, log)
+	a.PacePerRequest(target)
 	ctx = load.WithListPolicy(ctx, maxPages, func(ctx context.Context, what string, fn func(context.Context) error) error {
 		res := a.Call(ctx, what, fn)
 		if res.Err != nil && res.Attempts > 1 {
@@ -79,28 +96,59 @@ func ReadSnapshot(ctx context.Context, target load.Target, opts load.ApplyOption
 		}
 		return res.Err
 	})
-	snap := &Snapshot{}
+	return &lister{ctx: ctx, target: target, caller: a}
+}
+
+func (l *lister) stats() ListStats {
+	return ListStats{Requests: l.caller.Requests(), Retries: l.caller.Retries()}
+}
+
+// groups passes every group to fn; users every user (verified and
+// unverified). An error of fn stops the listing and is returned as is.
+func (l *lister) groups(fn func(load.Group) error) error {
+	return l.list("list groups", func(ctx context.Context, stop func(error) error) error {
+		return l.target.ListGroups(ctx, func(g load.Group) error { return stop(fn(g)) })
+	})
+}
+
+func (l *lister) users(fn func(load.User) error) error {
+	return l.list("list users", func(ctx context.Context, stop func(error) error) error {
+		return l.target.ListUsers(ctx, func(u load.User) error { return stop(fn(u)) })
+	})
+}
+
+func (l *lister) list(what string, walk func(ctx context.Context, stop func(error) error) error) error {
+	var fnErr error
+	stop := func(err error) error {
+		if err != nil {
+			fnErr = err
+		}
+		return err
+	}
 	// The whole listing is tried once: its pages are retried one by one.
-	res := a.CallN(ctx, "list groups", 1, func(ctx context.Context) error {
-		snap.Groups = snap.Groups[:0]
-		return target.ListGroups(ctx, func(g load.Group) error {
-			snap.Groups = append(snap.Groups, g)
-			return nil
-		})
-	})
-	if res.Err != nil {
-		return nil, pullErr("list groups", res)
+	res := l.caller.CallN(l.ctx, what, 1, func(ctx context.Context) error { return walk(ctx, stop) })
+	if fnErr != nil {
+		return fnErr
 	}
-	res = a.CallN(ctx, "list users", 1, func(ctx context.Context) error {
-		snap.Users = snap.Users[:0]
-		return target.ListUsers(ctx, func(u load.User) error {
-			snap.Users = append(snap.Users, u)
-			return nil
-		})
-	})
 	if res.Err != nil {
-		return nil, pullErr("list users", res)
+		return pullErr(what, res)
 	}
+	return nil
+}
+
+// ReadSnapshot lists every group and every user (verified and unverified)
+// through target into memory (RunPull streams them instead); no partial
+// list is returned.
+func ReadSnapshot(ctx context.Context, target load.Target, opts load.ApplyOptions, maxPages int, log logrus.FieldLogger) (*Snapshot, error) {
+	l := newLister(ctx, target, opts, maxPages, log)
+	snap := &Snapshot{}
+	if err := l.groups(func(g load.Group) error { snap.Groups = append(snap.Groups, g); return nil }); err != nil {
+		return nil, err
+	}
+	if err := l.users(func(u load.User) error { snap.Users = append(snap.Users, u); return nil }); err != nil {
+		return nil, err
+	}
+	snap.Stats = l.stats()
 	return snap, nil
 }
 
@@ -119,6 +167,13 @@ func pullErr(what string, res load.CallResult) error {
 // "pull"), compares it with the directory (this run's transform persons, else
 // the latest) and the latest desired state (this run's plan, else the latest
 // earlier one), and publishes the drift table and drift.md.
+//
+// Users are written as their pages arrive; pull keeps of each only what
+// drift needs (driftIndex), and reads of the persons and desired users only
+// the columns drift compares, streaming them past that index. So its memory
+// follows the number of Highspot users (about 200 bytes each), not the
+// directory. The listing itself is a full one (the API has no
+// changed-since filter): users/100 page requests (docs/highspot.md).
 func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target load.Target, opts PullOptions) (*PullResult, error) {
 	log := env.Log
 	if log == nil {
@@ -137,10 +192,6 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target l
 		}
 		ao = load.MergeOptions(load.OptionsFromConfig(cfg.Apply), ao)
 	}
-	snap, err := ReadSnapshot(ctx, target, ao, opts.MaxListPages, log)
-	if err != nil {
-		return nil, err
-	}
 	at := now().UTC()
 
 	stage := artifact.NewStage(env, string(contract.Pull))
@@ -155,12 +206,17 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target l
 	for _, g := range managed {
 		isManaged[strings.ToLower(g)] = true
 	}
+	l := newLister(ctx, target, ao, opts.MaxListPages, log)
+	var groups []load.Group
+	if err := l.groups(func(g load.Group) error { groups = append(groups, g); return nil }); err != nil {
+		return nil, err
+	}
 	gw, err := artifact.OpenTable[records.HighspotGroup](stage, records.HighspotGroupsSpec)
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
 	groupName := map[string]string{}
-	for _, g := range snap.Groups {
+	for _, g := range groups {
 		groupName[g.ID] = g.Name
 		if err := gw.Write(records.HighspotGroup{HighspotID: g.ID, Name: g.Name, Description: g.Description,
 			MemberCount: g.MemberCount, Managed: isManaged[strings.ToLower(g.Name)], PulledAt: at}); err != nil {
@@ -171,11 +227,14 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target l
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
-	hsUsers := make([]records.HighspotUser, 0, len(snap.Users))
-	for _, u := range snap.Users {
+	ix := newDriftIndex(managed)
+	err = l.users(func(u load.User) error {
 		row := records.HighspotUser{HighspotID: u.ID, Email: strings.ToLower(strings.TrimSpace(u.Email)), Name: u.Name,
 			Surname: u.Surname, DisplayName: u.DisplayName, Suspended: u.Suspended, Verified: u.Verified,
-			GroupIDs: append([]string{}, u.GroupIDs...), PulledAt: at}
+			GroupIDs: u.GroupIDs, PulledAt: at}
+		if len(u.GroupIDs) > 0 {
+			row.GroupNames = make([]string, 0, len(u.GroupIDs))
+		}
 		for _, id := range u.GroupIDs {
 			n, ok := groupName[id]
 			if !ok {
@@ -190,35 +249,43 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target l
 		if u.Suspended {
 			res.Suspended++
 		}
+		res.Users++
 		if err := uw.Write(row); err != nil {
-			return nil, fmt.Errorf("pull: write highspot_users: %w", err)
+			return fmt.Errorf("pull: write highspot_users: %w", err)
 		}
-		hsUsers = append(hsUsers, row)
+		ix.addUser(row)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	res.Users, res.Groups = len(snap.Users), len(snap.Groups)
+	res.Groups = len(groups)
+	st := l.stats()
+	res.Requests, res.Retries = st.Requests, st.Retries
 
 	// Compare with the directory and the desired state, when published.
-	var persons []records.Person
 	if m, ref, err := findManifest(ctx, env, string(contract.Transform), true); err != nil {
 		return nil, err
 	} else if m != nil {
-		if persons, err = artifact.ReadAll[records.Person](ctx, env.Store, m, records.PersonsSpec); err != nil {
+		err := artifact.ReadTable(ctx, env.Store, m, records.PersonsSpec, func(p driftPerson) error { ix.addPerson(p); return nil })
+		if err != nil {
 			return nil, fmt.Errorf("pull: read persons of run %s: %w", ref.RunID, err)
 		}
 		stage.AddInput(ref)
 		res.DirectoryRun = ref.RunID
 	}
-	var desired []records.DesiredUser
 	if m, ref, err := findManifest(ctx, env, string(contract.Plan), true); err != nil {
 		return nil, err
 	} else if m != nil {
-		if desired, err = artifact.ReadAll[records.DesiredUser](ctx, env.Store, m, records.DesiredUsersSpec); err != nil {
+		err := artifact.ReadTable(ctx, env.Store, m, records.DesiredUsersSpec, func(d driftDesired) error { ix.addDesired(d); return nil })
+		if err != nil {
 			return nil, fmt.Errorf("pull: read desired_users of run %s: %w", ref.RunID, err)
 		}
 		stage.AddInput(ref)
 		res.DesiredRun = ref.RunID
 	}
-	res.Drift = ComputeDrift(hsUsers, persons, desired, managed, res.DirectoryRun != "", res.DesiredRun != "")
+	res.Drift = ix.drift(res.DirectoryRun != "", res.DesiredRun != "")
+	ix = nil
 	dw, err := artifact.OpenTable[records.Drift](stage, records.DriftSpec)
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
@@ -240,13 +307,15 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target l
 	stage.SetSummary("directory_run", res.DirectoryRun)
 	stage.SetSummary("desired_run", res.DesiredRun)
 	stage.SetSummary("managed_groups", managed)
+	stage.SetSummary("requests", res.Requests)
+	stage.SetSummary("retries", res.Retries)
 	ref, m, err := stage.Commit(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("pull: commit: %w", err)
 	}
 	committed = true
 	res.Ref, res.Manifest = ref, m
-	log.WithFields(logrus.Fields{"users": res.Users, "groups": res.Groups, "drift": len(res.Drift)}).Debug("pull: published")
+	log.WithFields(logrus.Fields{"users": res.Users, "groups": res.Groups, "drift": len(res.Drift), "requests": res.Requests}).Debug("pull: published")
 	return res, nil
 }
 

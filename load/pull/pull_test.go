@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
@@ -102,6 +103,46 @@ func TestRunPullSandbox(t *testing.T) {
 			}
 			if !strings.Contains(pull.DriftReport(res), "unknown_user") {
 				t.Errorf("drift.md lacks the drift table:\n%s", pull.DriftReport(res))
+			}
+		})
+	}
+}
+
+// Pull reports what its listings cost: every HTTP request the server saw
+// (pages, SCIM discovery, the 429s it retried) in its result and manifest
+// summary, which the CLI's --json and the nightly bench read.
+func TestPullCountsItsRequests(t *testing.T) {
+	for _, surface := range []string{"rest", "scim"} {
+		t.Run(surface, func(t *testing.T) {
+			seed := sandbox.Seed{Groups: []sandbox.SeedGroup{{Name: "Sales"}}}
+			for i := range 260 {
+				seed.Users = append(seed.Users, sandbox.User{Email: fmt.Sprintf("u%03d@corp.example", i), Verified: i%26 != 0})
+			}
+			// Two 429s first (REST: on the groups page; SCIM would get them
+			// on its discovery request, which no listing retries).
+			opts, retries := sandbox.Options{Seed: &seed, RandSeed: 2}, int64(0)
+			if surface == "rest" {
+				opts.Faults, retries = sandbox.Faults{Burst429: 2, RetryAfter: "off"}, 2
+			}
+			sb, target := loadtest.SandboxTarget(t, opts, surface)
+			env := loadtest.FileEnv(t, t.TempDir(), t.TempDir())
+			res, err := pull.RunPull(t.Context(), env, nil, target, pull.PullOptions{ManagedGroups: []string{"Sales"},
+				Apply: load.ApplyOptions{Classify: loadtest.Classify, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond}})
+			if err != nil {
+				t.Fatalf("RunPull: %v", err)
+			}
+			served := sb.State().Counters["total"]
+			if res.Requests != served || res.Retries != retries {
+				t.Errorf("got %d requests, %d retries, want %d (what the server saw), %d", res.Requests, res.Retries, served, retries)
+			}
+			if surface == "rest" && served != 2+1+3+1 { // two 429s, groups, 251 verified users, 10 unverified
+				t.Errorf("REST pull: the server saw %d requests, want 7 (pages of 100)", served)
+			}
+			if got, ok := res.Manifest.SummaryInt("requests"); !ok || got != res.Requests {
+				t.Errorf("manifest summary requests: got %d %v, want %d", got, ok, res.Requests)
+			}
+			if res.Users != 261 {
+				t.Errorf("got %d users, want 261 (260 seeded and the service user)", res.Users)
 			}
 		})
 	}
