@@ -55,13 +55,7 @@ const (
 )
 
 // Gate is one evaluated source-health gate.
-type Gate struct {
-	Name      string  `json:"name"` // min_accounts | max_drop_percent | null_rate.<attr> | strict
-	Figure    float64 `json:"figure"`
-	Threshold float64 `json:"threshold"`
-	Tripped   bool    `json:"tripped"`
-	Message   string  `json:"message,omitempty"`
-}
+type Gate = contract.Gate
 
 // TreeResult is the outcome of one tree.
 type TreeResult struct {
@@ -610,18 +604,14 @@ func runTree(ctx context.Context, env artifact.Env, tree config.Tree, opts Optio
 			tripped = append(tripped, g.Message)
 		}
 	}
-	summary := map[string]any{
-		"tree": tree.Name, "source": tree.Source, "accounts": tr.Accounts, "groups": tr.Groups,
-		"memberships": tr.Memberships, "rejects": tr.Rejects, "rejects_by_code": tr.RejectsByCode,
-		"skipped": tr.Skipped, "previous_accounts": tr.Previous, "gates": tr.Gates,
-		"duration_ms": time.Since(start).Milliseconds(),
-	}
+	summary := contract.ExtractSummary{Tree: tree.Name, Source: tree.Source, Accounts: tr.Accounts, Groups: tr.Groups,
+		Memberships: tr.Memberships, Rejects: tr.Rejects, RejectsByCode: tr.RejectsByCode,
+		Skipped: tr.Skipped, Previous: tr.Previous, Gates: tr.Gates,
+		DurationMS: time.Since(start).Milliseconds()}
 	if len(tripped) > 0 {
 		return fail(exitcode.SourceGate, fmt.Errorf("tree %s: source-health gate tripped, nothing published: %s", tree.Name, strings.Join(tripped, "; ")))
 	}
-	for k, v := range summary {
-		stage.SetSummary(k, v)
-	}
+	contract.PutSummary(stage.SetSummary, summary)
 	if perr == nil {
 		stage.AddInput(pref)
 	}

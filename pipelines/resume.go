@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 )
 
@@ -38,8 +39,8 @@ func (a *App) skipPublished(runID, stage string, m *artifact.Manifest) {
 		rows[n] = t.Rows
 	}
 	details := map[string]any{"already_published": true}
-	if v, ok := m.Summary["plan_sha256"]; ok {
-		details["plan_sha256"] = v
+	if ps, _ := contract.SummaryOf[contract.PlanSummary](m.Summary); ps.PlanSHA256 != "" {
+		details["plan_sha256"] = ps.PlanSHA256 // plan and apply record the plan they are bound to
 	}
 	a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: stage, Status: m.Status, Rows: rows,
 		Manifest: a.Store.URL(artifact.ManifestKey(runID, stage)), Details: details})

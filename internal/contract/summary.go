@@ -49,6 +49,80 @@ type PlanSummary struct {
 	BlockedGates      []string       `json:"blocked_gates,omitempty"`
 }
 
+// Gate is one source-health gate of an extract: the figure measured, the
+// threshold it is held to, and whether it tripped.
+type Gate struct {
+	Name      string  `json:"name"` // min_accounts | max_drop_percent | null_rate.<attr> | strict
+	Figure    float64 `json:"figure"`
+	Threshold float64 `json:"threshold"`
+	Tripped   bool    `json:"tripped"`
+	Message   string  `json:"message,omitempty"`
+}
+
+// ExtractSummary is the summary of an "extract.<tree>" manifest.
+type ExtractSummary struct {
+	Tree          string           `json:"tree"`
+	Source        string           `json:"source"`
+	Accounts      int64            `json:"accounts"`
+	Groups        int64            `json:"groups"`
+	Memberships   int64            `json:"memberships"`
+	Rejects       int64            `json:"rejects"`
+	RejectsByCode map[string]int64 `json:"rejects_by_code"`
+	Skipped       int64            `json:"skipped"` // entries of partitions this tree does not publish
+	Previous      int64            `json:"previous_accounts"`
+	Gates         []Gate           `json:"gates"`
+	DurationMS    int64            `json:"duration_ms"`
+}
+
+// PullSummary is the summary of the "pull" manifest.
+type PullSummary struct {
+	Users         int            `json:"users"`
+	Groups        int            `json:"groups"`
+	Unverified    int            `json:"unverified"`
+	Suspended     int            `json:"suspended"`
+	Drift         map[string]int `json:"drift"` // drift rows by kind
+	DirectoryRun  string         `json:"directory_run"`
+	DesiredRun    string         `json:"desired_run"`
+	ManagedGroups []string       `json:"managed_groups"`
+	Requests      int64          `json:"requests"` // HTTP requests of the listings, retries included
+	Retries       int64          `json:"retries"`
+}
+
+// ApplySummary is the summary of an "apply" (or "apply.attempt-NNN")
+// manifest. PlanSHA256 is the plan the attempt applied.
+type ApplySummary struct {
+	Changes            int                       `json:"changes"`
+	Resumed            int                       `json:"resumed"`
+	Applied            int                       `json:"applied"`
+	Skipped            int                       `json:"skipped"`
+	Failed             int                       `json:"failed"`
+	CarriedRows        int                       `json:"carried_rows"`
+	CreatesAsUpdates   int                       `json:"creates_as_updates"`
+	Requests           int64                     `json:"requests"`
+	Retries            int64                     `json:"retries"`
+	UsersKnownFromPull int                       `json:"users_known_from_pull"`
+	ByOp               map[string]map[string]int `json:"by_op"` // op -> final status -> changes
+	PlanSHA256         string                    `json:"plan_sha256"`
+	Attempt            int                       `json:"attempt"`
+}
+
+// HistorySummary is the summary of the "history" manifest.
+type HistorySummary struct {
+	Rows       int64 `json:"rows"`        // identity_history rows (all versions)
+	AccessRows int64 `json:"access_rows"` // access_history rows
+	Current    int   `json:"current"`
+	Opened     int   `json:"opened"`
+	Closed     int   `json:"closed"`
+	RunsFolded int   `json:"runs_folded"`
+}
+
+// ReviewSummary is the summary of the "review" manifest.
+type ReviewSummary struct {
+	Users     int    `json:"users"`
+	PullRunID string `json:"pull_run_id"`
+	PlanRunID string `json:"plan_run_id"`
+}
+
 // PutSummary records every field of the summary struct v under its JSON
 // key with set (artifact.Stage.SetSummary), skipping empty omitempty
 // fields. The values are the fields themselves, so the manifest encodes

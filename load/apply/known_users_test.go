@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/load"
@@ -74,24 +73,7 @@ func TestDay2ApplyReusesThePullSnapshot(t *testing.T) {
 				changes = append(changes, records.Change{ChangeID: fmt.Sprintf("c%02d", i), Seq: int64(i), Op: records.OpCreateUser,
 					Email: email, After: `{"name":"New","surname":"` + fmt.Sprint(i) + `"}`})
 			}
-			s := artifact.NewStage(env, string(contract.Plan))
-			w, err := artifact.OpenTable[records.Change](s, records.ChangesSpec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, c := range changes {
-				if err := w.Write(c); err != nil {
-					t.Fatal(err)
-				}
-			}
-			summary := map[string]any{"baseline_source": "pull", "baseline_run_id": env.RunID, "baseline_sha256": pull.Ref.SHA256}
-			for k, v := range summary {
-				s.SetSummary(k, v)
-			}
-			s.SetSummary(apply.SummaryPlanHash, records.PlanSHA256(records.PlanBindingOf(env.RunID, summary), changes))
-			if _, _, err := s.Commit(t.Context()); err != nil {
-				t.Fatal(err)
-			}
+			loadtest.PublishPlan(t, env, changes, "", contract.PlanSummary{BaselineSource: "pull", BaselineRunID: env.RunID, BaselineSHA256: pull.Ref.SHA256})
 
 			sb.ResetCounters()
 			opts := resumeOpts()

@@ -28,20 +28,7 @@ import (
 
 func publishPlanStage(t *testing.T, env artifact.Env, changes []records.Change) {
 	t.Helper()
-	s := artifact.NewStage(env, string(contract.Plan))
-	w, err := artifact.OpenTable[records.Change](s, records.ChangesSpec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range changes {
-		if err := w.Write(c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.SetSummary(apply.SummaryPlanHash, records.PlanSHA256(records.PlanBinding{RunID: env.RunID}, changes))
-	if _, _, err := s.Commit(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	loadtest.PublishPlan(t, env, changes, "", contract.PlanSummary{})
 }
 
 func resumeOpts() load.ApplyOptions {

@@ -18,11 +18,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/load"
 )
 
-// The plan summary key apply checks.
-const (
-	SummaryPlanHash = "plan_sha256"
-)
-
 // ApplyResult is what RunApply did.
 type ApplyResult struct {
 	Summary          Summary
@@ -174,19 +169,10 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 		return res, applyErr
 	}
 
-	stage.SetSummary("changes", sum.Total)
-	stage.SetSummary("resumed", sum.Resumed)
-	stage.SetSummary("applied", sum.Applied)
-	stage.SetSummary("skipped", sum.Skipped)
-	stage.SetSummary("failed", sum.Failed)
-	stage.SetSummary("carried_rows", carried)
-	stage.SetSummary("creates_as_updates", sum.CreatesAsUpdates)
-	stage.SetSummary("requests", sum.Requests)
-	stage.SetSummary("retries", sum.Retries)
-	stage.SetSummary("users_known_from_pull", known)
-	stage.SetSummary("by_op", byOpFinal(changes, ledger))
-	stage.SetSummary(SummaryPlanHash, planSHA)
-	stage.SetSummary("attempt", len(attempts)+1)
+	contract.PutSummary(stage.SetSummary, contract.ApplySummary{Changes: sum.Total, Resumed: sum.Resumed,
+		Applied: sum.Applied, Skipped: sum.Skipped, Failed: sum.Failed, CarriedRows: carried,
+		CreatesAsUpdates: sum.CreatesAsUpdates, Requests: sum.Requests, Retries: sum.Retries,
+		UsersKnownFromPull: known, ByOp: byOpFinal(changes, ledger), PlanSHA256: planSHA, Attempt: len(attempts) + 1})
 	if code == exitcode.ApplyFailed {
 		// Not complete: record the attempt; re-running apply retries the failed changes.
 		if err := stage.Rename(fmt.Sprintf("%s%03d", AttemptStagePrefix, len(attempts)+1)); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
+	"github.com/otds-highspot/otds-highspot/load/internal/loadtest"
 )
 
 const testRunID = "20261125T120000Z-abcd"
@@ -27,24 +28,7 @@ func testEnv(t *testing.T) artifact.Env {
 // sha "" records the changes' real hash.
 func publishPlan(t *testing.T, env artifact.Env, changes []records.Change, status, sha string) {
 	t.Helper()
-	s := artifact.NewStage(env, string(contract.Plan))
-	w, err := artifact.OpenTable[records.Change](s, records.ChangesSpec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range changes {
-		if err := w.Write(c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if sha == "" {
-		sha = records.PlanSHA256(records.PlanBinding{RunID: env.RunID}, changes)
-	}
-	s.SetStatus(status)
-	s.SetSummary(SummaryPlanHash, sha)
-	if _, _, err := s.Commit(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	loadtest.PublishPlan(t, env, changes, status, contract.PlanSummary{PlanSHA256: sha})
 }
 
 func TestRunApplyRefusesPlan(t *testing.T) {

@@ -299,16 +299,10 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target l
 	if _, err := stage.PutBlob(ctx, "drift.md", []byte(DriftReport(res))); err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
-	stage.SetSummary("users", res.Users)
-	stage.SetSummary("groups", res.Groups)
-	stage.SetSummary("unverified", res.Unverified)
-	stage.SetSummary("suspended", res.Suspended)
-	stage.SetSummary("drift", res.DriftByKind)
-	stage.SetSummary("directory_run", res.DirectoryRun)
-	stage.SetSummary("desired_run", res.DesiredRun)
-	stage.SetSummary("managed_groups", managed)
-	stage.SetSummary("requests", res.Requests)
-	stage.SetSummary("retries", res.Retries)
+	contract.PutSummary(stage.SetSummary, contract.PullSummary{Users: res.Users, Groups: res.Groups,
+		Unverified: res.Unverified, Suspended: res.Suspended, Drift: res.DriftByKind,
+		DirectoryRun: res.DirectoryRun, DesiredRun: res.DesiredRun, ManagedGroups: managed,
+		Requests: res.Requests, Retries: res.Retries})
 	ref, m, err := stage.Commit(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("pull: commit: %w", err)

@@ -138,8 +138,8 @@ func TestPullCountsItsRequests(t *testing.T) {
 			if surface == "rest" && served != 2+1+3+1 { // two 429s, groups, 251 verified users, 10 unverified
 				t.Errorf("REST pull: the server saw %d requests, want 7 (pages of 100)", served)
 			}
-			if got, ok := res.Manifest.SummaryInt("requests"); !ok || got != res.Requests {
-				t.Errorf("manifest summary requests: got %d %v, want %d", got, ok, res.Requests)
+			if ps, err := contract.SummaryOf[contract.PullSummary](res.Manifest.Summary); err != nil || ps.Requests != res.Requests {
+				t.Errorf("manifest summary requests: got %d (%v), want %d", ps.Requests, err, res.Requests)
 			}
 			if res.Users != 261 {
 				t.Errorf("got %d users, want 261 (260 seeded and the service user)", res.Users)

@@ -151,17 +151,13 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 		return Result{}, fmt.Errorf("history: close access_history: %w", err)
 	}
 	res.AccessRows = aw.Rows()
-	stage.SetSummary("access_rows", res.AccessRows)
 	res.Rows = w.Rows()
 	res.Current = countOpen(prev)
 	for _, in := range inputs {
 		stage.AddInput(in)
 	}
-	stage.SetSummary("rows", res.Rows)
-	stage.SetSummary("current", res.Current)
-	stage.SetSummary("opened", res.Opened)
-	stage.SetSummary("closed", res.Closed)
-	stage.SetSummary("runs_folded", res.Folded)
+	contract.PutSummary(stage.SetSummary, contract.HistorySummary{Rows: res.Rows, AccessRows: res.AccessRows,
+		Current: res.Current, Opened: res.Opened, Closed: res.Closed, RunsFolded: res.Folded})
 	ref, _, err := stage.Commit(ctx)
 	if err != nil {
 		return Result{}, fmt.Errorf("history: %w", err)

@@ -70,7 +70,8 @@ func Approve(ctx context.Context, env artifact.Env, o ApproveOptions) (*Approval
 		return nil, fmt.Errorf("plan approve: %w", err)
 	}
 	if m.Status == artifact.StatusBlocked {
-		return nil, exitcode.New(exitcode.PlanBlocked, "plan approve: the plan of run %s is blocked by safety gates (%v) and cannot be approved; if the change is intended, re-plan it with an override (otds-highspot plan --from-run %s --allow op=N) and approve the new run's plan", runID, m.Summary["blocked_gates"], runID)
+		ps, _ := contract.SummaryOf[contract.PlanSummary](m.Summary)
+		return nil, exitcode.New(exitcode.PlanBlocked, "plan approve: the plan of run %s is blocked by safety gates (%v) and cannot be approved; if the change is intended, re-plan it with an override (otds-highspot plan --from-run %s --allow op=N) and approve the new run's plan", runID, ps.BlockedGates, runID)
 	}
 	r, err := LoadReviewed(ctx, st, m)
 	if err != nil {

@@ -537,7 +537,8 @@ func CheckFresh(ctx context.Context, st store.Store, runID string, planSHA strin
 		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("check plan of run %s: %w (run plan first)", runID, err))
 	}
 	if m.Status == artifact.StatusBlocked {
-		return exitcode.New(exitcode.PlanBlocked, "plan of run %s is blocked by safety gates (%v); after review, re-plan it with an override: otds-highspot plan --from-run %s --allow op=N, and apply the new run id", runID, m.Summary["blocked_gates"], runID)
+		ps, _ := contract.SummaryOf[contract.PlanSummary](m.Summary)
+		return exitcode.New(exitcode.PlanBlocked, "plan of run %s is blocked by safety gates (%v); after review, re-plan it with an override: otds-highspot plan --from-run %s --allow op=N, and apply the new run id", runID, ps.BlockedGates, runID)
 	}
 	r, err := LoadReviewed(ctx, st, m)
 	if err != nil {

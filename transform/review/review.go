@@ -153,9 +153,7 @@ func Run(ctx context.Context, env artifact.Env) (*Result, error) {
 			return nil, fmt.Errorf("review: store %s: %w", b.name, err)
 		}
 	}
-	stage.SetSummary("users", len(users))
-	stage.SetSummary("pull_run_id", pref.RunID)
-	stage.SetSummary("plan_run_id", planRun)
+	contract.PutSummary(stage.SetSummary, contract.ReviewSummary{Users: len(users), PullRunID: pref.RunID, PlanRunID: planRun})
 	ref, m, err := stage.Commit(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("review: publish: %w", err)

@@ -12,6 +12,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
+	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 	"github.com/otds-highspot/otds-highspot/load"
 	"github.com/otds-highspot/otds-highspot/load/highspot"
@@ -64,4 +66,32 @@ func FileEnv(t testing.TB, dir, tmp string) artifact.Env {
 		t.Fatal(err)
 	}
 	return artifact.Env{Store: st, RunID: RunID, TempDir: tmp, Log: Log(), Version: "test"}
+}
+
+// PublishPlan publishes a plan stage holding changes, as transform/plan
+// does: status "" is published; ps.PlanSHA256 "" records the changes' real
+// hash under ps's baseline.
+func PublishPlan(t testing.TB, env artifact.Env, changes []records.Change, status string, ps contract.PlanSummary) {
+	t.Helper()
+	s := artifact.NewStage(env, string(contract.Plan))
+	w, err := artifact.OpenTable[records.Change](s, records.ChangesSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range changes {
+		if err := w.Write(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ps.PlanSHA256 == "" {
+		ps.PlanSHA256 = records.PlanSHA256(records.PlanBinding{RunID: env.RunID, BaselineSource: ps.BaselineSource,
+			BaselineRunID: ps.BaselineRunID, BaselineSHA256: ps.BaselineSHA256}, changes)
+	}
+	if status != "" {
+		s.SetStatus(status)
+	}
+	contract.PutSummary(s.SetSummary, ps)
+	if _, _, err := s.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 }
