@@ -216,39 +216,16 @@ func describeRule(rule string) string {
 	return rule
 }
 
+// personValue is the value of a persons.source_of key: a survivorship
+// attribute of the field table (by its Label) or attributes.<name>.
 func personValue(p records.Person, attr string) string {
-	switch attr {
-	case "primary_email":
-		return p.PrimaryEmail
-	case "employee_id":
-		return p.EmployeeID
-	case "given_name":
-		return p.GivenName
-	case "surname":
-		return p.Surname
-	case "display_name":
-		return p.DisplayName
-	case "title":
-		return p.Title
-	case "department":
-		return p.Department
-	case "company":
-		return p.Company
-	case "country":
-		return p.Country
-	case "status":
-		return p.Status
-	case "region":
-		return p.Region
-	case "business_unit":
-		return p.BusinessUnit
-	case "territory":
-		return p.Territory
-	case "role":
-		return p.Role
+	if name, ok := strings.CutPrefix(attr, "attributes."); ok {
+		return p.Attributes[name]
 	}
-	if strings.HasPrefix(attr, "attributes.") {
-		return p.Attributes[strings.TrimPrefix(attr, "attributes.")]
+	for _, f := range contract.Fields() {
+		if f.Label == attr && f.Person != nil {
+			return *f.Person(&p)
+		}
 	}
 	return ""
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/validate"
 )
@@ -39,6 +40,9 @@ type Normalizer struct {
 	// externalIDKey keeps the external id (attributes.external_id) for the
 	// external_id match key.
 	externalIDKey bool
+	// first are the fields of contract.Fields normalized as their first
+	// cleaned value (NormFirst).
+	first []*contract.Field
 }
 
 type namedCond struct {
@@ -48,18 +52,21 @@ type namedCond struct {
 
 type deriveTarget struct {
 	name  string
+	field *contract.Field // the table's derived field of that name; nil: attributes.<name>
 	rules []deriveRule
 }
 
 type deriveRule struct {
 	when *cond
 	r    config.DeriveRule
+	from *contract.Field   // the table's field named r.From, if any
 	m    map[string]string // case-folded keys
 }
 
 // cond is a compiled config.Condition.
 type cond struct {
 	attr     string
+	field    *contract.Field // the table's field named attr, if any
 	equals   *string
 	re       *regexp.Regexp
 	in       map[string]bool
@@ -71,6 +78,9 @@ type cond struct {
 
 func compileCond(c config.Condition) (*cond, error) {
 	out := &cond{attr: c.Attr, present: c.Present, memberOf: strings.ToLower(clean(c.MemberOf))}
+	if c.Attr != "" {
+		out.field, _ = contract.FieldByName(c.Attr)
+	}
 	if c.Equals != nil {
 		e := strings.ToLower(clean(*c.Equals))
 		out.equals = &e
@@ -129,8 +139,11 @@ func (v *view) single(s string) []string {
 	return v.one[:]
 }
 
-// get returns the values of a named attribute; the slice is valid until the next call.
-func (v *view) get(name string) []string {
+// get returns the values of a named attribute (f: the table's field of that
+// name, nil when none): the normalized value of a normalized field, the
+// cleaned raw values of another account field, else the extra attribute.
+// The slice is valid until the next call.
+func (v *view) get(name string, f *contract.Field) []string {
 	o := v.out
 	switch name {
 	case "tree":
@@ -139,38 +152,16 @@ func (v *view) get(name string) []string {
 		return v.single(o.Partition)
 	case "dn":
 		return v.single(o.DN)
-	case "login":
-		return v.single(o.Login)
 	case "mail":
 		return o.Emails
-	case "given_name":
-		return v.single(o.GivenName)
-	case "surname":
-		return v.single(o.Surname)
-	case "display_name":
-		return v.single(o.DisplayName)
-	case "employee_id":
-		return v.single(o.EmployeeID)
-	case "title":
-		return v.single(o.Title)
-	case "department":
-		return v.single(o.Department)
-	case "company":
-		return v.single(o.Company)
-	case "country":
-		return v.single(o.Country)
-	case "manager":
-		return v.single(o.ManagerDN)
-	case "city":
-		return cleanAll(v.a.City)
-	case "external_id":
-		return cleanAll(v.a.ExternalID)
-	case "disabled":
-		return cleanAll(v.a.Disabled)
-	case "locked":
-		return cleanAll(v.a.Locked)
-	case "service_account":
-		return cleanAll(v.a.ServiceAccount)
+	}
+	if f != nil {
+		switch {
+		case f.Normalize == contract.NormFirst || f.Normalize == contract.NormCustom:
+			return v.single(f.NormValue(o))
+		case f.Kind == contract.KindAccount && f.Values != contract.ValuesDN:
+			return cleanAll(f.RawValues(v.a))
+		}
 	}
 	return cleanAll(v.a.Extra[name])
 }
@@ -189,7 +180,7 @@ func (v *view) memberOf(name string) bool {
 
 func (c *cond) match(v *view) bool {
 	if c.attr != "" {
-		vals := v.get(c.attr)
+		vals := v.get(c.attr, c.field)
 		if c.present != nil && (len(vals) > 0) != *c.present {
 			return false
 		}
@@ -242,6 +233,12 @@ func anyVal(vals []string, f func(string) bool) bool {
 // defaults applied (config.Parse does that).
 func NewNormalizer(cfg *config.Transform) (*Normalizer, error) {
 	n := &Normalizer{cfg: cfg, aliases: map[string]map[string]string{}}
+	fs := contract.Fields()
+	for i := range fs {
+		if fs[i].Normalize == contract.NormFirst {
+			n.first = append(n.first, &fs[i])
+		}
+	}
 	for _, k := range cfg.MatchKeys {
 		if k == "external_id" {
 			n.externalIDKey = true
@@ -286,9 +283,13 @@ func NewNormalizer(cfg *config.Transform) (*Normalizer, error) {
 	sort.Strings(targets)
 	for _, t := range targets {
 		dt := deriveTarget{name: t}
+		if f, ok := contract.FieldByName(t); ok && f.Normalize == contract.NormDerived {
+			dt.field = f
+		}
 		for i, r := range cfg.Derive[t] {
 			cc := comp([]config.Condition{r.When}, fmt.Sprintf("derive.%s[%d].when", t, i))
 			dr := deriveRule{when: cc[0], r: r}
+			dr.from, _ = contract.FieldByName(r.From)
 			if r.Map != nil {
 				dr.m = map[string]string{}
 				for k, v := range r.Map {
@@ -458,18 +459,11 @@ func (n *Normalizer) normalizeGroups(out *records.AccountNormalized, a *records.
 		Partition:  clean(a.Partition),
 		DN:         clean(a.DN),
 		SourceID:   clean(a.SourceID),
-		Login:      first(a.Login),
-		GivenName:  first(a.GivenName),
-		Surname:    first(a.Surname),
-		// display names keep their inner spacing choices but are trimmed
-		DisplayName: first(a.DisplayName),
-		EmployeeID:  first(a.EmployeeID),
-		Title:       first(a.Title),
-		Department:  first(a.Department),
-		Company:     first(a.Company),
-		Country:     first(a.Country),
-		ManagerDN:   firstClean(a.Manager),
-		ModifiedAt:  utcPtr(a.ModifiedAt),
+		ManagerDN:  firstClean(a.Manager),
+		ModifiedAt: utcPtr(a.ModifiedAt),
+	}
+	for _, f := range n.first {
+		f.SetNorm(out, first(f.RawValues(a)))
 	}
 	out.EmployeeID = dropSpace(out.EmployeeID)
 	if out.Login != "" {
@@ -507,7 +501,7 @@ func (n *Normalizer) normalizeGroups(out *records.AccountNormalized, a *records.
 	n.derived(out, &v)
 	if n.externalIDKey {
 		if x := firstClean(a.ExternalID); x != "" {
-			setDerived(out, "external_id", strings.ToLower(x))
+			setDerived(out, nil, "external_id", strings.ToLower(x))
 		}
 	}
 	if len(groups) > 0 {
@@ -584,7 +578,7 @@ func (n *Normalizer) derived(out *records.AccountNormalized, v *view) {
 				break
 			}
 		}
-		setDerived(out, t.name, val)
+		setDerived(out, t.field, t.name, val)
 	}
 }
 
@@ -595,7 +589,7 @@ func (r deriveRule) apply(v *view) string {
 	if r.r.Value != "" {
 		return r.r.Value
 	}
-	vals := v.get(r.r.From)
+	vals := v.get(r.r.From, r.from)
 	if len(vals) == 0 {
 		return ""
 	}
@@ -608,25 +602,20 @@ func (r deriveRule) apply(v *view) string {
 	return r.r.Default
 }
 
-func setDerived(out *records.AccountNormalized, name, val string) {
-	switch name {
-	case "region":
-		out.Region = val
-	case "business_unit":
-		out.BusinessUnit = val
-	case "territory":
-		out.Territory = val
-	case "role":
-		out.Role = val
-	default:
-		if val == "" {
-			return
-		}
-		if out.Attributes == nil {
-			out.Attributes = map[string]string{}
-		}
-		out.Attributes[name] = val
+// setDerived stores a derived value: in the column of the table's derived
+// field f, or (f nil) in attributes.<name> when not empty.
+func setDerived(out *records.AccountNormalized, f *contract.Field, name, val string) {
+	if f != nil {
+		f.SetNorm(out, val)
+		return
 	}
+	if val == "" {
+		return
+	}
+	if out.Attributes == nil {
+		out.Attributes = map[string]string{}
+	}
+	out.Attributes[name] = val
 }
 
 // Denormalize maps a normalized account back to the raw shape the normalizer

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
@@ -1124,29 +1125,28 @@ func modTime(t *time.Time) time.Time {
 	return *t
 }
 
-// personAttrs lists the survivorship attributes and their getters.
-var personAttrs = []struct {
+// personAttr is one survivorship attribute: a field of contract.Fields with
+// a normalized and a person column, named by its Label.
+type personAttr struct {
 	name string
 	get  func(*records.AccountNormalized) string
-	set  func(*records.Person, string)
-}{
-	{"primary_email", func(a *records.AccountNormalized) string { return a.PrimaryEmail }, func(p *records.Person, v string) { p.PrimaryEmail = v }},
-	{"employee_id", func(a *records.AccountNormalized) string { return a.EmployeeID }, func(p *records.Person, v string) { p.EmployeeID = v }},
-	{"given_name", func(a *records.AccountNormalized) string { return a.GivenName }, func(p *records.Person, v string) { p.GivenName = v }},
-	{"surname", func(a *records.AccountNormalized) string { return a.Surname }, func(p *records.Person, v string) { p.Surname = v }},
-	{"display_name", func(a *records.AccountNormalized) string { return a.DisplayName }, func(p *records.Person, v string) { p.DisplayName = v }},
-	{"title", func(a *records.AccountNormalized) string { return a.Title }, func(p *records.Person, v string) { p.Title = v }},
-	{"department", func(a *records.AccountNormalized) string { return a.Department }, func(p *records.Person, v string) { p.Department = v }},
-	{"company", func(a *records.AccountNormalized) string { return a.Company }, func(p *records.Person, v string) { p.Company = v }},
-	{"country", func(a *records.AccountNormalized) string { return a.Country }, func(p *records.Person, v string) { p.Country = v }},
-	{"status", func(a *records.AccountNormalized) string { return a.Status }, func(p *records.Person, v string) { p.Status = v }},
-	{"region", func(a *records.AccountNormalized) string { return a.Region }, func(p *records.Person, v string) { p.Region = v }},
-	{"business_unit", func(a *records.AccountNormalized) string { return a.BusinessUnit }, func(p *records.Person, v string) { p.BusinessUnit = v }},
-	{"territory", func(a *records.AccountNormalized) string { return a.Territory }, func(p *records.Person, v string) { p.Territory = v }},
-	{"role", func(a *records.AccountNormalized) string { return a.Role }, func(p *records.Person, v string) { p.Role = v }},
+	set  *contract.Field
+}
+
+// personAttrs lists the survivorship attributes of the field table.
+func personAttrs() []personAttr {
+	var out []personAttr
+	fs := contract.Fields()
+	for i := range fs {
+		if f := &fs[i]; f.Person != nil && f.Norm != nil && f.Label != "" {
+			out = append(out, personAttr{name: f.Label, get: f.NormValue, set: f})
+		}
+	}
+	return out
 }
 
 type personCtx struct {
+	attrs    []personAttr
 	treeRank map[string]int
 	less     func(a, b int32) bool
 	attrLess map[string]func(a, b int32) bool
@@ -1157,7 +1157,7 @@ func (r *resolver) newPersonCtx(in ResolveInput) *personCtx {
 	if len(r.cfg.Survivorship.TreeOrder) > 0 {
 		treeOrder = r.cfg.Survivorship.TreeOrder
 	}
-	pc := &personCtx{treeRank: map[string]int{}, attrLess: map[string]func(a, b int32) bool{}}
+	pc := &personCtx{attrs: personAttrs(), treeRank: map[string]int{}, attrLess: map[string]func(a, b int32) bool{}}
 	for i, t := range treeOrder {
 		if _, ok := pc.treeRank[t]; !ok {
 			pc.treeRank[t] = i
@@ -1196,7 +1196,7 @@ func (r *resolver) groupNames(in ResolveInput, m int32) []string {
 
 func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) records.Person {
 	ms := r.members[rt]
-	p := records.Person{PersonID: id, SourceOf: make(map[string]string, len(personAttrs)), IsService: allService(r.acc, ms)}
+	p := records.Person{PersonID: id, SourceOf: make(map[string]string, len(pc.attrs)), IsService: allService(r.acc, ms)}
 	if len(ms) > 1 {
 		ms = append([]int32(nil), ms...)
 		sort.Slice(ms, func(i, j int) bool { return pc.less(ms[i], ms[j]) })
@@ -1215,9 +1215,9 @@ func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) r
 		}
 		return "", ""
 	}
-	for _, pa := range personAttrs {
+	for _, pa := range pc.attrs {
 		if v, src := pick(pa.name, pa.get); v != "" {
-			pa.set(&p, v)
+			*pa.set.Person(&p) = v
 			p.SourceOf[pa.name] = src
 		}
 	}

@@ -100,8 +100,10 @@ const (
 	NormFirst
 	// NormCustom: the normalizer computes the value itself (mail, manager).
 	NormCustom
-	// NormDerived: set by transform rules (status, derive targets).
+	// NormDerived: a transform.derive target (role, region, ...).
 	NormDerived
+	// NormStatus: set by the transform.status rules.
+	NormStatus
 )
 
 // RawValues returns the raw values of f on a.
@@ -224,7 +226,7 @@ func builtin() []Field {
 		{Name: "modified", Kind: KindEntry, Attr: "modifyTimestamp", Checked: true, Missing: func(a *records.Account) bool { return a.ModifiedAt == nil }},
 		{Name: "created", Kind: KindEntry, Attr: "createTimestamp", Checked: true, Missing: func(a *records.Account) bool { return a.CreatedAt == nil }},
 		// set by transform rules, not read from the directory
-		{Name: "status", Kind: KindDerived, Normalize: NormDerived, Norm: func(a *records.AccountNormalized) *string { return &a.Status },
+		{Name: "status", Kind: KindDerived, Normalize: NormStatus, Norm: func(a *records.AccountNormalized) *string { return &a.Status },
 			Label: "status", Person: func(p *records.Person) *string { return &p.Status }, Policy: str},
 		{Name: "role", Kind: KindDerived, Normalize: NormDerived, Norm: func(a *records.AccountNormalized) *string { return &a.Role },
 			Label: "role", Person: func(p *records.Person) *string { return &p.Role }, Policy: str},
