@@ -174,10 +174,64 @@ var errIndexFull = errors.New("the member-resolution index is full (over 4 GiB o
 // With byDN (8-byte hash -> 4-byte index) that is about 65 bytes per entry
 // including the id text, the only per-entry memory of a read.
 type ref struct {
-	off  uint32 // id = ids[off : off+n]
+	off  uint32 // id = entryRefs.id(ref): chunk off>>idChunkBits, from off&idChunkMask
 	n    uint16
 	kind uint8 // 1 user, 2 group
 	part uint16
+}
+
+// Chunk sizes of entryRefs: 8Ki refs (96 KiB) and 256 KiB of ids a chunk;
+// 16Ki id chunks (4 GiB) at most.
+const (
+	refChunk    = 8 << 10
+	idChunkBits = 18
+	idChunk     = 1 << idChunkBits
+	idChunkMask = idChunk - 1
+)
+
+// entryRefs holds the refs of a read and their ids in fixed-size chunks.
+// Growing it never copies what it holds: a slice grown by append holds its
+// old and new arrays at once until the next collection, so the index of a
+// large tree cost up to three times its size at the moment it grew, which
+// made the peak RSS of a read grow with the tree.
+type entryRefs struct {
+	refs [][]ref  // chunks of refChunk refs
+	ids  [][]byte // chunks of idChunk bytes; an id never spans two
+	n    int
+}
+
+// add appends an entry and returns its index.
+func (e *entryRefs) add(id string, kind uint8, part uint16) (uint32, error) {
+	if len(id) > math.MaxUint16 || e.n >= math.MaxUint32 {
+		return 0, fmt.Errorf("%w (%d entries, an id of %d bytes)", errIndexFull, e.n, len(id))
+	}
+	last := len(e.ids) - 1
+	if last < 0 || len(e.ids[last])+len(id) > idChunk {
+		if len(e.ids) >= 1<<(32-idChunkBits) {
+			return 0, fmt.Errorf("%w (%d entries, %d bytes of ids)", errIndexFull, e.n, len(e.ids)*idChunk)
+		}
+		e.ids = append(e.ids, make([]byte, 0, max(idChunk, len(id))))
+		last++
+	}
+	off := uint32(last)<<idChunkBits | uint32(len(e.ids[last]))
+	e.ids[last] = append(e.ids[last], id...)
+	if e.n%refChunk == 0 {
+		e.refs = append(e.refs, make([]ref, 0, refChunk))
+	}
+	c := len(e.refs) - 1
+	e.refs[c] = append(e.refs[c], ref{off: off, n: uint16(len(id)), kind: kind, part: part})
+	i := uint32(e.n)
+	e.n++
+	return i, nil
+}
+
+// at returns the ref of entry i.
+func (e *entryRefs) at(i uint32) ref { return e.refs[i/refChunk][i%refChunk] }
+
+// id returns the source id of r (bytes of the arena).
+func (e *entryRefs) id(r ref) []byte {
+	c, o := r.off>>idChunkBits, r.off&idChunkMask
+	return e.ids[c][o : o+uint32(r.n)]
 }
 
 // treeSink writes rows as they arrive and keeps compact indexes.
@@ -191,8 +245,7 @@ type treeSink struct {
 	members   *artifact.TableWriter[records.Membership] // rows resolved during the read
 	byDN      map[uint64]uint32                         // hash of the DN's Norm -> index in refs
 	byID      map[uint64]uint32                         // hash of the source id -> index in refs; built on first use
-	refs      []ref
-	ids       []byte
+	refs      entryRefs
 	parts     []string
 	partIdx   map[string]uint16
 	spill     *os.File
@@ -230,29 +283,28 @@ func (s *treeSink) index(dn, norm, partition, id string, kind uint8) (bool, erro
 	if _, dup := s.byDN[h]; dup {
 		return false, nil
 	}
-	if len(s.ids)+len(id) > math.MaxUint32 || len(id) > math.MaxUint16 || len(s.refs) >= math.MaxUint32 {
-		return false, fmt.Errorf("%w (%d entries, %d bytes of ids)", errIndexFull, len(s.refs), len(s.ids))
+	i, err := s.refs.add(id, kind, s.partition(partition))
+	if err != nil {
+		return false, err
 	}
-	s.byDN[h] = uint32(len(s.refs))
-	s.refs = append(s.refs, ref{off: uint32(len(s.ids)), n: uint16(len(id)), kind: kind, part: s.partition(partition)})
-	s.ids = append(s.ids, id...)
+	s.byDN[h] = i
 	// Entries read so far (after this one: the first call reports 1, not 0).
-	if s.progress != nil && (len(s.refs) == 1 || len(s.refs)%progressEvery == 0) {
-		s.progress(int64(len(s.refs)))
+	if s.progress != nil && (s.refs.n == 1 || s.refs.n%progressEvery == 0) {
+		s.progress(int64(s.refs.n))
 	}
 	return true, nil
 }
 
 // id returns the source id of r (bytes of the arena).
-func (s *treeSink) id(r ref) []byte { return s.ids[r.off : r.off+uint32(r.n)] }
+func (s *treeSink) id(r ref) []byte { return s.refs.id(r) }
 
 // byIDIndex builds byID from refs (only sources that name members by id,
 // such as OTDS REST, need it; a later entry with the same id wins).
 func (s *treeSink) byIDIndex() map[uint64]uint32 {
 	if s.byID == nil {
-		s.byID = make(map[uint64]uint32, len(s.refs))
-		for i, r := range s.refs {
-			s.byID[maphash.Bytes(s.seed, s.id(r))] = uint32(i)
+		s.byID = make(map[uint64]uint32, s.refs.n)
+		for i := range uint32(s.refs.n) {
+			s.byID[maphash.Bytes(s.seed, s.id(s.refs.at(i)))] = i
 		}
 	}
 	return s.byID
@@ -316,7 +368,7 @@ func (s *treeSink) Member(groupDN, groupSourceID, partition, memberDN, memberSou
 	if memberSourceID == "" && s.members != nil {
 		if norm, _, err := entry.NormDN(memberDN); err == nil {
 			if i, ok := s.byDN[s.hash(norm)]; ok {
-				found := s.refs[i]
+				found := s.refs.at(i)
 				return s.members.Write(records.Membership{Tree: s.tree.Name, Partition: partition, GroupDN: groupDN,
 					GroupSourceID: groupSourceID, MemberDN: memberDN, MemberSourceID: string(s.id(found)),
 					MemberKind: memberKinds[found.kind], MemberPartition: s.parts[found.part]})
@@ -413,7 +465,7 @@ func (s *treeSink) resolve(ctx context.Context, w *artifact.TableWriter[records.
 		if memberID != "" {
 			var i uint32
 			if i, ok = s.byIDIndex()[s.hash(memberID)]; ok {
-				found = s.refs[i]
+				found = s.refs.at(i)
 				ok = string(s.id(found)) == memberID
 			}
 			if !ok {
@@ -434,7 +486,7 @@ func (s *treeSink) resolve(ctx context.Context, w *artifact.TableWriter[records.
 			}
 			var i uint32
 			if i, ok = s.byDN[s.hash(norm)]; ok {
-				found = s.refs[i]
+				found = s.refs.at(i)
 			} else {
 				if mp != "" && !s.tree.IncludesPartition(mp) {
 					// a member in a partition this tree does not publish: keep
@@ -568,7 +620,7 @@ func runTree(ctx context.Context, env artifact.Env, tree config.Tree, opts Optio
 		return fail(code, fmt.Errorf("tree %s: read incomplete, nothing published: %w", tree.Name, err))
 	}
 	if sink.progress != nil {
-		sink.progress(int64(len(sink.refs))) // the final count of the read
+		sink.progress(int64(sink.refs.n)) // the final count of the read
 	}
 	// the read is complete: finish accounts and groups (their last row
 	// groups and builders) before resolve adds the spilled memberships
