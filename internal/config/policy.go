@@ -123,13 +123,7 @@ type Profile struct {
 
 // profileFields are the fields accepted by Profile (the table's Profile facet).
 func profileFields() []string {
-	var out []string
-	for _, f := range contract.Fields() {
-		if f.Profile {
-			out = append(out, f.Name)
-		}
-	}
-	return out
+	return contract.FieldNames(func(f *contract.Field) bool { return f.Profile })
 }
 
 // Policy ops that thresholds may name.

@@ -143,13 +143,7 @@ func DefaultAttributes() Attributes {
 // accountLogicalNames are the logical names that are account columns (and so
 // may be required or have a null-rate limit), besides extra attributes.
 func accountLogicalNames() []string {
-	var out []string
-	for _, f := range contract.Fields() {
-		if f.Checked {
-			out = append(out, f.Name)
-		}
-	}
-	return out
+	return contract.FieldNames(func(f *contract.Field) bool { return f.Checked })
 }
 
 // Health configures a tree's source-health gates. A tripped gate blocks the

@@ -287,6 +287,18 @@ func Register(f Field) (unregister func()) {
 	}
 }
 
+// FieldNames returns the names of the fields keep accepts, in table order.
+func FieldNames(keep func(*Field) bool) []string {
+	var out []string
+	fs := Fields()
+	for i := range fs {
+		if keep(&fs[i]) {
+			out = append(out, fs[i].Name)
+		}
+	}
+	return out
+}
+
 // AccountFields returns the fields that are account list columns (raw
 // values read from an attribute), in table order.
 func AccountFields() []*Field {
