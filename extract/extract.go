@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -171,12 +172,14 @@ var errIndexFull = errors.New("the member-resolution index is full (over 4 GiB o
 
 // ref is what the stage remembers of one entry for member resolution: its
 // source id (a slice of the ids arena), kind and partition, in 12 bytes.
-// With byDN (8-byte hash -> 4-byte index) that is about 65 bytes per entry
-// including the id text, the only per-entry memory of a read.
+// With byDN (8-byte hash -> 4-byte index) that is about 50 bytes per entry
+// with a UUID source id (kept as its 16 bytes), the only per-entry memory of
+// a read.
 type ref struct {
 	off  uint32 // id = entryRefs.id(ref): chunk off>>idChunkBits, from off&idChunkMask
-	n    uint16
-	kind uint8 // 1 user, 2 group
+	n    uint16 // bytes in the arena
+	kind uint8  // 1 user, 2 group
+	uuid bool   // the id is a lower-case UUID kept as its 16 bytes
 	part uint16
 }
 
@@ -205,8 +208,14 @@ func (e *entryRefs) add(id string, kind uint8, part uint16) (uint32, error) {
 	if len(id) > math.MaxUint16 || e.n >= math.MaxUint32 {
 		return 0, fmt.Errorf("%w (%d entries, an id of %d bytes)", errIndexFull, e.n, len(id))
 	}
+	var packed [16]byte
+	raw := id
+	isUUID := packUUID(&packed, id)
+	if isUUID {
+		raw = string(packed[:]) // does not escape: appended below
+	}
 	last := len(e.ids) - 1
-	if last < 0 || len(e.ids[last])+len(id) > idChunk {
+	if last < 0 || len(e.ids[last])+len(raw) > idChunk {
 		if len(e.ids) >= 1<<(32-idChunkBits) {
 			return 0, fmt.Errorf("%w (%d entries, %d bytes of ids)", errIndexFull, e.n, len(e.ids)*idChunk)
 		}
@@ -214,12 +223,12 @@ func (e *entryRefs) add(id string, kind uint8, part uint16) (uint32, error) {
 		last++
 	}
 	off := uint32(last)<<idChunkBits | uint32(len(e.ids[last]))
-	e.ids[last] = append(e.ids[last], id...)
+	e.ids[last] = append(e.ids[last], raw...)
 	if e.n%refChunk == 0 {
 		e.refs = append(e.refs, make([]ref, 0, refChunk))
 	}
 	c := len(e.refs) - 1
-	e.refs[c] = append(e.refs[c], ref{off: off, n: uint16(len(id)), kind: kind, part: part})
+	e.refs[c] = append(e.refs[c], ref{off: off, n: uint16(len(raw)), kind: kind, uuid: isUUID, part: part})
 	i := uint32(e.n)
 	e.n++
 	return i, nil
@@ -228,10 +237,55 @@ func (e *entryRefs) add(id string, kind uint8, part uint16) (uint32, error) {
 // at returns the ref of entry i.
 func (e *entryRefs) at(i uint32) ref { return e.refs[i/refChunk][i%refChunk] }
 
-// id returns the source id of r (bytes of the arena).
-func (e *entryRefs) id(r ref) []byte {
+// id returns the source id of r.
+func (e *entryRefs) id(r ref) string {
 	c, o := r.off>>idChunkBits, r.off&idChunkMask
-	return e.ids[c][o : o+uint32(r.n)]
+	b := e.ids[c][o : o+uint32(r.n)]
+	if !r.uuid {
+		return string(b)
+	}
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	hex.Encode(out[9:13], b[4:6])
+	hex.Encode(out[14:18], b[6:8])
+	hex.Encode(out[19:23], b[8:10])
+	hex.Encode(out[24:36], b[10:16])
+	out[8], out[13], out[18], out[23] = '-', '-', '-', '-'
+	return string(out[:])
+}
+
+// packUUID puts the 16 bytes of id into dst when id is a UUID written the
+// way it is read back (36 characters, lower-case hex, dashes at 8, 13, 18
+// and 23): the id text is then rebuilt exactly.
+func packUUID(dst *[16]byte, id string) bool {
+	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
+		return false
+	}
+	j := 0
+	for i := 0; i < 36; {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i++
+			continue
+		}
+		hi, ok1 := lowerHex(id[i])
+		lo, ok2 := lowerHex(id[i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[j] = hi<<4 | lo
+		i, j = i+2, j+1
+	}
+	return true
+}
+
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // treeSink writes rows as they arrive and keeps compact indexes.
@@ -296,7 +350,7 @@ func (s *treeSink) index(dn, norm, partition, id string, kind uint8) (bool, erro
 }
 
 // id returns the source id of r (bytes of the arena).
-func (s *treeSink) id(r ref) []byte { return s.refs.id(r) }
+func (s *treeSink) id(r ref) string { return s.refs.id(r) }
 
 // byIDIndex builds byID from refs (only sources that name members by id,
 // such as OTDS REST, need it; a later entry with the same id wins).
@@ -304,7 +358,7 @@ func (s *treeSink) byIDIndex() map[uint64]uint32 {
 	if s.byID == nil {
 		s.byID = make(map[uint64]uint32, s.refs.n)
 		for i := range uint32(s.refs.n) {
-			s.byID[maphash.Bytes(s.seed, s.id(s.refs.at(i)))] = i
+			s.byID[s.hash(s.id(s.refs.at(i)))] = i
 		}
 	}
 	return s.byID
@@ -370,7 +424,7 @@ func (s *treeSink) Member(groupDN, groupSourceID, partition, memberDN, memberSou
 			if i, ok := s.byDN[s.hash(norm)]; ok {
 				found := s.refs.at(i)
 				return s.members.Write(records.Membership{Tree: s.tree.Name, Partition: partition, GroupDN: groupDN,
-					GroupSourceID: groupSourceID, MemberDN: memberDN, MemberSourceID: string(s.id(found)),
+					GroupSourceID: groupSourceID, MemberDN: memberDN, MemberSourceID: s.id(found),
 					MemberKind: memberKinds[found.kind], MemberPartition: s.parts[found.part]})
 			}
 		}
@@ -466,7 +520,7 @@ func (s *treeSink) resolve(ctx context.Context, w *artifact.TableWriter[records.
 			var i uint32
 			if i, ok = s.byIDIndex()[s.hash(memberID)]; ok {
 				found = s.refs.at(i)
-				ok = string(s.id(found)) == memberID
+				ok = s.id(found) == memberID
 			}
 			if !ok {
 				rej.Code, rej.Reason, rej.Detail = entry.CodeDanglingMember, "the member id points at no account or group of this tree", memberID
@@ -504,7 +558,7 @@ func (s *treeSink) resolve(ctx context.Context, w *artifact.TableWriter[records.
 				continue
 			}
 		}
-		m.MemberSourceID = string(s.id(found))
+		m.MemberSourceID = s.id(found)
 		m.MemberKind = memberKinds[found.kind]
 		m.MemberPartition = s.parts[found.part]
 		if err := w.Write(m); err != nil {

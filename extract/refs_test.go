@@ -15,6 +15,8 @@ func TestEntryRefsAcrossChunks(t *testing.T) {
 		id   func(i int) string
 	}{
 		{"uuids", 3*refChunk + 17, func(i int) string { return fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i*7) }},
+		{"upper-case uuids stay as written", 100, func(i int) string { return fmt.Sprintf("%08X-0000-4000-8000-%012X", i+10, i*7) }},
+		{"almost uuids", 100, func(i int) string { return fmt.Sprintf("%08x-0000-4000-8000_%012x", i, i) }},
 		{"long ids fill id chunks first", 3000, func(i int) string { return fmt.Sprintf("%d-%s", i, strings.Repeat("x", 1000+i%500)) }},
 		{"empty ids", 10, func(int) string { return "" }},
 	}
@@ -29,7 +31,7 @@ func TestEntryRefsAcrossChunks(t *testing.T) {
 			}
 			for i := range tc.n {
 				r := e.at(uint32(i))
-				if got, want := string(e.id(r)), tc.id(i); got != want || r.kind != uint8(1+i%2) || r.part != uint16(i%3) {
+				if got, want := e.id(r), tc.id(i); got != want || r.kind != uint8(1+i%2) || r.part != uint16(i%3) {
 					t.Fatalf("entry %d: got id %q kind %d part %d, want %q %d %d", i, got, r.kind, r.part, want, 1+i%2, i%3)
 				}
 			}
