@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
@@ -37,31 +38,27 @@ type Result struct {
 // history (or, with Rebuild or when there is none, a fold over every earlier
 // published transform) advanced by this run's persons and, when this run has
 // a published plan, its desired_users. The run's transform must be published.
+//
+// The previous tables are streamed (read, advanced and written row by row,
+// see fold); only this run's persons are held in memory, compacted.
 func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 	st := env.Store
 	if st == nil {
 		return Result{}, errors.New("history: no store configured")
 	}
 	var (
-		prev       []records.IdentityHistory
-		prevAccess []records.IdentityHistory
-		inputs     []artifact.Ref
-		res        Result
-		runs       []string
+		prevM  *artifact.Manifest // the previous history, streamed
+		prev   []records.IdentityHistory
+		access []records.IdentityHistory
+		inputs []artifact.Ref
+		res    Result
+		runs   []string
 	)
 	if !opts.Rebuild {
 		m, ref, err := artifact.LatestManifest(ctx, st, string(contract.History), env.RunID)
 		switch {
 		case err == nil:
-			prev, err = ReadTable(ctx, st, m, env.TempDir)
-			if err != nil {
-				return Result{}, fmt.Errorf("history: read the previous history of run %s: %w", m.RunID, err)
-			}
-			if _, ok := m.Tables[records.AccessHistorySpec.Name]; ok {
-				if prevAccess, err = artifact.ReadAll[Row](ctx, st, m, records.AccessHistorySpec, artifact.WithTempDir(env.TempDir)); err != nil {
-					return Result{}, fmt.Errorf("history: read the previous access_history of run %s: %w", m.RunID, err)
-				}
-			}
+			prevM = m
 			inputs = append(inputs, ref)
 			runs = []string{env.RunID}
 		case errors.Is(err, artifact.ErrNotPublished):
@@ -85,8 +82,9 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("history: %w", err)
 	}
-	for _, runID := range runs {
-		snaps, refs, err := Snapshots(ctx, env, runID)
+	// A rebuild folds the earlier runs in memory; the last run is streamed.
+	for _, runID := range runs[:len(runs)-1] {
+		snaps, _, err := Snapshots(ctx, env, runID)
 		if err != nil {
 			return Result{}, err
 		}
@@ -100,59 +98,136 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 				personOf[sn.Email] = sn.PersonID
 			}
 		}
-		actual, arefs, hasPull, err := actualSnapshots(ctx, env, runID, infos, personOf)
+		actual, _, hasPull, err := actualSnapshots(ctx, env, runID, infos, personOf)
 		if err != nil {
 			return Result{}, err
 		}
 		if hasPull {
-			prevAccess = Next(prevAccess, actual, runID, at)
-			if runID == env.RunID {
-				inputs = append(inputs, arefs...)
-			}
+			access = Next(access, actual, runID, at)
 		}
-		next := Next(prev, snaps, runID, at)
-		if runID == env.RunID {
-			inputs = append(inputs, refs...)
-			res.Opened, res.Closed = diffCounts(prev, next, runID)
-		}
-		prev = next
+		prev = Next(prev, snaps, runID, at)
 		res.Folded++
 	}
 
-	stage := artifact.NewStage(env, string(contract.History))
-	w, err := artifact.OpenTable[Row](stage, records.IdentityHistorySpec)
-	if err != nil {
-		stage.Abort()
-		return Result{}, fmt.Errorf("history: %w", err)
+	at, ok := RunTime(env.RunID)
+	if !ok {
+		return Result{}, fmt.Errorf("history: run id %s does not start with a date", env.RunID)
 	}
-	for _, r := range prev {
-		if err := w.Write(r); err != nil {
-			stage.Abort()
-			return Result{}, fmt.Errorf("history: write identity_history: %w", err)
+	cur, personOf, refs, err := currentOf(ctx, env, env.RunID)
+	if err != nil {
+		return Result{}, err
+	}
+	inputs = append(inputs, refs...)
+	actual, arefs, hasPull, err := actualSnapshots(ctx, env, env.RunID, infos, personOf)
+	if err != nil {
+		return Result{}, err
+	}
+	personOf = nil
+	var curAccess *current
+	if hasPull {
+		inputs = append(inputs, arefs...)
+		curAccess = newCurrent()
+		for _, s := range actual {
+			if err := curAccess.addSnapshot(s); err != nil {
+				return Result{}, err
+			}
+		}
+		curAccess.sorted()
+		actual = nil
+	}
+	res.Folded++
+
+	src := sources{identity: rowsOf(prev), access: rowsOf(access)}
+	if prevM != nil {
+		src = streamed(ctx, env, prevM)
+	}
+	res2, err := publish(ctx, env, src, cur, curAccess, at, inputs, res)
+	if errors.Is(err, errUnsorted) {
+		// Not written by this program: read it whole and sort it, as Next would.
+		if prev, access, err = readPrevious(ctx, env, prevM); err != nil {
+			return Result{}, err
+		}
+		res2, err = publish(ctx, env, sources{identity: rowsOf(prev), access: rowsOf(access)}, cur, curAccess, at, inputs, res)
+	}
+	return res2, err
+}
+
+// sources yields the previous tables' rows.
+type sources struct {
+	identity, access func(yield func(Row) error) error
+}
+
+// streamed reads the previous history m's tables as they are needed.
+func streamed(ctx context.Context, env artifact.Env, m *artifact.Manifest) sources {
+	read := func(spec records.Spec) func(yield func(Row) error) error {
+		return func(yield func(Row) error) error {
+			if _, ok := m.Tables[spec.Name]; !ok {
+				return nil
+			}
+			if err := artifact.ReadTable(ctx, env.Store, m, spec, yield, artifact.WithTempDir(env.TempDir)); err != nil {
+				if errors.Is(err, errUnsorted) {
+					return err
+				}
+				return fmt.Errorf("history: read the previous %s of run %s: %w", spec.Name, m.RunID, err)
+			}
+			return nil
 		}
 	}
+	return sources{identity: read(records.IdentityHistorySpec), access: read(records.AccessHistorySpec)}
+}
+
+// readPrevious reads the previous history's tables whole, each sorted as
+// Next sorts.
+func readPrevious(ctx context.Context, env artifact.Env, m *artifact.Manifest) (identity, access []Row, err error) {
+	identity, err = ReadTable(ctx, env.Store, m, env.TempDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("history: read the previous history of run %s: %w", m.RunID, err)
+	}
+	if _, ok := m.Tables[records.AccessHistorySpec.Name]; ok {
+		if access, err = artifact.ReadAll[Row](ctx, env.Store, m, records.AccessHistorySpec, artifact.WithTempDir(env.TempDir)); err != nil {
+			return nil, nil, fmt.Errorf("history: read the previous access_history of run %s: %w", m.RunID, err)
+		}
+	}
+	sortRows(identity)
+	sortRows(access)
+	return identity, access, nil
+}
+
+// publish folds the run into the previous tables and publishes stage
+// history. curAccess is nil when there is no pull yet (access_history is
+// carried as it is).
+func publish(ctx context.Context, env artifact.Env, src sources, cur, curAccess *current, at time.Time, inputs []artifact.Ref, res Result) (Result, error) {
+	stage := artifact.NewStage(env, string(contract.History))
+	defer stage.Abort()
+	w, err := artifact.OpenTable[Row](stage, records.IdentityHistorySpec)
+	if err != nil {
+		return Result{}, fmt.Errorf("history: %w", err)
+	}
+	n, err := fold(src.identity, cur, env.RunID, at, w.Write)
+	if err != nil {
+		return Result{}, wrapFold("identity_history", err)
+	}
 	if err := w.Close(); err != nil {
-		stage.Abort()
 		return Result{}, fmt.Errorf("history: close identity_history: %w", err)
 	}
 	aw, err := artifact.OpenTable[Row](stage, records.AccessHistorySpec)
 	if err != nil {
-		stage.Abort()
 		return Result{}, fmt.Errorf("history: %w", err)
 	}
-	for _, r := range prevAccess {
-		if err := aw.Write(r); err != nil {
-			stage.Abort()
-			return Result{}, fmt.Errorf("history: write access_history: %w", err)
-		}
+	if curAccess != nil {
+		_, err = fold(src.access, curAccess, env.RunID, at, aw.Write)
+	} else {
+		err = src.access(aw.Write)
+	}
+	if err != nil {
+		return Result{}, wrapFold("access_history", err)
 	}
 	if err := aw.Close(); err != nil {
-		stage.Abort()
 		return Result{}, fmt.Errorf("history: close access_history: %w", err)
 	}
 	res.AccessRows = aw.Rows()
 	res.Rows = w.Rows()
-	res.Current = countOpen(prev)
+	res.Current, res.Opened, res.Closed = n.open, n.opened, n.closed
 	for _, in := range inputs {
 		stage.AddInput(in)
 	}
@@ -164,6 +239,124 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 	}
 	res.Ref = ref
 	return res, nil
+}
+
+func wrapFold(table string, err error) error {
+	if errors.Is(err, errUnsorted) || strings.HasPrefix(err.Error(), "history:") {
+		return err
+	}
+	return fmt.Errorf("history: write %s: %w", table, err)
+}
+
+// personAttrs and personAccess are the columns of persons the history
+// tracks (personAccess also the directory groups, for runs without a plan).
+type personAttrs struct {
+	PersonID     string `parquet:"person_id"`
+	PrimaryEmail string `parquet:"primary_email"`
+	Status       string `parquet:"status"`
+	Role         string `parquet:"role"`
+	Region       string `parquet:"region"`
+	BusinessUnit string `parquet:"business_unit"`
+	Territory    string `parquet:"territory"`
+	Title        string `parquet:"title"`
+	Department   string `parquet:"department"`
+	Company      string `parquet:"company"`
+	Country      string `parquet:"country"`
+}
+
+type personAccess struct {
+	PersonID     string   `parquet:"person_id"`
+	PrimaryEmail string   `parquet:"primary_email"`
+	Status       string   `parquet:"status"`
+	Role         string   `parquet:"role"`
+	Region       string   `parquet:"region"`
+	BusinessUnit string   `parquet:"business_unit"`
+	Territory    string   `parquet:"territory"`
+	Title        string   `parquet:"title"`
+	Department   string   `parquet:"department"`
+	Company      string   `parquet:"company"`
+	Country      string   `parquet:"country"`
+	Groups       []string `parquet:"groups"`
+}
+
+func (p *personAccess) attrs() *personAttrs {
+	return &personAttrs{PersonID: p.PersonID, PrimaryEmail: p.PrimaryEmail, Status: p.Status, Role: p.Role, Region: p.Region,
+		BusinessUnit: p.BusinessUnit, Territory: p.Territory, Title: p.Title, Department: p.Department, Company: p.Company, Country: p.Country}
+}
+
+// desiredAccess is the column of desired_users the history tracks.
+type desiredAccess struct {
+	PersonID string   `parquet:"person_id"`
+	Groups   []string `parquet:"groups"`
+}
+
+// currentOf reads runID's persons (and, when the run's plan is published,
+// its desired groups) into a current, as Snapshots and FromPerson would
+// build them, without holding the persons. personOf maps each person's
+// address to its id (the first person with it).
+func currentOf(ctx context.Context, env artifact.Env, runID string) (*current, map[string]string, []artifact.Ref, error) {
+	st := env.Store
+	tm, tref, err := artifact.ReadManifest(ctx, st, runID, string(contract.Transform))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("history: read transform of run %s: %w", runID, err)
+	}
+	if tm.Status != artifact.StatusPublished {
+		return nil, nil, nil, fmt.Errorf("history: transform of run %s is %s, not published", runID, tm.Status)
+	}
+	refs := []artifact.Ref{tref}
+	cur := newCurrent()
+	planned := false
+	desired := map[string]uint32{}
+	pm, pref, err := artifact.ReadManifest(ctx, st, runID, string(contract.Plan))
+	switch {
+	case err == nil && pm.Status == artifact.StatusPublished:
+		if _, ok := pm.Tables[records.DesiredUsersSpec.Name]; ok {
+			planned = true
+			refs = append(refs, pref)
+			err := artifact.ReadTable(ctx, st, pm, records.DesiredUsersSpec, func(d desiredAccess) error {
+				if _, dup := desired[d.PersonID]; !dup {
+					desired[strings.Clone(d.PersonID)] = cur.groupSet(d.Groups)
+				}
+				return nil
+			}, artifact.WithTempDir(env.TempDir))
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("history: read desired_users of run %s: %w", runID, err)
+			}
+		}
+	case err == nil, errors.Is(err, artifact.ErrNotPublished):
+		// No published plan (blocked or never planned): directory access.
+	default:
+		return nil, nil, nil, fmt.Errorf("history: read plan of run %s: %w", runID, err)
+	}
+	personOf := map[string]string{}
+	add := func(p *personAttrs, groups uint32) {
+		email := strings.ToLower(strings.TrimSpace(p.PrimaryEmail))
+		if _, dup := personOf[email]; !dup && email != "" {
+			personOf[email] = p.PersonID
+		}
+		source := AccessDirectory
+		if planned {
+			source = AccessPlan
+		}
+		vals := [nAttrs]string{p.Role, p.Region, p.BusinessUnit, p.Territory, p.Title, p.Department, p.Company, p.Country, source}
+		cur.add(p.PersonID, email, p.Status, &vals, groups)
+	}
+	if planned {
+		err = artifact.ReadTable(ctx, st, tm, records.PersonsSpec, func(p personAttrs) error {
+			add(&p, desired[p.PersonID]) // 0 (no groups) when the plan left the person out
+			return nil
+		}, artifact.WithTempDir(env.TempDir))
+	} else {
+		err = artifact.ReadTable(ctx, st, tm, records.PersonsSpec, func(p personAccess) error {
+			add(p.attrs(), cur.groupSet(p.Groups))
+			return nil
+		}, artifact.WithTempDir(env.TempDir))
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("history: read persons of run %s: %w", runID, err)
+	}
+	cur.sorted()
+	return cur, personOf, refs, nil
 }
 
 // ReadTable reads the identity_history table a history manifest lists.
@@ -244,34 +437,4 @@ func transformRuns(ctx context.Context, env artifact.Env) ([]string, error) {
 	}
 	sort.Strings(runs)
 	return runs, nil
-}
-
-func countOpen(h []records.IdentityHistory) int {
-	n := 0
-	for _, r := range h {
-		if r.ValidTo == nil {
-			n++
-		}
-	}
-	return n
-}
-
-// diffCounts counts the rows runID opened and the rows it closed.
-func diffCounts(prev, next []records.IdentityHistory, runID string) (opened, closed int) {
-	wasOpen := map[string]bool{}
-	for _, r := range prev {
-		if r.ValidTo == nil {
-			wasOpen[r.PersonID+"\x00"+r.ValidFrom.Format(time.RFC3339Nano)] = true
-		}
-	}
-	for _, r := range next {
-		k := r.PersonID + "\x00" + r.ValidFrom.Format(time.RFC3339Nano)
-		if r.ValidTo == nil && r.OpenedRunID == runID && !wasOpen[k] {
-			opened++
-		}
-		if r.ValidTo != nil && wasOpen[k] {
-			closed++
-		}
-	}
-	return opened, closed
 }
