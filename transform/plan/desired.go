@@ -467,6 +467,36 @@ func containsStr(l []string, s string) bool {
 // Desired applies the policy to every person (in parallel; programs are safe
 // for concurrent use). Wants keep the persons' order.
 func Desired(persons []records.Person, pol *Policy) (*Evaluation, error) {
+	e := newEvaluator(pol)
+	if err := e.add(persons); err != nil {
+		return nil, err
+	}
+	return e.done(), nil
+}
+
+// evaluator is Desired over persons given in batches (Run streams the
+// persons table through it, so the persons are never all in memory): the
+// memo, the interned rule outcomes and the rule hits carry from batch to
+// batch, and the result is what Desired gives for all batches at once.
+type evaluator struct {
+	pol    *Policy
+	mm     *memo
+	caches []map[string]*granted // per worker
+	hits   []map[string]int      // per worker
+	ev     *Evaluation
+}
+
+func newEvaluator(pol *Policy) *evaluator {
+	e := &evaluator{pol: pol, ev: &Evaluation{Excluded: map[string]string{}, Protected: map[string]string{}, RuleHits: map[string]int{}}}
+	if pol.memoOK {
+		e.mm = &memo{m: map[string]*ruleResult{}}
+	}
+	return e
+}
+
+// add evaluates a batch of persons, in order after the earlier batches.
+func (e *evaluator) add(persons []records.Person) error {
+	pol := e.pol
 	res := make([]personResult, len(persons))
 	wants := make([]Want, len(persons))
 	workers := runtime.GOMAXPROCS(0)
@@ -476,23 +506,22 @@ func Desired(persons []records.Person, pol *Policy) (*Evaluation, error) {
 	if len(persons) < 1024 {
 		workers = 1
 	}
-	var mm *memo
-	if pol.memoOK {
-		mm = &memo{m: map[string]*ruleResult{}}
+	for len(e.caches) < workers {
+		e.caches = append(e.caches, map[string]*granted{})
+		e.hits = append(e.hits, map[string]int{})
 	}
+	mm := e.mm
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
-	hits := make([]map[string]int, workers)
 	chunk := (len(persons) + workers - 1) / max(workers, 1)
 	for w := 0; w < workers; w++ {
 		lo, hi := w*chunk, min((w+1)*chunk, len(persons))
-		hits[w] = map[string]int{}
 		wg.Add(1)
 		go func(w, lo, hi int) {
 			defer wg.Done()
-			cache := map[string]*granted{}
+			cache := e.caches[w]
 			for i := lo; i < hi; i++ {
-				r, err := pol.evalOne(&persons[i], &wants[i], cache, mm, hits[w])
+				r, err := pol.evalOne(&persons[i], &wants[i], cache, mm, e.hits[w])
 				if err != nil {
 					errs[w] = err
 					return
@@ -504,16 +533,11 @@ func Desired(persons []records.Person, pol *Policy) (*Evaluation, error) {
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	ev := &Evaluation{Excluded: map[string]string{}, Protected: map[string]string{}, Persons: len(persons), RuleHits: map[string]int{}}
-	for _, h := range hits {
-		for k, v := range h {
-			ev.RuleHits[k] += v
-		}
-	}
-	n := 0
+	ev := e.ev
+	ev.Persons += len(persons)
 	for i := range res {
 		r := &res[i]
 		p := &persons[i]
@@ -538,12 +562,18 @@ func Desired(persons []records.Person, pol *Policy) (*Evaluation, error) {
 			}
 			continue
 		}
-		if n != i {
-			wants[n] = wants[i]
-		}
-		n++
+		ev.Wants = append(ev.Wants, wants[i])
 	}
-	clear(wants[n:])
-	ev.Wants = wants[:n]
-	return ev, nil
+	return nil
+}
+
+// done is the evaluation of every person added.
+func (e *evaluator) done() *Evaluation {
+	for _, h := range e.hits {
+		for k, v := range h {
+			e.ev.RuleHits[k] += v
+		}
+	}
+	e.hits = nil
+	return e.ev
 }

@@ -145,10 +145,6 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		return nil, fmt.Errorf("plan: read the transform of run %s: %w (run transform first, or pass --from-run with a run that has one)", srcRun, err)
 	}
 	stage.AddInput(tref)
-	persons, err := artifact.ReadAll[records.Person](ctx, st, tm, records.PersonsSpec)
-	if err != nil {
-		return nil, fmt.Errorf("plan: read persons of run %s: %w", srcRun, err)
-	}
 
 	// Baseline and carried state.
 	base, bref, prevState, prevRun, latestPull, err := loadBaseline(ctx, st, srcRun)
@@ -159,11 +155,10 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		stage.AddInput(artifact.Ref{Stage: map[string]string{BaselinePull: string(contract.Pull), BaselinePrevious: string(contract.Plan)}[bref.Source], RunID: bref.RunID, Key: bref.Key, SHA256: bref.SHA256})
 	}
 
-	ev, err := Desired(persons, pol)
+	ev, err := evaluatePersons(ctx, env, tm, srcRun, pol)
 	if err != nil {
-		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("plan: %w", err))
+		return nil, err
 	}
-	persons = nil
 	p := Diff(ev, base, prevState, pol, now())
 	// The plan hash binds this run and its baseline, not only the content.
 	changesSHA := p.SHA256
@@ -226,6 +221,39 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 			len(blocked), strings.Join(sum.Blocked, "; "), st.URL(m.Blobs["plan.html"].Key), env.RunID)
 	}
 	return res, nil
+}
+
+// evalBatch is how many persons evaluatePersons holds at once.
+const evalBatch = 16384
+
+// evaluatePersons is Desired over the persons table of the transform tm,
+// streamed: persons are read and evaluated a batch at a time.
+func evaluatePersons(ctx context.Context, env artifact.Env, tm *artifact.Manifest, srcRun string, pol *Policy) (*Evaluation, error) {
+	e := newEvaluator(pol)
+	batch := make([]records.Person, 0, evalBatch)
+	var evalErr error
+	flush := func() error {
+		evalErr = e.add(batch)
+		clear(batch)
+		batch = batch[:0]
+		return evalErr
+	}
+	err := artifact.ReadTable(ctx, env.Store, tm, records.PersonsSpec, func(p records.Person) error {
+		if batch = append(batch, p); len(batch) == evalBatch {
+			return flush()
+		}
+		return nil
+	}, artifact.WithTempDir(env.TempDir))
+	if err == nil && len(batch) > 0 {
+		err = flush()
+	}
+	switch {
+	case evalErr != nil:
+		return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("plan: %w", evalErr))
+	case err != nil:
+		return nil, fmt.Errorf("plan: read persons of run %s: %w", srcRun, err)
+	}
+	return e.done(), nil
 }
 
 // describeBaseline adds to sum when the baseline was published, its drift
