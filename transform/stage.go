@@ -136,7 +136,10 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		ov.ForceSplit = append(ov.ForceSplit, fo.ForceSplit...)
 	}
 
-	// 4. graph: groups, accounts (kept raw until normalized), memberships
+	// 4. graph: groups, account keys, memberships. Only three columns of
+	// the accounts are read here; the accounts themselves are read again
+	// below, batch by batch, once the graph is built, so the raw population
+	// is never held in memory.
 	b := NewGraphBuilder()
 	var nacc int64
 	for _, m := range extracts {
@@ -148,11 +151,11 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 			return nil, fmt.Errorf("transform: read groups of %s: %w", m.Stage, err)
 		}
 	}
-	raw := make([]records.Account, 0, nacc)
+	nread := 0
 	for _, m := range extracts {
-		if err := artifact.ReadTable(ctx, st, m, records.AccountsSpec, func(a records.Account) error {
+		if err := artifact.ReadTable(ctx, st, m, records.AccountsSpec, func(a accountKeyRow) error {
 			b.AddAccount(a.Tree, a.SourceID, a.DN)
-			raw = append(raw, a)
+			nread++
 			return nil
 		}); err != nil {
 			return nil, fmt.Errorf("transform: read accounts of %s: %w", m.Stage, err)
@@ -178,32 +181,56 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	if err != nil {
 		return nil, fmt.Errorf("transform: %w", err)
 	}
-	norm := make([]records.AccountNormalized, len(raw))
+	norm := make([]records.AccountNormalized, 0, nread)
 	const batch = 8192
+	raw := make([]records.Account, 0, batch)
 	refs := make([][]GroupRef, batch)
 	workers := runtime.GOMAXPROCS(0)
 	var sc batchScratch
-	for lo := 0; lo < len(raw); lo += batch {
+	flush := func() error {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
-		hi := min(lo+batch, len(raw))
-		// raw is in registration order unless an account was read twice
-		normalizeBatch(n, g, raw[lo:hi], norm[lo:hi], refs[:hi-lo], workers, lo, &sc)
-		for i := lo; i < hi; i++ {
-			an := &norm[i]
+		lo := len(norm)
+		if lo+len(raw) > nread {
+			return fmt.Errorf("transform: the extracts changed while they were read (%d accounts, then more); run transform again", nread)
+		}
+		norm = norm[:lo+len(raw)]
+		// accounts come in registration order (a key read twice aside)
+		normalizeBatch(n, g, raw, norm[lo:], refs[:len(raw)], workers, lo, &sc)
+		for i := range raw {
+			an := &norm[lo+i]
 			if err := aw.Write(*an); err != nil {
-				return nil, fmt.Errorf("transform: write accounts_normalized: %w", err)
+				return fmt.Errorf("transform: write accounts_normalized: %w", err)
 			}
-			for _, em := range Memberships(an.AccountKey, an.Tree, refs[i-lo]) {
+			for _, em := range Memberships(an.AccountKey, an.Tree, refs[i]) {
 				if err := ew.Write(em); err != nil {
-					return nil, fmt.Errorf("transform: write effective_memberships: %w", err)
+					return fmt.Errorf("transform: write effective_memberships: %w", err)
 				}
 			}
 			an.Groups = nil // recomputed from the graph when persons are assembled
 			raw[i] = records.Account{}
-			refs[i-lo] = nil
+			refs[i] = nil
 		}
+		raw = raw[:0]
+		return nil
+	}
+	for _, m := range extracts {
+		if err := artifact.ReadTable(ctx, st, m, records.AccountsSpec, func(a records.Account) error {
+			raw = append(raw, a)
+			if len(raw) == batch {
+				return flush()
+			}
+			return nil
+		}, artifact.Columns(normalizeColumns...)); err != nil {
+			return nil, fmt.Errorf("transform: read accounts of %s: %w", m.Stage, err)
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	if len(norm) != nread {
+		return nil, fmt.Errorf("transform: the extracts changed while they were read (%d accounts, then %d); run transform again", nread, len(norm))
 	}
 	raw = nil
 	res.Accounts, res.Memberships = aw.Rows(), ew.Rows()
@@ -274,6 +301,19 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	log.WithFields(logrus.Fields{"accounts": res.Accounts, "persons": res.Persons, "reviews": res.Reviews, "memberships": res.Memberships}).Debug("transform: published")
 	return res, nil
 }
+
+// accountKeyRow is the part of an accounts row the graph needs.
+type accountKeyRow struct {
+	Tree     string `parquet:"tree"`
+	SourceID string `parquet:"source_id"`
+	DN       string `parquet:"dn"`
+}
+
+// normalizeColumns are the accounts columns Normalize reads (the raw
+// member_of list, object_guid and created_at are not).
+var normalizeColumns = []string{"tree", "partition", "dn", "source_id", "modified_at", "login", "mail", "given_name", "surname",
+	"display_name", "employee_id", "title", "department", "company", "country", "city", "manager", "external_id", "disabled",
+	"locked", "service_account", "extra"}
 
 func writeAll[T any](stage *artifact.Stage, spec records.Spec, rows []T) error {
 	w, err := artifact.OpenTable[T](stage, spec)

@@ -3,6 +3,7 @@ package transform
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -236,6 +237,27 @@ func TestStageOverridesFileAndExplainByID(t *testing.T) {
 		}
 		if !strings.Contains(story, "a manual force_link override") {
 			t.Errorf("explain %q: story lacks the override:\n%s", q, story)
+		}
+	}
+}
+
+// TestNormalizeColumnsCoverAccounts: every accounts column is either read by
+// the normalize pass or known to be unused, so a new column is never
+// silently left out of normalization.
+func TestNormalizeColumnsCoverAccounts(t *testing.T) {
+	unused := map[string]bool{"member_of": true, "object_guid": true, "created_at": true}
+	read := map[string]bool{}
+	for _, c := range normalizeColumns {
+		read[c] = true
+	}
+	typ := reflect.TypeFor[records.Account]()
+	for i := 0; i < typ.NumField(); i++ {
+		col, _, _ := strings.Cut(typ.Field(i).Tag.Get("parquet"), ",")
+		if col == "" || col == "-" {
+			continue
+		}
+		if read[col] == unused[col] {
+			t.Errorf("accounts column %q: read by normalize %v, listed unused %v; want exactly one (add it to normalizeColumns if Normalize reads it)", col, read[col], unused[col])
 		}
 	}
 }

@@ -31,6 +31,7 @@ type readConfig struct {
 	batchRows int64
 	verify    bool
 	partOK    func(name string) bool
+	columns   []string // nil = every column of T
 }
 
 // WithAllocator sets the Arrow allocator used while reading (tests pass a
@@ -52,6 +53,13 @@ func WithoutVerify() ReadOption { return func(c *readConfig) { c.verify = false 
 // PartFilter makes ReadParts read only the part files whose file name
 // (part-NNNNN-<attempt>.parquet, unique in a run's table) ok accepts.
 func PartFilter(ok func(name string) bool) ReadOption { return func(c *readConfig) { c.partOK = ok } }
+
+// Columns reads only the named columns of T; T's other fields stay zero
+// (a reader that needs a few columns of a wide table decodes only those).
+// A name that is not a column of T is an error.
+func Columns(names ...string) ReadOption {
+	return func(c *readConfig) { c.columns = append(make([]string, 0, len(names)), names...) }
+}
 
 func readConfigOf(opts []ReadOption) readConfig {
 	c := readConfig{mem: memory.DefaultAllocator, batchRows: readBatchRows, verify: true}
@@ -83,11 +91,14 @@ func ReadTable[T any](ctx context.Context, st store.Store, m *Manifest, spec rec
 	if te.Schema != spec.Name || te.Version != spec.Version {
 		return fmt.Errorf("read table %s: stage %s of run %s published %s version %d, this program reads version %d; use a matching program version", spec.Name, m.Stage, m.RunID, te.Schema, te.Version, spec.Version)
 	}
+	cfg := readConfigOf(opts)
 	plan, err := planFor[T](spec)
+	if err == nil {
+		plan, err = plan.only(cfg.columns)
+	}
 	if err != nil {
 		return fmt.Errorf("read table %s: %w", spec.Name, err)
 	}
-	cfg := readConfigOf(opts)
 	for _, f := range te.Files {
 		want := &f
 		if !cfg.verify {
@@ -121,11 +132,14 @@ func ReadParts[T any](ctx context.Context, st store.Store, runID string, spec re
 	if err != nil {
 		return fmt.Errorf("read parts of %s: %w", spec.Name, err)
 	}
+	cfg := readConfigOf(opts)
 	plan, err := planFor[T](spec)
+	if err == nil {
+		plan, err = plan.only(cfg.columns)
+	}
 	if err != nil {
 		return fmt.Errorf("read parts of %s: %w", spec.Name, err)
 	}
-	cfg := readConfigOf(opts)
 	keys := map[string]string{} // file name -> key
 	isPart := func(name string) bool {
 		return !strings.Contains(name, "/") && strings.HasPrefix(name, "part-") && strings.HasSuffix(name, ".parquet")
@@ -303,18 +317,23 @@ func decodePart[T any](ctx context.Context, r readerAtSeeker, where string, plan
 	if err != nil {
 		return fmt.Errorf("read table %s: %s: %w", spec.Name, where, err)
 	}
-	idx, err := plan.columnIndex(sc)
-	if err != nil {
+	if _, err := plan.columnIndex(sc); err != nil {
 		return fmt.Errorf("read table %s: %s: %w", spec.Name, where, err)
 	}
 	if pf.NumRows() == 0 {
 		return nil
 	}
-	rr, err := fr.GetRecordReader(ctx, nil, nil)
+	// Only the leaf columns of the plan's fields are decoded: a file column
+	// T does not name is skipped (its bytes are still hashed, see readPart).
+	rr, err := fr.GetRecordReader(ctx, plan.leaves(pf.MetaData().Schema), nil)
 	if err != nil {
 		return fmt.Errorf("read table %s: %s: %w", spec.Name, where, err)
 	}
 	defer rr.Release()
+	idx, err := plan.columnIndex(rr.Schema())
+	if err != nil {
+		return fmt.Errorf("read table %s: %s: %w", spec.Name, where, err)
+	}
 	var zero T
 	row := new(T)
 	p := unsafe.Pointer(row)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/parquet/schema"
 
 	"github.com/otds-highspot/otds-highspot/internal/records"
 )
@@ -469,6 +470,41 @@ func readStrings(a *array.List, vals strSlab, i int) []string {
 		return nil
 	}
 	return vals[s:e:e]
+}
+
+// only narrows the plan to the named columns (nil = all of them).
+func (tp *tablePlan) only(names []string) (*tablePlan, error) {
+	if names == nil {
+		return tp, nil
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no column of %s selected", tp.typ)
+	}
+	out := &tablePlan{typ: tp.typ, schema: tp.schema}
+	for _, n := range names {
+		i := slices.IndexFunc(tp.cols, func(c column) bool { return c.name == n })
+		if i < 0 {
+			return nil, fmt.Errorf("%s has no column %q", tp.typ, n)
+		}
+		out.cols = append(out.cols, tp.cols[i])
+	}
+	return out, nil
+}
+
+// leaves lists the leaf column indices of a Parquet file schema that belong
+// to the plan's columns, in file order.
+func (tp *tablePlan) leaves(sc *schema.Schema) []int {
+	want := make(map[string]bool, len(tp.cols))
+	for _, c := range tp.cols {
+		want[c.name] = true
+	}
+	out := make([]int, 0, sc.NumColumns())
+	for i := 0; i < sc.NumColumns(); i++ {
+		if p := sc.Column(i).ColumnPath(); len(p) > 0 && want[p[0]] {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // columnIndex finds each plan column in a file schema by name.

@@ -476,3 +476,77 @@ func TestCommitCutShortIsRolledForward(t *testing.T) {
 		t.Errorf("staging after the roll-forward: %v, want empty", left)
 	}
 }
+
+// accountKeys names three of the accounts table's columns: a reader with a
+// narrow row type decodes only those.
+type accountKeys struct {
+	Tree     string `parquet:"tree"`
+	SourceID string `parquet:"source_id"`
+	DN       string `parquet:"dn"`
+}
+
+func TestReadSomeColumns(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStore()
+	s := NewStage(testEnv(t, st, "20261125T100000Z-cols"), "extract.acme")
+	s.SetLimits(Limits{RowGroupRows: 64})
+	w, err := OpenTable[records.Account](s, records.AccountsSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []records.Account
+	for i := 0; i < 300; i++ {
+		all = append(all, sampleAccount(i))
+		if err := w.Write(all[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, m, err := s.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		read func(mem memory.Allocator) ([]records.Account, error)
+		want func(records.Account) records.Account
+	}{
+		{"narrow row type", func(mem memory.Allocator) ([]records.Account, error) {
+			keys, err := ReadAll[accountKeys](ctx, st, m, records.AccountsSpec, WithAllocator(mem), WithBatchRows(50))
+			out := make([]records.Account, len(keys))
+			for i, k := range keys {
+				out[i] = records.Account{Tree: k.Tree, SourceID: k.SourceID, DN: k.DN}
+			}
+			return out, err
+		}, func(a records.Account) records.Account {
+			return records.Account{Tree: a.Tree, SourceID: a.SourceID, DN: a.DN}
+		}},
+		{"Columns", func(mem memory.Allocator) ([]records.Account, error) {
+			return ReadAll[records.Account](ctx, st, m, records.AccountsSpec, WithAllocator(mem), Columns("mail", "modified_at", "extra", "dn"))
+		}, func(a records.Account) records.Account {
+			return records.Account{DN: a.DN, Mail: a.Mail, ModifiedAt: a.ModifiedAt, Extra: a.Extra}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			got, err := tc.read(mem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(all) {
+				t.Fatalf("read %d rows, want %d", len(got), len(all))
+			}
+			for i := range all {
+				if want := tc.want(all[i]); !reflect.DeepEqual(got[i], want) {
+					t.Fatalf("row %d:\n got %+v\nwant %+v", i, got[i], want)
+				}
+			}
+		})
+	}
+	for _, cols := range [][]string{{"no_such_column"}, {}} {
+		_, err := ReadAll[records.Account](ctx, st, m, records.AccountsSpec, Columns(cols...))
+		if err == nil {
+			t.Errorf("Columns(%q): got no error, want one", cols)
+		}
+	}
+}
