@@ -276,6 +276,7 @@ type Graph struct {
 	qualByRank []string
 	accIdx     map[string]int32
 	accKeys    []string
+	accDNs     []string // as read
 	direct     [][]int32
 	Stats      GraphStats
 }
@@ -286,7 +287,7 @@ type Graph struct {
 // memberships × ancestors) to expand accounts: no per-pair repetition.
 func (b *GraphBuilder) Build() *Graph {
 	b.resolvePending()
-	g := &Graph{groups: b.groups, accIdx: b.accIdx, accKeys: b.accKeys, direct: b.direct, Stats: b.stats}
+	g := &Graph{groups: b.groups, accIdx: b.accIdx, accKeys: b.accKeys, accDNs: b.accDNs, direct: b.direct, Stats: b.stats}
 	g.Stats.Groups = len(b.groups)
 	g.anc = make([][]ancestor, len(b.groups))
 	g.self = make([][]string, len(b.groups))

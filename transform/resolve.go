@@ -352,6 +352,7 @@ func Resolve(cfg *config.Transform, in ResolveInput) (*Resolution, error) {
 		prev[l.AccountKey] = l.PersonID
 		prevIDs[l.PersonID] = true
 	}
+	in.Previous = nil // only the maps are read from here on
 
 	// overrides: splits are constraints, links are unions made before any key
 	for _, list := range in.Overrides.ForceSplit {

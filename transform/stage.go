@@ -114,7 +114,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	case err != nil:
 		return nil, fmt.Errorf("transform: find the previous transform: %w", err)
 	default:
-		prev, err = artifact.ReadAll[records.PersonLink](ctx, st, pm, records.PersonLinksSpec)
+		prev, err = artifact.ReadAll[records.PersonLink](ctx, st, pm, records.PersonLinksSpec, artifact.Columns("account_key", "person_id"))
 		if err != nil {
 			return nil, fmt.Errorf("transform: read previous person_links of run %s: %w", pm.RunID, err)
 		}
@@ -187,6 +187,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	refs := make([][]GroupRef, batch)
 	workers := runtime.GOMAXPROCS(0)
 	var sc batchScratch
+	held := newInterner(1 << 16)
 	flush := func() error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -208,7 +209,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 					return fmt.Errorf("transform: write effective_memberships: %w", err)
 				}
 			}
-			an.Groups = nil // recomputed from the graph when persons are assembled
+			holdRow(an, g, lo+i, held) // Groups are recomputed from the graph when persons are assembled
 			raw[i] = records.Account{}
 			refs[i] = nil
 		}
