@@ -5,7 +5,7 @@
 # private slapd (its own dir and port, stopped by PID on exit), then runs
 # BENCH_RUNS times (default 3 up to 100k, 1 above), alternating: `ldapsearch -E pr=1000/noprompt`
 # (all attributes of every user and group) and the Go extract stage
-# (extract/internal/benchextract: ldap source -> Parquet tables in a file
+# (tools/benchextract: ldap source -> Parquet tables in a file
 # store, page size 1000) against the same server. It prints one table: N,
 # median entries/s of each, the median of the per-run ratios, and the
 # extractor's largest peak RSS (getrusage). Targets (issue 3): ratio >= 0.8,
@@ -30,7 +30,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM # run the EXIT trap (stop slapd) when interrupted
 log() { echo "bench-extract: $*" >&2; }
-(cd "$ROOT" && go build -o "$WORK/benchextract" ./extract/internal/benchextract)
+(cd "$ROOT" && go build -o "$WORK/benchextract" ./tools/benchextract)
 BASE="ou=IdentityProviders,dc=identity,dc=opentext,dc=net"
 URL="ldap://127.0.0.1:$PORT"
 

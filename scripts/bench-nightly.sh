@@ -2,7 +2,7 @@
 # bench-nightly.sh: what `make bench-nightly` runs (issue 13). For each size N
 # in NIGHTLY_SIZES (default "200000"; 1000000 works, allow ~6 GiB of RAM) it
 # generates N accounts over 5 trees with 10% cross-tree duplicates and nested
-# groups (cmd/otdsgen), then day 2 with 1% churn (otdsgen -churn 0.01:
+# groups (tools/otdsgen), then day 2 with 1% churn (otdsgen -churn 0.01:
 # joiners, leavers, movers, newly disabled), and runs each day through the
 # built CLI the Airflow way: extract, transform, pull, plan and apply, each
 # its own process with one --run-id per day, against the in-process Highspot
@@ -40,7 +40,7 @@ trap 'exit 130' INT TERM
 log() { echo "bench-nightly: $*" >&2; }
 
 go build -o "$WORK/otds-highspot" ./cmd/otds-highspot
-go build -o "$WORK/otdsgen" ./cmd/otdsgen
+go build -o "$WORK/otdsgen" ./tools/otdsgen
 BINS=(after)
 BIN_after="$WORK/otds-highspot"
 if [ -n "${NIGHTLY_BASELINE:-}" ]; then

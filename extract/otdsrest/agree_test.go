@@ -8,7 +8,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/extract/ldap"
 	"github.com/otds-highspot/otds-highspot/extract/ldif/ldiftest"
-	"github.com/otds-highspot/otds-highspot/extract/otdsrest/standin"
+	"github.com/otds-highspot/otds-highspot/tools/otds-standin/standin"
 )
 
 // TestSourcesAgreeIntegration reads the fixture three ways — LDAP (slapd

@@ -19,9 +19,9 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/extract/ldif"
 	"github.com/otds-highspot/otds-highspot/extract/ldif/ldiftest"
-	"github.com/otds-highspot/otds-highspot/extract/otdsrest/standin"
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
+	"github.com/otds-highspot/otds-highspot/tools/otds-standin/standin"
 )
 
 // fixturePath is the repository's OTDS fixture: slapd, the ldif source and

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otds-highspot/otds-highspot/extract/otdsrest/standin"
+	"github.com/otds-highspot/otds-highspot/tools/otds-standin/standin"
 )
 
 // flaky serves the stand-in, but answers the first n GETs of data (sign-in

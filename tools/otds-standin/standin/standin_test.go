@@ -32,7 +32,7 @@ func TestDumpUpToDate(t *testing.T) {
 		got, _ := os.ReadFile(n)
 		want, err := os.ReadFile(filepath.Join("../../../fixtures/otds-rest", filepath.Base(n)))
 		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("fixtures/otds-rest/%s is stale or missing; regenerate: go run ./cmd/otds-standin -ldif fixtures/otds/trees.ldif -dump fixtures/otds-rest", filepath.Base(n))
+			t.Errorf("fixtures/otds-rest/%s is stale or missing; regenerate: go run ./tools/otds-standin -ldif fixtures/otds/trees.ldif -dump fixtures/otds-rest", filepath.Base(n))
 		}
 	}
 }

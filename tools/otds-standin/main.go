@@ -1,5 +1,5 @@
 // Command otds-standin serves an LDIF export over the OTDS REST API shapes
-// (extract/otdsrest/standin) on a local address, for trying the otds-rest
+// (tools/otds-standin/standin) on a local address, for trying the otds-rest
 // source by hand or in benchmarks:
 //
 //	otds-standin -ldif fixtures/otds/trees.ldif -addr 127.0.0.1:8480
@@ -28,7 +28,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/otds-highspot/otds-highspot/extract/otdsrest/standin"
+	"github.com/otds-highspot/otds-highspot/tools/otds-standin/standin"
 )
 
 func main() {
