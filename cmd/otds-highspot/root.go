@@ -194,15 +194,24 @@ retry), 11 locked, 130 cancelled. docs/operations.md has the recovery matrix.`,
 	return root
 }
 
-func newVersionCommand(opts *globalOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the program version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(opts.out(), version)
-			opts.summary = &pipelines.Summary{Command: "version", Details: map[string]any{"version": version}}
-			return nil
-		},
+// stageCommands returns the pipeline commands, one file each (cmd_<name>.go:
+// cmd_run.go, cmd_extract.go, ...). Each RunE loads the app and
+// calls one pipelines function; nothing else happens here.
+func stageCommands(opts *globalOptions) []*cobra.Command {
+	return []*cobra.Command{
+		newRunCommand(opts),
+		newExtractCommand(opts),
+		newTransformCommand(opts),
+		newPullCommand(opts),
+		newPlanCommand(opts),
+		newApplyCommand(opts),
+		newRunsCommand(opts),
+		newExplainCommand(opts),
+		newReviewCommand(opts),
+		newDoctorCommand(opts),
+		newSandboxCommand(opts),
+		newPruneCommand(opts),
+		newUnlockCommand(opts),
+		newDemoCommand(opts),
 	}
 }
