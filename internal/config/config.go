@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/otds-highspot/otds-highspot/internal/config/section"
 )
 
 // Config is the whole configuration file.
@@ -38,43 +40,21 @@ type Config struct {
 	Hash string `yaml:"-"`
 }
 
-// Error is one configuration problem: where it is and what to do.
-type Error struct {
-	File string // file name, "" when unknown
-	Line int    // 1-based line, 0 when unknown
-	Key  string // dotted key path, e.g. trees[1].ldap.url
-	Msg  string // what is wrong and what to do
-}
-
-func (e Error) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File)
-		if e.Line > 0 {
-			fmt.Fprintf(&b, ":%d", e.Line)
-		}
-		b.WriteString(": ")
-	} else if e.Line > 0 {
-		fmt.Fprintf(&b, "line %d: ", e.Line)
-	}
-	if e.Key != "" {
-		b.WriteString(e.Key)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
+// Error is one configuration problem: where it is and what to do. Each
+// section's Validate returns them with Key set; Parse adds File and Line.
+type Error = section.Error
 
 // Errors is a list of configuration problems, reported together.
-type Errors []Error
+type Errors = section.Errors
 
-func (es Errors) Error() string {
-	msgs := make([]string, len(es))
-	for i, e := range es {
-		msgs[i] = e.Error()
-	}
-	return "invalid configuration:\n  " + strings.Join(msgs, "\n  ")
-}
+// SecretRef points at a secret without holding it (section.SecretRef).
+type SecretRef = section.SecretRef
+
+// Secret holds a resolved secret value, redacted in every print (section.Secret).
+type Secret = section.Secret
+
+// NewSecret wraps a value.
+func NewSecret(v string) Secret { return section.NewSecret(v) }
 
 // Load reads, decodes (strictly), defaults and validates the file at path.
 func Load(path string) (*Config, error) {

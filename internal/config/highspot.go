@@ -220,8 +220,8 @@ func (r *HighspotREST) validate(k string) Errors {
 	default:
 		add("auth", fmt.Sprintf("unknown auth %q; use basic or oauth2", r.Auth))
 	}
-	errs = append(errs, r.APIKey.validate(k+".api_key", true)...)
-	errs = append(errs, r.APISecret.validate(k+".api_secret", true)...)
+	errs = append(errs, r.APIKey.Validate(k+".api_key", true)...)
+	errs = append(errs, r.APISecret.Validate(k+".api_secret", true)...)
 	if r.Auth == "oauth2" {
 		if msg := checkHTTPURL(r.TokenURL); msg != "" {
 			add("token_url", msg)
@@ -256,7 +256,7 @@ func (s *HighspotSCIM) validate(k string) Errors {
 	if msg := checkHTTPURL(s.BaseURL); msg != "" {
 		add("base_url", msg+"; use the SCIM root given by Highspot support, e.g. https://…/scim/v2")
 	}
-	errs = append(errs, s.Token.validate(k+".token", true)...)
+	errs = append(errs, s.Token.Validate(k+".token", true)...)
 	switch s.UseBulk {
 	case "auto", "never":
 	default:

@@ -77,7 +77,7 @@ func (o *Operate) applyDefaults() {
 func (o *Operate) validate(k string) Errors {
 	var errs Errors
 	a := o.Analytics
-	errs = append(errs, a.Key.validate(k+".analytics.key", a.Enabled)...)
+	errs = append(errs, a.Key.Validate(k+".analytics.key", a.Enabled)...)
 	for _, set := range []struct {
 		name string
 		m    map[string][]string

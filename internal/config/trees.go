@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/otds-highspot/otds-highspot/internal/config/section"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
@@ -400,7 +401,7 @@ func (l *LDAPSource) validate(k string) Errors {
 		if _, err := ldap.ParseDN(l.BindDN); err != nil {
 			errs = append(errs, Error{Key: k + ".bind_dn", Msg: fmt.Sprintf("does not parse as a DN: %v", err)})
 		}
-		errs = append(errs, l.BindPassword.validate(k+".bind_password", true)...)
+		errs = append(errs, l.BindPassword.Validate(k+".bind_password", true)...)
 	} else if !l.BindPassword.IsZero() {
 		errs = append(errs, Error{Key: k + ".bind_dn", Msg: "bind_password is set but bind_dn is empty; set the DN to bind as"})
 	}
@@ -432,18 +433,7 @@ func (l *LDAPSource) validate(k string) Errors {
 	return errs
 }
 
-func validAttrName(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i, r := range s {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || (i > 0 && (r >= '0' && r <= '9' || r == '-' || r == ';' || r == '.'))
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
+func validAttrName(s string) bool { return section.ValidAttrName(s) }
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))

@@ -95,12 +95,12 @@ func (r *RestSource) validate(k string) Errors {
 		if r.Username == "" {
 			errs = append(errs, Error{Key: k + ".username", Msg: "required for auth ticket: the OTDS user to sign in as, e.g. reader@otds.admin"})
 		}
-		errs = append(errs, r.Password.validate(k+".password", true)...)
+		errs = append(errs, r.Password.Validate(k+".password", true)...)
 	case "oauth2":
 		if r.ClientID == "" {
 			errs = append(errs, Error{Key: k + ".client_id", Msg: "required for auth oauth2: the confidential OAuth client's id"})
 		}
-		errs = append(errs, r.ClientSecret.validate(k+".client_secret", true)...)
+		errs = append(errs, r.ClientSecret.Validate(k+".client_secret", true)...)
 	default:
 		errs = append(errs, Error{Key: k + ".auth", Msg: fmt.Sprintf("unknown auth %q; use ticket or oauth2", r.Auth)})
 	}

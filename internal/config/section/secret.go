@@ -1,4 +1,4 @@
-package config
+package section
 
 import (
 	"fmt"
@@ -30,7 +30,9 @@ func (r SecretRef) String() string {
 	return "(none)"
 }
 
-func (r SecretRef) validate(key string, required bool) Errors {
+// Validate checks the reference: at most one of env and file, and one of
+// them when required.
+func (r SecretRef) Validate(key string, required bool) Errors {
 	switch {
 	case r.Env != "" && r.File != "":
 		return Errors{{Key: key, Msg: "set either env or file, not both"}}
