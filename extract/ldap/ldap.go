@@ -23,6 +23,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/extract"
 	"github.com/otds-highspot/otds-highspot/extract/entry"
+	"github.com/otds-highspot/otds-highspot/extract/ldap/ldapconf"
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 )
@@ -30,7 +31,7 @@ import (
 // Source reads one tree over LDAP.
 type Source struct {
 	tree   config.Tree
-	cfg    config.LDAPSource
+	cfg    ldapconf.Config
 	getenv func(string) string
 	log    logrus.FieldLogger
 	mapper *entry.Mapper
@@ -64,7 +65,7 @@ func New(tree config.Tree, getenv func(string) string, log logrus.FieldLogger) (
 
 // Filter is the search filter: user and group object classes (escaped)
 // each ANDed with the optional configured extra filter.
-func Filter(cfg config.LDAPSource) string {
+func Filter(cfg ldapconf.Config) string {
 	part := func(class, extra string) string {
 		f := "(objectClass=" + goldap.EscapeFilter(class) + ")"
 		if extra != "" {

@@ -9,36 +9,37 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/otds-highspot/otds-highspot/extract/ldap/ldapconf"
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
 func TestFilterEscapesConfigValues(t *testing.T) {
-	cfg := config.LDAPSource{UserObjectClass: "oTPerson", GroupObjectClass: "o*)(cn=x"}
+	cfg := ldapconf.Config{UserObjectClass: "oTPerson", GroupObjectClass: "o*)(cn=x"}
 	got := Filter(cfg)
 	want := `(|(objectClass=oTPerson)(objectClass=o\2a\29\28cn=x))`
 	if got != want {
 		t.Errorf("Filter: got %s, want %s", got, want)
 	}
-	cfg = config.LDAPSource{UserObjectClass: "oTPerson", GroupObjectClass: "oTGroup", UserFilter: "(!(oTType=TenantAdminUser))"}
+	cfg = ldapconf.Config{UserObjectClass: "oTPerson", GroupObjectClass: "oTGroup", UserFilter: "(!(oTType=TenantAdminUser))"}
 	if got, want := Filter(cfg), `(|(&(objectClass=oTPerson)(!(oTType=TenantAdminUser)))(objectClass=oTGroup))`; got != want {
 		t.Errorf("Filter with user_filter: got %s, want %s", got, want)
 	}
 }
 
 func TestBases(t *testing.T) {
-	tree := config.Tree{LDAP: config.LDAPSource{BaseDN: config.DefaultBaseDN}, Partitions: []string{"Acme Corp", "R&D, Europe"}}
+	tree := config.Tree{LDAP: ldapconf.Config{BaseDN: ldapconf.DefaultBaseDN}, Partitions: []string{"Acme Corp", "R&D, Europe"}}
 	got := Bases(tree)
-	want := []string{"ou=Acme Corp," + config.DefaultBaseDN, `ou=R&D\, Europe,` + config.DefaultBaseDN}
+	want := []string{"ou=Acme Corp," + ldapconf.DefaultBaseDN, `ou=R&D\, Europe,` + ldapconf.DefaultBaseDN}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("Bases: got %q, want %q", got, want)
 	}
 	tree.Partitions = nil
-	if got := Bases(tree); len(got) != 1 || got[0] != config.DefaultBaseDN {
-		t.Errorf("Bases without partitions: got %q, want [%s]", got, config.DefaultBaseDN)
+	if got := Bases(tree); len(got) != 1 || got[0] != ldapconf.DefaultBaseDN {
+		t.Errorf("Bases without partitions: got %q, want [%s]", got, ldapconf.DefaultBaseDN)
 	}
-	tree = config.Tree{LDAP: config.LDAPSource{BaseDN: "dc=example,dc=com"}, Partitions: []string{"x"}}
+	tree = config.Tree{LDAP: ldapconf.Config{BaseDN: "dc=example,dc=com"}, Partitions: []string{"x"}}
 	if got := Bases(tree); len(got) != 1 || got[0] != "dc=example,dc=com" {
 		t.Errorf("Bases with a non-OTDS base: got %q, want the base itself", got)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/extract"
 	"github.com/otds-highspot/otds-highspot/extract/entry"
+	"github.com/otds-highspot/otds-highspot/extract/ldap/ldapconf"
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
@@ -42,17 +43,17 @@ func New(tree config.Tree, open func(ctx context.Context, path string) (io.ReadC
 	}
 	baseDN := tree.LDIF.BaseDN
 	if baseDN == "" {
-		baseDN = config.DefaultBaseDN
+		baseDN = ldapconf.DefaultBaseDN
 	}
 	base, err := ldap.ParseDN(baseDN)
 	if err != nil {
 		return nil, fmt.Errorf("tree %s: ldif.base_dn %q does not parse: %w", tree.Name, baseDN, err)
 	}
 	if tree.LDIF.UserObjectClass == "" {
-		tree.LDIF.UserObjectClass = config.DefaultUserClass
+		tree.LDIF.UserObjectClass = ldapconf.DefaultUserClass
 	}
 	if tree.LDIF.GroupObjectClass == "" {
-		tree.LDIF.GroupObjectClass = config.DefaultGroupClass
+		tree.LDIF.GroupObjectClass = ldapconf.DefaultGroupClass
 	}
 	s := &Source{tree: tree, open: open, log: log.WithField("tree", tree.Name), mapper: nil, base: base, baseText: baseDN}
 	s.mapper = entry.NewMapper(&s.tree)

@@ -4,10 +4,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/otds-highspot/otds-highspot/extract/otdsrest/restconf"
 	"github.com/otds-highspot/otds-highspot/internal/config"
 )
 
-// TestRestConfigValidation covers the rest: keys (internal/config/trees_sources.go).
+// TestRestConfigValidation covers the rest: keys (extract/otdsrest/restconf), decoded and located by internal/config.
 func TestRestConfigValidation(t *testing.T) {
 	tests := []struct {
 		name, rest string
@@ -41,7 +42,7 @@ func TestRestConfigValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := cfg.Trees[0].Rest
-	if r.Auth != "ticket" || r.PageSize != 250 || r.RetryCount() != 4 || r.Timeout != config.DefaultRestTimeout {
+	if r.Auth != "ticket" || r.PageSize != 250 || r.RetryCount() != 4 || r.Timeout != restconf.DefaultTimeout {
 		t.Errorf("defaults: got auth %q page_size %d retries %d timeout %v, want ticket 250 4 60s", r.Auth, r.PageSize, r.RetryCount(), r.Timeout)
 	}
 }

@@ -42,6 +42,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/extract"
 	"github.com/otds-highspot/otds-highspot/extract/entry"
+	"github.com/otds-highspot/otds-highspot/extract/otdsrest/restconf"
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
@@ -57,7 +58,7 @@ var restAliases = map[string]string{
 // Source reads one tree over the OTDS REST API.
 type Source struct {
 	tree   config.Tree
-	cfg    config.RestSource
+	cfg    restconf.Config
 	base   string // URL without trailing slash
 	client *http.Client
 	log    logrus.FieldLogger
@@ -86,10 +87,10 @@ func newSource(tree config.Tree, getenv func(string) string, client *http.Client
 		backoff: retry.Backoff{Base: 500 * time.Millisecond, Max: 10 * time.Second, MaxRetryAfter: maxRetryAfter},
 		sleep:   retry.Sleep}
 	if s.cfg.PageSize == 0 {
-		s.cfg.PageSize = config.DefaultRestPageSize
+		s.cfg.PageSize = restconf.DefaultPageSize
 	}
 	if s.cfg.Timeout == 0 {
-		s.cfg.Timeout = config.DefaultRestTimeout
+		s.cfg.Timeout = restconf.DefaultTimeout
 	}
 	if s.base == "" {
 		return nil, fmt.Errorf("tree %s: rest.url is empty; set the OTDS web service base, e.g. https://otds.example.com/otdsws", tree.Name)

@@ -1,8 +1,13 @@
-// Package config owns the YAML configuration: strict decoding (unknown keys are
-// errors with file:line), defaults, validation that does no I/O, and secret
-// references. Each section lives in its own file (store.go, trees.go,
-// transform.go, highspot.go, policy.go, operate.go) with its defaults and
-// validation; this file holds the top-level type and the loader.
+// Package config owns the YAML configuration as a whole: strict decoding
+// (unknown keys are errors with file:line), the top-level assembly, defaults
+// and validation that do no I/O, and secret references. A section owned by a
+// stage or a source lives beside it and is only embedded here: a tree's
+// ldap:, rest: and ldif: sections are extract/ldap/ldapconf,
+// extract/otdsrest/restconf and extract/ldif/ldifconf. Sections still kept
+// here have their own file (store.go, trees.go, transform.go, highspot.go,
+// apply.go, policy.go, operate.go). Every section validates into
+// section.Errors with a key; Parse adds file:line. This file holds the
+// top-level type and the loader.
 package config
 
 import (

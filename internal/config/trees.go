@@ -2,13 +2,12 @@ package config
 
 import (
 	"fmt"
-	"net/url"
 	"sort"
 	"strings"
-	"time"
 
-	"github.com/go-ldap/ldap/v3"
-
+	"github.com/otds-highspot/otds-highspot/extract/ldap/ldapconf"
+	"github.com/otds-highspot/otds-highspot/extract/ldif/ldifconf"
+	"github.com/otds-highspot/otds-highspot/extract/otdsrest/restconf"
 	"github.com/otds-highspot/otds-highspot/internal/config/section"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
@@ -35,15 +34,8 @@ func (e *Extract) validate(k string) Errors {
 	return nil
 }
 
-// Defaults of the OTDS directory layout.
-const (
-	DefaultBaseDN      = "ou=IdentityProviders,dc=identity,dc=opentext,dc=net"
-	DefaultUserClass   = "oTPerson"
-	DefaultGroupClass  = "oTGroup"
-	DefaultPageSize    = 500
-	DefaultLDAPTimeout = 60 * time.Second
-	DefaultMaxDrop     = 10.0
-)
+// DefaultMaxDrop is the default of trees[].health.max_drop_percent.
+const DefaultMaxDrop = 10.0
 
 // Tree is one source of OTDS identities: one LDAP server and base, one OTDS
 // REST server, or one LDIF file. A tree may hold several partitions; the
@@ -64,9 +56,11 @@ type Tree struct {
 	Name   string `yaml:"name"`
 	Source string `yaml:"source"` // ldap | otds-rest | ldif
 
-	LDAP LDAPSource `yaml:"ldap"`
-	Rest RestSource `yaml:"rest"` // internal/config/trees_sources.go
-	LDIF LDIFSource `yaml:"ldif"` // internal/config/trees_sources.go
+	// Each source owns its section: struct, defaults, Validate and docs live
+	// beside the source (extract/<source>/<source>conf).
+	LDAP ldapconf.Config `yaml:"ldap"`
+	Rest restconf.Config `yaml:"rest"`
+	LDIF ldifconf.Config `yaml:"ldif"`
 
 	// Partitions is the include list of partition names (the RDN value directly
 	// below ou=IdentityProviders, REST userPartitionID); empty = every partition.
@@ -91,38 +85,6 @@ type Tree struct {
 	Limits Limits `yaml:"limits"`
 
 	excludeSet bool
-}
-
-// LDAPSource configures the ldap source.
-type LDAPSource struct {
-	// URL is ldap://host:port (plain or StartTLS) or ldaps://host:port.
-	URL      string `yaml:"url"`
-	StartTLS bool   `yaml:"start_tls"`
-	// CAFile is a PEM bundle of CAs trusted for the server certificate
-	// (default: the system pool).
-	CAFile string `yaml:"ca_file"`
-	// ServerName overrides the name checked against the certificate (default:
-	// the URL's host).
-	ServerName string `yaml:"server_name"`
-	// InsecureSkipVerify turns certificate verification off. Explicit only;
-	// logged as a warning on every run.
-	InsecureSkipVerify bool      `yaml:"insecure_skip_verify"`
-	BindDN             string    `yaml:"bind_dn"`
-	BindPassword       SecretRef `yaml:"bind_password"`
-	// BaseDN is searched (subtree); default ou=IdentityProviders,dc=identity,dc=opentext,dc=net.
-	BaseDN string `yaml:"base_dn"`
-	// UserObjectClass / GroupObjectClass build the search filters
-	// (objectClass=<value>), escaped; defaults oTPerson / oTGroup.
-	UserObjectClass  string `yaml:"user_object_class"`
-	GroupObjectClass string `yaml:"group_object_class"`
-	// UserFilter / GroupFilter are optional extra LDAP filters ANDed with the
-	// object class, e.g. "(!(oTType=TenantAdminUser))".
-	UserFilter  string `yaml:"user_filter"`
-	GroupFilter string `yaml:"group_filter"`
-	// PageSize of the paged-results control; default 500.
-	PageSize int `yaml:"page_size"`
-	// Timeout bounds each request (bind, each page); default 60s.
-	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Attributes maps logical names to source attribute names. The names are
@@ -254,28 +216,10 @@ func (t *Tree) applyDefaults() {
 	}
 	t.Limits.applyDefaults()
 	if t.Source == "ldap" {
-		t.LDAP.applyDefaults()
+		t.LDAP.ApplyDefaults()
 	}
-	t.Rest.applyDefaults()
-	t.LDIF.applyDefaults()
-}
-
-func (l *LDAPSource) applyDefaults() {
-	if l.BaseDN == "" {
-		l.BaseDN = DefaultBaseDN
-	}
-	if l.UserObjectClass == "" {
-		l.UserObjectClass = DefaultUserClass
-	}
-	if l.GroupObjectClass == "" {
-		l.GroupObjectClass = DefaultGroupClass
-	}
-	if l.PageSize == 0 {
-		l.PageSize = DefaultPageSize
-	}
-	if l.Timeout == 0 {
-		l.Timeout = DefaultLDAPTimeout
-	}
+	t.Rest.ApplyDefaults()
+	t.LDIF.ApplyDefaults()
 }
 
 // IncludesPartition reports whether this tree publishes partition p (include
@@ -314,11 +258,11 @@ func (t *Tree) validate(k string) Errors {
 	}
 	switch t.Source {
 	case "ldap":
-		errs = append(errs, t.LDAP.validate(k+".ldap")...)
+		errs = append(errs, t.LDAP.Validate(k+".ldap")...)
 	case "otds-rest":
-		errs = append(errs, t.Rest.validate(k+".rest")...)
+		errs = append(errs, t.Rest.Validate(k+".rest")...)
 	case "ldif":
-		errs = append(errs, t.LDIF.validate(k+".ldif")...)
+		errs = append(errs, t.LDIF.Validate(k+".ldif")...)
 		if strings.TrimSpace(t.LDIF.Path) == "" {
 			errs = append(errs, Error{Key: k + ".ldif.path", Msg: "an ldif tree needs the export to read: a local path, store:<key> or fixtures:<path>"})
 		}
@@ -380,55 +324,6 @@ func (t *Tree) validate(k string) Errors {
 		if v < 0 || v > 1 {
 			errs = append(errs, Error{Key: k + ".health.null_rate." + n, Msg: fmt.Sprintf("%g is not a share; use 0..1 (0.2 = at most 20%% of accounts without a value)", v)})
 		}
-	}
-	return errs
-}
-
-func (l *LDAPSource) validate(k string) Errors {
-	var errs Errors
-	u, err := url.Parse(l.URL)
-	switch {
-	case l.URL == "":
-		errs = append(errs, Error{Key: k + ".url", Msg: "required for source ldap: ldaps://host:636 or ldap://host:389 (with start_tls: true)"})
-	case err != nil || u.Host == "":
-		errs = append(errs, Error{Key: k + ".url", Msg: fmt.Sprintf("%q is not an LDAP URL; use ldaps://host:port or ldap://host:port", l.URL)})
-	case u.Scheme != "ldap" && u.Scheme != "ldaps":
-		errs = append(errs, Error{Key: k + ".url", Msg: fmt.Sprintf("scheme %q is not supported; use ldap:// or ldaps://", u.Scheme)})
-	case u.Scheme == "ldaps" && l.StartTLS:
-		errs = append(errs, Error{Key: k + ".start_tls", Msg: "start_tls applies to ldap:// only; ldaps:// is already TLS, remove start_tls"})
-	}
-	if l.BindDN != "" {
-		if _, err := ldap.ParseDN(l.BindDN); err != nil {
-			errs = append(errs, Error{Key: k + ".bind_dn", Msg: fmt.Sprintf("does not parse as a DN: %v", err)})
-		}
-		errs = append(errs, l.BindPassword.Validate(k+".bind_password", true)...)
-	} else if !l.BindPassword.IsZero() {
-		errs = append(errs, Error{Key: k + ".bind_dn", Msg: "bind_password is set but bind_dn is empty; set the DN to bind as"})
-	}
-	if _, err := ldap.ParseDN(l.BaseDN); err != nil {
-		errs = append(errs, Error{Key: k + ".base_dn", Msg: fmt.Sprintf("does not parse as a DN: %v", err)})
-	}
-	for _, f := range []struct{ key, v string }{{"user_filter", l.UserFilter}, {"group_filter", l.GroupFilter}} {
-		if f.v == "" {
-			continue
-		}
-		if _, err := ldap.CompileFilter(f.v); err != nil {
-			errs = append(errs, Error{Key: k + "." + f.key, Msg: fmt.Sprintf("not a valid LDAP filter: %v; write it in parentheses, e.g. (!(oTType=TenantAdminUser))", err)})
-		}
-	}
-	for _, f := range []struct{ key, v string }{{"user_object_class", l.UserObjectClass}, {"group_object_class", l.GroupObjectClass}} {
-		if !validAttrName(f.v) {
-			errs = append(errs, Error{Key: k + "." + f.key, Msg: fmt.Sprintf("%q is not an object class name", f.v)})
-		}
-	}
-	if l.PageSize < 1 || l.PageSize > 100000 {
-		errs = append(errs, Error{Key: k + ".page_size", Msg: fmt.Sprintf("%d is out of range; use 1-100000 (default 500)", l.PageSize)})
-	}
-	if l.Timeout < 0 {
-		errs = append(errs, Error{Key: k + ".timeout", Msg: "must be positive, e.g. 60s"})
-	}
-	if l.CAFile != "" && l.InsecureSkipVerify {
-		errs = append(errs, Error{Key: k + ".insecure_skip_verify", Msg: "ca_file is set, so verification can work; remove insecure_skip_verify"})
 	}
 	return errs
 }

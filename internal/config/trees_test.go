@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/otds-highspot/otds-highspot/extract/ldap/ldapconf"
 )
 
 func TestTreesDefaultsAndPartitions(t *testing.T) {
@@ -28,7 +30,7 @@ trees:
 		t.Fatalf("parse: %v", err)
 	}
 	a := c.Trees[0]
-	if got, want := a.LDAP.BaseDN, DefaultBaseDN; got != want {
+	if got, want := a.LDAP.BaseDN, ldapconf.DefaultBaseDN; got != want {
 		t.Errorf("base_dn: got %q, want %q", got, want)
 	}
 	if got, want := a.LDAP.PageSize, 500; got != want {
