@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/load/highspot/hsconf"
 )
 
 // Shipped configuration files and the reference, relative to this package.
@@ -89,7 +90,7 @@ func TestExampleCoversEverySection(t *testing.T) {
 var sharedTypes = map[reflect.Type]bool{
 	reflect.TypeOf(config.Condition{}): true,
 	reflect.TypeOf(config.SecretRef{}): true,
-	reflect.TypeOf(config.Endpoint{}):  true,
+	reflect.TypeOf(hsconf.Endpoint{}):  true,
 }
 
 func yamlName(f reflect.StructField) string {

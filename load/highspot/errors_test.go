@@ -15,6 +15,7 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/retry"
 	"github.com/otds-highspot/otds-highspot/load"
 	"github.com/otds-highspot/otds-highspot/load/highspot"
+	"github.com/otds-highspot/otds-highspot/load/highspot/hsconf"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
 )
 
@@ -151,7 +152,7 @@ func TestGroupTitleAndEndpointOverride(t *testing.T) {
 	c, _ := highspot.NewREST(highspot.RESTOptions{BaseURL: sandbox.RESTBase(ts.URL), APIKey: config.NewSecret(sandbox.DefaultKey),
 		APISecret: config.NewSecret(sandbox.DefaultSecret), HTTPClient: ts.Client(),
 		// A tenant whose suspend is the upsert with suspended=true.
-		Endpoints: config.HighspotEndpoints{Suspend: config.Endpoint{Method: "POST", Path: "/users", Body: `[{"email":"{email}","properties":{"suspended":true}}]`}}})
+		Endpoints: hsconf.Endpoints{Suspend: hsconf.Endpoint{Method: "POST", Path: "/users", Body: `[{"email":"{email}","properties":{"suspended":true}}]`}}})
 	g, err := c.FindGroup(context.Background(), "region - emea")
 	if err != nil || g == nil || g.Name != "Region - EMEA" {
 		t.Fatalf("FindGroup via title, case-insensitive: got %+v, %v", g, err)

@@ -6,15 +6,15 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/load"
+	"github.com/otds-highspot/otds-highspot/load/highspot/hsconf"
 )
 
 // FromConfig builds the client the highspot: section selects (target rest or
 // scim), resolving secrets through getenv. hc may be nil (a client with the
 // configured timeout is built). Target sandbox is served by
 // load/highspot/sandbox (Server.Client); asking for it here is an error.
-func FromConfig(h config.Highspot, getenv func(string) string, hc *http.Client, log logrus.FieldLogger) (load.Target, error) {
+func FromConfig(h hsconf.Config, getenv func(string) string, hc *http.Client, log logrus.FieldLogger) (load.Target, error) {
 	switch h.Target {
 	case "rest":
 		key, err := h.REST.APIKey.Resolve("highspot.rest.api_key", getenv)

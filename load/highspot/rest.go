@@ -18,6 +18,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/load"
+	"github.com/otds-highspot/otds-highspot/load/highspot/hsconf"
 	"github.com/otds-highspot/otds-highspot/load/highspot/wire"
 )
 
@@ -45,8 +46,8 @@ type RESTOptions struct {
 	// Timeout bounds one request when HTTPClient is nil (default 30s).
 	Timeout time.Duration
 	// Endpoints are the templates of the weakly evidenced writes; zero
-	// fields take config's defaults (see config.HighspotEndpoints).
-	Endpoints config.HighspotEndpoints
+	// fields take hsconf's defaults (see hsconf.Endpoints).
+	Endpoints hsconf.Endpoints
 	// HTTPClient is used as is when set (tests inject httptest's client).
 	HTTPClient *http.Client
 	// PollInterval is the wait between polls of an async request (default 1s).
@@ -66,7 +67,7 @@ type REST struct {
 	hsUser    string
 	pageLimit int
 	batchSize int
-	ep        config.HighspotEndpoints
+	ep        hsconf.Endpoints
 	poll      time.Duration
 	log       logrus.FieldLogger
 	now       func() time.Time
@@ -402,7 +403,7 @@ func (c *REST) RemoveMember(ctx context.Context, g load.Group, u load.User) erro
 // runEndpoint fills the template's placeholders (looking up a missing user id,
 // email or group id first) and sends it. A 2xx whose body holds a collection
 // with an entry in error is a *StatusError with Status 422.
-func (c *REST) runEndpoint(ctx context.Context, name string, ep config.Endpoint, u load.User, g load.Group) error {
+func (c *REST) runEndpoint(ctx context.Context, name string, ep hsconf.Endpoint, u load.User, g load.Group) error {
 	tmpl := ep.Path + " " + ep.Body
 	if strings.Contains(tmpl, "{user_id}") && u.ID == "" || strings.Contains(tmpl, "{email}") && u.Email == "" {
 		r, err := c.resolveUser(ctx, u)

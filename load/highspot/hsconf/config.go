@@ -1,13 +1,21 @@
-package config
+// Package hsconf owns the load stage's highspot: configuration section: the
+// target (rest, scim or the in-process sandbox), each client's settings, the
+// request templates of the weakly evidenced writes, their defaults and
+// validation. internal/config embeds Config as Config.Highspot;
+// load/highspot builds the target from it. docs/configuration.md lists every
+// key.
+package hsconf
 
 import (
 	"fmt"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/otds-highspot/otds-highspot/internal/config/section"
 )
 
-// Highspot configures the Highspot target (REST, SCIM or the local sandbox).
+// Config is the highspot: section: the Highspot target (REST, SCIM or the local sandbox).
 // Owned by the load stage; see docs/configuration.md (section highspot:).
 //
 //	highspot:
@@ -19,7 +27,7 @@ import (
 //	  scim:
 //	    base_url: https://…/scim/v2
 //	    token: {env: HIGHSPOT_SCIM_TOKEN}
-type Highspot struct {
+type Config struct {
 	// Target selects the implementation: rest (Highspot REST v1.0), scim
 	// (SCIM 2.0) or sandbox (the in-process stand-in, for the demo).
 	Target string `yaml:"target"`
@@ -28,26 +36,26 @@ type Highspot struct {
 	// changes, applied before memberships and gated by policy.thresholds
 	// like any other op). Default false: an admin creates them once, and a
 	// membership in a missing group fails with a clear error.
-	CreateMissingGroups bool            `yaml:"create_missing_groups"`
-	REST                HighspotREST    `yaml:"rest"`
-	SCIM                HighspotSCIM    `yaml:"scim"`
-	Sandbox             HighspotSandbox `yaml:"sandbox"`
+	CreateMissingGroups bool    `yaml:"create_missing_groups"`
+	REST                REST    `yaml:"rest"`
+	SCIM                SCIM    `yaml:"scim"`
+	Sandbox             Sandbox `yaml:"sandbox"`
 	// MaxListPages is the page budget of one listing during pull (0 =
 	// 100000); a server that never ends a listing fails the pull instead of
 	// holding the run lock forever.
 	MaxListPages int `yaml:"max_list_pages"`
 }
 
-// HighspotREST configures the REST v1.0 client.
-type HighspotREST struct {
+// REST configures the REST v1.0 client.
+type REST struct {
 	// BaseURL includes the version: https://api-su2.highspot.com/v1.0. The
 	// host depends on the tenant (Settings → Developer → Basics → API URL).
 	BaseURL string `yaml:"base_url"`
 	// Auth is basic (API key:secret, the evidenced default) or oauth2
 	// (client credentials; the key and secret are the client id and secret).
-	Auth      string    `yaml:"auth"`
-	APIKey    SecretRef `yaml:"api_key"`
-	APISecret SecretRef `yaml:"api_secret"`
+	Auth      string            `yaml:"auth"`
+	APIKey    section.SecretRef `yaml:"api_key"`
+	APISecret section.SecretRef `yaml:"api_secret"`
 	// TokenURL is the OAuth2 token endpoint; default <base_url>/auth/oauth2/token.
 	TokenURL string `yaml:"token_url"`
 	// HSUser, when set, is sent as the hs-user impersonation header.
@@ -59,15 +67,15 @@ type HighspotREST struct {
 	// Timeout bounds one HTTP request (default 30s).
 	Timeout time.Duration `yaml:"timeout"`
 	// Endpoints override the weakly evidenced writes (see highspot-api.md §13).
-	Endpoints HighspotEndpoints `yaml:"endpoints"`
+	Endpoints Endpoints `yaml:"endpoints"`
 }
 
-// HighspotEndpoints are request templates for the writes Highspot does not
+// Endpoints are request templates for the writes Highspot does not
 // document publicly. Each is {method, path, body}; path and body may use the
 // placeholders {user_id}, {email}, {group_id} and {group_name} (substituted
 // URL-escaped in the path, JSON-escaped in the body). An empty field takes the
 // default shown.
-type HighspotEndpoints struct {
+type Endpoints struct {
 	// Suspend: DELETE /users/{user_id} (WEAK: S3 only; soft or hard unknown).
 	Suspend Endpoint `yaml:"suspend"`
 	// Reactivate: POST /users [{"email":"{email}","properties":{"suspended":false}}]
@@ -94,11 +102,11 @@ var (
 	defaultRemoveMember = Endpoint{Method: "DELETE", Path: "/groups/{group_id}/users/{user_id}"}
 )
 
-// HighspotSCIM configures the SCIM 2.0 client.
-type HighspotSCIM struct {
+// SCIM configures the SCIM 2.0 client.
+type SCIM struct {
 	// BaseURL is the SCIM root, e.g. https://…/scim/v2 (given by Highspot support).
-	BaseURL string    `yaml:"base_url"`
-	Token   SecretRef `yaml:"token"`
+	BaseURL string            `yaml:"base_url"`
+	Token   section.SecretRef `yaml:"token"`
 	// UseBulk is auto (use /Bulk when ServiceProviderConfig says it is
 	// supported) or never.
 	UseBulk string `yaml:"use_bulk"`
@@ -110,8 +118,8 @@ type HighspotSCIM struct {
 	Timeout  time.Duration `yaml:"timeout"`
 }
 
-// HighspotSandbox configures the in-process sandbox used when target is sandbox.
-type HighspotSandbox struct {
+// Sandbox configures the in-process sandbox used when target is sandbox.
+type Sandbox struct {
 	// Surface is which client talks to the sandbox: rest (default) or scim.
 	Surface string `yaml:"surface"`
 	// StateFile, when set, persists the sandbox state (JSON) across runs.
@@ -120,7 +128,8 @@ type HighspotSandbox struct {
 	AutoVerify bool `yaml:"auto_verify"`
 }
 
-func (h *Highspot) applyDefaults() {
+// ApplyDefaults fills every unset value with its default.
+func (h *Config) ApplyDefaults() {
 	if h.Target == "" {
 		h.Target = "sandbox"
 	}
@@ -162,7 +171,7 @@ func (h *Highspot) applyDefaults() {
 }
 
 // WithDefaults returns the templates with every unset one filled with its default.
-func (e HighspotEndpoints) WithDefaults() HighspotEndpoints {
+func (e Endpoints) WithDefaults() Endpoints {
 	e.Suspend = e.Suspend.withDefault(defaultSuspend)
 	e.Reactivate = e.Reactivate.withDefault(defaultReactivate)
 	e.AddMember = e.AddMember.withDefault(defaultAddMember)
@@ -186,9 +195,11 @@ func (e Endpoint) withDefault(d Endpoint) Endpoint {
 	return e
 }
 
-func (h *Highspot) validate(k string) Errors {
-	var errs Errors
-	add := func(key, msg string) { errs = append(errs, Error{Key: k + "." + key, Msg: msg}) }
+// Validate checks the section under key k (highspot) without I/O; only the
+// selected target's settings are checked.
+func (h *Config) Validate(k string) section.Errors {
+	var errs section.Errors
+	add := func(key, msg string) { errs = append(errs, section.Error{Key: k + "." + key, Msg: msg}) }
 	if h.MaxListPages < 0 {
 		add("max_list_pages", fmt.Sprintf("%d is negative; use 0 for the default (100000) or a page count", h.MaxListPages))
 	}
@@ -209,9 +220,9 @@ func (h *Highspot) validate(k string) Errors {
 	return errs
 }
 
-func (r *HighspotREST) validate(k string) Errors {
-	var errs Errors
-	add := func(key, msg string) { errs = append(errs, Error{Key: k + "." + key, Msg: msg}) }
+func (r *REST) validate(k string) section.Errors {
+	var errs section.Errors
+	add := func(key, msg string) { errs = append(errs, section.Error{Key: k + "." + key, Msg: msg}) }
 	if msg := checkHTTPURL(r.BaseURL); msg != "" {
 		add("base_url", msg+"; use the tenant's API URL with the version, e.g. https://api-su2.highspot.com/v1.0")
 	}
@@ -250,9 +261,9 @@ func (r *HighspotREST) validate(k string) Errors {
 	return errs
 }
 
-func (s *HighspotSCIM) validate(k string) Errors {
-	var errs Errors
-	add := func(key, msg string) { errs = append(errs, Error{Key: k + "." + key, Msg: msg}) }
+func (s *SCIM) validate(k string) section.Errors {
+	var errs section.Errors
+	add := func(key, msg string) { errs = append(errs, section.Error{Key: k + "." + key, Msg: msg}) }
 	if msg := checkHTTPURL(s.BaseURL); msg != "" {
 		add("base_url", msg+"; use the SCIM root given by Highspot support, e.g. https://…/scim/v2")
 	}
