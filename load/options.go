@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/load/apply/applyconf"
 )
 
 // ApplyOptions tunes one apply. OptionsFromConfig fills it from the apply:
@@ -69,7 +69,7 @@ type ApplyOptions struct {
 }
 
 // OptionsFromConfig maps the apply: configuration section onto ApplyOptions.
-func OptionsFromConfig(a config.Apply) ApplyOptions {
+func OptionsFromConfig(a applyconf.Config) ApplyOptions {
 	return ApplyOptions{
 		RatePerSecond:       a.RatePerSecond,
 		Burst:               a.Burst,
@@ -91,9 +91,9 @@ func OptionsFromConfig(a config.Apply) ApplyOptions {
 // SetDefaults gives every zero field its default (the apply: section's
 // defaults, DefaultClassify, a random jitter source, time.Now, io.Discard).
 func (o *ApplyOptions) SetDefaults() {
-	// Zero values take the configuration's defaults (config.DefaultApply);
+	// Zero values take the configuration's defaults (applyconf.Default);
 	// RatePerSecond <= 0 stays "unlimited" for library callers.
-	d := OptionsFromConfig(config.DefaultApply())
+	d := OptionsFromConfig(applyconf.Default())
 	setInt := func(v *int, def int) {
 		if *v <= 0 {
 			*v = def

@@ -24,21 +24,22 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/otds-highspot/otds-highspot/internal/config/section"
+	"github.com/otds-highspot/otds-highspot/load/apply/applyconf"
 	"github.com/otds-highspot/otds-highspot/load/highspot/hsconf"
 )
 
 // Config is the whole configuration file.
 type Config struct {
 	// Version of the configuration format; only 1 exists.
-	Version   int           `yaml:"version"`
-	Store     Store         `yaml:"store"`
-	Extract   Extract       `yaml:"extract"`
-	Trees     []Tree        `yaml:"trees"`
-	Transform Transform     `yaml:"transform"`
-	Highspot  hsconf.Config `yaml:"highspot"`
-	Apply     Apply         `yaml:"apply"`
-	Policy    Policy        `yaml:"policy"`
-	Operate   Operate       `yaml:"operate"`
+	Version   int              `yaml:"version"`
+	Store     Store            `yaml:"store"`
+	Extract   Extract          `yaml:"extract"`
+	Trees     []Tree           `yaml:"trees"`
+	Transform Transform        `yaml:"transform"`
+	Highspot  hsconf.Config    `yaml:"highspot"`
+	Apply     applyconf.Config `yaml:"apply"`
+	Policy    Policy           `yaml:"policy"`
+	Operate   Operate          `yaml:"operate"`
 
 	// Path is the file the configuration was read from ("" when embedded).
 	Path string `yaml:"-"`
@@ -265,7 +266,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	c.Transform.applyDefaults()
 	c.Highspot.ApplyDefaults()
-	c.Apply.applyDefaults()
+	c.Apply.ApplyDefaults()
 	c.Policy.applyDefaults()
 	c.Operate.applyDefaults()
 }
@@ -293,7 +294,7 @@ func (c *Config) Validate() Errors {
 	}
 	errs = append(errs, c.Transform.validate("transform", c)...)
 	errs = append(errs, c.Highspot.Validate("highspot")...)
-	errs = append(errs, c.Apply.validate("apply")...)
+	errs = append(errs, c.Apply.Validate("apply")...)
 	errs = append(errs, c.Policy.validate("policy", c)...)
 	errs = append(errs, c.Operate.validate("operate")...)
 	return errs

@@ -1,14 +1,21 @@
-package config
+// Package applyconf owns the load stage's apply: configuration section:
+// pacing, retries, the circuit breaker, ledger flushing and approval, with
+// their defaults and validation. internal/config embeds Config as
+// Config.Apply; load turns it into ApplyOptions (load.OptionsFromConfig).
+// docs/configuration.md lists every key.
+package applyconf
 
 import (
 	"fmt"
 	"time"
+
+	"github.com/otds-highspot/otds-highspot/internal/config/section"
 )
 
-// Apply configures the applier of the load stage: pacing, retries, the
+// Config is the apply: section: it configures the applier of the load stage: pacing, retries, the
 // circuit breaker and how often the load_results ledger is flushed. Owned by
 // the load stage; see docs/configuration.md (section apply:).
-type Apply struct {
+type Config struct {
 	// RatePerSecond is the most requests per second sent to Highspot (every
 	// request: lookups, writes and retries). Highspot publishes no limit; the
 	// default is conservative.
@@ -50,15 +57,16 @@ type Breaker struct {
 	Threshold   float64 `yaml:"threshold"` // 0 < threshold <= 1
 }
 
-// DefaultApply is the apply: section with every default filled in (the one
+// Default is the apply: section with every default filled in (the one
 // place the applier's defaults are written down; load uses it too).
-func DefaultApply() Apply {
-	var a Apply
-	a.applyDefaults()
+func Default() Config {
+	var a Config
+	a.ApplyDefaults()
 	return a
 }
 
-func (a *Apply) applyDefaults() {
+// ApplyDefaults fills every unset value with its default.
+func (a *Config) ApplyDefaults() {
 	if a.RatePerSecond == 0 {
 		a.RatePerSecond = 10
 	}
@@ -100,9 +108,10 @@ func (a *Apply) applyDefaults() {
 	}
 }
 
-func (a *Apply) validate(k string) Errors {
-	var errs Errors
-	add := func(key, msg string) { errs = append(errs, Error{Key: k + "." + key, Msg: msg}) }
+// Validate checks the section under key k (apply) without I/O.
+func (a *Config) Validate(k string) section.Errors {
+	var errs section.Errors
+	add := func(key, msg string) { errs = append(errs, section.Error{Key: k + "." + key, Msg: msg}) }
 	if a.RatePerSecond < 0 {
 		add("rate_per_second", "must be positive, e.g. 10")
 	}
