@@ -142,7 +142,7 @@ policy:
 		t.Errorf("bob (CC-7): in scope %v, groups %v; want in scope without groups", in, g)
 	}
 	key := func(p records.Person) string {
-		return string(contract.MemoKey(nil, contract.NewPolicyPerson(&p), pol.Programs.Reads))
+		return string(contract.MemoKey(nil, &p, pol.Programs.Reads))
 	}
 	if key(persons[0]) == key(persons[1]) {
 		t.Errorf("memo keys of persons with cost centers %q and %q: got equal, want different",

@@ -237,14 +237,14 @@ func builtin() []Field {
 		{Name: "territory", Kind: KindDerived, Normalize: NormDerived, Norm: func(a *records.AccountNormalized) *string { return &a.Territory },
 			Label: "territory", Person: func(p *records.Person) *string { return &p.Territory }, Policy: str},
 		// person-level fields of the policy environment
-		{Name: "person_id", Kind: KindDerived, Policy: &PolicyField{Identity: true, Get: func(p *PolicyPerson) any { return p.P.PersonID }}},
-		{Name: "email", Kind: KindDerived, Policy: &PolicyField{Identity: true, Get: func(p *PolicyPerson) any { return p.Email }}, Profile: true},
-		{Name: "emails", Kind: KindDerived, Policy: &PolicyField{Identity: true, Type: ListString, Get: func(p *PolicyPerson) any { return p.P.Emails }}},
-		{Name: "tree", Kind: KindDerived, Policy: &PolicyField{Get: func(p *PolicyPerson) any { return p.P.PrimaryTree }}},
-		{Name: "trees", Kind: KindDerived, Policy: &PolicyField{Type: ListString, Get: func(p *PolicyPerson) any { return p.P.Trees }}},
-		{Name: "groups", Kind: KindDerived, Policy: &PolicyField{Type: ListString, Get: func(p *PolicyPerson) any { return p.P.Groups }}},
-		{Name: "is_service", Kind: KindDerived, Policy: &PolicyField{Type: Bool, Get: func(p *PolicyPerson) any { return p.P.IsService }}},
-		{Name: "attributes", Kind: KindDerived, Policy: &PolicyField{Type: MapString, Get: func(p *PolicyPerson) any { return p.P.Attributes }}},
+		{Name: "person_id", Kind: KindDerived, Policy: &PolicyField{Identity: true, Get: func(p *records.Person) any { return p.PersonID }}},
+		{Name: "email", Kind: KindDerived, Policy: &PolicyField{Identity: true, Get: func(p *records.Person) any { return strings.ToLower(p.PrimaryEmail) }}, Profile: true},
+		{Name: "emails", Kind: KindDerived, Policy: &PolicyField{Identity: true, Strings: func(p *records.Person) []string { return p.Emails }}},
+		{Name: "tree", Kind: KindDerived, Policy: &PolicyField{Get: func(p *records.Person) any { return p.PrimaryTree }}},
+		{Name: "trees", Kind: KindDerived, Policy: &PolicyField{Strings: func(p *records.Person) []string { return p.Trees }}},
+		{Name: "groups", Kind: KindDerived, Policy: &PolicyField{Strings: func(p *records.Person) []string { return p.Groups }}},
+		{Name: "is_service", Kind: KindDerived, Policy: &PolicyField{Type: Bool, Get: func(p *records.Person) any { return p.IsService }}},
+		{Name: "attributes", Kind: KindDerived, Policy: &PolicyField{Type: MapString, Get: func(p *records.Person) any { return p.Attributes }}},
 	}
 }
 

@@ -20,8 +20,11 @@ import (
 type PolicyField struct {
 	// Type is the field's CEL type; nil is string.
 	Type *types.Type
-	// Get reads the field; nil reads Field.PersonValue (a string).
-	Get func(*PolicyPerson) any
+	// Get reads the field from the person row; nil reads Strings or else
+	// Field.PersonValue (a string).
+	Get func(*records.Person) any
+	// Strings reads a list(string) field (Type is then ListString).
+	Strings func(*records.Person) []string
 	// Identity: the value is (nearly) unique per person, so a policy that
 	// reads it gains nothing from memoising rule results.
 	Identity bool
@@ -69,17 +72,23 @@ func (pp *PolicyPerson) InGroup(name string) bool {
 	return false
 }
 
-// policyValue reads field f of pp.
-func policyValue(f *Field, pp *PolicyPerson) any {
-	if f.Policy.Get != nil {
-		return f.Policy.Get(pp)
+// policyValue reads field f of p.
+func policyValue(f *Field, p *records.Person) any {
+	switch {
+	case f.Policy.Get != nil:
+		return f.Policy.Get(p)
+	case f.Policy.Strings != nil:
+		return f.Policy.Strings(p)
 	}
-	return f.PersonValue(pp.P)
+	return f.PersonValue(p)
 }
 
 func policyType(f *Field) *types.Type {
-	if f.Policy.Type != nil {
+	switch {
+	case f.Policy.Type != nil:
 		return f.Policy.Type
+	case f.Policy.Strings != nil:
+		return ListString
 	}
 	return types.StringType
 }
@@ -204,7 +213,7 @@ func PolicyEnv() (*cel.Env, error) {
 			if !ok {
 				return nil, fmt.Errorf("person.%s: want a person, got %T", f.Name, obj)
 			}
-			return policyValue(f, p), nil
+			return policyValue(f, p.P), nil
 		}
 		pp.fields[f.Name] = &types.FieldType{
 			Type:    policyType(f),
@@ -288,22 +297,33 @@ func PolicyReads(asts ...*cel.Ast) []*Field {
 	return out
 }
 
-// MemoKey appends to buf the values of fields (from PolicyReads) for pp,
+// MemoKey appends to buf the values of fields (from PolicyReads) for p,
 // each length-prefixed so that different values never give equal keys.
 // Two persons with equal keys get equal results from expressions that read
 // only these fields.
-func MemoKey(buf []byte, pp *PolicyPerson, fields []*Field) []byte {
+func MemoKey(buf []byte, p *records.Person, fields []*Field) []byte {
 	str := func(s string) {
 		buf = binary.AppendUvarint(buf, uint64(len(s)))
 		buf = append(buf, s...)
 	}
+	list := func(v []string) {
+		buf = append(buf, 'l')
+		buf = binary.AppendUvarint(buf, uint64(len(v)))
+		for _, s := range v {
+			str(s)
+		}
+	}
 	for _, f := range fields {
-		if f.Policy.Get == nil { // a string on the person row: no boxing
+		switch { // strings and lists without boxing them
+		case f.Policy.Strings != nil:
+			list(f.Policy.Strings(p))
+			continue
+		case f.Policy.Get == nil:
 			buf = append(buf, 's')
-			str(f.PersonValue(pp.P))
+			str(f.PersonValue(p))
 			continue
 		}
-		switch v := f.Policy.Get(pp).(type) {
+		switch v := f.Policy.Get(p).(type) {
 		case string:
 			buf = append(buf, 's')
 			str(v)
@@ -320,11 +340,7 @@ func MemoKey(buf []byte, pp *PolicyPerson, fields []*Field) []byte {
 			buf = append(buf, 'f')
 			buf = binary.BigEndian.AppendUint64(buf, math.Float64bits(v))
 		case []string:
-			buf = append(buf, 'l')
-			buf = binary.AppendUvarint(buf, uint64(len(v)))
-			for _, s := range v {
-				str(s)
-			}
+			list(v)
 		case map[string]string:
 			buf = append(buf, 'm')
 			buf = binary.AppendUvarint(buf, uint64(len(v)))
@@ -340,7 +356,7 @@ func MemoKey(buf []byte, pp *PolicyPerson, fields []*Field) []byte {
 		default:
 			// a type MemoKey cannot encode: never share a result
 			buf = append(buf, 'p')
-			str(pp.P.PersonID)
+			str(p.PersonID)
 		}
 	}
 	return buf

@@ -286,15 +286,14 @@ func containsField(fs []*contract.Field, name string) bool {
 // rules evaluates (or recalls) every rule for one person.
 func (pol *Policy) rules(p *records.Person, cache map[string]*granted, mm *memo) (*ruleResult, error) {
 	var key []byte
-	pp := contract.NewPolicyPerson(p)
 	if mm != nil {
 		var buf [256]byte
-		key = contract.MemoKey(buf[:0], pp, pol.reads)
+		key = contract.MemoKey(buf[:0], p, pol.reads)
 		if m := mm.get(key); m != nil {
 			return m, nil
 		}
 	}
-	m, err := pol.evalRules(p, pp, cache)
+	m, err := pol.evalRules(p, cache)
 	if err != nil {
 		return nil, err
 	}
@@ -324,8 +323,9 @@ func (c *memo) put(k []byte, r *ruleResult) {
 	}
 }
 
-func (pol *Policy) evalRules(p *records.Person, pp *contract.PolicyPerson, cache map[string]*granted) (*ruleResult, error) {
+func (pol *Policy) evalRules(p *records.Person, cache map[string]*granted) (*ruleResult, error) {
 	m := &ruleResult{}
+	pp := contract.NewPolicyPerson(p)
 	var r struct{ protected string }
 	act := &personActivation{v: contract.PersonValue(pp)}
 	c := pol.Conf
