@@ -168,6 +168,17 @@ func (f *Field) SetNorm(a *records.AccountNormalized, v string) {
 	a.Attributes[f.Name] = v
 }
 
+// StringValue is f on p as text: its persons column, else a string policy
+// getter (email: the primary address, case-folded), else attributes.<Name>.
+func (f *Field) StringValue(p *records.Person) string {
+	if f.Person == nil && f.Policy != nil && f.Policy.Get != nil {
+		if s, ok := f.Policy.Get(p).(string); ok {
+			return s
+		}
+	}
+	return f.PersonValue(p)
+}
+
 // PersonValue returns the survivor value of f on p.
 func (f *Field) PersonValue(p *records.Person) string {
 	if f.Person != nil {

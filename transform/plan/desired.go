@@ -88,6 +88,9 @@ type Policy struct {
 	// reads are the person fields the expressions read (from their checked
 	// ASTs): the memo key.
 	reads []*contract.Field
+	// profile are the fields policy.profile names for name, surname and
+	// display_name (nil: none, config validation refuses it).
+	profile [3]*contract.Field
 }
 
 // NewPolicy compiles the policy (errors name the config key).
@@ -107,6 +110,11 @@ func NewPolicy(p *config.Policy) (*Policy, error) {
 	pol.reads = prg.Reads
 	if f, ok := contract.FieldByName("is_service"); ok && !containsField(pol.reads, f.Name) {
 		pol.reads = append(pol.reads, f)
+	}
+	for i, name := range []string{p.Profile.Name, p.Profile.Surname, p.Profile.DisplayName} {
+		if f, ok := contract.FieldByName(name); ok && f.Profile {
+			pol.profile[i] = f
+		}
 	}
 	pol.memoOK = true
 	for _, f := range pol.reads {
@@ -175,24 +183,17 @@ func (e *EvalError) Error() string {
 		e.Key, e.Rule, e.PersonID, e.Email, e.Err)
 }
 
-func profileField(p *records.Person, email, field string) string {
-	v := profileValue(p, email, field)
+// profileField is the value of a profile field (a Profile field of the
+// table), cleaned of control characters.
+func profileField(p *records.Person, f *contract.Field) string {
+	if f == nil {
+		return ""
+	}
+	v := f.StringValue(p)
 	if c, changed := validate.CleanText(v); changed {
 		return strings.TrimSpace(c)
 	}
 	return v
-}
-
-// profileValue reads a Profile field of the table (policy.profile names
-// them; config validation refuses others).
-func profileValue(p *records.Person, email, field string) string {
-	if field == "email" {
-		return email
-	}
-	if f, ok := contract.FieldByName(field); ok && f.Profile {
-		return f.PersonValue(p)
-	}
-	return ""
 }
 
 // personResult is one person's evaluation besides its Want.
@@ -253,9 +254,9 @@ func (pol *Policy) evalOne(p *records.Person, w *Want, cache map[string]*granted
 	u := &w.User
 	u.PersonID = p.PersonID
 	u.Email = email
-	u.Name = profileField(p, email, c.Profile.Name)
-	u.Surname = profileField(p, email, c.Profile.Surname)
-	u.DisplayName = profileField(p, email, c.Profile.DisplayName)
+	u.Name = profileField(p, pol.profile[0])
+	u.Surname = profileField(p, pol.profile[1])
+	u.DisplayName = profileField(p, pol.profile[2])
 	if u.DisplayName == "" {
 		u.DisplayName = strings.TrimSpace(u.Name + " " + u.Surname)
 	}

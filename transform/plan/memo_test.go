@@ -150,3 +150,33 @@ func TestMemoKeyFromCheckedAST(t *testing.T) {
 		t.Errorf("memo keys of persons in different territories: got equal %q, want different", ka)
 	}
 }
+
+// TestProfileFieldsFromTheTable: policy.profile may name every Profile
+// field of the table, and the desired user carries its value.
+func TestProfileFieldsFromTheTable(t *testing.T) {
+	p := person("acme", "ann.a", "Ann.A@acme.com", "field_sales", "AMER", "Enterprise", "AMER-East", "enabled")
+	p.Title = "VP\x07 Sales" // control characters are cleaned
+	want := map[string]string{"given_name": "ann", "surname": "a", "display_name": "ann a", "email": "ann.a@acme.com", "title": "VP Sales"}
+	n := 0
+	for _, name := range contract.FieldNames(func(f *contract.Field) bool { return f.Profile }) {
+		n++
+		t.Run(name, func(t *testing.T) {
+			conf := loadPolicy(t, "testdata/policy.yaml").Conf
+			conf.Profile.Name = name
+			pol, err := NewPolicy(conf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := mustEval(t, []records.Person{p}, pol)
+			if len(ev.Wants) != 1 {
+				t.Fatalf("wants: got %d, want 1", len(ev.Wants))
+			}
+			if got := ev.Wants[0].User.Name; got != want[name] {
+				t.Errorf("profile.name: %s: got %q, want %q", name, got, want[name])
+			}
+		})
+	}
+	if n != len(want) {
+		t.Errorf("profile fields: got %d, want %d", n, len(want))
+	}
+}
