@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -223,6 +224,22 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	return res, nil
 }
 
+// policyColumns are the persons columns the plan decodes: every column but
+// those that say where values came from (account_keys, source_of,
+// modified_at), which no policy, profile or diff field reads.
+var policyColumns = func() []string {
+	skip := map[string]bool{"account_keys": true, "source_of": true, "modified_at": true}
+	var out []string
+	t := reflect.TypeFor[records.Person]()
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("parquet"), ",")
+		if name != "" && name != "-" && !skip[name] {
+			out = append(out, name)
+		}
+	}
+	return out
+}()
+
 // evalBatch is how many persons evaluatePersons holds at once.
 const evalBatch = 16384
 
@@ -243,7 +260,7 @@ func evaluatePersons(ctx context.Context, env artifact.Env, tm *artifact.Manifes
 			return flush()
 		}
 		return nil
-	}, artifact.WithTempDir(env.TempDir))
+	}, artifact.WithTempDir(env.TempDir), artifact.Columns(policyColumns...))
 	if err == nil && len(batch) > 0 {
 		err = flush()
 	}
