@@ -242,3 +242,47 @@ func TestReopenedSandboxNeverReusesIDs(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// A process that only reads (pull, a dry run) leaves the state file as it
+// is: Close rewrites the snapshot only when something changed since it.
+func TestCloseWithoutChangesKeepsTheSnapshot(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	r := newRig(t, Options{StateFile: path, RandSeed: 7})
+	writeEverything(r)
+	if err := r.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := newRig(t, Options{StateFile: path, RandSeed: 7})
+	var page coll
+	if code, body := r2.do("GET", "/v1.0/users?list=all", "", "", &page); code != 200 || len(page.Collection) == 0 {
+		t.Fatalf("list: got %d %s, want users", code, body)
+	}
+	if err := r2.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(before, after) {
+		t.Errorf("Close after reads only: the state file was rewritten, want it left as it is")
+	}
+	// A change after that is folded in by Close as before.
+	if code, _ := r2.do("POST", "/v1.0/users", "", `[{"email":"late@acme.com"}]`, nil); code != 200 {
+		t.Fatalf("create: got %d", code)
+	}
+	if err := r2.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, _, err := loadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, found := d.UserByEmail("late@acme.com"); !found {
+		t.Errorf("snapshot after a change and Close lacks the new user")
+	}
+}
