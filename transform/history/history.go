@@ -10,7 +10,9 @@
 //	SELECT * FROM identity_history
 //	WHERE run_id = <latest run> AND valid_from <= X AND (valid_to IS NULL OR valid_to > X)
 //
-// Next is the pure core; Run does the I/O.
+// Next is the pure core; Run does the I/O. Run folds a run into the
+// previous tables streamed (fold, fold.go): rows are read, advanced and
+// written one by one, and only the run's persons are held, compacted.
 package history
 
 import (
