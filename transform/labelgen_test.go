@@ -12,6 +12,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/transform/transformconf"
 )
 
 // synth is a deterministic labelled population: accounts over 5 trees, a
@@ -52,9 +53,9 @@ func synthConfig() *config.Config {
 	for _, t := range synthTrees {
 		c.Trees = append(c.Trees, config.Tree{Name: t, Source: "ldif"})
 	}
-	c.Transform.Trees = map[string]config.TransformTree{}
+	c.Transform.Trees = map[string]transformconf.Tree{}
 	for i, t := range synthTrees {
-		tt := config.TransformTree{EmailDomainAliases: map[string]string{}}
+		tt := transformconf.Tree{EmailDomainAliases: map[string]string{}}
 		tt.EmployeeIDScheme = t // own numbering
 		if i < 2 {
 			tt.EmployeeIDScheme = "hr"
@@ -64,8 +65,8 @@ func synthConfig() *config.Config {
 		}
 		c.Transform.Trees[t] = tt
 	}
-	c.Transform.Derive = map[string][]config.DeriveRule{
-		"role":   {{Value: "field_sales", When: config.Condition{MemberOf: "g3"}}, {Value: "field_sales", When: config.Condition{Attr: "title", Regex: "(?i)account executive"}}},
+	c.Transform.Derive = map[string][]transformconf.DeriveRule{
+		"role":   {{Value: "field_sales", When: transformconf.Condition{MemberOf: "g3"}}, {Value: "field_sales", When: transformconf.Condition{Attr: "title", Regex: "(?i)account executive"}}},
 		"region": {{From: "country", Map: map[string]string{"US": "AMER", "DE": "EMEA", "BR": "LATAM"}}},
 	}
 	c.ApplyDefaults()

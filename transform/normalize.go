@@ -15,10 +15,10 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
-	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/validate"
+	"github.com/otds-highspot/otds-highspot/transform/transformconf"
 )
 
 // Status values.
@@ -31,7 +31,7 @@ const (
 // Normalizer holds the compiled normalization rules of one configuration.
 // It is immutable after New and safe for concurrent use.
 type Normalizer struct {
-	cfg      *config.Transform
+	cfg      *transformconf.Config
 	aliases  map[string]map[string]string // tree -> from domain -> to domain (lower-case)
 	disabled []*cond
 	locked   []*cond
@@ -58,12 +58,12 @@ type deriveTarget struct {
 
 type deriveRule struct {
 	when *cond
-	r    config.DeriveRule
+	r    transformconf.DeriveRule
 	from *contract.Field   // the table's field named r.From, if any
 	m    map[string]string // case-folded keys
 }
 
-// cond is a compiled config.Condition.
+// cond is a compiled transformconf.Condition.
 type cond struct {
 	attr     string
 	field    *contract.Field // the table's field named attr, if any
@@ -76,7 +76,7 @@ type cond struct {
 	not      *cond
 }
 
-func compileCond(c config.Condition) (*cond, error) {
+func compileCond(c transformconf.Condition) (*cond, error) {
 	out := &cond{attr: c.Attr, present: c.Present, memberOf: strings.ToLower(clean(c.MemberOf))}
 	if c.Attr != "" {
 		out.field, _ = contract.FieldByName(c.Attr)
@@ -231,7 +231,7 @@ func anyVal(vals []string, f func(string) bool) bool {
 
 // NewNormalizer compiles the transform configuration. cfg must have had its
 // defaults applied (config.Parse does that).
-func NewNormalizer(cfg *config.Transform) (*Normalizer, error) {
+func NewNormalizer(cfg *transformconf.Config) (*Normalizer, error) {
 	n := &Normalizer{cfg: cfg, aliases: map[string]map[string]string{}}
 	fs := contract.Fields()
 	for i := range fs {
@@ -255,7 +255,7 @@ func NewNormalizer(cfg *config.Transform) (*Normalizer, error) {
 		n.aliases[tree] = m
 	}
 	var err error
-	comp := func(cs []config.Condition, what string) []*cond {
+	comp := func(cs []transformconf.Condition, what string) []*cond {
 		var out []*cond
 		for i, c := range cs {
 			cc, e := compileCond(c)
@@ -269,7 +269,7 @@ func NewNormalizer(cfg *config.Transform) (*Normalizer, error) {
 	n.disabled = comp(cfg.Status.Disabled, "status.disabled")
 	n.locked = comp(cfg.Status.Locked, "status.locked")
 	for i, r := range cfg.Service.Rules {
-		cc := comp([]config.Condition{r.When}, fmt.Sprintf("service.rules[%d].when", i))
+		cc := comp([]transformconf.Condition{r.When}, fmt.Sprintf("service.rules[%d].when", i))
 		name := r.Name
 		if name == "" {
 			name = fmt.Sprintf("service rule %d", i)
@@ -287,7 +287,7 @@ func NewNormalizer(cfg *config.Transform) (*Normalizer, error) {
 			dt.field = f
 		}
 		for i, r := range cfg.Derive[t] {
-			cc := comp([]config.Condition{r.When}, fmt.Sprintf("derive.%s[%d].when", t, i))
+			cc := comp([]transformconf.Condition{r.When}, fmt.Sprintf("derive.%s[%d].when", t, i))
 			dr := deriveRule{when: cc[0], r: r}
 			dr.from, _ = contract.FieldByName(r.From)
 			if r.Map != nil {

@@ -3,12 +3,12 @@ package transform
 import (
 	"sync"
 
-	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/transform/transformconf"
 )
 
 // mergeOverrides adds the config's overrides to those read from a file.
-func mergeOverrides(cfg *config.Transform, o Overrides) Overrides {
+func mergeOverrides(cfg *transformconf.Config, o Overrides) Overrides {
 	return Overrides{
 		ForceLink:  append(append([][]string(nil), cfg.Overrides.ForceLink...), o.ForceLink...),
 		ForceSplit: append(append([][]string(nil), cfg.Overrides.ForceSplit...), o.ForceSplit...),

@@ -13,9 +13,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/transform/transformconf"
 )
 
 // Overrides are manual link decisions. Accounts are named by account key
@@ -61,7 +61,7 @@ const (
 )
 
 type resolver struct {
-	cfg      *config.Transform
+	cfg      *transformconf.Config
 	acc      []records.AccountNormalized
 	orig     []int32 // acc[i] was in.Accounts[orig[i]] before the sort (nil = same)
 	idx      map[string]int32
@@ -330,7 +330,7 @@ func sortHolders(pairs []keyHolder) []keyHolder {
 // attribute by the survivorship policy. It is deterministic: the same input
 // gives the same output regardless of input order. in.Accounts is sorted in
 // place by account key.
-func Resolve(cfg *config.Transform, in ResolveInput) (*Resolution, error) {
+func Resolve(cfg *transformconf.Config, in ResolveInput) (*Resolution, error) {
 	if in.Emit == nil {
 		return nil, fmt.Errorf("transform: resolve: ResolveInput.Emit is nil (nothing would receive the persons)")
 	}

@@ -26,20 +26,21 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/config/section"
 	"github.com/otds-highspot/otds-highspot/load/apply/applyconf"
 	"github.com/otds-highspot/otds-highspot/load/highspot/hsconf"
+	"github.com/otds-highspot/otds-highspot/transform/transformconf"
 )
 
 // Config is the whole configuration file.
 type Config struct {
 	// Version of the configuration format; only 1 exists.
-	Version   int              `yaml:"version"`
-	Store     Store            `yaml:"store"`
-	Extract   Extract          `yaml:"extract"`
-	Trees     []Tree           `yaml:"trees"`
-	Transform Transform        `yaml:"transform"`
-	Highspot  hsconf.Config    `yaml:"highspot"`
-	Apply     applyconf.Config `yaml:"apply"`
-	Policy    Policy           `yaml:"policy"`
-	Operate   Operate          `yaml:"operate"`
+	Version   int                  `yaml:"version"`
+	Store     Store                `yaml:"store"`
+	Extract   Extract              `yaml:"extract"`
+	Trees     []Tree               `yaml:"trees"`
+	Transform transformconf.Config `yaml:"transform"`
+	Highspot  hsconf.Config        `yaml:"highspot"`
+	Apply     applyconf.Config     `yaml:"apply"`
+	Policy    Policy               `yaml:"policy"`
+	Operate   Operate              `yaml:"operate"`
 
 	// Path is the file the configuration was read from ("" when embedded).
 	Path string `yaml:"-"`
@@ -264,7 +265,7 @@ func (c *Config) ApplyDefaults() {
 	for i := range c.Trees {
 		c.Trees[i].applyDefaults()
 	}
-	c.Transform.applyDefaults()
+	c.Transform.ApplyDefaults()
 	c.Highspot.ApplyDefaults()
 	c.Apply.ApplyDefaults()
 	c.Policy.applyDefaults()
@@ -292,7 +293,7 @@ func (c *Config) Validate() Errors {
 		seen[c.Trees[i].Name] = i
 		errs = append(errs, c.Trees[i].validate(k)...)
 	}
-	errs = append(errs, c.Transform.validate("transform", c)...)
+	errs = append(errs, c.Transform.Validate("transform", c.TreeNames())...)
 	errs = append(errs, c.Highspot.Validate("highspot")...)
 	errs = append(errs, c.Apply.Validate("apply")...)
 	errs = append(errs, c.Policy.validate("policy", c)...)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/load/highspot/hsconf"
+	"github.com/otds-highspot/otds-highspot/transform/transformconf"
 )
 
 // Shipped configuration files and the reference, relative to this package.
@@ -88,9 +89,9 @@ func TestExampleCoversEverySection(t *testing.T) {
 // sharedTypes are documented once, in their own section, by their keys; the
 // places that use them are documented by their own path.
 var sharedTypes = map[reflect.Type]bool{
-	reflect.TypeOf(config.Condition{}): true,
-	reflect.TypeOf(config.SecretRef{}): true,
-	reflect.TypeOf(hsconf.Endpoint{}):  true,
+	reflect.TypeOf(transformconf.Condition{}): true,
+	reflect.TypeOf(config.SecretRef{}):        true,
+	reflect.TypeOf(hsconf.Endpoint{}):         true,
 }
 
 func yamlName(f reflect.StructField) string {

@@ -1,15 +1,23 @@
-package config
+// Package transformconf owns the transform stage's transform: configuration
+// section: match keys, per-tree settings, status/service/derive rules
+// (declarative conditions), survivorship and link overrides, with their
+// defaults and validation. internal/config embeds Config as
+// Config.Transform; transform reads it. docs/configuration.md lists every
+// key.
+package transformconf
 
 import (
 	"fmt"
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/otds-highspot/otds-highspot/internal/config/section"
 )
 
-// Transform configures normalization and cross-tree resolution.
+// Config is the transform: section: it configures normalization and cross-tree resolution.
 // Owned by the transform stage; see docs/configuration.md.
-type Transform struct {
+type Config struct {
 	// MatchKeys lists the strong match keys in priority order. Known keys:
 	// employee_id (employee_id_key: "<scheme>:<id>"), email (every canonical
 	// mail value, domain aliases applied), external_id (case-folded external
@@ -32,7 +40,7 @@ type Transform struct {
 	// per partition, so a shared key there is more likely a shared mailbox).
 	SamePartitionMerge bool `yaml:"same_partition_merge"`
 	// Trees holds per-tree settings keyed by tree name.
-	Trees map[string]TransformTree `yaml:"trees"`
+	Trees map[string]Tree `yaml:"trees"`
 	// Status rules: an account is disabled when any Disabled condition
 	// matches, else locked when any Locked condition matches, else enabled.
 	Status StatusRules `yaml:"status"`
@@ -48,8 +56,8 @@ type Transform struct {
 	Overrides LinkOverrides `yaml:"overrides"`
 }
 
-// TransformTree is the per-tree part of the transform section.
-type TransformTree struct {
+// Tree is the per-tree part of the transform section.
+type Tree struct {
 	// EmailDomainAliases maps an acquired or legacy mail domain to the
 	// canonical one (beta-gmbh.de: beta.example). Applies to this tree's mail.
 	EmailDomainAliases map[string]string `yaml:"email_domain_aliases"`
@@ -145,16 +153,16 @@ var (
 )
 
 // CarryLinksEnabled reports CarryLinks with its default.
-func (t *Transform) CarryLinksEnabled() bool { return t.CarryLinks == nil || *t.CarryLinks }
+func (t *Config) CarryLinksEnabled() bool { return t.CarryLinks == nil || *t.CarryLinks }
 
 // NameVetoEnabled reports NameVeto with its default.
-func (t *Transform) NameVetoEnabled() bool { return t.NameVeto == nil || *t.NameVeto }
+func (t *Config) NameVetoEnabled() bool { return t.NameVeto == nil || *t.NameVeto }
 
 // TreeSettings returns the per-tree settings (zero value when absent).
-func (t *Transform) TreeSettings(tree string) TransformTree { return t.Trees[tree] }
+func (t *Config) TreeSettings(tree string) Tree { return t.Trees[tree] }
 
 // EmployeeIDSchemeFor is the numbering scheme of a tree's partition.
-func (t *Transform) EmployeeIDSchemeFor(tree, partition string) string {
+func (t *Config) EmployeeIDSchemeFor(tree, partition string) string {
 	tt := t.Trees[tree]
 	if s := tt.PartitionSchemes[partition]; s != "" {
 		return s
@@ -168,7 +176,8 @@ func (t *Transform) EmployeeIDSchemeFor(tree, partition string) string {
 func tfStrptr(s string) *string { return &s }
 func tfBoolptr(b bool) *bool    { return &b }
 
-func (t *Transform) applyDefaults() {
+// ApplyDefaults fills every unset value with its default.
+func (t *Config) ApplyDefaults() {
 	if len(t.MatchKeys) == 0 {
 		t.MatchKeys = []string{"employee_id", "email"}
 	}
@@ -196,20 +205,23 @@ func (t *Transform) applyDefaults() {
 	}
 }
 
-func (t *Transform) validate(k string, c *Config) Errors {
-	var errs Errors
+// Validate checks the section under key k (transform) without I/O; trees
+// are the configured tree names (per-tree settings must name one of them;
+// not checked when empty).
+func (t *Config) Validate(k string, trees []string) section.Errors {
+	var errs section.Errors
 	seen := map[string]bool{}
 	for i, m := range t.MatchKeys {
 		if !tfContains(transformMatchKeys, m) {
-			errs = append(errs, Error{Key: fmt.Sprintf("%s.match_keys[%d]", k, i), Msg: fmt.Sprintf("unknown match key %q; use %s (names are never a key)", m, strings.Join(transformMatchKeys, ", "))})
+			errs = append(errs, section.Error{Key: fmt.Sprintf("%s.match_keys[%d]", k, i), Msg: fmt.Sprintf("unknown match key %q; use %s (names are never a key)", m, strings.Join(transformMatchKeys, ", "))})
 		}
 		if seen[m] {
-			errs = append(errs, Error{Key: fmt.Sprintf("%s.match_keys[%d]", k, i), Msg: fmt.Sprintf("match key %q is listed twice", m)})
+			errs = append(errs, section.Error{Key: fmt.Sprintf("%s.match_keys[%d]", k, i), Msg: fmt.Sprintf("match key %q is listed twice", m)})
 		}
 		seen[m] = true
 	}
 	if t.MaxKeyAccounts < 2 {
-		errs = append(errs, Error{Key: k + ".max_key_accounts", Msg: "must be >= 2"})
+		errs = append(errs, section.Error{Key: k + ".max_key_accounts", Msg: "must be >= 2"})
 	}
 	names := make([]string, 0, len(t.Trees))
 	for n := range t.Trees {
@@ -217,9 +229,9 @@ func (t *Transform) validate(k string, c *Config) Errors {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if c != nil && len(c.Trees) > 0 {
-			if _, ok := c.Tree(n); !ok {
-				errs = append(errs, Error{Key: k + ".trees." + n, Msg: fmt.Sprintf("tree %q is not configured under trees:; fix the name or remove the entry", n)})
+		if len(trees) > 0 {
+			if !tfContains(trees, n) {
+				errs = append(errs, section.Error{Key: k + ".trees." + n, Msg: fmt.Sprintf("tree %q is not configured under trees:; fix the name or remove the entry", n)})
 			}
 		}
 		aliases := t.Trees[n].EmailDomainAliases
@@ -231,10 +243,10 @@ func (t *Transform) validate(k string, c *Config) Errors {
 		for _, from := range froms {
 			to := aliases[from]
 			if from == "" || to == "" || strings.Contains(from, "@") || strings.Contains(to, "@") {
-				errs = append(errs, Error{Key: k + ".trees." + n + ".email_domain_aliases", Msg: fmt.Sprintf("alias %q: %q must map a bare domain to a bare domain", from, to)})
+				errs = append(errs, section.Error{Key: k + ".trees." + n + ".email_domain_aliases", Msg: fmt.Sprintf("alias %q: %q must map a bare domain to a bare domain", from, to)})
 			}
 			if _, chained := aliases[to]; chained {
-				errs = append(errs, Error{Key: k + ".trees." + n + ".email_domain_aliases", Msg: fmt.Sprintf("alias %q -> %q -> %q is a chain; map %q straight to the canonical domain", from, to, aliases[to], from)})
+				errs = append(errs, section.Error{Key: k + ".trees." + n + ".email_domain_aliases", Msg: fmt.Sprintf("alias %q -> %q -> %q is a chain; map %q straight to the canonical domain", from, to, aliases[to], from)})
 			}
 		}
 	}
@@ -257,39 +269,39 @@ func (t *Transform) validate(k string, c *Config) Errors {
 			rk := fmt.Sprintf("%s.derive.%s[%d]", k, n, i)
 			errs = append(errs, r.When.validate(rk+".when")...)
 			if r.Value == "" && r.From == "" {
-				errs = append(errs, Error{Key: rk, Msg: "set value or from"})
+				errs = append(errs, section.Error{Key: rk, Msg: "set value or from"})
 			}
 		}
 	}
 	for i, o := range t.Survivorship.Order {
 		if !tfContains(survivorCriteria, o) {
-			errs = append(errs, Error{Key: fmt.Sprintf("%s.survivorship.order[%d]", k, i), Msg: fmt.Sprintf("unknown criterion %q; use %s", o, strings.Join(survivorCriteria, ", "))})
+			errs = append(errs, section.Error{Key: fmt.Sprintf("%s.survivorship.order[%d]", k, i), Msg: fmt.Sprintf("unknown criterion %q; use %s", o, strings.Join(survivorCriteria, ", "))})
 		}
 	}
 	for a, os := range t.Survivorship.Attributes {
 		for i, o := range os {
 			if !tfContains(survivorCriteria, o) {
-				errs = append(errs, Error{Key: fmt.Sprintf("%s.survivorship.attributes.%s[%d]", k, a, i), Msg: fmt.Sprintf("unknown criterion %q; use %s", o, strings.Join(survivorCriteria, ", "))})
+				errs = append(errs, section.Error{Key: fmt.Sprintf("%s.survivorship.attributes.%s[%d]", k, a, i), Msg: fmt.Sprintf("unknown criterion %q; use %s", o, strings.Join(survivorCriteria, ", "))})
 			}
 		}
 	}
 	for i, l := range t.Overrides.ForceLink {
 		if len(l) < 2 {
-			errs = append(errs, Error{Key: fmt.Sprintf("%s.overrides.force_link[%d]", k, i), Msg: "a force_link needs at least two accounts"})
+			errs = append(errs, section.Error{Key: fmt.Sprintf("%s.overrides.force_link[%d]", k, i), Msg: "a force_link needs at least two accounts"})
 		}
 	}
 	return errs
 }
 
-func (c *Condition) validate(k string) Errors {
-	var errs Errors
+func (c *Condition) validate(k string) section.Errors {
+	var errs section.Errors
 	if c.Regex != "" {
 		if _, err := regexp.Compile(c.Regex); err != nil {
-			errs = append(errs, Error{Key: k + ".regex", Msg: fmt.Sprintf("invalid regular expression: %v", err)})
+			errs = append(errs, section.Error{Key: k + ".regex", Msg: fmt.Sprintf("invalid regular expression: %v", err)})
 		}
 	}
 	if (c.Equals != nil || c.Regex != "" || c.In != nil || c.Present != nil) && c.Attr == "" {
-		errs = append(errs, Error{Key: k, Msg: "equals/regex/in/present need attr"})
+		errs = append(errs, section.Error{Key: k, Msg: "equals/regex/in/present need attr"})
 	}
 	for i := range c.All {
 		errs = append(errs, c.All[i].validate(fmt.Sprintf("%s.all[%d]", k, i))...)
