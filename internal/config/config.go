@@ -1,13 +1,16 @@
 // Package config owns the YAML configuration as a whole: strict decoding
 // (unknown keys are errors with file:line), the top-level assembly, defaults
-// and validation that do no I/O, and secret references. A section owned by a
-// stage or a source lives beside it and is only embedded here: a tree's
-// ldap:, rest: and ldif: sections are extract/ldap/ldapconf,
-// extract/otdsrest/restconf and extract/ldif/ldifconf. Sections still kept
-// here have their own file (store.go, trees.go, transform.go, highspot.go,
-// apply.go, policy.go, operate.go). Every section validates into
-// section.Errors with a key; Parse adds file:line. This file holds the
-// top-level type and the loader.
+// and validation that do no I/O, and secret references.
+//
+// A section owned by a stage or a source lives beside it, with its struct,
+// defaults, Validate and docs, and is only embedded here: highspot: is
+// load/highspot/hsconf, apply: is load/apply/applyconf, transform: is
+// transform/transformconf, and a tree's ldap:, rest: and ldif: are
+// extract/ldap/ldapconf, extract/otdsrest/restconf and extract/ldif/ldifconf.
+// Those packages import only internal/config/section (errors with a key,
+// secret references), never this package. The sections still kept here have
+// their own file: store.go, trees.go (extract: and the tree-level keys),
+// policy.go, operate.go. Parse adds file:line to every section's errors.
 package config
 
 import (
