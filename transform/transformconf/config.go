@@ -9,6 +9,7 @@ package transformconf
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -212,7 +213,7 @@ func (t *Config) Validate(k string, trees []string) section.Errors {
 	var errs section.Errors
 	seen := map[string]bool{}
 	for i, m := range t.MatchKeys {
-		if !tfContains(transformMatchKeys, m) {
+		if !slices.Contains(transformMatchKeys, m) {
 			errs = append(errs, section.Error{Key: fmt.Sprintf("%s.match_keys[%d]", k, i), Msg: fmt.Sprintf("unknown match key %q; use %s (names are never a key)", m, strings.Join(transformMatchKeys, ", "))})
 		}
 		if seen[m] {
@@ -230,7 +231,7 @@ func (t *Config) Validate(k string, trees []string) section.Errors {
 	sort.Strings(names)
 	for _, n := range names {
 		if len(trees) > 0 {
-			if !tfContains(trees, n) {
+			if !slices.Contains(trees, n) {
 				errs = append(errs, section.Error{Key: k + ".trees." + n, Msg: fmt.Sprintf("tree %q is not configured under trees:; fix the name or remove the entry", n)})
 			}
 		}
@@ -274,13 +275,13 @@ func (t *Config) Validate(k string, trees []string) section.Errors {
 		}
 	}
 	for i, o := range t.Survivorship.Order {
-		if !tfContains(survivorCriteria, o) {
+		if !slices.Contains(survivorCriteria, o) {
 			errs = append(errs, section.Error{Key: fmt.Sprintf("%s.survivorship.order[%d]", k, i), Msg: fmt.Sprintf("unknown criterion %q; use %s", o, strings.Join(survivorCriteria, ", "))})
 		}
 	}
 	for a, os := range t.Survivorship.Attributes {
 		for i, o := range os {
-			if !tfContains(survivorCriteria, o) {
+			if !slices.Contains(survivorCriteria, o) {
 				errs = append(errs, section.Error{Key: fmt.Sprintf("%s.survivorship.attributes.%s[%d]", k, a, i), Msg: fmt.Sprintf("unknown criterion %q; use %s", o, strings.Join(survivorCriteria, ", "))})
 			}
 		}
@@ -313,13 +314,4 @@ func (c *Condition) validate(k string) section.Errors {
 		errs = append(errs, c.Not.validate(k+".not")...)
 	}
 	return errs
-}
-
-func tfContains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
