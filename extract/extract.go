@@ -617,7 +617,7 @@ func runTree(ctx context.Context, env artifact.Env, tree config.Tree, opts Optio
 	if err != nil {
 		return fail(codeOr(err, exitcode.Usage), fmt.Errorf("tree %s: build %s source: %w", tree.Name, tree.Source, err))
 	}
-	stage := artifact.NewStage(env, string(contract.ExtractStage(tree.Name)))
+	stage := artifact.NewStage(env, contract.ExtractStage(tree.Name))
 	// accounts rows are wide (17 list columns): 32Ki-row groups halve the
 	// Arrow builder memory against the 64Ki default at no measurable cost
 	stage.SetLimits(artifact.Limits{RowGroupRows: RowGroupRows})
@@ -695,7 +695,7 @@ func runTree(ctx context.Context, env artifact.Env, tree config.Tree, opts Optio
 	}
 
 	// source-health gates
-	prev, pref, perr := artifact.LatestManifest(ctx, env.Store, string(contract.ExtractStage(tree.Name)), env.RunID)
+	prev, pref, perr := artifact.LatestManifest(ctx, env.Store, contract.ExtractStage(tree.Name), env.RunID)
 	switch {
 	case perr == nil:
 		tr.Previous = prev.TableRows(records.AccountsSpec.Name)

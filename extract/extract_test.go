@@ -101,7 +101,7 @@ type snapshot struct {
 func readSnapshot(t *testing.T, st store.Store, runID, tree string) snapshot {
 	t.Helper()
 	ctx := context.Background()
-	m, _, err := artifact.ReadManifest(ctx, st, runID, string(contract.ExtractStage(tree)))
+	m, _, err := artifact.ReadManifest(ctx, st, runID, contract.ExtractStage(tree))
 	if err != nil {
 		t.Fatalf("read manifest of %s: %v", tree, err)
 	}

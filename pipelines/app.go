@@ -240,7 +240,7 @@ func (a *App) AddPlanHash(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if m, _, err := artifact.ReadManifest(ctx, a.Store, s.RunID, string(contract.Plan)); err == nil {
+	if m, _, err := artifact.ReadManifest(ctx, a.Store, s.RunID, contract.Plan); err == nil {
 		ps, _ := contract.SummaryOf[contract.PlanSummary](m.Summary)
 		s.PlanSHA256 = ps.PlanSHA256
 	}

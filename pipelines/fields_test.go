@@ -69,7 +69,7 @@ policy:
 	if err := a.Extract(ctx, ExtractOptions{}); err != nil {
 		t.Fatalf("extract: %v", err)
 	}
-	em, _, err := artifact.LatestManifest(ctx, a.Store, string(contract.ExtractStage("acme")), "")
+	em, _, err := artifact.LatestManifest(ctx, a.Store, contract.ExtractStage("acme"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ policy:
 	if err := a.Transform(ctx, TransformOptions{}); err != nil {
 		t.Fatalf("transform: %v", err)
 	}
-	tm, _, err := artifact.LatestManifest(ctx, a.Store, string(contract.Transform), "")
+	tm, _, err := artifact.LatestManifest(ctx, a.Store, contract.Transform, "")
 	if err != nil {
 		t.Fatal(err)
 	}

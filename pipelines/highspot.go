@@ -89,9 +89,9 @@ func (a *App) Pull(ctx context.Context) error {
 }
 
 func (a *App) pull(ctx context.Context, runID string) error {
-	if m, ok, err := a.published(ctx, runID, string(contract.Pull)); err != nil || ok {
+	if m, ok, err := a.published(ctx, runID, contract.Pull); err != nil || ok {
 		if ok {
-			a.skipPublished(runID, string(contract.Pull), m)
+			a.skipPublished(runID, contract.Pull, m)
 		}
 		return err
 	}
@@ -161,12 +161,12 @@ func (a *App) planDerived(ctx context.Context, runID string, o PlanOptions) erro
 }
 
 func (a *App) plan(ctx context.Context, runID string, o PlanOptions) error {
-	m, ok, err := a.published(ctx, runID, string(contract.Plan))
+	m, ok, err := a.published(ctx, runID, contract.Plan)
 	if err != nil {
 		return err
 	}
 	if ok {
-		a.skipPublished(runID, string(contract.Plan), m)
+		a.skipPublished(runID, contract.Plan, m)
 		switch {
 		case m.Status == artifact.StatusBlocked:
 			return blockedPlanError(runID)
@@ -248,7 +248,7 @@ func (a *App) PlanShow(ctx context.Context, o ...PlanShowOptions) error {
 // localReport returns a local path of runID's plan.html: the file itself in
 // a file store, else a temp file holding its verified bytes.
 func (a *App) localReport(ctx context.Context, runID string) (string, error) {
-	m, _, err := artifact.ReadManifest(ctx, a.Store, runID, string(contract.Plan))
+	m, _, err := artifact.ReadManifest(ctx, a.Store, runID, contract.Plan)
 	if err != nil {
 		return "", fmt.Errorf("plan show --open: %w", err)
 	}
@@ -342,7 +342,7 @@ func (a *App) apply(ctx context.Context, runID string, o ApplyOptions) error {
 			st.Rows = map[string]int64{"load_results": res.Manifest.TableRows("load_results")}
 			st.Details = map[string]any{"already_published": true}
 		case res.Ref.Key != "":
-			st.Stage, st.Status, st.Manifest = res.Manifest.Stage, res.Manifest.Status, a.Store.URL(res.Ref.Key)
+			st.Stage, st.Status, st.Manifest = string(res.Manifest.Stage), res.Manifest.Status, a.Store.URL(res.Ref.Key)
 		case s.DryRun:
 			st.Status = "dry run"
 		default:
@@ -412,7 +412,7 @@ func Sandbox(ctx context.Context, o SandboxOptions) error {
 // record names its sha256 (apply.require_approval). A blocked or missing plan
 // passes here: RunApply refuses it with its own message.
 func (a *App) requireApproval(ctx context.Context, runID string) error {
-	m, _, err := artifact.ReadManifest(ctx, a.Store, runID, string(contract.Plan))
+	m, _, err := artifact.ReadManifest(ctx, a.Store, runID, contract.Plan)
 	if err != nil || m.Status == artifact.StatusBlocked {
 		return nil
 	}

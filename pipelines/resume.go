@@ -16,10 +16,10 @@ import (
 // manifest is committed only when the stage is complete (apply: only when no
 // change is left failed; see apply.RunApply), so the skip never hides
 // unfinished work.
-func (a *App) published(ctx context.Context, runID, stage string) (*artifact.Manifest, bool, error) {
+func (a *App) published(ctx context.Context, runID string, stage contract.Stage) (*artifact.Manifest, bool, error) {
 	// A commit an earlier attempt left half done is finished first: its
 	// parts may already sit in a table prefix.
-	if _, err := artifact.RollForward(ctx, a.Env(runID), func(s string) bool { return s == stage }); err != nil {
+	if _, err := artifact.RollForward(ctx, a.Env(runID), func(s contract.Stage) bool { return s == stage }); err != nil {
 		return nil, false, fmt.Errorf("check whether %s already ran for run %s: %w", stage, runID, err)
 	}
 	m, _, err := artifact.ReadManifest(ctx, a.Store, runID, stage)
@@ -33,7 +33,7 @@ func (a *App) published(ctx context.Context, runID, stage string) (*artifact.Man
 }
 
 // skipPublished records and prints a stage that is already published.
-func (a *App) skipPublished(runID, stage string, m *artifact.Manifest) {
+func (a *App) skipPublished(runID string, stage contract.Stage, m *artifact.Manifest) {
 	rows := map[string]int64{}
 	for n, t := range m.Tables {
 		rows[n] = t.Rows
@@ -42,7 +42,7 @@ func (a *App) skipPublished(runID, stage string, m *artifact.Manifest) {
 	if ps, _ := contract.SummaryOf[contract.PlanSummary](m.Summary); ps.PlanSHA256 != "" {
 		details["plan_sha256"] = ps.PlanSHA256 // plan and apply record the plan they are bound to
 	}
-	a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: stage, Status: m.Status, Rows: rows,
+	a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: string(stage), Status: m.Status, Rows: rows,
 		Manifest: a.Store.URL(artifact.ManifestKey(runID, stage)), Details: details})
 	fmt.Fprintf(a.Stdout, "%s: already published for run %s; skipped\n", stage, runID)
 }

@@ -18,9 +18,9 @@ func (a *App) Review(ctx context.Context) error {
 	}
 	a.Summary.RunID = runID
 	return a.tracked(ctx, runID, []string{string(contract.Review)}, nil, func(ctx context.Context) error {
-		if m, ok, err := a.published(ctx, runID, string(contract.Review)); err != nil || ok {
+		if m, ok, err := a.published(ctx, runID, contract.Review); err != nil || ok {
 			if ok {
-				a.skipPublished(runID, string(contract.Review), m)
+				a.skipPublished(runID, contract.Review, m)
 				fmt.Fprintf(a.Stdout, "  report    %s\n", a.Store.URL(m.Blobs["review.html"].Key))
 			}
 			return err

@@ -120,7 +120,7 @@ func (a *App) runStages(ctx context.Context, runID string, from, until int, o Ru
 func (a *App) derived(ctx context.Context, runID string) error {
 	env := a.Env(runID)
 	if a.Cfg.Operate.History.On() {
-		_, done, err := a.published(ctx, runID, string(contract.History))
+		_, done, err := a.published(ctx, runID, contract.History)
 		if err != nil {
 			return err
 		}
@@ -134,7 +134,7 @@ func (a *App) derived(ctx context.Context, runID string) error {
 		}
 	}
 	if a.Cfg.Operate.Analytics.Enabled {
-		_, done, err := a.published(ctx, runID, string(contract.Analytics))
+		_, done, err := a.published(ctx, runID, contract.Analytics)
 		if err != nil {
 			return err
 		}
@@ -205,7 +205,7 @@ func (a *App) stageRefs(ctx context.Context, runID string) ([]artifact.Ref, stri
 			continue
 		}
 		refs = append(refs, ref)
-		if s.Stage == string(contract.Plan) {
+		if s.Stage == contract.Plan {
 			if ps, _ := contract.SummaryOf[contract.PlanSummary](m.Summary); ps.PlanSHA256 != "" {
 				planSHA = ps.PlanSHA256
 			}

@@ -33,7 +33,7 @@ func (a *App) RunsList(ctx context.Context) error {
 			if s.Status != artifact.StatusPublished {
 				mark = "(" + s.Status + ")"
 			}
-			st = append(st, s.Stage+mark)
+			st = append(st, string(s.Stage)+mark)
 		}
 		fmt.Fprintf(a.Stdout, "%-26s %-13s %s\n", r.RunID, exit, strings.Join(st, " "))
 	}

@@ -132,12 +132,12 @@ func (a *App) extract(ctx context.Context, runID string, o ExtractOptions) error
 	// Trees already published for this run are skipped (a retry, or run --from).
 	var todo []string
 	for _, t := range names {
-		m, ok, err := a.published(ctx, runID, string(contract.ExtractStage(t)))
+		m, ok, err := a.published(ctx, runID, contract.ExtractStage(t))
 		if err != nil {
 			return exitcode.Wrap(exitcode.Transient, err)
 		}
 		if ok {
-			a.skipPublished(runID, string(contract.ExtractStage(t)), m)
+			a.skipPublished(runID, contract.ExtractStage(t), m)
 			continue
 		}
 		todo = append(todo, t)
@@ -220,9 +220,9 @@ func (a *App) Transform(ctx context.Context, o TransformOptions) error {
 }
 
 func (a *App) transform(ctx context.Context, runID string, o TransformOptions) error {
-	if m, ok, err := a.published(ctx, runID, string(contract.Transform)); err != nil || ok {
+	if m, ok, err := a.published(ctx, runID, contract.Transform); err != nil || ok {
 		if ok {
-			a.skipPublished(runID, string(contract.Transform), m)
+			a.skipPublished(runID, contract.Transform, m)
 		}
 		return err
 	}

@@ -316,7 +316,7 @@ func sampleLiveHeap() (stop func() uint64) {
 func writeSynthExtracts(ctx context.Context, b *testing.B, env artifact.Env, s synth) {
 	b.Helper()
 	for t, tree := range synthTrees {
-		stg := artifact.NewStage(env, string(contract.ExtractStage(tree)))
+		stg := artifact.NewStage(env, contract.ExtractStage(tree))
 		aw, _ := artifact.OpenTable[records.Account](stg, records.AccountsSpec)
 		mw, _ := artifact.OpenTable[records.Membership](stg, records.MembershipsSpec)
 		gw, _ := artifact.OpenTable[records.Group](stg, records.GroupsSpec)

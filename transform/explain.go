@@ -24,12 +24,12 @@ func Explain(ctx context.Context, st store.Store, runID string, query string) (s
 	var m *artifact.Manifest
 	var err error
 	if runID == "" {
-		m, _, err = artifact.LatestManifest(ctx, st, string(contract.Transform), "")
+		m, _, err = artifact.LatestManifest(ctx, st, contract.Transform, "")
 	} else {
-		m, _, err = artifact.ReadManifest(ctx, st, runID, string(contract.Transform))
+		m, _, err = artifact.ReadManifest(ctx, st, runID, contract.Transform)
 		if errors.Is(err, artifact.ErrNotPublished) {
 			// that run has no transform (yet): explain the latest one before it
-			m, _, err = artifact.LatestManifest(ctx, st, string(contract.Transform), runID)
+			m, _, err = artifact.LatestManifest(ctx, st, contract.Transform, runID)
 		}
 	}
 	if errors.Is(err, artifact.ErrNotPublished) {

@@ -78,7 +78,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	}
 
 	// 1. inputs: every configured tree's extract, all or nothing
-	stage := artifact.NewStage(env, string(contract.Transform))
+	stage := artifact.NewStage(env, contract.Transform)
 	committed := false
 	defer func() {
 		if !committed {
@@ -88,7 +88,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	res := &Result{}
 	var extracts []*artifact.Manifest
 	for _, tree := range cfg.TreeNames() {
-		m, ref, err := artifact.ReadManifest(ctx, st, env.RunID, string(contract.ExtractStage(tree)))
+		m, ref, err := artifact.ReadManifest(ctx, st, env.RunID, contract.ExtractStage(tree))
 		if errors.Is(err, artifact.ErrNotPublished) || err == nil && m.Status != artifact.StatusPublished {
 			res.MissingTrees = append(res.MissingTrees, tree)
 			continue
@@ -108,7 +108,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 
 	// 2. previous links (stable person ids)
 	var prev []records.PersonLink
-	pm, pref, err := artifact.LatestManifest(ctx, st, string(contract.Transform), env.RunID)
+	pm, pref, err := artifact.LatestManifest(ctx, st, contract.Transform, env.RunID)
 	switch {
 	case errors.Is(err, artifact.ErrNotPublished):
 	case err != nil:

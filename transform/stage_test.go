@@ -18,7 +18,7 @@ import (
 func publishExtract(t *testing.T, env artifact.Env, tree string, in caseRun) {
 	t.Helper()
 	ctx := context.Background()
-	s := artifact.NewStage(env, string(contract.ExtractStage(tree)))
+	s := artifact.NewStage(env, contract.ExtractStage(tree))
 	aw, err := artifact.OpenTable[records.Account](s, records.AccountsSpec)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ func TestStageRunStableIDsAndExplain(t *testing.T) {
 	if len(r1.Graph.Cycles) != 1 {
 		t.Errorf("cycles: got %v, want the Loop-A/Loop-B cycle", r1.Graph.Cycles)
 	}
-	m1, _, err := artifact.ReadManifest(ctx, st, e1.RunID, string(contract.Transform))
+	m1, _, err := artifact.ReadManifest(ctx, st, e1.RunID, contract.Transform)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestStageRunStableIDsAndExplain(t *testing.T) {
 	if _, err := Run(ctx, e2, cfg, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	m2, _, err := artifact.ReadManifest(ctx, st, e2.RunID, string(contract.Transform))
+	m2, _, err := artifact.ReadManifest(ctx, st, e2.RunID, contract.Transform)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestStageOverridesFileAndExplainByID(t *testing.T) {
 	if _, err := Run(ctx, env, cfg, Options{OverridesKey: file}); err != nil {
 		t.Fatal(err)
 	}
-	m, _, err := artifact.ReadManifest(ctx, st, env.RunID, string(contract.Transform))
+	m, _, err := artifact.ReadManifest(ctx, st, env.RunID, contract.Transform)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,7 +143,7 @@ func runCase(t *testing.T, cfg *config.Config, in caseInput) []caseOutput {
 		if err != nil {
 			t.Fatalf("run %d: %v", i+1, err)
 		}
-		m, _, err := artifact.ReadManifest(ctx, st, env.RunID, string(contract.Transform))
+		m, _, err := artifact.ReadManifest(ctx, st, env.RunID, contract.Transform)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -42,14 +42,14 @@ func publishedTables(t *testing.T, storeDir, runID string) map[string]string {
 	}
 	out := map[string]string{}
 	for _, s := range ri.Stages {
-		if s.Stage == "apply" || strings.HasPrefix(s.Stage, "apply.") {
+		if s.Stage == "apply" || strings.HasPrefix(string(s.Stage), "apply.") {
 			continue
 		}
 		m, _, err := artifact.ReadManifest(ctx, st, runID, s.Stage)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[s.Stage+"/status"] = m.Status
+		out[string(s.Stage+"/status")] = m.Status
 		for name, te := range m.Tables {
 			var rows []string
 			for _, f := range te.Files {
@@ -57,7 +57,7 @@ func publishedTables(t *testing.T, storeDir, runID string) map[string]string {
 			}
 			sort.Strings(rows)
 			sum := sha256.Sum256([]byte(strings.Join(rows, "\n")))
-			out[s.Stage+"/"+name] = fmt.Sprintf("%d rows %s", len(rows), hex.EncodeToString(sum[:8]))
+			out[string(s.Stage)+"/"+name] = fmt.Sprintf("%d rows %s", len(rows), hex.EncodeToString(sum[:8]))
 		}
 	}
 	return out

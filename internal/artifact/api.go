@@ -49,6 +49,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -84,10 +85,10 @@ var ErrNotPublished = errors.New("stage not published")
 
 // Ref points at one published manifest.
 type Ref struct {
-	Stage  string `json:"stage"`
-	RunID  string `json:"run_id"`
-	Key    string `json:"key"`
-	SHA256 string `json:"sha256"`
+	Stage  contract.Stage `json:"stage"`
+	RunID  string         `json:"run_id"`
+	Key    string         `json:"key"`
+	SHA256 string         `json:"sha256"`
 }
 
 // FileEntry is one data file or blob listed in a manifest.
@@ -110,7 +111,7 @@ type TableEntry struct {
 type Manifest struct {
 	Format         string                `json:"format"` // "otds-highspot/stage-manifest/v1"
 	RunID          string                `json:"run_id"`
-	Stage          string                `json:"stage"`  // extract.<tree> | transform | pull | plan | apply | ...
+	Stage          contract.Stage        `json:"stage"`  // extract.<tree> | transform | pull | plan | apply | ...
 	Status         string                `json:"status"` // published | blocked
 	CreatedAt      time.Time             `json:"created_at"`
 	ProgramVersion string                `json:"program_version"`

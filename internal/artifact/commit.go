@@ -12,6 +12,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -22,12 +23,12 @@ const commitRecordFormat = "otds-highspot/commit-record/v1"
 // staging area before any part reaches a table prefix, so that a commit cut
 // short (crash, store outage) can be finished by the next attempt.
 type commitRecord struct {
-	Format   string       `json:"format"`
-	RunID    string       `json:"run_id"`
-	Stage    string       `json:"stage"`
-	Attempt  string       `json:"attempt"`
-	Manifest string       `json:"manifest"` // the exact manifest bytes to write
-	Parts    []stagedPart `json:"parts"`
+	Format   string         `json:"format"`
+	RunID    string         `json:"run_id"`
+	Stage    contract.Stage `json:"stage"`
+	Attempt  string         `json:"attempt"`
+	Manifest string         `json:"manifest"` // the exact manifest bytes to write
+	Parts    []stagedPart   `json:"parts"`
 }
 
 // stagedPart is one part file: where the attempt uploaded it and where it is
@@ -78,7 +79,7 @@ func finishCommit(ctx context.Context, st store.Store, log logrus.FieldLogger, r
 			return Ref{}, fmt.Errorf("publish part %s: %w", st.URL(p.Final), err)
 		}
 		if check != nil {
-			check(rec.Stage + ":copied")
+			check(string(rec.Stage + ":copied"))
 		}
 	}
 	data := []byte(rec.Manifest)
@@ -123,7 +124,7 @@ func removeStaged(ctx context.Context, st store.Store, log logrus.FieldLogger, r
 // pipeline before deciding whether a stage is already published, call it
 // for that stage only: the stage lock keeps a live attempt of the same stage
 // away, while other stages of the run may be committing at that moment.
-func RollForward(ctx context.Context, env Env, match func(stage string) bool) ([]Ref, error) {
+func RollForward(ctx context.Context, env Env, match func(stage contract.Stage) bool) ([]Ref, error) {
 	st := env.Store
 	if st == nil || ValidateRunID(env.RunID) != nil {
 		return nil, nil

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
@@ -46,7 +47,7 @@ func readKey(ctx context.Context, st store.Store, key string) ([]byte, string, e
 }
 
 // ReadManifest reads the manifest of stage in run (ErrNotPublished when absent).
-func ReadManifest(ctx context.Context, st store.Store, runID, stage string) (*Manifest, Ref, error) {
+func ReadManifest(ctx context.Context, st store.Store, runID string, stage contract.Stage) (*Manifest, Ref, error) {
 	if err := ValidateRunID(runID); err != nil {
 		return nil, Ref{}, exitcode.Wrap(exitcode.Usage, fmt.Errorf("read manifest: %w", err))
 	}
@@ -86,7 +87,8 @@ func decodeManifest(data []byte) (*Manifest, error) {
 
 // manifestKey is one manifest found by listing _runs/.
 type manifestKey struct {
-	runID, stage, key string
+	runID, key string
+	stage      contract.Stage
 }
 
 // listManifests lists the stage manifests (and, with stage "run", the run
@@ -119,7 +121,7 @@ func manifestKeys(infos []store.Info) []manifestKey {
 		if !ok || stage == "" || ValidateRunID(run) != nil {
 			continue
 		}
-		out = append(out, manifestKey{runID: run, stage: stage, key: in.Key})
+		out = append(out, manifestKey{runID: run, stage: contract.Stage(stage), key: in.Key})
 	}
 	return out
 }
@@ -128,7 +130,7 @@ func manifestKeys(infos []store.Info) []manifestKey {
 // blocked ones are skipped) of stage in a run strictly before beforeRunID
 // ("" = newest of all). ErrNotPublished when none. A stage whose parts were
 // uploaded but whose manifest was never written is never found.
-func LatestManifest(ctx context.Context, st store.Store, stage, beforeRunID string) (*Manifest, Ref, error) {
+func LatestManifest(ctx context.Context, st store.Store, stage contract.Stage, beforeRunID string) (*Manifest, Ref, error) {
 	keys, err := listManifests(ctx, st, "")
 	if err != nil {
 		return nil, Ref{}, err
@@ -154,7 +156,7 @@ func LatestManifest(ctx context.Context, st store.Store, stage, beforeRunID stri
 
 // latestRef finds the newest manifest of stage (any status, or only published
 // ones) in a run strictly before runID; it is the `previous` link of the chain.
-func latestRef(ctx context.Context, st store.Store, stage, runID string, publishedOnly bool) (Ref, error) {
+func latestRef(ctx context.Context, st store.Store, stage contract.Stage, runID string, publishedOnly bool) (Ref, error) {
 	if publishedOnly {
 		_, ref, err := LatestManifest(ctx, st, stage, runID)
 		return ref, err

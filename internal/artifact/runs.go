@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -40,7 +41,7 @@ type RunInfo struct {
 
 // StageInfo describes one published stage of a run.
 type StageInfo struct {
-	Stage     string           `json:"stage"`
+	Stage     contract.Stage   `json:"stage"`
 	Status    string           `json:"status"` // published | blocked | unreadable
 	CreatedAt time.Time        `json:"created_at"`
 	Rows      map[string]int64 `json:"rows"` // table -> rows
@@ -198,7 +199,7 @@ func StageNames(ctx context.Context, st store.Store, runID string) ([]string, er
 	var out []string
 	for _, k := range keys {
 		if k.stage != "run" {
-			out = append(out, k.stage)
+			out = append(out, string(k.stage))
 		}
 	}
 	sort.Strings(out)

@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/sirupsen/logrus"
 
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
@@ -68,7 +69,7 @@ func (l Limits) withDefaults() Limits {
 // A Stage is safe for use by several goroutines; each TableWriter is not.
 type Stage struct {
 	env     Env
-	name    string
+	name    contract.Stage
 	attempt string // short random hex in every part key of this Stage
 	err     error  // invalid run id or stage name: reported by OpenTable/Commit
 	log     logrus.FieldLogger
@@ -109,7 +110,7 @@ type partFile struct {
 // NewStage starts a stage. name is "extract.<tree>", "transform", "pull",
 // "plan", "apply", "history", ... An invalid run id or stage name is reported
 // by OpenTable, PutBlob and Commit.
-func NewStage(env Env, name string) *Stage {
+func NewStage(env Env, name contract.Stage) *Stage {
 	s := &Stage{
 		env:     env,
 		name:    name,
@@ -133,8 +134,8 @@ func NewStage(env Env, name string) *Stage {
 	return s
 }
 
-func checkStageName(name string) error {
-	if err := checkName("stage name", name); err != nil {
+func checkStageName(name contract.Stage) error {
+	if err := checkName("stage name", string(name)); err != nil {
 		return err
 	}
 	if name == "run" {
@@ -160,12 +161,12 @@ func (e Env) now() time.Time {
 }
 
 // Name is the stage name.
-func (s *Stage) Name() string { return s.name }
+func (s *Stage) Name() contract.Stage { return s.name }
 
 // Rename changes the name the stage commits under (apply commits an attempt
 // that left changes failed as "apply.attempt-NNN", not as "apply"). Part
 // keys do not hold the stage name; blobs already stored keep their key.
-func (s *Stage) Rename(name string) error {
+func (s *Stage) Rename(name contract.Stage) error {
 	if err := checkStageName(name); err != nil {
 		return fmt.Errorf("rename stage %s: %w", s.name, err)
 	}
@@ -236,7 +237,7 @@ func (s *Stage) tempDirLocked() (string, error) {
 	if s.tmpDir != "" {
 		return s.tmpDir, nil
 	}
-	d, err := os.MkdirTemp(s.env.TempDir, "otds-highspot-"+s.name+"-")
+	d, err := os.MkdirTemp(s.env.TempDir, string("otds-highspot-"+s.name+"-"))
 	if err != nil {
 		return "", fmt.Errorf("stage %s: create scratch directory under %q (set a writable temp dir): %w", s.name, s.env.TempDir, err)
 	}
@@ -245,8 +246,8 @@ func (s *Stage) tempDirLocked() (string, error) {
 }
 
 // ManifestKey is where the manifest of stage in run lives.
-func ManifestKey(runID, stage string) string {
-	return "_runs/" + runID + "/" + stage + ".manifest.json"
+func ManifestKey(runID string, stage contract.Stage) string {
+	return "_runs/" + runID + "/" + string(stage) + ".manifest.json"
 }
 
 // TablePrefix is the partition prefix of a table in a run:
@@ -266,7 +267,7 @@ func TablePrefix(table, runID string) (string, error) {
 func (s *Stage) BlobKey(name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return "_runs/" + s.env.RunID + "/" + s.name + "/" + s.attempt + "/" + name
+	return "_runs/" + s.env.RunID + "/" + string(s.name) + "/" + s.attempt + "/" + name
 }
 
 // PutBlob stores a non-table artifact (plan.md, plan.html, report.json) at
@@ -372,7 +373,7 @@ func (s *Stage) upload(ctx context.Context, p *partFile) error {
 	return nil
 }
 
-func alreadyPublished(stage, runID string) error {
+func alreadyPublished(stage contract.Stage, runID string) error {
 	return fmt.Errorf("stage %s already published for run %s; use a new --run-id", stage, runID)
 }
 
@@ -400,7 +401,7 @@ func (s *Stage) Commit(ctx context.Context) (Ref, *Manifest, error) {
 	}
 	st, runID := s.env.Store, s.env.RunID
 	name := s.Name()
-	if _, err := RollForward(ctx, s.env, func(stage string) bool { return stage == name }); err != nil {
+	if _, err := RollForward(ctx, s.env, func(stage contract.Stage) bool { return stage == name }); err != nil {
 		return Ref{}, nil, fmt.Errorf("commit stage %s: %w", s.name, err)
 	}
 	mkey := ManifestKey(runID, s.name)
@@ -455,7 +456,7 @@ func (s *Stage) Commit(ctx context.Context) (Ref, *Manifest, error) {
 			if err := s.upload(ctx, p); err != nil {
 				return Ref{}, nil, fmt.Errorf("commit stage %s: %w", s.name, err)
 			}
-			s.env.Check(s.name + ":staged")
+			s.env.Check(string(s.name + ":staged"))
 			te.Rows += p.rows
 			te.Files = append(te.Files, FileEntry{Key: p.final, SHA256: p.sha256, Bytes: p.bytes, Rows: p.rows})
 			staged = append(staged, stagedPart{Staged: p.key, Final: p.final, Bytes: p.bytes})
@@ -490,7 +491,7 @@ func (s *Stage) Commit(ctx context.Context) (Ref, *Manifest, error) {
 	if err := putCommitRecord(ctx, st, rec); err != nil {
 		return Ref{}, nil, fmt.Errorf("commit stage %s: %w", s.name, err)
 	}
-	s.env.Check(s.name + ":record")
+	s.env.Check(string(s.name + ":record"))
 	ref, err := finishCommit(ctx, st, s.log, rec, s.env.Check)
 	if err != nil {
 		return Ref{}, nil, fmt.Errorf("commit stage %s: %w", s.name, err)

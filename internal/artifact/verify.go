@@ -123,7 +123,7 @@ func Verify(ctx context.Context, st store.Store, runID string) (VerifyReport, er
 			}
 		}
 		for _, in := range m.Inputs {
-			if err := checkLink(ctx, st, &rep, in, "read as input by stage "+m.Stage, checked); err != nil {
+			if err := checkLink(ctx, st, &rep, in, string("read as input by stage "+m.Stage), checked); err != nil {
 				return rep, err
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
@@ -164,7 +165,7 @@ func TestStageRejectsBadNames(t *testing.T) {
 		{"20261125T100000Z-aaaa", "a/b"},
 		{"20261125/x", "transform"},
 	} {
-		s := NewStage(testEnv(t, st, tc.run), tc.stage)
+		s := NewStage(testEnv(t, st, tc.run), contract.Stage(tc.stage))
 		if _, err := OpenTable[records.Reject](s, records.RejectsSpec); err == nil {
 			t.Errorf("OpenTable with run %q stage %q succeeded", tc.run, tc.stage)
 		}

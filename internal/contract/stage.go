@@ -4,7 +4,10 @@
 // the same definition here instead of each spelling the string itself.
 package contract
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Stage is the name a stage publishes its manifest under.
 type Stage string
@@ -29,6 +32,10 @@ var RunOrder = []Stage{Extract, Transform, Pull, Plan, Apply}
 // ApplyAttemptPrefix starts the name of an apply attempt that left changes
 // failed ("apply.attempt-NNN").
 const ApplyAttemptPrefix = string(Apply) + ".attempt-"
+
+// ApplyAttemptStage is the stage of apply attempt n (1-based) that left
+// changes failed ("apply.attempt-00n").
+func ApplyAttemptStage(n int) Stage { return Stage(fmt.Sprintf("%s%03d", ApplyAttemptPrefix, n)) }
 
 // ExtractStage is the stage a tree's extract publishes under ("extract.<tree>").
 func ExtractStage(tree string) Stage { return Stage(string(Extract) + "." + tree) }

@@ -27,3 +27,14 @@ func TestExtractStage(t *testing.T) {
 		t.Errorf(`ExtractStage("acme") = %q, want "extract.acme"`, got)
 	}
 }
+
+func TestApplyAttemptStage(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want Stage
+	}{{1, "apply.attempt-001"}, {12, "apply.attempt-012"}, {1000, "apply.attempt-1000"}} {
+		if got := ApplyAttemptStage(tc.n); got != tc.want {
+			t.Errorf("ApplyAttemptStage(%d): got %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}

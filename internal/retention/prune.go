@@ -21,6 +21,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -159,7 +160,7 @@ func Prune(ctx context.Context, st store.Store, opts Options) (Report, error) {
 	for _, id := range ids {
 		for _, mi := range runs[id].manifests {
 			stage := strings.TrimSuffix(mi.Key[len("_runs/"+id+"/"):], ".manifest.json")
-			m, _, err := artifact.ReadManifest(ctx, st, id, stage)
+			m, _, err := artifact.ReadManifest(ctx, st, id, contract.Stage(stage))
 			if err != nil {
 				if ctx.Err() != nil {
 					return rep, fmt.Errorf("prune: %w", ctx.Err())

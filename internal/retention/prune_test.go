@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/retention"
 	"github.com/otds-highspot/otds-highspot/internal/store"
@@ -24,7 +25,7 @@ var now = time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
 // publish commits a transform stage (persons, one row) and a blob for a run.
 func publish(t *testing.T, st store.Store, runID, stage string) {
 	t.Helper()
-	s := artifact.NewStage(artifact.Env{Store: st, RunID: runID, TempDir: t.TempDir()}, stage)
+	s := artifact.NewStage(artifact.Env{Store: st, RunID: runID, TempDir: t.TempDir()}, contract.Stage(stage))
 	w, err := artifact.OpenTable[records.Person](s, records.PersonsSpec)
 	if err != nil {
 		t.Fatal(err)

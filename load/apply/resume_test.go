@@ -137,7 +137,7 @@ func TestApplyKilledMidRunResumes(t *testing.T) {
 	if strings.Contains(out.String(), "child finished") {
 		t.Fatalf("the child finished before it was killed; output:\n%s", out.String())
 	}
-	if _, _, err := artifact.ReadManifest(t.Context(), env.Store, loadtest.RunID, string(contract.Apply)); err == nil {
+	if _, _, err := artifact.ReadManifest(t.Context(), env.Store, loadtest.RunID, contract.Apply); err == nil {
 		t.Fatal("the killed child committed the apply manifest")
 	}
 	// The killed attempt's ledger parts are in the staging area, not in

@@ -47,7 +47,7 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 		log = logrus.New()
 	}
 	log = log.WithFields(logrus.Fields{"run_id": env.RunID, "stage": string(contract.Apply)})
-	pm, pref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, string(contract.Plan))
+	pm, pref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, contract.Plan)
 	if err != nil {
 		if errors.Is(err, artifact.ErrNotPublished) {
 			return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("apply: run %s has no published plan; run plan first: %w", env.RunID, err))
@@ -68,12 +68,12 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 			return res, fmt.Errorf("apply: plan is not fresh: %w", err)
 		}
 	}
-	if _, err := artifact.RollForward(ctx, env, func(stage string) bool {
-		return stage == string(contract.Apply) || strings.HasPrefix(stage, AttemptStagePrefix)
+	if _, err := artifact.RollForward(ctx, env, func(stage contract.Stage) bool {
+		return stage == contract.Apply || strings.HasPrefix(string(stage), AttemptStagePrefix)
 	}); err != nil {
 		return res, exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: %w (nothing was applied; re-run apply)", err))
 	}
-	if m, ref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, string(contract.Apply)); err == nil {
+	if m, ref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, contract.Apply); err == nil {
 		res.AlreadyPublished, res.Manifest, res.Ref = true, m, ref
 		log.Info("apply: already published for this run; nothing to do")
 		return res, nil
@@ -118,7 +118,7 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 		return res, exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: read the ledger of earlier attempts: %w (nothing was applied; re-run apply)", err))
 	}
 
-	stage := artifact.NewStage(env, string(contract.Apply))
+	stage := artifact.NewStage(env, contract.Apply)
 	committed := false
 	defer func() {
 		if !committed {
@@ -175,7 +175,7 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 		UsersKnownFromPull: known, ByOp: byOpFinal(changes, ledger), PlanSHA256: planSHA, Attempt: len(attempts) + 1})
 	if code == exitcode.ApplyFailed {
 		// Not complete: record the attempt; re-running apply retries the failed changes.
-		if err := stage.Rename(fmt.Sprintf("%s%03d", AttemptStagePrefix, len(attempts)+1)); err != nil {
+		if err := stage.Rename(contract.ApplyAttemptStage(len(attempts) + 1)); err != nil {
 			return res, fmt.Errorf("apply: %w", err)
 		}
 		stage.SetStatus(artifact.StatusIncomplete)
@@ -220,7 +220,7 @@ func applyAttempts(ctx context.Context, st store.Store, runID string) ([]string,
 		if !strings.HasPrefix(name, AttemptStagePrefix) {
 			continue
 		}
-		m, _, err := artifact.ReadManifest(ctx, st, runID, name)
+		m, _, err := artifact.ReadManifest(ctx, st, runID, contract.Stage(name))
 		if err != nil {
 			return nil, nil, fmt.Errorf("read earlier apply attempt: %w", err)
 		}
@@ -246,7 +246,7 @@ func knownUsers(ctx context.Context, env artifact.Env, pm *artifact.Manifest, ch
 	if src != "pull" || bsha == "" {
 		return nil, "the plan's baseline is not a pull"
 	}
-	m, ref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, string(contract.Pull))
+	m, ref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, contract.Pull)
 	if err != nil {
 		return nil, "this run has no readable pull: " + err.Error()
 	}

@@ -160,7 +160,7 @@ func TestRunApplyRetriesFailedChangesUntilComplete(t *testing.T) {
 	attempts := []struct {
 		failFirst  int
 		wantCode   int
-		wantStage  string
+		wantStage  contract.Stage
 		wantStatus string
 		wantAdds   int
 	}{
@@ -190,7 +190,7 @@ func TestRunApplyRetriesFailedChangesUntilComplete(t *testing.T) {
 	// The run's ledger: every row of every attempt, each published once.
 	total := 0
 	for _, stage := range []string{"apply.attempt-001", "apply.attempt-002", "apply"} {
-		m, _, err := artifact.ReadManifest(t.Context(), env.Store, env.RunID, stage)
+		m, _, err := artifact.ReadManifest(t.Context(), env.Store, env.RunID, contract.Stage(stage))
 		if err != nil {
 			t.Fatal(err)
 		}

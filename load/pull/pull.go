@@ -194,7 +194,7 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target l
 	}
 	at := now().UTC()
 
-	stage := artifact.NewStage(env, string(contract.Pull))
+	stage := artifact.NewStage(env, contract.Pull)
 	committed := false
 	defer func() {
 		if !committed {
@@ -264,7 +264,7 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target l
 	res.Requests, res.Retries = st.Requests, st.Retries
 
 	// Compare with the directory and the desired state, when published.
-	if m, ref, err := findManifest(ctx, env, string(contract.Transform), true); err != nil {
+	if m, ref, err := findManifest(ctx, env, contract.Transform, true); err != nil {
 		return nil, err
 	} else if m != nil {
 		err := artifact.ReadTable(ctx, env.Store, m, records.PersonsSpec, func(p driftPerson) error { ix.addPerson(p); return nil })
@@ -274,7 +274,7 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target l
 		stage.AddInput(ref)
 		res.DirectoryRun = ref.RunID
 	}
-	if m, ref, err := findManifest(ctx, env, string(contract.Plan), true); err != nil {
+	if m, ref, err := findManifest(ctx, env, contract.Plan, true); err != nil {
 		return nil, err
 	} else if m != nil {
 		err := artifact.ReadTable(ctx, env.Store, m, records.DesiredUsersSpec, func(d driftDesired) error { ix.addDesired(d); return nil })
@@ -315,7 +315,7 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target l
 
 // findManifest returns this run's manifest of stage, else (when fallback) the
 // latest earlier published one; nil when there is none.
-func findManifest(ctx context.Context, env artifact.Env, stage string, fallback bool) (*artifact.Manifest, artifact.Ref, error) {
+func findManifest(ctx context.Context, env artifact.Env, stage contract.Stage, fallback bool) (*artifact.Manifest, artifact.Ref, error) {
 	m, ref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, stage)
 	if err == nil && m.Status == artifact.StatusPublished {
 		return m, ref, nil

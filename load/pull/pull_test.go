@@ -18,7 +18,7 @@ import (
 
 func publish[T any](t *testing.T, env artifact.Env, stage string, spec records.Spec, rows []T) {
 	t.Helper()
-	s := artifact.NewStage(env, stage)
+	s := artifact.NewStage(env, contract.Stage(stage))
 	w, err := artifact.OpenTable[T](s, spec)
 	if err != nil {
 		t.Fatal(err)

@@ -145,7 +145,7 @@ func TestRun(t *testing.T) {
 			t.Errorf("rows of %s: got %d, want %d", k, res.Rows[k], v)
 		}
 	}
-	m, _, err := artifact.ReadManifest(ctx, st, runID, string(contract.Analytics))
+	m, _, err := artifact.ReadManifest(ctx, st, runID, contract.Analytics)
 	if err != nil {
 		t.Fatal(err)
 	}

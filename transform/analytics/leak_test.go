@@ -158,7 +158,7 @@ func TestAnalyticsNeverLeaksAnIdentifier(t *testing.T) {
 			if _, err := analytics.Run(ctx, env, opts); err != nil {
 				t.Fatal(err)
 			}
-			m, _, err := artifact.ReadManifest(ctx, st, env.RunID, string(contract.Analytics))
+			m, _, err := artifact.ReadManifest(ctx, st, env.RunID, contract.Analytics)
 			if err != nil {
 				t.Fatal(err)
 			}

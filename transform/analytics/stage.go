@@ -64,14 +64,14 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 			return slices.Contains(opts.Columns[table], col)
 		})
 	}
-	tm, tref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, string(contract.Transform))
+	tm, tref, err := artifact.ReadManifest(ctx, env.Store, env.RunID, contract.Transform)
 	if err != nil {
 		return Result{}, fmt.Errorf("analytics: run %s: %w; run `otds-highspot transform` first", env.RunID, err)
 	}
 	if tm.Status != artifact.StatusPublished {
 		return Result{}, fmt.Errorf("analytics: transform of run %s is %s, not published", env.RunID, tm.Status)
 	}
-	stage := artifact.NewStage(env, string(contract.Analytics))
+	stage := artifact.NewStage(env, contract.Analytics)
 	stage.AddInput(tref)
 	res := Result{Rows: map[string]int64{}}
 	steps := []func() error{

@@ -100,9 +100,9 @@ func ActiveOn(h []records.IdentityHistory, t time.Time) []records.IdentityHistor
 // pull's run up to runID. ok is false when no pull exists yet.
 func actualSnapshots(ctx context.Context, env artifact.Env, runID string, runs []artifact.RunInfo, personOf map[string]string) (snaps []Snapshot, refs []artifact.Ref, ok bool, err error) {
 	st := env.Store
-	pm, pref, err := artifact.ReadManifest(ctx, st, runID, string(contract.Pull))
+	pm, pref, err := artifact.ReadManifest(ctx, st, runID, contract.Pull)
 	if errors.Is(err, artifact.ErrNotPublished) {
-		pm, pref, err = artifact.LatestManifest(ctx, st, string(contract.Pull), runID)
+		pm, pref, err = artifact.LatestManifest(ctx, st, contract.Pull, runID)
 	}
 	if errors.Is(err, artifact.ErrNotPublished) {
 		return nil, nil, false, nil
@@ -121,7 +121,7 @@ func actualSnapshots(ctx context.Context, env artifact.Env, runID string, runs [
 			continue
 		}
 		for _, s := range ri.Stages {
-			if s.Stage != string(contract.Apply) && !strings.HasPrefix(s.Stage, contract.ApplyAttemptPrefix) {
+			if s.Stage != contract.Apply && !strings.HasPrefix(string(s.Stage), contract.ApplyAttemptPrefix) {
 				continue
 			}
 			am, aref, err := artifact.ReadManifest(ctx, st, ri.RunID, s.Stage)

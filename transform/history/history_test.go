@@ -239,7 +239,7 @@ func TestRunStage(t *testing.T) {
 	if res3.Folded != 1 || res3.Current != 1 || res3.Closed != 2 || res3.Opened != 1 {
 		t.Errorf("run 3: got %+v, want folded 1, current 1, closed 2 (ann left, bob's access source changed), opened 1", res3)
 	}
-	m, _, err := artifact.ReadManifest(ctx, st, r3, string(contract.History))
+	m, _, err := artifact.ReadManifest(ctx, st, r3, contract.History)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +274,7 @@ func TestRunStage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m2, _, err := artifact.ReadManifest(ctx, st2, r3, string(contract.History))
+	m2, _, err := artifact.ReadManifest(ctx, st2, r3, contract.History)
 	if err != nil {
 		t.Fatal(err)
 	}

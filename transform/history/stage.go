@@ -55,7 +55,7 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 		runs   []string
 	)
 	if !opts.Rebuild {
-		m, ref, err := artifact.LatestManifest(ctx, st, string(contract.History), env.RunID)
+		m, ref, err := artifact.LatestManifest(ctx, st, contract.History, env.RunID)
 		switch {
 		case err == nil:
 			prevM = m
@@ -197,7 +197,7 @@ func readPrevious(ctx context.Context, env artifact.Env, m *artifact.Manifest) (
 // history. curAccess is nil when there is no pull yet (access_history is
 // carried as it is).
 func publish(ctx context.Context, env artifact.Env, src sources, cur, curAccess *current, at time.Time, inputs []artifact.Ref, res Result) (Result, error) {
-	stage := artifact.NewStage(env, string(contract.History))
+	stage := artifact.NewStage(env, contract.History)
 	defer stage.Abort()
 	w, err := artifact.OpenTable[Row](stage, records.IdentityHistorySpec)
 	if err != nil {
@@ -296,7 +296,7 @@ type desiredAccess struct {
 // address to its id (the first person with it).
 func currentOf(ctx context.Context, env artifact.Env, runID string) (*current, map[string]string, []artifact.Ref, error) {
 	st := env.Store
-	tm, tref, err := artifact.ReadManifest(ctx, st, runID, string(contract.Transform))
+	tm, tref, err := artifact.ReadManifest(ctx, st, runID, contract.Transform)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("history: read transform of run %s: %w", runID, err)
 	}
@@ -307,7 +307,7 @@ func currentOf(ctx context.Context, env artifact.Env, runID string) (*current, m
 	cur := newCurrent()
 	planned := false
 	desired := map[string]uint32{}
-	pm, pref, err := artifact.ReadManifest(ctx, st, runID, string(contract.Plan))
+	pm, pref, err := artifact.ReadManifest(ctx, st, runID, contract.Plan)
 	switch {
 	case err == nil && pm.Status == artifact.StatusPublished:
 		if _, ok := pm.Tables[records.DesiredUsersSpec.Name]; ok {
@@ -374,7 +374,7 @@ func ReadTable(ctx context.Context, st store.Store, m *artifact.Manifest, tempDi
 // It returns the manifests it read.
 func Snapshots(ctx context.Context, env artifact.Env, runID string) ([]Snapshot, []artifact.Ref, error) {
 	st := env.Store
-	tm, tref, err := artifact.ReadManifest(ctx, st, runID, string(contract.Transform))
+	tm, tref, err := artifact.ReadManifest(ctx, st, runID, contract.Transform)
 	if err != nil {
 		return nil, nil, fmt.Errorf("history: read transform of run %s: %w", runID, err)
 	}
@@ -388,7 +388,7 @@ func Snapshots(ctx context.Context, env artifact.Env, runID string) ([]Snapshot,
 	}
 	planned := false
 	desired := map[string]*records.DesiredUser{}
-	pm, pref, err := artifact.ReadManifest(ctx, st, runID, string(contract.Plan))
+	pm, pref, err := artifact.ReadManifest(ctx, st, runID, contract.Plan)
 	switch {
 	case err == nil && pm.Status == artifact.StatusPublished:
 		if _, ok := pm.Tables[records.DesiredUsersSpec.Name]; ok {
@@ -429,7 +429,7 @@ func transformRuns(ctx context.Context, env artifact.Env) ([]string, error) {
 			continue
 		}
 		for _, s := range ri.Stages {
-			if s.Stage == string(contract.Transform) && s.Status == artifact.StatusPublished {
+			if s.Stage == contract.Transform && s.Status == artifact.StatusPublished {
 				runs = append(runs, ri.RunID)
 				break
 			}

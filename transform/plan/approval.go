@@ -62,7 +62,7 @@ func Approve(ctx context.Context, env artifact.Env, o ApproveOptions) (*Approval
 	if o.SHA256 == "" {
 		return nil, exitcode.New(exitcode.Usage, "plan approve: --sha256 is required: the plan sha256 that `otds-highspot --run-id %s plan show` prints", runID)
 	}
-	m, _, err := artifact.ReadManifest(ctx, st, runID, string(contract.Plan))
+	m, _, err := artifact.ReadManifest(ctx, st, runID, contract.Plan)
 	if err != nil {
 		if errors.Is(err, artifact.ErrNotPublished) {
 			return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("plan approve: run %s has no published plan: %w", runID, err))

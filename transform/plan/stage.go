@@ -137,11 +137,11 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	if opts.FromRun != "" {
 		srcRun = opts.FromRun
 	}
-	stage := artifact.NewStage(env, string(contract.Plan))
+	stage := artifact.NewStage(env, contract.Plan)
 	defer stage.Abort()
 
 	// Persons.
-	tm, tref, err := artifact.ReadManifest(ctx, st, srcRun, string(contract.Transform))
+	tm, tref, err := artifact.ReadManifest(ctx, st, srcRun, contract.Transform)
 	if err != nil {
 		return nil, fmt.Errorf("plan: read the transform of run %s: %w (run transform first, or pass --from-run with a run that has one)", srcRun, err)
 	}
@@ -153,7 +153,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		return nil, fmt.Errorf("plan: %w", err)
 	}
 	if bref.Key != "" {
-		stage.AddInput(artifact.Ref{Stage: map[string]string{BaselinePull: string(contract.Pull), BaselinePrevious: string(contract.Plan)}[bref.Source], RunID: bref.RunID, Key: bref.Key, SHA256: bref.SHA256})
+		stage.AddInput(artifact.Ref{Stage: map[string]contract.Stage{BaselinePull: contract.Pull, BaselinePrevious: contract.Plan}[bref.Source], RunID: bref.RunID, Key: bref.Key, SHA256: bref.SHA256})
 	}
 
 	ev, err := evaluatePersons(ctx, env, tm, srcRun, pol)
@@ -276,14 +276,14 @@ func evaluatePersons(ctx context.Context, env artifact.Env, tm *artifact.Manifes
 // describeBaseline adds to sum when the baseline was published, its drift
 // table (a pull's) and the untouched users who hold a managed group.
 func describeBaseline(ctx context.Context, st store.Store, sum *Summary, base Baseline, p *Plan) error {
-	stageOf := map[string]string{BaselinePull: string(contract.Pull), BaselinePrevious: string(contract.Plan)}[sum.Baseline.Source]
+	stageOf := map[string]contract.Stage{BaselinePull: contract.Pull, BaselinePrevious: contract.Plan}[sum.Baseline.Source]
 	if stageOf != "" {
 		bm, _, err := artifact.ReadManifest(ctx, st, sum.Baseline.RunID, stageOf)
 		if err != nil {
 			return fmt.Errorf("read the baseline %s of run %s: %w", stageOf, sum.Baseline.RunID, err)
 		}
 		sum.Baseline.At = bm.CreatedAt.UTC()
-		if stageOf == string(contract.Pull) {
+		if stageOf == contract.Pull {
 			if _, ok := bm.Tables[records.DriftSpec.Name]; ok {
 				drift, err := artifact.ReadAll[records.Drift](ctx, st, bm, records.DriftSpec)
 				if err != nil {
@@ -329,20 +329,20 @@ func describeBaseline(ctx context.Context, st store.Store, sum *Summary, base Ba
 func loadBaseline(ctx context.Context, st store.Store, srcRun string) (Baseline, BaselineRef, State, string, string, error) {
 	var state State
 	var prevRun, latestPull string
-	if lm, lref, err := artifact.LatestManifest(ctx, st, string(contract.Pull), ""); err == nil {
+	if lm, lref, err := artifact.LatestManifest(ctx, st, contract.Pull, ""); err == nil {
 		_ = lm
 		latestPull = lref.SHA256
 	} else if !errors.Is(err, artifact.ErrNotPublished) {
 		return Baseline{}, BaselineRef{}, state, "", "", fmt.Errorf("find the latest pull: %w", err)
 	}
-	pm, pref, err := artifact.ReadManifest(ctx, st, srcRun, string(contract.Pull))
+	pm, pref, err := artifact.ReadManifest(ctx, st, srcRun, contract.Pull)
 	if errors.Is(err, artifact.ErrNotPublished) {
-		pm, pref, err = artifact.LatestManifest(ctx, st, string(contract.Pull), srcRun)
+		pm, pref, err = artifact.LatestManifest(ctx, st, contract.Pull, srcRun)
 	}
 	if err != nil && !errors.Is(err, artifact.ErrNotPublished) {
 		return Baseline{}, BaselineRef{}, state, "", "", fmt.Errorf("read the pull baseline: %w", err)
 	}
-	qm, qref, qerr := artifact.LatestManifest(ctx, st, string(contract.Plan), srcRun)
+	qm, qref, qerr := artifact.LatestManifest(ctx, st, contract.Plan, srcRun)
 	if qerr != nil && !errors.Is(qerr, artifact.ErrNotPublished) {
 		return Baseline{}, BaselineRef{}, state, "", "", fmt.Errorf("read the previous plan: %w", qerr)
 	}
@@ -367,7 +367,7 @@ func loadBaseline(ctx context.Context, st store.Store, srcRun string) (Baseline,
 	if pm != nil && pref.RunID != srcRun {
 		why = "the latest pull (run " + pref.RunID + ")"
 		if qm != nil && qref.RunID >= pref.RunID {
-			if _, _, aerr := artifact.ReadManifest(ctx, st, qref.RunID, string(contract.Apply)); aerr == nil {
+			if _, _, aerr := artifact.ReadManifest(ctx, st, qref.RunID, contract.Apply); aerr == nil {
 				usePull = false // the previous plan was applied after that pull
 			}
 		}
@@ -472,7 +472,7 @@ func trend(ctx context.Context, st store.Store, runID string, cur *Summary) []Tr
 	pts := []TrendPoint{{RunID: runID, Headcount: cur.Headcount, Changes: cur.Changes}}
 	before := runID
 	for len(pts) < 12 {
-		m, ref, err := artifact.LatestManifest(ctx, st, string(contract.Plan), before)
+		m, ref, err := artifact.LatestManifest(ctx, st, contract.Plan, before)
 		if err != nil {
 			break
 		}
@@ -577,7 +577,7 @@ var ErrStale = errors.New("plan is stale")
 // recorded plan_sha256, planSHA (when given, from --plan-sha256) must match,
 // and the baseline must still be current (no newer pull, no newer plan).
 func CheckFresh(ctx context.Context, st store.Store, runID string, planSHA string) error {
-	m, _, err := artifact.ReadManifest(ctx, st, runID, string(contract.Plan))
+	m, _, err := artifact.ReadManifest(ctx, st, runID, contract.Plan)
 	if err != nil {
 		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("check plan of run %s: %w (run plan first)", runID, err))
 	}
@@ -594,7 +594,7 @@ func CheckFresh(ctx context.Context, st store.Store, runID string, planSHA strin
 	}
 	ps, _ := contract.SummaryOf[contract.PlanSummary](m.Summary)
 	src, bsha, brun, latest := ps.BaselineSource, ps.BaselineSHA256, ps.BaselineRunID, ps.LatestPullSHA256
-	_, lref, err := artifact.LatestManifest(ctx, st, string(contract.Pull), "")
+	_, lref, err := artifact.LatestManifest(ctx, st, contract.Pull, "")
 	switch {
 	case err != nil && !errors.Is(err, artifact.ErrNotPublished):
 		return fmt.Errorf("check plan of run %s: find the latest pull: %w", runID, err)
@@ -604,7 +604,7 @@ func CheckFresh(ctx context.Context, st store.Store, runID string, planSHA strin
 		return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%w: the plan's baseline pull (run %s) is no longer the latest pull; re-run plan", ErrStale, brun))
 	}
 	if src == BaselinePrevious {
-		_, qref, err := artifact.LatestManifest(ctx, st, string(contract.Plan), runID)
+		_, qref, err := artifact.LatestManifest(ctx, st, contract.Plan, runID)
 		if err != nil || qref.SHA256 != bsha {
 			return exitcode.Wrap(exitcode.Usage, fmt.Errorf("%w: the previous plan the baseline came from (run %s) is no longer the latest before run %s; re-run plan", ErrStale, brun, runID))
 		}
@@ -628,7 +628,7 @@ func ShowSummary(ctx context.Context, st store.Store, runID string) (string, *Su
 		}
 		for _, r := range runs {
 			for _, s := range r.Stages {
-				if s.Stage == string(contract.Plan) && runID == "" {
+				if s.Stage == contract.Plan && runID == "" {
 					runID = r.RunID
 				}
 			}
@@ -637,7 +637,7 @@ func ShowSummary(ctx context.Context, st store.Store, runID string) (string, *Su
 			return "", nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("plan show: no run has a plan yet; run plan first"))
 		}
 	}
-	m, _, err := artifact.ReadManifest(ctx, st, runID, string(contract.Plan))
+	m, _, err := artifact.ReadManifest(ctx, st, runID, contract.Plan)
 	if err != nil {
 		return "", nil, fmt.Errorf("plan show %s: %w", runID, err)
 	}
@@ -655,7 +655,7 @@ func ShowSummary(ctx context.Context, st store.Store, runID string) (string, *Su
 
 // ReportURL is the location of the plan.html a run's plan manifest lists.
 func ReportURL(ctx context.Context, st store.Store, runID string) (string, error) {
-	m, _, err := artifact.ReadManifest(ctx, st, runID, string(contract.Plan))
+	m, _, err := artifact.ReadManifest(ctx, st, runID, contract.Plan)
 	if err != nil {
 		return "", fmt.Errorf("plan report of run %s: %w", runID, err)
 	}

@@ -52,7 +52,7 @@ func (s *stand) env(runID string, now time.Time) artifact.Env {
 func publish[T any](t *testing.T, env artifact.Env, stage string, spec records.Spec, rows []T, more func(*artifact.Stage)) {
 	t.Helper()
 	ctx := context.Background()
-	sg := artifact.NewStage(env, stage)
+	sg := artifact.NewStage(env, contract.Stage(stage))
 	w, err := artifact.OpenTable[T](sg, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +275,7 @@ func TestStageRetryAfterFailedCommit(t *testing.T) {
 			}
 			var sha string
 			if tc.rolled {
-				m, _, err := artifact.ReadManifest(ctx, s.st, r1, string(contract.Plan))
+				m, _, err := artifact.ReadManifest(ctx, s.st, r1, contract.Plan)
 				if err != nil {
 					t.Fatalf("the rolled-forward plan is not published: %v", err)
 				}

@@ -43,7 +43,7 @@ type Result struct {
 // grants) and that plan's transform (the directory persons).
 func Run(ctx context.Context, env artifact.Env) (*Result, error) {
 	st, runID := env.Store, env.RunID
-	pm, pref, err := atOrBefore(ctx, st, runID, string(contract.Pull))
+	pm, pref, err := atOrBefore(ctx, st, runID, contract.Pull)
 	if err != nil {
 		if errors.Is(err, artifact.ErrNotPublished) {
 			return nil, exitcode.Wrap(exitcode.Usage, fmt.Errorf("review: no pull at or before run %s: run pull first (the review lists what Highspot holds): %w", runID, err))
@@ -64,14 +64,14 @@ func Run(ctx context.Context, env artifact.Env) (*Result, error) {
 			managed[g.Name] = true
 		}
 	}
-	stage := artifact.NewStage(env, string(contract.Review))
+	stage := artifact.NewStage(env, contract.Review)
 	defer stage.Abort()
 	stage.AddInput(pref)
 
 	desired := map[string]*records.DesiredUser{}
 	var persons []records.Person
 	planRun := ""
-	qm, qref, err := atOrBefore(ctx, st, runID, string(contract.Plan))
+	qm, qref, err := atOrBefore(ctx, st, runID, contract.Plan)
 	switch {
 	case err == nil:
 		planRun = qref.RunID
@@ -84,10 +84,10 @@ func Run(ctx context.Context, env artifact.Env) (*Result, error) {
 			desired[strings.ToLower(ds[i].Email)] = &ds[i]
 		}
 		for _, in := range qm.Inputs {
-			if in.Stage != string(contract.Transform) {
+			if in.Stage != contract.Transform {
 				continue
 			}
-			tm, tref, err := artifact.ReadManifest(ctx, st, in.RunID, string(contract.Transform))
+			tm, tref, err := artifact.ReadManifest(ctx, st, in.RunID, contract.Transform)
 			if err != nil {
 				return nil, fmt.Errorf("review: read the transform of run %s: %w", in.RunID, err)
 			}
@@ -163,7 +163,7 @@ func Run(ctx context.Context, env artifact.Env) (*Result, error) {
 
 // atOrBefore is the manifest of stage in runID, else the newest published
 // one before it.
-func atOrBefore(ctx context.Context, st store.Store, runID, stage string) (*artifact.Manifest, artifact.Ref, error) {
+func atOrBefore(ctx context.Context, st store.Store, runID string, stage contract.Stage) (*artifact.Manifest, artifact.Ref, error) {
 	m, ref, err := artifact.ReadManifest(ctx, st, runID, stage)
 	if err == nil && m.Status == artifact.StatusPublished {
 		return m, ref, nil
@@ -198,7 +198,7 @@ func lastChanges(ctx context.Context, st store.Store, runID string) (map[string]
 			break
 		}
 		for _, s := range r.Stages {
-			if s.Stage != string(contract.Apply) && !strings.HasPrefix(s.Stage, contract.ApplyAttemptPrefix) {
+			if s.Stage != contract.Apply && !strings.HasPrefix(string(s.Stage), contract.ApplyAttemptPrefix) {
 				continue
 			}
 			m, _, err := artifact.ReadManifest(ctx, st, r.RunID, s.Stage)

@@ -73,7 +73,7 @@ func FileEnv(t testing.TB, dir, tmp string) artifact.Env {
 // hash under ps's baseline.
 func PublishPlan(t testing.TB, env artifact.Env, changes []records.Change, status string, ps contract.PlanSummary) {
 	t.Helper()
-	s := artifact.NewStage(env, string(contract.Plan))
+	s := artifact.NewStage(env, contract.Plan)
 	w, err := artifact.OpenTable[records.Change](s, records.ChangesSpec)
 	if err != nil {
 		t.Fatal(err)
