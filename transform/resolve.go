@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"sort"
@@ -1224,7 +1225,7 @@ func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) r
 	}
 	if len(ms) == 1 {
 		a := &r.acc[ms[0]]
-		for _, k := range sortedMapKeys(a.Attributes) {
+		for _, k := range slices.Sorted(maps.Keys(a.Attributes)) {
 			if p.Attributes == nil {
 				p.Attributes = map[string]string{}
 			}
@@ -1260,7 +1261,7 @@ func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) r
 			p.ModifiedAt = &t
 		}
 	}
-	for _, k := range sortedKeys(attrNames) {
+	for _, k := range slices.Sorted(maps.Keys(attrNames)) {
 		k := k
 		if v, src := pick("attributes."+k, func(a *records.AccountNormalized) string { return a.Attributes[k] }); v != "" {
 			if p.Attributes == nil {
@@ -1270,35 +1271,11 @@ func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) r
 			p.SourceOf["attributes."+k] = src
 		}
 	}
-	p.Emails = sortedKeys(emails)
-	p.Trees = sortedKeys(trees)
-	p.Groups = sortedKeys(groups)
+	p.Emails = slices.Sorted(maps.Keys(emails))
+	p.Trees = slices.Sorted(maps.Keys(trees))
+	p.Groups = slices.Sorted(maps.Keys(groups))
 	sort.Strings(p.AccountKeys)
 	return p
-}
-
-func sortedMapKeys(m map[string]string) []string {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func sortedKeys(m map[string]bool) []string {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // uniqueSorted sorts s in place and drops repeats.

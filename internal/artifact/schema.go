@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -227,7 +228,8 @@ func (tp *tablePlan) appenders(rb *array.RecordBuilder) []appendFn {
 			out[i] = func(p unsafe.Pointer) {
 				m := *(*map[string]string)(unsafe.Add(p, off))
 				mb.Append(true)
-				keys = sortedKeys(keys[:0], m)
+				keys = slices.AppendSeq(keys[:0], maps.Keys(m))
+				slices.Sort(keys)
 				for _, k := range keys {
 					kb.Append(k)
 					ib.Append(m[k])
@@ -242,7 +244,8 @@ func (tp *tablePlan) appenders(rb *array.RecordBuilder) []appendFn {
 			out[i] = func(p unsafe.Pointer) {
 				m := *(*map[string][]string)(unsafe.Add(p, off))
 				mb.Append(true)
-				keys = sortedKeys(keys[:0], m)
+				keys = slices.AppendSeq(keys[:0], maps.Keys(m))
+				slices.Sort(keys)
 				for _, k := range keys {
 					kb.Append(k)
 					lb.Append(true)
@@ -254,14 +257,6 @@ func (tp *tablePlan) appenders(rb *array.RecordBuilder) []appendFn {
 		}
 	}
 	return out
-}
-
-func sortedKeys[V any](dst []string, m map[string]V) []string {
-	for k := range m {
-		dst = append(dst, k)
-	}
-	slices.Sort(dst)
-	return dst
 }
 
 // setFn sets one field of the row at p from row i of its column.

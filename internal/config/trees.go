@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -281,7 +283,7 @@ func (t *Tree) validate(k string) Errors {
 	defaults := DefaultAttributes()
 	for name, src := range t.Attributes {
 		if _, ok := defaults[name]; !ok {
-			errs = append(errs, Error{Key: k + ".attributes." + name, Msg: fmt.Sprintf("unknown logical attribute %q; use one of %s, or map it under extra_attributes", name, strings.Join(sortedKeys(defaults), ", "))})
+			errs = append(errs, Error{Key: k + ".attributes." + name, Msg: fmt.Sprintf("unknown logical attribute %q; use one of %s, or map it under extra_attributes", name, strings.Join(slices.Sorted(maps.Keys(defaults)), ", "))})
 			continue
 		}
 		if !validAttrName(src) {
@@ -316,7 +318,7 @@ func (t *Tree) validate(k string) Errors {
 	if d := h.MaxDrop(); d < 0 || d > 100 {
 		errs = append(errs, Error{Key: k + ".health.max_drop_percent", Msg: fmt.Sprintf("%g is not a percentage; use 0-100 (100 disables the gate)", d)})
 	}
-	for _, n := range sortedKeys(h.NullRate) {
+	for _, n := range slices.Sorted(maps.Keys(h.NullRate)) {
 		v := h.NullRate[n]
 		if !isKnown(n) {
 			errs = append(errs, Error{Key: k + ".health.null_rate." + n, Msg: fmt.Sprintf("unknown logical attribute %q; use a name under attributes or extra_attributes", n)})
@@ -329,15 +331,6 @@ func (t *Tree) validate(k string) Errors {
 }
 
 func validAttrName(s string) bool { return section.ValidAttrName(s) }
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
 
 func validName(s string) bool {
 	if len(s) == 0 || len(s) > 64 {

@@ -27,6 +27,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -132,7 +133,7 @@ func NewTokenizer[T any](h *Hasher, allow []string) (*Tokenizer[T], error) {
 		col, key, hasKey := strings.Cut(a, ".")
 		f, ok := byName[col]
 		if !ok {
-			return nil, fmt.Errorf("allow %q: %q is not a column of %s; known: %s", a, col, typ.Name(), strings.Join(sortedKeys(byName), ", "))
+			return nil, fmt.Errorf("allow %q: %q is not a column of %s; known: %s", a, col, typ.Name(), strings.Join(slices.Sorted(maps.Keys(byName)), ", "))
 		}
 		if !hasKey {
 			whole[col] = true
@@ -147,7 +148,7 @@ func NewTokenizer[T any](h *Hasher, allow []string) (*Tokenizer[T], error) {
 		keys[col][key] = true
 	}
 	tz := &Tokenizer[T]{h: h}
-	for _, name := range sortedKeys(byName) {
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
 		f := byName[name]
 		tf := tokField{index: f.Index[0], fold: emailColumn(name), allowed: keys[name]}
 		t := f.Type
@@ -230,13 +231,4 @@ func (tz *Tokenizer[T]) token(s string, fold bool) string {
 		s = strings.ToLower(strings.TrimSpace(s))
 	}
 	return tz.h.Token(s)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

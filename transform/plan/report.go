@@ -5,6 +5,8 @@ import (
 	"encoding/csv"
 	"fmt"
 	"html"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,15 +20,6 @@ var opsInOrder = []string{"create_group", "create_user", "update_user", "reactiv
 // reportLimit caps per-person lists in the reports (the tables hold all rows).
 const reportLimit = 200
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func treesOf(s *Summary) []string {
 	set := map[string]bool{}
 	for _, m := range s.ByOpTree {
@@ -37,7 +30,7 @@ func treesOf(s *Summary) []string {
 	for t := range s.HeadcountByTree {
 		set[t] = true
 	}
-	return sortedKeys(set)
+	return slices.Sorted(maps.Keys(set))
 }
 
 func treeLabel(t string) string {
@@ -122,11 +115,11 @@ func RenderMarkdown(s *Summary, changes []records.Change) string {
 	}
 
 	b.WriteString("\n## Headcount\n\n| tree | active |\n|---|---:|\n")
-	for _, t := range sortedKeys(s.HeadcountByTree) {
+	for _, t := range slices.Sorted(maps.Keys(s.HeadcountByTree)) {
 		fmt.Fprintf(&b, "| %s | %d |\n", mdEsc(treeLabel(t)), s.HeadcountByTree[t])
 	}
 	b.WriteString("\n| role | active |\n|---|---:|\n")
-	for _, r := range sortedKeys(s.HeadcountByRole) {
+	for _, r := range slices.Sorted(maps.Keys(s.HeadcountByRole)) {
 		fmt.Fprintf(&b, "| %s | %d |\n", mdEsc(r), s.HeadcountByRole[r])
 	}
 	if len(s.Trend) > 1 {
@@ -266,7 +259,7 @@ func provenance(s *Summary) [][2]string {
 	if s.FromRun != "" {
 		rows = append(rows, [2]string{"replay of", "the stored snapshots of run " + s.FromRun + " with the current policy"})
 	}
-	for _, k := range sortedKeys(s.Allow) {
+	for _, k := range slices.Sorted(maps.Keys(s.Allow)) {
 		rows = append(rows, [2]string{"override", fmt.Sprintf("--allow %s=%d", k, s.Allow[k])})
 	}
 	return rows
@@ -566,11 +559,11 @@ svg .b{fill:#4a78c2}svg .alert{fill:#c33}svg .l,svg .v{font:12px sans-serif;fill
 		})
 
 	b.WriteString(`<h2>Headcount</h2><table><tr><th>tree</th><th>active</th></tr>`)
-	for _, t := range sortedKeys(s.HeadcountByTree) {
+	for _, t := range slices.Sorted(maps.Keys(s.HeadcountByTree)) {
 		fmt.Fprintf(&b, `<tr><td>%s</td><td class="n">%d</td></tr>`, e(treeLabel(t)), s.HeadcountByTree[t])
 	}
 	b.WriteString(`</table><table><tr><th>role</th><th>active</th></tr>`)
-	for _, r := range sortedKeys(s.HeadcountByRole) {
+	for _, r := range slices.Sorted(maps.Keys(s.HeadcountByRole)) {
 		fmt.Fprintf(&b, `<tr><td>%s</td><td class="n">%d</td></tr>`, e(r), s.HeadcountByRole[r])
 	}
 	b.WriteString(`</table>`)
@@ -626,7 +619,7 @@ func RenderText(s *Summary, reportURL string) string {
 	for _, g := range s.Blocked {
 		fmt.Fprintf(&b, "  BLOCKED   %s\n", g)
 	}
-	for _, k := range sortedKeys(s.Allow) {
+	for _, k := range slices.Sorted(maps.Keys(s.Allow)) {
 		fmt.Fprintf(&b, "  override  --allow %s=%d\n", k, s.Allow[k])
 	}
 	if len(s.MissingGroups) > 0 {

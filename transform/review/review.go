@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -266,7 +267,7 @@ func Build(users []records.HighspotUser, managed map[string]bool, desired map[st
 			rule := ""
 			if d != nil && !d.Suspended {
 				rule = d.GroupRules[g]
-				if rule == "" && containsStr(d.Groups, g) {
+				if rule == "" && slices.Contains(d.Groups, g) {
 					rule = "(policy)"
 				}
 			}
@@ -309,15 +310,6 @@ func driftReason(d *records.DesiredUser, inDrift bool) string {
 		why += "; listed in the pull's drift table"
 	}
 	return why + ")"
-}
-
-func containsStr(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // CSV renders the review for spreadsheets (formula-like cells quoted).

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/mail"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -754,7 +755,7 @@ func (s *Server) listSpots(w http.ResponseWriter, r *http.Request, c caller) {
 		if role != "" && mine != role {
 			continue
 		}
-		if right != "" && right != "view" && !contains(need[right], mine) {
+		if right != "" && right != "view" && !slices.Contains(need[right], mine) {
 			continue
 		}
 		if v := q.Get("is_official"); v != "" && strconv.FormatBool(sp.IsOfficial) != v {
@@ -767,15 +768,6 @@ func (s *Server) listSpots(w http.ResponseWriter, r *http.Request, c caller) {
 		out = append(out, renderSpot(sp))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"counts_total": len(sel), "collection": out})
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Server) createSpot(w http.ResponseWriter, r *http.Request, c caller) {
@@ -804,7 +796,7 @@ func (s *Server) patchSpot(w http.ResponseWriter, r *http.Request, c caller) {
 		s.restError(w, http.StatusNotFound, "Spot not found")
 		return
 	}
-	if !c.user.Admin && !contains([]string{"owner", "co-owner", "editor"}, s.roleOn(c.user, sp)) {
+	if !c.user.Admin && !slices.Contains([]string{"owner", "co-owner", "editor"}, s.roleOn(c.user, sp)) {
 		s.restError(w, http.StatusForbidden, "User %s cannot edit this spot", c.user.Email)
 		return
 	}
@@ -851,11 +843,11 @@ func (s *Server) shareSpot(w http.ResponseWriter, r *http.Request, c caller) {
 	if role == "" {
 		role = "viewer"
 	}
-	if !contains([]string{"viewer", "editor", "owner", "co-owner"}, role) {
+	if !slices.Contains([]string{"viewer", "editor", "owner", "co-owner"}, role) {
 		s.restError(w, http.StatusBadRequest, "role must be viewer, editor, co-owner or owner")
 		return
 	}
-	if !contains([]string{"owner", "co-owner", "editor"}, s.roleOn(c.user, sp)) {
+	if !slices.Contains([]string{"owner", "co-owner", "editor"}, s.roleOn(c.user, sp)) {
 		s.restError(w, http.StatusForbidden, "User %s must be an owner, co-owner or editor of the spot", c.user.Email)
 		return
 	}
@@ -924,7 +916,7 @@ func (s *Server) listItems(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	var sel []*Item
 	for _, it := range s.st.items {
-		if it.Spot == spot && (q.Get("list") == "" || contains(it.Lists, q.Get("list"))) {
+		if it.Spot == spot && (q.Get("list") == "" || slices.Contains(it.Lists, q.Get("list"))) {
 			sel = append(sel, it)
 		}
 	}
