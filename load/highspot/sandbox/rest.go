@@ -166,21 +166,14 @@ func (s *Server) restRoutes(mux *http.ServeMux) {
 	h("DELETE /users/{id}", s.deleteUser)
 	h("GET /groups", s.listGroups)
 	h("GET /groups/{id}", func(w http.ResponseWriter, r *http.Request, c caller) {
-		g := s.st.groupByID[r.PathValue("id")]
-		if g == nil {
-			s.restError(w, http.StatusNotFound, "Group not found")
-			return
+		if g := s.groupOf(w, r); g != nil {
+			writeJSON(w, http.StatusOK, s.renderGroup(g))
 		}
-		writeJSON(w, http.StatusOK, s.renderGroup(g))
 	})
 	h("POST /groups", s.createGroup)
 	h("PATCH /groups/{id}", s.patchGroup)
 	h("DELETE /groups/{id}", func(w http.ResponseWriter, r *http.Request, c caller) {
-		if !s.requireAdmin(w, c) {
-			return
-		}
-		if s.st.groupByID[r.PathValue("id")] == nil {
-			s.restError(w, http.StatusNotFound, "Group not found")
+		if s.adminGroup(w, r, c) == nil {
 			return
 		}
 		s.st.removeGroup(r.PathValue("id"))
@@ -190,12 +183,9 @@ func (s *Server) restRoutes(mux *http.ServeMux) {
 	h("DELETE /groups/{id}/users/{userId}", s.removeGroupUser)
 	h("GET /spots", s.listSpots)
 	h("GET /spots/{id}", func(w http.ResponseWriter, r *http.Request, c caller) {
-		sp := s.st.spotByID[r.PathValue("id")]
-		if sp == nil || !s.canSee(c.user, sp) {
-			s.restError(w, http.StatusNotFound, "Spot not found")
-			return
+		if sp := s.visibleSpot(w, r.PathValue("id"), c); sp != nil {
+			writeJSON(w, http.StatusOK, renderSpot(sp))
 		}
-		writeJSON(w, http.StatusOK, renderSpot(sp))
 	})
 	h("POST /spots", s.createSpot)
 	h("PATCH /spots/{id}", s.patchSpot)
@@ -299,6 +289,54 @@ func (s *Server) requireAdmin(w http.ResponseWriter, c caller) bool {
 		return false
 	}
 	return true
+}
+
+// adminGroup is the group of the request's {id} for an admin caller; nil
+// (answered 403 or 404) otherwise.
+func (s *Server) adminGroup(w http.ResponseWriter, r *http.Request, c caller) *Group {
+	if !s.requireAdmin(w, c) {
+		return nil
+	}
+	return s.groupOf(w, r)
+}
+
+// groupOf is the group of the request's {id}; nil (answered 404) when there
+// is none.
+func (s *Server) groupOf(w http.ResponseWriter, r *http.Request) *Group {
+	g := s.st.groupByID[r.PathValue("id")]
+	if g == nil {
+		s.restError(w, http.StatusNotFound, "Group not found")
+	}
+	return g
+}
+
+// visibleSpot is spot id when the caller can see it; nil (answered 404)
+// otherwise.
+func (s *Server) visibleSpot(w http.ResponseWriter, id string, c caller) *Spot {
+	sp := s.st.spotByID[id]
+	if sp == nil || !s.canSee(c.user, sp) {
+		s.restError(w, http.StatusNotFound, "Spot not found")
+		return nil
+	}
+	return sp
+}
+
+// decode reads the JSON body into v; false (answered 400) when it is not JSON.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		s.restError(w, http.StatusBadRequest, "invalid JSON: %v", err)
+		return false
+	}
+	return true
+}
+
+// writeList answers a listing: the total and the page, each item rendered.
+func writeList[T any](w http.ResponseWriter, total int, items []T, render func(T) map[string]any) {
+	out := make([]map[string]any, 0, len(items))
+	for _, it := range items {
+		out = append(out, render(it))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"counts_total": total, "collection": out})
 }
 
 // paging reads start and limit (default 100, clamped to 1..100; quirky
@@ -410,12 +448,8 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c caller) {
 		sel = s.st.view(list)
 	}
 	with, exclude := fieldSet(r, "with-fields"), fieldSet(r, "exclude-fields")
-	out := []map[string]any{}
 	from, to := s.restPage(len(sel), start, limit)
-	for _, u := range sel[from:to] {
-		out = append(out, s.renderUser(u, with, exclude))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"counts_total": len(sel), "collection": out})
+	writeList(w, len(sel), sel[from:to], func(u *User) map[string]any { return s.renderUser(u, with, exclude) })
 }
 
 type upsertResult struct {
@@ -602,12 +636,8 @@ func (s *Server) listGroups(w http.ResponseWriter, r *http.Request, c caller) {
 	if !ok {
 		return
 	}
-	out := []map[string]any{}
 	from, to := s.restPage(len(s.st.groups), start, limit)
-	for _, g := range s.st.groups[from:to] {
-		out = append(out, s.renderGroup(g))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"counts_total": len(s.st.groups), "collection": out})
+	writeList(w, len(s.st.groups), s.st.groups[from:to], s.renderGroup)
 }
 
 func (s *Server) createGroup(w http.ResponseWriter, r *http.Request, c caller) {
@@ -619,8 +649,7 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request, c caller) {
 		Title       string `json:"title"`
 		Description string `json:"description"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
-		s.restError(w, http.StatusBadRequest, "invalid JSON: %v", err)
+	if !s.decode(w, r, &b) {
 		return
 	}
 	name := strings.TrimSpace(b.Name + b.Title)
@@ -638,17 +667,12 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request, c caller) {
 }
 
 func (s *Server) patchGroup(w http.ResponseWriter, r *http.Request, c caller) {
-	if !s.requireAdmin(w, c) {
-		return
-	}
-	g := s.st.groupByID[r.PathValue("id")]
+	g := s.adminGroup(w, r, c)
 	if g == nil {
-		s.restError(w, http.StatusNotFound, "Group not found")
 		return
 	}
 	var b map[string]any
-	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
-		s.restError(w, http.StatusBadRequest, "invalid JSON: %v", err)
+	if !s.decode(w, r, &b) {
 		return
 	}
 	s.st.touchGroup(g.ID)
@@ -665,12 +689,8 @@ func (s *Server) patchGroup(w http.ResponseWriter, r *http.Request, c caller) {
 
 // addGroupUsers is the PROPOSED POST /groups/{id}/users {"users":[emails]}.
 func (s *Server) addGroupUsers(w http.ResponseWriter, r *http.Request, c caller) {
-	if !s.requireAdmin(w, c) {
-		return
-	}
-	g := s.st.groupByID[r.PathValue("id")]
+	g := s.adminGroup(w, r, c)
 	if g == nil {
-		s.restError(w, http.StatusNotFound, "Group not found")
 		return
 	}
 	var b struct {
@@ -696,12 +716,8 @@ func (s *Server) addGroupUsers(w http.ResponseWriter, r *http.Request, c caller)
 // removeGroupUser is the PROPOSED DELETE /groups/{id}/users/{userId};
 // removing a non-member succeeds (idempotent).
 func (s *Server) removeGroupUser(w http.ResponseWriter, r *http.Request, c caller) {
-	if !s.requireAdmin(w, c) {
-		return
-	}
-	g := s.st.groupByID[r.PathValue("id")]
+	g := s.adminGroup(w, r, c)
 	if g == nil {
-		s.restError(w, http.StatusNotFound, "Group not found")
 		return
 	}
 	if s.st.userByID[r.PathValue("userId")] == nil {
@@ -763,11 +779,7 @@ func (s *Server) listSpots(w http.ResponseWriter, r *http.Request, c caller) {
 		}
 		sel = append(sel, sp)
 	}
-	out := []map[string]any{}
-	for _, sp := range page(sel, start, limit) {
-		out = append(out, renderSpot(sp))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"counts_total": len(sel), "collection": out})
+	writeList(w, len(sel), page(sel, start, limit), renderSpot)
 }
 
 func (s *Server) createSpot(w http.ResponseWriter, r *http.Request, c caller) {
@@ -791,9 +803,8 @@ func (s *Server) createSpot(w http.ResponseWriter, r *http.Request, c caller) {
 
 // patchSpot updates a spot; visibility and is_official in one call is a 400 (Workato).
 func (s *Server) patchSpot(w http.ResponseWriter, r *http.Request, c caller) {
-	sp := s.st.spotByID[r.PathValue("id")]
-	if sp == nil || !s.canSee(c.user, sp) {
-		s.restError(w, http.StatusNotFound, "Spot not found")
+	sp := s.visibleSpot(w, r.PathValue("id"), c)
+	if sp == nil {
 		return
 	}
 	if !c.user.Admin && !slices.Contains([]string{"owner", "co-owner", "editor"}, s.roleOn(c.user, sp)) {
@@ -801,8 +812,7 @@ func (s *Server) patchSpot(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	var b map[string]any
-	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
-		s.restError(w, http.StatusBadRequest, "invalid JSON: %v", err)
+	if !s.decode(w, r, &b) {
 		return
 	}
 	s.st.touchSpots()
@@ -834,9 +844,8 @@ func (s *Server) patchSpot(w http.ResponseWriter, r *http.Request, c caller) {
 // shareSpot is POST /spots/{id}/users?role=…: the effective user must be
 // owner, co-owner or editor of the spot.
 func (s *Server) shareSpot(w http.ResponseWriter, r *http.Request, c caller) {
-	sp := s.st.spotByID[r.PathValue("id")]
-	if sp == nil || !s.canSee(c.user, sp) {
-		s.restError(w, http.StatusNotFound, "Spot not found")
+	sp := s.visibleSpot(w, r.PathValue("id"), c)
+	if sp == nil {
 		return
 	}
 	role := r.URL.Query().Get("role")
@@ -905,9 +914,7 @@ func (s *Server) listItems(w http.ResponseWriter, r *http.Request, c caller) {
 		s.restError(w, http.StatusBadRequest, "spot is required")
 		return
 	}
-	sp := s.st.spotByID[spot]
-	if sp == nil || !s.canSee(c.user, sp) {
-		s.restError(w, http.StatusNotFound, "Spot not found")
+	if s.visibleSpot(w, spot, c) == nil {
 		return
 	}
 	start, limit, ok := s.paging(w, r)
@@ -920,11 +927,7 @@ func (s *Server) listItems(w http.ResponseWriter, r *http.Request, c caller) {
 			sel = append(sel, it)
 		}
 	}
-	out := []map[string]any{}
-	for _, it := range page(sel, start, limit) {
-		out = append(out, renderItem(it))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"counts_total": len(sel), "collection": out})
+	writeList(w, len(sel), page(sel, start, limit), renderItem)
 }
 
 func (s *Server) searchItems(w http.ResponseWriter, r *http.Request, c caller) {
@@ -957,9 +960,5 @@ func (s *Server) searchItems(w http.ResponseWriter, r *http.Request, c caller) {
 		s.restError(w, http.StatusBadRequest, "sortby must be relevancy or date_added")
 		return
 	}
-	out := []map[string]any{}
-	for _, h := range page(hits, start, limit) {
-		out = append(out, renderItem(h.it))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"counts_total": len(hits), "collection": out})
+	writeList(w, len(hits), page(hits, start, limit), func(h hit) map[string]any { return renderItem(h.it) })
 }

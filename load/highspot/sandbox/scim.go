@@ -116,9 +116,8 @@ func (s *Server) scimRoutes(mux *http.ServeMux) {
 	h("GET /Users", s.scimListUsers)
 	h("POST /Users", s.scimCreateUser)
 	h("GET /Users/{id}", func(w http.ResponseWriter, r *http.Request) {
-		u := s.st.userByID[r.PathValue("id")]
+		u := s.scimUserOf(w, r)
 		if u == nil {
-			scimError(w, http.StatusNotFound, "", "User %s not found", r.PathValue("id"))
 			return
 		}
 		writeSCIM(w, http.StatusOK, s.scimUser(u, scimBase(r)))
@@ -126,8 +125,7 @@ func (s *Server) scimRoutes(mux *http.ServeMux) {
 	h("PUT /Users/{id}", s.scimPutUser)
 	h("PATCH /Users/{id}", s.scimPatchUser)
 	h("DELETE /Users/{id}", func(w http.ResponseWriter, r *http.Request) {
-		if s.st.userByID[r.PathValue("id")] == nil {
-			scimError(w, http.StatusNotFound, "", "User %s not found", r.PathValue("id"))
+		if s.scimUserOf(w, r) == nil {
 			return
 		}
 		s.st.removeUser(r.PathValue("id"))
@@ -136,17 +134,15 @@ func (s *Server) scimRoutes(mux *http.ServeMux) {
 	h("GET /Groups", s.scimListGroups)
 	h("POST /Groups", s.scimCreateGroup)
 	h("GET /Groups/{id}", func(w http.ResponseWriter, r *http.Request) {
-		g := s.st.groupByID[r.PathValue("id")]
+		g := s.scimGroupOf(w, r)
 		if g == nil {
-			scimError(w, http.StatusNotFound, "", "Group %s not found", r.PathValue("id"))
 			return
 		}
 		writeSCIM(w, http.StatusOK, s.scimGroup(g, scimBase(r), r.URL.Query().Get("excludedAttributes") != "members"))
 	})
 	h("PATCH /Groups/{id}", s.scimPatchGroup)
 	h("DELETE /Groups/{id}", func(w http.ResponseWriter, r *http.Request) {
-		if s.st.groupByID[r.PathValue("id")] == nil {
-			scimError(w, http.StatusNotFound, "", "Group %s not found", r.PathValue("id"))
+		if s.scimGroupOf(w, r) == nil {
 			return
 		}
 		s.st.removeGroup(r.PathValue("id"))
@@ -386,8 +382,7 @@ type scimUserInput struct {
 
 func (s *Server) scimCreateUser(w http.ResponseWriter, r *http.Request) {
 	var in scimUserInput
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		scimError(w, http.StatusBadRequest, "invalidSyntax", "invalid JSON: %v", err)
+	if !scimDecode(w, r, &in) {
 		return
 	}
 	email := strings.TrimSpace(in.UserName)
@@ -453,15 +448,13 @@ func scimBool(v any) (bool, bool) {
 }
 
 func (s *Server) scimPutUser(w http.ResponseWriter, r *http.Request) {
-	u := s.st.userByID[r.PathValue("id")]
+	u := s.scimUserOf(w, r)
 	if u == nil {
-		scimError(w, http.StatusNotFound, "", "User %s not found", r.PathValue("id"))
 		return
 	}
 	s.st.touchUser(u.ID)
 	var in scimUserInput
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		scimError(w, http.StatusBadRequest, "invalidSyntax", "invalid JSON: %v", err)
+	if !scimDecode(w, r, &in) {
 		return
 	}
 	if in.UserName != "" && !strings.EqualFold(in.UserName, u.Email) {
@@ -482,6 +475,47 @@ func (s *Server) scimPutUser(w http.ResponseWriter, r *http.Request) {
 	writeSCIM(w, http.StatusOK, s.scimUser(u, scimBase(r)))
 }
 
+// scimUserOf is the user of the request's {id}; nil (answered 404) when
+// there is none.
+func (s *Server) scimUserOf(w http.ResponseWriter, r *http.Request) *User {
+	u := s.st.userByID[r.PathValue("id")]
+	if u == nil {
+		scimError(w, http.StatusNotFound, "", "User %s not found", r.PathValue("id"))
+	}
+	return u
+}
+
+// scimGroupOf is the group of the request's {id}; nil (answered 404) when
+// there is none.
+func (s *Server) scimGroupOf(w http.ResponseWriter, r *http.Request) *Group {
+	g := s.st.groupByID[r.PathValue("id")]
+	if g == nil {
+		scimError(w, http.StatusNotFound, "", "Group %s not found", r.PathValue("id"))
+	}
+	return g
+}
+
+// scimDecode reads the JSON body into v; false (answered 400) when it is
+// not JSON.
+func scimDecode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		scimError(w, http.StatusBadRequest, "invalidSyntax", "invalid JSON: %v", err)
+		return false
+	}
+	return true
+}
+
+// readPatch reads a PatchOp body; false (answered 400) when it is not one
+// or has no operation.
+func readPatch(w http.ResponseWriter, r *http.Request) (patchBody, bool) {
+	var p patchBody
+	if err := json.NewDecoder(r.Body).Decode(&p); err != nil || len(p.Operations) == 0 {
+		scimError(w, http.StatusBadRequest, "invalidSyntax", "the body must be a PatchOp with Operations")
+		return p, false
+	}
+	return p, true
+}
+
 type patchBody struct {
 	Operations []struct {
 		Op    string          `json:"op"`
@@ -491,14 +525,12 @@ type patchBody struct {
 }
 
 func (s *Server) scimPatchUser(w http.ResponseWriter, r *http.Request) {
-	u := s.st.userByID[r.PathValue("id")]
+	u := s.scimUserOf(w, r)
 	if u == nil {
-		scimError(w, http.StatusNotFound, "", "User %s not found", r.PathValue("id"))
 		return
 	}
-	var p patchBody
-	if err := json.NewDecoder(r.Body).Decode(&p); err != nil || len(p.Operations) == 0 {
-		scimError(w, http.StatusBadRequest, "invalidSyntax", "the body must be a PatchOp with Operations")
+	p, ok := readPatch(w, r)
+	if !ok {
 		return
 	}
 	next := *u
@@ -688,14 +720,12 @@ func (s *Server) scimCreateGroup(w http.ResponseWriter, r *http.Request) {
 var memberPathRE = regexp.MustCompile(`^(?i:members)\[\s*(?i:value)\s+(?i:eq)\s+"([^"]*)"\s*\]$`)
 
 func (s *Server) scimPatchGroup(w http.ResponseWriter, r *http.Request) {
-	g := s.st.groupByID[r.PathValue("id")]
+	g := s.scimGroupOf(w, r)
 	if g == nil {
-		scimError(w, http.StatusNotFound, "", "Group %s not found", r.PathValue("id"))
 		return
 	}
-	var p patchBody
-	if err := json.NewDecoder(r.Body).Decode(&p); err != nil || len(p.Operations) == 0 {
-		scimError(w, http.StatusBadRequest, "invalidSyntax", "the body must be a PatchOp with Operations")
+	p, ok := readPatch(w, r)
+	if !ok {
 		return
 	}
 	// The changes to the members, kept apart from the current set (a group
