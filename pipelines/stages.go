@@ -108,9 +108,12 @@ func (a *App) Extract(ctx context.Context, o ExtractOptions) error {
 // extractMemoryPerTree is the soft Go heap limit per tree read at once
 // during extract (unless GOMEMLIMIT is set): reading is streamed, so the live
 // heap stays small, and without a limit the garbage collector lets it double
-// before collecting. Measured: 165 MB peak RSS at 100k accounts and 188 MB at
-// 400k with the limit, 164 / 255 MB without (scripts/bench-extract.sh).
-const extractMemoryPerTree = 160 << 20
+// before collecting, so the peak followed the tree's size. Measured
+// (scripts/bench-extract.sh, median peak RSS at 100k / 400k accounts): no
+// limit 164 / 255 MB; 160 MiB 132 / 185 MiB (the limit binding at 400k only);
+// 120 MiB 134 / 150 MiB, about 6% more CPU at 400k, within the noise of the
+// ratio to ldapsearch.
+const extractMemoryPerTree = 120 << 20
 
 func (a *App) extract(ctx context.Context, runID string, o ExtractOptions) error {
 	if a.Getenv("GOMEMLIMIT") == "" {

@@ -91,9 +91,9 @@ for N in "${SIZES[@]}"; do
       prof=(-cpuprofile "$BENCH_PROFILE_DIR/cpu-$N.prof" -memprofile "$BENCH_PROFILE_DIR/mem-$N.prof")
     fi
     rm -rf "$WORK/out" && mkdir -p "$WORK/out"
-    # The CLI caps the Go heap at 160 MiB per tree read at once during extract
+    # The CLI caps the Go heap at 120 MiB per tree read at once during extract
     # (unless GOMEMLIMIT is set); measure the extractor the same way.
-    line=$(GOMEMLIMIT="${GOMEMLIMIT:-160MiB}" "$WORK/benchextract" -url "$URL" -out "$WORK/out" -page 1000 "${prof[@]}")
+    line=$(GOMEMLIMIT="${GOMEMLIMIT:-120MiB}" "$WORK/benchextract" -url "$URL" -out "$WORK/out" -page 1000 "${prof[@]}")
     val() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$line"; }
     got=$(($(val accounts) + $(val groups)))
     if [ "$got" -ne "$entries" ]; then
