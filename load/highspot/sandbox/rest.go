@@ -119,17 +119,15 @@ func (s *Server) restRoutes(mux *http.ServeMux) {
 	})
 	h("GET /users", s.listUsers)
 	h("GET /users/{id}", func(w http.ResponseWriter, r *http.Request, c caller) {
-		u := s.st.userByID[r.PathValue("id")]
+		u := s.userOf(w, r)
 		if u == nil {
-			s.restError(w, http.StatusNotFound, "User not found")
 			return
 		}
 		writeJSON(w, http.StatusOK, s.renderUser(u, fieldSet(r, "with-fields"), fieldSet(r, "exclude-fields")))
 	})
 	h("GET /users/{id}/properties", func(w http.ResponseWriter, r *http.Request, c caller) {
-		u := s.st.userByID[r.PathValue("id")]
+		u := s.userOf(w, r)
 		if u == nil {
-			s.restError(w, http.StatusNotFound, "User not found")
 			return
 		}
 		props := map[string]any{"name": u.Name, "surname": u.Surname, "display_name": u.DisplayName}
@@ -139,9 +137,8 @@ func (s *Server) restRoutes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, props)
 	})
 	h("GET /users/{id}/properties/{name}", func(w http.ResponseWriter, r *http.Request, c caller) {
-		u := s.st.userByID[r.PathValue("id")]
+		u := s.userOf(w, r)
 		if u == nil {
-			s.restError(w, http.StatusNotFound, "User not found")
 			return
 		}
 		n := r.PathValue("name")
@@ -298,6 +295,16 @@ func (s *Server) adminGroup(w http.ResponseWriter, r *http.Request, c caller) *G
 		return nil
 	}
 	return s.groupOf(w, r)
+}
+
+// userOf is the user of the request's {id}; nil (answered 404) when there
+// is none.
+func (s *Server) userOf(w http.ResponseWriter, r *http.Request) *User {
+	u := s.st.userByID[r.PathValue("id")]
+	if u == nil {
+		s.restError(w, http.StatusNotFound, "User not found")
+	}
+	return u
 }
 
 // groupOf is the group of the request's {id}; nil (answered 404) when there
@@ -600,9 +607,8 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, c caller) {
 	if !s.requireAdmin(w, c) {
 		return
 	}
-	u := s.st.userByID[r.PathValue("id")]
+	u := s.userOf(w, r)
 	if u == nil {
-		s.restError(w, http.StatusNotFound, "User not found")
 		return
 	}
 	s.fmu.Lock()

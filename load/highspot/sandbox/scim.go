@@ -286,32 +286,45 @@ func scimPaging(w http.ResponseWriter, r *http.Request) (start, count int, ok bo
 	return start, count, true
 }
 
+// scimListQuery reads a listing's paging and filter (on attr); false
+// (answered 400, hint telling what is supported) when either is invalid.
+func (s *Server) scimListQuery(w http.ResponseWriter, r *http.Request, attr, hint string) (start, count int, cl []clause, ok bool) {
+	if start, count, ok = s.scimPaging(w, r); !ok {
+		return 0, 0, nil, false
+	}
+	if f := r.URL.Query().Get("filter"); f != "" {
+		if cl, ok = s.filterFor(f, attr); !ok {
+			scimError(w, http.StatusBadRequest, "invalidFilter", "unsupported filter %q; %s", f, hint)
+			return 0, 0, nil, false
+		}
+	}
+	return start, count, cl, true
+}
+
+// writeSCIMListOf answers a listing with the page of sel from start (1-based).
+func writeSCIMListOf[T any](s *Server, w http.ResponseWriter, sel []T, start, count int, omitTotal bool, render func(T) map[string]any) {
+	res := []map[string]any{}
+	for _, v := range page(sel, start-1, count) {
+		res = append(res, render(v))
+	}
+	writeSCIM(w, http.StatusOK, s.listResponse(res, start, len(sel), omitTotal))
+}
+
 func (s *Server) scimListUsers(w http.ResponseWriter, r *http.Request) {
-	start, count, ok := s.scimPaging(w, r)
+	hint := `use attr eq "value" [or …]`
+	if s.strict() {
+		hint = `only userName eq "value" is supported`
+	}
+	start, count, cl, ok := s.scimListQuery(w, r, "userName", hint)
 	if !ok {
 		return
-	}
-	var cl []clause
-	if f := r.URL.Query().Get("filter"); f != "" {
-		if cl, ok = s.filterFor(f, "userName"); !ok {
-			hint := `use attr eq "value" [or …]`
-			if s.strict() {
-				hint = `only userName eq "value" is supported`
-			}
-			scimError(w, http.StatusBadRequest, "invalidFilter", "unsupported filter %q; %s", f, hint)
-			return
-		}
 	}
 	sel := s.st.users
 	if len(cl) > 0 {
 		sel = s.findUsers(cl)
 	}
 	base := scimBase(r)
-	res := []map[string]any{}
-	for _, u := range page(sel, start-1, count) {
-		res = append(res, s.scimUser(u, base))
-	}
-	writeSCIM(w, http.StatusOK, s.listResponse(res, start, len(sel), true))
+	writeSCIMListOf(s, w, sel, start, count, true, func(u *User) map[string]any { return s.scimUser(u, base) })
 }
 
 // findUsers is the users matching any clause, in list order: by index when
@@ -653,16 +666,9 @@ func (s *Server) patchUserOp(u *User, op, path string, raw json.RawMessage) stri
 }
 
 func (s *Server) scimListGroups(w http.ResponseWriter, r *http.Request) {
-	start, count, ok := s.scimPaging(w, r)
+	start, count, cl, ok := s.scimListQuery(w, r, "displayName", `use displayName eq "name"`)
 	if !ok {
 		return
-	}
-	var cl []clause
-	if f := r.URL.Query().Get("filter"); f != "" {
-		if cl, ok = s.filterFor(f, "displayName"); !ok {
-			scimError(w, http.StatusBadRequest, "invalidFilter", "unsupported filter %q; use displayName eq \"name\"", f)
-			return
-		}
 	}
 	var sel []*Group
 	for _, g := range s.st.groups {
@@ -678,11 +684,7 @@ func (s *Server) scimListGroups(w http.ResponseWriter, r *http.Request) {
 	}
 	withMembers := !strings.Contains(strings.ToLower(r.URL.Query().Get("excludedAttributes")), "members")
 	base := scimBase(r)
-	res := []map[string]any{}
-	for _, g := range page(sel, start-1, count) {
-		res = append(res, s.scimGroup(g, base, withMembers))
-	}
-	writeSCIM(w, http.StatusOK, s.listResponse(res, start, len(sel), false))
+	writeSCIMListOf(s, w, sel, start, count, false, func(g *Group) map[string]any { return s.scimGroup(g, base, withMembers) })
 }
 
 type memberRef struct {
