@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/extract/entry"
+	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
@@ -31,7 +32,7 @@ type Options struct {
 	// NewSource builds the source of a tree. Required: the default factory
 	// for ldap, otds-rest and ldif lives in extract/sources (sources.Factory),
 	// because the sources import this package.
-	NewSource func(tree config.Tree) (Source, error)
+	NewSource func(tree extractconf.Tree) (Source, error)
 	// Getenv resolves secret references (injected; never os.Getenv here).
 	Getenv func(string) string
 	// Strict turns rejects into a failed tree (also cfg.Extract.Strict).
@@ -153,11 +154,11 @@ func failed(tree string, code int, err error) TreeResult {
 	return TreeResult{Tree: tree, Status: StatusFailed, ExitCode: code, Err: err, Error: err.Error(), RejectsByCode: map[string]int64{}}
 }
 
-func selectTrees(cfg *config.Config, names []string) ([]config.Tree, error) {
+func selectTrees(cfg *config.Config, names []string) ([]extractconf.Tree, error) {
 	if len(names) == 0 {
 		return cfg.Trees, nil
 	}
-	var out []config.Tree
+	var out []extractconf.Tree
 	for _, n := range names {
 		t, ok := cfg.Tree(n)
 		if !ok {
@@ -291,7 +292,7 @@ func lowerHex(c byte) (byte, bool) {
 // treeSink writes rows as they arrive and keeps compact indexes.
 type treeSink struct {
 	progress  func(entries int64) // nil unless Options.Progress is set
-	tree      config.Tree
+	tree      extractconf.Tree
 	seed      maphash.Seed
 	accounts  *artifact.TableWriter[records.Account]
 	groups    *artifact.TableWriter[records.Group]
@@ -587,7 +588,7 @@ func (c nullCheck) isNull(a *records.Account) bool {
 	return true
 }
 
-func runTree(ctx context.Context, env artifact.Env, tree config.Tree, opts Options, strict bool) (tr TreeResult) {
+func runTree(ctx context.Context, env artifact.Env, tree extractconf.Tree, opts Options, strict bool) (tr TreeResult) {
 	start := time.Now()
 	tr = TreeResult{Tree: tree.Name, RejectsByCode: map[string]int64{}}
 	log := env.Log
@@ -743,7 +744,7 @@ func codeOr(err error, def int) int {
 // accounts, drop against the previous snapshot (previous = 0: none), the
 // null-rate limits (nulls: logical name -> accounts without a value), and
 // strict mode against rejects.
-func Gates(tree config.Tree, accounts, previous int64, nulls map[string]int64, rejects int64, strict bool) []Gate {
+func Gates(tree extractconf.Tree, accounts, previous int64, nulls map[string]int64, rejects int64, strict bool) []Gate {
 	h := tree.Health
 	var out []Gate
 	minAcc := h.MinAccounts

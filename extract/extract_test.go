@@ -20,6 +20,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/otds-highspot/otds-highspot/extract"
+	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 	"github.com/otds-highspot/otds-highspot/extract/ldap"
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
@@ -78,8 +79,8 @@ func newEnv(t *testing.T, st store.Store, at time.Time) artifact.Env {
 		TempDir: t.TempDir(), Log: log, Now: func() time.Time { return at }}
 }
 
-func ldapFactory(getenv func(string) string, hook func(*ldap.Source)) func(config.Tree) (extract.Source, error) {
-	return func(tree config.Tree) (extract.Source, error) {
+func ldapFactory(getenv func(string) string, hook func(*ldap.Source)) func(extractconf.Tree) (extract.Source, error) {
+	return func(tree extractconf.Tree) (extract.Source, error) {
 		s, err := ldap.New(tree, getenv, logrus.New())
 		if err != nil {
 			return nil, err

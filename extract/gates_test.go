@@ -4,11 +4,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 )
 
 func TestGates(t *testing.T) {
-	tree := config.Tree{Name: "acme", Health: config.Health{MinAccounts: 5, NullRate: map[string]float64{"mail": 0.2}}}
+	tree := extractconf.Tree{Name: "acme", Health: extractconf.Health{MinAccounts: 5, NullRate: map[string]float64{"mail": 0.2}}}
 	for _, tc := range []struct {
 		name               string
 		accounts, previous int64

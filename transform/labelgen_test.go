@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/transform/transformconf"
@@ -51,7 +52,7 @@ var (
 func synthConfig() *config.Config {
 	c := &config.Config{}
 	for _, t := range synthTrees {
-		c.Trees = append(c.Trees, config.Tree{Name: t, Source: "ldif"})
+		c.Trees = append(c.Trees, extractconf.Tree{Name: t, Source: "ldif"})
 	}
 	c.Transform.Trees = map[string]transformconf.Tree{}
 	for i, t := range synthTrees {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
@@ -251,7 +251,7 @@ func ParseTime(s string) (time.Time, error) {
 
 // Mapper maps entries of one tree.
 type Mapper struct {
-	tree      *config.Tree
+	tree      *extractconf.Tree
 	a         attrNames
 	required  map[string]bool
 	extra     []string
@@ -267,7 +267,7 @@ type attrNames struct {
 
 // NewMapper builds the mapper for tree (defaults already applied). The
 // account columns and the attributes to request come from contract.Fields.
-func NewMapper(tree *config.Tree) *Mapper {
+func NewMapper(tree *extractconf.Tree) *Mapper {
 	at := tree.Attributes
 	m := &Mapper{tree: tree, required: map[string]bool{}, extra: tree.ExtraNames(),
 		a: attrNames{UUID: at["uuid"], GUID: at["guid"], Modified: at["modified"], Created: at["created"],
@@ -301,7 +301,7 @@ func NewMapper(tree *config.Tree) *Mapper {
 }
 
 // Tree is the mapped tree's config.
-func (m *Mapper) Tree() *config.Tree { return m.tree }
+func (m *Mapper) Tree() *extractconf.Tree { return m.tree }
 
 // Attributes lists every source attribute to request (mapped, extra and
 // operational), de-duplicated, in a stable order.

@@ -23,14 +23,14 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/extract"
 	"github.com/otds-highspot/otds-highspot/extract/entry"
+	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 	"github.com/otds-highspot/otds-highspot/extract/ldap/ldapconf"
-	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 )
 
 // Source reads one tree over LDAP.
 type Source struct {
-	tree   config.Tree
+	tree   extractconf.Tree
 	cfg    ldapconf.Config
 	getenv func(string) string
 	log    logrus.FieldLogger
@@ -51,7 +51,7 @@ type Source struct {
 
 // New builds the source for tree (source: ldap, defaults applied). getenv
 // resolves the bind password reference; log receives warnings (insecure TLS).
-func New(tree config.Tree, getenv func(string) string, log logrus.FieldLogger) (*Source, error) {
+func New(tree extractconf.Tree, getenv func(string) string, log logrus.FieldLogger) (*Source, error) {
 	if tree.Source != "ldap" {
 		return nil, fmt.Errorf("ldap source for tree %s: source is %q, not ldap", tree.Name, tree.Source)
 	}
@@ -79,7 +79,7 @@ func Filter(cfg ldapconf.Config) string {
 // Bases returns the search bases: one per included partition
 // (ou=<partition>,<base_dn>) when the tree names partitions and base_dn is
 // ou=IdentityProviders, else base_dn itself.
-func Bases(tree config.Tree) []string {
+func Bases(tree extractconf.Tree) []string {
 	base := tree.LDAP.BaseDN
 	dn, err := goldap.ParseDN(base)
 	if err != nil || len(tree.Partitions) == 0 || len(dn.RDNs) == 0 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 	"github.com/otds-highspot/otds-highspot/extract/ldap/ldapconf"
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
@@ -29,7 +30,7 @@ func TestFilterEscapesConfigValues(t *testing.T) {
 }
 
 func TestBases(t *testing.T) {
-	tree := config.Tree{LDAP: ldapconf.Config{BaseDN: ldapconf.DefaultBaseDN}, Partitions: []string{"Acme Corp", "R&D, Europe"}}
+	tree := extractconf.Tree{LDAP: ldapconf.Config{BaseDN: ldapconf.DefaultBaseDN}, Partitions: []string{"Acme Corp", "R&D, Europe"}}
 	got := Bases(tree)
 	want := []string{"ou=Acme Corp," + ldapconf.DefaultBaseDN, `ou=R&D\, Europe,` + ldapconf.DefaultBaseDN}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
@@ -39,7 +40,7 @@ func TestBases(t *testing.T) {
 	if got := Bases(tree); len(got) != 1 || got[0] != ldapconf.DefaultBaseDN {
 		t.Errorf("Bases without partitions: got %q, want [%s]", got, ldapconf.DefaultBaseDN)
 	}
-	tree = config.Tree{LDAP: ldapconf.Config{BaseDN: "dc=example,dc=com"}, Partitions: []string{"x"}}
+	tree = extractconf.Tree{LDAP: ldapconf.Config{BaseDN: "dc=example,dc=com"}, Partitions: []string{"x"}}
 	if got := Bases(tree); len(got) != 1 || got[0] != "dc=example,dc=com" {
 		t.Errorf("Bases with a non-OTDS base: got %q, want the base itself", got)
 	}

@@ -14,8 +14,8 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/extract"
 	"github.com/otds-highspot/otds-highspot/extract/entry"
+	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 	"github.com/otds-highspot/otds-highspot/extract/ldap/ldapconf"
-	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
@@ -26,7 +26,7 @@ type Opener func(ctx context.Context, path string) (io.ReadCloser, error)
 
 // Source reads one tree from an LDIF export, streamed.
 type Source struct {
-	tree   config.Tree
+	tree   extractconf.Tree
 	open   Opener
 	log    logrus.FieldLogger
 	mapper *entry.Mapper
@@ -37,7 +37,7 @@ type Source struct {
 
 // New returns the ldif source of tree (config defaults applied). open is
 // given tree.LDIF.Path.
-func New(tree config.Tree, open func(ctx context.Context, path string) (io.ReadCloser, error), log logrus.FieldLogger) (extract.Source, error) {
+func New(tree extractconf.Tree, open func(ctx context.Context, path string) (io.ReadCloser, error), log logrus.FieldLogger) (extract.Source, error) {
 	if open == nil {
 		return nil, fmt.Errorf("tree %s: ldif source needs an open function", tree.Name)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus/hooks/test"
 
 	"github.com/otds-highspot/otds-highspot/extract/entry"
+	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 	"github.com/otds-highspot/otds-highspot/extract/ldif/ldiftest"
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
@@ -32,7 +33,7 @@ func withPath(yml string) string {
 	return yml + "    ldif: {path: test.ldif}\n"
 }
 
-func testTree(t testing.TB, name, yml string) config.Tree {
+func testTree(t testing.TB, name, yml string) extractconf.Tree {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte("version: 1\nstore: {url: ./a}\ntrees:\n  - name: "+name+"\n    source: ldif\n"+withPath(yml)))
 	if err != nil {
@@ -49,7 +50,7 @@ func stringOpener(s string) Opener {
 
 func quietLog() logrus.FieldLogger { l, _ := test.NewNullLogger(); return l }
 
-func readTree(t *testing.T, tree config.Tree, open Opener) *ldiftest.Sink {
+func readTree(t *testing.T, tree extractconf.Tree, open Opener) *ldiftest.Sink {
 	t.Helper()
 	src, err := New(tree, open, quietLog())
 	if err != nil {

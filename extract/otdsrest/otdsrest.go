@@ -42,8 +42,9 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/extract"
 	"github.com/otds-highspot/otds-highspot/extract/entry"
+	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 	"github.com/otds-highspot/otds-highspot/extract/otdsrest/restconf"
-	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/config/section"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/retry"
@@ -57,14 +58,14 @@ var restAliases = map[string]string{
 
 // Source reads one tree over the OTDS REST API.
 type Source struct {
-	tree   config.Tree
+	tree   extractconf.Tree
 	cfg    restconf.Config
 	base   string // URL without trailing slash
 	client *http.Client
 	log    logrus.FieldLogger
 	mapper *entry.Mapper
 
-	password, clientSecret config.Secret
+	password, clientSecret section.Secret
 
 	backoff retry.Backoff                                    // the wait between attempts (internal/retry)
 	sleep   func(ctx context.Context, d time.Duration) error // retry.Sleep; tests record the waits instead
@@ -77,11 +78,11 @@ type Source struct {
 // may be nil (a default client is built); when rest.ca_file or rest.insecure
 // is set, the client's transport is replaced by one with those TLS settings.
 // Secrets are resolved now through getenv.
-func New(tree config.Tree, getenv func(string) string, client *http.Client, log logrus.FieldLogger) (extract.Source, error) {
+func New(tree extractconf.Tree, getenv func(string) string, client *http.Client, log logrus.FieldLogger) (extract.Source, error) {
 	return newSource(tree, getenv, client, log)
 }
 
-func newSource(tree config.Tree, getenv func(string) string, client *http.Client, log logrus.FieldLogger) (*Source, error) {
+func newSource(tree extractconf.Tree, getenv func(string) string, client *http.Client, log logrus.FieldLogger) (*Source, error) {
 	cfg := tree.Rest
 	s := &Source{tree: tree, cfg: cfg, base: strings.TrimRight(cfg.URL, "/"), log: log.WithField("tree", tree.Name),
 		backoff: retry.Backoff{Base: 500 * time.Millisecond, Max: 10 * time.Second, MaxRetryAfter: maxRetryAfter},

@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 
+	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 	"github.com/otds-highspot/otds-highspot/extract/ldif"
 	"github.com/otds-highspot/otds-highspot/extract/ldif/ldiftest"
 	"github.com/otds-highspot/otds-highspot/internal/config"
@@ -53,7 +54,7 @@ func startStandin(t *testing.T, opt standin.Options) (*standin.Server, *httptest
 	return s, hs
 }
 
-func parseTree(t testing.TB, yml string) config.Tree {
+func parseTree(t testing.TB, yml string) extractconf.Tree {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte("version: 1\nstore: {url: ./a}\ntrees:\n"+yml))
 	if err != nil {
@@ -62,7 +63,7 @@ func parseTree(t testing.TB, yml string) config.Tree {
 	return cfg.Trees[0]
 }
 
-func restTree(t *testing.T, url, extra string) config.Tree {
+func restTree(t *testing.T, url, extra string) extractconf.Tree {
 	return parseTree(t, "  - name: rest\n    source: otds-rest\n    extra_attributes: {territory: oTExtraAttr1, business_unit: oTExtraAttr2}\n"+
 		"    rest:\n      url: "+url+"/otdsws\n      username: admin\n      password: {env: OTDS_PW}\n"+extra)
 }
@@ -75,7 +76,7 @@ func getenv(k string) string {
 }
 
 // fast makes retries quick in tests.
-func fast(t *testing.T, tree config.Tree, client *http.Client) *Source {
+func fast(t *testing.T, tree extractconf.Tree, client *http.Client) *Source {
 	t.Helper()
 	s, err := newSource(tree, getenv, client, quietLog())
 	if err != nil {

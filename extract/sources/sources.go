@@ -12,9 +12,9 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/otds-highspot/otds-highspot/extract"
+	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 	"github.com/otds-highspot/otds-highspot/extract/ldap"
 	"github.com/otds-highspot/otds-highspot/extract/ldif"
-	"github.com/otds-highspot/otds-highspot/internal/config"
 )
 
 // Deps are what the sources need from the program.
@@ -26,12 +26,12 @@ type Deps struct {
 	// OpenLDIF opens an LDIF file (local path or object in the store).
 	OpenLDIF func(ctx context.Context, path string) (io.ReadCloser, error)
 	// NewREST builds the otds-rest source (extract/otdsrest.New).
-	NewREST func(tree config.Tree, getenv func(string) string, client *http.Client, log logrus.FieldLogger) (extract.Source, error)
+	NewREST func(tree extractconf.Tree, getenv func(string) string, client *http.Client, log logrus.FieldLogger) (extract.Source, error)
 }
 
 // Factory returns an extract.Options.NewSource that builds each tree's source.
-func Factory(d Deps) func(tree config.Tree) (extract.Source, error) {
-	return func(tree config.Tree) (extract.Source, error) {
+func Factory(d Deps) func(tree extractconf.Tree) (extract.Source, error) {
+	return func(tree extractconf.Tree) (extract.Source, error) {
 		switch tree.Source {
 		case "ldap":
 			return ldap.New(tree, d.Getenv, d.Log)

@@ -3,14 +3,16 @@
 // and validation that do no I/O, and secret references.
 //
 // A section owned by a stage or a source lives beside it, with its struct,
-// defaults, Validate and docs, and is only embedded here: highspot: is
-// load/highspot/hsconf, apply: is load/apply/applyconf, transform: is
-// transform/transformconf, and a tree's ldap:, rest: and ldif: are
-// extract/ldap/ldapconf, extract/otdsrest/restconf and extract/ldif/ldifconf.
-// Those packages import only internal/config/section (errors with a key,
-// secret references), never this package. The sections still kept here have
-// their own file: store.go, trees.go (extract: and the tree-level keys),
-// policy.go, operate.go. Parse adds file:line to every section's errors.
+// defaults, Validate and docs, and is only embedded here: extract: and
+// trees[] are extract/extractconf, a tree's ldap:, rest: and ldif: are
+// extract/ldap/ldapconf, extract/otdsrest/restconf and extract/ldif/ldifconf,
+// transform: is transform/transformconf, highspot: is load/highspot/hsconf
+// and apply: is load/apply/applyconf. Those packages import
+// internal/config/section (errors with a key, secret references), never this
+// package. The sections still kept here have their own file: store.go,
+// policy.go, operate.go. This package checks what spans sections (unique
+// tree names, the tree names transform: refers to) and Parse adds file:line
+// to every section's errors.
 package config
 
 import (
@@ -26,6 +28,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 	"github.com/otds-highspot/otds-highspot/internal/config/section"
 	"github.com/otds-highspot/otds-highspot/load/apply/applyconf"
 	"github.com/otds-highspot/otds-highspot/load/highspot/hsconf"
@@ -37,8 +40,8 @@ type Config struct {
 	// Version of the configuration format; only 1 exists.
 	Version   int                  `yaml:"version"`
 	Store     Store                `yaml:"store"`
-	Extract   Extract              `yaml:"extract"`
-	Trees     []Tree               `yaml:"trees"`
+	Extract   extractconf.Config   `yaml:"extract"`
+	Trees     []extractconf.Tree   `yaml:"trees"`
 	Transform transformconf.Config `yaml:"transform"`
 	Highspot  hsconf.Config        `yaml:"highspot"`
 	Apply     applyconf.Config     `yaml:"apply"`
@@ -264,9 +267,9 @@ func (c *Config) ApplyDefaults() {
 		c.Version = 1
 	}
 	c.Store.applyDefaults()
-	c.Extract.applyDefaults()
+	c.Extract.ApplyDefaults()
 	for i := range c.Trees {
-		c.Trees[i].applyDefaults()
+		c.Trees[i].ApplyDefaults()
 	}
 	c.Transform.ApplyDefaults()
 	c.Highspot.ApplyDefaults()
@@ -283,7 +286,7 @@ func (c *Config) Validate() Errors {
 		errs = append(errs, Error{Key: "version", Msg: fmt.Sprintf("unsupported version %d; only 1 exists", c.Version)})
 	}
 	errs = append(errs, c.Store.validate("store")...)
-	errs = append(errs, c.Extract.validate("extract")...)
+	errs = append(errs, c.Extract.Validate("extract")...)
 	if len(c.Trees) == 0 {
 		errs = append(errs, Error{Key: "trees", Msg: "no trees configured; add at least one under trees: (see docs/configuration.md)"})
 	}
@@ -294,7 +297,7 @@ func (c *Config) Validate() Errors {
 			errs = append(errs, Error{Key: k + ".name", Msg: fmt.Sprintf("tree name %q is used twice (also trees[%d]); tree names must be unique", c.Trees[i].Name, j)})
 		}
 		seen[c.Trees[i].Name] = i
-		errs = append(errs, c.Trees[i].validate(k)...)
+		errs = append(errs, c.Trees[i].Validate(k)...)
 	}
 	errs = append(errs, c.Transform.Validate("transform", c.TreeNames())...)
 	errs = append(errs, c.Highspot.Validate("highspot")...)
@@ -314,7 +317,7 @@ func (c *Config) TreeNames() []string {
 }
 
 // Tree returns the named tree's configuration.
-func (c *Config) Tree(name string) (*Tree, bool) {
+func (c *Config) Tree(name string) (*extractconf.Tree, bool) {
 	for i := range c.Trees {
 		if c.Trees[i].Name == name {
 			return &c.Trees[i], true

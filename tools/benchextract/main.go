@@ -18,6 +18,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/otds-highspot/otds-highspot/extract"
+	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 	"github.com/otds-highspot/otds-highspot/extract/ldap"
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
@@ -59,7 +60,7 @@ func main() {
 	env := artifact.Env{Store: st, RunID: artifact.NewRunID(time.Now()), Version: "bench", Host: "bench", TempDir: *out, Log: log, Now: time.Now}
 	start := time.Now()
 	var lastPage time.Time // end of the LDAP read; the rest is member resolution and publishing
-	res, err := extract.Run(context.Background(), env, cfg, extract.Options{NewSource: func(t config.Tree) (extract.Source, error) {
+	res, err := extract.Run(context.Background(), env, cfg, extract.Options{NewSource: func(t extractconf.Tree) (extract.Source, error) {
 		src, err := ldap.New(t, getenv, log)
 		if err == nil {
 			src.PageHook = func(int, int) { lastPage = time.Now() }

@@ -1,4 +1,11 @@
-package config
+// Package extractconf owns the extract stage's configuration: the extract:
+// section (Config) and each entry of trees: (Tree: name, source, partitions,
+// attribute mapping, required attributes, health gates, limits), with their
+// defaults and validation. A tree embeds its source's own section
+// (extract/ldap/ldapconf, extract/otdsrest/restconf, extract/ldif/ldifconf).
+// internal/config assembles them (Config.Extract, Config.Trees) and checks
+// what spans trees (unique names). docs/configuration.md lists every key.
+package extractconf
 
 import (
 	"fmt"
@@ -14,24 +21,26 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
-// Extract holds settings shared by every tree's extract.
+// Config is the extract: section: settings shared by every tree's extract.
 // Owned by the extract stage; see docs/configuration.md.
-type Extract struct {
+type Config struct {
 	// Concurrency bounds how many trees are read at once.
 	Concurrency int `yaml:"concurrency"`
 	// Strict turns rejected (malformed) entries into a failed tree.
 	Strict bool `yaml:"strict"`
 }
 
-func (e *Extract) applyDefaults() {
+// ApplyDefaults fills every unset value with its default.
+func (e *Config) ApplyDefaults() {
 	if e.Concurrency == 0 {
 		e.Concurrency = 4
 	}
 }
 
-func (e *Extract) validate(k string) Errors {
+// Validate checks the section under key k (extract) without I/O.
+func (e *Config) Validate(k string) section.Errors {
 	if e.Concurrency < 0 {
-		return Errors{{Key: k + ".concurrency", Msg: "must be >= 1"}}
+		return section.Errors{{Key: k + ".concurrency", Msg: "must be >= 1"}}
 	}
 	return nil
 }
@@ -149,15 +158,15 @@ func (l *Limits) applyDefaults() {
 	}
 }
 
-func (l *Limits) validate(k string) Errors {
-	var errs Errors
+func (l *Limits) validate(k string) section.Errors {
+	var errs section.Errors
 	for _, f := range []struct {
 		key string
 		v   int
 	}{{"max_value_bytes", l.MaxValueBytes}, {"max_values_per_attribute", l.MaxValuesPerAttribute},
 		{"max_members_per_group", l.MaxMembersPerGroup}, {"max_pages", l.MaxPages}} {
 		if f.v < 0 {
-			errs = append(errs, Error{Key: k + "." + f.key, Msg: "must be >= 1 (or absent for the default)"})
+			errs = append(errs, section.Error{Key: k + "." + f.key, Msg: "must be >= 1 (or absent for the default)"})
 		}
 	}
 	return errs
@@ -201,7 +210,9 @@ func (t *Tree) UnmarshalYAML(unmarshal func(any) error) error {
 	return nil
 }
 
-func (t *Tree) applyDefaults() {
+// ApplyDefaults fills every unset value of the tree (and of its sources'
+// sections) with its default.
+func (t *Tree) ApplyDefaults() {
 	if t.ExcludePartitions == nil && !t.excludeSet {
 		t.ExcludePartitions = []string{"otds.admin"}
 	}
@@ -253,10 +264,12 @@ func (t *Tree) ExtraNames() []string {
 	return out
 }
 
-func (t *Tree) validate(k string) Errors {
-	var errs Errors
+// Validate checks the tree under key k (e.g. trees[0]) without I/O: its
+// own keys and its source's section.
+func (t *Tree) Validate(k string) section.Errors {
+	var errs section.Errors
 	if !validName(t.Name) {
-		errs = append(errs, Error{Key: k + ".name", Msg: fmt.Sprintf("tree name %q must be 1-64 characters of a-z, 0-9, - or _", t.Name)})
+		errs = append(errs, section.Error{Key: k + ".name", Msg: fmt.Sprintf("tree name %q must be 1-64 characters of a-z, 0-9, - or _", t.Name)})
 	}
 	switch t.Source {
 	case "ldap":
@@ -266,28 +279,28 @@ func (t *Tree) validate(k string) Errors {
 	case "ldif":
 		errs = append(errs, t.LDIF.Validate(k+".ldif")...)
 		if strings.TrimSpace(t.LDIF.Path) == "" {
-			errs = append(errs, Error{Key: k + ".ldif.path", Msg: "an ldif tree needs the export to read: a local path, store:<key> or fixtures:<path>"})
+			errs = append(errs, section.Error{Key: k + ".ldif.path", Msg: "an ldif tree needs the export to read: a local path, store:<key> or fixtures:<path>"})
 		}
 	default:
-		errs = append(errs, Error{Key: k + ".source", Msg: fmt.Sprintf("unknown source %q; use ldap, otds-rest or ldif", t.Source)})
+		errs = append(errs, section.Error{Key: k + ".source", Msg: fmt.Sprintf("unknown source %q; use ldap, otds-rest or ldif", t.Source)})
 	}
 	errs = append(errs, t.Limits.validate(k+".limits")...)
 	for i, p := range t.Partitions {
 		if strings.TrimSpace(p) == "" {
-			errs = append(errs, Error{Key: fmt.Sprintf("%s.partitions[%d]", k, i), Msg: "empty partition name; remove it or name a partition (e.g. \"Acme Corp\")"})
+			errs = append(errs, section.Error{Key: fmt.Sprintf("%s.partitions[%d]", k, i), Msg: "empty partition name; remove it or name a partition (e.g. \"Acme Corp\")"})
 		}
 		if !t.IncludesPartition(p) {
-			errs = append(errs, Error{Key: fmt.Sprintf("%s.partitions[%d]", k, i), Msg: fmt.Sprintf("partition %q is also in exclude_partitions; remove it from one list", p)})
+			errs = append(errs, section.Error{Key: fmt.Sprintf("%s.partitions[%d]", k, i), Msg: fmt.Sprintf("partition %q is also in exclude_partitions; remove it from one list", p)})
 		}
 	}
 	defaults := DefaultAttributes()
 	for name, src := range t.Attributes {
 		if _, ok := defaults[name]; !ok {
-			errs = append(errs, Error{Key: k + ".attributes." + name, Msg: fmt.Sprintf("unknown logical attribute %q; use one of %s, or map it under extra_attributes", name, strings.Join(slices.Sorted(maps.Keys(defaults)), ", "))})
+			errs = append(errs, section.Error{Key: k + ".attributes." + name, Msg: fmt.Sprintf("unknown logical attribute %q; use one of %s, or map it under extra_attributes", name, strings.Join(slices.Sorted(maps.Keys(defaults)), ", "))})
 			continue
 		}
 		if !validAttrName(src) {
-			errs = append(errs, Error{Key: k + ".attributes." + name, Msg: fmt.Sprintf("%q is not an attribute name; use letters, digits and '-' (e.g. oTExtraAttr1)", src)})
+			errs = append(errs, section.Error{Key: k + ".attributes." + name, Msg: fmt.Sprintf("%q is not an attribute name; use letters, digits and '-' (e.g. oTExtraAttr1)", src)})
 		}
 	}
 	known := map[string]bool{}
@@ -298,33 +311,33 @@ func (t *Tree) validate(k string) Errors {
 		src := t.ExtraAttributes[name]
 		switch {
 		case !validName(name):
-			errs = append(errs, Error{Key: k + ".extra_attributes." + name, Msg: "logical name must be 1-64 characters of a-z, 0-9, - or _ (e.g. territory)"})
+			errs = append(errs, section.Error{Key: k + ".extra_attributes." + name, Msg: "logical name must be 1-64 characters of a-z, 0-9, - or _ (e.g. territory)"})
 		case defaults[name] != "":
-			errs = append(errs, Error{Key: k + ".extra_attributes." + name, Msg: fmt.Sprintf("%q is a built-in logical name; map it under attributes: instead", name)})
+			errs = append(errs, section.Error{Key: k + ".extra_attributes." + name, Msg: fmt.Sprintf("%q is a built-in logical name; map it under attributes: instead", name)})
 		case !validAttrName(src):
-			errs = append(errs, Error{Key: k + ".extra_attributes." + name, Msg: fmt.Sprintf("%q is not an attribute name; use letters, digits and '-' (e.g. oTExtraAttr1)", src)})
+			errs = append(errs, section.Error{Key: k + ".extra_attributes." + name, Msg: fmt.Sprintf("%q is not an attribute name; use letters, digits and '-' (e.g. oTExtraAttr1)", src)})
 		}
 	}
 	isKnown := func(n string) bool { _, extra := t.ExtraAttributes[n]; return known[n] || extra }
 	for i, r := range t.RequiredAttributes {
 		if !isKnown(r) {
-			errs = append(errs, Error{Key: fmt.Sprintf("%s.required_attributes[%d]", k, i), Msg: fmt.Sprintf("unknown logical attribute %q; use one of %s or a name under extra_attributes", r, strings.Join(accountLogicalNames(), ", "))})
+			errs = append(errs, section.Error{Key: fmt.Sprintf("%s.required_attributes[%d]", k, i), Msg: fmt.Sprintf("unknown logical attribute %q; use one of %s or a name under extra_attributes", r, strings.Join(accountLogicalNames(), ", "))})
 		}
 	}
 	h := t.Health
 	if h.MinAccounts < 0 {
-		errs = append(errs, Error{Key: k + ".health.min_accounts", Msg: "must be >= 1"})
+		errs = append(errs, section.Error{Key: k + ".health.min_accounts", Msg: "must be >= 1"})
 	}
 	if d := h.MaxDrop(); d < 0 || d > 100 {
-		errs = append(errs, Error{Key: k + ".health.max_drop_percent", Msg: fmt.Sprintf("%g is not a percentage; use 0-100 (100 disables the gate)", d)})
+		errs = append(errs, section.Error{Key: k + ".health.max_drop_percent", Msg: fmt.Sprintf("%g is not a percentage; use 0-100 (100 disables the gate)", d)})
 	}
 	for _, n := range slices.Sorted(maps.Keys(h.NullRate)) {
 		v := h.NullRate[n]
 		if !isKnown(n) {
-			errs = append(errs, Error{Key: k + ".health.null_rate." + n, Msg: fmt.Sprintf("unknown logical attribute %q; use a name under attributes or extra_attributes", n)})
+			errs = append(errs, section.Error{Key: k + ".health.null_rate." + n, Msg: fmt.Sprintf("unknown logical attribute %q; use a name under attributes or extra_attributes", n)})
 		}
 		if v < 0 || v > 1 {
-			errs = append(errs, Error{Key: k + ".health.null_rate." + n, Msg: fmt.Sprintf("%g is not a share; use 0..1 (0.2 = at most 20%% of accounts without a value)", v)})
+			errs = append(errs, section.Error{Key: k + ".health.null_rate." + n, Msg: fmt.Sprintf("%g is not a share; use 0..1 (0.2 = at most 20%% of accounts without a value)", v)})
 		}
 	}
 	return errs
