@@ -67,10 +67,9 @@ type resolver struct {
 	orig     []int32 // acc[i] was in.Accounts[orig[i]] before the sort (nil = same)
 	idx      map[string]int32
 	parent   []int32
-	members  [][]int32   // root -> members
-	names    []nameParts // computed lazily (name), only for accounts that meet another
-	named    []bool
-	revAccs  map[string][]int32 // review id -> account indexes
+	members  [][]int32           // root -> members
+	names    map[int32]nameParts // computed lazily (name), only for the few accounts that meet another
+	revAccs  map[string][]int32  // review id -> account indexes
 	cannot   map[int32][]int32
 	isolated []bool
 	forced   []bool
@@ -79,11 +78,12 @@ type resolver struct {
 }
 
 func (r *resolver) name(i int32) nameParts {
-	if !r.named[i] {
-		r.names[i] = namesOf(r.acc[i].GivenName, r.acc[i].Surname)
-		r.named[i] = true
+	np, ok := r.names[i]
+	if !ok {
+		np = namesOf(r.acc[i].GivenName, r.acc[i].Surname)
+		r.names[i] = np
 	}
-	return r.names[i]
+	return np
 }
 
 // index maps account keys to indexes, built on first use (overrides only).
@@ -339,7 +339,7 @@ func Resolve(cfg *transformconf.Config, in ResolveInput) (*Resolution, error) {
 	orig := sortAccounts(acc)
 	n := len(acc)
 	r := &resolver{cfg: cfg, acc: acc, orig: orig, parent: make([]int32, n), members: make([][]int32, n),
-		names: make([]nameParts, n), named: make([]bool, n), cannot: map[int32][]int32{}, isolated: make([]bool, n), forced: make([]bool, n),
+		names: map[int32]nameParts{}, cannot: map[int32][]int32{}, isolated: make([]bool, n), forced: make([]bool, n),
 		reviews: map[string]*records.MatchReview{}, revAccs: map[string][]int32{}}
 	self := make([]int32, n) // singleton member lists share one backing array (cap 1: union copies)
 	for i := range acc {
