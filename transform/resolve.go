@@ -28,9 +28,14 @@ type Overrides struct {
 
 // ResolveInput is everything Resolve reads.
 type ResolveInput struct {
-	Accounts  []records.AccountNormalized
-	Previous  []records.PersonLink // the previous run's links ("" = first run)
-	Overrides Overrides
+	Accounts []records.AccountNormalized
+	Previous []records.PersonLink // the previous run's links ("" = first run)
+	// previous and previousIDs replace Previous with the maps Resolve makes
+	// of it (account key -> person id, and every person id): the stage
+	// reads the links straight into them.
+	previous    map[string]string
+	previousIDs map[string]bool
+	Overrides   Overrides
 	// TreeOrder lists trees from most to least authoritative (survivorship).
 	TreeOrder []string
 	// GroupNames maps a group key to "<tree>:<name>" for Person.Groups.
@@ -347,13 +352,15 @@ func Resolve(cfg *transformconf.Config, in ResolveInput) (*Resolution, error) {
 		self[i] = int32(i)
 		r.members[i] = self[i : i+1 : i+1]
 	}
-	prev := map[string]string{}
-	prevIDs := map[string]bool{}
-	for _, l := range in.Previous {
-		prev[l.AccountKey] = l.PersonID
-		prevIDs[l.PersonID] = true
+	prev, prevIDs := in.previous, in.previousIDs
+	if prev == nil {
+		prev, prevIDs = map[string]string{}, map[string]bool{}
+		for _, l := range in.Previous {
+			prev[l.AccountKey] = l.PersonID
+			prevIDs[l.PersonID] = true
+		}
 	}
-	in.Previous = nil // only the maps are read from here on
+	in.Previous, in.previous, in.previousIDs = nil, nil, nil // only the maps are read from here on
 
 	// overrides: splits are constraints, links are unions made before any key
 	for _, list := range in.Overrides.ForceSplit {

@@ -106,18 +106,15 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		log.WithField("trees", res.MissingTrees).Warn("transform: continuing without the extract of some trees (allow-missing-trees)")
 	}
 
-	// 2. previous links (stable person ids)
-	var prev []records.PersonLink
+	// 2. previous links (stable person ids), read once the graph is built
+	var prevM *artifact.Manifest
 	pm, pref, err := artifact.LatestManifest(ctx, st, contract.Transform, env.RunID)
 	switch {
 	case errors.Is(err, artifact.ErrNotPublished):
 	case err != nil:
 		return nil, fmt.Errorf("transform: find the previous transform: %w", err)
 	default:
-		prev, err = artifact.ReadAll[records.PersonLink](ctx, st, pm, records.PersonLinksSpec, artifact.Columns("account_key", "person_id"))
-		if err != nil {
-			return nil, fmt.Errorf("transform: read previous person_links of run %s: %w", pm.RunID, err)
-		}
+		prevM = pm
 		stage.AddInput(pref)
 	}
 
@@ -264,7 +261,14 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		}
 		return nil
 	}
-	rz, err := Resolve(&cfg.Transform, ResolveInput{Accounts: norm, Previous: prev, Overrides: ov, TreeOrder: cfg.TreeNames(),
+	var prev map[string]string
+	var prevIDs map[string]bool
+	if prevM != nil {
+		if prev, prevIDs, err = readPrevious(ctx, st, prevM, g); err != nil {
+			return nil, err
+		}
+	}
+	rz, err := Resolve(&cfg.Transform, ResolveInput{Accounts: norm, previous: prev, previousIDs: prevIDs, Overrides: ov, TreeOrder: cfg.TreeNames(),
 		GroupNames: g.GroupNames(), groupNamesAt: func(a *records.AccountNormalized, at int) []string { return g.effectiveNames(a.AccountKey, at) }, Emit: emit})
 	if err != nil {
 		return nil, err
@@ -308,6 +312,35 @@ type accountKeyRow struct {
 	Tree     string `parquet:"tree"`
 	SourceID string `parquet:"source_id"`
 	DN       string `parquet:"dn"`
+}
+
+// prevLinkRow is the part of a previous person_links row Resolve reads.
+type prevLinkRow struct {
+	AccountKey string `parquet:"account_key"`
+	PersonID   string `parquet:"person_id"`
+}
+
+// readPrevious reads the previous run's links as account key -> person id,
+// and every person id they name; a key of an account of this run is the
+// graph's copy of it.
+func readPrevious(ctx context.Context, st store.Store, m *artifact.Manifest, g *Graph) (map[string]string, map[string]bool, error) {
+	n := m.TableRows(records.PersonLinksSpec.Name)
+	prev, ids := make(map[string]string, n), make(map[string]bool, n)
+	err := artifact.ReadTable(ctx, st, m, records.PersonLinksSpec, func(l prevLinkRow) error {
+		k := l.AccountKey
+		if ai, ok := g.accIdx[k]; ok {
+			k = g.accKeys[ai]
+		} else {
+			k = strings.Clone(k) // a leaver: not a view of the batch's column text
+		}
+		prev[k] = l.PersonID
+		ids[l.PersonID] = true
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("transform: read previous person_links of run %s: %w", m.RunID, err)
+	}
+	return prev, ids, nil
 }
 
 // normalizeColumns are the accounts columns Normalize reads (the raw
