@@ -300,6 +300,30 @@ func (a *App) checkHighspot(ctx context.Context) check {
 	return c
 }
 
+// hasStatus reports whether the (lower-cased) message carries HTTP status
+// code as a number of its own: "status 403", "403 forbidden", "(403)", not
+// the digits inside a temp path or an id such as /tmp/TestDoctor1296644031.
+func hasStatus(m, code string) bool {
+	for i := 0; ; {
+		j := strings.Index(m[i:], code)
+		if j < 0 {
+			return false
+		}
+		j += i
+		end := j + len(code)
+		before := j == 0 || !isWordByte(m[j-1])
+		after := end == len(m) || !isWordByte(m[end])
+		if before && after && (j == 0 || m[j-1] != '/') {
+			return true
+		}
+		i = j + 1
+	}
+}
+
+func isWordByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c == '_' || c == '-' || c == '.'
+}
+
 // advice turns common failures into what to do.
 func advice(err error, fallback string) string {
 	m := strings.ToLower(err.Error())
@@ -312,9 +336,9 @@ func advice(err error, fallback string) string {
 		return "the bind DN or password is wrong (or the account is locked)"
 	case strings.Contains(m, "x509"), strings.Contains(m, "certificate"):
 		return "TLS verification failed: set ca_file to the CA that signed the server certificate, or server_name to the name in it"
-	case strings.Contains(m, "401"), strings.Contains(m, "could not authenticate"):
+	case hasStatus(m, "401"), strings.Contains(m, "could not authenticate"):
 		return "the API key/secret (or token) is wrong or expired; generate new ones and update the referenced env var or file"
-	case strings.Contains(m, "403"):
+	case hasStatus(m, "403"):
 		return "the credentials authenticate but lack permission (admin rights, impersonation enabled for the API client?)"
 	case strings.Contains(m, "no such file"):
 		return "the file does not exist at that path"

@@ -101,8 +101,14 @@ olcTLSCertificateKeyFile: $DIR/tls/server.key
   slapadd -n2 -F "$DIR/slapd.d" -l "$FIX/directory-manager.ldif" -q
   slapd -F "$DIR/slapd.d" -h "$urls"
   local i=0
-  while ! running_pid >/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  while ! running_pid >/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
   pid=$(running_pid) || { log "slapd did not start; see 'slapd -d 1 -F $DIR/slapd.d'"; exit 1; }
+  # slapd binds its ports before it writes the pid file but calls listen()
+  # later, in its listener thread: until then a client gets "connection
+  # refused". Wait until the port accepts a connection (30 s under load).
+  i=0
+  while ! (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || { log "slapd (pid $pid) does not accept connections on 127.0.0.1:$PORT after 30 s; see 'slapd -d 1 -F $DIR/slapd.d'"; exit 1; }
   echo "$PORT" >"$DIR/port"
   echo "$TLS" >"$DIR/tls.enabled"
   log "slapd pid $pid on ldap://127.0.0.1:$PORT (dir $DIR, data $DATA)"
