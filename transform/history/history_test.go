@@ -290,3 +290,51 @@ func TestRunStage(t *testing.T) {
 		t.Errorf("history without a transform: got no error")
 	}
 }
+
+// TestRunReadsAnUnsortedHistory: a previous identity_history not sorted by
+// person (not written by this program) is read whole and sorted, and the
+// run folds into it as Next would.
+func TestRunReadsAnUnsortedHistory(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann := records.Person{PersonID: "p-ann", PrimaryEmail: "ann@x.com", Status: "enabled", Region: "emea"}
+	bob := records.Person{PersonID: "p-bob", PrimaryEmail: "bob@x.com", Status: "enabled", Region: "amer"}
+	r1, r2 := "20260301T020000Z-aaaa", "20260302T020000Z-bbbb"
+	publish(t, st, r1, []records.Person{ann, bob}, nil)
+	h1 := history.Next(nil, []history.Snapshot{history.FromPerson(ann, nil, false), history.FromPerson(bob, nil, false)}, r1, day1)
+	s := artifact.NewStage(artifact.Env{Store: st, RunID: r1, TempDir: t.TempDir()}, contract.History)
+	w, err := artifact.OpenTable[records.IdentityHistory](s, records.IdentityHistorySpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(h1) - 1; i >= 0; i-- { // bob before ann
+		if err := w.Write(h1[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bob2 := bob
+	bob2.Region = "emea"
+	publish(t, st, r2, []records.Person{ann, bob2}, nil)
+	res, err := history.Run(ctx, artifact.Env{Store: st, RunID: r2, TempDir: t.TempDir()}, history.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := artifact.ReadManifest(ctx, st, r2, contract.History)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := history.ReadTable(ctx, st, m, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"p-ann emea 03-01..open " + r1, "p-bob amer 03-01..03-02 " + r1, "p-bob emea 03-02..open " + r2}
+	if g := keys(got); !slices.Equal(g, want) || res.Opened != 1 || res.Closed != 1 {
+		t.Errorf("got %q (opened %d, closed %d), want %q (opened 1, closed 1)", g, res.Opened, res.Closed, want)
+	}
+}
