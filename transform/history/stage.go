@@ -127,6 +127,7 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 	if hasPull {
 		inputs = append(inputs, arefs...)
 		curAccess = newCurrent()
+		curAccess.people = make([]person, 0, len(actual))
 		for _, s := range actual {
 			if err := curAccess.addSnapshot(s); err != nil {
 				return Result{}, err
@@ -305,14 +306,17 @@ func currentOf(ctx context.Context, env artifact.Env, runID string) (*current, m
 	}
 	refs := []artifact.Ref{tref}
 	cur := newCurrent()
+	n := int(tm.TableRows(records.PersonsSpec.Name))
+	cur.people = make([]person, 0, n)
 	planned := false
-	desired := map[string]uint32{}
+	var desired map[string]uint32
 	pm, pref, err := artifact.ReadManifest(ctx, st, runID, contract.Plan)
 	switch {
 	case err == nil && pm.Status == artifact.StatusPublished:
 		if _, ok := pm.Tables[records.DesiredUsersSpec.Name]; ok {
 			planned = true
 			refs = append(refs, pref)
+			desired = make(map[string]uint32, pm.TableRows(records.DesiredUsersSpec.Name))
 			err := artifact.ReadTable(ctx, st, pm, records.DesiredUsersSpec, func(d desiredAccess) error {
 				if _, dup := desired[d.PersonID]; !dup {
 					desired[strings.Clone(d.PersonID)] = cur.groupSet(d.Groups)
@@ -328,7 +332,7 @@ func currentOf(ctx context.Context, env artifact.Env, runID string) (*current, m
 	default:
 		return nil, nil, nil, fmt.Errorf("history: read plan of run %s: %w", runID, err)
 	}
-	personOf := map[string]string{}
+	personOf := make(map[string]string, n)
 	add := func(p *personAttrs, groups uint32) {
 		email := strings.ToLower(strings.TrimSpace(p.PrimaryEmail))
 		if _, dup := personOf[email]; !dup && email != "" {
