@@ -222,7 +222,7 @@ func fold(prev func(yield func(Row) error) error, cur *current, runID string, at
 		}
 		return nil
 	}
-	var group []Row
+	var group, rows []Row // reused from person to person
 	flush := func() error {
 		if len(group) == 0 {
 			return nil
@@ -244,7 +244,7 @@ func fold(prev func(yield func(Row) error) error, cur *current, runID string, at
 			}
 			return false
 		}
-		rows := make([]Row, 0, len(group)+1)
+		rows = rows[:0]
 		hasOpen := false
 		for _, r := range group {
 			switch {
@@ -269,7 +269,7 @@ func fold(prev func(yield func(Row) error) error, cur *current, runID string, at
 			rows = append(rows, cur.row(p, runID, at))
 			n.opened++
 		}
-		sort.SliceStable(rows, func(i, j int) bool { return rows[i].ValidFrom.Before(rows[j].ValidFrom) })
+		slices.SortStableFunc(rows, func(a, b Row) int { return a.ValidFrom.Compare(b.ValidFrom) })
 		for _, r := range rows {
 			if err := out(r); err != nil {
 				return err
