@@ -61,21 +61,14 @@ type Gate = contract.Gate
 
 // TreeResult is the outcome of one tree.
 type TreeResult struct {
-	Tree          string           `json:"tree"`
-	Status        string           `json:"status"`
-	Accounts      int64            `json:"accounts"`
-	Groups        int64            `json:"groups"`
-	Memberships   int64            `json:"memberships"`
-	Rejects       int64            `json:"rejects"`
-	RejectsByCode map[string]int64 `json:"rejects_by_code"`
-	Skipped       int64            `json:"skipped"` // entries of partitions this tree does not publish
-	Previous      int64            `json:"previous_accounts"`
-	Gates         []Gate           `json:"gates"`
-	Duration      time.Duration    `json:"duration_ns"`
-	ExitCode      int              `json:"exit_code"`
-	Error         string           `json:"error,omitempty"`
-	Ref           *artifact.Ref    `json:"ref,omitempty"`
-	Err           error            `json:"-"`
+	Tree   string `json:"tree"`
+	Status string `json:"status"`
+	contract.TreeCounts
+	Duration time.Duration `json:"duration_ns"`
+	ExitCode int           `json:"exit_code"`
+	Error    string        `json:"error,omitempty"`
+	Ref      *artifact.Ref `json:"ref,omitempty"`
+	Err      error         `json:"-"`
 }
 
 // Result is the outcome of a run: one TreeResult per tree, in config order.
@@ -151,7 +144,7 @@ func severity(code int) int {
 }
 
 func failed(tree string, code int, err error) TreeResult {
-	return TreeResult{Tree: tree, Status: StatusFailed, ExitCode: code, Err: err, Error: err.Error(), RejectsByCode: map[string]int64{}}
+	return TreeResult{Tree: tree, Status: StatusFailed, ExitCode: code, Err: err, Error: err.Error(), TreeCounts: contract.TreeCounts{RejectsByCode: map[string]int64{}}}
 }
 
 func selectTrees(cfg *config.Config, names []string) ([]extractconf.Tree, error) {
@@ -590,7 +583,7 @@ func (c nullCheck) isNull(a *records.Account) bool {
 
 func runTree(ctx context.Context, env artifact.Env, tree extractconf.Tree, opts Options, strict bool) (tr TreeResult) {
 	start := time.Now()
-	tr = TreeResult{Tree: tree.Name, RejectsByCode: map[string]int64{}}
+	tr = TreeResult{Tree: tree.Name, TreeCounts: contract.TreeCounts{RejectsByCode: map[string]int64{}}}
 	log := env.Log
 	if log != nil {
 		log = log.WithField("tree", tree.Name)
@@ -711,9 +704,7 @@ func runTree(ctx context.Context, env artifact.Env, tree extractconf.Tree, opts 
 			tripped = append(tripped, g.Message)
 		}
 	}
-	summary := contract.ExtractSummary{Tree: tree.Name, Source: tree.Source, Accounts: tr.Accounts, Groups: tr.Groups,
-		Memberships: tr.Memberships, Rejects: tr.Rejects, RejectsByCode: tr.RejectsByCode,
-		Skipped: tr.Skipped, Previous: tr.Previous, Gates: tr.Gates,
+	summary := contract.ExtractSummary{Tree: tree.Name, Source: tree.Source, TreeCounts: tr.TreeCounts,
 		DurationMS: time.Since(start).Milliseconds()}
 	if len(tripped) > 0 {
 		return fail(exitcode.SourceGate, fmt.Errorf("tree %s: source-health gate tripped, nothing published: %s", tree.Name, strings.Join(tripped, "; ")))

@@ -59,10 +59,10 @@ type Gate struct {
 	Message   string  `json:"message,omitempty"`
 }
 
-// ExtractSummary is the summary of an "extract.<tree>" manifest.
-type ExtractSummary struct {
-	Tree          string           `json:"tree"`
-	Source        string           `json:"source"`
+// TreeCounts are the figures of one tree's read: the extract manifest's
+// summary and the extract command's per-tree result both carry them (embedded,
+// so their JSON keys stand at the top level of each).
+type TreeCounts struct {
 	Accounts      int64            `json:"accounts"`
 	Groups        int64            `json:"groups"`
 	Memberships   int64            `json:"memberships"`
@@ -71,7 +71,14 @@ type ExtractSummary struct {
 	Skipped       int64            `json:"skipped"` // entries of partitions this tree does not publish
 	Previous      int64            `json:"previous_accounts"`
 	Gates         []Gate           `json:"gates"`
-	DurationMS    int64            `json:"duration_ms"`
+}
+
+// ExtractSummary is the summary of an "extract.<tree>" manifest.
+type ExtractSummary struct {
+	Tree   string `json:"tree"`
+	Source string `json:"source"`
+	TreeCounts
+	DurationMS int64 `json:"duration_ms"`
 }
 
 // PullSummary is the summary of the "pull" manifest.
@@ -132,6 +139,10 @@ func PutSummary(set func(key string, v any), v any) {
 	rt := rv.Type()
 	for i := range rt.NumField() {
 		f := rt.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct && f.Tag.Get("json") == "" {
+			PutSummary(set, rv.Field(i).Interface()) // embedded: its keys stand at this level, as in JSON
+			continue
+		}
 		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if !f.IsExported() || name == "-" || name == "" {
 			continue

@@ -99,8 +99,8 @@ func TestStageSummaryKeys(t *testing.T) {
 		in   any
 		keys []string
 	}{
-		{"extract", ExtractSummary{Tree: "emea", Source: "ldap", Accounts: 3, Groups: 1, Memberships: 2, Rejects: 1,
-			RejectsByCode: map[string]int64{"no_mail": 1}, Previous: 3, Gates: []Gate{{Name: "min_accounts", Figure: 3, Threshold: 1}}, DurationMS: 12},
+		{"extract", ExtractSummary{Tree: "emea", Source: "ldap", TreeCounts: TreeCounts{Accounts: 3, Groups: 1, Memberships: 2, Rejects: 1,
+			RejectsByCode: map[string]int64{"no_mail": 1}, Previous: 3, Gates: []Gate{{Name: "min_accounts", Figure: 3, Threshold: 1}}}, DurationMS: 12},
 			[]string{"tree", "source", "accounts", "groups", "memberships", "rejects", "rejects_by_code", "skipped", "previous_accounts", "gates", "duration_ms"}},
 		{"pull", PullSummary{Users: 5, Groups: 2, Unverified: 1, Suspended: 1, Drift: map[string]int{"unknown_user": 1},
 			DirectoryRun: "r1", DesiredRun: "r2", ManagedGroups: []string{"Sales"}, Requests: 3, Retries: 1},
