@@ -103,7 +103,7 @@ func pureRun(tb testing.TB, s synth, emit func([]records.PersonLink)) pureResult
 	}
 	persons := 0
 	res, err := Resolve(&cfg.Transform, ResolveInput{Accounts: accs, TreeOrder: cfg.TreeNames(), GroupNames: g.GroupNames(),
-		groupNamesAt: func(a *records.AccountNormalized, at int) []string { return g.effectiveNames(a.AccountKey, at) },
+		groupNamesAt: func(a *heldAccount, at int) []string { return g.effectiveNames(a.AccountKey, at) },
 		Emit: func(p records.Person, l []records.PersonLink) error {
 			persons++
 			emit(l)

@@ -1,14 +1,48 @@
 package transform
 
-import "github.com/otds-highspot/otds-highspot/internal/records"
+import (
+	"time"
+
+	"github.com/otds-highspot/otds-highspot/internal/records"
+)
 
 // The stage keeps every normalized account in memory until the persons are
-// assembled. A row read from Parquet points into the text of its whole
-// record batch column (one string per column per batch), so one kept field
-// keeps that column's text of every row of the batch alive. holdRow trims a
-// row, once it is written, to what Resolve reads, and re-points its fields
-// at text that is kept anyway: the graph's account key and DN, and one copy
-// of each repeated value (tree, partition, title, department, names...).
+// assembled. It keeps them as heldAccounts: only the fields Resolve reads,
+// the account key and DN shared with the graph, and the repeated values
+// (tree, partition, title, department...) as one shared heldProfile per
+// distinct combination. A row read from Parquet points into the text of its
+// whole record batch column, so every kept string is either a copy or text
+// kept anyway.
+
+// heldProfile is the repeated part of a held account: accounts with the same
+// values share one.
+type heldProfile struct {
+	Tree, Partition, Title, Department, Company, Country, Status, Region, BusinessUnit, Territory, Role string
+}
+
+// heldAccount is the part of a records.AccountNormalized that Resolve reads
+// (it never reads SourceID, LoginQualified, ManagerDN, ServiceReason or
+// Groups: an account's groups come from the caller's groupNamesAt). The
+// profile's fields read as the account's own (a.Tree).
+type heldAccount struct {
+	*heldProfile
+	AccountKey, DN, Login, PrimaryEmail, EmployeeID, EmployeeIDKey string
+	GivenName, Surname, DisplayName                                string
+	Emails                                                         []string
+	Attributes                                                     map[string]string
+	ModifiedAt                                                     *time.Time
+	IsService                                                      bool
+}
+
+// fill sets the fields of a that h holds (the others are left as they are).
+func (h *heldAccount) fill(a *records.AccountNormalized) {
+	p := h.heldProfile
+	a.AccountKey, a.DN, a.Login, a.PrimaryEmail, a.EmployeeID, a.EmployeeIDKey = h.AccountKey, h.DN, h.Login, h.PrimaryEmail, h.EmployeeID, h.EmployeeIDKey
+	a.GivenName, a.Surname, a.DisplayName = h.GivenName, h.Surname, h.DisplayName
+	a.Emails, a.Attributes, a.ModifiedAt, a.IsService = h.Emails, h.Attributes, h.ModifiedAt, h.IsService
+	a.Tree, a.Partition, a.Title, a.Department, a.Company, a.Country = p.Tree, p.Partition, p.Title, p.Department, p.Company, p.Country
+	a.Status, a.Region, a.BusinessUnit, a.Territory, a.Role = p.Status, p.Region, p.BusinessUnit, p.Territory, p.Role
+}
 
 // interner keeps one copy of each repeated value, up to max distinct values
 // (after that a new value is kept as is, so a column of unique values does
@@ -35,21 +69,47 @@ func (in *interner) of(s string) string {
 	return s
 }
 
-// holdRow trims an written accounts_normalized row to the fields Resolve
-// reads (Resolve never reads SourceID, LoginQualified, ManagerDN,
-// ServiceReason or Groups), taking the account key and DN from the graph
-// (at = the account's expected graph position, -1 = unknown) and repeated
-// values from in.
-func holdRow(an *records.AccountNormalized, g *Graph, at int, in *interner) {
-	an.SourceID, an.LoginQualified, an.ManagerDN, an.ServiceReason, an.Groups = "", "", "", "", nil
-	if ai, ok := g.accountIndex(an.AccountKey, at); ok {
-		an.AccountKey = g.accKeys[ai]
-		if dn := g.accDNs[ai]; dn == an.DN {
-			an.DN = dn
+// keeper makes heldAccounts, sharing repeated values and profiles between
+// them (up to max distinct of each; past that a new one is kept unshared).
+type keeper struct {
+	str      *interner
+	profiles map[heldProfile]*heldProfile
+	max      int
+}
+
+func newKeeper(max int) *keeper {
+	return &keeper{str: newInterner(max), profiles: map[heldProfile]*heldProfile{}, max: max}
+}
+
+// hold returns the part of an that Resolve reads, taking the account key and
+// DN from g (nil = none; at = the account's expected graph position, -1 =
+// unknown).
+func (hd *keeper) hold(an *records.AccountNormalized, g *Graph, at int) heldAccount {
+	h := heldAccount{AccountKey: an.AccountKey, DN: an.DN, Login: an.Login, PrimaryEmail: an.PrimaryEmail, EmployeeID: an.EmployeeID,
+		EmployeeIDKey: an.EmployeeIDKey, GivenName: hd.str.of(an.GivenName), Surname: hd.str.of(an.Surname), DisplayName: an.DisplayName,
+		Emails: an.Emails, Attributes: an.Attributes, ModifiedAt: an.ModifiedAt, IsService: an.IsService}
+	if g != nil {
+		if ai, ok := g.accountIndex(an.AccountKey, at); ok {
+			h.AccountKey = g.accKeys[ai]
+			if dn := g.accDNs[ai]; dn == an.DN {
+				h.DN = dn
+			}
 		}
 	}
-	for _, f := range []*string{&an.Tree, &an.Partition, &an.GivenName, &an.Surname, &an.Title, &an.Department, &an.Company,
-		&an.Country, &an.Status, &an.Region, &an.BusinessUnit, &an.Territory, &an.Role} {
-		*f = in.of(*f)
+	p := heldProfile{Tree: an.Tree, Partition: an.Partition, Title: an.Title, Department: an.Department, Company: an.Company,
+		Country: an.Country, Status: an.Status, Region: an.Region, BusinessUnit: an.BusinessUnit, Territory: an.Territory, Role: an.Role}
+	if sp, ok := hd.profiles[p]; ok {
+		h.heldProfile = sp
+		return h
 	}
+	for _, f := range []*string{&p.Tree, &p.Partition, &p.Title, &p.Department, &p.Company, &p.Country, &p.Status, &p.Region,
+		&p.BusinessUnit, &p.Territory, &p.Role} {
+		*f = hd.str.of(*f)
+	}
+	sp := &p
+	if len(hd.profiles) < hd.max {
+		hd.profiles[p] = sp
+	}
+	h.heldProfile = sp
+	return h
 }

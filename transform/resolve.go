@@ -44,11 +44,14 @@ type ResolveInput struct {
 	// assembled (in a deterministic order, on the goroutine that called
 	// Resolve); an error from Emit stops Resolve.
 	Emit func(p records.Person, links []records.PersonLink) error
+	// held replaces Accounts with the part of each row Resolve reads (the
+	// stage keeps only that); Resolve sorts it in place.
+	held []heldAccount
 	// groupNamesAt returns an account's effective groups as "<tree>:<name>"
 	// (nil = a.Groups through GroupNames), told the account's position in
 	// Accounts as passed in (before the sort); lets a caller drop Groups from
 	// the rows it holds. It is called from several goroutines at once.
-	groupNamesAt func(a *records.AccountNormalized, at int) []string
+	groupNamesAt func(a *heldAccount, at int) []string
 }
 
 // Resolution is what Resolve produces besides the persons and links it
@@ -68,7 +71,7 @@ const (
 
 type resolver struct {
 	cfg      *transformconf.Config
-	acc      []records.AccountNormalized
+	acc      []heldAccount
 	orig     []int32 // acc[i] was in.Accounts[orig[i]] before the sort (nil = same)
 	idx      map[string]int32
 	parent   []int32
@@ -187,7 +190,7 @@ func (r *resolver) pairConflict(kind string, ra, rb int32) string {
 	return ""
 }
 
-func schemeIDs(acc []records.AccountNormalized, ms []int32) map[string]map[string]bool {
+func schemeIDs(acc []heldAccount, ms []int32) map[string]map[string]bool {
 	var out map[string]map[string]bool
 	for _, m := range ms {
 		k := acc[m].EmployeeIDKey
@@ -206,7 +209,7 @@ func schemeIDs(acc []records.AccountNormalized, ms []int32) map[string]map[strin
 	return out
 }
 
-func allService(acc []records.AccountNormalized, ms []int32) bool {
+func allService(acc []heldAccount, ms []int32) bool {
 	for _, m := range ms {
 		if !acc[m].IsService {
 			return false
@@ -216,7 +219,7 @@ func allService(acc []records.AccountNormalized, ms []int32) bool {
 }
 
 // keysOf lists the values of one match key type for an account.
-func (r *resolver) keysOf(kind string, a *records.AccountNormalized, prev map[string]string) []string {
+func (r *resolver) keysOf(kind string, a *heldAccount, prev map[string]string) []string {
 	if kind == "email" {
 		return a.Emails
 	}
@@ -224,7 +227,7 @@ func (r *resolver) keysOf(kind string, a *records.AccountNormalized, prev map[st
 }
 
 // appendKeys appends the values of one match key type for an account to dst.
-func (r *resolver) appendKeys(dst []string, kind string, a *records.AccountNormalized, prev map[string]string) []string {
+func (r *resolver) appendKeys(dst []string, kind string, a *heldAccount, prev map[string]string) []string {
 	switch kind {
 	case "employee_id":
 		if a.EmployeeIDKey != "" {
@@ -340,7 +343,13 @@ func Resolve(cfg *transformconf.Config, in ResolveInput) (*Resolution, error) {
 	if in.Emit == nil {
 		return nil, fmt.Errorf("transform: resolve: ResolveInput.Emit is nil (nothing would receive the persons)")
 	}
-	acc := in.Accounts // sorted in place: no second copy of a million rows
+	acc := in.held // sorted in place: no second copy of a million rows
+	if acc == nil {
+		acc = holdAll(in.Accounts)
+		if in.groupNamesAt == nil {
+			in.groupNamesAt = func(_ *heldAccount, at int) []string { return groupKeyNames(in.Accounts[at].Groups, in.GroupNames) }
+		}
+	}
 	orig := sortAccounts(acc)
 	n := len(acc)
 	r := &resolver{cfg: cfg, acc: acc, orig: orig, parent: make([]int32, n), members: make([][]int32, n),
@@ -417,7 +426,7 @@ func Resolve(cfg *transformconf.Config, in ResolveInput) (*Resolution, error) {
 // the rows are permuted in place, each moved once (swapping the wide rows
 // inside a sort would move each of them log n times).
 // It returns each row's position before the sort (nil: already sorted).
-func sortAccounts(acc []records.AccountNormalized) []int32 {
+func sortAccounts(acc []heldAccount) []int32 {
 	keys := make([]keyHolder, len(acc))
 	sorted := true
 	for i := range acc {
@@ -1180,25 +1189,36 @@ func (r *resolver) newPersonCtx(in ResolveInput) *personCtx {
 }
 
 func (r *resolver) groupNames(in ResolveInput, m int32) []string {
-	a := &r.acc[m]
-	if in.groupNamesAt != nil {
-		at := int(m)
-		if r.orig != nil {
-			at = int(r.orig[m])
-		}
-		return in.groupNamesAt(a, at)
+	at := int(m)
+	if r.orig != nil {
+		at = int(r.orig[m])
 	}
-	keys := a.Groups
+	return in.groupNamesAt(&r.acc[m], at)
+}
+
+// groupKeyNames names group keys as "<tree>:<name>" through names (a key
+// without a name stays as is).
+func groupKeyNames(keys []string, names map[string]string) []string {
 	if len(keys) == 0 {
 		return nil
 	}
 	out := make([]string, len(keys))
 	for i, g := range keys {
-		if n, ok := in.GroupNames[g]; ok {
+		if n, ok := names[g]; ok {
 			out[i] = n
 		} else {
 			out[i] = g
 		}
+	}
+	return out
+}
+
+// holdAll keeps the part of each of accounts that Resolve reads.
+func holdAll(accounts []records.AccountNormalized) []heldAccount {
+	k := newKeeper(1 << 16)
+	out := make([]heldAccount, len(accounts))
+	for i := range accounts {
+		out[i] = k.hold(&accounts[i], nil, -1)
 	}
 	return out
 }
@@ -1211,6 +1231,12 @@ func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) r
 		sort.Slice(ms, func(i, j int) bool { return pc.less(ms[i], ms[j]) })
 	}
 	p.PrimaryTree = r.acc[ms[0]].Tree
+	// the field table reads rows: the members' held parts as rows
+	full := make([]records.AccountNormalized, len(ms))
+	for i, m := range ms {
+		r.acc[m].fill(&full[i])
+	}
+	row := func(m int32) *records.AccountNormalized { return &full[slices.Index(ms, m)] } // order is a permutation of ms
 	pick := func(name string, get func(*records.AccountNormalized) string) (string, string) {
 		order := ms
 		if less, ok := pc.attrLess[name]; ok && len(ms) > 1 {
@@ -1218,7 +1244,7 @@ func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) r
 			sort.Slice(order, func(i, j int) bool { return less(order[i], order[j]) })
 		}
 		for _, m := range order {
-			if v := get(&r.acc[m]); v != "" {
+			if v := get(row(m)); v != "" {
 				return v, r.acc[m].AccountKey
 			}
 		}

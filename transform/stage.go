@@ -178,13 +178,14 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	if err != nil {
 		return nil, fmt.Errorf("transform: %w", err)
 	}
-	norm := make([]records.AccountNormalized, 0, nread)
+	norm := make([]heldAccount, 0, nread) // what Resolve reads of each written row
 	const batch = 8192
 	raw := make([]records.Account, 0, batch)
+	rows := make([]records.AccountNormalized, batch)
 	refs := make([][]GroupRef, batch)
 	workers := runtime.GOMAXPROCS(0)
 	var sc batchScratch
-	held := newInterner(1 << 16)
+	held := newKeeper(1 << 16)
 	flush := func() error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -193,11 +194,10 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		if lo+len(raw) > nread {
 			return fmt.Errorf("transform: the extracts changed while they were read (%d accounts, then more); run transform again", nread)
 		}
-		norm = norm[:lo+len(raw)]
 		// accounts come in registration order (a key read twice aside)
-		normalizeBatch(n, g, raw, norm[lo:], refs[:len(raw)], workers, lo, &sc)
+		normalizeBatch(n, g, raw, rows[:len(raw)], refs[:len(raw)], workers, lo, &sc)
 		for i := range raw {
-			an := &norm[lo+i]
+			an := &rows[i]
 			if err := aw.Write(*an); err != nil {
 				return fmt.Errorf("transform: write accounts_normalized: %w", err)
 			}
@@ -206,7 +206,8 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 					return fmt.Errorf("transform: write effective_memberships: %w", err)
 				}
 			}
-			holdRow(an, g, lo+i, held) // Groups are recomputed from the graph when persons are assembled
+			norm = append(norm, held.hold(an, g, lo+i)) // Groups are recomputed from the graph when persons are assembled
+			*an = records.AccountNormalized{}
 			raw[i] = records.Account{}
 			refs[i] = nil
 		}
@@ -230,7 +231,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	if len(norm) != nread {
 		return nil, fmt.Errorf("transform: the extracts changed while they were read (%d accounts, then %d); run transform again", nread, len(norm))
 	}
-	raw = nil
+	raw, rows = nil, nil
 	res.Accounts, res.Memberships = aw.Rows(), ew.Rows()
 	if err := aw.Close(); err != nil {
 		return nil, fmt.Errorf("transform: close accounts_normalized: %w", err)
@@ -268,8 +269,8 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 			return nil, err
 		}
 	}
-	rz, err := Resolve(&cfg.Transform, ResolveInput{Accounts: norm, previous: prev, previousIDs: prevIDs, Overrides: ov, TreeOrder: cfg.TreeNames(),
-		GroupNames: g.GroupNames(), groupNamesAt: func(a *records.AccountNormalized, at int) []string { return g.effectiveNames(a.AccountKey, at) }, Emit: emit})
+	rz, err := Resolve(&cfg.Transform, ResolveInput{held: norm, previous: prev, previousIDs: prevIDs, Overrides: ov, TreeOrder: cfg.TreeNames(),
+		GroupNames: g.GroupNames(), groupNamesAt: func(a *heldAccount, at int) []string { return g.effectiveNames(a.AccountKey, at) }, Emit: emit})
 	if err != nil {
 		return nil, err
 	}

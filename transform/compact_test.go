@@ -1,0 +1,44 @@
+package transform
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/otds-highspot/otds-highspot/internal/records"
+)
+
+// TestHeldAccountKeepsSurvivorshipFields checks that every survivorship
+// attribute of the field table reads the same value from a held account
+// (filled back into a row) as from the row it was held from: a field added
+// to the table but not to heldAccount would lose its survivor value.
+func TestHeldAccountKeepsSurvivorshipFields(t *testing.T) {
+	var an records.AccountNormalized
+	v := reflect.ValueOf(&an).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		if f := v.Field(i); f.Kind() == reflect.String {
+			f.SetString("value of " + v.Type().Field(i).Name)
+		}
+	}
+	h := newKeeper(4).hold(&an, nil, -1)
+	var got records.AccountNormalized
+	h.fill(&got)
+	for _, pa := range personAttrs() {
+		if g, w := pa.get(&got), pa.get(&an); g != w {
+			t.Errorf("attribute %s: got %q from the held account, want %q", pa.name, g, w)
+		}
+	}
+	for _, c := range []struct {
+		name      string
+		got, want string
+	}{
+		{"account key", got.AccountKey, an.AccountKey},
+		{"tree", got.Tree, an.Tree},
+		{"dn", got.DN, an.DN},
+		{"login", got.Login, an.Login},
+		{"employee id key", got.EmployeeIDKey, an.EmployeeIDKey},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, c.got, c.want)
+		}
+	}
+}
