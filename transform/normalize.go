@@ -9,6 +9,7 @@ package transform
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -475,7 +476,7 @@ func (n *Normalizer) normalizeGroups(out *records.AccountNormalized, a *records.
 	}
 	for _, m := range a.Mail {
 		c := n.CanonicalEmail(out.Tree, m)
-		if c == "" || containsStr(out.Emails, c) {
+		if c == "" || slices.Contains(out.Emails, c) {
 			continue
 		}
 		if out.PrimaryEmail == "" {
@@ -656,13 +657,4 @@ func Denormalize(an records.AccountNormalized, orig records.Account) records.Acc
 		}
 	}
 	return a
-}
-
-func containsStr(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"cel.dev/cel-go/cel"
@@ -131,14 +132,6 @@ var policyOps = []string{"create_group", "create_user", "update_user", "reactiva
 
 func ptrInt(v int) *int           { return &v }
 func ptrFloat(v float64) *float64 { return &v }
-func containsStr(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
 
 // DefaultThresholds are used when policy.thresholds is absent.
 func DefaultThresholds() []Threshold {
@@ -255,10 +248,10 @@ func (p *Policy) validate(k string, c *Config) Errors {
 	}
 	for i, t := range p.Thresholds {
 		tk := fmt.Sprintf("%s.thresholds[%d]", k, i)
-		if !containsStr(policyOps, t.Op) {
+		if !slices.Contains(policyOps, t.Op) {
 			errs = append(errs, Error{Key: tk + ".op", Msg: fmt.Sprintf("unknown op %q; use one of %s", t.Op, strings.Join(policyOps, ", "))})
 		}
-		if t.Tree != "" && len(trees) > 0 && !containsStr(trees, t.Tree) {
+		if t.Tree != "" && len(trees) > 0 && !slices.Contains(trees, t.Tree) {
 			errs = append(errs, Error{Key: tk + ".tree", Msg: fmt.Sprintf("unknown tree %q; use one of %s or leave it empty for the whole plan", t.Tree, strings.Join(trees, ", "))})
 		}
 		if t.MaxCount == nil && t.MaxPercent == nil {
@@ -272,7 +265,7 @@ func (p *Policy) validate(k string, c *Config) Errors {
 		}
 	}
 	for key, f := range map[string]string{"name": p.Profile.Name, "surname": p.Profile.Surname, "display_name": p.Profile.DisplayName} {
-		if pf := profileFields(); !containsStr(pf, f) {
+		if pf := profileFields(); !slices.Contains(pf, f) {
 			errs = append(errs, Error{Key: k + ".profile." + key, Msg: fmt.Sprintf("unknown person field %q; use one of %s", f, strings.Join(pf, ", "))})
 		}
 	}

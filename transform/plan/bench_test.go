@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -103,12 +104,12 @@ func synthesize(n int) *synth {
 				// gets no onboarding (join only).
 				add, rem := 0, 0
 				for _, g := range ng {
-					if !containsStr(hg, g) && g != "HS Onboarding Inside" {
+					if !slices.Contains(hg, g) && g != "HS Onboarding Inside" {
 						add++
 					}
 				}
 				for _, g := range hg {
-					if !containsStr(ng, g) {
+					if !slices.Contains(ng, g) {
 						rem++
 					}
 				}

@@ -12,6 +12,7 @@ package plan
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -446,7 +447,7 @@ func (pol *Policy) grants(sig []byte) *granted {
 			add(c.Audiences[i].Groups, c.Audiences[i].Name)
 		case 'o':
 			or := c.Onboarding[i]
-			join, move := containsStr(or.On, config.OnJoin), containsStr(or.On, config.OnMove)
+			join, move := slices.Contains(or.On, config.OnJoin), slices.Contains(or.On, config.OnMove)
 			for _, name := range or.Groups {
 				g.onboard = append(g.onboard, Onboard{Group: name, Rule: or.Name, Join: join, Move: move})
 			}
@@ -454,15 +455,6 @@ func (pol *Policy) grants(sig []byte) *granted {
 	}
 	sort.Strings(g.groups)
 	return g
-}
-
-func containsStr(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Desired applies the policy to every person (in parallel; programs are safe

@@ -464,11 +464,11 @@ func onboarding(w *Want, event string, have, prevOnb []string) (mask uint64, new
 		if _, dup := w.User.GroupRules[o.Group]; dup {
 			continue
 		}
-		held := containsStr(have, o.Group)
+		held := slices.Contains(have, o.Group)
 		triggered := (event == "join" && o.Join) || (event == "move" && o.Move)
-		if triggered || held || containsStr(prevOnb, o.Group) {
+		if triggered || held || slices.Contains(prevOnb, o.Group) {
 			mask |= 1 << i
-			if !held && !containsStr(newOnb, o.Group) {
+			if !held && !slices.Contains(newOnb, o.Group) {
 				newOnb = append(newOnb, o.Group)
 			}
 		}
@@ -507,12 +507,12 @@ func accessChanges(u *records.DesiredUser, b *records.HighspotUser, have []strin
 		hi = b.HighspotID
 	}
 	for _, g := range u.Groups {
-		if containsStr(have, g) {
+		if slices.Contains(have, g) {
 			continue
 		}
 		rule := u.GroupRules[g]
 		reason := fmt.Sprintf("rule %s grants %s", rule, g)
-		if containsStr(u.Onboarding, g) {
+		if slices.Contains(u.Onboarding, g) {
 			reason = fmt.Sprintf("onboarding rule %s grants %s on %s", rule, g, event)
 		}
 		out = append(out, records.Change{Op: records.OpAddMember, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: hi,
@@ -697,7 +697,7 @@ func withoutOnboarding(d *records.DesiredUser) []string {
 	}
 	out := make([]string, 0, len(d.Groups))
 	for _, g := range d.Groups {
-		if !containsStr(d.Onboarding, g) {
+		if !slices.Contains(d.Onboarding, g) {
 			out = append(out, g)
 		}
 	}

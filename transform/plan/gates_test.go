@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -149,7 +150,7 @@ func TestIdentityFieldDisablesMemo(t *testing.T) {
 	}
 	ev := mustEval(t, day1(), pol)
 	for _, w := range ev.Wants {
-		hasFS := containsStr(w.User.Groups, "HS Field Sales")
+		hasFS := slices.Contains(w.User.Groups, "HS Field Sales")
 		if want := strings.HasPrefix(w.User.Email, "maria"); hasFS != want {
 			t.Errorf("%s: HS Field Sales got %v, want %v", w.User.Email, hasFS, want)
 		}

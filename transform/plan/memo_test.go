@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"slices"
 	"testing"
 
 	"cel.dev/cel-go/common/types"
@@ -100,7 +101,7 @@ func TestMemoKeyFollowsPolicyReads(t *testing.T) {
 				}
 				ev := mustEval(t, ps, pol)
 				for _, w := range ev.Wants {
-					got := containsStr(w.User.Groups, "HS AMER")
+					got := slices.Contains(w.User.Groups, "HS AMER")
 					if want := w.User.Email == "ann.a@acme.com"; got != want {
 						t.Errorf("%s: %s: rule %s: HS AMER got %v, want %v (memo reused another person's result)", order, w.User.Email, c.when, got, want)
 					}
