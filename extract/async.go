@@ -3,7 +3,7 @@ package extract
 import (
 	"sync"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // asyncSink runs a sink in its own goroutine, so that writing rows (Arrow
@@ -34,9 +34,9 @@ const (
 type sinkCall struct {
 	kind                                                  uint8 // 1 account, 2 group, 3 member, 4 reject
 	norm                                                  string
-	acc                                                   records.Account
-	group                                                 records.Group
-	rej                                                   records.Reject
+	acc                                                   contract.Account
+	group                                                 contract.Group
+	rej                                                   contract.Reject
 	groupDN, groupSourceID, partition, memberDN, memberID string
 }
 
@@ -119,16 +119,16 @@ func (s *asyncSink) wait() error {
 	return s.err
 }
 
-func (s *asyncSink) Account(a records.Account) error { return s.add(sinkCall{kind: 1, acc: a}) }
-func (s *asyncSink) Group(g records.Group) error     { return s.add(sinkCall{kind: 2, group: g}) }
-func (s *asyncSink) Reject(r records.Reject) error   { return s.add(sinkCall{kind: 4, rej: r}) }
+func (s *asyncSink) Account(a contract.Account) error { return s.add(sinkCall{kind: 1, acc: a}) }
+func (s *asyncSink) Group(g contract.Group) error     { return s.add(sinkCall{kind: 2, group: g}) }
+func (s *asyncSink) Reject(r contract.Reject) error   { return s.add(sinkCall{kind: 4, rej: r}) }
 
 // AccountNorm / GroupNorm carry the DN's Norm (entry.NormSink).
-func (s *asyncSink) AccountNorm(a records.Account, norm string) error {
+func (s *asyncSink) AccountNorm(a contract.Account, norm string) error {
 	return s.add(sinkCall{kind: 1, acc: a, norm: norm})
 }
 
-func (s *asyncSink) GroupNorm(g records.Group, norm string) error {
+func (s *asyncSink) GroupNorm(g contract.Group, norm string) error {
 	return s.add(sinkCall{kind: 2, group: g, norm: norm})
 }
 

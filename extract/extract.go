@@ -22,7 +22,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
 // Options select and wire a run of the extract stage.
@@ -287,12 +286,12 @@ type treeSink struct {
 	progress  func(entries int64) // nil unless Options.Progress is set
 	tree      extractconf.Tree
 	seed      maphash.Seed
-	accounts  *artifact.TableWriter[records.Account]
-	groups    *artifact.TableWriter[records.Group]
-	rejects   *artifact.TableWriter[records.Reject]
-	members   *artifact.TableWriter[records.Membership] // rows resolved during the read
-	byDN      map[uint64]uint32                         // hash of the DN's Norm -> index in refs
-	byID      map[uint64]uint32                         // hash of the source id -> index in refs; built on first use
+	accounts  *artifact.TableWriter[contract.Account]
+	groups    *artifact.TableWriter[contract.Group]
+	rejects   *artifact.TableWriter[contract.Reject]
+	members   *artifact.TableWriter[contract.Membership] // rows resolved during the read
+	byDN      map[uint64]uint32                          // hash of the DN's Norm -> index in refs
+	byID      map[uint64]uint32                          // hash of the source id -> index in refs; built on first use
 	refs      entryRefs
 	parts     []string
 	partIdx   map[string]uint16
@@ -358,10 +357,10 @@ func (s *treeSink) byIDIndex() map[uint64]uint32 {
 	return s.byID
 }
 
-func (s *treeSink) Account(a records.Account) error { return s.AccountNorm(a, "") }
+func (s *treeSink) Account(a contract.Account) error { return s.AccountNorm(a, "") }
 
 // AccountNorm is Account with the DN's Norm already computed (entry.NormSink).
-func (s *treeSink) AccountNorm(a records.Account, norm string) error {
+func (s *treeSink) AccountNorm(a contract.Account, norm string) error {
 	if !s.tree.IncludesPartition(a.Partition) {
 		s.skipped++
 		return nil
@@ -371,10 +370,10 @@ func (s *treeSink) AccountNorm(a records.Account, norm string) error {
 		if errors.Is(err, errIndexFull) {
 			return err
 		}
-		return s.Reject(records.Reject{Tree: s.tree.Name, Partition: a.Partition, DN: a.DN, SourceID: a.SourceID, Kind: "account", Code: entry.CodeBadDN, Reason: "the DN does not parse: " + err.Error()})
+		return s.Reject(contract.Reject{Tree: s.tree.Name, Partition: a.Partition, DN: a.DN, SourceID: a.SourceID, Kind: "account", Code: entry.CodeBadDN, Reason: "the DN does not parse: " + err.Error()})
 	}
 	if !ok {
-		return s.Reject(records.Reject{Tree: s.tree.Name, Partition: a.Partition, DN: a.DN, SourceID: a.SourceID, Kind: "account", Code: entry.CodeDuplicateDN, Reason: "another entry with the same DN was already read; this one is not published"})
+		return s.Reject(contract.Reject{Tree: s.tree.Name, Partition: a.Partition, DN: a.DN, SourceID: a.SourceID, Kind: "account", Code: entry.CodeDuplicateDN, Reason: "another entry with the same DN was already read; this one is not published"})
 	}
 	for _, n := range s.nullAttrs {
 		if n.isNull(&a) {
@@ -384,10 +383,10 @@ func (s *treeSink) AccountNorm(a records.Account, norm string) error {
 	return s.accounts.Write(a)
 }
 
-func (s *treeSink) Group(g records.Group) error { return s.GroupNorm(g, "") }
+func (s *treeSink) Group(g contract.Group) error { return s.GroupNorm(g, "") }
 
 // GroupNorm is Group with the DN's Norm already computed (entry.NormSink).
-func (s *treeSink) GroupNorm(g records.Group, norm string) error {
+func (s *treeSink) GroupNorm(g contract.Group, norm string) error {
 	if !s.tree.IncludesPartition(g.Partition) {
 		s.skipped++
 		return nil
@@ -397,10 +396,10 @@ func (s *treeSink) GroupNorm(g records.Group, norm string) error {
 		if errors.Is(err, errIndexFull) {
 			return err
 		}
-		return s.Reject(records.Reject{Tree: s.tree.Name, Partition: g.Partition, DN: g.DN, SourceID: g.SourceID, Kind: "group", Code: entry.CodeBadDN, Reason: "the DN does not parse: " + err.Error()})
+		return s.Reject(contract.Reject{Tree: s.tree.Name, Partition: g.Partition, DN: g.DN, SourceID: g.SourceID, Kind: "group", Code: entry.CodeBadDN, Reason: "the DN does not parse: " + err.Error()})
 	}
 	if !ok {
-		return s.Reject(records.Reject{Tree: s.tree.Name, Partition: g.Partition, DN: g.DN, SourceID: g.SourceID, Kind: "group", Code: entry.CodeDuplicateDN, Reason: "another entry with the same DN was already read; this one is not published"})
+		return s.Reject(contract.Reject{Tree: s.tree.Name, Partition: g.Partition, DN: g.DN, SourceID: g.SourceID, Kind: "group", Code: entry.CodeDuplicateDN, Reason: "another entry with the same DN was already read; this one is not published"})
 	}
 	return s.groups.Write(g)
 }
@@ -417,7 +416,7 @@ func (s *treeSink) Member(groupDN, groupSourceID, partition, memberDN, memberSou
 		if norm, _, err := entry.NormDN(memberDN); err == nil {
 			if i, ok := s.byDN[s.hash(norm)]; ok {
 				found := s.refs.at(i)
-				return s.members.Write(records.Membership{Tree: s.tree.Name, Partition: partition, GroupDN: groupDN,
+				return s.members.Write(contract.Membership{Tree: s.tree.Name, Partition: partition, GroupDN: groupDN,
 					GroupSourceID: groupSourceID, MemberDN: memberDN, MemberSourceID: s.id(found),
 					MemberKind: memberKinds[found.kind], MemberPartition: s.parts[found.part]})
 			}
@@ -436,7 +435,7 @@ func (s *treeSink) Member(groupDN, groupSourceID, partition, memberDN, memberSou
 	return nil
 }
 
-func (s *treeSink) Reject(r records.Reject) error {
+func (s *treeSink) Reject(r contract.Reject) error {
 	if r.Tree == "" {
 		r.Tree = s.tree.Name
 	}
@@ -484,7 +483,7 @@ var memberKinds = [3]string{"", "user", "group"}
 
 // resolve turns the spilled member references into membership rows (or
 // dangling-member rejects).
-func (s *treeSink) resolve(ctx context.Context, w *artifact.TableWriter[records.Membership]) error {
+func (s *treeSink) resolve(ctx context.Context, w *artifact.TableWriter[contract.Membership]) error {
 	if err := s.spillW.Flush(); err != nil {
 		return fmt.Errorf("spill membership: %w", err)
 	}
@@ -506,8 +505,8 @@ func (s *treeSink) resolve(ctx context.Context, w *artifact.TableWriter[records.
 			return err
 		}
 		groupDN, groupID, partition, memberDN, memberID := v[0], v[1], v[2], v[3], v[4]
-		m := records.Membership{Tree: s.tree.Name, Partition: partition, GroupDN: groupDN, GroupSourceID: groupID, MemberDN: memberDN}
-		rej := records.Reject{Tree: s.tree.Name, Partition: partition, DN: groupDN, SourceID: groupID, Kind: "membership", Detail: memberDN}
+		m := contract.Membership{Tree: s.tree.Name, Partition: partition, GroupDN: groupDN, GroupSourceID: groupID, MemberDN: memberDN}
+		rej := contract.Reject{Tree: s.tree.Name, Partition: partition, DN: groupDN, SourceID: groupID, Kind: "membership", Detail: memberDN}
 		var found ref
 		var ok bool
 		if memberID != "" {
@@ -569,7 +568,7 @@ type nullCheck struct {
 	field *contract.Field
 }
 
-func (c nullCheck) isNull(a *records.Account) bool {
+func (c nullCheck) isNull(a *contract.Account) bool {
 	if c.field != nil {
 		return c.field.IsMissing(a)
 	}
@@ -638,10 +637,10 @@ func runTree(ctx context.Context, env artifact.Env, tree extractconf.Tree, opts 
 		}
 		sink.nullAttrs = append(sink.nullAttrs, c)
 	}
-	if sink.accounts, err = artifact.OpenTable[records.Account](stage, records.AccountsSpec); err == nil {
-		if sink.groups, err = artifact.OpenTable[records.Group](stage, records.GroupsSpec); err == nil {
-			if sink.rejects, err = artifact.OpenTable[records.Reject](stage, records.RejectsSpec); err == nil {
-				sink.members, err = artifact.OpenTable[records.Membership](stage, records.MembershipsSpec)
+	if sink.accounts, err = artifact.OpenTable[contract.Account](stage, contract.AccountsSpec); err == nil {
+		if sink.groups, err = artifact.OpenTable[contract.Group](stage, contract.GroupsSpec); err == nil {
+			if sink.rejects, err = artifact.OpenTable[contract.Reject](stage, contract.RejectsSpec); err == nil {
+				sink.members, err = artifact.OpenTable[contract.Membership](stage, contract.MembershipsSpec)
 			}
 		}
 	}
@@ -692,7 +691,7 @@ func runTree(ctx context.Context, env artifact.Env, tree extractconf.Tree, opts 
 	prev, pref, perr := artifact.LatestManifest(ctx, env.Store, contract.ExtractStage(tree.Name), env.RunID)
 	switch {
 	case perr == nil:
-		tr.Previous = prev.TableRows(records.AccountsSpec.Name)
+		tr.Previous = prev.TableRows(contract.AccountsSpec.Name)
 	case errors.Is(perr, artifact.ErrNotPublished):
 	default:
 		return fail(exitcode.Transient, fmt.Errorf("tree %s: read the previous snapshot for the drop gate: %w", tree.Name, perr))

@@ -26,7 +26,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -93,10 +92,10 @@ func ldapFactory(getenv func(string) string, hook func(*ldap.Source)) func(extra
 }
 
 type snapshot struct {
-	Accounts    []records.Account    `json:"accounts"`
-	Groups      []records.Group      `json:"groups"`
-	Memberships []records.Membership `json:"memberships"`
-	Rejects     []records.Reject     `json:"rejects"`
+	Accounts    []contract.Account    `json:"accounts"`
+	Groups      []contract.Group      `json:"groups"`
+	Memberships []contract.Membership `json:"memberships"`
+	Rejects     []contract.Reject     `json:"rejects"`
 }
 
 func readSnapshot(t *testing.T, st store.Store, runID, tree string) snapshot {
@@ -107,16 +106,16 @@ func readSnapshot(t *testing.T, st store.Store, runID, tree string) snapshot {
 		t.Fatalf("read manifest of %s: %v", tree, err)
 	}
 	var s snapshot
-	if s.Accounts, err = artifact.ReadAll[records.Account](ctx, st, m, records.AccountsSpec); err != nil {
+	if s.Accounts, err = artifact.ReadAll[contract.Account](ctx, st, m, contract.AccountsSpec); err != nil {
 		t.Fatalf("read accounts: %v", err)
 	}
-	if s.Groups, err = artifact.ReadAll[records.Group](ctx, st, m, records.GroupsSpec); err != nil {
+	if s.Groups, err = artifact.ReadAll[contract.Group](ctx, st, m, contract.GroupsSpec); err != nil {
 		t.Fatalf("read groups: %v", err)
 	}
-	if s.Memberships, err = artifact.ReadAll[records.Membership](ctx, st, m, records.MembershipsSpec); err != nil {
+	if s.Memberships, err = artifact.ReadAll[contract.Membership](ctx, st, m, contract.MembershipsSpec); err != nil {
 		t.Fatalf("read memberships: %v", err)
 	}
-	if s.Rejects, err = artifact.ReadAll[records.Reject](ctx, st, m, records.RejectsSpec); err != nil {
+	if s.Rejects, err = artifact.ReadAll[contract.Reject](ctx, st, m, contract.RejectsSpec); err != nil {
 		t.Fatalf("read rejects: %v", err)
 	}
 	sort.Slice(s.Accounts, func(i, j int) bool { return s.Accounts[i].DN < s.Accounts[j].DN })

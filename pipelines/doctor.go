@@ -15,8 +15,8 @@ import (
 	"github.com/otds-highspot/otds-highspot/extract/otdsrest"
 	"github.com/otds-highspot/otds-highspot/extract/sources"
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/load"
 	"github.com/otds-highspot/otds-highspot/transform"
 	"github.com/otds-highspot/otds-highspot/transform/analytics"
@@ -28,12 +28,12 @@ var errProbeDone = errors.New("probe: first row read")
 
 type probeSink struct{ accounts, groups int }
 
-func (p *probeSink) Account(records.Account) error { p.accounts++; return errProbeDone }
-func (p *probeSink) Group(records.Group) error     { p.groups++; return nil }
+func (p *probeSink) Account(contract.Account) error { p.accounts++; return errProbeDone }
+func (p *probeSink) Group(contract.Group) error     { p.groups++; return nil }
 func (p *probeSink) Member(string, string, string, string, string) error {
 	return nil
 }
-func (p *probeSink) Reject(records.Reject) error { return nil }
+func (p *probeSink) Reject(contract.Reject) error { return nil }
 
 var _ extract.Sink = (*probeSink)(nil)
 

@@ -12,7 +12,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/extract/entry"
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/transform"
 	"github.com/otds-highspot/otds-highspot/transform/plan"
 )
@@ -73,7 +72,7 @@ policy:
 	if err != nil {
 		t.Fatal(err)
 	}
-	accounts, err := artifact.ReadAll[records.Account](ctx, a.Store, em, records.AccountsSpec)
+	accounts, err := artifact.ReadAll[contract.Account](ctx, a.Store, em, contract.AccountsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +95,7 @@ policy:
 	if err != nil {
 		t.Fatal(err)
 	}
-	norm, err := artifact.ReadAll[records.AccountNormalized](ctx, a.Store, tm, records.AccountsNormalizedSpec)
+	norm, err := artifact.ReadAll[contract.AccountNormalized](ctx, a.Store, tm, contract.AccountsNormalizedSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +104,7 @@ policy:
 			t.Errorf("accounts_normalized %s: attributes[cost_center] got %q, want %q", n.Login, n.Attributes["cost_center"], want)
 		}
 	}
-	persons, err := artifact.ReadAll[records.Person](ctx, a.Store, tm, records.PersonsSpec)
+	persons, err := artifact.ReadAll[contract.Person](ctx, a.Store, tm, contract.PersonsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +140,7 @@ policy:
 	if g, in := got["bob@acme.example"]; !in || len(g) != 0 {
 		t.Errorf("bob (CC-7): in scope %v, groups %v; want in scope without groups", in, g)
 	}
-	key := func(p records.Person) string {
+	key := func(p contract.Person) string {
 		return string(contract.MemoKey(nil, &p, pol.Programs.Reads))
 	}
 	if key(persons[0]) == key(persons[1]) {

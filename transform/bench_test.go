@@ -15,7 +15,6 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -47,7 +46,7 @@ func (s synth) synthLabel(key string) (string, bool) {
 // the stage does (groups, accounts registered, memberships, closure, then
 // normalize + expand account by account, then resolve with persons emitted
 // as they are assembled) and hands each person's links to emit.
-func pureRun(tb testing.TB, s synth, emit func([]records.PersonLink)) pureResult {
+func pureRun(tb testing.TB, s synth, emit func([]contract.PersonLink)) pureResult {
 	tb.Helper()
 	cfg := synthConfig()
 	n, err := NewNormalizer(&cfg.Transform)
@@ -73,17 +72,17 @@ func pureRun(tb testing.TB, s synth, emit func([]records.PersonLink)) pureResult
 	for t := range synthTrees {
 		s.nestings(t, b.AddMembership)
 	}
-	produce(s.accounts, func(i int, out []records.Membership) []records.Membership {
+	produce(s.accounts, func(i int, out []contract.Membership) []contract.Membership {
 		t := s.accountTree(i)
-		a := records.Account{Tree: synthTrees[t], Partition: synthPartitions[t], SourceID: synthSourceID(i)}
-		s.memberships(i, &a, func(m records.Membership) { out = append(out, m) })
+		a := contract.Account{Tree: synthTrees[t], Partition: synthPartitions[t], SourceID: synthSourceID(i)}
+		s.memberships(i, &a, func(m contract.Membership) { out = append(out, m) })
 		return out
-	}, func(m *records.Membership) { b.AddMembership(*m) })
+	}, func(m *contract.Membership) { b.AddMembership(*m) })
 	g := b.Build()
-	accs := make([]records.AccountNormalized, s.accounts)
+	accs := make([]contract.AccountNormalized, s.accounts)
 	var eff int64
 	const batch = 8192
-	raw := make([]records.Account, batch)
+	raw := make([]contract.Account, batch)
 	refs := make([][]GroupRef, batch)
 	var sc batchScratch
 	for lo := 0; lo < s.accounts; lo += batch {
@@ -104,7 +103,7 @@ func pureRun(tb testing.TB, s synth, emit func([]records.PersonLink)) pureResult
 	persons := 0
 	res, err := Resolve(&cfg.Transform, ResolveInput{Accounts: accs, TreeOrder: cfg.TreeNames(), GroupNames: g.GroupNames(),
 		groupNamesAt: func(a *heldAccount, at int) []string { return g.effectiveNames(a.AccountKey, at) },
-		Emit: func(p records.Person, l []records.PersonLink) error {
+		Emit: func(p contract.Person, l []contract.PersonLink) error {
 			persons++
 			emit(l)
 			return nil
@@ -179,8 +178,8 @@ func peakRSS() int64 {
 // of at least 0.99.
 func TestResolverPrecisionRecall(t *testing.T) {
 	s := newSynth(30000)
-	var links []records.PersonLink
-	res := pureRun(t, s, func(l []records.PersonLink) { links = append(links, l...) })
+	var links []contract.PersonLink
+	res := pureRun(t, s, func(l []contract.PersonLink) { links = append(links, l...) })
 	labels := map[string]string{}
 	for _, l := range links {
 		labels[l.AccountKey], _ = s.synthLabel(l.AccountKey)
@@ -317,15 +316,15 @@ func writeSynthExtracts(ctx context.Context, b *testing.B, env artifact.Env, s s
 	b.Helper()
 	for t, tree := range synthTrees {
 		stg := artifact.NewStage(env, contract.ExtractStage(tree))
-		aw, _ := artifact.OpenTable[records.Account](stg, records.AccountsSpec)
-		mw, _ := artifact.OpenTable[records.Membership](stg, records.MembershipsSpec)
-		gw, _ := artifact.OpenTable[records.Group](stg, records.GroupsSpec)
+		aw, _ := artifact.OpenTable[contract.Account](stg, contract.AccountsSpec)
+		mw, _ := artifact.OpenTable[contract.Membership](stg, contract.MembershipsSpec)
+		gw, _ := artifact.OpenTable[contract.Group](stg, contract.GroupsSpec)
 		for _, g := range s.treeGroups(t) {
 			if err := gw.Write(g); err != nil {
 				b.Fatal(err)
 			}
 		}
-		s.nestings(t, func(m records.Membership) {
+		s.nestings(t, func(m contract.Membership) {
 			if err := mw.Write(m); err != nil {
 				b.Fatal(err)
 			}
@@ -338,7 +337,7 @@ func writeSynthExtracts(ctx context.Context, b *testing.B, env artifact.Env, s s
 			if err := aw.Write(a); err != nil {
 				b.Fatal(err)
 			}
-			s.memberships(i, &a, func(m records.Membership) {
+			s.memberships(i, &a, func(m contract.Membership) {
 				if err := mw.Write(m); err != nil {
 					b.Fatal(err)
 				}

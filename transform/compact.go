@@ -3,7 +3,7 @@ package transform
 import (
 	"time"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // The stage keeps every normalized account in memory until the persons are
@@ -20,7 +20,7 @@ type heldProfile struct {
 	Tree, Partition, Title, Department, Company, Country, Status, Region, BusinessUnit, Territory, Role string
 }
 
-// heldAccount is the part of a records.AccountNormalized that Resolve reads
+// heldAccount is the part of a contract.AccountNormalized that Resolve reads
 // (it never reads SourceID, LoginQualified, ManagerDN, ServiceReason or
 // Groups: an account's groups come from the caller's groupNamesAt). The
 // profile's fields read as the account's own (a.Tree).
@@ -35,7 +35,7 @@ type heldAccount struct {
 }
 
 // fill sets the fields of a that h holds (the others are left as they are).
-func (h *heldAccount) fill(a *records.AccountNormalized) {
+func (h *heldAccount) fill(a *contract.AccountNormalized) {
 	p := h.heldProfile
 	a.AccountKey, a.DN, a.Login, a.PrimaryEmail, a.EmployeeID, a.EmployeeIDKey = h.AccountKey, h.DN, h.Login, h.PrimaryEmail, h.EmployeeID, h.EmployeeIDKey
 	a.GivenName, a.Surname, a.DisplayName = h.GivenName, h.Surname, h.DisplayName
@@ -84,7 +84,7 @@ func newKeeper(max int) *keeper {
 // hold returns the part of an that Resolve reads, taking the account key and
 // DN from g (nil = none; at = the account's expected graph position, -1 =
 // unknown).
-func (hd *keeper) hold(an *records.AccountNormalized, g *Graph, at int) heldAccount {
+func (hd *keeper) hold(an *contract.AccountNormalized, g *Graph, at int) heldAccount {
 	h := heldAccount{AccountKey: an.AccountKey, DN: an.DN, Login: an.Login, PrimaryEmail: an.PrimaryEmail, EmployeeID: an.EmployeeID,
 		EmployeeIDKey: an.EmployeeIDKey, GivenName: hd.str.of(an.GivenName), Surname: hd.str.of(an.Surname), DisplayName: an.DisplayName,
 		Emails: an.Emails, Attributes: an.Attributes, ModifiedAt: an.ModifiedAt, IsService: an.IsService}

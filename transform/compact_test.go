@@ -4,7 +4,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // TestHeldAccountKeepsSurvivorshipFields checks that every survivorship
@@ -12,7 +12,7 @@ import (
 // (filled back into a row) as from the row it was held from: a field added
 // to the table but not to heldAccount would lose its survivor value.
 func TestHeldAccountKeepsSurvivorshipFields(t *testing.T) {
-	var an records.AccountNormalized
+	var an contract.AccountNormalized
 	v := reflect.ValueOf(&an).Elem()
 	for i := 0; i < v.NumField(); i++ {
 		if f := v.Field(i); f.Kind() == reflect.String {
@@ -20,7 +20,7 @@ func TestHeldAccountKeepsSurvivorshipFields(t *testing.T) {
 		}
 	}
 	h := newKeeper(4).hold(&an, nil, -1)
-	var got records.AccountNormalized
+	var got contract.AccountNormalized
 	h.fill(&got)
 	for _, pa := range personAttrs() {
 		if g, w := pa.get(&got), pa.get(&an); g != w {

@@ -3,7 +3,7 @@ package transform
 import (
 	"sort"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // Eval is the pairwise quality of a resolution against labels: a pair of
@@ -23,7 +23,7 @@ type Eval struct {
 
 // Evaluate scores person links against labels (account_key -> true person).
 // Accounts without a label are ignored.
-func Evaluate(links []records.PersonLink, labels map[string]string) Eval {
+func Evaluate(links []contract.PersonLink, labels map[string]string) Eval {
 	type cell struct{ pid, label string }
 	cells := map[cell]int64{}
 	pred := map[string]int64{}
@@ -112,7 +112,7 @@ func NewEvaluator(label func(accountKey string) (string, bool)) *Evaluator {
 }
 
 // Add scores the links of one person.
-func (v *Evaluator) Add(links []records.PersonLink) {
+func (v *Evaluator) Add(links []contract.PersonLink) {
 	if len(links) == 1 { // one account: no pair, only its label's count
 		if lab, ok := v.label(links[0].AccountKey); ok {
 			v.truth[lab]++

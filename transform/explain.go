@@ -10,7 +10,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -42,9 +41,9 @@ func Explain(ctx context.Context, st store.Store, runID string, query string) (s
 	ql := strings.ToLower(q)
 	qdn := CanonicalDN(q)
 
-	accounts := map[string]records.AccountNormalized{}
+	accounts := map[string]contract.AccountNormalized{}
 	pids := map[string]bool{}
-	links, err := artifact.ReadAll[records.PersonLink](ctx, st, m, records.PersonLinksSpec)
+	links, err := artifact.ReadAll[contract.PersonLink](ctx, st, m, contract.PersonLinksSpec)
 	if err != nil {
 		return "", fmt.Errorf("explain: read person_links: %w", err)
 	}
@@ -53,7 +52,7 @@ func Explain(ctx context.Context, st store.Store, runID string, query string) (s
 			pids[l.PersonID] = true
 		}
 	}
-	err = artifact.ReadTable(ctx, st, m, records.AccountsNormalizedSpec, func(a records.AccountNormalized) error {
+	err = artifact.ReadTable(ctx, st, m, contract.AccountsNormalizedSpec, func(a contract.AccountNormalized) error {
 		for _, e := range a.Emails {
 			if e == ql {
 				for _, l := range links {
@@ -72,8 +71,8 @@ func Explain(ctx context.Context, st store.Store, runID string, query string) (s
 	if len(pids) == 0 {
 		return "", exitcode.New(exitcode.Usage, "explain: nothing in run %s matches %q; give an email, a person_id (p-...), an account key (<tree>/<source_id>) or a DN", m.RunID, query)
 	}
-	persons := map[string]records.Person{}
-	if err := artifact.ReadTable(ctx, st, m, records.PersonsSpec, func(p records.Person) error {
+	persons := map[string]contract.Person{}
+	if err := artifact.ReadTable(ctx, st, m, contract.PersonsSpec, func(p contract.Person) error {
 		if pids[p.PersonID] {
 			persons[p.PersonID] = p
 		}
@@ -87,8 +86,8 @@ func Explain(ctx context.Context, st store.Store, runID string, query string) (s
 			wanted[k] = true
 		}
 	}
-	groups := map[string][]records.EffectiveMembership{}
-	if err := artifact.ReadTable(ctx, st, m, records.EffectiveMembershipsSpec, func(e records.EffectiveMembership) error {
+	groups := map[string][]contract.EffectiveMembership{}
+	if err := artifact.ReadTable(ctx, st, m, contract.EffectiveMembershipsSpec, func(e contract.EffectiveMembership) error {
 		if wanted[e.AccountKey] {
 			groups[e.AccountKey] = append(groups[e.AccountKey], e)
 		}
@@ -96,8 +95,8 @@ func Explain(ctx context.Context, st store.Store, runID string, query string) (s
 	}); err != nil {
 		return "", fmt.Errorf("explain: read effective_memberships: %w", err)
 	}
-	var reviews []records.MatchReview
-	if err := artifact.ReadTable(ctx, st, m, records.MatchReviewSpec, func(r records.MatchReview) error {
+	var reviews []contract.MatchReview
+	if err := artifact.ReadTable(ctx, st, m, contract.MatchReviewSpec, func(r contract.MatchReview) error {
 		for _, k := range r.AccountKeys {
 			if wanted[k] {
 				reviews = append(reviews, r)
@@ -108,7 +107,7 @@ func Explain(ctx context.Context, st store.Store, runID string, query string) (s
 	}); err != nil {
 		return "", fmt.Errorf("explain: read match_review: %w", err)
 	}
-	linkOf := map[string]records.PersonLink{}
+	linkOf := map[string]contract.PersonLink{}
 	for _, l := range links {
 		if wanted[l.AccountKey] {
 			linkOf[l.AccountKey] = l
@@ -136,8 +135,8 @@ func orLatest(runID string) string {
 }
 
 // ExplainPerson writes one person's story.
-func ExplainPerson(b *strings.Builder, p records.Person, accounts map[string]records.AccountNormalized, links map[string]records.PersonLink,
-	groups map[string][]records.EffectiveMembership, reviews []records.MatchReview) {
+func ExplainPerson(b *strings.Builder, p contract.Person, accounts map[string]contract.AccountNormalized, links map[string]contract.PersonLink,
+	groups map[string][]contract.EffectiveMembership, reviews []contract.MatchReview) {
 	name := strings.TrimSpace(p.GivenName + " " + p.Surname)
 	if name == "" {
 		name = p.DisplayName
@@ -218,7 +217,7 @@ func describeRule(rule string) string {
 
 // personValue is the value of a persons.source_of key: a survivorship
 // attribute of the field table (by its Label) or attributes.<name>.
-func personValue(p records.Person, attr string) string {
+func personValue(p contract.Person, attr string) string {
 	if name, ok := strings.CutPrefix(attr, "attributes."); ok {
 		return p.Attributes[name]
 	}

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // GroupRef is one effective group of an account, with the path that granted it.
@@ -88,7 +88,7 @@ func (b *GraphBuilder) reserve(n int) {
 }
 
 // AddGroup registers a group.
-func (b *GraphBuilder) AddGroup(g records.Group) {
+func (b *GraphBuilder) AddGroup(g contract.Group) {
 	tree := clean(g.Tree)
 	k := GroupKey(tree, clean(g.SourceID))
 	if _, ok := b.groupIdx[k]; ok {
@@ -116,7 +116,7 @@ func (b *GraphBuilder) AddAccount(tree, sourceID, dn string) int32 {
 }
 
 // AddMembership records one direct membership.
-func (b *GraphBuilder) AddMembership(m records.Membership) {
+func (b *GraphBuilder) AddMembership(m contract.Membership) {
 	tree := clean(m.Tree)
 	gi, ok := b.groupIdx[string(b.key(tree, clean(m.GroupSourceID)))]
 	if !ok {
@@ -693,10 +693,10 @@ func pathLess(a, b []string) bool {
 }
 
 // Memberships turns an account's effective groups into rows.
-func Memberships(accountKey, tree string, refs []GroupRef) []records.EffectiveMembership {
-	out := make([]records.EffectiveMembership, len(refs))
+func Memberships(accountKey, tree string, refs []GroupRef) []contract.EffectiveMembership {
+	out := make([]contract.EffectiveMembership, len(refs))
 	for i, r := range refs {
-		out[i] = records.EffectiveMembership{AccountKey: accountKey, Tree: tree, GroupKey: r.Key, GroupDN: r.DN, GroupName: r.Name, Direct: r.Direct, Depth: r.Depth, Path: r.Path}
+		out[i] = contract.EffectiveMembership{AccountKey: accountKey, Tree: tree, GroupKey: r.Key, GroupDN: r.DN, GroupName: r.Name, Direct: r.Direct, Depth: r.Depth, Path: r.Path}
 	}
 	return out
 }

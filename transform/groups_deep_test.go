@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // chainGraph builds groups g0 ⊂ g1 ⊂ ... ⊂ g<depth> (g0 the innermost) with
@@ -15,14 +15,14 @@ func chainGraph(depth, accounts int) *Graph {
 	b := NewGraphBuilder()
 	dn := func(i int) string { return fmt.Sprintf("cn=g%d,ou=Groups,dc=x", i) }
 	for i := 0; i <= depth; i++ {
-		b.AddGroup(records.Group{Tree: "t", SourceID: fmt.Sprintf("g%05d", i), Name: fmt.Sprintf("g%d", i), DN: dn(i)})
+		b.AddGroup(contract.Group{Tree: "t", SourceID: fmt.Sprintf("g%05d", i), Name: fmt.Sprintf("g%d", i), DN: dn(i)})
 	}
 	for a := 0; a < accounts; a++ {
 		b.AddAccount("t", fmt.Sprintf("u%d", a), fmt.Sprintf("cn=u%d,dc=x", a))
-		b.AddMembership(records.Membership{Tree: "t", GroupSourceID: "g00000", GroupDN: dn(0), MemberSourceID: fmt.Sprintf("u%d", a), MemberKind: "user"})
+		b.AddMembership(contract.Membership{Tree: "t", GroupSourceID: "g00000", GroupDN: dn(0), MemberSourceID: fmt.Sprintf("u%d", a), MemberKind: "user"})
 	}
 	for i := 0; i < depth; i++ {
-		b.AddMembership(records.Membership{Tree: "t", GroupSourceID: fmt.Sprintf("g%05d", i+1), GroupDN: dn(i + 1),
+		b.AddMembership(contract.Membership{Tree: "t", GroupSourceID: fmt.Sprintf("g%05d", i+1), GroupDN: dn(i + 1),
 			MemberSourceID: fmt.Sprintf("g%05d", i), MemberDN: dn(i), MemberKind: "group"})
 	}
 	return b.Build()

@@ -12,7 +12,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 	"github.com/otds-highspot/otds-highspot/internal/config"
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/transform/transformconf"
 )
 
@@ -187,7 +187,7 @@ func (s synth) label(i int) int {
 }
 
 // account generates account i and its true person.
-func (s synth) account(i int) (records.Account, int) {
+func (s synth) account(i int) (contract.Account, int) {
 	p := s.label(i)
 	sp, gi, si := s.personIdx(p)
 	tree := sp.tree
@@ -202,7 +202,7 @@ func (s synth) account(i int) (records.Account, int) {
 	// the single-valued attributes share one backing array (fewer allocations)
 	vals := []string{sp.given, sp.surname, sp.given + " " + sp.surname, synthFolds().login[gi][si],
 		[]string{"US", "DE", "BR", "FR", "JP"}[rng.IntN(5)], []string{"Account Executive", "Engineer", "Sales Manager", "Analyst"}[rng.IntN(4)]}
-	a := records.Account{
+	a := contract.Account{
 		Tree: t, Partition: synthPartitions[tree], SourceID: synthSourceID(i),
 		GivenName: vals[0:1:1], Surname: vals[1:2:2],
 		DisplayName: vals[2:3:3],
@@ -265,25 +265,25 @@ func (s synth) account(i int) (records.Account, int) {
 
 // groups of one tree: g0 "All <tree>" holds every account of the tree (the
 // 50k+ group), g1..g9 nest in g0, g10.. nest in g(k/10); g198 <-> g199 cycle.
-func (s synth) treeGroups(tree int) []records.Group {
+func (s synth) treeGroups(tree int) []contract.Group {
 	t := synthTrees[tree]
-	out := make([]records.Group, s.groups)
+	out := make([]contract.Group, s.groups)
 	for k := range out {
-		out[k] = records.Group{Tree: t, Partition: "P-" + t, SourceID: fmt.Sprintf("%s-g%d", t, k), Name: fmt.Sprintf("g%d", k), DN: fmt.Sprintf("cn=g%d,ou=Groups,ou=%s", k, t)}
+		out[k] = contract.Group{Tree: t, Partition: "P-" + t, SourceID: fmt.Sprintf("%s-g%d", t, k), Name: fmt.Sprintf("g%d", k), DN: fmt.Sprintf("cn=g%d,ou=Groups,ou=%s", k, t)}
 	}
 	return out
 }
 
-func (s synth) nestings(tree int, fn func(records.Membership)) {
+func (s synth) nestings(tree int, fn func(contract.Membership)) {
 	t := synthTrees[tree]
 	for k := 1; k < s.groups; k++ {
 		parent := k / 10
 		if k < 10 {
 			parent = 0
 		}
-		fn(records.Membership{Tree: t, Partition: "P-" + t, GroupSourceID: fmt.Sprintf("%s-g%d", t, parent), MemberSourceID: fmt.Sprintf("%s-g%d", t, k), MemberKind: "group", MemberPartition: "P-" + t})
+		fn(contract.Membership{Tree: t, Partition: "P-" + t, GroupSourceID: fmt.Sprintf("%s-g%d", t, parent), MemberSourceID: fmt.Sprintf("%s-g%d", t, k), MemberKind: "group", MemberPartition: "P-" + t})
 	}
-	fn(records.Membership{Tree: t, Partition: "P-" + t, GroupSourceID: fmt.Sprintf("%s-g%d", t, s.groups-1), MemberSourceID: fmt.Sprintf("%s-g%d", t, s.groups-2), MemberKind: "group", MemberPartition: "P-" + t})
+	fn(contract.Membership{Tree: t, Partition: "P-" + t, GroupSourceID: fmt.Sprintf("%s-g%d", t, s.groups-1), MemberSourceID: fmt.Sprintf("%s-g%d", t, s.groups-2), MemberKind: "group", MemberPartition: "P-" + t})
 }
 
 // synthGroupIDs caches "<tree>-g<k>" for the default 200 groups per tree.
@@ -307,7 +307,7 @@ func (s synth) groupSourceID(tree string, k int) string {
 }
 
 // memberships of account i: 5 direct groups (g0 plus 4 others).
-func (s synth) memberships(i int, a *records.Account, fn func(records.Membership)) {
+func (s synth) memberships(i int, a *contract.Account, fn func(contract.Membership)) {
 	h := mix(uint64(i) * 31)
 	seen := [5]int{}
 	for j := 0; j < 5; j++ {
@@ -325,6 +325,6 @@ func (s synth) memberships(i int, a *records.Account, fn func(records.Membership
 		if dup {
 			k = (k + j) % s.groups
 		}
-		fn(records.Membership{Tree: a.Tree, Partition: a.Partition, GroupSourceID: s.groupSourceID(a.Tree, k), MemberSourceID: a.SourceID, MemberKind: "user", MemberPartition: a.Partition})
+		fn(contract.Membership{Tree: a.Tree, Partition: a.Partition, GroupSourceID: s.groupSourceID(a.Tree, k), MemberSourceID: a.SourceID, MemberKind: "user", MemberPartition: a.Partition})
 	}
 }

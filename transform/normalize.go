@@ -17,7 +17,6 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/validate"
 	"github.com/otds-highspot/otds-highspot/transform/transformconf"
 )
@@ -126,8 +125,8 @@ func compileCond(c transformconf.Condition) (*cond, error) {
 // view is what conditions see: cleaned attribute values (looked up lazily,
 // no per-account map) and effective groups.
 type view struct {
-	a    *records.Account
-	out  *records.AccountNormalized
+	a    *contract.Account
+	out  *contract.AccountNormalized
 	refs []GroupRef
 	one  [1]string
 }
@@ -453,8 +452,8 @@ func GroupKey(tree, sourceID string) string { return tree + "/" + sourceID }
 // effective groups (from the membership graph), used by member_of conditions
 // and copied (keys, sorted) into Groups, whose storage keys supplies
 // (len(groups) strings, or nil when there are none).
-func (n *Normalizer) normalizeGroups(out *records.AccountNormalized, a *records.Account, groups []GroupRef, key string, keys []string) {
-	*out = records.AccountNormalized{
+func (n *Normalizer) normalizeGroups(out *contract.AccountNormalized, a *contract.Account, groups []GroupRef, key string, keys []string) {
+	*out = contract.AccountNormalized{
 		AccountKey: key,
 		Tree:       clean(a.Tree),
 		Partition:  clean(a.Partition),
@@ -551,7 +550,7 @@ func nonEmpty(s string) []string {
 }
 
 // derived sets status, service flag and derived attributes.
-func (n *Normalizer) derived(out *records.AccountNormalized, v *view) {
+func (n *Normalizer) derived(out *contract.AccountNormalized, v *view) {
 	out.Status = StatusEnabled
 	for _, c := range n.locked {
 		if c.match(v) {
@@ -605,7 +604,7 @@ func (r deriveRule) apply(v *view) string {
 
 // setDerived stores a derived value: in the column of the table's derived
 // field f, or (f nil) in attributes.<name> when not empty.
-func setDerived(out *records.AccountNormalized, f *contract.Field, name, val string) {
+func setDerived(out *contract.AccountNormalized, f *contract.Field, name, val string) {
 	if f != nil {
 		f.SetNorm(out, val)
 		return
@@ -624,8 +623,8 @@ func setDerived(out *records.AccountNormalized, f *contract.Field, name, val str
 // with normalizing x (the gofmt-style idempotence property).
 // orig supplies the raw attributes a normalized row does not hold (flags,
 // city, external ids, extra attributes).
-func Denormalize(an records.AccountNormalized, orig records.Account) records.Account {
-	a := records.Account{
+func Denormalize(an contract.AccountNormalized, orig contract.Account) contract.Account {
+	a := contract.Account{
 		Tree: an.Tree, Partition: an.Partition, DN: an.DN, SourceID: an.SourceID,
 		ObjectGUID:     orig.ObjectGUID,
 		ModifiedAt:     an.ModifiedAt,

@@ -3,7 +3,7 @@ package transform
 import (
 	"sync"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/transform/transformconf"
 )
 
@@ -28,7 +28,7 @@ func (g *Graph) GroupNames() map[string]string {
 // effective groups into refs[i] on up to workers goroutines (the Normalizer
 // and the built Graph are read-only, so this is safe). out and refs must be
 // as long as accounts.
-func NormalizeBatch(n *Normalizer, g *Graph, accounts []records.Account, out []records.AccountNormalized, refs [][]GroupRef, workers int) {
+func NormalizeBatch(n *Normalizer, g *Graph, accounts []contract.Account, out []contract.AccountNormalized, refs [][]GroupRef, workers int) {
 	normalizeBatch(n, g, accounts, out, refs, workers, -1, nil)
 }
 
@@ -44,7 +44,7 @@ type batchScratch struct {
 // expected at graph position offset+i (-1 = unknown; a wrong guess only costs
 // a map lookup). With sc, refs are carved from per-worker slabs reused
 // between calls instead of allocated per account.
-func normalizeBatch(n *Normalizer, g *Graph, accounts []records.Account, out []records.AccountNormalized, refs [][]GroupRef, workers, offset int, sc *batchScratch) {
+func normalizeBatch(n *Normalizer, g *Graph, accounts []contract.Account, out []contract.AccountNormalized, refs [][]GroupRef, workers, offset int, sc *batchScratch) {
 	if workers < 1 {
 		workers = 1
 	}

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/transform/transformconf"
 )
 
@@ -28,8 +27,8 @@ type Overrides struct {
 
 // ResolveInput is everything Resolve reads.
 type ResolveInput struct {
-	Accounts []records.AccountNormalized
-	Previous []records.PersonLink // the previous run's links ("" = first run)
+	Accounts []contract.AccountNormalized
+	Previous []contract.PersonLink // the previous run's links ("" = first run)
 	// previous and previousIDs replace Previous with the maps Resolve makes
 	// of it (account key -> person id, and every person id): the stage
 	// reads the links straight into them.
@@ -43,7 +42,7 @@ type ResolveInput struct {
 	// Emit (required) receives each person with its links as soon as it is
 	// assembled (in a deterministic order, on the goroutine that called
 	// Resolve); an error from Emit stops Resolve.
-	Emit func(p records.Person, links []records.PersonLink) error
+	Emit func(p contract.Person, links []contract.PersonLink) error
 	// held replaces Accounts with the part of each row Resolve reads (the
 	// stage keeps only that); Resolve sorts it in place.
 	held []heldAccount
@@ -57,7 +56,7 @@ type ResolveInput struct {
 // Resolution is what Resolve produces besides the persons and links it
 // emits. Reviews are sorted.
 type Resolution struct {
-	Reviews  []records.MatchReview
+	Reviews  []contract.MatchReview
 	Warnings []string
 }
 
@@ -81,7 +80,7 @@ type resolver struct {
 	cannot   map[int32][]int32
 	isolated []bool
 	forced   []bool
-	reviews  map[string]*records.MatchReview
+	reviews  map[string]*contract.MatchReview
 	warn     []string
 }
 
@@ -354,7 +353,7 @@ func Resolve(cfg *transformconf.Config, in ResolveInput) (*Resolution, error) {
 	n := len(acc)
 	r := &resolver{cfg: cfg, acc: acc, orig: orig, parent: make([]int32, n), members: make([][]int32, n),
 		names: map[int32]nameParts{}, cannot: map[int32][]int32{}, isolated: make([]bool, n), forced: make([]bool, n),
-		reviews: map[string]*records.MatchReview{}, revAccs: map[string][]int32{}}
+		reviews: map[string]*contract.MatchReview{}, revAccs: map[string][]int32{}}
 	self := make([]int32, n) // singleton member lists share one backing array (cap 1: union copies)
 	for i := range acc {
 		r.parent[i] = int32(i)
@@ -654,7 +653,7 @@ func (r *resolver) review(reason, kind, value string, accs []int32, note string)
 		ev.Note = reasonText(reason)
 	}
 	js, _ := json.Marshal(ev)
-	r.reviews[id] = &records.MatchReview{ReviewID: id, AccountKeys: keys, Reason: reason, Evidence: string(js)}
+	r.reviews[id] = &contract.MatchReview{ReviewID: id, AccountKeys: keys, Reason: reason, Evidence: string(js)}
 	r.revAccs[id] = sorted
 }
 
@@ -926,7 +925,7 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 
 	accPID := func(a int32) string { return pid[r.find(a)] }
 	pc := r.newPersonCtx(in)
-	err := r.assembleOrdered(roots, func(rt int32) (records.Person, []records.PersonLink) {
+	err := r.assembleOrdered(roots, func(rt int32) (contract.Person, []contract.PersonLink) {
 		return r.person(rt, pid[rt], in, pc), r.links(rt, pid[rt], inherited[rt], prev)
 	}, in.Emit)
 	if err != nil {
@@ -972,11 +971,11 @@ func parallelRange(n int, fn func(lo, hi int)) {
 // roots order (so output stays deterministic while emit overlaps the
 // building of later chunks). A bounded number of chunks is in flight. build
 // must only read the resolver.
-func (r *resolver) assembleOrdered(roots []int32, build func(rt int32) (records.Person, []records.PersonLink),
-	emit func(records.Person, []records.PersonLink) error) error {
+func (r *resolver) assembleOrdered(roots []int32, build func(rt int32) (contract.Person, []contract.PersonLink),
+	emit func(contract.Person, []contract.PersonLink) error) error {
 	type built struct {
-		persons []records.Person
-		links   [][]records.PersonLink
+		persons []contract.Person
+		links   [][]contract.PersonLink
 	}
 	const chunk = 1024
 	workers := runtime.GOMAXPROCS(0)
@@ -1016,7 +1015,7 @@ func (r *resolver) assembleOrdered(roots []int32, build func(rt int32) (records.
 		go func() {
 			for c := range jobs {
 				part := roots[c*chunk : min((c+1)*chunk, len(roots))]
-				b := built{persons: make([]records.Person, len(part)), links: make([][]records.PersonLink, len(part))}
+				b := built{persons: make([]contract.Person, len(part)), links: make([][]contract.PersonLink, len(part))}
 				for i, rt := range part {
 					b.persons[i], b.links[i] = build(rt)
 				}
@@ -1038,9 +1037,9 @@ func (r *resolver) assembleOrdered(roots []int32, build func(rt int32) (records.
 
 // links explains each account's membership: its highest-priority key shared
 // with another account of the person, else the carried id, else the override.
-func (r *resolver) links(rt int32, id string, inherited []string, prev map[string]string) []records.PersonLink {
+func (r *resolver) links(rt int32, id string, inherited []string, prev map[string]string) []contract.PersonLink {
 	ms := r.members[rt]
-	out := make([]records.PersonLink, 0, len(ms))
+	out := make([]contract.PersonLink, 0, len(ms))
 	kinds := append([]string(nil), r.cfg.MatchKeys...)
 	var count []map[string]int
 	if len(ms) > 1 {
@@ -1056,7 +1055,7 @@ func (r *resolver) links(rt int32, id string, inherited []string, prev map[strin
 	}
 	for _, m := range ms {
 		a := &r.acc[m]
-		l := records.PersonLink{AccountKey: a.AccountKey, Tree: a.Tree, DN: a.DN, PersonID: id}
+		l := contract.PersonLink{AccountKey: a.AccountKey, Tree: a.Tree, DN: a.DN, PersonID: id}
 		if len(ms) == 1 {
 			l.Rule = RuleSingleton
 			if r.isolated[m] || len(r.cannot[m]) > 0 {
@@ -1147,7 +1146,7 @@ func modTime(t *time.Time) time.Time {
 // a normalized and a person column, named by its Label.
 type personAttr struct {
 	name string
-	get  func(*records.AccountNormalized) string
+	get  func(*contract.AccountNormalized) string
 	set  *contract.Field
 }
 
@@ -1214,7 +1213,7 @@ func groupKeyNames(keys []string, names map[string]string) []string {
 }
 
 // holdAll keeps the part of each of accounts that Resolve reads.
-func holdAll(accounts []records.AccountNormalized) []heldAccount {
+func holdAll(accounts []contract.AccountNormalized) []heldAccount {
 	k := newKeeper(1 << 16)
 	out := make([]heldAccount, len(accounts))
 	for i := range accounts {
@@ -1223,21 +1222,21 @@ func holdAll(accounts []records.AccountNormalized) []heldAccount {
 	return out
 }
 
-func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) records.Person {
+func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) contract.Person {
 	ms := r.members[rt]
-	p := records.Person{PersonID: id, SourceOf: make(map[string]string, len(pc.attrs)), IsService: allService(r.acc, ms)}
+	p := contract.Person{PersonID: id, SourceOf: make(map[string]string, len(pc.attrs)), IsService: allService(r.acc, ms)}
 	if len(ms) > 1 {
 		ms = append([]int32(nil), ms...)
 		sort.Slice(ms, func(i, j int) bool { return pc.less(ms[i], ms[j]) })
 	}
 	p.PrimaryTree = r.acc[ms[0]].Tree
 	// the field table reads rows: the members' held parts as rows
-	full := make([]records.AccountNormalized, len(ms))
+	full := make([]contract.AccountNormalized, len(ms))
 	for i, m := range ms {
 		r.acc[m].fill(&full[i])
 	}
-	row := func(m int32) *records.AccountNormalized { return &full[slices.Index(ms, m)] } // order is a permutation of ms
-	pick := func(name string, get func(*records.AccountNormalized) string) (string, string) {
+	row := func(m int32) *contract.AccountNormalized { return &full[slices.Index(ms, m)] } // order is a permutation of ms
+	pick := func(name string, get func(*contract.AccountNormalized) string) (string, string) {
 		order := ms
 		if less, ok := pc.attrLess[name]; ok && len(ms) > 1 {
 			order = append([]int32(nil), ms...)
@@ -1296,7 +1295,7 @@ func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) r
 	}
 	for _, k := range slices.Sorted(maps.Keys(attrNames)) {
 		k := k
-		if v, src := pick("attributes."+k, func(a *records.AccountNormalized) string { return a.Attributes[k] }); v != "" {
+		if v, src := pick("attributes."+k, func(a *contract.AccountNormalized) string { return a.Attributes[k] }); v != "" {
 			if p.Attributes == nil {
 				p.Attributes = map[string]string{}
 			}

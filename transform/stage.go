@@ -18,7 +18,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -140,17 +139,17 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	b := NewGraphBuilder()
 	var nacc int64
 	for _, m := range extracts {
-		nacc += m.TableRows(records.AccountsSpec.Name)
+		nacc += m.TableRows(contract.AccountsSpec.Name)
 	}
 	b.reserve(int(nacc)) // the manifests' row counts: no step-by-step growth
 	for _, m := range extracts {
-		if err := artifact.ReadTable(ctx, st, m, records.GroupsSpec, func(g records.Group) error { b.AddGroup(g); return nil }); err != nil {
+		if err := artifact.ReadTable(ctx, st, m, contract.GroupsSpec, func(g contract.Group) error { b.AddGroup(g); return nil }); err != nil {
 			return nil, fmt.Errorf("transform: read groups of %s: %w", m.Stage, err)
 		}
 	}
 	nread := 0
 	for _, m := range extracts {
-		if err := artifact.ReadTable(ctx, st, m, records.AccountsSpec, func(a accountKeyRow) error {
+		if err := artifact.ReadTable(ctx, st, m, contract.AccountsSpec, func(a accountKeyRow) error {
 			b.AddAccount(a.Tree, a.SourceID, a.DN)
 			nread++
 			return nil
@@ -159,7 +158,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		}
 	}
 	for _, m := range extracts {
-		if err := artifact.ReadTable(ctx, st, m, records.MembershipsSpec, func(ms records.Membership) error { b.AddMembership(ms); return nil }); err != nil {
+		if err := artifact.ReadTable(ctx, st, m, contract.MembershipsSpec, func(ms contract.Membership) error { b.AddMembership(ms); return nil }); err != nil {
 			return nil, fmt.Errorf("transform: read memberships of %s: %w", m.Stage, err)
 		}
 	}
@@ -170,18 +169,18 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	}
 
 	// 5. normalize + effective memberships, streamed out
-	aw, err := artifact.OpenTable[records.AccountNormalized](stage, records.AccountsNormalizedSpec)
+	aw, err := artifact.OpenTable[contract.AccountNormalized](stage, contract.AccountsNormalizedSpec)
 	if err != nil {
 		return nil, fmt.Errorf("transform: %w", err)
 	}
-	ew, err := artifact.OpenTable[records.EffectiveMembership](stage, records.EffectiveMembershipsSpec)
+	ew, err := artifact.OpenTable[contract.EffectiveMembership](stage, contract.EffectiveMembershipsSpec)
 	if err != nil {
 		return nil, fmt.Errorf("transform: %w", err)
 	}
 	norm := make([]heldAccount, 0, nread) // what Resolve reads of each written row
 	const batch = 8192
-	raw := make([]records.Account, 0, batch)
-	rows := make([]records.AccountNormalized, batch)
+	raw := make([]contract.Account, 0, batch)
+	rows := make([]contract.AccountNormalized, batch)
 	refs := make([][]GroupRef, batch)
 	workers := runtime.GOMAXPROCS(0)
 	var sc batchScratch
@@ -207,15 +206,15 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 				}
 			}
 			norm = append(norm, held.hold(an, g, lo+i)) // Groups are recomputed from the graph when persons are assembled
-			*an = records.AccountNormalized{}
-			raw[i] = records.Account{}
+			*an = contract.AccountNormalized{}
+			raw[i] = contract.Account{}
 			refs[i] = nil
 		}
 		raw = raw[:0]
 		return nil
 	}
 	for _, m := range extracts {
-		if err := artifact.ReadTable(ctx, st, m, records.AccountsSpec, func(a records.Account) error {
+		if err := artifact.ReadTable(ctx, st, m, contract.AccountsSpec, func(a contract.Account) error {
 			raw = append(raw, a)
 			if len(raw) == batch {
 				return flush()
@@ -241,16 +240,16 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	}
 
 	// 6. resolve, persons and links streamed out as they are assembled
-	pw, err := artifact.OpenTable[records.Person](stage, records.PersonsSpec)
+	pw, err := artifact.OpenTable[contract.Person](stage, contract.PersonsSpec)
 	if err != nil {
 		return nil, fmt.Errorf("transform: %w", err)
 	}
-	lw, err := artifact.OpenTable[records.PersonLink](stage, records.PersonLinksSpec)
+	lw, err := artifact.OpenTable[contract.PersonLink](stage, contract.PersonLinksSpec)
 	if err != nil {
 		return nil, fmt.Errorf("transform: %w", err)
 	}
 	byRule := map[string]int{}
-	emit := func(p records.Person, links []records.PersonLink) error {
+	emit := func(p contract.Person, links []contract.PersonLink) error {
 		if err := pw.Write(p); err != nil {
 			return fmt.Errorf("transform: write persons: %w", err)
 		}
@@ -283,7 +282,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		return nil, fmt.Errorf("transform: close person_links: %w", err)
 	}
 	res.Warnings = rz.Warnings // the caller logs these (they are also in the manifest summary)
-	if err := writeAll(stage, records.MatchReviewSpec, rz.Reviews); err != nil {
+	if err := writeAll(stage, contract.MatchReviewSpec, rz.Reviews); err != nil {
 		return nil, err
 	}
 	res.Reviews = int64(len(rz.Reviews))
@@ -325,9 +324,9 @@ type prevLinkRow struct {
 // and every person id they name; a key of an account of this run is the
 // graph's copy of it.
 func readPrevious(ctx context.Context, st store.Store, m *artifact.Manifest, g *Graph) (map[string]string, map[string]bool, error) {
-	n := m.TableRows(records.PersonLinksSpec.Name)
+	n := m.TableRows(contract.PersonLinksSpec.Name)
 	prev, ids := make(map[string]string, n), make(map[string]bool, n)
-	err := artifact.ReadTable(ctx, st, m, records.PersonLinksSpec, func(l prevLinkRow) error {
+	err := artifact.ReadTable(ctx, st, m, contract.PersonLinksSpec, func(l prevLinkRow) error {
 		k := l.AccountKey
 		if ai, ok := g.accIdx[k]; ok {
 			k = g.accKeys[ai]
@@ -350,7 +349,7 @@ var normalizeColumns = []string{"tree", "partition", "dn", "source_id", "modifie
 	"display_name", "employee_id", "title", "department", "company", "country", "city", "manager", "external_id", "disabled",
 	"locked", "service_account", "extra"}
 
-func writeAll[T any](stage *artifact.Stage, spec records.Spec, rows []T) error {
+func writeAll[T any](stage *artifact.Stage, spec contract.Spec, rows []T) error {
 	w, err := artifact.OpenTable[T](stage, spec)
 	if err != nil {
 		return fmt.Errorf("transform: open %s: %w", spec.Name, err)

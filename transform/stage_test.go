@@ -11,7 +11,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -19,7 +18,7 @@ func publishExtract(t *testing.T, env artifact.Env, tree string, in caseRun) {
 	t.Helper()
 	ctx := context.Background()
 	s := artifact.NewStage(env, contract.ExtractStage(tree))
-	aw, err := artifact.OpenTable[records.Account](s, records.AccountsSpec)
+	aw, err := artifact.OpenTable[contract.Account](s, contract.AccountsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +32,7 @@ func publishExtract(t *testing.T, env artifact.Env, tree string, in caseRun) {
 	if err := aw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	gw, _ := artifact.OpenTable[records.Group](s, records.GroupsSpec)
+	gw, _ := artifact.OpenTable[contract.Group](s, contract.GroupsSpec)
 	for _, g := range in.Groups {
 		if g.Tree == tree {
 			if err := gw.Write(g); err != nil {
@@ -44,7 +43,7 @@ func publishExtract(t *testing.T, env artifact.Env, tree string, in caseRun) {
 	if err := gw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	mw, _ := artifact.OpenTable[records.Membership](s, records.MembershipsSpec)
+	mw, _ := artifact.OpenTable[contract.Membership](s, contract.MembershipsSpec)
 	for _, m := range in.Memberships {
 		if m.Tree == tree {
 			if err := mw.Write(m); err != nil {
@@ -103,11 +102,11 @@ func TestStageRunStableIDsAndExplain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	links1, err := artifact.ReadAll[records.PersonLink](ctx, st, m1, records.PersonLinksSpec)
+	links1, err := artifact.ReadAll[contract.PersonLink](ctx, st, m1, contract.PersonLinksSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := func(links []records.PersonLink, key string) string {
+	pid := func(links []contract.PersonLink, key string) string {
 		for _, l := range links {
 			if l.AccountKey == key {
 				return l.PersonID
@@ -144,7 +143,7 @@ func TestStageRunStableIDsAndExplain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	links2, err := artifact.ReadAll[records.PersonLink](ctx, st, m2, records.PersonLinksSpec)
+	links2, err := artifact.ReadAll[contract.PersonLink](ctx, st, m2, contract.PersonLinksSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +214,7 @@ func TestStageOverridesFileAndExplainByID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	links, err := artifact.ReadAll[records.PersonLink](ctx, st, m, records.PersonLinksSpec)
+	links, err := artifact.ReadAll[contract.PersonLink](ctx, st, m, contract.PersonLinksSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +249,7 @@ func TestNormalizeColumnsCoverAccounts(t *testing.T) {
 	for _, c := range normalizeColumns {
 		read[c] = true
 	}
-	typ := reflect.TypeFor[records.Account]()
+	typ := reflect.TypeFor[contract.Account]()
 	for i := 0; i < typ.NumField(); i++ {
 		col, _, _ := strings.Cut(typ.Field(i).Tag.Get("parquet"), ",")
 		if col == "" || col == "-" {

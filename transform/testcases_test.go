@@ -18,7 +18,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -26,9 +25,9 @@ var update = flag.Bool("update", false, "rewrite testcases/*/expected.json from 
 
 // caseRun is one run of a test case (input.yaml, keys in snake_case).
 type caseRun struct {
-	Accounts    []records.Account
-	Groups      []records.Group
-	Memberships []records.Membership
+	Accounts    []contract.Account
+	Groups      []contract.Group
+	Memberships []contract.Membership
 	Overrides   Overrides
 }
 
@@ -38,11 +37,11 @@ type caseInput struct {
 }
 
 type caseOutput struct {
-	Accounts    []records.AccountNormalized
-	Memberships []records.EffectiveMembership
-	Persons     []records.Person
-	Links       []records.PersonLink
-	Reviews     []records.MatchReview
+	Accounts    []contract.AccountNormalized
+	Memberships []contract.EffectiveMembership
+	Persons     []contract.Person
+	Links       []contract.PersonLink
+	Reviews     []contract.MatchReview
 	Warnings    []string
 	Graph       GraphStats
 }
@@ -148,11 +147,11 @@ func runCase(t *testing.T, cfg *config.Config, in caseInput) []caseOutput {
 			t.Fatal(err)
 		}
 		out := caseOutput{
-			Accounts:    readTable[records.AccountNormalized](t, st, m, records.AccountsNormalizedSpec),
-			Memberships: readTable[records.EffectiveMembership](t, st, m, records.EffectiveMembershipsSpec),
-			Persons:     readTable[records.Person](t, st, m, records.PersonsSpec),
-			Links:       readTable[records.PersonLink](t, st, m, records.PersonLinksSpec),
-			Reviews:     readTable[records.MatchReview](t, st, m, records.MatchReviewSpec),
+			Accounts:    readTable[contract.AccountNormalized](t, st, m, contract.AccountsNormalizedSpec),
+			Memberships: readTable[contract.EffectiveMembership](t, st, m, contract.EffectiveMembershipsSpec),
+			Persons:     readTable[contract.Person](t, st, m, contract.PersonsSpec),
+			Links:       readTable[contract.PersonLink](t, st, m, contract.PersonLinksSpec),
+			Reviews:     readTable[contract.MatchReview](t, st, m, contract.MatchReviewSpec),
 			Warnings:    res.Warnings,
 			Graph:       res.Graph,
 		}
@@ -188,7 +187,7 @@ func checkTrees(t *testing.T, cfg *config.Config, r caseRun) {
 	}
 }
 
-func readTable[T any](t *testing.T, st store.Store, m *artifact.Manifest, spec records.Spec) []T {
+func readTable[T any](t *testing.T, st store.Store, m *artifact.Manifest, spec contract.Spec) []T {
 	t.Helper()
 	rows, err := artifact.ReadAll[T](context.Background(), st, m, spec)
 	if err != nil {
@@ -215,15 +214,15 @@ func checkIdempotent(t *testing.T, cfg *config.Config, r caseRun, out caseOutput
 		b.AddMembership(m)
 	}
 	g := b.Build()
-	raw := map[string]records.Account{}
+	raw := map[string]contract.Account{}
 	for _, a := range r.Accounts {
 		raw[AccountKey(clean(a.Tree), clean(a.SourceID))] = a
 	}
-	again := make([]records.Account, len(out.Accounts))
+	again := make([]contract.Account, len(out.Accounts))
 	for i, once := range out.Accounts {
 		again[i] = Denormalize(once, raw[once.AccountKey])
 	}
-	twice := make([]records.AccountNormalized, len(again))
+	twice := make([]contract.AccountNormalized, len(again))
 	NormalizeBatch(n, g, again, twice, make([][]GroupRef, len(again)), 1)
 	for i, once := range out.Accounts {
 		if !reflect.DeepEqual(once, twice[i]) {
@@ -237,7 +236,7 @@ func checkIdempotent(t *testing.T, cfg *config.Config, r caseRun, out caseOutput
 // them as the stage does).
 func checkDeterministic(t *testing.T, cfg *config.Config, r caseRun, out caseOutput) {
 	t.Helper()
-	rev := append([]records.AccountNormalized(nil), out.Accounts...)
+	rev := append([]contract.AccountNormalized(nil), out.Accounts...)
 	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
 		rev[i], rev[j] = rev[j], rev[i]
 	}
@@ -249,20 +248,20 @@ func checkDeterministic(t *testing.T, cfg *config.Config, r caseRun, out caseOut
 }
 
 type streamed struct {
-	Persons []records.Person
-	Links   []records.PersonLink
+	Persons []contract.Person
+	Links   []contract.PersonLink
 	*Resolution
 }
 
-func resolveStreamed(t *testing.T, cfg *config.Config, r caseRun, accounts []records.AccountNormalized) streamed {
+func resolveStreamed(t *testing.T, cfg *config.Config, r caseRun, accounts []contract.AccountNormalized) streamed {
 	t.Helper()
 	var s streamed
-	emit := func(p records.Person, l []records.PersonLink) error {
+	emit := func(p contract.Person, l []contract.PersonLink) error {
 		s.Persons = append(s.Persons, p)
 		s.Links = append(s.Links, l...)
 		return nil
 	}
-	acc := append([]records.AccountNormalized(nil), accounts...)
+	acc := append([]contract.AccountNormalized(nil), accounts...)
 	res, err := Resolve(&cfg.Transform, ResolveInput{Accounts: acc, Overrides: mergeOverrides(&cfg.Transform, r.Overrides), TreeOrder: cfg.TreeNames(), Emit: emit})
 	if err != nil {
 		t.Fatal(err)

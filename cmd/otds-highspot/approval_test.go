@@ -10,7 +10,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/fixtures"
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -112,7 +112,7 @@ func TestApprovalWalk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	users, err := artifact.ReadAll[records.HighspotUser](ctx, st, pm, records.HighspotUsersSpec)
+	users, err := artifact.ReadAll[contract.HighspotUser](ctx, st, pm, contract.HighspotUsersSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestApprovalWalk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := artifact.ReadAll[records.AccessReview](ctx, st, rm, records.AccessReviewSpec)
+	rows, err := artifact.ReadAll[contract.AccessReview](ctx, st, rm, contract.AccessReviewSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestApprovalWalk(t *testing.T) {
 			continue
 		}
 		grants[row.Grant]++
-		if row.Reason == "" || (row.Grant == records.GrantPolicy) == (row.Rule == "") || !slices.Contains([]string{records.GrantPolicy, records.GrantDrift, records.GrantManual}, row.Grant) {
+		if row.Reason == "" || (row.Grant == contract.GrantPolicy) == (row.Rule == "") || !slices.Contains([]string{contract.GrantPolicy, contract.GrantDrift, contract.GrantManual}, row.Grant) {
 			t.Errorf("%s holds %s: grant %q rule %q reason %q, want a grant with a reason (and a rule for policy)", row.Email, row.Group, row.Grant, row.Rule, row.Reason)
 		}
 	}
@@ -141,7 +141,7 @@ func TestApprovalWalk(t *testing.T) {
 			t.Errorf("review rows of %s: got %d, want %d (one per group held)", u.Email, held[strings.ToLower(u.Email)], want)
 		}
 	}
-	if grants[records.GrantPolicy] == 0 {
+	if grants[contract.GrantPolicy] == 0 {
 		t.Errorf("no group granted by policy in the review: %v", grants)
 	}
 	html, _, err := artifact.ReadBlob(ctx, st, rm, "review.html")

@@ -14,7 +14,7 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/fixtures"
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
 )
@@ -128,8 +128,8 @@ func noLocks(t *testing.T, st store.Store) {
 func ledgerCounts(t *testing.T, st store.Store, runID string) map[string]int {
 	t.Helper()
 	n := map[string]int{}
-	err := artifact.ReadParts(context.Background(), st, runID, records.LoadResultsSpec, func(r records.LoadResult) error {
-		if r.Status == records.StatusApplied {
+	err := artifact.ReadParts(context.Background(), st, runID, contract.LoadResultsSpec, func(r contract.LoadResult) error {
+		if r.Status == contract.StatusApplied {
 			n[r.ChangeID]++
 		}
 		return nil

@@ -17,7 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
 )
 
@@ -105,8 +105,8 @@ func parquetRows(t *testing.T, path string) []string {
 func ledgerDone(t *testing.T, storeDir, runID string) map[string]bool {
 	t.Helper()
 	done := map[string]bool{}
-	err := artifact.ReadParts(context.Background(), mustFileStore(t, storeDir), runID, records.LoadResultsSpec, func(r records.LoadResult) error {
-		done[r.ChangeID] = done[r.ChangeID] || r.Status == records.StatusApplied || r.Status == records.StatusSkipped
+	err := artifact.ReadParts(context.Background(), mustFileStore(t, storeDir), runID, contract.LoadResultsSpec, func(r contract.LoadResult) error {
+		done[r.ChangeID] = done[r.ChangeID] || r.Status == contract.StatusApplied || r.Status == contract.StatusSkipped
 		return nil
 	})
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 
 	sqlfiles "github.com/otds-highspot/otds-highspot/deploy/sql"
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 	"github.com/otds-highspot/otds-highspot/transform/history"
 )
@@ -35,7 +35,7 @@ func ts(s string) *time.Time {
 	return &t
 }
 
-func write[T any](t *testing.T, s *artifact.Stage, spec records.Spec, rows ...T) {
+func write[T any](t *testing.T, s *artifact.Stage, spec contract.Spec, rows ...T) {
 	t.Helper()
 	w, err := artifact.OpenTable[T](s, spec)
 	if err != nil {
@@ -68,33 +68,33 @@ func seed(t *testing.T, root string) {
 		return artifact.Env{Store: st, RunID: run, TempDir: t.TempDir(), Host: "test"}
 	}
 
-	ann := records.Person{PersonID: "p-ann", PrimaryEmail: "ann@acme.com", Emails: []string{"ann@acme.com", "ann@old.acme.com"},
+	ann := contract.Person{PersonID: "p-ann", PrimaryEmail: "ann@acme.com", Emails: []string{"ann@acme.com", "ann@old.acme.com"},
 		Status: "enabled", Region: "emea", Role: "sales", Attributes: map[string]string{"cost_center": "C1"},
 		Trees: []string{"acme"}, AccountKeys: []string{"acme/1"}, Groups: []string{"acme:sales"},
 		SourceOf: map[string]string{"email": "acme/1"}, ModifiedAt: ts("2026-02-27T10:11:12.123456Z")}
-	bob := records.Person{PersonID: "p-bob", PrimaryEmail: "bob@acme.com", Emails: []string{"bob@acme.com"},
+	bob := contract.Person{PersonID: "p-bob", PrimaryEmail: "bob@acme.com", Emails: []string{"bob@acme.com"},
 		Status: "enabled", Region: "amer", Role: "sales", Trees: []string{"acme"}, AccountKeys: []string{"acme/2"},
 		Groups: []string{"acme:sales"}} // ModifiedAt nil
-	cat := records.Person{PersonID: "p-cat", PrimaryEmail: "cat@acme.com", Status: "enabled", Region: "apac", Groups: []string{"acme:eng"}}
+	cat := contract.Person{PersonID: "p-cat", PrimaryEmail: "cat@acme.com", Status: "enabled", Region: "apac", Groups: []string{"acme:eng"}}
 
-	acct := func(id, mail string, mod *time.Time) records.Account {
-		return records.Account{Tree: "acme", Partition: "Acme", DN: "cn=" + id + ",ou=Acme", SourceID: id,
+	acct := func(id, mail string, mod *time.Time) contract.Account {
+		return contract.Account{Tree: "acme", Partition: "Acme", DN: "cn=" + id + ",ou=Acme", SourceID: id,
 			Login: []string{id}, Mail: []string{mail}, ModifiedAt: mod,
 			Extra: map[string][]string{"territory": {"north", "west"}}}
 	}
 
 	// Run 1: ann, bob, cat; a published plan gives ann and bob Highspot access.
 	s := artifact.NewStage(env(run1), "extract.acme")
-	write(t, s, records.AccountsSpec, acct("1", "ann@acme.com", ts("2026-02-27T10:11:12.123456Z")), acct("2", "bob@acme.com", nil), acct("3", "cat@acme.com", nil))
+	write(t, s, contract.AccountsSpec, acct("1", "ann@acme.com", ts("2026-02-27T10:11:12.123456Z")), acct("2", "bob@acme.com", nil), acct("3", "cat@acme.com", nil))
 	commit(t, s)
 	s = artifact.NewStage(env(run1), "transform")
-	write(t, s, records.PersonsSpec, ann, bob, cat)
-	write[records.MatchReview](t, s, records.MatchReviewSpec) // empty: no part file
+	write(t, s, contract.PersonsSpec, ann, bob, cat)
+	write[contract.MatchReview](t, s, contract.MatchReviewSpec) // empty: no part file
 	commit(t, s)
 	s = artifact.NewStage(env(run1), "plan")
-	write(t, s, records.DesiredUsersSpec,
-		records.DesiredUser{PersonID: "p-ann", Email: "ann@acme.com", Groups: []string{"Sales", "Sales EMEA"}, GroupRules: map[string]string{"Sales": "r1"}},
-		records.DesiredUser{PersonID: "p-bob", Email: "bob@acme.com", Groups: []string{"Sales"}})
+	write(t, s, contract.DesiredUsersSpec,
+		contract.DesiredUser{PersonID: "p-ann", Email: "ann@acme.com", Groups: []string{"Sales", "Sales EMEA"}, GroupRules: map[string]string{"Sales": "r1"}},
+		contract.DesiredUser{PersonID: "p-bob", Email: "bob@acme.com", Groups: []string{"Sales"}})
 	commit(t, s)
 	if _, err := history.Run(ctx, env(run1), history.Options{}); err != nil {
 		t.Fatal(err)
@@ -104,10 +104,10 @@ func seed(t *testing.T, root string) {
 	bob2 := bob
 	bob2.Region = "emea"
 	s = artifact.NewStage(env(run2), "extract.acme")
-	write(t, s, records.AccountsSpec, acct("1", "ann@acme.com", nil), acct("2", "bob@acme.com", nil))
+	write(t, s, contract.AccountsSpec, acct("1", "ann@acme.com", nil), acct("2", "bob@acme.com", nil))
 	commit(t, s)
 	s = artifact.NewStage(env(run2), "transform")
-	write(t, s, records.PersonsSpec, ann, bob2)
+	write(t, s, contract.PersonsSpec, ann, bob2)
 	commit(t, s)
 	if _, err := history.Run(ctx, env(run2), history.Options{}); err != nil {
 		t.Fatal(err)
@@ -115,11 +115,11 @@ func seed(t *testing.T, root string) {
 
 	// An apply that flushed a ledger part and crashed before its manifest.
 	s = artifact.NewStage(env(run2), "apply")
-	w, err := artifact.OpenTable[records.LoadResult](s, records.LoadResultsSpec)
+	w, err := artifact.OpenTable[contract.LoadResult](s, contract.LoadResultsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Write(records.LoadResult{ChangeID: "c1", Status: records.StatusApplied, At: time.Date(2026, 3, 2, 3, 0, 0, 0, time.UTC)}); err != nil {
+	if err := w.Write(contract.LoadResult{ChangeID: "c1", Status: contract.StatusApplied, At: time.Date(2026, 3, 2, 3, 0, 0, 0, time.UTC)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Flush(ctx); err != nil {
@@ -133,7 +133,7 @@ func seed(t *testing.T, root string) {
 	if err != nil || len(staged) != 1 {
 		t.Fatalf("staged ledger parts: %v %v, want 1", staged, err)
 	}
-	prefix, err := artifact.TablePrefix(records.LoadResultsSpec.Name, run2)
+	prefix, err := artifact.TablePrefix(contract.LoadResultsSpec.Name, run2)
 	if err != nil {
 		t.Fatal(err)
 	}

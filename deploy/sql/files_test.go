@@ -11,7 +11,7 @@ import (
 	"time"
 
 	sqlfiles "github.com/otds-highspot/otds-highspot/deploy/sql"
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/transform/history"
 )
 
@@ -27,27 +27,27 @@ type table struct {
 // analytics tables reuse the row types of their sources (PII columns hold
 // tokens).
 var tables = []table{
-	{records.AccountsSpec.Name, "extract.<tree>", reflect.TypeFor[records.Account]()},
-	{records.GroupsSpec.Name, "extract.<tree>", reflect.TypeFor[records.Group]()},
-	{records.MembershipsSpec.Name, "extract.<tree>", reflect.TypeFor[records.Membership]()},
-	{records.RejectsSpec.Name, "extract.<tree>", reflect.TypeFor[records.Reject]()},
-	{records.AccountsNormalizedSpec.Name, "transform", reflect.TypeFor[records.AccountNormalized]()},
-	{records.EffectiveMembershipsSpec.Name, "transform", reflect.TypeFor[records.EffectiveMembership]()},
-	{records.PersonsSpec.Name, "transform", reflect.TypeFor[records.Person]()},
-	{records.PersonLinksSpec.Name, "transform", reflect.TypeFor[records.PersonLink]()},
-	{records.MatchReviewSpec.Name, "transform", reflect.TypeFor[records.MatchReview]()},
-	{records.HighspotUsersSpec.Name, "pull", reflect.TypeFor[records.HighspotUser]()},
-	{records.HighspotGroupsSpec.Name, "pull", reflect.TypeFor[records.HighspotGroup]()},
-	{records.DriftSpec.Name, "pull", reflect.TypeFor[records.Drift]()},
-	{records.DesiredUsersSpec.Name, "plan", reflect.TypeFor[records.DesiredUser]()},
-	{records.ChangesSpec.Name, "plan", reflect.TypeFor[records.Change]()},
-	{records.LoadResultsSpec.Name, "apply", reflect.TypeFor[records.LoadResult]()},
-	{records.IdentityHistorySpec.Name, "history", reflect.TypeFor[history.Row]()},
-	{records.AccessHistorySpec.Name, "history", reflect.TypeFor[history.Row]()},
-	{records.AccessReviewSpec.Name, "review", reflect.TypeFor[records.AccessReview]()},
-	{"analytics_persons", "analytics", reflect.TypeFor[records.Person]()},
-	{"analytics_accounts_normalized", "analytics", reflect.TypeFor[records.AccountNormalized]()},
-	{"analytics_person_links", "analytics", reflect.TypeFor[records.PersonLink]()},
+	{contract.AccountsSpec.Name, "extract.<tree>", reflect.TypeFor[contract.Account]()},
+	{contract.GroupsSpec.Name, "extract.<tree>", reflect.TypeFor[contract.Group]()},
+	{contract.MembershipsSpec.Name, "extract.<tree>", reflect.TypeFor[contract.Membership]()},
+	{contract.RejectsSpec.Name, "extract.<tree>", reflect.TypeFor[contract.Reject]()},
+	{contract.AccountsNormalizedSpec.Name, "transform", reflect.TypeFor[contract.AccountNormalized]()},
+	{contract.EffectiveMembershipsSpec.Name, "transform", reflect.TypeFor[contract.EffectiveMembership]()},
+	{contract.PersonsSpec.Name, "transform", reflect.TypeFor[contract.Person]()},
+	{contract.PersonLinksSpec.Name, "transform", reflect.TypeFor[contract.PersonLink]()},
+	{contract.MatchReviewSpec.Name, "transform", reflect.TypeFor[contract.MatchReview]()},
+	{contract.HighspotUsersSpec.Name, "pull", reflect.TypeFor[contract.HighspotUser]()},
+	{contract.HighspotGroupsSpec.Name, "pull", reflect.TypeFor[contract.HighspotGroup]()},
+	{contract.DriftSpec.Name, "pull", reflect.TypeFor[contract.Drift]()},
+	{contract.DesiredUsersSpec.Name, "plan", reflect.TypeFor[contract.DesiredUser]()},
+	{contract.ChangesSpec.Name, "plan", reflect.TypeFor[contract.Change]()},
+	{contract.LoadResultsSpec.Name, "apply", reflect.TypeFor[contract.LoadResult]()},
+	{contract.IdentityHistorySpec.Name, "history", reflect.TypeFor[history.Row]()},
+	{contract.AccessHistorySpec.Name, "history", reflect.TypeFor[history.Row]()},
+	{contract.AccessReviewSpec.Name, "review", reflect.TypeFor[contract.AccessReview]()},
+	{"analytics_persons", "analytics", reflect.TypeFor[contract.Person]()},
+	{"analytics_accounts_normalized", "analytics", reflect.TypeFor[contract.AccountNormalized]()},
+	{"analytics_person_links", "analytics", reflect.TypeFor[contract.PersonLink]()},
 }
 
 // athenaType is the Hive/Athena type of a Go field as internal/artifact
@@ -96,7 +96,7 @@ func columns(t reflect.Type) [][2]string {
 }
 
 const ddlHeader = `-- Athena / Glue DDL for an otds-highspot artifact store on S3.
--- Generated from internal/records by deploy/sql/files_test.go
+-- Generated from internal/contract by deploy/sql/files_test.go
 -- (go test ./deploy/sql -run TestAthenaDDL -update); do not edit by hand.
 --
 -- Placeholders: ${database} (Glue database), ${location} (s3://bucket/prefix,
@@ -161,7 +161,7 @@ func TestAthenaDDL(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(got) != want {
-		t.Errorf("athena/ddl.sql is out of date with internal/records; run go test ./deploy/sql -run TestAthenaDDL -update")
+		t.Errorf("athena/ddl.sql is out of date with internal/contract; run go test ./deploy/sql -run TestAthenaDDL -update")
 	}
 	// No data column may share a name with a partition column.
 	for _, tb := range tables {

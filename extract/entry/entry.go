@@ -21,7 +21,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/validate"
 )
 
@@ -316,7 +315,7 @@ type Header struct {
 }
 
 // reject builds a reject row.
-func (m *Mapper) reject(h Header, kind, code, reason, detail string) *records.Reject {
+func (m *Mapper) reject(h Header, kind, code, reason, detail string) *contract.Reject {
 	if len(detail) > 200 {
 		detail = detail[:200] + "..."
 	}
@@ -327,14 +326,14 @@ func (m *Mapper) reject(h Header, kind, code, reason, detail string) *records.Re
 	if !utf8.ValidString(dn) {
 		dn = strings.ToValidUTF8(dn, "\uFFFD")
 	}
-	return &records.Reject{Tree: m.tree.Name, Partition: h.Partition, DN: dn, SourceID: h.SourceID,
+	return &contract.Reject{Tree: m.tree.Name, Partition: h.Partition, DN: dn, SourceID: h.SourceID,
 		Kind: kind, Code: code, Reason: reason, Detail: detail}
 }
 
 // Head parses the DN and reads the source id. A nil reject means the entry
 // can be mapped; included is false when the entry's partition is not one this
 // tree publishes (the caller skips it silently).
-func (m *Mapper) Head(dn string, get Getter, kind string) (h Header, included bool, rej *records.Reject) {
+func (m *Mapper) Head(dn string, get Getter, kind string) (h Header, included bool, rej *contract.Reject) {
 	h.DN = dn
 	if !utf8.ValidString(dn) {
 		return h, true, m.reject(h, kind, CodeBadUTF8, "the DN is not valid UTF-8", dn)
@@ -415,7 +414,7 @@ func hasValueBytes(v [][]byte) bool {
 // notes are the value-level rejects of an account that is still published:
 // a mail value that is not an address (dropped, CodeBadEmail) and a text
 // value with control characters (cleaned, CodeControlChars); nil when none.
-func (m *Mapper) Account(h Header, get Getter) (acc records.Account, notes []records.Reject, rej *records.Reject) {
+func (m *Mapper) Account(h Header, get Getter) (acc contract.Account, notes []contract.Reject, rej *contract.Reject) {
 	acc, rej = m.account(h, get)
 	if rej != nil {
 		return acc, nil, rej
@@ -425,8 +424,8 @@ func (m *Mapper) Account(h Header, get Getter) (acc records.Account, notes []rec
 
 // checkAccount applies the value rules of package validate to a mapped
 // account in place and returns a reject row per value dropped or cleaned.
-func (m *Mapper) checkAccount(h Header, acc *records.Account) []records.Reject {
-	var notes []records.Reject
+func (m *Mapper) checkAccount(h Header, acc *contract.Account) []contract.Reject {
+	var notes []contract.Reject
 	for _, f := range m.accFields {
 		vals := f.f.RawValues(acc)
 		if vals == nil {
@@ -466,7 +465,7 @@ func (m *Mapper) checkAccount(h Header, acc *records.Account) []records.Reject {
 // limitValues drops the values beyond trees[].limits: longer than
 // max_value_bytes, or past the first max_values_per_attribute; one reject
 // row per value too large and one per attribute with too many.
-func (m *Mapper) limitValues(h Header, kind, attr, logical string, vals []string, notes []records.Reject) ([]string, []records.Reject) {
+func (m *Mapper) limitValues(h Header, kind, attr, logical string, vals []string, notes []contract.Reject) ([]string, []contract.Reject) {
 	l := m.tree.Limits
 	if l.MaxValuesPerAttribute > 0 && len(vals) > l.MaxValuesPerAttribute {
 		notes = append(notes, *m.reject(h, kind, CodeTooManyValues, fmt.Sprintf("attribute %s (%s): %d values, above trees[].limits.max_values_per_attribute (%d); the values past the limit are not published",
@@ -513,7 +512,7 @@ func without(vals []string, drop func(v string) bool) []string {
 
 // cleanValues cleans vals in place (validate.CleanText), adding a note per
 // value changed.
-func (m *Mapper) cleanValues(h Header, kind, attr, logical string, vals []string, notes []records.Reject) []records.Reject {
+func (m *Mapper) cleanValues(h Header, kind, attr, logical string, vals []string, notes []contract.Reject) []contract.Reject {
 	for j, v := range vals {
 		if c, changed := validate.CleanText(v); changed {
 			vals[j] = c
@@ -524,9 +523,9 @@ func (m *Mapper) cleanValues(h Header, kind, attr, logical string, vals []string
 	return notes
 }
 
-func (m *Mapper) account(h Header, get Getter) (records.Account, *records.Reject) {
+func (m *Mapper) account(h Header, get Getter) (contract.Account, *contract.Reject) {
 	a := m.a
-	acc := records.Account{Tree: m.tree.Name, Partition: h.Partition, DN: h.DN, SourceID: h.SourceID,
+	acc := contract.Account{Tree: m.tree.Name, Partition: h.Partition, DN: h.DN, SourceID: h.SourceID,
 		ObjectGUID: GUID(first(get(a.GUID))), ModifiedAt: timeOf(get(a.Modified)), CreatedAt: timeOf(get(a.Created))}
 	var rawBuf [24][][]byte
 	raw := rawBuf[:0]
@@ -613,7 +612,7 @@ func hasValue(v []string) bool {
 // DN values (as read, in order).
 // notes are the value-level rejects of a group that is still published
 // (text values cleaned of control characters, CodeControlChars).
-func (m *Mapper) Group(h Header, get Getter) (g records.Group, members []string, notes []records.Reject, rej *records.Reject) {
+func (m *Mapper) Group(h Header, get Getter) (g contract.Group, members []string, notes []contract.Reject, rej *contract.Reject) {
 	g, raw, rej := m.group(h, get)
 	if rej != nil {
 		return g, nil, nil, rej
@@ -623,8 +622,8 @@ func (m *Mapper) Group(h Header, get Getter) (g records.Group, members []string,
 }
 
 // checkGroup cleans the group's text values of control characters.
-func (m *Mapper) checkGroup(h Header, g *records.Group) []records.Reject {
-	var notes []records.Reject
+func (m *Mapper) checkGroup(h Header, g *contract.Group) []contract.Reject {
+	var notes []contract.Reject
 	name := []string{g.Name}
 	notes = m.cleanValues(h, "group", m.a.GroupName, "name", name, notes)
 	g.Name = name[0]
@@ -653,9 +652,9 @@ func (m *Mapper) PageLimit(listing string, page int) error {
 }
 
 // group is Group with the member values raw (validated as UTF-8, not copied).
-func (m *Mapper) group(h Header, get Getter) (records.Group, [][]byte, *records.Reject) {
+func (m *Mapper) group(h Header, get Getter) (contract.Group, [][]byte, *contract.Reject) {
 	a := m.a
-	g := records.Group{Tree: m.tree.Name, Partition: h.Partition, DN: h.DN, SourceID: h.SourceID,
+	g := contract.Group{Tree: m.tree.Name, Partition: h.Partition, DN: h.DN, SourceID: h.SourceID,
 		ObjectGUID: GUID(first(get(a.GUID))), ModifiedAt: timeOf(get(a.Modified)), CreatedAt: timeOf(get(a.Created))}
 	name, ok := strs(get(a.GroupName))
 	if !ok {
@@ -703,17 +702,17 @@ func hasClass(ocs [][]byte, c string) bool {
 
 // Sink is the part of extract.Sink that Emit needs (extract.Sink satisfies it).
 type Sink interface {
-	Account(records.Account) error
-	Group(records.Group) error
+	Account(contract.Account) error
+	Group(contract.Group) error
 	Member(groupDN, groupSourceID, partition, memberDN, memberSourceID string) error
-	Reject(records.Reject) error
+	Reject(contract.Reject) error
 }
 
 // NormSink is implemented by sinks that index entries by DN: Emit then hands
 // over the Norm it has already computed, so each DN is parsed once.
 type NormSink interface {
-	AccountNorm(a records.Account, norm string) error
-	GroupNorm(g records.Group, norm string) error
+	AccountNorm(a contract.Account, norm string) error
+	GroupNorm(g contract.Group, norm string) error
 }
 
 // Emit maps one entry of kind "account" or "group" and hands the row (or its

@@ -12,8 +12,8 @@ import (
 	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 	"github.com/otds-highspot/otds-highspot/extract/ldap/ldapconf"
 	"github.com/otds-highspot/otds-highspot/internal/config"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
 func TestFilterEscapesConfigValues(t *testing.T) {
@@ -49,10 +49,10 @@ func TestBases(t *testing.T) {
 // countSink counts what a source hands over.
 type countSink struct{ accounts, groups, members, rejects int }
 
-func (c *countSink) Account(records.Account) error     { c.accounts++; return nil }
-func (c *countSink) Group(records.Group) error         { c.groups++; return nil }
+func (c *countSink) Account(contract.Account) error    { c.accounts++; return nil }
+func (c *countSink) Group(contract.Group) error        { c.groups++; return nil }
 func (c *countSink) Member(_, _, _, _, _ string) error { c.members++; return nil }
-func (c *countSink) Reject(records.Reject) error       { c.rejects++; return nil }
+func (c *countSink) Reject(contract.Reject) error      { c.rejects++; return nil }
 func (c *countSink) String() string                    { return fmt.Sprintf("%+v", *c) }
 func source(t testing.TB, url, extra, password string) *Source {
 	t.Helper()

@@ -16,8 +16,8 @@ import (
 	"github.com/otds-highspot/otds-highspot/extract/entry"
 	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 	"github.com/otds-highspot/otds-highspot/extract/ldap/ldapconf"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -160,13 +160,13 @@ type countingSink struct {
 	emitted bool
 }
 
-func (s *countingSink) Account(a records.Account) error {
+func (s *countingSink) Account(a contract.Account) error {
 	s.c.accounts++
 	s.emitted = true
 	return s.Sink.Account(a)
 }
 
-func (s *countingSink) Group(g records.Group) error {
+func (s *countingSink) Group(g contract.Group) error {
 	s.c.groups++
 	s.emitted = true
 	return s.Sink.Group(g)
@@ -177,7 +177,7 @@ func (s *countingSink) Member(groupDN, groupSourceID, partition, memberDN, membe
 	return s.Sink.Member(groupDN, groupSourceID, partition, memberDN, memberSourceID)
 }
 
-func (s *countingSink) Reject(r records.Reject) error {
+func (s *countingSink) Reject(r contract.Reject) error {
 	s.c.rejects++
 	s.emitted = true
 	return s.Sink.Reject(r)
@@ -213,6 +213,6 @@ func (s *Source) rejectRecord(rerr *RecordError, sink extract.Sink, c *counts) e
 	}
 	c.rejects++
 	s.log.WithFields(logrus.Fields{"line": rerr.Line, "code": rerr.Code}).Warn("ldif record rejected")
-	return sink.Reject(records.Reject{Tree: s.tree.Name, Partition: partition, DN: rerr.DN, SourceID: id, Kind: kind, Code: rerr.Code,
+	return sink.Reject(contract.Reject{Tree: s.tree.Name, Partition: partition, DN: rerr.DN, SourceID: id, Kind: kind, Code: rerr.Code,
 		Reason: rerr.Reason, Detail: fmt.Sprintf("ldif line %d", rerr.Line)})
 }

@@ -45,8 +45,8 @@ import (
 	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 	"github.com/otds-highspot/otds-highspot/extract/otdsrest/restconf"
 	"github.com/otds-highspot/otds-highspot/internal/config/section"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/retry"
 )
 
@@ -475,7 +475,7 @@ func (o *object) dn(a attrs) string {
 
 // header builds the entry header of a REST object: partition from
 // userPartitionID (REST gives it directly; the DN may be a pseudo-DN).
-func (s *Source) header(o *object, a attrs, kind string) (entry.Header, *records.Reject) {
+func (s *Source) header(o *object, a attrs, kind string) (entry.Header, *contract.Reject) {
 	h := entry.Header{DN: o.dn(a), Partition: o.UserPartitionID, SourceID: o.UUID}
 	if v := a.get(s.tree.Attributes["uuid"]); len(v) > 0 && len(v[0]) > 0 {
 		h.SourceID = string(v[0])
@@ -483,11 +483,11 @@ func (s *Source) header(o *object, a attrs, kind string) (entry.Header, *records
 	if dn, err := entry.ParseDN(h.DN); err == nil {
 		h.Norm = entry.Norm(dn)
 	} else {
-		return h, &records.Reject{Tree: s.tree.Name, Partition: h.Partition, DN: h.DN, SourceID: h.SourceID, Kind: kind,
+		return h, &contract.Reject{Tree: s.tree.Name, Partition: h.Partition, DN: h.DN, SourceID: h.SourceID, Kind: kind,
 			Code: entry.CodeBadDN, Reason: "the DN (entryDN/location) does not parse: " + err.Error(), Detail: truncate(h.DN, 200)}
 	}
 	if strings.TrimSpace(h.SourceID) == "" {
-		return h, &records.Reject{Tree: s.tree.Name, Partition: h.Partition, DN: h.DN, Kind: kind, Code: entry.CodeMissing,
+		return h, &contract.Reject{Tree: s.tree.Name, Partition: h.Partition, DN: h.DN, Kind: kind, Code: entry.CodeMissing,
 			Reason: "the object has no uuid; it cannot be tracked across runs", Detail: "uuid"}
 	}
 	return h, nil
@@ -553,8 +553,8 @@ func (s *Source) Read(ctx context.Context, sink extract.Sink) error {
 				}
 				h, rej := s.header(o, a, "account")
 				if rej == nil {
-					var acc records.Account
-					var notes []records.Reject
+					var acc contract.Account
+					var notes []contract.Reject
 					if acc, notes, rej = s.mapper.Account(h, a.get); rej == nil {
 						for _, n := range notes {
 							nRej++
@@ -589,8 +589,8 @@ func (s *Source) Read(ctx context.Context, sink extract.Sink) error {
 					return fmt.Errorf("group %s: %w", o.UUID, err)
 				}
 				h, rej := s.header(o, a, "group")
-				var g records.Group
-				var notes []records.Reject
+				var g contract.Group
+				var notes []contract.Reject
 				if rej == nil {
 					g, _, notes, rej = s.mapper.Group(h, a.get)
 				}
@@ -669,7 +669,7 @@ func (s *Source) pages(ctx context.Context, path, partition string, fn func([]ob
 // members pages GET /groups/{uuid}/members and emits one Member per member
 // (memberDN empty, memberSourceID the member's uuid). The answer may list
 // members under "users"/"groups" or "members".
-func (s *Source) members(ctx context.Context, g records.Group, sink extract.Sink) (int64, error) {
+func (s *Source) members(ctx context.Context, g contract.Group, sink extract.Sink) (int64, error) {
 	var n int64
 	cookie := ""
 	for page := 1; ; page++ {

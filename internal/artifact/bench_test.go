@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -66,10 +66,10 @@ var (
 	benchCtry   = []string{"DE", "US", "GB", "FR"}
 )
 
-func (g *benchGen) account(i int) records.Account {
+func (g *benchGen) account(i int) contract.Account {
 	mod := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Minute)
 	part := g.s("partition-", i%7)
-	return records.Account{
+	return contract.Account{
 		Tree:           "acme",
 		Partition:      part,
 		DN:             g.s("cn=user", pad{i, 10, 7}, ",ou=Users,ou=", part, ",ou=IdentityProviders,dc=identity,dc=opentext,dc=net"),
@@ -98,9 +98,9 @@ func (g *benchGen) account(i int) records.Account {
 
 // benchAccount is the same row built with fmt (the original generator), kept
 // to check that the fast generator makes the same rows.
-func benchAccount(i int) records.Account {
+func benchAccount(i int) contract.Account {
 	mod := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Minute)
-	return records.Account{
+	return contract.Account{
 		Tree:           "acme",
 		Partition:      fmt.Sprintf("partition-%d", i%7),
 		DN:             fmt.Sprintf("cn=user%07d,ou=Users,ou=partition-%d,ou=IdentityProviders,dc=identity,dc=opentext,dc=net", i, i%7),
@@ -150,9 +150,9 @@ func writeBenchAccounts(b *testing.B, st store.Store, runID string, rows int) (*
 	env := Env{Store: st, RunID: runID, TempDir: b.TempDir()}
 	s := NewStage(env, "extract.acme")
 	var g benchGen
-	chunk := make([]records.Account, 0, benchChunk)
+	chunk := make([]contract.Account, 0, benchChunk)
 	start, cpu0 := time.Now(), cpuTime()
-	w, err := OpenTable[records.Account](s, records.AccountsSpec)
+	w, err := OpenTable[contract.Account](s, contract.AccountsSpec)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func BenchmarkWriteAccounts(b *testing.B) {
 	b.ReportMetric(peakRSSMB(), "peak_rss_MB")
 }
 
-// BenchmarkReadAccounts reads the 1M rows back into records.Account.
+// BenchmarkReadAccounts reads the 1M rows back into contract.Account.
 func BenchmarkReadAccounts(b *testing.B) {
 	st, err := store.NewFileStore(b.TempDir())
 	if err != nil {
@@ -278,7 +278,7 @@ func BenchmarkReadAccounts(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		var n int
 		var mails int
-		err := ReadTable(ctx, st, m, records.AccountsSpec, func(a records.Account) error {
+		err := ReadTable(ctx, st, m, contract.AccountsSpec, func(a contract.Account) error {
 			n++
 			mails += len(a.Mail)
 			return nil

@@ -16,22 +16,22 @@ import (
 	"github.com/xitongsys/parquet-go-source/local"
 	"github.com/xitongsys/parquet-go/reader"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // writeAccountsFile writes n sample accounts with the real writer and copies
 // the single part file to a local path.
-func writeAccountsFile(t *testing.T, n int) (string, []records.Account) {
+func writeAccountsFile(t *testing.T, n int) (string, []contract.Account) {
 	t.Helper()
 	ctx := context.Background()
 	st := newMemStore()
 	s := NewStage(testEnv(t, st, "20261125T100000Z-aaaa"), "extract.acme")
 	s.SetLimits(Limits{RowGroupRows: 16})
-	w, err := OpenTable[records.Account](s, records.AccountsSpec)
+	w, err := OpenTable[contract.Account](s, contract.AccountsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want []records.Account
+	var want []contract.Account
 	for i := 0; i < n; i++ {
 		a := sampleAccount(i)
 		want = append(want, a)
@@ -100,7 +100,7 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func toX(a records.Account) xAccount {
+func toX(a contract.Account) xAccount {
 	x := xAccount{
 		Tree: a.Tree, Partition: a.Partition, Dn: a.DN, Source_id: a.SourceID, Object_guid: a.ObjectGUID,
 		Modified_at: micros(a.ModifiedAt), Created_at: micros(a.CreatedAt),

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -24,11 +24,11 @@ func TestFileStoreEndToEnd(t *testing.T) {
 	env := Env{Store: st, RunID: "20261125T100000Z-file", TempDir: t.TempDir()}
 	s := NewStage(env, "extract.acme")
 	s.SetLimits(Limits{RowGroupRows: 64, PartRows: 200})
-	w, err := OpenTable[records.Account](s, records.AccountsSpec)
+	w, err := OpenTable[contract.Account](s, contract.AccountsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want []records.Account
+	var want []contract.Account
 	for i := 0; i < 450; i++ {
 		a := sampleAccount(i)
 		want = append(want, a)
@@ -43,7 +43,7 @@ func TestFileStoreEndToEnd(t *testing.T) {
 	if _, err := WriteRunManifest(ctx, env, RunManifest{Stages: []Ref{ref}}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadAll[records.Account](ctx, st, m, records.AccountsSpec)
+	got, err := ReadAll[contract.Account](ctx, st, m, contract.AccountsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}

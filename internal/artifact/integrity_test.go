@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -45,7 +45,7 @@ func publishAccounts(t *testing.T, env Env, rows int) *Manifest {
 	t.Helper()
 	s := NewStage(env, "extract.acme")
 	s.SetLimits(Limits{RowGroupRows: 50})
-	w, err := OpenTable[records.Account](s, records.AccountsSpec)
+	w, err := OpenTable[contract.Account](s, contract.AccountsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func checkModified(t *testing.T, err error, url string, pos int) {
 func TestReadTableDetectsEveryFlippedByte(t *testing.T) {
 	ctx := context.Background()
 	read := func(st store.Store, m *Manifest) error {
-		return ReadTable(ctx, st, m, records.AccountsSpec, func(records.Account) error { return nil })
+		return ReadTable(ctx, st, m, contract.AccountsSpec, func(contract.Account) error { return nil })
 	}
 
 	t.Run("file in place", func(t *testing.T) {
@@ -148,7 +148,7 @@ func TestReadTableDetectsEveryFlippedByte(t *testing.T) {
 	t.Run("untouched part without verify", func(t *testing.T) {
 		st := newMemStore()
 		m := publishAccounts(t, testEnv(t, st, "20261125T100000Z-flip"), 30)
-		if err := ReadTable(ctx, st, m, records.AccountsSpec, func(records.Account) error { return nil }, WithoutVerify()); err != nil {
+		if err := ReadTable(ctx, st, m, contract.AccountsSpec, func(contract.Account) error { return nil }, WithoutVerify()); err != nil {
 			t.Fatalf("untouched part without verify: %v", err)
 		}
 	})

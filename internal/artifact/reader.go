@@ -18,7 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -80,7 +80,7 @@ func readConfigOf(opts []ReadOption) readConfig {
 // fresh T whose strings, slices and maps are copied out of Arrow memory, so fn
 // may keep it. Empty lists and maps read back as nil. An error from fn stops
 // the read and is returned as is.
-func ReadTable[T any](ctx context.Context, st store.Store, m *Manifest, spec records.Spec, fn func(T) error, opts ...ReadOption) error {
+func ReadTable[T any](ctx context.Context, st store.Store, m *Manifest, spec contract.Spec, fn func(T) error, opts ...ReadOption) error {
 	if m == nil {
 		return fmt.Errorf("read table %s: no manifest", spec.Name)
 	}
@@ -112,7 +112,7 @@ func ReadTable[T any](ctx context.Context, st store.Store, m *Manifest, spec rec
 }
 
 // ReadAll reads a whole table into memory (for small tables and tests).
-func ReadAll[T any](ctx context.Context, st store.Store, m *Manifest, spec records.Spec, opts ...ReadOption) ([]T, error) {
+func ReadAll[T any](ctx context.Context, st store.Store, m *Manifest, spec contract.Spec, opts ...ReadOption) ([]T, error) {
 	out := make([]T, 0, m.TableRows(spec.Name))
 	err := ReadTable(ctx, st, m, spec, func(r T) error { out = append(out, r); return nil }, opts...)
 	if err != nil {
@@ -127,7 +127,7 @@ func ReadAll[T any](ctx context.Context, st store.Store, m *Manifest, spec recor
 // resumes its ledger from parts flushed before a crash). A part published
 // and still staged (its staging copy not yet removed) is read once. Parts
 // are read in file-name order (part number, then attempt).
-func ReadParts[T any](ctx context.Context, st store.Store, runID string, spec records.Spec, fn func(T) error, opts ...ReadOption) error {
+func ReadParts[T any](ctx context.Context, st store.Store, runID string, spec contract.Spec, fn func(T) error, opts ...ReadOption) error {
 	prefix, err := TablePrefix(spec.Name, runID)
 	if err != nil {
 		return fmt.Errorf("read parts of %s: %w", spec.Name, err)
@@ -244,7 +244,7 @@ func openPartForRead(ctx context.Context, st store.Store, key string, cfg readCo
 // it). Rows of a modified part may already have reached fn when the
 // mismatch is found; the read then fails, so nothing built from them is
 // published.
-func readPart[T any](ctx context.Context, st store.Store, key string, want *FileEntry, plan *tablePlan, spec records.Spec, cfg readConfig, fn func(T) error) error {
+func readPart[T any](ctx context.Context, st store.Store, key string, want *FileEntry, plan *tablePlan, spec contract.Spec, cfg readConfig, fn func(T) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -288,7 +288,7 @@ func readPart[T any](ctx context.Context, st store.Store, key string, want *File
 // decodePart decodes one Parquet part into fn. The Parquet decoder panics on
 // some corrupt page headers (a nil DataPageHeader); that is turned into an
 // error so that readPart can report the part as modified.
-func decodePart[T any](ctx context.Context, r readerAtSeeker, where string, plan *tablePlan, spec records.Spec, cfg readConfig, fn func(T) error) (err error) {
+func decodePart[T any](ctx context.Context, r readerAtSeeker, where string, plan *tablePlan, spec contract.Spec, cfg readConfig, fn func(T) error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("read table %s: %s: the Parquet decoder failed: %v", spec.Name, where, p)

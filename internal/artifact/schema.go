@@ -14,7 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/parquet/schema"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // Parquet key-value metadata written into every part file.
@@ -76,7 +76,7 @@ func stringMap(item arrow.DataType) *arrow.MapType {
 // planFor reflects over T's `parquet` tags. Column order is field order;
 // fields tagged `parquet:"-"` are skipped; an untagged exported field is an
 // error (so a new field is never silently dropped).
-func planFor[T any](spec records.Spec) (*tablePlan, error) {
+func planFor[T any](spec contract.Spec) (*tablePlan, error) {
 	typ := reflect.TypeFor[T]()
 	if typ.Kind() != reflect.Struct {
 		return nil, fmt.Errorf("table %s: row type %s is not a struct", spec.Name, typ)
@@ -125,7 +125,7 @@ func planFor[T any](spec records.Spec) (*tablePlan, error) {
 		case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String && t.Elem().Kind() == reflect.Slice && t.Elem().Elem().Kind() == reflect.String:
 			c.kind, dt = kMapStrings, stringMap(stringList())
 		default:
-			return nil, fmt.Errorf("table %s: field %s.%s has unsupported type %s (see internal/records for the supported types)", spec.Name, typ.Name(), f.Name, t)
+			return nil, fmt.Errorf("table %s: field %s.%s has unsupported type %s (see internal/contract for the supported types)", spec.Name, typ.Name(), f.Name, t)
 		}
 		// Named types (type Status string) must have the exact layout we cast to.
 		if !plainLayout(f.Type, c.kind) {

@@ -19,7 +19,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -89,7 +88,7 @@ type Stage struct {
 
 // tableState is what a Stage knows about one table.
 type tableState struct {
-	spec     records.Spec
+	spec     contract.Spec
 	parts    []*partFile
 	nextPart int
 	closer   func() error // closes the open writer; nil once closed
@@ -303,7 +302,7 @@ func (s *Stage) PutBlob(ctx context.Context, name string, data []byte) (FileEntr
 }
 
 // registerTable reserves a table in the stage for one writer.
-func (s *Stage) registerTable(spec records.Spec, closer func() error) (*tableState, Limits, memory.Allocator, error) {
+func (s *Stage) registerTable(spec contract.Spec, closer func() error) (*tableState, Limits, memory.Allocator, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.usable(); err != nil {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 func testEnv(t testing.TB, st *memStore, runID string) Env {
@@ -32,8 +32,8 @@ func ptrTime(t time.Time) *time.Time { return &t }
 
 // sampleAccount makes a varied account row; i selects which optional parts
 // are present so nulls, empty lists and maps all occur.
-func sampleAccount(i int) records.Account {
-	a := records.Account{
+func sampleAccount(i int) contract.Account {
+	a := contract.Account{
 		Tree:      "acme",
 		Partition: fmt.Sprintf("p%d", i%3),
 		DN:        fmt.Sprintf("cn=user%d,ou=Users,ou=p%d,dc=acme,dc=com", i, i%3),
@@ -81,11 +81,11 @@ func TestRoundTripAccounts(t *testing.T) {
 			s := NewStage(testEnv(t, st, "20261125T100000Z-aaaa"), "extract.acme")
 			s.SetLimits(tc.limits)
 			s.SetAllocator(mem)
-			w, err := OpenTable[records.Account](s, records.AccountsSpec)
+			w, err := OpenTable[contract.Account](s, contract.AccountsSpec)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var want []records.Account
+			var want []contract.Account
 			for i := 0; i < tc.rows; i++ {
 				a := sampleAccount(i)
 				want = append(want, a)
@@ -118,7 +118,7 @@ func TestRoundTripAccounts(t *testing.T) {
 			if ref2 != ref {
 				t.Errorf("ReadManifest ref = %+v, want %+v", ref2, ref)
 			}
-			got, err := ReadAll[records.Account](ctx, st, m2, records.AccountsSpec, WithAllocator(mem), WithBatchRows(77))
+			got, err := ReadAll[contract.Account](ctx, st, m2, contract.AccountsSpec, WithAllocator(mem), WithBatchRows(77))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -157,7 +157,7 @@ func TestAllTypesRoundTrip(t *testing.T) {
 	st := newMemStore()
 	s := NewStage(testEnv(t, st, "20261125-x"), "transform")
 	s.SetAllocator(mem)
-	spec := records.Spec{Name: "all_types", Version: 3}
+	spec := contract.Spec{Name: "all_types", Version: 3}
 	w, err := OpenTable[allTypes](s, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +205,7 @@ func TestAllTypesRoundTrip(t *testing.T) {
 		t.Errorf("time = %v, want %v", got2[0].T, want)
 	}
 	// A reader with a newer schema version refuses the table.
-	err = ReadTable(ctx, st, m, records.Spec{Name: "all_types", Version: 4}, func(allTypes) error { return nil })
+	err = ReadTable(ctx, st, m, contract.Spec{Name: "all_types", Version: 4}, func(allTypes) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "version 3") {
 		t.Errorf("version mismatch error = %v, want one naming version 3", err)
 	}
@@ -222,7 +222,7 @@ func TestUnsupportedRowTypes(t *testing.T) {
 		A string `parquet:"a"`
 		B string `parquet:"a"`
 	}
-	spec := records.Spec{Name: "x", Version: 1}
+	spec := contract.Spec{Name: "x", Version: 1}
 	for name, f := range map[string]func() error{
 		"untagged": func() error { _, err := planFor[untagged](spec); return err },
 		"bad type": func() error { _, err := planFor[badType](spec); return err },
@@ -244,11 +244,11 @@ func TestCommitTwiceFails(t *testing.T) {
 	env := testEnv(t, st, "20261125T100000Z-aaaa")
 	for i := 0; i < 2; i++ {
 		s := NewStage(env, "transform")
-		w, err := OpenTable[records.Reject](s, records.RejectsSpec)
+		w, err := OpenTable[contract.Reject](s, contract.RejectsSpec)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = w.Write(records.Reject{Tree: "a"})
+		_ = w.Write(contract.Reject{Tree: "a"})
 		_, _, err = s.Commit(ctx)
 		if i == 0 && err != nil {
 			t.Fatal(err)
@@ -267,16 +267,16 @@ func TestCrashedStageIsNotPublished(t *testing.T) {
 	st := newMemStore()
 	// Run 1 publishes transform.
 	s1 := NewStage(testEnv(t, st, "20261124T100000Z-aaaa"), "transform")
-	w1, _ := OpenTable[records.Reject](s1, records.RejectsSpec)
-	_ = w1.Write(records.Reject{Tree: "one"})
+	w1, _ := OpenTable[contract.Reject](s1, contract.RejectsSpec)
+	_ = w1.Write(contract.Reject{Tree: "one"})
 	ref1, _, err := s1.Commit(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Run 2 uploads a part (Flush) and then "crashes": no Commit.
 	s2 := NewStage(testEnv(t, st, "20261125T100000Z-bbbb"), "transform")
-	w2, _ := OpenTable[records.Reject](s2, records.RejectsSpec)
-	_ = w2.Write(records.Reject{Tree: "two"})
+	w2, _ := OpenTable[contract.Reject](s2, contract.RejectsSpec)
+	_ = w2.Write(contract.Reject{Tree: "two"})
 	if err := w2.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestCrashedStageIsNotPublished(t *testing.T) {
 	}
 	// The ledger can still be read from the flushed part.
 	var got []string
-	err = ReadParts(ctx, st, "20261125T100000Z-bbbb", records.RejectsSpec, func(r records.Reject) error {
+	err = ReadParts(ctx, st, "20261125T100000Z-bbbb", contract.RejectsSpec, func(r contract.Reject) error {
 		got = append(got, r.Tree)
 		return nil
 	})
@@ -317,13 +317,13 @@ func TestFlushThenCommitListsAllParts(t *testing.T) {
 	ctx := context.Background()
 	st := newMemStore()
 	s := NewStage(testEnv(t, st, "20261125T100000Z-aaaa"), "apply")
-	w, err := OpenTable[records.LoadResult](s, records.LoadResultsSpec)
+	w, err := OpenTable[contract.LoadResult](s, contract.LoadResultsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	for i := 0; i < 5; i++ {
-		if err := w.Write(records.LoadResult{ChangeID: fmt.Sprint(i), Status: records.StatusApplied, At: at}); err != nil {
+		if err := w.Write(contract.LoadResult{ChangeID: fmt.Sprint(i), Status: contract.StatusApplied, At: at}); err != nil {
 			t.Fatal(err)
 		}
 		if i%2 == 1 {
@@ -345,7 +345,7 @@ func TestFlushThenCommitListsAllParts(t *testing.T) {
 	if got, want := len(m.Tables["load_results"].Files), 3; got != want {
 		t.Errorf("parts = %d, want %d", got, want)
 	}
-	rows, err := ReadAll[records.LoadResult](ctx, st, m, records.LoadResultsSpec)
+	rows, err := ReadAll[contract.LoadResult](ctx, st, m, contract.LoadResultsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,9 +434,9 @@ func TestCommitCutShortIsRolledForward(t *testing.T) {
 	env.Store = broken
 	s := NewStage(env, "transform")
 	s.SetLimits(Limits{RowGroupRows: 2, PartRows: 2})
-	w, _ := OpenTable[records.Reject](s, records.RejectsSpec)
+	w, _ := OpenTable[contract.Reject](s, contract.RejectsSpec)
 	for i := range 6 {
-		_ = w.Write(records.Reject{Tree: fmt.Sprint(i)})
+		_ = w.Write(contract.Reject{Tree: fmt.Sprint(i)})
 	}
 	if _, _, err := s.Commit(ctx); err == nil {
 		t.Fatal("commit with a failing copy succeeded")
@@ -468,7 +468,7 @@ func TestCommitCutShortIsRolledForward(t *testing.T) {
 			t.Errorf("part %s in the prefix is not listed", k)
 		}
 	}
-	rows, err := ReadAll[records.Reject](ctx, mem, m, records.RejectsSpec)
+	rows, err := ReadAll[contract.Reject](ctx, mem, m, contract.RejectsSpec)
 	if err != nil || len(rows) != 6 {
 		t.Errorf("read the rolled-forward table: %d rows, %v; want 6", len(rows), err)
 	}
@@ -490,11 +490,11 @@ func TestReadSomeColumns(t *testing.T) {
 	st := newMemStore()
 	s := NewStage(testEnv(t, st, "20261125T100000Z-cols"), "extract.acme")
 	s.SetLimits(Limits{RowGroupRows: 64})
-	w, err := OpenTable[records.Account](s, records.AccountsSpec)
+	w, err := OpenTable[contract.Account](s, contract.AccountsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var all []records.Account
+	var all []contract.Account
 	for i := 0; i < 300; i++ {
 		all = append(all, sampleAccount(i))
 		if err := w.Write(all[i]); err != nil {
@@ -507,23 +507,23 @@ func TestReadSomeColumns(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		read func(mem memory.Allocator) ([]records.Account, error)
-		want func(records.Account) records.Account
+		read func(mem memory.Allocator) ([]contract.Account, error)
+		want func(contract.Account) contract.Account
 	}{
-		{"narrow row type", func(mem memory.Allocator) ([]records.Account, error) {
-			keys, err := ReadAll[accountKeys](ctx, st, m, records.AccountsSpec, WithAllocator(mem), WithBatchRows(50))
-			out := make([]records.Account, len(keys))
+		{"narrow row type", func(mem memory.Allocator) ([]contract.Account, error) {
+			keys, err := ReadAll[accountKeys](ctx, st, m, contract.AccountsSpec, WithAllocator(mem), WithBatchRows(50))
+			out := make([]contract.Account, len(keys))
 			for i, k := range keys {
-				out[i] = records.Account{Tree: k.Tree, SourceID: k.SourceID, DN: k.DN}
+				out[i] = contract.Account{Tree: k.Tree, SourceID: k.SourceID, DN: k.DN}
 			}
 			return out, err
-		}, func(a records.Account) records.Account {
-			return records.Account{Tree: a.Tree, SourceID: a.SourceID, DN: a.DN}
+		}, func(a contract.Account) contract.Account {
+			return contract.Account{Tree: a.Tree, SourceID: a.SourceID, DN: a.DN}
 		}},
-		{"Columns", func(mem memory.Allocator) ([]records.Account, error) {
-			return ReadAll[records.Account](ctx, st, m, records.AccountsSpec, WithAllocator(mem), Columns("mail", "modified_at", "extra", "dn"))
-		}, func(a records.Account) records.Account {
-			return records.Account{DN: a.DN, Mail: a.Mail, ModifiedAt: a.ModifiedAt, Extra: a.Extra}
+		{"Columns", func(mem memory.Allocator) ([]contract.Account, error) {
+			return ReadAll[contract.Account](ctx, st, m, contract.AccountsSpec, WithAllocator(mem), Columns("mail", "modified_at", "extra", "dn"))
+		}, func(a contract.Account) contract.Account {
+			return contract.Account{DN: a.DN, Mail: a.Mail, ModifiedAt: a.ModifiedAt, Extra: a.Extra}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -544,7 +544,7 @@ func TestReadSomeColumns(t *testing.T) {
 		})
 	}
 	for _, cols := range [][]string{{"no_such_column"}, {}} {
-		_, err := ReadAll[records.Account](ctx, st, m, records.AccountsSpec, Columns(cols...))
+		_, err := ReadAll[contract.Account](ctx, st, m, contract.AccountsSpec, Columns(cols...))
 		if err == nil {
 			t.Errorf("Columns(%q): got no error, want one", cols)
 		}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/parquet/file"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // TestDictionaryOnlyForRepeatedColumns checks the per-column encoding choice:
@@ -19,7 +19,7 @@ func TestDictionaryOnlyForRepeatedColumns(t *testing.T) {
 	ctx := context.Background()
 	st := newMemStore()
 	s := NewStage(testEnv(t, st, "20261125T100000Z-aaaa"), "extract.acme")
-	w, err := OpenTable[records.Account](s, records.AccountsSpec)
+	w, err := OpenTable[contract.Account](s, contract.AccountsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestReadRowsAreIndependent(t *testing.T) {
 	ctx := context.Background()
 	st := newMemStore()
 	s := NewStage(testEnv(t, st, "20261125T100000Z-aaaa"), "extract.acme")
-	w, err := OpenTable[records.Account](s, records.AccountsSpec)
+	w, err := OpenTable[contract.Account](s, contract.AccountsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestReadRowsAreIndependent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := ReadAll[records.Account](ctx, st, m, records.AccountsSpec)
+	rows, err := ReadAll[contract.Account](ctx, st, m, contract.AccountsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,14 +123,14 @@ func TestRowGroupsSpanBatches(t *testing.T) {
 	st := newMemStore()
 	s := NewStage(testEnv(t, st, "20261125T100000Z-aaaa"), "apply")
 	s.SetLimits(Limits{RowGroupRows: 20000})
-	w, err := OpenTable[records.LoadResult](s, records.LoadResultsSpec)
+	w, err := OpenTable[contract.LoadResult](s, contract.LoadResultsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const n = 50000
 	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	for i := 0; i < n; i++ {
-		if err := w.Write(records.LoadResult{ChangeID: fmt.Sprint(i), Status: records.StatusApplied, At: at}); err != nil {
+		if err := w.Write(contract.LoadResult{ChangeID: fmt.Sprint(i), Status: contract.StatusApplied, At: at}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -151,7 +151,7 @@ func TestRowGroupsSpanBatches(t *testing.T) {
 		t.Errorf("row group sizes = %v, want %v", got, want)
 	}
 	i := 0
-	err = ReadTable(ctx, st, m, records.LoadResultsSpec, func(r records.LoadResult) error {
+	err = ReadTable(ctx, st, m, contract.LoadResultsSpec, func(r contract.LoadResult) error {
 		if r.ChangeID != fmt.Sprint(i) {
 			return fmt.Errorf("row %d: change id %q", i, r.ChangeID)
 		}

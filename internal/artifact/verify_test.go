@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
 // publishRun commits a transform stage with a table and a blob, then a run
@@ -19,12 +18,12 @@ func publishRun(t *testing.T, st *memStore, runID string, rows int) (Ref, *Manif
 	env := testEnv(t, st, runID)
 	s := NewStage(env, "transform")
 	s.SetLimits(Limits{RowGroupRows: 10, PartRows: 20})
-	w, err := OpenTable[records.PersonLink](s, records.PersonLinksSpec)
+	w, err := OpenTable[contract.PersonLink](s, contract.PersonLinksSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < rows; i++ {
-		if err := w.Write(records.PersonLink{AccountKey: "k", PersonID: "p", Rule: "email"}); err != nil {
+		if err := w.Write(contract.PersonLink{AccountKey: "k", PersonID: "p", Rule: "email"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -118,8 +117,8 @@ func TestListAndShowRuns(t *testing.T) {
 	// Run 2: a blocked plan and no run manifest yet.
 	s := NewStage(testEnv(t, st, "20261125T100000Z-cccc"), "plan")
 	s.SetStatus(StatusBlocked)
-	w, _ := OpenTable[records.Change](s, records.ChangesSpec)
-	_ = w.Write(records.Change{ChangeID: "c1"})
+	w, _ := OpenTable[contract.Change](s, contract.ChangesSpec)
+	_ = w.Write(contract.Change{ChangeID: "c1"})
 	if _, _, err := s.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +165,7 @@ func TestStageRejectsBadNames(t *testing.T) {
 		{"20261125/x", "transform"},
 	} {
 		s := NewStage(testEnv(t, st, tc.run), contract.Stage(tc.stage))
-		if _, err := OpenTable[records.Reject](s, records.RejectsSpec); err == nil {
+		if _, err := OpenTable[contract.Reject](s, contract.RejectsSpec); err == nil {
 			t.Errorf("OpenTable with run %q stage %q succeeded", tc.run, tc.stage)
 		}
 		if _, _, err := s.Commit(ctx); err == nil {
@@ -176,8 +175,8 @@ func TestStageRejectsBadNames(t *testing.T) {
 	// Local scratch files are gone after Commit.
 	env := testEnv(t, st, "20261125T100000Z-aaaa")
 	s := NewStage(env, "transform")
-	w, _ := OpenTable[records.Reject](s, records.RejectsSpec)
-	_ = w.Write(records.Reject{})
+	w, _ := OpenTable[contract.Reject](s, contract.RejectsSpec)
+	_ = w.Write(contract.Reject{})
 	if _, _, err := s.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // TableWriter streams rows of T into part files of one table. Rows are
@@ -29,7 +29,7 @@ import (
 type TableWriter[T any] struct {
 	stage  *Stage
 	ts     *tableState
-	spec   records.Spec
+	spec   contract.Spec
 	plan   *tablePlan
 	limits Limits
 	mem    memory.Allocator
@@ -78,7 +78,7 @@ func (w *hashWriter) Write(p []byte) (int, error) {
 // OpenTable opens a streaming writer for spec's table in this stage. Rows are
 // buffered to a row group (default 65536 rows) and written to a local temp
 // Parquet file; files roll over at a size limit.
-func OpenTable[T any](s *Stage, spec records.Spec) (*TableWriter[T], error) {
+func OpenTable[T any](s *Stage, spec contract.Spec) (*TableWriter[T], error) {
 	plan, err := planFor[T](spec)
 	if err != nil {
 		return nil, fmt.Errorf("open table %s: %w", spec.Name, err)

@@ -3,8 +3,6 @@ package contract
 import (
 	"strings"
 	"sync"
-
-	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
 // Field is one entry of the attribute vocabulary: a logical name and how
@@ -31,10 +29,10 @@ type Field struct {
 	// Raw is the accounts column holding the raw values as read; nil for an
 	// account field without a column of its own: it is stored in
 	// Account.Extra[Name].
-	Raw func(*records.Account) *[]string
+	Raw func(*Account) *[]string
 	// Missing overrides "no non-blank raw value" for fields that are not
 	// list columns (guid, modified, created).
-	Missing func(*records.Account) bool
+	Missing func(*Account) bool
 	// Values says which value rule extract applies to each raw value.
 	Values Values
 
@@ -42,7 +40,7 @@ type Field struct {
 	Normalize Normalize
 	// Norm is the accounts_normalized column holding the normalized value;
 	// nil stores it in AccountNormalized.Attributes[Name].
-	Norm func(*records.AccountNormalized) *string
+	Norm func(*AccountNormalized) *string
 
 	// Label is the name of the survivor value on the person (persons.source_of
 	// key and the label explain prints); "" when the field has no column on
@@ -50,7 +48,7 @@ type Field struct {
 	// attributes.<Name> like every other attribute.
 	Label string
 	// Person is the persons column holding the survivor value (with Label).
-	Person func(*records.Person) *string
+	Person func(*Person) *string
 
 	// Policy exposes the field to policy expressions as person.<Name>.
 	Policy *PolicyField
@@ -107,7 +105,7 @@ const (
 )
 
 // RawValues returns the raw values of f on a.
-func (f *Field) RawValues(a *records.Account) []string {
+func (f *Field) RawValues(a *Account) []string {
 	if f.Raw != nil {
 		return *f.Raw(a)
 	}
@@ -115,7 +113,7 @@ func (f *Field) RawValues(a *records.Account) []string {
 }
 
 // SetRaw stores raw values of f on a.
-func (f *Field) SetRaw(a *records.Account, v []string) {
+func (f *Field) SetRaw(a *Account, v []string) {
 	if f.Raw != nil {
 		*f.Raw(a) = v
 		return
@@ -132,7 +130,7 @@ func (f *Field) SetRaw(a *records.Account, v []string) {
 
 // IsMissing reports whether a carries no value of f (blank values count
 // as none), as the null-rate checks and required_attributes see it.
-func (f *Field) IsMissing(a *records.Account) bool {
+func (f *Field) IsMissing(a *Account) bool {
 	if f.Missing != nil {
 		return f.Missing(a)
 	}
@@ -145,7 +143,7 @@ func (f *Field) IsMissing(a *records.Account) bool {
 }
 
 // NormValue returns the normalized value of f on a.
-func (f *Field) NormValue(a *records.AccountNormalized) string {
+func (f *Field) NormValue(a *AccountNormalized) string {
 	if f.Norm != nil {
 		return *f.Norm(a)
 	}
@@ -154,7 +152,7 @@ func (f *Field) NormValue(a *records.AccountNormalized) string {
 
 // SetNorm stores the normalized value of f on a ("" stores nothing in
 // Attributes).
-func (f *Field) SetNorm(a *records.AccountNormalized, v string) {
+func (f *Field) SetNorm(a *AccountNormalized, v string) {
 	if f.Norm != nil {
 		*f.Norm(a) = v
 		return
@@ -170,7 +168,7 @@ func (f *Field) SetNorm(a *records.AccountNormalized, v string) {
 
 // StringValue is f on p as text: its persons column, else a string policy
 // getter (email: the primary address, case-folded), else attributes.<Name>.
-func (f *Field) StringValue(p *records.Person) string {
+func (f *Field) StringValue(p *Person) string {
 	if f.Person == nil && f.Policy != nil && f.Policy.Get != nil {
 		if s, ok := f.Policy.Get(p).(string); ok {
 			return s
@@ -180,7 +178,7 @@ func (f *Field) StringValue(p *records.Person) string {
 }
 
 // PersonValue returns the survivor value of f on p.
-func (f *Field) PersonValue(p *records.Person) string {
+func (f *Field) PersonValue(p *Person) string {
 	if f.Person != nil {
 		return *f.Person(p)
 	}
@@ -192,70 +190,70 @@ func builtin() []Field {
 	str := &PolicyField{}
 	ident := &PolicyField{Identity: true}
 	return []Field{
-		{Name: "login", Attr: "cn", Checked: true, Raw: func(a *records.Account) *[]string { return &a.Login },
-			Normalize: NormFirst, Norm: func(a *records.AccountNormalized) *string { return &a.Login }},
-		{Name: "mail", Attr: "mail", Checked: true, Values: ValuesEmail, Raw: func(a *records.Account) *[]string { return &a.Mail },
-			Normalize: NormCustom, Norm: func(a *records.AccountNormalized) *string { return &a.PrimaryEmail },
-			Label: "primary_email", Person: func(p *records.Person) *string { return &p.PrimaryEmail }},
-		{Name: "given_name", Attr: "givenName", Checked: true, Raw: func(a *records.Account) *[]string { return &a.GivenName },
-			Normalize: NormFirst, Norm: func(a *records.AccountNormalized) *string { return &a.GivenName },
-			Label: "given_name", Person: func(p *records.Person) *string { return &p.GivenName }, Policy: ident, Profile: true},
-		{Name: "surname", Attr: "sn", Checked: true, Raw: func(a *records.Account) *[]string { return &a.Surname },
-			Normalize: NormFirst, Norm: func(a *records.AccountNormalized) *string { return &a.Surname },
-			Label: "surname", Person: func(p *records.Person) *string { return &p.Surname }, Policy: ident, Profile: true},
-		{Name: "display_name", Attr: "displayName", Checked: true, Raw: func(a *records.Account) *[]string { return &a.DisplayName },
-			Normalize: NormFirst, Norm: func(a *records.AccountNormalized) *string { return &a.DisplayName },
-			Label: "display_name", Person: func(p *records.Person) *string { return &p.DisplayName }, Policy: ident, Profile: true},
-		{Name: "employee_id", Attr: "employeeNumber", Checked: true, Raw: func(a *records.Account) *[]string { return &a.EmployeeID },
-			Normalize: NormFirst, Norm: func(a *records.AccountNormalized) *string { return &a.EmployeeID },
-			Label: "employee_id", Person: func(p *records.Person) *string { return &p.EmployeeID }, Policy: ident},
-		{Name: "title", Attr: "title", Checked: true, Raw: func(a *records.Account) *[]string { return &a.Title },
-			Normalize: NormFirst, Norm: func(a *records.AccountNormalized) *string { return &a.Title },
-			Label: "title", Person: func(p *records.Person) *string { return &p.Title }, Policy: str, Profile: true},
-		{Name: "department", Attr: "oTDepartment", Checked: true, Raw: func(a *records.Account) *[]string { return &a.Department },
-			Normalize: NormFirst, Norm: func(a *records.AccountNormalized) *string { return &a.Department },
-			Label: "department", Person: func(p *records.Person) *string { return &p.Department }, Policy: str},
-		{Name: "company", Attr: "oTCompany", Checked: true, Raw: func(a *records.Account) *[]string { return &a.Company },
-			Normalize: NormFirst, Norm: func(a *records.AccountNormalized) *string { return &a.Company },
-			Label: "company", Person: func(p *records.Person) *string { return &p.Company }, Policy: str},
-		{Name: "country", Attr: "c", Checked: true, Raw: func(a *records.Account) *[]string { return &a.Country },
-			Normalize: NormFirst, Norm: func(a *records.AccountNormalized) *string { return &a.Country },
-			Label: "country", Person: func(p *records.Person) *string { return &p.Country }, Policy: str},
-		{Name: "city", Attr: "l", Checked: true, Raw: func(a *records.Account) *[]string { return &a.City }},
-		{Name: "manager", Attr: "manager", Checked: true, Values: ValuesDN, Raw: func(a *records.Account) *[]string { return &a.Manager },
-			Normalize: NormCustom, Norm: func(a *records.AccountNormalized) *string { return &a.ManagerDN }},
-		{Name: "external_id", Attr: "oTExternalID3", Checked: true, Raw: func(a *records.Account) *[]string { return &a.ExternalID }},
-		{Name: "disabled", Attr: "ds-pwp-account-disabled", Checked: true, Raw: func(a *records.Account) *[]string { return &a.Disabled }},
-		{Name: "locked", Attr: "accountLockedOut", Checked: true, Raw: func(a *records.Account) *[]string { return &a.Locked }},
-		{Name: "service_account", Attr: "oTExtraAttr9", Checked: true, Raw: func(a *records.Account) *[]string { return &a.ServiceAccount }},
-		{Name: "member_of", Attr: "oTMemberOf", Checked: true, Values: ValuesDN, Raw: func(a *records.Account) *[]string { return &a.MemberOf }},
+		{Name: "login", Attr: "cn", Checked: true, Raw: func(a *Account) *[]string { return &a.Login },
+			Normalize: NormFirst, Norm: func(a *AccountNormalized) *string { return &a.Login }},
+		{Name: "mail", Attr: "mail", Checked: true, Values: ValuesEmail, Raw: func(a *Account) *[]string { return &a.Mail },
+			Normalize: NormCustom, Norm: func(a *AccountNormalized) *string { return &a.PrimaryEmail },
+			Label: "primary_email", Person: func(p *Person) *string { return &p.PrimaryEmail }},
+		{Name: "given_name", Attr: "givenName", Checked: true, Raw: func(a *Account) *[]string { return &a.GivenName },
+			Normalize: NormFirst, Norm: func(a *AccountNormalized) *string { return &a.GivenName },
+			Label: "given_name", Person: func(p *Person) *string { return &p.GivenName }, Policy: ident, Profile: true},
+		{Name: "surname", Attr: "sn", Checked: true, Raw: func(a *Account) *[]string { return &a.Surname },
+			Normalize: NormFirst, Norm: func(a *AccountNormalized) *string { return &a.Surname },
+			Label: "surname", Person: func(p *Person) *string { return &p.Surname }, Policy: ident, Profile: true},
+		{Name: "display_name", Attr: "displayName", Checked: true, Raw: func(a *Account) *[]string { return &a.DisplayName },
+			Normalize: NormFirst, Norm: func(a *AccountNormalized) *string { return &a.DisplayName },
+			Label: "display_name", Person: func(p *Person) *string { return &p.DisplayName }, Policy: ident, Profile: true},
+		{Name: "employee_id", Attr: "employeeNumber", Checked: true, Raw: func(a *Account) *[]string { return &a.EmployeeID },
+			Normalize: NormFirst, Norm: func(a *AccountNormalized) *string { return &a.EmployeeID },
+			Label: "employee_id", Person: func(p *Person) *string { return &p.EmployeeID }, Policy: ident},
+		{Name: "title", Attr: "title", Checked: true, Raw: func(a *Account) *[]string { return &a.Title },
+			Normalize: NormFirst, Norm: func(a *AccountNormalized) *string { return &a.Title },
+			Label: "title", Person: func(p *Person) *string { return &p.Title }, Policy: str, Profile: true},
+		{Name: "department", Attr: "oTDepartment", Checked: true, Raw: func(a *Account) *[]string { return &a.Department },
+			Normalize: NormFirst, Norm: func(a *AccountNormalized) *string { return &a.Department },
+			Label: "department", Person: func(p *Person) *string { return &p.Department }, Policy: str},
+		{Name: "company", Attr: "oTCompany", Checked: true, Raw: func(a *Account) *[]string { return &a.Company },
+			Normalize: NormFirst, Norm: func(a *AccountNormalized) *string { return &a.Company },
+			Label: "company", Person: func(p *Person) *string { return &p.Company }, Policy: str},
+		{Name: "country", Attr: "c", Checked: true, Raw: func(a *Account) *[]string { return &a.Country },
+			Normalize: NormFirst, Norm: func(a *AccountNormalized) *string { return &a.Country },
+			Label: "country", Person: func(p *Person) *string { return &p.Country }, Policy: str},
+		{Name: "city", Attr: "l", Checked: true, Raw: func(a *Account) *[]string { return &a.City }},
+		{Name: "manager", Attr: "manager", Checked: true, Values: ValuesDN, Raw: func(a *Account) *[]string { return &a.Manager },
+			Normalize: NormCustom, Norm: func(a *AccountNormalized) *string { return &a.ManagerDN }},
+		{Name: "external_id", Attr: "oTExternalID3", Checked: true, Raw: func(a *Account) *[]string { return &a.ExternalID }},
+		{Name: "disabled", Attr: "ds-pwp-account-disabled", Checked: true, Raw: func(a *Account) *[]string { return &a.Disabled }},
+		{Name: "locked", Attr: "accountLockedOut", Checked: true, Raw: func(a *Account) *[]string { return &a.Locked }},
+		{Name: "service_account", Attr: "oTExtraAttr9", Checked: true, Raw: func(a *Account) *[]string { return &a.ServiceAccount }},
+		{Name: "member_of", Attr: "oTMemberOf", Checked: true, Values: ValuesDN, Raw: func(a *Account) *[]string { return &a.MemberOf }},
 		{Name: "member", Kind: KindGroup, Attr: "oTMember"},
 		{Name: "group_name", Kind: KindGroup, Attr: "cn"},
 		{Name: "description", Kind: KindGroup, Attr: "description"},
-		{Name: "guid", Kind: KindEntry, Attr: "oTObjectGUID", Checked: true, Missing: func(a *records.Account) bool { return a.ObjectGUID == "" }},
+		{Name: "guid", Kind: KindEntry, Attr: "oTObjectGUID", Checked: true, Missing: func(a *Account) bool { return a.ObjectGUID == "" }},
 		{Name: "uuid", Kind: KindEntry, Attr: "entryUUID"},
-		{Name: "modified", Kind: KindEntry, Attr: "modifyTimestamp", Checked: true, Missing: func(a *records.Account) bool { return a.ModifiedAt == nil }},
-		{Name: "created", Kind: KindEntry, Attr: "createTimestamp", Checked: true, Missing: func(a *records.Account) bool { return a.CreatedAt == nil }},
+		{Name: "modified", Kind: KindEntry, Attr: "modifyTimestamp", Checked: true, Missing: func(a *Account) bool { return a.ModifiedAt == nil }},
+		{Name: "created", Kind: KindEntry, Attr: "createTimestamp", Checked: true, Missing: func(a *Account) bool { return a.CreatedAt == nil }},
 		// set by transform rules, not read from the directory
-		{Name: "status", Kind: KindDerived, Normalize: NormStatus, Norm: func(a *records.AccountNormalized) *string { return &a.Status },
-			Label: "status", Person: func(p *records.Person) *string { return &p.Status }, Policy: str},
-		{Name: "role", Kind: KindDerived, Normalize: NormDerived, Norm: func(a *records.AccountNormalized) *string { return &a.Role },
-			Label: "role", Person: func(p *records.Person) *string { return &p.Role }, Policy: str},
-		{Name: "region", Kind: KindDerived, Normalize: NormDerived, Norm: func(a *records.AccountNormalized) *string { return &a.Region },
-			Label: "region", Person: func(p *records.Person) *string { return &p.Region }, Policy: str},
-		{Name: "business_unit", Kind: KindDerived, Normalize: NormDerived, Norm: func(a *records.AccountNormalized) *string { return &a.BusinessUnit },
-			Label: "business_unit", Person: func(p *records.Person) *string { return &p.BusinessUnit }, Policy: str},
-		{Name: "territory", Kind: KindDerived, Normalize: NormDerived, Norm: func(a *records.AccountNormalized) *string { return &a.Territory },
-			Label: "territory", Person: func(p *records.Person) *string { return &p.Territory }, Policy: str},
+		{Name: "status", Kind: KindDerived, Normalize: NormStatus, Norm: func(a *AccountNormalized) *string { return &a.Status },
+			Label: "status", Person: func(p *Person) *string { return &p.Status }, Policy: str},
+		{Name: "role", Kind: KindDerived, Normalize: NormDerived, Norm: func(a *AccountNormalized) *string { return &a.Role },
+			Label: "role", Person: func(p *Person) *string { return &p.Role }, Policy: str},
+		{Name: "region", Kind: KindDerived, Normalize: NormDerived, Norm: func(a *AccountNormalized) *string { return &a.Region },
+			Label: "region", Person: func(p *Person) *string { return &p.Region }, Policy: str},
+		{Name: "business_unit", Kind: KindDerived, Normalize: NormDerived, Norm: func(a *AccountNormalized) *string { return &a.BusinessUnit },
+			Label: "business_unit", Person: func(p *Person) *string { return &p.BusinessUnit }, Policy: str},
+		{Name: "territory", Kind: KindDerived, Normalize: NormDerived, Norm: func(a *AccountNormalized) *string { return &a.Territory },
+			Label: "territory", Person: func(p *Person) *string { return &p.Territory }, Policy: str},
 		// person-level fields of the policy environment
-		{Name: "person_id", Kind: KindDerived, Policy: &PolicyField{Identity: true, Get: func(p *records.Person) any { return p.PersonID }}},
-		{Name: "email", Kind: KindDerived, Policy: &PolicyField{Identity: true, Get: func(p *records.Person) any { return strings.ToLower(p.PrimaryEmail) }}, Profile: true},
-		{Name: "emails", Kind: KindDerived, Policy: &PolicyField{Identity: true, Strings: func(p *records.Person) []string { return p.Emails }}},
-		{Name: "tree", Kind: KindDerived, Policy: &PolicyField{Get: func(p *records.Person) any { return p.PrimaryTree }}},
-		{Name: "trees", Kind: KindDerived, Policy: &PolicyField{Strings: func(p *records.Person) []string { return p.Trees }}},
-		{Name: "groups", Kind: KindDerived, Policy: &PolicyField{Strings: func(p *records.Person) []string { return p.Groups }}},
-		{Name: "is_service", Kind: KindDerived, Policy: &PolicyField{Type: Bool, Get: func(p *records.Person) any { return p.IsService }}},
-		{Name: "attributes", Kind: KindDerived, Policy: &PolicyField{Type: MapString, Get: func(p *records.Person) any { return p.Attributes }}},
+		{Name: "person_id", Kind: KindDerived, Policy: &PolicyField{Identity: true, Get: func(p *Person) any { return p.PersonID }}},
+		{Name: "email", Kind: KindDerived, Policy: &PolicyField{Identity: true, Get: func(p *Person) any { return strings.ToLower(p.PrimaryEmail) }}, Profile: true},
+		{Name: "emails", Kind: KindDerived, Policy: &PolicyField{Identity: true, Strings: func(p *Person) []string { return p.Emails }}},
+		{Name: "tree", Kind: KindDerived, Policy: &PolicyField{Get: func(p *Person) any { return p.PrimaryTree }}},
+		{Name: "trees", Kind: KindDerived, Policy: &PolicyField{Strings: func(p *Person) []string { return p.Trees }}},
+		{Name: "groups", Kind: KindDerived, Policy: &PolicyField{Strings: func(p *Person) []string { return p.Groups }}},
+		{Name: "is_service", Kind: KindDerived, Policy: &PolicyField{Type: Bool, Get: func(p *Person) any { return p.IsService }}},
+		{Name: "attributes", Kind: KindDerived, Policy: &PolicyField{Type: MapString, Get: func(p *Person) any { return p.Attributes }}},
 	}
 }
 

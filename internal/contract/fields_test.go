@@ -4,8 +4,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-
-	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
 // TestDocsListTheFieldTable: docs/configuration.md lists every attribute
@@ -34,7 +32,7 @@ func TestDocsListTheFieldTable(t *testing.T) {
 func TestFieldStorage(t *testing.T) {
 	title, _ := FieldByName("title")
 	extra := &Field{Name: "cost_center"}
-	var a records.Account
+	var a Account
 	title.SetRaw(&a, []string{"VP"})
 	extra.SetRaw(&a, []string{" ", "CC-1"})
 	if a.Title[0] != "VP" || a.Extra["cost_center"][1] != "CC-1" {
@@ -47,7 +45,7 @@ func TestFieldStorage(t *testing.T) {
 	if !extra.IsMissing(&a) {
 		t.Errorf("IsMissing with only a blank value: got false, want true")
 	}
-	var n records.AccountNormalized
+	var n AccountNormalized
 	extra.SetNorm(&n, "")
 	if n.Attributes != nil {
 		t.Errorf("SetNorm of an empty value: got attributes %v, want none", n.Attributes)
@@ -57,7 +55,7 @@ func TestFieldStorage(t *testing.T) {
 	if n.Title != "VP" || extra.NormValue(&n) != "CC-1" {
 		t.Errorf("SetNorm: got title %q, attributes %v", n.Title, n.Attributes)
 	}
-	p := records.Person{Title: "VP", Attributes: map[string]string{"cost_center": "CC-1"}}
+	p := Person{Title: "VP", Attributes: map[string]string{"cost_center": "CC-1"}}
 	if title.PersonValue(&p) != "VP" || extra.PersonValue(&p) != "CC-1" {
 		t.Errorf("PersonValue: got %q and %q, want VP and CC-1", title.PersonValue(&p), extra.PersonValue(&p))
 	}

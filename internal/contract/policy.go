@@ -12,8 +12,6 @@ import (
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
-
-	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
 // PolicyField exposes a field to policy expressions as person.<Name>.
@@ -22,9 +20,9 @@ type PolicyField struct {
 	Type *types.Type
 	// Get reads the field from the person row; nil reads Strings or else
 	// Field.PersonValue (a string).
-	Get func(*records.Person) any
+	Get func(*Person) any
 	// Strings reads a list(string) field (Type is then ListString).
-	Strings func(*records.Person) []string
+	Strings func(*Person) []string
 	// Identity: the value is (nearly) unique per person, so a policy that
 	// reads it gains nothing from memoising rule results.
 	Identity bool
@@ -47,12 +45,12 @@ const PolicyPersonType = "contract.PolicyPerson"
 // person.in_group("acme:Field Sales") (one tree), person.attr("key") (""
 // when absent).
 type PolicyPerson struct {
-	P     *records.Person
+	P     *Person
 	Email string // P.PrimaryEmail, case-folded
 }
 
 // NewPolicyPerson wraps p for policy evaluation.
-func NewPolicyPerson(p *records.Person) *PolicyPerson {
+func NewPolicyPerson(p *Person) *PolicyPerson {
 	return &PolicyPerson{P: p, Email: strings.ToLower(p.PrimaryEmail)}
 }
 
@@ -73,7 +71,7 @@ func (pp *PolicyPerson) InGroup(name string) bool {
 }
 
 // policyValue reads field f of p.
-func policyValue(f *Field, p *records.Person) any {
+func policyValue(f *Field, p *Person) any {
 	switch {
 	case f.Policy.Get != nil:
 		return f.Policy.Get(p)
@@ -301,7 +299,7 @@ func PolicyReads(asts ...*cel.Ast) []*Field {
 // each length-prefixed so that different values never give equal keys.
 // Two persons with equal keys get equal results from expressions that read
 // only these fields.
-func MemoKey(buf []byte, p *records.Person, fields []*Field) []byte {
+func MemoKey(buf []byte, p *Person, fields []*Field) []byte {
 	str := func(s string) {
 		buf = binary.AppendUvarint(buf, uint64(len(s)))
 		buf = append(buf, s...)

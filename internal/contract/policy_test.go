@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"cel.dev/cel-go/cel"
-
-	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
 func compile(t *testing.T, env *cel.Env, expr string) *cel.Ast {
@@ -79,15 +77,15 @@ func TestRegisteredFieldReachesPolicy(t *testing.T) {
 	if got := names(reads); got != "cost_center" {
 		t.Fatalf("reads: got %q, want cost_center", got)
 	}
-	eval := func(p *records.Person) bool {
+	eval := func(p *Person) bool {
 		out, _, err := prg.Eval(map[string]any{"person": PersonValue(NewPolicyPerson(p))})
 		if err != nil {
 			t.Fatalf("eval: %v", err)
 		}
 		return out.Value().(bool)
 	}
-	a := &records.Person{PersonID: "a", Attributes: map[string]string{"cost_center": "42"}}
-	b := &records.Person{PersonID: "b", Attributes: map[string]string{"cost_center": "7"}}
+	a := &Person{PersonID: "a", Attributes: map[string]string{"cost_center": "42"}}
+	b := &Person{PersonID: "b", Attributes: map[string]string{"cost_center": "7"}}
 	if !eval(a) || eval(b) {
 		t.Errorf("person.cost_center == \"42\": got %v for 42 and %v for 7, want true and false", eval(a), eval(b))
 	}
@@ -99,16 +97,16 @@ func TestRegisteredFieldReachesPolicy(t *testing.T) {
 
 func TestMemoKeyInjective(t *testing.T) {
 	reads := PolicyFields()
-	key := func(p records.Person) string { return string(MemoKey(nil, &p, reads)) }
+	key := func(p Person) string { return string(MemoKey(nil, &p, reads)) }
 	for _, tc := range []struct {
 		name string
-		a, b records.Person
+		a, b Person
 	}{
-		{"value moved between fields", records.Person{Role: "x"}, records.Person{Region: "x"}},
-		{"list split", records.Person{Groups: []string{"a:b"}}, records.Person{Groups: []string{"a", ":b"}}},
-		{"list vs next field", records.Person{Trees: []string{"a"}}, records.Person{Groups: []string{"a"}}},
-		{"map key vs value", records.Person{Attributes: map[string]string{"ab": ""}}, records.Person{Attributes: map[string]string{"a": "b"}}},
-		{"separator bytes", records.Person{Role: "a\x00", Region: ""}, records.Person{Role: "a", Region: "\x00"}},
+		{"value moved between fields", Person{Role: "x"}, Person{Region: "x"}},
+		{"list split", Person{Groups: []string{"a:b"}}, Person{Groups: []string{"a", ":b"}}},
+		{"list vs next field", Person{Trees: []string{"a"}}, Person{Groups: []string{"a"}}},
+		{"map key vs value", Person{Attributes: map[string]string{"ab": ""}}, Person{Attributes: map[string]string{"a": "b"}}},
+		{"separator bytes", Person{Role: "a\x00", Region: ""}, Person{Role: "a", Region: "\x00"}},
 	} {
 		if key(tc.a) == key(tc.b) {
 			t.Errorf("%s: got equal keys, want different", tc.name)

@@ -30,7 +30,7 @@ func (s TransformSummary) MatchReviewTotal() int64 {
 
 // PlanSummary is the summary of the "plan" manifest. PlanSHA256 is the hash
 // apply enforces; the baseline fields bind the plan to the snapshot it was
-// diffed against (records.PlanBindingOf reads the same keys).
+// diffed against (PlanBindingOf reads the same keys).
 type PlanSummary struct {
 	PlanSHA256        string         `json:"plan_sha256"`
 	ChangesSHA256     string         `json:"changes_sha256"`

@@ -15,7 +15,6 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/retention"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
@@ -26,11 +25,11 @@ var now = time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
 func publish(t *testing.T, st store.Store, runID, stage string) {
 	t.Helper()
 	s := artifact.NewStage(artifact.Env{Store: st, RunID: runID, TempDir: t.TempDir()}, contract.Stage(stage))
-	w, err := artifact.OpenTable[records.Person](s, records.PersonsSpec)
+	w, err := artifact.OpenTable[contract.Person](s, contract.PersonsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Write(records.Person{PersonID: "p-" + runID}); err != nil {
+	if err := w.Write(contract.Person{PersonID: "p-" + runID}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.PutBlob(context.Background(), "report.json", []byte("{}")); err != nil {

@@ -18,8 +18,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/load"
 )
 
@@ -64,7 +64,7 @@ func (s *Summary) Done() int { return s.Resumed + s.Applied + s.Skipped + s.Fail
 // arrive. It returns an error classified exitcode.Transient when the circuit
 // breaker stopped the run (re-running resumes) and exitcode.ApplyFailed when
 // some changes failed permanently (each listed).
-func Apply(ctx context.Context, target load.Target, changes []records.Change, ledger Ledger, opts load.ApplyOptions, log logrus.FieldLogger) (Summary, error) {
+func Apply(ctx context.Context, target load.Target, changes []contract.Change, ledger Ledger, opts load.ApplyOptions, log logrus.FieldLogger) (Summary, error) {
 	opts.SetDefaults()
 	start := time.Now()
 	a := &applier{
@@ -93,9 +93,9 @@ func Apply(ctx context.Context, target load.Target, changes []records.Change, le
 
 	// Resume: drop what the ledger already holds as done; remember ids.
 	for i, p := range phases {
-		var todo []records.Change
+		var todo []contract.Change
 		for _, c := range p {
-			if r, ok := ledger.Applied(c.ChangeID); ok && (r.Status == records.StatusApplied || r.Status == records.StatusSkipped) {
+			if r, ok := ledger.Applied(c.ChangeID); ok && (r.Status == contract.StatusApplied || r.Status == contract.StatusSkipped) {
 				a.sum.Resumed++
 				if r.HighspotID != "" && c.Email != "" && i == 0 {
 					a.ids[strings.ToLower(c.Email)] = r.HighspotID

@@ -12,8 +12,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/load"
 )
 
@@ -122,11 +122,11 @@ func fastOpts() load.ApplyOptions {
 	}
 }
 
-func plan() []records.Change {
-	return []records.Change{
-		{ChangeID: "s1", Seq: 1, Op: records.OpSuspendUser, Email: "old@x.com", HighspotID: "h-old"},
-		{ChangeID: "m1", Seq: 2, Op: records.OpAddMember, Email: "new@x.com", Group: "sales"},
-		{ChangeID: "c1", Seq: 3, Op: records.OpCreateUser, Email: "new@x.com", After: `{"name":"New","surname":"load.User","display_name":"New load.User"}`},
+func plan() []contract.Change {
+	return []contract.Change{
+		{ChangeID: "s1", Seq: 1, Op: contract.OpSuspendUser, Email: "old@x.com", HighspotID: "h-old"},
+		{ChangeID: "m1", Seq: 2, Op: contract.OpAddMember, Email: "new@x.com", Group: "sales"},
+		{ChangeID: "c1", Seq: 3, Op: contract.OpCreateUser, Email: "new@x.com", After: `{"name":"New","surname":"load.User","display_name":"New load.User"}`},
 	}
 }
 
@@ -173,14 +173,14 @@ func TestApplyRetries(t *testing.T) {
 		wantCode     int
 		minElapsed   time.Duration
 	}{
-		{"validation not retried", statusErr{status: 400}, 99, records.StatusFailed, 1, exitcode.ApplyFailed, 0},
+		{"validation not retried", statusErr{status: 400}, 99, contract.StatusFailed, 1, exitcode.ApplyFailed, 0},
 		// Auth stops the apply; the change stays pending (no ledger row) so
 		// that apply after fixing the credentials sends it.
 		{"forbidden not retried, stops as auth", statusErr{status: 403}, 99, "", 0, exitcode.Auth, 0},
 		{"unauthorized not retried, stops as auth", statusErr{status: 401}, 99, "", 0, exitcode.Auth, 0},
-		{"503 retried", statusErr{status: 503}, 2, records.StatusApplied, 3, 0, 0},
-		{"retry-after honoured", statusErr{status: 429, after: 300 * time.Millisecond}, 1, records.StatusApplied, 2, 0, 300 * time.Millisecond},
-		{"gives up after max attempts", statusErr{status: 502}, 99, records.StatusFailed, 4, exitcode.Transient, 0},
+		{"503 retried", statusErr{status: 503}, 2, contract.StatusApplied, 3, 0, 0},
+		{"retry-after honoured", statusErr{status: 429, after: 300 * time.Millisecond}, 1, contract.StatusApplied, 2, 0, 300 * time.Millisecond},
+		{"gives up after max attempts", statusErr{status: 502}, 99, contract.StatusFailed, 4, exitcode.Transient, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,7 +193,7 @@ func TestApplyRetries(t *testing.T) {
 			}
 			l := NewMemLedger(nil)
 			start := time.Now()
-			ch := []records.Change{{ChangeID: "m", Op: records.OpAddMember, Email: "a@x.com", HighspotID: "h", GroupID: "g"}}
+			ch := []contract.Change{{ChangeID: "m", Op: contract.OpAddMember, Email: "a@x.com", HighspotID: "h", GroupID: "g"}}
 			_, err := Apply(t.Context(), f, ch, l, fastOpts(), quiet())
 			elapsed := time.Since(start)
 			if got := exitcode.Of(err); got != tc.wantCode {
@@ -227,9 +227,9 @@ func TestApplyBreakerTrips(t *testing.T) {
 		}
 		return nil
 	}
-	var ch []records.Change
+	var ch []contract.Change
 	for i := range 200 {
-		ch = append(ch, records.Change{ChangeID: fmt.Sprint("m", i), Seq: int64(i), Op: records.OpAddMember, Email: "a@x.com", HighspotID: "h", GroupID: "g"})
+		ch = append(ch, contract.Change{ChangeID: fmt.Sprint("m", i), Seq: int64(i), Op: contract.OpAddMember, Email: "a@x.com", HighspotID: "h", GroupID: "g"})
 	}
 	opts := fastOpts()
 	opts.BreakerWindow, opts.BreakerMinRequests, opts.BreakerThreshold = 20, 10, 0.5
@@ -251,7 +251,7 @@ func TestApplyBreakerTrips(t *testing.T) {
 
 func TestApplyResumeSkipsApplied(t *testing.T) {
 	f := newFake()
-	prior := []records.LoadResult{{ChangeID: "c1", Op: records.OpCreateUser, Status: records.StatusApplied, HighspotID: "h-new", Email: "new@x.com"}}
+	prior := []contract.LoadResult{{ChangeID: "c1", Op: contract.OpCreateUser, Status: contract.StatusApplied, HighspotID: "h-new", Email: "new@x.com"}}
 	sum, err := Apply(t.Context(), f, plan(), NewMemLedger(prior), fastOpts(), quiet())
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
@@ -266,7 +266,7 @@ func TestApplyResumeSkipsApplied(t *testing.T) {
 
 func TestApplyMissingGroupFailsPermanently(t *testing.T) {
 	f := newFake()
-	ch := []records.Change{{ChangeID: "m", Op: records.OpAddMember, Email: "a@x.com", HighspotID: "h", Group: "missing"}}
+	ch := []contract.Change{{ChangeID: "m", Op: contract.OpAddMember, Email: "a@x.com", HighspotID: "h", Group: "missing"}}
 	sum, err := Apply(t.Context(), f, ch, NewMemLedger(nil), fastOpts(), quiet())
 	if exitcode.Of(err) != exitcode.ApplyFailed || len(sum.Failures) != 1 || !strings.Contains(sum.Failures[0].Reason, "does not exist") {
 		t.Errorf("got err=%v failures=%+v, want exit 6 naming the missing group", err, sum.Failures)
@@ -303,9 +303,9 @@ func TestApplyFlushesOnTimer(t *testing.T) {
 	opts := fastOpts()
 	opts.Concurrency, opts.FlushEvery, opts.FlushInterval = 1, 1000, 50*time.Millisecond
 	l := NewMemLedger(nil)
-	ch := []records.Change{
-		{ChangeID: "m1", Seq: 1, Op: records.OpAddMember, Email: "a@x.com", HighspotID: "h", GroupID: "g"},
-		{ChangeID: "m2", Seq: 2, Op: records.OpAddMember, Email: "b@x.com", HighspotID: "h2", GroupID: "g"},
+	ch := []contract.Change{
+		{ChangeID: "m1", Seq: 1, Op: contract.OpAddMember, Email: "a@x.com", HighspotID: "h", GroupID: "g"},
+		{ChangeID: "m2", Seq: 2, Op: contract.OpAddMember, Email: "b@x.com", HighspotID: "h2", GroupID: "g"},
 	}
 	if _, err := Apply(t.Context(), f, ch, l, opts, quiet()); err != nil {
 		t.Fatal(err)

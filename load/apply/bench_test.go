@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/load"
 	"github.com/otds-highspot/otds-highspot/load/apply"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
@@ -47,11 +47,11 @@ func BenchmarkApply2000(b *testing.B) {
 	for g := range 20 {
 		seed.Groups = append(seed.Groups, sandbox.SeedGroup{ID: hexID(0xb0, g), Name: fmt.Sprint("G", g)})
 	}
-	var changes []records.Change
+	var changes []contract.Change
 	for i := range n {
 		e := fmt.Sprintf("u%04d@corp.example", i)
 		seed.Users = append(seed.Users, sandbox.User{ID: hexID(0xa0, i), Email: e, Verified: true})
-		changes = append(changes, records.Change{ChangeID: fmt.Sprint("m", i), Seq: int64(i), Op: records.OpAddMember,
+		changes = append(changes, contract.Change{ChangeID: fmt.Sprint("m", i), Seq: int64(i), Op: contract.OpAddMember,
 			Email: e, HighspotID: hexID(0xa0, i), Group: fmt.Sprint("G", i%20), GroupID: hexID(0xb0, i%20)})
 	}
 	opts := func(batch int) load.ApplyOptions {
@@ -76,10 +76,10 @@ func BenchmarkApply2000(b *testing.B) {
 		b.ReportMetric(float64(reqs), "requests")
 
 		// Batching gain of POST /users: the same 2,000 creates, 50 per request vs 1.
-		var creates []records.Change
+		var creates []contract.Change
 		for i := range n {
 			e := fmt.Sprintf("new%04d@corp.example", i)
-			creates = append(creates, records.Change{ChangeID: fmt.Sprint("c", i), Seq: int64(i), Op: records.OpCreateUser,
+			creates = append(creates, contract.Change{ChangeID: fmt.Sprint("c", i), Seq: int64(i), Op: contract.OpCreateUser,
 				Email: e, After: fmt.Sprintf(`{"name":"N%d","surname":"S","display_name":"N%d S"}`, i, i)})
 		}
 		var took [2]time.Duration

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/load"
 	"github.com/otds-highspot/otds-highspot/load/apply"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
@@ -47,7 +47,7 @@ func firstLoad(n int) fixture {
 	f.seed.Groups = append(f.seed.Groups, sandbox.SeedGroup{Name: "Legacy"})
 	legacy := &f.seed.Groups[len(f.seed.Groups)-1]
 	seq := int64(0)
-	add := func(c records.Change) {
+	add := func(c contract.Change) {
 		seq++
 		c.Seq = seq
 		c.ChangeID = fmt.Sprintf("%s-%s-%s", c.Op, c.Email, c.Group)
@@ -56,33 +56,33 @@ func firstLoad(n int) fixture {
 	after := func(name, e string) string {
 		return fmt.Sprintf(`{"name":%q,"surname":"S","display_name":"%s S","email":%q}`, name, name, e)
 	}
-	add(records.Change{Op: records.OpCreateGroup, Group: "Partners"})
+	add(contract.Change{Op: contract.OpCreateGroup, Group: "Partners"})
 	for i := range 10 {
 		e := fmt.Sprintf("Hand-%02d@Corp.example", i) // mixed case: userName matches case-insensitively
 		f.seed.Users = append(f.seed.Users, sandbox.User{Email: e, Name: "Hand", Verified: i%2 == 0})
 		w := expected{name: "Hand"}
 		switch {
 		case i < 3:
-			add(records.Change{Op: records.OpCreateUser, Email: fmt.Sprintf("hand-%02d@corp.example", i), After: after("Again", e)})
+			add(contract.Change{Op: contract.OpCreateUser, Email: fmt.Sprintf("hand-%02d@corp.example", i), After: after("Again", e)})
 			w.name = "Again"
 		case i < 8:
 			legacy.Members = append(legacy.Members, e)
-			add(records.Change{Op: records.OpRemoveMember, Email: e, Group: "Legacy"})
+			add(contract.Change{Op: contract.OpRemoveMember, Email: e, Group: "Legacy"})
 		default:
-			add(records.Change{Op: records.OpSuspendUser, Email: e})
+			add(contract.Change{Op: contract.OpSuspendUser, Email: e})
 			w.suspended = true
 		}
 		f.want[fmt.Sprintf("hand-%02d@corp.example", i)] = w
 	}
 	for i := range n {
 		e := fmt.Sprintf("new-%05d@corp.example", i)
-		add(records.Change{Op: records.OpCreateUser, Email: e, After: after("New", e)})
+		add(contract.Change{Op: contract.OpCreateUser, Email: e, After: after("New", e)})
 		gs := []string{groups[i%len(groups)]}
 		if i%3 == 0 {
 			gs = append(gs, groups[(i+1)%len(groups)])
 		}
 		for _, g := range gs {
-			add(records.Change{Op: records.OpAddMember, Email: e, Group: g})
+			add(contract.Change{Op: contract.OpAddMember, Email: e, Group: g})
 		}
 		sort.Strings(gs)
 		f.want[e] = expected{name: "New", groups: gs}
@@ -140,9 +140,9 @@ func TestTargetConformance(t *testing.T) {
 	memberships, creates := 0, 0
 	for _, c := range fx.changes {
 		switch c.Op {
-		case records.OpAddMember, records.OpRemoveMember:
+		case contract.OpAddMember, contract.OpRemoveMember:
 			memberships++
-		case records.OpCreateUser:
+		case contract.OpCreateUser:
 			creates++
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/load"
 )
 
@@ -18,7 +18,7 @@ type WireRequest struct {
 
 // RequestDescriber is optionally implemented by a Target to tell a dry run
 // the exact requests one operation would send (its configured endpoints).
-// op is a records.Op* name; users is set for upserts, g and u for the rest.
+// op is a contract.Op* name; users is set for upserts, g and u for the rest.
 // Without it the dry run shows Highspot REST's default endpoints.
 type RequestDescriber interface {
 	DescribeRequests(op string, users []load.UserInput, g load.Group, u load.User) []WireRequest
@@ -26,7 +26,7 @@ type RequestDescriber interface {
 
 // dryRun prints what would be sent and makes no call at all: ids that would
 // be looked up show as {user:email} and {group:name} placeholders.
-func (a *applier) dryRun(phases [3][]records.Change) error {
+func (a *applier) dryRun(phases [3][]contract.Change) error {
 	w := a.opts.DryRunOut
 	desc, _ := a.t.(RequestDescriber)
 	size := max(a.t.MaxBatch(), 1)
@@ -63,7 +63,7 @@ func (a *applier) dryRun(phases [3][]records.Change) error {
 			}
 			printf("# changes %s (creates are looked up by email first and sent as updates when the user exists)\n", strings.Join(batchIDs, ", "))
 			if desc != nil {
-				show(desc.DescribeRequests(records.OpCreateUser, batch, load.Group{}, load.User{}))
+				show(desc.DescribeRequests(contract.OpCreateUser, batch, load.Group{}, load.User{}))
 			} else {
 				show([]WireRequest{{Method: "POST", Path: "/users", Body: restUpsertBody(batch)}})
 			}
@@ -71,7 +71,7 @@ func (a *applier) dryRun(phases [3][]records.Change) error {
 		}
 		for _, c := range changes {
 			switch c.Op {
-			case records.OpCreateUser, records.OpUpdateUser:
+			case contract.OpCreateUser, contract.OpUpdateUser:
 				in, perr := profile(c)
 				if perr != nil {
 					printf("# change %s: would fail: %v\n", c.ChangeID, perr)
@@ -99,15 +99,15 @@ func (a *applier) dryRun(phases [3][]records.Change) error {
 				continue
 			}
 			switch c.Op {
-			case records.OpAddMember:
+			case contract.OpAddMember:
 				show([]WireRequest{{Method: "POST", Path: "/groups/" + gid + "/users", Body: map[string][]string{"users": {c.Email}}}})
-			case records.OpRemoveMember:
+			case contract.OpRemoveMember:
 				show([]WireRequest{{Method: "DELETE", Path: "/groups/" + gid + "/users/" + uid}})
-			case records.OpSuspendUser:
+			case contract.OpSuspendUser:
 				show([]WireRequest{{Method: "DELETE", Path: "/users/" + uid}})
-			case records.OpReactivateUser:
+			case contract.OpReactivateUser:
 				show([]WireRequest{{Method: "POST", Path: "/users", Body: []map[string]any{{"email": c.Email, "properties": map[string]any{"suspended": false}}}}})
-			case records.OpCreateGroup:
+			case contract.OpCreateGroup:
 				printf("# the group is looked up by name first and created only when absent\n")
 				show([]WireRequest{{Method: "POST", Path: "/groups", Body: map[string]string{"name": c.Group, "description": ""}}})
 			default:

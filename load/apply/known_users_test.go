@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/load"
 	"github.com/otds-highspot/otds-highspot/load/apply"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
@@ -64,13 +63,13 @@ func TestDay2ApplyReusesThePullSnapshot(t *testing.T) {
 				t.Fatalf("create %s by hand: got %d", late, code)
 			}
 
-			var changes []records.Change
+			var changes []contract.Change
 			for i := range creates {
 				email := fmt.Sprintf("new%02d@corp.example", i)
 				if i == 0 {
 					email = late
 				}
-				changes = append(changes, records.Change{ChangeID: fmt.Sprintf("c%02d", i), Seq: int64(i), Op: records.OpCreateUser,
+				changes = append(changes, contract.Change{ChangeID: fmt.Sprintf("c%02d", i), Seq: int64(i), Op: contract.OpCreateUser,
 					Email: email, After: `{"name":"New","surname":"` + fmt.Sprint(i) + `"}`})
 			}
 			loadtest.PublishPlan(t, env, changes, "", contract.PlanSummary{BaselineSource: "pull", BaselineRunID: env.RunID, BaselineSHA256: pull.Ref.SHA256})

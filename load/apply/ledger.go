@@ -4,7 +4,7 @@ import (
 	"context"
 	"sync"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // Ledger is where the applier writes one load_results row per change as its
@@ -12,8 +12,8 @@ import (
 type Ledger interface {
 	// Applied returns the latest row recorded for changeID (in this or an
 	// earlier attempt of the same run).
-	Applied(changeID string) (records.LoadResult, bool)
-	Record(ctx context.Context, r records.LoadResult) error
+	Applied(changeID string) (contract.LoadResult, bool)
+	Record(ctx context.Context, r contract.LoadResult) error
 	// Flush makes every recorded row durable (it survives a crash).
 	Flush(ctx context.Context) error
 }
@@ -22,19 +22,19 @@ type Ledger interface {
 // row in order. It is the base of the artifact ledger and serves tests.
 type MemLedger struct {
 	mu     sync.Mutex
-	latest map[string]records.LoadResult
-	rows   []records.LoadResult
+	latest map[string]contract.LoadResult
+	rows   []contract.LoadResult
 	// OnRecord and OnFlush, when set, are called after a row is kept and
 	// on Flush (the artifact ledger writes and uploads there).
-	OnRecord func(ctx context.Context, r records.LoadResult) error
+	OnRecord func(ctx context.Context, r contract.LoadResult) error
 	OnFlush  func(ctx context.Context) error
 	flushes  int
 }
 
 // NewMemLedger starts a ledger holding prior rows (a resumed run's ledger);
 // for the same change id the later row wins.
-func NewMemLedger(prior []records.LoadResult) *MemLedger {
-	l := &MemLedger{latest: map[string]records.LoadResult{}}
+func NewMemLedger(prior []contract.LoadResult) *MemLedger {
+	l := &MemLedger{latest: map[string]contract.LoadResult{}}
 	for _, r := range prior {
 		if old, ok := l.latest[r.ChangeID]; !ok || !r.At.Before(old.At) {
 			l.latest[r.ChangeID] = r
@@ -44,7 +44,7 @@ func NewMemLedger(prior []records.LoadResult) *MemLedger {
 }
 
 // Applied implements Ledger.
-func (l *MemLedger) Applied(changeID string) (records.LoadResult, bool) {
+func (l *MemLedger) Applied(changeID string) (contract.LoadResult, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	r, ok := l.latest[changeID]
@@ -52,7 +52,7 @@ func (l *MemLedger) Applied(changeID string) (records.LoadResult, bool) {
 }
 
 // Record implements Ledger.
-func (l *MemLedger) Record(ctx context.Context, r records.LoadResult) error {
+func (l *MemLedger) Record(ctx context.Context, r contract.LoadResult) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.OnRecord != nil {
@@ -77,17 +77,17 @@ func (l *MemLedger) Flush(ctx context.Context) error {
 }
 
 // Rows returns the rows recorded through this ledger (not the prior ones), in order.
-func (l *MemLedger) Rows() []records.LoadResult {
+func (l *MemLedger) Rows() []contract.LoadResult {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]records.LoadResult(nil), l.rows...)
+	return append([]contract.LoadResult(nil), l.rows...)
 }
 
 // Latest returns the latest row per change id, prior rows included.
-func (l *MemLedger) Latest() map[string]records.LoadResult {
+func (l *MemLedger) Latest() map[string]contract.LoadResult {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make(map[string]records.LoadResult, len(l.latest))
+	out := make(map[string]contract.LoadResult, len(l.latest))
 	for k, v := range l.latest {
 		out[k] = v
 	}

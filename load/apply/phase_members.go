@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/load"
 )
 
 // Phases 2 and 3: memberships, then suspensions.
 
-func (a *applier) phaseMemberships(ctx context.Context, changes []records.Change) {
+func (a *applier) phaseMemberships(ctx context.Context, changes []contract.Change) {
 	// Resolve each group name once per run (a group this run created is
 	// known already).
 	names := map[string]bool{}
@@ -58,7 +58,7 @@ func (a *applier) phaseMemberships(ctx context.Context, changes []records.Change
 	a.runPool(ctx, units)
 }
 
-func (a *applier) membership(ctx context.Context, c records.Change) {
+func (a *applier) membership(ctx context.Context, c contract.Change) {
 	g := &load.Group{ID: c.GroupID, Name: c.Group}
 	if c.GroupID == "" {
 		a.mu.Lock()
@@ -66,23 +66,23 @@ func (a *applier) membership(ctx context.Context, c records.Change) {
 		a.mu.Unlock()
 		switch {
 		case c.Group == "":
-			a.record(ctx, c, records.StatusFailed, load.CallResult{}, "", "membership change names no group")
+			a.record(ctx, c, contract.StatusFailed, load.CallResult{}, "", "membership change names no group")
 			return
 		case ref == nil:
 			return // resolution interrupted
 		case ref.err != nil:
-			a.record(ctx, c, records.StatusFailed, load.CallResult{}, "", ref.err.Error())
+			a.record(ctx, c, contract.StatusFailed, load.CallResult{}, "", ref.err.Error())
 			return
 		}
 		g = ref.g
 	}
-	u, res, ok := a.targetUser(ctx, c, c.Op == records.OpRemoveMember, "its create failed or has not run")
+	u, res, ok := a.targetUser(ctx, c, c.Op == contract.OpRemoveMember, "its create failed or has not run")
 	if !ok {
 		return
 	}
 	lookups := res.Attempts
 	res = a.caller.Call(ctx, c.Op, func(ctx context.Context) error {
-		if c.Op == records.OpAddMember {
+		if c.Op == contract.OpAddMember {
 			return a.t.AddMember(ctx, *g, *u)
 		}
 		return a.t.RemoveMember(ctx, *g, *u)
@@ -91,7 +91,7 @@ func (a *applier) membership(ctx context.Context, c records.Change) {
 	a.finish(ctx, c, res, u.ID)
 }
 
-func (a *applier) phaseSuspensions(ctx context.Context, changes []records.Change) {
+func (a *applier) phaseSuspensions(ctx context.Context, changes []contract.Change) {
 	units := make([]func(context.Context), 0, len(changes))
 	for _, c := range changes {
 		units = append(units, func(ctx context.Context) { a.userOp(ctx, c) })

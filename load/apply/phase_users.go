@@ -11,7 +11,6 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/retry"
 	"github.com/otds-highspot/otds-highspot/load"
 )
@@ -21,7 +20,7 @@ import (
 
 // profile is the user profile a create or update sends, read from the
 // change's After (contract.Profile, as the plan writes it).
-func profile(c records.Change) (load.UserInput, error) {
+func profile(c contract.Change) (load.UserInput, error) {
 	in := load.UserInput{Email: strings.TrimSpace(c.Email)}
 	p, err := contract.ParseProfile(c.After)
 	if err != nil {
@@ -35,39 +34,39 @@ func profile(c records.Change) (load.UserInput, error) {
 }
 
 type upsertItem struct {
-	c     records.Change
+	c     contract.Change
 	in    load.UserInput
 	asUpd bool // a create whose email exists already
 	id    string
 }
 
-func (a *applier) phaseUsers(ctx context.Context, changes []records.Change) {
+func (a *applier) phaseUsers(ctx context.Context, changes []contract.Change) {
 	var creates, updates []*upsertItem
-	var singles, groups []records.Change
+	var singles, groups []contract.Change
 	for _, c := range changes {
 		switch c.Op {
-		case records.OpCreateUser, records.OpUpdateUser:
+		case contract.OpCreateUser, contract.OpUpdateUser:
 			in, err := profile(c)
 			if err != nil {
-				a.record(ctx, c, records.StatusFailed, load.CallResult{}, "", err.Error())
+				a.record(ctx, c, contract.StatusFailed, load.CallResult{}, "", err.Error())
 				continue
 			}
 			if in.Email == "" {
-				a.record(ctx, c, records.StatusFailed, load.CallResult{}, "", "no email: Highspot matches users by email; fix the person's mail in the directory")
+				a.record(ctx, c, contract.StatusFailed, load.CallResult{}, "", "no email: Highspot matches users by email; fix the person's mail in the directory")
 				continue
 			}
 			it := &upsertItem{c: c, in: in, id: c.HighspotID}
-			if c.Op == records.OpCreateUser {
+			if c.Op == contract.OpCreateUser {
 				creates = append(creates, it)
 			} else {
 				updates = append(updates, it)
 			}
-		case records.OpReactivateUser:
+		case contract.OpReactivateUser:
 			singles = append(singles, c)
-		case records.OpCreateGroup:
+		case contract.OpCreateGroup:
 			groups = append(groups, c)
 		default:
-			a.record(ctx, c, records.StatusFailed, load.CallResult{}, "", fmt.Sprintf("unknown op %q; the plan was written by a newer program version", c.Op))
+			a.record(ctx, c, contract.StatusFailed, load.CallResult{}, "", fmt.Sprintf("unknown op %q; the plan was written by a newer program version", c.Op))
 		}
 	}
 
@@ -180,7 +179,7 @@ func (a *applier) lookupExisting(ctx context.Context, creates []*upsertItem) []*
 			})
 			if res.Err != nil {
 				if a.settled(ctx, res) {
-					a.record(ctx, it.c, records.StatusFailed, res, "", "look up by email before create: "+failReason(res))
+					a.record(ctx, it.c, contract.StatusFailed, res, "", "look up by email before create: "+failReason(res))
 				}
 				return
 			}
@@ -245,11 +244,11 @@ func (a *applier) upsert(ctx context.Context, batch []*upsertItem) {
 				}
 				a.mu.Lock()
 				a.ids[strings.ToLower(it.in.Email)] = id
-				if it.asUpd && it.c.Op == records.OpCreateUser {
+				if it.asUpd && it.c.Op == contract.OpCreateUser {
 					a.sum.CreatesAsUpdates++
 				}
 				a.mu.Unlock()
-				a.record(ctx, it.c, records.StatusApplied, load.CallResult{Attempts: calls}, id, "")
+				a.record(ctx, it.c, contract.StatusApplied, load.CallResult{Attempts: calls}, id, "")
 			case ok:
 				c := a.opts.Classify(r.Err)
 				done.Class, done.Err = c, r.Err
@@ -258,10 +257,10 @@ func (a *applier) upsert(ctx context.Context, batch []*upsertItem) {
 					continue
 				}
 				progress = true
-				a.record(ctx, it.c, records.StatusFailed, done, "", failReason(done))
+				a.record(ctx, it.c, contract.StatusFailed, done, "", failReason(done))
 			case res.Err == nil:
 				progress = true
-				a.record(ctx, it.c, records.StatusFailed, done, "", "Highspot returned no result for this entry of the batch; re-run apply to retry it")
+				a.record(ctx, it.c, contract.StatusFailed, done, "", "Highspot returned no result for this entry of the batch; re-run apply to retry it")
 			case res.Class.Retryable:
 				if res.Class.HTTPStatus == 0 || res.Class.HTTPStatus >= 500 {
 					// The request may have landed: what the lookup said
@@ -271,7 +270,7 @@ func (a *applier) upsert(ctx context.Context, batch []*upsertItem) {
 				again, againClass = append(again, it), res.Class
 			default:
 				progress = true
-				a.record(ctx, it.c, records.StatusFailed, done, "", failReason(done))
+				a.record(ctx, it.c, contract.StatusFailed, done, "", failReason(done))
 			}
 		}
 		if progress {
@@ -285,7 +284,7 @@ func (a *applier) upsert(ctx context.Context, batch []*upsertItem) {
 				if done.Err == nil {
 					done.Err = errors.New("entry kept failing")
 				}
-				a.record(ctx, it.c, records.StatusFailed, done, "", failReason(done))
+				a.record(ctx, it.c, contract.StatusFailed, done, "", failReason(done))
 			}
 			return
 		}
@@ -305,7 +304,7 @@ func (a *applier) upsert(ctx context.Context, batch []*upsertItem) {
 
 // userID finds the Highspot id of a change's user: the plan's id, one learnt
 // in this run (creates, ledger), or a lookup. nil User when absent.
-func (a *applier) user(ctx context.Context, c records.Change) (*load.User, load.CallResult) {
+func (a *applier) user(ctx context.Context, c contract.Change) (*load.User, load.CallResult) {
 	if c.HighspotID != "" {
 		return &load.User{ID: c.HighspotID, Email: c.Email}, load.CallResult{}
 	}
@@ -336,33 +335,33 @@ func (a *applier) user(ctx context.Context, c records.Change) (*load.User, load.
 // user is absent it records the outcome and returns ok=false: an absent user
 // is nothing to do for an op that removes access (skipAbsent), and a
 // permanent failure otherwise (why says what that likely means).
-func (a *applier) targetUser(ctx context.Context, c records.Change, skipAbsent bool, why string) (*load.User, load.CallResult, bool) {
+func (a *applier) targetUser(ctx context.Context, c contract.Change, skipAbsent bool, why string) (*load.User, load.CallResult, bool) {
 	u, res := a.user(ctx, c)
 	switch {
 	case res.Err != nil:
 		if a.settled(ctx, res) {
-			a.record(ctx, c, records.StatusFailed, res, "", "look up user: "+failReason(res))
+			a.record(ctx, c, contract.StatusFailed, res, "", "look up user: "+failReason(res))
 		}
 		return nil, res, false
 	case u == nil && skipAbsent:
-		a.record(ctx, c, records.StatusSkipped, res, "", "")
+		a.record(ctx, c, contract.StatusSkipped, res, "", "")
 		return nil, res, false
 	case u == nil:
-		a.record(ctx, c, records.StatusFailed, res, "", fmt.Sprintf("user %s does not exist in Highspot (%s)", c.Email, why))
+		a.record(ctx, c, contract.StatusFailed, res, "", fmt.Sprintf("user %s does not exist in Highspot (%s)", c.Email, why))
 		return nil, res, false
 	}
 	return u, res, true
 }
 
 // userOp applies reactivate_user and suspend_user.
-func (a *applier) userOp(ctx context.Context, c records.Change) {
-	u, res, ok := a.targetUser(ctx, c, c.Op == records.OpSuspendUser, "list=all")
+func (a *applier) userOp(ctx context.Context, c contract.Change) {
+	u, res, ok := a.targetUser(ctx, c, c.Op == contract.OpSuspendUser, "list=all")
 	if !ok {
 		return
 	}
 	lookups := res.Attempts
 	res = a.caller.Call(ctx, c.Op, func(ctx context.Context) error {
-		if c.Op == records.OpSuspendUser {
+		if c.Op == contract.OpSuspendUser {
 			return a.t.SuspendUser(ctx, *u)
 		}
 		return a.t.ReactivateUser(ctx, *u)
@@ -374,21 +373,21 @@ func (a *applier) userOp(ctx context.Context, c records.Change) {
 // finish records the outcome of a single write. A 404 (remove, suspend) or
 // 409 (add) after an ambiguous earlier attempt means the earlier attempt
 // landed: the desired state holds.
-func (a *applier) finish(ctx context.Context, c records.Change, res load.CallResult, id string) {
+func (a *applier) finish(ctx context.Context, c contract.Change, res load.CallResult, id string) {
 	if res.Err == nil {
-		a.record(ctx, c, records.StatusApplied, res, id, "")
+		a.record(ctx, c, contract.StatusApplied, res, id, "")
 		return
 	}
 	if !a.settled(ctx, res) {
 		return
 	}
 	st := res.Class.HTTPStatus
-	if (st == http.StatusConflict && c.Op == records.OpAddMember) ||
-		(res.Ambiguous && st == http.StatusNotFound && (c.Op == records.OpRemoveMember || c.Op == records.OpSuspendUser)) {
-		a.record(ctx, c, records.StatusApplied, res, id, "")
+	if (st == http.StatusConflict && c.Op == contract.OpAddMember) ||
+		(res.Ambiguous && st == http.StatusNotFound && (c.Op == contract.OpRemoveMember || c.Op == contract.OpSuspendUser)) {
+		a.record(ctx, c, contract.StatusApplied, res, id, "")
 		return
 	}
-	a.record(ctx, c, records.StatusFailed, res, id, failReason(res))
+	a.record(ctx, c, contract.StatusFailed, res, id, failReason(res))
 }
 
 // GroupCreator is implemented by Targets that can create groups (both
@@ -402,10 +401,10 @@ type GroupCreator interface {
 // exist: created by hand since the plan, or by an earlier attempt whose
 // answer was lost), then the create; a 409 on create is settled by looking
 // again. The group is remembered for the membership phase.
-func (a *applier) createGroup(ctx context.Context, c records.Change) {
+func (a *applier) createGroup(ctx context.Context, c contract.Change) {
 	gc, ok := a.t.(GroupCreator)
 	if !ok {
-		a.record(ctx, c, records.StatusFailed, load.CallResult{}, "", fmt.Sprintf("this Highspot target cannot create groups; create group %q there once, then re-run apply", c.Group))
+		a.record(ctx, c, contract.StatusFailed, load.CallResult{}, "", fmt.Sprintf("this Highspot target cannot create groups; create group %q there once, then re-run apply", c.Group))
 		return
 	}
 	var g *load.Group
@@ -434,12 +433,12 @@ func (a *applier) createGroup(ctx context.Context, c records.Change) {
 	res.Attempts = attempts
 	if res.Err != nil {
 		if a.settled(ctx, res) {
-			a.record(ctx, c, records.StatusFailed, res, "", "create group: "+failReason(res))
+			a.record(ctx, c, contract.StatusFailed, res, "", "create group: "+failReason(res))
 		}
 		return
 	}
 	a.mu.Lock()
 	a.groups[c.Group] = &groupRef{g: g}
 	a.mu.Unlock()
-	a.record(ctx, c, records.StatusApplied, res, g.ID, "")
+	a.record(ctx, c, contract.StatusApplied, res, g.ID, "")
 }

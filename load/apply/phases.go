@@ -7,7 +7,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // phaseOf is the apply phase of an op (1 groups and users, 2 memberships, 3
@@ -15,11 +15,11 @@ import (
 // before creates.
 func phaseOf(op string) int {
 	switch op {
-	case records.OpCreateGroup, records.OpCreateUser, records.OpUpdateUser, records.OpReactivateUser:
+	case contract.OpCreateGroup, contract.OpCreateUser, contract.OpUpdateUser, contract.OpReactivateUser:
 		return 1
-	case records.OpAddMember, records.OpRemoveMember:
+	case contract.OpAddMember, contract.OpRemoveMember:
 		return 2
-	case records.OpSuspendUser:
+	case contract.OpSuspendUser:
 		return 3
 	}
 	return 0
@@ -27,8 +27,8 @@ func phaseOf(op string) int {
 
 // orderChanges groups changes into the three phases, each in seq order, and
 // drops repeated change ids. Unknown ops go to phase 1 and fail there.
-func orderChanges(changes []records.Change) [3][]records.Change {
-	var out [3][]records.Change
+func orderChanges(changes []contract.Change) [3][]contract.Change {
+	var out [3][]contract.Change
 	seen := map[string]bool{}
 	for _, c := range changes {
 		if seen[c.ChangeID] {
@@ -76,7 +76,7 @@ func (a *applier) runPool(ctx context.Context, units []func(ctx context.Context)
 	wg.Wait()
 }
 
-func (a *applier) runPhase(ctx context.Context, phase int, changes []records.Change) error {
+func (a *applier) runPhase(ctx context.Context, phase int, changes []contract.Change) error {
 	a.log.WithFields(logrus.Fields{"phase": phase, "changes": len(changes)}).Info("apply: phase started")
 	switch phase {
 	case 1:

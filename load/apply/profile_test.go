@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/load"
 )
 
@@ -12,22 +11,22 @@ import (
 func TestProfileFromPlanPayload(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
-		c       records.Change
+		c       contract.Change
 		want    load.UserInput
 		wantErr bool
 	}{
 		{"create as the plan writes it",
-			records.Change{ChangeID: "c1", Op: records.OpCreateUser, Email: "ada@corp.example",
+			contract.Change{ChangeID: "c1", Op: contract.OpCreateUser, Email: "ada@corp.example",
 				After: contract.Profile{Name: "Ada", Surname: "Lovelace", DisplayName: "Ada Lovelace"}.JSON()},
 			load.UserInput{Email: "ada@corp.example", Name: "Ada", Surname: "Lovelace", DisplayName: "Ada Lovelace"}, false},
 		{"email from the payload when the row has none",
-			records.Change{ChangeID: "c2", Op: records.OpUpdateUser, After: contract.Profile{Name: "X", Email: "x@corp.example"}.JSON()},
+			contract.Change{ChangeID: "c2", Op: contract.OpUpdateUser, After: contract.Profile{Name: "X", Email: "x@corp.example"}.JSON()},
 			load.UserInput{Email: "x@corp.example", Name: "X"}, false},
 		{"the row's email wins",
-			records.Change{ChangeID: "c3", Op: records.OpUpdateUser, Email: " row@corp.example ", After: contract.Profile{Email: "payload@corp.example"}.JSON()},
+			contract.Change{ChangeID: "c3", Op: contract.OpUpdateUser, Email: " row@corp.example ", After: contract.Profile{Email: "payload@corp.example"}.JSON()},
 			load.UserInput{Email: "row@corp.example"}, false},
-		{"no payload", records.Change{ChangeID: "c4", Op: records.OpCreateUser, Email: "e@corp.example"}, load.UserInput{Email: "e@corp.example"}, false},
-		{"not JSON", records.Change{ChangeID: "c5", Op: records.OpCreateUser, After: "{"}, load.UserInput{}, true},
+		{"no payload", contract.Change{ChangeID: "c4", Op: contract.OpCreateUser, Email: "e@corp.example"}, load.UserInput{Email: "e@corp.example"}, false},
+		{"not JSON", contract.Change{ChangeID: "c5", Op: contract.OpCreateUser, After: "{"}, load.UserInput{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := profile(tc.c)

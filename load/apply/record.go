@@ -6,15 +6,15 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/load"
 )
 
 // record writes the ledger row of change c, counts it in the summary, and
 // flushes the ledger when due. A ledger that refuses the row stops the run.
-func (a *applier) record(ctx context.Context, c records.Change, status string, res load.CallResult, id, reason string) {
-	row := records.LoadResult{
+func (a *applier) record(ctx context.Context, c contract.Change, status string, res load.CallResult, id, reason string) {
+	row := contract.LoadResult{
 		ChangeID:   c.ChangeID,
 		Op:         c.Op,
 		Email:      c.Email,
@@ -25,7 +25,7 @@ func (a *applier) record(ctx context.Context, c records.Change, status string, r
 		Error:      reason,
 		At:         a.opts.Now().UTC(),
 	}
-	if status == records.StatusFailed {
+	if status == contract.StatusFailed {
 		row.HTTPStatus = int32(res.Class.HTTPStatus)
 	}
 	a.mu.Lock()
@@ -43,11 +43,11 @@ func (a *applier) record(ctx context.Context, c records.Change, status string, r
 	}
 	byOp[status]++
 	switch status {
-	case records.StatusApplied:
+	case contract.StatusApplied:
 		a.sum.Applied++
-	case records.StatusSkipped:
+	case contract.StatusSkipped:
 		a.sum.Skipped++
-	case records.StatusFailed:
+	case contract.StatusFailed:
 		a.sum.Failed++
 		a.sum.Failures = append(a.sum.Failures, Failure{
 			ChangeID: c.ChangeID, Op: c.Op, Email: c.Email, Group: c.Group,

@@ -19,14 +19,13 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/load"
 	"github.com/otds-highspot/otds-highspot/load/apply"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
 	"github.com/otds-highspot/otds-highspot/load/internal/loadtest"
 )
 
-func publishPlanStage(t *testing.T, env artifact.Env, changes []records.Change) {
+func publishPlanStage(t *testing.T, env artifact.Env, changes []contract.Change) {
 	t.Helper()
 	loadtest.PublishPlan(t, env, changes, "", contract.PlanSummary{})
 }
@@ -56,7 +55,7 @@ func countParts(root string) int {
 	n := 0
 	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), "part-") && strings.HasSuffix(d.Name(), ".parquet") &&
-			strings.Contains(p, string(filepath.Separator)+records.LoadResultsSpec.Name+string(filepath.Separator)) {
+			strings.Contains(p, string(filepath.Separator)+contract.LoadResultsSpec.Name+string(filepath.Separator)) {
 			n++
 		}
 		return nil
@@ -142,7 +141,7 @@ func TestApplyKilledMidRunResumes(t *testing.T) {
 	}
 	// The killed attempt's ledger parts are in the staging area, not in
 	// the table: an engine reading the table's prefix sees nothing yet.
-	if files, rows := prefixRows(t, dir, records.LoadResultsSpec.Name); files != 0 {
+	if files, rows := prefixRows(t, dir, contract.LoadResultsSpec.Name); files != 0 {
 		t.Fatalf("after the kill the load_results prefix holds %d files (%d rows), want none", files, rows)
 	}
 	usersBefore := len(sb.State().Users)
@@ -163,15 +162,15 @@ func TestApplyKilledMidRunResumes(t *testing.T) {
 	if len(state.Users) != usersBefore {
 		t.Errorf("users: got %d after resume, want %d (every create had landed before the kill; none repeated)", len(state.Users), usersBefore)
 	}
-	rows, err := artifact.ReadAll[records.LoadResult](t.Context(), env.Store, res.Manifest, records.LoadResultsSpec)
+	rows, err := artifact.ReadAll[contract.LoadResult](t.Context(), env.Store, res.Manifest, contract.LoadResultsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkLedger(t, rows, fx.changes)
 	// Read by prefix, the table holds exactly the published rows.
-	if files, n := prefixRows(t, dir, records.LoadResultsSpec.Name); n != res.Manifest.TableRows(records.LoadResultsSpec.Name) || files != len(res.Manifest.Tables[records.LoadResultsSpec.Name].Files) {
+	if files, n := prefixRows(t, dir, contract.LoadResultsSpec.Name); n != res.Manifest.TableRows(contract.LoadResultsSpec.Name) || files != len(res.Manifest.Tables[contract.LoadResultsSpec.Name].Files) {
 		t.Errorf("load_results read by prefix: %d files, %d rows; the manifest publishes %d files, %d rows",
-			files, n, len(res.Manifest.Tables[records.LoadResultsSpec.Name].Files), res.Manifest.TableRows(records.LoadResultsSpec.Name))
+			files, n, len(res.Manifest.Tables[contract.LoadResultsSpec.Name].Files), res.Manifest.TableRows(contract.LoadResultsSpec.Name))
 	}
 	t.Logf("killed after %d ledger parts; resumed %d, applied %d in the second run", killAfter, res.Summary.Resumed, res.Summary.Applied)
 }

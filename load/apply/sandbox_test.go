@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/load"
 	"github.com/otds-highspot/otds-highspot/load/apply"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
@@ -31,7 +31,7 @@ type expected struct {
 // state Highspot must end in.
 type fixture struct {
 	seed    sandbox.Seed
-	changes []records.Change
+	changes []contract.Change
 	want    map[string]expected // by email
 }
 
@@ -56,7 +56,7 @@ func newFixture(nNew int) fixture {
 		f.want[e] = expected{name: "Old", suspended: i == 5 || i >= 15, groups: nil}
 	}
 	seq := int64(0)
-	add := func(c records.Change) {
+	add := func(c contract.Change) {
 		seq++
 		c.Seq = seq
 		c.ChangeID = fmt.Sprintf("%s-%s-%s", c.Op, c.Email, c.Group)
@@ -68,33 +68,33 @@ func newFixture(nNew int) fixture {
 	// Stale plan: creates for users that exist, unverified (hidden without list=all).
 	for _, i := range []int{0, 3, 6} {
 		e := fmt.Sprintf("exist-%02d@corp.example", i)
-		add(records.Change{Op: records.OpCreateUser, Email: e, After: after("Again", e)})
+		add(contract.Change{Op: contract.OpCreateUser, Email: e, After: after("Again", e)})
 		w := f.want[e]
 		w.name = "Again"
 		f.want[e] = w
 	}
 	for i := range nNew {
 		e := fmt.Sprintf("new-%03d@corp.example", i)
-		add(records.Change{Op: records.OpCreateUser, Email: e, After: after("New", e)})
+		add(contract.Change{Op: contract.OpCreateUser, Email: e, After: after("New", e)})
 		g := groups[i%2]
-		add(records.Change{Op: records.OpAddMember, Email: e, Group: g})
+		add(contract.Change{Op: contract.OpAddMember, Email: e, Group: g})
 		f.want[e] = expected{name: "New", groups: []string{g}}
 	}
 	for i := 7; i < 10; i++ {
 		e := fmt.Sprintf("exist-%02d@corp.example", i)
-		add(records.Change{Op: records.OpUpdateUser, Email: e, After: after("Renamed", e)})
-		add(records.Change{Op: records.OpAddMember, Email: e, Group: "EMEA"})
+		add(contract.Change{Op: contract.OpUpdateUser, Email: e, After: after("Renamed", e)})
+		add(contract.Change{Op: contract.OpAddMember, Email: e, Group: "EMEA"})
 		f.want[e] = expected{name: "Renamed", groups: []string{"EMEA"}}
 	}
-	add(records.Change{Op: records.OpReactivateUser, Email: "exist-05@corp.example"})
+	add(contract.Change{Op: contract.OpReactivateUser, Email: "exist-05@corp.example"})
 	w := f.want["exist-05@corp.example"]
 	w.suspended = false
 	f.want["exist-05@corp.example"] = w
 	for i := 10; i < 15; i++ {
-		add(records.Change{Op: records.OpRemoveMember, Email: fmt.Sprintf("exist-%02d@corp.example", i), Group: "Legacy"})
+		add(contract.Change{Op: contract.OpRemoveMember, Email: fmt.Sprintf("exist-%02d@corp.example", i), Group: "Legacy"})
 	}
 	for i := 15; i < 20; i++ {
-		add(records.Change{Op: records.OpSuspendUser, Email: fmt.Sprintf("exist-%02d@corp.example", i)})
+		add(contract.Change{Op: contract.OpSuspendUser, Email: fmt.Sprintf("exist-%02d@corp.example", i)})
 	}
 	// Shuffle so the applier's own ordering is what puts creates first.
 	r := rand.New(rand.NewPCG(9, 9))
@@ -140,12 +140,12 @@ func checkState(t *testing.T, d sandbox.StateDump, want map[string]expected) {
 }
 
 // checkLedger asserts every change has exactly one row, in a final status.
-func checkLedger(t *testing.T, rows []records.LoadResult, changes []records.Change) {
+func checkLedger(t *testing.T, rows []contract.LoadResult, changes []contract.Change) {
 	t.Helper()
 	n := map[string]int{}
 	for _, r := range rows {
 		n[r.ChangeID]++
-		if r.Status != records.StatusApplied && r.Status != records.StatusSkipped {
+		if r.Status != contract.StatusApplied && r.Status != contract.StatusSkipped {
 			t.Errorf("ledger %s: got status %s (%s), want applied", r.ChangeID, r.Status, r.Error)
 		}
 	}
@@ -218,9 +218,9 @@ func TestApplySandboxFaultSoak(t *testing.T) {
 
 func TestApplySandboxValidationNotRetried(t *testing.T) {
 	sb, target := loadtest.SandboxTarget(t, sandbox.Options{Seed: &sandbox.Seed{}, RandSeed: 1}, "rest")
-	changes := []records.Change{
-		{ChangeID: "bad", Seq: 1, Op: records.OpCreateUser, Email: "not-an-email", After: `{"name":"X"}`},
-		{ChangeID: "good", Seq: 2, Op: records.OpCreateUser, Email: "ok@corp.example", After: `{"name":"Ok"}`},
+	changes := []contract.Change{
+		{ChangeID: "bad", Seq: 1, Op: contract.OpCreateUser, Email: "not-an-email", After: `{"name":"X"}`},
+		{ChangeID: "good", Seq: 2, Op: contract.OpCreateUser, Email: "ok@corp.example", After: `{"name":"Ok"}`},
 	}
 	l := apply.NewMemLedger(nil)
 	sum, err := apply.Apply(t.Context(), target, changes, l, load.ApplyOptions{Classify: loadtest.Classify, MaxAttempts: 5, BackoffBase: time.Millisecond}, loadtest.Log())
@@ -229,10 +229,10 @@ func TestApplySandboxValidationNotRetried(t *testing.T) {
 	}
 	bad, _ := l.Applied("bad")
 	good, _ := l.Applied("good")
-	if bad.Status != records.StatusFailed || bad.Attempts != 1 || bad.Error == "" {
+	if bad.Status != contract.StatusFailed || bad.Attempts != 1 || bad.Error == "" {
 		t.Errorf("bad: got %+v, want failed after 1 attempt with a reason", bad)
 	}
-	if good.Status != records.StatusApplied || sum.Failed != 1 {
+	if good.Status != contract.StatusApplied || sum.Failed != 1 {
 		t.Errorf("good: got %+v (failed=%d), want applied and one failure", good, sum.Failed)
 	}
 	if n := sb.Counters()["REST POST /users"]; n != 1 {
@@ -253,7 +253,7 @@ func TestApplySandboxRetryAfterHonoured(t *testing.T) {
 			defer srv.Close()
 			target, _ := sandbox.Client("rest", srv.URL, srv.Client(), loadtest.Log())
 			start := time.Now()
-			changes := []records.Change{{ChangeID: "m", Op: records.OpAddMember, Email: "a@corp.example", Group: "Sales"}}
+			changes := []contract.Change{{ChangeID: "m", Op: contract.OpAddMember, Email: "a@corp.example", Group: "Sales"}}
 			if _, err := apply.Apply(t.Context(), target, changes, apply.NewMemLedger(nil), load.ApplyOptions{Classify: loadtest.Classify, BackoffBase: time.Millisecond, BackoffMax: time.Millisecond}, loadtest.Log()); err != nil {
 				t.Fatal(err)
 			}
@@ -320,12 +320,12 @@ func TestApplySandboxDryRunMakesNoRequest(t *testing.T) {
 func TestApplySCIMStrictProviderFirstLoad(t *testing.T) {
 	const n = 120
 	seed := sandbox.Seed{Groups: []sandbox.SeedGroup{{Name: "Sales"}, {Name: "Marketing"}}}
-	var changes []records.Change
+	var changes []contract.Change
 	for i := range n {
 		e := fmt.Sprintf("first-%03d@corp.example", i)
 		changes = append(changes,
-			records.Change{ChangeID: "c" + e, Seq: int64(2 * i), Op: records.OpCreateUser, Email: e, After: fmt.Sprintf(`{"name":"N%d","surname":"S"}`, i)},
-			records.Change{ChangeID: "m" + e, Seq: int64(2*i + 1), Op: records.OpAddMember, Email: e, Group: []string{"Sales", "Marketing"}[i%2]})
+			contract.Change{ChangeID: "c" + e, Seq: int64(2 * i), Op: contract.OpCreateUser, Email: e, After: fmt.Sprintf(`{"name":"N%d","surname":"S"}`, i)},
+			contract.Change{ChangeID: "m" + e, Seq: int64(2*i + 1), Op: contract.OpAddMember, Email: e, Group: []string{"Sales", "Marketing"}[i%2]})
 	}
 	sb, target := loadtest.SandboxTarget(t, sandbox.Options{Seed: &seed, RandSeed: 1, Profile: sandbox.ProfileStrictRFC}, "scim")
 	l := apply.NewMemLedger(nil)
@@ -353,11 +353,11 @@ func TestApplyLimiterCountsHTTPRequests(t *testing.T) {
 	for _, surface := range []string{"rest", "scim"} {
 		t.Run(surface, func(t *testing.T) {
 			seed := sandbox.Seed{Groups: []sandbox.SeedGroup{{Name: "Sales"}}}
-			var changes []records.Change
+			var changes []contract.Change
 			for i := range 8 {
 				e := fmt.Sprintf("m%d@corp.example", i)
 				seed.Users = append(seed.Users, sandbox.User{Email: e, Verified: true})
-				changes = append(changes, records.Change{ChangeID: e, Seq: int64(i), Op: records.OpAddMember, Email: e, Group: "Sales"})
+				changes = append(changes, contract.Change{ChangeID: e, Seq: int64(i), Op: contract.OpAddMember, Email: e, Group: "Sales"})
 			}
 			sb, target := loadtest.SandboxTarget(t, sandbox.Options{Seed: &seed, RandSeed: 1}, surface)
 			sum, err := apply.Apply(t.Context(), target, changes, apply.NewMemLedger(nil),
@@ -386,12 +386,12 @@ func TestApplyCreateMissingGroups(t *testing.T) {
 		for _, surface := range []string{"rest", "scim"} {
 			t.Run(profile+"/"+surface, func(t *testing.T) {
 				seed := sandbox.Seed{Groups: []sandbox.SeedGroup{{Name: "Made By Hand"}}}
-				changes := []records.Change{
-					{ChangeID: "g1", Seq: 1, Op: records.OpCreateGroup, Group: "New Team"},
-					{ChangeID: "g2", Seq: 2, Op: records.OpCreateGroup, Group: "Made By Hand"},
-					{ChangeID: "u1", Seq: 3, Op: records.OpCreateUser, Email: "x@corp.example", After: `{"name":"X"}`},
-					{ChangeID: "m1", Seq: 4, Op: records.OpAddMember, Email: "x@corp.example", Group: "New Team"},
-					{ChangeID: "m2", Seq: 5, Op: records.OpAddMember, Email: "x@corp.example", Group: "Made By Hand"},
+				changes := []contract.Change{
+					{ChangeID: "g1", Seq: 1, Op: contract.OpCreateGroup, Group: "New Team"},
+					{ChangeID: "g2", Seq: 2, Op: contract.OpCreateGroup, Group: "Made By Hand"},
+					{ChangeID: "u1", Seq: 3, Op: contract.OpCreateUser, Email: "x@corp.example", After: `{"name":"X"}`},
+					{ChangeID: "m1", Seq: 4, Op: contract.OpAddMember, Email: "x@corp.example", Group: "New Team"},
+					{ChangeID: "m2", Seq: 5, Op: contract.OpAddMember, Email: "x@corp.example", Group: "Made By Hand"},
 				}
 				sb, target := loadtest.SandboxTarget(t, sandbox.Options{Seed: &seed, RandSeed: 1, Profile: profile}, surface)
 				for run := range 2 { // the second run (a fresh ledger) must not create again

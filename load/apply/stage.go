@@ -13,7 +13,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 	"github.com/otds-highspot/otds-highspot/load"
 )
@@ -86,12 +85,12 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 		return res, exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: %w (nothing was applied; re-run apply)", err))
 	}
 
-	changes, err := artifact.ReadAll[records.Change](ctx, env.Store, pm, records.ChangesSpec)
+	changes, err := artifact.ReadAll[contract.Change](ctx, env.Store, pm, contract.ChangesSpec)
 	if err != nil {
 		return res, fmt.Errorf("apply: read changes of run %s: %w", env.RunID, err)
 	}
 	// The hash enforced is the hash of exactly what is executed.
-	if got := records.PlanSHA256(records.PlanBindingOf(env.RunID, pm.Summary), changes); got != planSHA {
+	if got := contract.PlanSHA256(contract.PlanBindingOf(env.RunID, pm.Summary), changes); got != planSHA {
 		return res, exitcode.Wrap(exitcode.Unexpected, fmt.Errorf("apply: the changes of run %s hash to %s, the plan manifest records %s: the plan was %w; nothing was applied", env.RunID, got, planSHA, artifact.ErrModified))
 	}
 	if cfg != nil {
@@ -110,8 +109,8 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 		return res, err
 	}
 
-	var prior []records.LoadResult
-	if err := artifact.ReadParts(ctx, env.Store, env.RunID, records.LoadResultsSpec, func(r records.LoadResult) error {
+	var prior []contract.LoadResult
+	if err := artifact.ReadParts(ctx, env.Store, env.RunID, contract.LoadResultsSpec, func(r contract.LoadResult) error {
 		prior = append(prior, r)
 		return nil
 	}); err != nil {
@@ -126,7 +125,7 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 		}
 	}()
 	stage.AddInput(pref)
-	w, err := artifact.OpenTable[records.LoadResult](stage, records.LoadResultsSpec)
+	w, err := artifact.OpenTable[contract.LoadResult](stage, contract.LoadResultsSpec)
 	if err != nil {
 		return res, fmt.Errorf("apply: open ledger: %w", err)
 	}
@@ -136,14 +135,14 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 	// once: rows already published by an incomplete attempt, and copies an
 	// attempt carried before it crashed too, are not carried again.
 	published := map[rowID]bool{}
-	if err := artifact.ReadParts(ctx, env.Store, env.RunID, records.LoadResultsSpec, func(r records.LoadResult) error {
+	if err := artifact.ReadParts(ctx, env.Store, env.RunID, contract.LoadResultsSpec, func(r contract.LoadResult) error {
 		published[idOf(r)] = true
 		return nil
 	}, artifact.PartFilter(func(name string) bool { return listed[name] })); err != nil {
 		return res, exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: read the published ledger of earlier attempts: %w (nothing was applied; re-run apply)", err))
 	}
 	carried := 0
-	if err := artifact.ReadParts(ctx, env.Store, env.RunID, records.LoadResultsSpec, func(r records.LoadResult) error {
+	if err := artifact.ReadParts(ctx, env.Store, env.RunID, contract.LoadResultsSpec, func(r contract.LoadResult) error {
 		if published[idOf(r)] {
 			return nil
 		}
@@ -153,7 +152,7 @@ func RunApply(ctx context.Context, env artifact.Env, cfg *config.Config, target 
 	}, artifact.PartFilter(func(name string) bool { return !listed[name] })); err != nil {
 		return res, exitcode.Wrap(exitcode.Transient, fmt.Errorf("apply: carry the ledger rows of interrupted attempts: %w (nothing was applied; re-run apply)", err))
 	}
-	ledger.OnRecord = func(ctx context.Context, r records.LoadResult) error { return w.Write(r) }
+	ledger.OnRecord = func(ctx context.Context, r contract.LoadResult) error { return w.Write(r) }
 	ledger.OnFlush = func(ctx context.Context) error {
 		err := w.Flush(ctx)
 		env.Check(string(contract.Apply) + ":flush")
@@ -199,7 +198,7 @@ type rowID struct {
 	at             int64
 }
 
-func idOf(r records.LoadResult) rowID {
+func idOf(r contract.LoadResult) rowID {
 	return rowID{r.ChangeID, r.Status, r.Attempts, r.At.UnixNano()}
 }
 
@@ -225,7 +224,7 @@ func applyAttempts(ctx context.Context, st store.Store, runID string) ([]string,
 			return nil, nil, fmt.Errorf("read earlier apply attempt: %w", err)
 		}
 		attempts = append(attempts, name)
-		for _, f := range m.Tables[records.LoadResultsSpec.Name].Files {
+		for _, f := range m.Tables[contract.LoadResultsSpec.Name].Files {
 			listed[path.Base(f.Key)] = true
 		}
 	}
@@ -240,7 +239,7 @@ func applyAttempts(ctx context.Context, st store.Store, runID string) ([]string,
 // the latest pull). Then apply needs no listing or lookup of its own to tell
 // creates from updates. Otherwise, or when the snapshot cannot be read, it
 // returns nil and why, and apply looks users up as before.
-func knownUsers(ctx context.Context, env artifact.Env, pm *artifact.Manifest, changes []records.Change) (map[string]string, string) {
+func knownUsers(ctx context.Context, env artifact.Env, pm *artifact.Manifest, changes []contract.Change) (map[string]string, string) {
 	ps, _ := contract.SummaryOf[contract.PlanSummary](pm.Summary)
 	src, bsha := ps.BaselineSource, ps.BaselineSHA256
 	if src != "pull" || bsha == "" {
@@ -255,14 +254,14 @@ func knownUsers(ctx context.Context, env artifact.Env, pm *artifact.Manifest, ch
 	}
 	want := map[string]string{}
 	for _, c := range changes {
-		if c.Email != "" && (c.Op == records.OpCreateUser || c.HighspotID == "") {
+		if c.Email != "" && (c.Op == contract.OpCreateUser || c.HighspotID == "") {
 			want[strings.ToLower(strings.TrimSpace(c.Email))] = ""
 		}
 	}
 	if len(want) == 0 {
 		return nil, "no change needs a lookup"
 	}
-	if err := artifact.ReadTable(ctx, env.Store, m, records.HighspotUsersSpec, func(u records.HighspotUser) error {
+	if err := artifact.ReadTable(ctx, env.Store, m, contract.HighspotUsersSpec, func(u contract.HighspotUser) error {
 		e := strings.ToLower(strings.TrimSpace(u.Email))
 		if _, ok := want[e]; ok && u.HighspotID != "" {
 			want[e] = u.HighspotID
@@ -276,7 +275,7 @@ func knownUsers(ctx context.Context, env artifact.Env, pm *artifact.Manifest, ch
 
 // byOpFinal counts the final status of every planned change by op (resumed
 // ones included): op -> status -> n.
-func byOpFinal(changes []records.Change, l *MemLedger) map[string]map[string]int {
+func byOpFinal(changes []contract.Change, l *MemLedger) map[string]map[string]int {
 	latest := l.Latest()
 	out := map[string]map[string]int{}
 	for _, c := range changes {

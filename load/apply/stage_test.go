@@ -8,7 +8,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 	"github.com/otds-highspot/otds-highspot/load/internal/loadtest"
 )
@@ -26,7 +25,7 @@ func testEnv(t *testing.T) artifact.Env {
 
 // publishPlan publishes a plan stage holding changes, as transform/plan does;
 // sha "" records the changes' real hash.
-func publishPlan(t *testing.T, env artifact.Env, changes []records.Change, status, sha string) {
+func publishPlan(t *testing.T, env artifact.Env, changes []contract.Change, status, sha string) {
 	t.Helper()
 	loadtest.PublishPlan(t, env, changes, status, contract.PlanSummary{PlanSHA256: sha})
 }
@@ -70,9 +69,9 @@ func TestRunApplyRefusesPlan(t *testing.T) {
 
 func TestRunApplyResumesAndCommits(t *testing.T) {
 	env := testEnv(t)
-	var changes []records.Change
+	var changes []contract.Change
 	for i := range 60 {
-		changes = append(changes, records.Change{ChangeID: fmt.Sprintf("m%02d", i), Seq: int64(i), Op: records.OpAddMember, Email: "a@x.com", HighspotID: "h", GroupID: "g"})
+		changes = append(changes, contract.Change{ChangeID: fmt.Sprintf("m%02d", i), Seq: int64(i), Op: contract.OpAddMember, Email: "a@x.com", HighspotID: "h", GroupID: "g"})
 	}
 	publishPlan(t, env, changes, artifact.StatusPublished, "")
 
@@ -104,7 +103,7 @@ func TestRunApplyResumesAndCommits(t *testing.T) {
 	if res.Summary.Resumed < 20 || f2.n["add"] != 60-res.Summary.Resumed {
 		t.Errorf("got resumed=%d adds=%d, want >=20 resumed and the rest applied", res.Summary.Resumed, f2.n["add"])
 	}
-	rows, err := artifact.ReadAll[records.LoadResult](t.Context(), env.Store, res.Manifest, records.LoadResultsSpec)
+	rows, err := artifact.ReadAll[contract.LoadResult](t.Context(), env.Store, res.Manifest, contract.LoadResultsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +111,7 @@ func TestRunApplyResumesAndCommits(t *testing.T) {
 	// attempt's failures too) and exactly one applied row per change.
 	applied := map[string]int{}
 	for _, r := range rows {
-		if r.Status == records.StatusApplied {
+		if r.Status == contract.StatusApplied {
 			applied[r.ChangeID]++
 		}
 	}
@@ -141,9 +140,9 @@ func TestRunApplyResumesAndCommits(t *testing.T) {
 // failed, and then nothing is sent again.
 func TestRunApplyRetriesFailedChangesUntilComplete(t *testing.T) {
 	env := testEnv(t)
-	var changes []records.Change
+	var changes []contract.Change
 	for i := range 10 {
-		changes = append(changes, records.Change{ChangeID: fmt.Sprintf("m%02d", i), Seq: int64(i), Op: records.OpAddMember, Email: "a@x.com", HighspotID: "h", GroupID: "g"})
+		changes = append(changes, contract.Change{ChangeID: fmt.Sprintf("m%02d", i), Seq: int64(i), Op: contract.OpAddMember, Email: "a@x.com", HighspotID: "h", GroupID: "g"})
 	}
 	publishPlan(t, env, changes, artifact.StatusPublished, "")
 	failAdds := func(upTo int) func(string, int) error {
@@ -194,7 +193,7 @@ func TestRunApplyRetriesFailedChangesUntilComplete(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		total += int(m.TableRows(records.LoadResultsSpec.Name))
+		total += int(m.TableRows(contract.LoadResultsSpec.Name))
 	}
 	if total != 14 {
 		t.Errorf("ledger rows over all attempts: got %d, want 14 (10 + 3 + 1)", total)

@@ -4,24 +4,24 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 func TestComputeDrift(t *testing.T) {
-	hs := []records.HighspotUser{
+	hs := []contract.HighspotUser{
 		{HighspotID: "1", Email: "ann@x.com", GroupNames: []string{"Sales", "Hand Picked"}},
 		{HighspotID: "2", Email: "bob@x.com", Suspended: true},
 		{HighspotID: "3", Email: "cat@x.com"},
 		{HighspotID: "4", Email: "ghost@x.com", GroupNames: []string{"Sales"}},
 		{HighspotID: "5", Email: "dan@x.com"},
 	}
-	persons := []records.Person{
+	persons := []contract.Person{
 		{PersonID: "p-ann", PrimaryEmail: "ann@x.com", Status: "enabled"},
 		{PersonID: "p-bob", PrimaryEmail: "bob@x.com", Status: "enabled"},
 		{PersonID: "p-cat", PrimaryEmail: "cat@old.com", Emails: []string{"cat@x.com"}, Status: "disabled"},
 		{PersonID: "p-dan", PrimaryEmail: "dan@x.com", Status: "enabled"},
 	}
-	desired := []records.DesiredUser{
+	desired := []contract.DesiredUser{
 		{PersonID: "p-ann", Email: "ann@x.com", Groups: []string{"Marketing"}},
 		{PersonID: "p-dan", Email: "dan@x.com", Groups: []string{"Sales"}},
 	}

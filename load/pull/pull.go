@@ -19,7 +19,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/load"
 )
 
@@ -48,7 +47,7 @@ type PullResult struct {
 	Users, Groups int
 	Unverified    int
 	Suspended     int
-	Drift         []records.Drift
+	Drift         []contract.Drift
 	DriftByKind   map[string]int
 	DirectoryRun  string // run id of the persons compared ("" = none found)
 	DesiredRun    string // run id of the desired state compared ("" = none found)
@@ -211,25 +210,25 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target l
 	if err := l.groups(func(g load.Group) error { groups = append(groups, g); return nil }); err != nil {
 		return nil, err
 	}
-	gw, err := artifact.OpenTable[records.HighspotGroup](stage, records.HighspotGroupsSpec)
+	gw, err := artifact.OpenTable[contract.HighspotGroup](stage, contract.HighspotGroupsSpec)
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
 	groupName := map[string]string{}
 	for _, g := range groups {
 		groupName[g.ID] = g.Name
-		if err := gw.Write(records.HighspotGroup{HighspotID: g.ID, Name: g.Name, Description: g.Description,
+		if err := gw.Write(contract.HighspotGroup{HighspotID: g.ID, Name: g.Name, Description: g.Description,
 			MemberCount: g.MemberCount, Managed: isManaged[strings.ToLower(g.Name)], PulledAt: at}); err != nil {
 			return nil, fmt.Errorf("pull: write highspot_groups: %w", err)
 		}
 	}
-	uw, err := artifact.OpenTable[records.HighspotUser](stage, records.HighspotUsersSpec)
+	uw, err := artifact.OpenTable[contract.HighspotUser](stage, contract.HighspotUsersSpec)
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
 	ix := newDriftIndex(managed)
 	err = l.users(func(u load.User) error {
-		row := records.HighspotUser{HighspotID: u.ID, Email: strings.ToLower(strings.TrimSpace(u.Email)), Name: u.Name,
+		row := contract.HighspotUser{HighspotID: u.ID, Email: strings.ToLower(strings.TrimSpace(u.Email)), Name: u.Name,
 			Surname: u.Surname, DisplayName: u.DisplayName, Suspended: u.Suspended, Verified: u.Verified,
 			GroupIDs: u.GroupIDs, PulledAt: at}
 		if len(u.GroupIDs) > 0 {
@@ -267,7 +266,7 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target l
 	if m, ref, err := findManifest(ctx, env, contract.Transform, true); err != nil {
 		return nil, err
 	} else if m != nil {
-		err := artifact.ReadTable(ctx, env.Store, m, records.PersonsSpec, func(p driftPerson) error { ix.addPerson(p); return nil })
+		err := artifact.ReadTable(ctx, env.Store, m, contract.PersonsSpec, func(p driftPerson) error { ix.addPerson(p); return nil })
 		if err != nil {
 			return nil, fmt.Errorf("pull: read persons of run %s: %w", ref.RunID, err)
 		}
@@ -277,7 +276,7 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target l
 	if m, ref, err := findManifest(ctx, env, contract.Plan, true); err != nil {
 		return nil, err
 	} else if m != nil {
-		err := artifact.ReadTable(ctx, env.Store, m, records.DesiredUsersSpec, func(d driftDesired) error { ix.addDesired(d); return nil })
+		err := artifact.ReadTable(ctx, env.Store, m, contract.DesiredUsersSpec, func(d driftDesired) error { ix.addDesired(d); return nil })
 		if err != nil {
 			return nil, fmt.Errorf("pull: read desired_users of run %s: %w", ref.RunID, err)
 		}
@@ -286,7 +285,7 @@ func RunPull(ctx context.Context, env artifact.Env, cfg *config.Config, target l
 	}
 	res.Drift = ix.drift(res.DirectoryRun != "", res.DesiredRun != "")
 	ix = nil
-	dw, err := artifact.OpenTable[records.Drift](stage, records.DriftSpec)
+	dw, err := artifact.OpenTable[contract.Drift](stage, contract.DriftSpec)
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
@@ -340,7 +339,7 @@ func findManifest(ctx context.Context, env artifact.Env, stage contract.Stage, f
 // desired state (pure). Membership drift is reported for managed groups
 // only, and only when a desired state is known; unknown users and
 // suspension mismatches only when persons are known.
-func ComputeDrift(hs []records.HighspotUser, persons []records.Person, desired []records.DesiredUser, managed []string, havePersons, haveDesired bool) []records.Drift {
+func ComputeDrift(hs []contract.HighspotUser, persons []contract.Person, desired []contract.DesiredUser, managed []string, havePersons, haveDesired bool) []contract.Drift {
 	ix := newDriftIndex(managed)
 	for _, u := range hs {
 		ix.addUser(u)
@@ -354,7 +353,7 @@ func ComputeDrift(hs []records.HighspotUser, persons []records.Person, desired [
 	return ix.drift(havePersons, haveDesired)
 }
 
-// driftPerson is the part of a records.Person drift reads (pull reads only
+// driftPerson is the part of a contract.Person drift reads (pull reads only
 // these columns of the persons table).
 type driftPerson struct {
 	PersonID     string   `parquet:"person_id"`
@@ -363,7 +362,7 @@ type driftPerson struct {
 	Status       string   `parquet:"status"`
 }
 
-// driftDesired is the part of a records.DesiredUser drift reads.
+// driftDesired is the part of a contract.DesiredUser drift reads.
 type driftDesired struct {
 	PersonID string   `parquet:"person_id"`
 	Email    string   `parquet:"email"`
@@ -417,7 +416,7 @@ func newDriftIndex(managed []string) *driftIndex {
 }
 
 // addUser records a Highspot user (Email case-folded, GroupNames sorted).
-func (ix *driftIndex) addUser(u records.HighspotUser) {
+func (ix *driftIndex) addUser(u contract.HighspotUser) {
 	slot, ok := ix.slotOf[u.Email]
 	if !ok {
 		slot = int32(len(ix.slots))
@@ -472,8 +471,8 @@ func (ix *driftIndex) addDesired(d driftDesired) {
 
 // drift lists the drift of every Highspot user, sorted by kind, email and
 // group.
-func (ix *driftIndex) drift(havePersons, haveDesired bool) []records.Drift {
-	var out []records.Drift
+func (ix *driftIndex) drift(havePersons, haveDesired bool) []contract.Drift {
+	var out []contract.Drift
 	for _, u := range ix.users {
 		s := &ix.slots[u.slot]
 		pid := ""
@@ -483,13 +482,13 @@ func (ix *driftIndex) drift(havePersons, haveDesired bool) []records.Drift {
 		if havePersons {
 			switch {
 			case !s.person:
-				out = append(out, records.Drift{Kind: DriftUnknownUser, Email: u.email, HighspotID: u.id,
+				out = append(out, contract.Drift{Kind: DriftUnknownUser, Email: u.email, HighspotID: u.id,
 					Detail: "Highspot user with no person in the directory (created by hand, or left the directory)"})
 			case s.status == "enabled" && u.suspended:
-				out = append(out, records.Drift{Kind: DriftSuspension, Email: u.email, HighspotID: u.id, PersonID: pid,
+				out = append(out, contract.Drift{Kind: DriftSuspension, Email: u.email, HighspotID: u.id, PersonID: pid,
 					Detail: "directory: enabled; Highspot: suspended"})
 			case s.status != "enabled" && s.status != "" && !u.suspended:
-				out = append(out, records.Drift{Kind: DriftSuspension, Email: u.email, HighspotID: u.id, PersonID: pid,
+				out = append(out, contract.Drift{Kind: DriftSuspension, Email: u.email, HighspotID: u.id, PersonID: pid,
 					Detail: fmt.Sprintf("directory: %s; Highspot: active", s.status)})
 			}
 		}
@@ -506,14 +505,14 @@ func (ix *driftIndex) drift(havePersons, haveDesired bool) []records.Drift {
 				if !s.desired {
 					detail = "member of a managed group but not in the desired state (added by hand)"
 				}
-				out = append(out, records.Drift{Kind: DriftManualMembership, Email: u.email, HighspotID: u.id,
+				out = append(out, contract.Drift{Kind: DriftManualMembership, Email: u.email, HighspotID: u.id,
 					PersonID: pid, Group: ix.managedName[g], Detail: detail})
 			}
 		}
 		if s.desired && !u.suspended {
 			for _, g := range want {
 				if !slices.Contains(u.in, g) {
-					out = append(out, records.Drift{Kind: DriftMissingMembership, Email: u.email, HighspotID: u.id,
+					out = append(out, contract.Drift{Kind: DriftMissingMembership, Email: u.email, HighspotID: u.id,
 						PersonID: pid, Group: ix.managedName[g], Detail: "the policy grants this managed group but the user is not in it (removed by hand, or not applied yet)"})
 				}
 			}

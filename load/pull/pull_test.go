@@ -9,14 +9,13 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/load"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
 	"github.com/otds-highspot/otds-highspot/load/internal/loadtest"
 	"github.com/otds-highspot/otds-highspot/load/pull"
 )
 
-func publish[T any](t *testing.T, env artifact.Env, stage string, spec records.Spec, rows []T) {
+func publish[T any](t *testing.T, env artifact.Env, stage string, spec contract.Spec, rows []T) {
 	t.Helper()
 	s := artifact.NewStage(env, contract.Stage(stage))
 	w, err := artifact.OpenTable[T](s, spec)
@@ -49,12 +48,12 @@ func TestRunPullSandbox(t *testing.T) {
 			}
 			_, target := loadtest.SandboxTarget(t, sandbox.Options{Seed: &seed, RandSeed: 2}, surface)
 			env := loadtest.FileEnv(t, t.TempDir(), t.TempDir())
-			publish(t, env, string(contract.Transform), records.PersonsSpec, []records.Person{
+			publish(t, env, string(contract.Transform), contract.PersonsSpec, []contract.Person{
 				{PersonID: "p-ann", PrimaryEmail: "ann@corp.example", Status: "enabled"},
 				{PersonID: "p-bob", PrimaryEmail: "bob@corp.example", Status: "enabled"},
 				{PersonID: "p-svc", PrimaryEmail: sandbox.DefaultServiceUser, Status: "enabled"},
 			})
-			publish(t, env, string(contract.Plan), records.DesiredUsersSpec, []records.DesiredUser{
+			publish(t, env, string(contract.Plan), contract.DesiredUsersSpec, []contract.DesiredUser{
 				{PersonID: "p-ann", Email: "ann@corp.example", Groups: []string{"Sales"}},
 				{PersonID: "p-bob", Email: "bob@corp.example", Groups: []string{"Sales"}},
 			})
@@ -62,7 +61,7 @@ func TestRunPullSandbox(t *testing.T) {
 			if err != nil {
 				t.Fatalf("RunPull: %v", err)
 			}
-			users, err := artifact.ReadAll[records.HighspotUser](t.Context(), env.Store, res.Manifest, records.HighspotUsersSpec)
+			users, err := artifact.ReadAll[contract.HighspotUser](t.Context(), env.Store, res.Manifest, contract.HighspotUsersSpec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -74,7 +73,7 @@ func TestRunPullSandbox(t *testing.T) {
 					t.Errorf("bob: got %+v, want suspended, unverified (REST; SCIM has no such flag), in Unmanaged", u)
 				}
 			}
-			groups, err := artifact.ReadAll[records.HighspotGroup](t.Context(), env.Store, res.Manifest, records.HighspotGroupsSpec)
+			groups, err := artifact.ReadAll[contract.HighspotGroup](t.Context(), env.Store, res.Manifest, contract.HighspotGroupsSpec)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,7 +16,7 @@
 // value. Email-like columns and map keys are case-folded and trimmed before
 // hashing. Empty values stay empty.
 //
-// The copies reuse the source row types (records.Person, ...), so their
+// The copies reuse the source row types (contract.Person, ...), so their
 // columns and types are those of the source tables. Tokenize is the pure
 // core; Run does the I/O.
 package analytics
@@ -34,7 +34,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // TokenHexLen is the length of a token: 32 hex digits (128 bits).
@@ -42,9 +42,9 @@ const TokenHexLen = 32
 
 // Table specs of the analytics copies.
 var (
-	PersonsSpec            = records.Spec{Name: "analytics_persons", Version: 1}
-	AccountsNormalizedSpec = records.Spec{Name: "analytics_accounts_normalized", Version: 1}
-	PersonLinksSpec        = records.Spec{Name: "analytics_person_links", Version: 1}
+	PersonsSpec            = contract.Spec{Name: "analytics_persons", Version: 1}
+	AccountsNormalizedSpec = contract.Spec{Name: "analytics_accounts_normalized", Version: 1}
+	PersonLinksSpec        = contract.Spec{Name: "analytics_person_links", Version: 1}
 )
 
 // DefaultAllow are the columns copied in clear per source table when
@@ -54,9 +54,9 @@ var (
 // including title, department, region, role, groups and every attribute, is
 // hashed unless a deployment allows it.
 var DefaultAllow = map[string][]string{
-	records.PersonsSpec.Name:            {"status", "is_service", "primary_tree", "trees"},
-	records.AccountsNormalizedSpec.Name: {"tree", "status", "is_service"},
-	records.PersonLinksSpec.Name:        {"tree", "rule"},
+	contract.PersonsSpec.Name:            {"status", "is_service", "primary_tree", "trees"},
+	contract.AccountsNormalizedSpec.Name: {"tree", "status", "is_service"},
+	contract.PersonLinksSpec.Name:        {"tree", "rule"},
 }
 
 // Hasher makes tokens with one key.

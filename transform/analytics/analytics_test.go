@@ -10,7 +10,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 	"github.com/otds-highspot/otds-highspot/transform/analytics"
 )
@@ -52,12 +51,12 @@ func TestToken(t *testing.T) {
 
 func TestTokenizerPersons(t *testing.T) {
 	h := hasher(t, key)
-	tz, err := analytics.NewTokenizer[records.Person](h, []string{"region", "title", "groups", "attributes.cost_center"})
+	tz, err := analytics.NewTokenizer[contract.Person](h, []string{"region", "title", "groups", "attributes.cost_center"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mod := time.Date(2026, 3, 1, 14, 30, 5, 0, time.UTC)
-	p := records.Person{PersonID: "p1", PrimaryEmail: "Ann@X.com", Emails: []string{"ann@x.com", "ANN@old.x.com"},
+	p := contract.Person{PersonID: "p1", PrimaryEmail: "Ann@X.com", Emails: []string{"ann@x.com", "ANN@old.x.com"},
 		GivenName: "Ann", Surname: "Lee", Region: "emea", Title: "AE", Department: "Sales", Groups: []string{"acme:sales"}, IsService: true,
 		AccountKeys: []string{"acme/1"}, SourceOf: map[string]string{"email": "acme/1"}, Attributes: map[string]string{"cost_center": "C1", "external_id": "JDoe@Acme.com"},
 		ModifiedAt: &mod}
@@ -90,7 +89,7 @@ func TestTokenizerPersons(t *testing.T) {
 		t.Errorf("Apply modified its input: %+v", p)
 	}
 	for _, bad := range [][]string{{"nope"}, {"is_service.x"}, {"attributes."}, {"nope.x"}} {
-		if _, err := analytics.NewTokenizer[records.Person](h, bad); err == nil {
+		if _, err := analytics.NewTokenizer[contract.Person](h, bad); err == nil {
 			t.Errorf("allow %q: got no error", bad)
 		}
 	}
@@ -105,16 +104,16 @@ func TestRun(t *testing.T) {
 	const runID = "20260301T020000Z-aaaa"
 	env := artifact.Env{Store: st, RunID: runID, TempDir: t.TempDir()}
 	s := artifact.NewStage(env, "transform")
-	pw, _ := artifact.OpenTable[records.Person](s, records.PersonsSpec)
-	aw, _ := artifact.OpenTable[records.AccountNormalized](s, records.AccountsNormalizedSpec)
-	lw, err := artifact.OpenTable[records.PersonLink](s, records.PersonLinksSpec)
+	pw, _ := artifact.OpenTable[contract.Person](s, contract.PersonsSpec)
+	aw, _ := artifact.OpenTable[contract.AccountNormalized](s, contract.AccountsNormalizedSpec)
+	lw, err := artifact.OpenTable[contract.PersonLink](s, contract.PersonLinksSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, err := range []error{
-		pw.Write(records.Person{PersonID: "p1", PrimaryEmail: "ann@x.com", Region: "emea"}),
-		aw.Write(records.AccountNormalized{AccountKey: "acme/1", Emails: []string{"Ann@X.com"}, Login: "ann", Country: "DE"}),
-		lw.Write(records.PersonLink{AccountKey: "acme/1", PersonID: "p1", Rule: "email", Key: "ann@x.com"}),
+		pw.Write(contract.Person{PersonID: "p1", PrimaryEmail: "ann@x.com", Region: "emea"}),
+		aw.Write(contract.AccountNormalized{AccountKey: "acme/1", Emails: []string{"Ann@X.com"}, Login: "ann", Country: "DE"}),
+		lw.Write(contract.PersonLink{AccountKey: "acme/1", PersonID: "p1", Rule: "email", Key: "ann@x.com"}),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -149,15 +148,15 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	persons, err := artifact.ReadAll[records.Person](ctx, st, m, analytics.PersonsSpec)
+	persons, err := artifact.ReadAll[contract.Person](ctx, st, m, analytics.PersonsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	accts, err := artifact.ReadAll[records.AccountNormalized](ctx, st, m, analytics.AccountsNormalizedSpec)
+	accts, err := artifact.ReadAll[contract.AccountNormalized](ctx, st, m, analytics.AccountsNormalizedSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	links, err := artifact.ReadAll[records.PersonLink](ctx, st, m, analytics.PersonLinksSpec)
+	links, err := artifact.ReadAll[contract.PersonLink](ctx, st, m, analytics.PersonLinksSpec)
 	if err != nil {
 		t.Fatal(err)
 	}

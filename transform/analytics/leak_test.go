@@ -12,7 +12,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 	"github.com/otds-highspot/otds-highspot/transform/analytics"
 )
@@ -114,17 +113,17 @@ func TestAnalyticsNeverLeaksAnIdentifier(t *testing.T) {
 	const runID = "20260301T020000Z-leak"
 	env := artifact.Env{Store: st, RunID: runID, TempDir: t.TempDir()}
 	s := artifact.NewStage(env, "transform")
-	pw, _ := artifact.OpenTable[records.Person](s, records.PersonsSpec)
-	aw, _ := artifact.OpenTable[records.AccountNormalized](s, records.AccountsNormalizedSpec)
-	lw, err := artifact.OpenTable[records.PersonLink](s, records.PersonLinksSpec)
+	pw, _ := artifact.OpenTable[contract.Person](s, contract.PersonsSpec)
+	aw, _ := artifact.OpenTable[contract.AccountNormalized](s, contract.AccountsNormalizedSpec)
+	lw, err := artifact.OpenTable[contract.PersonLink](s, contract.PersonLinksSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 28 {
 		for _, err := range []error{
-			pw.Write(fill[records.Person]("persons", id)),
-			aw.Write(fill[records.AccountNormalized]("accounts_normalized", id)),
-			lw.Write(fill[records.PersonLink]("person_links", id)),
+			pw.Write(fill[contract.Person]("persons", id)),
+			aw.Write(fill[contract.AccountNormalized]("accounts_normalized", id)),
+			lw.Write(fill[contract.PersonLink]("person_links", id)),
 		} {
 			if err != nil {
 				t.Fatal(err)
@@ -178,13 +177,13 @@ func TestAnalyticsNeverLeaksAnIdentifier(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			check(artifact.ReadTable(ctx, st, m, analytics.PersonsSpec, func(r records.Person) error { rows++; scan("analytics_persons", r); return nil }))
-			check(artifact.ReadTable(ctx, st, m, analytics.AccountsNormalizedSpec, func(r records.AccountNormalized) error {
+			check(artifact.ReadTable(ctx, st, m, analytics.PersonsSpec, func(r contract.Person) error { rows++; scan("analytics_persons", r); return nil }))
+			check(artifact.ReadTable(ctx, st, m, analytics.AccountsNormalizedSpec, func(r contract.AccountNormalized) error {
 				rows++
 				scan("analytics_accounts_normalized", r)
 				return nil
 			}))
-			check(artifact.ReadTable(ctx, st, m, analytics.PersonLinksSpec, func(r records.PersonLink) error { rows++; scan("analytics_person_links", r); return nil }))
+			check(artifact.ReadTable(ctx, st, m, analytics.PersonLinksSpec, func(r contract.PersonLink) error { rows++; scan("analytics_person_links", r); return nil }))
 			if rows != 3*28 {
 				t.Fatalf("scanned %d rows, want %d", rows, 3*28)
 			}
@@ -220,13 +219,13 @@ func copyTransform(t *testing.T, st store.Store, from, to string) {
 		t.Fatal(err)
 	}
 	s := artifact.NewStage(artifact.Env{Store: st, RunID: to, TempDir: t.TempDir()}, "transform")
-	pw, _ := artifact.OpenTable[records.Person](s, records.PersonsSpec)
-	aw, _ := artifact.OpenTable[records.AccountNormalized](s, records.AccountsNormalizedSpec)
-	lw, _ := artifact.OpenTable[records.PersonLink](s, records.PersonLinksSpec)
+	pw, _ := artifact.OpenTable[contract.Person](s, contract.PersonsSpec)
+	aw, _ := artifact.OpenTable[contract.AccountNormalized](s, contract.AccountsNormalizedSpec)
+	lw, _ := artifact.OpenTable[contract.PersonLink](s, contract.PersonLinksSpec)
 	for _, err := range []error{
-		artifact.ReadTable(ctx, st, m, records.PersonsSpec, pw.Write),
-		artifact.ReadTable(ctx, st, m, records.AccountsNormalizedSpec, aw.Write),
-		artifact.ReadTable(ctx, st, m, records.PersonLinksSpec, lw.Write),
+		artifact.ReadTable(ctx, st, m, contract.PersonsSpec, pw.Write),
+		artifact.ReadTable(ctx, st, m, contract.AccountsNormalizedSpec, aw.Write),
+		artifact.ReadTable(ctx, st, m, contract.PersonLinksSpec, lw.Write),
 	} {
 		if err != nil {
 			t.Fatal(err)

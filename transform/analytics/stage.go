@@ -10,7 +10,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
 // Options configure Run.
@@ -76,13 +75,13 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 	res := Result{Rows: map[string]int64{}}
 	steps := []func() error{
 		func() error {
-			return copyTable[records.Person](ctx, env, stage, tm, h, records.PersonsSpec, PersonsSpec, cols(records.PersonsSpec.Name), res.Rows)
+			return copyTable[contract.Person](ctx, env, stage, tm, h, contract.PersonsSpec, PersonsSpec, cols(contract.PersonsSpec.Name), res.Rows)
 		},
 		func() error {
-			return copyTable[records.AccountNormalized](ctx, env, stage, tm, h, records.AccountsNormalizedSpec, AccountsNormalizedSpec, cols(records.AccountsNormalizedSpec.Name), res.Rows)
+			return copyTable[contract.AccountNormalized](ctx, env, stage, tm, h, contract.AccountsNormalizedSpec, AccountsNormalizedSpec, cols(contract.AccountsNormalizedSpec.Name), res.Rows)
 		},
 		func() error {
-			return copyTable[records.PersonLink](ctx, env, stage, tm, h, records.PersonLinksSpec, PersonLinksSpec, cols(records.PersonLinksSpec.Name), res.Rows)
+			return copyTable[contract.PersonLink](ctx, env, stage, tm, h, contract.PersonLinksSpec, PersonLinksSpec, cols(contract.PersonLinksSpec.Name), res.Rows)
 		},
 	}
 	for _, step := range steps {
@@ -103,7 +102,7 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 }
 
 // copyTable streams one source table into its tokenized copy.
-func copyTable[T any](ctx context.Context, env artifact.Env, stage *artifact.Stage, m *artifact.Manifest, h *Hasher, from, to records.Spec, columns []string, rows map[string]int64) error {
+func copyTable[T any](ctx context.Context, env artifact.Env, stage *artifact.Stage, m *artifact.Manifest, h *Hasher, from, to contract.Spec, columns []string, rows map[string]int64) error {
 	if _, ok := m.Tables[from.Name]; !ok {
 		return nil
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
 // AccessHighspot is the access_source of access_history rows: what Highspot
@@ -32,7 +31,7 @@ const (
 // A protected user keeps exactly the groups Highspot holds, a user holding a
 // managed group without entitlement shows it, and a suspended user has status
 // "suspended".
-func Actual(users []records.HighspotUser, ledger []records.LoadResult, personOf map[string]string) []Snapshot {
+func Actual(users []contract.HighspotUser, ledger []contract.LoadResult, personOf map[string]string) []Snapshot {
 	byEmail := map[string]*Snapshot{}
 	var order []string
 	get := func(email string) *Snapshot {
@@ -59,20 +58,20 @@ func Actual(users []records.HighspotUser, ledger []records.LoadResult, personOf 
 	rows := slices.Clone(ledger)
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].At.Before(rows[j].At) })
 	for _, l := range rows {
-		if l.Status != records.StatusApplied || l.Email == "" {
+		if l.Status != contract.StatusApplied || l.Email == "" {
 			continue
 		}
 		s := get(l.Email)
 		switch l.Op {
-		case records.OpCreateUser, records.OpReactivateUser:
+		case contract.OpCreateUser, contract.OpReactivateUser:
 			s.Status = StatusActive
-		case records.OpSuspendUser:
+		case contract.OpSuspendUser:
 			s.Status = StatusSuspended
-		case records.OpAddMember:
+		case contract.OpAddMember:
 			if !slices.Contains(s.Groups, l.Group) {
 				s.Groups = append(s.Groups, l.Group)
 			}
-		case records.OpRemoveMember:
+		case contract.OpRemoveMember:
 			s.Groups = slices.DeleteFunc(s.Groups, func(g string) bool { return g == l.Group })
 		}
 	}
@@ -85,8 +84,8 @@ func Actual(users []records.HighspotUser, ledger []records.LoadResult, personOf 
 
 // ActiveOn is AccessOn restricted to users active in Highspot at t (a
 // suspended user holds no access, whatever groups it keeps).
-func ActiveOn(h []records.IdentityHistory, t time.Time) []records.IdentityHistory {
-	var out []records.IdentityHistory
+func ActiveOn(h []contract.IdentityHistory, t time.Time) []contract.IdentityHistory {
+	var out []contract.IdentityHistory
 	for _, r := range AccessOn(h, t) {
 		if r.Status == StatusActive {
 			out = append(out, r)
@@ -111,11 +110,11 @@ func actualSnapshots(ctx context.Context, env artifact.Env, runID string, runs [
 		return nil, nil, false, fmt.Errorf("history: find the pull of run %s: %w", runID, err)
 	}
 	refs = append(refs, pref)
-	users, err := artifact.ReadAll[records.HighspotUser](ctx, st, pm, records.HighspotUsersSpec, artifact.WithTempDir(env.TempDir))
+	users, err := artifact.ReadAll[contract.HighspotUser](ctx, st, pm, contract.HighspotUsersSpec, artifact.WithTempDir(env.TempDir))
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("history: read highspot_users of pull %s: %w", pref.RunID, err)
 	}
-	var ledger []records.LoadResult
+	var ledger []contract.LoadResult
 	for _, ri := range runs {
 		if ri.RunID < pref.RunID || ri.RunID > runID {
 			continue
@@ -128,7 +127,7 @@ func actualSnapshots(ctx context.Context, env artifact.Env, runID string, runs [
 			if err != nil {
 				return nil, nil, false, fmt.Errorf("history: read %s of run %s: %w", s.Stage, ri.RunID, err)
 			}
-			lr, err := artifact.ReadAll[records.LoadResult](ctx, st, am, records.LoadResultsSpec, artifact.WithTempDir(env.TempDir))
+			lr, err := artifact.ReadAll[contract.LoadResult](ctx, st, am, contract.LoadResultsSpec, artifact.WithTempDir(env.TempDir))
 			if err != nil {
 				return nil, nil, false, fmt.Errorf("history: read the ledger of run %s: %w", ri.RunID, err)
 			}

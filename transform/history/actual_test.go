@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // TestActualAccessIsFact: access_history answers "who had access on date X"
@@ -18,17 +18,17 @@ func TestActualAccessIsFact(t *testing.T) {
 	day2 := day1.Add(24 * time.Hour)
 	// Highspot after day 1's pull: the protected boss holds only "Board";
 	// eve holds the managed "Sales" by hand; leo is active with "Sales".
-	pull := []records.HighspotUser{
+	pull := []contract.HighspotUser{
 		{Email: "boss@acme.com", GroupNames: []string{"Board"}},
 		{Email: "eve@acme.com", GroupNames: []string{"Sales"}},
 		{Email: "leo@acme.com", GroupNames: []string{"Sales"}},
 	}
 	// Day 2's apply suspends leo and adds ann.
-	ledger := []records.LoadResult{
-		{Op: records.OpCreateUser, Email: "ann@acme.com", Status: records.StatusApplied, At: day2},
-		{Op: records.OpAddMember, Email: "ann@acme.com", Group: "Sales", Status: records.StatusApplied, At: day2.Add(time.Second)},
-		{Op: records.OpSuspendUser, Email: "leo@acme.com", Status: records.StatusApplied, At: day2.Add(2 * time.Second)},
-		{Op: records.OpAddMember, Email: "eve@acme.com", Group: "Failed", Status: records.StatusFailed, At: day2},
+	ledger := []contract.LoadResult{
+		{Op: contract.OpCreateUser, Email: "ann@acme.com", Status: contract.StatusApplied, At: day2},
+		{Op: contract.OpAddMember, Email: "ann@acme.com", Group: "Sales", Status: contract.StatusApplied, At: day2.Add(time.Second)},
+		{Op: contract.OpSuspendUser, Email: "leo@acme.com", Status: contract.StatusApplied, At: day2.Add(2 * time.Second)},
+		{Op: contract.OpAddMember, Email: "eve@acme.com", Group: "Failed", Status: contract.StatusFailed, At: day2},
 	}
 	personOf := map[string]string{"boss@acme.com": "p-boss", "leo@acme.com": "p-leo", "ann@acme.com": "p-ann"}
 	h := Next(nil, Actual(pull, nil, personOf), "20261101T000000Z-1", day1)

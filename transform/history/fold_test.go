@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // genRun is a run of persons drawn from a small pool, so that runs share
@@ -123,7 +123,7 @@ func TestFoldRefusesUnsortedHistory(t *testing.T) {
 
 // countOpen and diffCounts are how Run counted before the fold: the
 // reference for its counts.
-func countOpen(h []records.IdentityHistory) int {
+func countOpen(h []contract.IdentityHistory) int {
 	n := 0
 	for _, r := range h {
 		if r.ValidTo == nil {
@@ -134,7 +134,7 @@ func countOpen(h []records.IdentityHistory) int {
 }
 
 // diffCounts counts the rows runID opened and the rows it closed.
-func diffCounts(prev, next []records.IdentityHistory, runID string) (opened, closed int) {
+func diffCounts(prev, next []contract.IdentityHistory, runID string) (opened, closed int) {
 	wasOpen := map[string]bool{}
 	for _, r := range prev {
 		if r.ValidTo == nil {

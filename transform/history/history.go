@@ -23,7 +23,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // Access sources recorded in the "access_source" attribute.
@@ -53,7 +53,7 @@ type Snapshot struct {
 // for the person (nil when the plan left the person out) and planned says
 // whether the run has a published plan at all: with a plan, access is the
 // desired Highspot groups; without one, the effective directory groups.
-func FromPerson(p records.Person, desired *records.DesiredUser, planned bool) Snapshot {
+func FromPerson(p contract.Person, desired *contract.DesiredUser, planned bool) Snapshot {
 	s := Snapshot{
 		PersonID: p.PersonID,
 		Email:    strings.ToLower(strings.TrimSpace(p.PrimaryEmail)),
@@ -152,7 +152,7 @@ func Hash(s Snapshot) string {
 // A person listed twice in current counts once (the first). Open rows whose
 // valid_from is not before `at` (the run was already folded) are kept as they
 // are, so folding the same run twice changes nothing.
-func Next(prev []records.IdentityHistory, current []Snapshot, runID string, at time.Time) []records.IdentityHistory {
+func Next(prev []contract.IdentityHistory, current []Snapshot, runID string, at time.Time) []contract.IdentityHistory {
 	at = at.UTC().Truncate(time.Microsecond) // what Parquet keeps
 	cur := make(map[string]Snapshot, len(current))
 	order := make([]string, 0, len(current))
@@ -167,7 +167,7 @@ func Next(prev []records.IdentityHistory, current []Snapshot, runID string, at t
 		order = append(order, s.PersonID)
 	}
 
-	out := make([]records.IdentityHistory, 0, len(prev)+len(current))
+	out := make([]contract.IdentityHistory, 0, len(prev)+len(current))
 	hasOpen := map[string]bool{}
 	for _, r := range prev {
 		if r.ValidTo != nil {
@@ -195,7 +195,7 @@ func Next(prev []records.IdentityHistory, current []Snapshot, runID string, at t
 			continue
 		}
 		s := cur[id]
-		out = append(out, records.IdentityHistory{
+		out = append(out, contract.IdentityHistory{
 			PersonID:    s.PersonID,
 			Email:       s.Email,
 			Status:      s.Status,
@@ -217,8 +217,8 @@ func Next(prev []records.IdentityHistory, current []Snapshot, runID string, at t
 
 // AccessOn answers "who had which access at t" from a history table: the
 // rows valid at t (valid_from <= t < valid_to, or still open).
-func AccessOn(h []records.IdentityHistory, t time.Time) []records.IdentityHistory {
-	var out []records.IdentityHistory
+func AccessOn(h []contract.IdentityHistory, t time.Time) []contract.IdentityHistory {
+	var out []contract.IdentityHistory
 	for _, r := range h {
 		if !r.ValidFrom.After(t) && (r.ValidTo == nil || r.ValidTo.After(t)) {
 			out = append(out, r)
@@ -245,4 +245,4 @@ func RunTime(runID string) (t time.Time, ok bool) {
 }
 
 // Row is the stored form of an identity_history row.
-type Row = records.IdentityHistory
+type Row = contract.IdentityHistory

@@ -8,7 +8,6 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 	"github.com/otds-highspot/otds-highspot/transform/history"
 )
@@ -25,7 +24,7 @@ var (
 )
 
 // key renders a history row for comparisons.
-func key(r records.IdentityHistory) string {
+func key(r contract.IdentityHistory) string {
 	to := "open"
 	if r.ValidTo != nil {
 		to = r.ValidTo.Format("01-02")
@@ -33,7 +32,7 @@ func key(r records.IdentityHistory) string {
 	return r.PersonID + " " + r.Attributes["region"] + " " + r.ValidFrom.Format("01-02") + ".." + to + " " + r.OpenedRunID
 }
 
-func keys(h []records.IdentityHistory) []string {
+func keys(h []contract.IdentityHistory) []string {
 	out := make([]string, len(h))
 	for i, r := range h {
 		out[i] = key(r)
@@ -65,7 +64,7 @@ func TestNextJoinerMoverLeaver(t *testing.T) {
 
 	tests := []struct {
 		name string
-		got  []records.IdentityHistory
+		got  []contract.IdentityHistory
 		want []string
 	}{
 		{"run 1", h1, []string{"p-ann emea 03-01..open r1", "p-bob amer 03-01..open r1", "p-cat apac 03-01..open r1"}},
@@ -130,16 +129,16 @@ func TestHashIgnoresOrderAndEmpties(t *testing.T) {
 }
 
 func TestFromPerson(t *testing.T) {
-	p := records.Person{PersonID: "p1", PrimaryEmail: " Ann@X.com ", Status: "enabled", Region: "emea", Groups: []string{"acme:eng"}}
+	p := contract.Person{PersonID: "p1", PrimaryEmail: " Ann@X.com ", Status: "enabled", Region: "emea", Groups: []string{"acme:eng"}}
 	tests := []struct {
 		name       string
-		desired    *records.DesiredUser
+		desired    *contract.DesiredUser
 		planned    bool
 		wantGroups []string
 		wantSource string
 	}{
 		{"no plan: directory groups", nil, false, []string{"acme:eng"}, history.AccessDirectory},
-		{"plan, in scope", &records.DesiredUser{Groups: []string{"Sales EMEA"}}, true, []string{"Sales EMEA"}, history.AccessPlan},
+		{"plan, in scope", &contract.DesiredUser{Groups: []string{"Sales EMEA"}}, true, []string{"Sales EMEA"}, history.AccessPlan},
 		{"plan, out of scope", nil, true, nil, history.AccessPlan},
 	}
 	for _, tt := range tests {
@@ -171,12 +170,12 @@ func TestRunTime(t *testing.T) {
 }
 
 // publish writes a transform (persons) and optionally a plan (desired_users) for a run.
-func publish(t *testing.T, st store.Store, runID string, persons []records.Person, desired []records.DesiredUser) {
+func publish(t *testing.T, st store.Store, runID string, persons []contract.Person, desired []contract.DesiredUser) {
 	t.Helper()
 	ctx := context.Background()
 	env := artifact.Env{Store: st, RunID: runID, TempDir: t.TempDir()}
 	s := artifact.NewStage(env, "transform")
-	w, err := artifact.OpenTable[records.Person](s, records.PersonsSpec)
+	w, err := artifact.OpenTable[contract.Person](s, contract.PersonsSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +191,7 @@ func publish(t *testing.T, st store.Store, runID string, persons []records.Perso
 		return
 	}
 	s = artifact.NewStage(env, "plan")
-	dw, err := artifact.OpenTable[records.DesiredUser](s, records.DesiredUsersSpec)
+	dw, err := artifact.OpenTable[contract.DesiredUser](s, contract.DesiredUsersSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,17 +211,17 @@ func TestRunStage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ann := records.Person{PersonID: "p-ann", PrimaryEmail: "ann@x.com", Status: "enabled", Region: "emea", Groups: []string{"acme:sales"}}
-	bob := records.Person{PersonID: "p-bob", PrimaryEmail: "bob@x.com", Status: "enabled", Region: "amer", Groups: []string{"acme:sales"}}
+	ann := contract.Person{PersonID: "p-ann", PrimaryEmail: "ann@x.com", Status: "enabled", Region: "emea", Groups: []string{"acme:sales"}}
+	bob := contract.Person{PersonID: "p-bob", PrimaryEmail: "bob@x.com", Status: "enabled", Region: "amer", Groups: []string{"acme:sales"}}
 	r1, r2, r3 := "20260301T020000Z-aaaa", "20260302T020000Z-bbbb", "20260303T020000Z-cccc"
-	desired := []records.DesiredUser{{PersonID: "p-ann", Groups: []string{"Sales"}}, {PersonID: "p-bob", Groups: []string{"Sales"}}}
-	publish(t, st, r1, []records.Person{ann, bob}, desired)
+	desired := []contract.DesiredUser{{PersonID: "p-ann", Groups: []string{"Sales"}}, {PersonID: "p-bob", Groups: []string{"Sales"}}}
+	publish(t, st, r1, []contract.Person{ann, bob}, desired)
 	// Run 2: bob moves to emea (and gets another Highspot group).
 	bob2 := bob
 	bob2.Region = "emea"
-	publish(t, st, r2, []records.Person{ann, bob2}, []records.DesiredUser{desired[0], {PersonID: "p-bob", Groups: []string{"Sales", "Sales EMEA"}}})
+	publish(t, st, r2, []contract.Person{ann, bob2}, []contract.DesiredUser{desired[0], {PersonID: "p-bob", Groups: []string{"Sales", "Sales EMEA"}}})
 	// Run 3: ann leaves; no plan this time (directory access for bob).
-	publish(t, st, r3, []records.Person{bob2}, nil)
+	publish(t, st, r3, []contract.Person{bob2}, nil)
 
 	// Run 2 has no earlier history: it folds runs 1 and 2.
 	res2, err := history.Run(ctx, artifact.Env{Store: st, RunID: r2, TempDir: t.TempDir()}, history.Options{})
@@ -267,9 +266,9 @@ func TestRunStage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	publish(t, st2, r1, []records.Person{ann, bob}, desired)
-	publish(t, st2, r2, []records.Person{ann, bob2}, []records.DesiredUser{desired[0], {PersonID: "p-bob", Groups: []string{"Sales", "Sales EMEA"}}})
-	publish(t, st2, r3, []records.Person{bob2}, nil)
+	publish(t, st2, r1, []contract.Person{ann, bob}, desired)
+	publish(t, st2, r2, []contract.Person{ann, bob2}, []contract.DesiredUser{desired[0], {PersonID: "p-bob", Groups: []string{"Sales", "Sales EMEA"}}})
+	publish(t, st2, r3, []contract.Person{bob2}, nil)
 	rb, err := history.Run(ctx, artifact.Env{Store: st2, RunID: r3, TempDir: t.TempDir()}, history.Options{Rebuild: true})
 	if err != nil {
 		t.Fatal(err)
@@ -300,13 +299,13 @@ func TestRunReadsAnUnsortedHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ann := records.Person{PersonID: "p-ann", PrimaryEmail: "ann@x.com", Status: "enabled", Region: "emea"}
-	bob := records.Person{PersonID: "p-bob", PrimaryEmail: "bob@x.com", Status: "enabled", Region: "amer"}
+	ann := contract.Person{PersonID: "p-ann", PrimaryEmail: "ann@x.com", Status: "enabled", Region: "emea"}
+	bob := contract.Person{PersonID: "p-bob", PrimaryEmail: "bob@x.com", Status: "enabled", Region: "amer"}
 	r1, r2 := "20260301T020000Z-aaaa", "20260302T020000Z-bbbb"
-	publish(t, st, r1, []records.Person{ann, bob}, nil)
+	publish(t, st, r1, []contract.Person{ann, bob}, nil)
 	h1 := history.Next(nil, []history.Snapshot{history.FromPerson(ann, nil, false), history.FromPerson(bob, nil, false)}, r1, day1)
 	s := artifact.NewStage(artifact.Env{Store: st, RunID: r1, TempDir: t.TempDir()}, contract.History)
-	w, err := artifact.OpenTable[records.IdentityHistory](s, records.IdentityHistorySpec)
+	w, err := artifact.OpenTable[contract.IdentityHistory](s, contract.IdentityHistorySpec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +319,7 @@ func TestRunReadsAnUnsortedHistory(t *testing.T) {
 	}
 	bob2 := bob
 	bob2.Region = "emea"
-	publish(t, st, r2, []records.Person{ann, bob2}, nil)
+	publish(t, st, r2, []contract.Person{ann, bob2}, nil)
 	res, err := history.Run(ctx, artifact.Env{Store: st, RunID: r2, TempDir: t.TempDir()}, history.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -48,8 +47,8 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 	}
 	var (
 		prevM  *artifact.Manifest // the previous history, streamed
-		prev   []records.IdentityHistory
-		access []records.IdentityHistory
+		prev   []contract.IdentityHistory
+		access []contract.IdentityHistory
 		inputs []artifact.Ref
 		res    Result
 		runs   []string
@@ -160,7 +159,7 @@ type sources struct {
 
 // streamed reads the previous history m's tables as they are needed.
 func streamed(ctx context.Context, env artifact.Env, m *artifact.Manifest) sources {
-	read := func(spec records.Spec) func(yield func(Row) error) error {
+	read := func(spec contract.Spec) func(yield func(Row) error) error {
 		return func(yield func(Row) error) error {
 			if _, ok := m.Tables[spec.Name]; !ok {
 				return nil
@@ -174,7 +173,7 @@ func streamed(ctx context.Context, env artifact.Env, m *artifact.Manifest) sourc
 			return nil
 		}
 	}
-	return sources{identity: read(records.IdentityHistorySpec), access: read(records.AccessHistorySpec)}
+	return sources{identity: read(contract.IdentityHistorySpec), access: read(contract.AccessHistorySpec)}
 }
 
 // readPrevious reads the previous history's tables whole, each sorted as
@@ -184,8 +183,8 @@ func readPrevious(ctx context.Context, env artifact.Env, m *artifact.Manifest) (
 	if err != nil {
 		return nil, nil, fmt.Errorf("history: read the previous history of run %s: %w", m.RunID, err)
 	}
-	if _, ok := m.Tables[records.AccessHistorySpec.Name]; ok {
-		if access, err = artifact.ReadAll[Row](ctx, env.Store, m, records.AccessHistorySpec, artifact.WithTempDir(env.TempDir)); err != nil {
+	if _, ok := m.Tables[contract.AccessHistorySpec.Name]; ok {
+		if access, err = artifact.ReadAll[Row](ctx, env.Store, m, contract.AccessHistorySpec, artifact.WithTempDir(env.TempDir)); err != nil {
 			return nil, nil, fmt.Errorf("history: read the previous access_history of run %s: %w", m.RunID, err)
 		}
 	}
@@ -200,7 +199,7 @@ func readPrevious(ctx context.Context, env artifact.Env, m *artifact.Manifest) (
 func publish(ctx context.Context, env artifact.Env, src sources, cur, curAccess *current, at time.Time, inputs []artifact.Ref, res Result) (Result, error) {
 	stage := artifact.NewStage(env, contract.History)
 	defer stage.Abort()
-	w, err := artifact.OpenTable[Row](stage, records.IdentityHistorySpec)
+	w, err := artifact.OpenTable[Row](stage, contract.IdentityHistorySpec)
 	if err != nil {
 		return Result{}, fmt.Errorf("history: %w", err)
 	}
@@ -211,7 +210,7 @@ func publish(ctx context.Context, env artifact.Env, src sources, cur, curAccess 
 	if err := w.Close(); err != nil {
 		return Result{}, fmt.Errorf("history: close identity_history: %w", err)
 	}
-	aw, err := artifact.OpenTable[Row](stage, records.AccessHistorySpec)
+	aw, err := artifact.OpenTable[Row](stage, contract.AccessHistorySpec)
 	if err != nil {
 		return Result{}, fmt.Errorf("history: %w", err)
 	}
@@ -306,18 +305,18 @@ func currentOf(ctx context.Context, env artifact.Env, runID string) (*current, m
 	}
 	refs := []artifact.Ref{tref}
 	cur := newCurrent()
-	n := int(tm.TableRows(records.PersonsSpec.Name))
+	n := int(tm.TableRows(contract.PersonsSpec.Name))
 	cur.people = make([]person, 0, n)
 	planned := false
 	var desired map[string]uint32
 	pm, pref, err := artifact.ReadManifest(ctx, st, runID, contract.Plan)
 	switch {
 	case err == nil && pm.Status == artifact.StatusPublished:
-		if _, ok := pm.Tables[records.DesiredUsersSpec.Name]; ok {
+		if _, ok := pm.Tables[contract.DesiredUsersSpec.Name]; ok {
 			planned = true
 			refs = append(refs, pref)
-			desired = make(map[string]uint32, pm.TableRows(records.DesiredUsersSpec.Name))
-			err := artifact.ReadTable(ctx, st, pm, records.DesiredUsersSpec, func(d desiredAccess) error {
+			desired = make(map[string]uint32, pm.TableRows(contract.DesiredUsersSpec.Name))
+			err := artifact.ReadTable(ctx, st, pm, contract.DesiredUsersSpec, func(d desiredAccess) error {
 				if _, dup := desired[d.PersonID]; !dup {
 					desired[strings.Clone(d.PersonID)] = cur.groupSet(d.Groups)
 				}
@@ -346,12 +345,12 @@ func currentOf(ctx context.Context, env artifact.Env, runID string) (*current, m
 		cur.add(p.PersonID, email, p.Status, &vals, groups)
 	}
 	if planned {
-		err = artifact.ReadTable(ctx, st, tm, records.PersonsSpec, func(p personAttrs) error {
+		err = artifact.ReadTable(ctx, st, tm, contract.PersonsSpec, func(p personAttrs) error {
 			add(&p, desired[p.PersonID]) // 0 (no groups) when the plan left the person out
 			return nil
 		}, artifact.WithTempDir(env.TempDir))
 	} else {
-		err = artifact.ReadTable(ctx, st, tm, records.PersonsSpec, func(p personAccess) error {
+		err = artifact.ReadTable(ctx, st, tm, contract.PersonsSpec, func(p personAccess) error {
 			add(p.attrs(), cur.groupSet(p.Groups))
 			return nil
 		}, artifact.WithTempDir(env.TempDir))
@@ -364,9 +363,9 @@ func currentOf(ctx context.Context, env artifact.Env, runID string) (*current, m
 }
 
 // ReadTable reads the identity_history table a history manifest lists.
-func ReadTable(ctx context.Context, st store.Store, m *artifact.Manifest, tempDir string) ([]records.IdentityHistory, error) {
-	var out []records.IdentityHistory
-	err := artifact.ReadTable(ctx, st, m, records.IdentityHistorySpec, func(r Row) error {
+func ReadTable(ctx context.Context, st store.Store, m *artifact.Manifest, tempDir string) ([]contract.IdentityHistory, error) {
+	var out []contract.IdentityHistory
+	err := artifact.ReadTable(ctx, st, m, contract.IdentityHistorySpec, func(r Row) error {
 		out = append(out, r)
 		return nil
 	}, artifact.WithTempDir(tempDir))
@@ -386,19 +385,19 @@ func Snapshots(ctx context.Context, env artifact.Env, runID string) ([]Snapshot,
 		return nil, nil, fmt.Errorf("history: transform of run %s is %s, not published", runID, tm.Status)
 	}
 	refs := []artifact.Ref{tref}
-	persons, err := artifact.ReadAll[records.Person](ctx, st, tm, records.PersonsSpec, artifact.WithTempDir(env.TempDir))
+	persons, err := artifact.ReadAll[contract.Person](ctx, st, tm, contract.PersonsSpec, artifact.WithTempDir(env.TempDir))
 	if err != nil {
 		return nil, nil, fmt.Errorf("history: read persons of run %s: %w", runID, err)
 	}
 	planned := false
-	desired := map[string]*records.DesiredUser{}
+	desired := map[string]*contract.DesiredUser{}
 	pm, pref, err := artifact.ReadManifest(ctx, st, runID, contract.Plan)
 	switch {
 	case err == nil && pm.Status == artifact.StatusPublished:
-		if _, ok := pm.Tables[records.DesiredUsersSpec.Name]; ok {
+		if _, ok := pm.Tables[contract.DesiredUsersSpec.Name]; ok {
 			planned = true
 			refs = append(refs, pref)
-			err := artifact.ReadTable(ctx, st, pm, records.DesiredUsersSpec, func(d records.DesiredUser) error {
+			err := artifact.ReadTable(ctx, st, pm, contract.DesiredUsersSpec, func(d contract.DesiredUser) error {
 				if _, dup := desired[d.PersonID]; !dup {
 					desired[d.PersonID] = &d
 				}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // synth builds n persons and the Highspot baseline (and previous desired
@@ -19,9 +19,9 @@ import (
 // 100th index is one of four kinds (joiner, mover, disabled, gone), so 1% of
 // n persons change. want is the exact number of changes that churn causes.
 type synth struct {
-	persons  []records.Person
+	persons  []contract.Person
 	base     Baseline
-	prev     []records.DesiredUser
+	prev     []contract.DesiredUser
 	want     map[string]int
 	nChurned int
 }
@@ -33,10 +33,10 @@ func synthesize(n int) *synth {
 	s := &synth{want: map[string]int{}}
 	gFS, gIS := []string{"acme:Field Sales", "acme:Sales"}, []string{"acme:Inside Sales", "acme:Sales"}
 	trees := [][]string{{"acme"}, {"beta"}}
-	s.persons = make([]records.Person, 0, n)
+	s.persons = make([]contract.Person, 0, n)
 	s.base.Source, s.base.RunID = BaselinePull, "bench"
-	s.base.Users = make([]records.HighspotUser, 0, n)
-	s.prev = make([]records.DesiredUser, 0, n)
+	s.base.Users = make([]contract.HighspotUser, 0, n)
+	s.prev = make([]contract.DesiredUser, 0, n)
 	hsGroups := map[string][]string{}
 	groupsOf := func(role, region, bu string) []string {
 		k := role + region + bu
@@ -73,14 +73,14 @@ func synthesize(n int) *synth {
 			bu = "Enterprise"
 		}
 		tree := i % 2
-		p := records.Person{PersonID: "p" + strconv.Itoa(i), PrimaryEmail: email, Emails: []string{email},
+		p := contract.Person{PersonID: "p" + strconv.Itoa(i), PrimaryEmail: email, Emails: []string{email},
 			GivenName: "Given", Surname: "S" + strconv.Itoa(i), DisplayName: "Given S" + strconv.Itoa(i), Status: "enabled",
 			Role: role, Region: region, BusinessUnit: bu, Territory: region + "-X",
 			PrimaryTree: trees[tree][0], Trees: trees[tree], Groups: groups}
 		hg := groupsOf(role, region, bu)
-		s.base.Users = append(s.base.Users, records.HighspotUser{HighspotID: "h" + strconv.Itoa(i), Email: email,
+		s.base.Users = append(s.base.Users, contract.HighspotUser{HighspotID: "h" + strconv.Itoa(i), Email: email,
 			Name: p.GivenName, Surname: p.Surname, DisplayName: p.DisplayName, GroupNames: hg})
-		s.prev = append(s.prev, records.DesiredUser{PersonID: p.PersonID, Email: email, Name: p.GivenName, Surname: p.Surname,
+		s.prev = append(s.prev, contract.DesiredUser{PersonID: p.PersonID, Email: email, Name: p.GivenName, Surname: p.Surname,
 			DisplayName: p.DisplayName, Groups: hg, Role: role, Region: region, Tree: p.PrimaryTree, ScopeRule: "sales"})
 		if i%125 == 124 {
 			switch (i / 125) % 4 {
@@ -89,9 +89,9 @@ func synthesize(n int) *synth {
 				gone := "gone" + strconv.Itoa(i) + "@acme.com"
 				s.base.Users[len(s.base.Users)-1].Email = gone
 				s.prev[len(s.prev)-1].Email = gone
-				s.want[records.OpCreateUser]++
-				s.want[records.OpAddMember] += len(hg)
-				s.want[records.OpSuspendUser]++
+				s.want[contract.OpCreateUser]++
+				s.want[contract.OpAddMember] += len(hg)
+				s.want[contract.OpSuspendUser]++
 			case 1: // mover: field <-> inside
 				s.nChurned++
 				if role == "field_sales" {
@@ -113,16 +113,16 @@ func synthesize(n int) *synth {
 						rem++
 					}
 				}
-				s.want[records.OpAddMember] += add
-				s.want[records.OpRemoveMember] += rem
+				s.want[contract.OpAddMember] += add
+				s.want[contract.OpRemoveMember] += rem
 			case 2: // leaver: disabled
 				s.nChurned++
 				p.Status = "disabled"
-				s.want[records.OpSuspendUser]++
+				s.want[contract.OpSuspendUser]++
 			case 3: // profile change
 				s.nChurned++
 				p.DisplayName += " Jr"
-				s.want[records.OpUpdateUser]++
+				s.want[contract.OpUpdateUser]++
 			}
 		}
 		s.persons = append(s.persons, p)
@@ -169,7 +169,7 @@ func checkChurn(tb testing.TB, p *Plan, want map[string]int) {
 	for _, c := range p.Changes {
 		got[c.Op]++
 	}
-	for _, op := range []string{records.OpCreateUser, records.OpUpdateUser, records.OpReactivateUser, records.OpAddMember, records.OpRemoveMember, records.OpSuspendUser} {
+	for _, op := range []string{contract.OpCreateUser, contract.OpUpdateUser, contract.OpReactivateUser, contract.OpAddMember, contract.OpRemoveMember, contract.OpSuspendUser} {
 		if got[op] != want[op] {
 			tb.Errorf("%s: got %d changes, want exactly %d", op, got[op], want[op])
 		}

@@ -23,7 +23,6 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/validate"
 )
 
@@ -45,7 +44,7 @@ type Onboard struct {
 // and audience groups (User.Groups), the onboarding candidates and the
 // attributes the diff needs.
 type Want struct {
-	User         records.DesiredUser
+	User         contract.DesiredUser
 	BusinessUnit string
 	Emails       []string // every known address, as read; used to match Highspot users
 	Onboard      []Onboard
@@ -186,7 +185,7 @@ func (e *EvalError) Error() string {
 
 // profileField is the value of a profile field (a Profile field of the
 // table), cleaned of control characters.
-func profileField(p *records.Person, f *contract.Field) string {
+func profileField(p *contract.Person, f *contract.Field) string {
 	if f == nil {
 		return ""
 	}
@@ -214,7 +213,7 @@ const (
 func ruleKey(kind string, i int) string { return fmt.Sprintf("policy.%s[%d].when", kind, i) }
 
 // evalOne applies the policy to one person, filling *w when the person is wanted.
-func (pol *Policy) evalOne(p *records.Person, w *Want, cache map[string]*granted, mm *memo, hits map[string]int) (personResult, error) {
+func (pol *Policy) evalOne(p *contract.Person, w *Want, cache map[string]*granted, mm *memo, hits map[string]int) (personResult, error) {
 	var r personResult
 	email := strings.ToLower(p.PrimaryEmail)
 	c := pol.Conf
@@ -286,7 +285,7 @@ func containsField(fs []*contract.Field, name string) bool {
 }
 
 // rules evaluates (or recalls) every rule for one person.
-func (pol *Policy) rules(p *records.Person, cache map[string]*granted, mm *memo) (*ruleResult, error) {
+func (pol *Policy) rules(p *contract.Person, cache map[string]*granted, mm *memo) (*ruleResult, error) {
 	var key []byte
 	if mm != nil {
 		var buf [256]byte
@@ -325,7 +324,7 @@ func (c *memo) put(k []byte, r *ruleResult) {
 	}
 }
 
-func (pol *Policy) evalRules(p *records.Person, cache map[string]*granted) (*ruleResult, error) {
+func (pol *Policy) evalRules(p *contract.Person, cache map[string]*granted) (*ruleResult, error) {
 	m := &ruleResult{}
 	pp := contract.NewPolicyPerson(p)
 	var r struct{ protected string }
@@ -459,7 +458,7 @@ func (pol *Policy) grants(sig []byte) *granted {
 
 // Desired applies the policy to every person (in parallel; programs are safe
 // for concurrent use). Wants keep the persons' order.
-func Desired(persons []records.Person, pol *Policy) (*Evaluation, error) {
+func Desired(persons []contract.Person, pol *Policy) (*Evaluation, error) {
 	e := newEvaluator(pol)
 	if err := e.add(persons); err != nil {
 		return nil, err
@@ -488,7 +487,7 @@ func newEvaluator(pol *Policy) *evaluator {
 }
 
 // add evaluates a batch of persons, in order after the earlier batches.
-func (e *evaluator) add(persons []records.Person) error {
+func (e *evaluator) add(persons []contract.Person) error {
 	pol := e.pol
 	res := make([]personResult, len(persons))
 	wants := make([]Want, len(persons))

@@ -12,7 +12,6 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
 // Baseline sources.
@@ -26,17 +25,17 @@ const (
 type Baseline struct {
 	Source string // pull | previous_plan | none
 	RunID  string // run that published it ("" for none)
-	Users  []records.HighspotUser
-	Groups []records.HighspotGroup
+	Users  []contract.HighspotUser
+	Groups []contract.HighspotGroup
 }
 
 // BaselineFromDesired turns a previous plan's desired state into a baseline
 // (the fallback when no pull exists: the last plan is assumed applied).
-func BaselineFromDesired(runID string, prev []records.DesiredUser) Baseline {
-	b := Baseline{Source: BaselinePrevious, RunID: runID, Users: make([]records.HighspotUser, 0, len(prev))}
+func BaselineFromDesired(runID string, prev []contract.DesiredUser) Baseline {
+	b := Baseline{Source: BaselinePrevious, RunID: runID, Users: make([]contract.HighspotUser, 0, len(prev))}
 	for i := range prev {
 		d := &prev[i]
-		b.Users = append(b.Users, records.HighspotUser{Email: d.Email, Name: d.Name, Surname: d.Surname,
+		b.Users = append(b.Users, contract.HighspotUser{Email: d.Email, Name: d.Name, Surname: d.Surname,
 			DisplayName: d.DisplayName, Suspended: d.Suspended, GroupNames: d.Groups})
 	}
 	return b
@@ -45,7 +44,7 @@ func BaselineFromDesired(runID string, prev []records.DesiredUser) Baseline {
 // State is what one plan carries to the next besides desired_users.
 type State struct {
 	// Previous is the previous plan's desired_users (nil on a first run).
-	Previous []records.DesiredUser
+	Previous []contract.DesiredUser
 	// LeaverSince maps a leaver's email to the day (YYYY-MM-DD) it was first
 	// seen leaving; used for leavers.grace_days.
 	LeaverSince map[string]string
@@ -76,8 +75,8 @@ type Leaver struct {
 
 // Plan is the result of Diff.
 type Plan struct {
-	Desired     []records.DesiredUser // in-scope persons in input order, then carried leavers
-	Changes     []records.Change      // in Seq order
+	Desired     []contract.DesiredUser // in-scope persons in input order, then carried leavers
+	Changes     []contract.Change      // in Seq order
 	LeaverSince map[string]string
 	Joiners     []Joiner
 	Movers      []Mover
@@ -104,15 +103,15 @@ type UntouchedUser struct {
 
 // Change order within the plan: phase, then op, then email, then group.
 var opOrder = map[string]int{
-	records.OpCreateGroup: -1, records.OpCreateUser: 0, records.OpUpdateUser: 1, records.OpReactivateUser: 2,
-	records.OpAddMember: 3, records.OpRemoveMember: 4, records.OpSuspendUser: 5,
+	contract.OpCreateGroup: -1, contract.OpCreateUser: 0, contract.OpUpdateUser: 1, contract.OpReactivateUser: 2,
+	contract.OpAddMember: 3, contract.OpRemoveMember: 4, contract.OpSuspendUser: 5,
 }
 
 func phaseOf(op string) int32 {
 	switch op {
-	case records.OpAddMember, records.OpRemoveMember:
+	case contract.OpAddMember, contract.OpRemoveMember:
 		return 2
-	case records.OpSuspendUser:
+	case contract.OpSuspendUser:
 		return 3
 	}
 	return 1
@@ -148,7 +147,7 @@ type profile = contract.Profile
 // are read off each person's changes afterwards (see reportPerson).
 func Diff(ev *Evaluation, base Baseline, st State, pol *Policy, now time.Time) *Plan {
 	d := newDiffer(base, st, pol, now)
-	d.p.Desired = make([]records.DesiredUser, 0, len(ev.Wants))
+	d.p.Desired = make([]contract.DesiredUser, 0, len(ev.Wants))
 	for wi := range ev.Wants {
 		d.want(&ev.Wants[wi])
 	}
@@ -250,12 +249,12 @@ func (d *differ) record(o personPlan) {
 	}
 }
 
-func (d *differ) emit(ch records.Change) {
+func (d *differ) emit(ch contract.Change) {
 	ch.Phase = phaseOf(ch.Op)
 	ch.ChangeID = ChangeID(ch.Op, ch.Email, ch.Group, ch.After)
 	if ch.Group != "" {
 		ch.GroupID = d.groupID[strings.ToLower(ch.Group)]
-		if ch.GroupID == "" && d.base.Source == BaselinePull && ch.Op == records.OpAddMember {
+		if ch.GroupID == "" && d.base.Source == BaselinePull && ch.Op == contract.OpAddMember {
 			d.missing[ch.Group] = true
 		}
 	}
@@ -271,7 +270,7 @@ func (d *differ) finish() *Plan {
 	sort.Strings(p.MissingGroups)
 	if d.pol.CreateMissingGroups {
 		for _, g := range p.MissingGroups {
-			d.emit(records.Change{Op: records.OpCreateGroup, Group: g, Before: `{"exists":false}`, After: `{"exists":true}`,
+			d.emit(contract.Change{Op: contract.OpCreateGroup, Group: g, Before: `{"exists":false}`, After: `{"exists":true}`,
 				Rule:   "highspot.create_missing_groups",
 				Reason: fmt.Sprintf("managed group %s is granted by the policy and does not exist in Highspot", g)})
 		}
@@ -285,9 +284,9 @@ func (d *differ) finish() *Plan {
 // changes (without phase, id, group id and seq: the differ adds them), the
 // desired row and what the report needs besides the changes.
 type personPlan struct {
-	desired   records.DesiredUser
+	desired   contract.DesiredUser
 	keep      bool // publish desired as a desired_users row
-	changes   []records.Change
+	changes   []contract.Change
 	leaver    *Leaver
 	untouched *UntouchedUser
 	// For the report: the onboarding event, the groups the Highspot user
@@ -296,7 +295,7 @@ type personPlan struct {
 	event  string
 	have   []string
 	newOnb []string
-	pv     *records.DesiredUser
+	pv     *contract.DesiredUser
 }
 
 // decidePerson decides one in-scope person matched to m: onboarding, then
@@ -340,7 +339,7 @@ func decidePerson(w *Want, m match, pol *Policy, clock graceClock, grant func(*W
 		if g.due() {
 			u.Suspended = true
 			u.Groups, u.GroupRules, u.Onboarding = b.GroupNames, nil, nil
-			o.changes = append(o.changes, records.Change{Op: records.OpSuspendUser, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: b.HighspotID,
+			o.changes = append(o.changes, contract.Change{Op: contract.OpSuspendUser, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: b.HighspotID,
 				Before: `{"suspended":false}`, After: `{"suspended":true}`, Rule: "leavers.suspend_when_disabled",
 				Reason: "disabled in the directory"})
 			return o
@@ -354,9 +353,9 @@ func decidePerson(w *Want, m match, pol *Policy, clock graceClock, grant func(*W
 
 // match is a person's Highspot user and previous desired row.
 type match struct {
-	email string                // the desired user's address: the Highspot user's when matched
-	b     *records.HighspotUser // nil: no Highspot user
-	pv    *records.DesiredUser  // the previous plan's row, nil when none
+	email string                 // the desired user's address: the Highspot user's when matched
+	b     *contract.HighspotUser // nil: no Highspot user
+	pv    *contract.DesiredUser  // the previous plan's row, nil when none
 }
 
 // index finds baseline users and previous desired rows by address; it
@@ -365,13 +364,13 @@ type match struct {
 // duplicate.
 type index struct {
 	slots   map[string]slot // lower-case email -> positions
-	users   []records.HighspotUser
-	prev    []records.DesiredUser
+	users   []contract.HighspotUser
+	prev    []contract.DesiredUser
 	claimed []bool
 	created map[string]bool // wanted emails with no baseline user
 }
 
-func newIndex(users []records.HighspotUser, prev []records.DesiredUser) *index {
+func newIndex(users []contract.HighspotUser, prev []contract.DesiredUser) *index {
 	x := &index{slots: make(map[string]slot, max(len(users), len(prev))), users: users, prev: prev,
 		claimed: make([]bool, len(users)), created: map[string]bool{}}
 	for i := range users {
@@ -389,7 +388,7 @@ func newIndex(users []records.HighspotUser, prev []records.DesiredUser) *index {
 	return x
 }
 
-func (x *index) prevOf(email string) *records.DesiredUser {
+func (x *index) prevOf(email string) *contract.DesiredUser {
 	if sl, ok := x.slots[email]; ok && sl.prev >= 0 {
 		return &x.prev[sl.prev]
 	}
@@ -442,7 +441,7 @@ func (x *index) match(w *Want) (m match, ok bool) {
 // onboardingEvent is "join" for a person without an active Highspot user,
 // "move" when role, region or rule-granted groups changed since the previous
 // plan, else "".
-func onboardingEvent(b *records.HighspotUser, pv, u *records.DesiredUser) string {
+func onboardingEvent(b *contract.HighspotUser, pv, u *contract.DesiredUser) string {
 	switch {
 	case b == nil || b.Suspended:
 		return "join"
@@ -478,20 +477,20 @@ func onboarding(w *Want, event string, have, prevOnb []string) (mask uint64, new
 
 // profileChanges appends the user changes u needs against its Highspot user
 // b (nil: none): create_user, or reactivate_user and/or update_user.
-func profileChanges(u *records.DesiredUser, b *records.HighspotUser, out []records.Change) []records.Change {
+func profileChanges(u *contract.DesiredUser, b *contract.HighspotUser, out []contract.Change) []contract.Change {
 	want := profile{Name: u.Name, Surname: u.Surname, DisplayName: u.DisplayName}
 	if b == nil {
-		return append(out, records.Change{Op: records.OpCreateUser, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree,
+		return append(out, contract.Change{Op: contract.OpCreateUser, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree,
 			After: want.JSON(), Rule: u.ScopeRule,
 			Reason: fmt.Sprintf("joiner: in scope (rule %s) in tree %s with no Highspot user", u.ScopeRule, u.Tree)})
 	}
 	if b.Suspended {
-		out = append(out, records.Change{Op: records.OpReactivateUser, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: b.HighspotID,
+		out = append(out, contract.Change{Op: contract.OpReactivateUser, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: b.HighspotID,
 			Before: `{"suspended":true}`, After: `{"suspended":false}`, Rule: u.ScopeRule,
 			Reason: "active and in scope in the directory again"})
 	}
 	if got := (profile{Name: b.Name, Surname: b.Surname, DisplayName: b.DisplayName}); got != want {
-		out = append(out, records.Change{Op: records.OpUpdateUser, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: b.HighspotID,
+		out = append(out, contract.Change{Op: contract.OpUpdateUser, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: b.HighspotID,
 			Before: got.JSON(), After: want.JSON(), Rule: "profile",
 			Reason: "profile changed in the directory: " + profileDelta(got, want)})
 	}
@@ -501,7 +500,7 @@ func profileChanges(u *records.DesiredUser, b *records.HighspotUser, out []recor
 // accessChanges appends the membership changes u needs: add_member for each
 // granted group Highspot does not hold (have), remove_member for each
 // managed group it holds that no rule grants any more.
-func accessChanges(u *records.DesiredUser, b *records.HighspotUser, have []string, event string, pol *Policy, out []records.Change) []records.Change {
+func accessChanges(u *contract.DesiredUser, b *contract.HighspotUser, have []string, event string, pol *Policy, out []contract.Change) []contract.Change {
 	hi := ""
 	if b != nil {
 		hi = b.HighspotID
@@ -515,7 +514,7 @@ func accessChanges(u *records.DesiredUser, b *records.HighspotUser, have []strin
 		if slices.Contains(u.Onboarding, g) {
 			reason = fmt.Sprintf("onboarding rule %s grants %s on %s", rule, g, event)
 		}
-		out = append(out, records.Change{Op: records.OpAddMember, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: hi,
+		out = append(out, contract.Change{Op: contract.OpAddMember, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: hi,
 			Group: g, Before: `{"member":false}`, After: `{"member":true}`, Rule: rule, Reason: reason})
 	}
 	if b == nil {
@@ -523,7 +522,7 @@ func accessChanges(u *records.DesiredUser, b *records.HighspotUser, have []strin
 	}
 	for _, g := range have {
 		if _, granted := u.GroupRules[g]; pol.Managed(g) && !granted {
-			out = append(out, records.Change{Op: records.OpRemoveMember, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: hi,
+			out = append(out, contract.Change{Op: contract.OpRemoveMember, PersonID: u.PersonID, Email: u.Email, Tree: u.Tree, HighspotID: hi,
 				Group: g, Before: `{"member":true}`, After: `{"member":false}`, Rule: "managed_groups",
 				Reason: fmt.Sprintf("no rule grants %s any more (role %s, region %s)", g, u.Role, u.Region)})
 		}
@@ -536,7 +535,7 @@ func accessChanges(u *records.DesiredUser, b *records.HighspotUser, have []strin
 // (pv nil or protected), else a leaver (missing from the directory, or
 // excluded: out of scope or a service account) suspended when its rule is
 // on and its grace period is over. The previous row is carried meanwhile.
-func decideUnclaimed(b *records.HighspotUser, pv *records.DesiredUser, protected bool, excluded string, c *config.Policy, clock graceClock) personPlan {
+func decideUnclaimed(b *contract.HighspotUser, pv *contract.DesiredUser, protected bool, excluded string, c *config.Policy, clock graceClock) personPlan {
 	var o personPlan
 	if protected {
 		o.untouched = &UntouchedUser{Email: b.Email, Reason: "protected", Groups: b.GroupNames}
@@ -575,7 +574,7 @@ func decideUnclaimed(b *records.HighspotUser, pv *records.DesiredUser, protected
 	}
 	o.desired.Suspended = true
 	o.desired.GroupRules, o.desired.Onboarding = nil, nil
-	o.changes = append(o.changes, records.Change{Op: records.OpSuspendUser, PersonID: pv.PersonID, Email: email, Tree: pv.Tree, HighspotID: b.HighspotID,
+	o.changes = append(o.changes, contract.Change{Op: contract.OpSuspendUser, PersonID: pv.PersonID, Email: email, Tree: pv.Tree, HighspotID: b.HighspotID,
 		Before: `{"suspended":false}`, After: `{"suspended":true}`, Rule: rule, Reason: text})
 	return o
 }
@@ -624,13 +623,13 @@ func reportPerson(o *personPlan, pol *Policy) (*Joiner, *Mover) {
 	joined, reactivated := false, false
 	for i := range o.changes {
 		switch ch := &o.changes[i]; ch.Op {
-		case records.OpCreateUser:
+		case contract.OpCreateUser:
 			joined = true
-		case records.OpReactivateUser:
+		case contract.OpReactivateUser:
 			joined, reactivated = true, true
-		case records.OpAddMember:
+		case contract.OpAddMember:
 			added = append(added, ch.Group)
-		case records.OpRemoveMember:
+		case contract.OpRemoveMember:
 			removed = append(removed, ch.Group)
 		}
 	}
@@ -653,7 +652,7 @@ func reportPerson(o *personPlan, pol *Policy) (*Joiner, *Mover) {
 }
 
 // sortChanges orders changes (phase, op, email, group) and numbers them.
-func sortChanges(cs []records.Change) {
+func sortChanges(cs []contract.Change) {
 	sort.Slice(cs, func(i, j int) bool {
 		a, b := &cs[i], &cs[j]
 		if a.Phase != b.Phase {
@@ -674,8 +673,8 @@ func sortChanges(cs []records.Change) {
 
 // ChangesSHA256 is the plan hash: sha256 over the canonical change list (one
 // JSON object per change, in Seq order, newline-terminated). See
-// records.ChangesSHA256, which apply uses on what it executes.
-func ChangesSHA256(cs []records.Change) string { return records.ChangesSHA256(cs) }
+// contract.ChangesSHA256, which apply uses on what it executes.
+func ChangesSHA256(cs []contract.Change) string { return contract.ChangesSHA256(cs) }
 
 func profileDelta(a, b profile) string {
 	var f []string
@@ -691,7 +690,7 @@ func profileDelta(a, b profile) string {
 	return strings.Join(f, ", ")
 }
 
-func withoutOnboarding(d *records.DesiredUser) []string {
+func withoutOnboarding(d *contract.DesiredUser) []string {
 	if len(d.Onboarding) == 0 {
 		return d.Groups
 	}

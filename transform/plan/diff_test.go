@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // The per-person decisions of Diff, each on its own. The scenario tests
 // (scenario_test.go) cover their composition.
 
-func opsOf(cs []records.Change) string {
+func opsOf(cs []contract.Change) string {
 	var out []string
 	for _, c := range cs {
 		s := c.Op + " " + c.Email
@@ -27,13 +27,13 @@ func opsOf(cs []records.Change) string {
 }
 
 func TestIndexMatch(t *testing.T) {
-	users := []records.HighspotUser{
+	users := []contract.HighspotUser{
 		{HighspotID: "hs-a", Email: "Ann@Acme.com"},
 		{HighspotID: "hs-b", Email: "bob@acme.com"},
 	}
-	prev := []records.DesiredUser{{Email: "ann@acme.com", Role: "r-ann"}, {Email: "carl@acme.com", Role: "r-carl"}, {Email: "b.alias@acme.com", Role: "r-alias"}}
+	prev := []contract.DesiredUser{{Email: "ann@acme.com", Role: "r-ann"}, {Email: "carl@acme.com", Role: "r-carl"}, {Email: "b.alias@acme.com", Role: "r-alias"}}
 	want := func(email string, aliases ...string) *Want {
-		return &Want{User: records.DesiredUser{Email: email}, Emails: append([]string{email}, aliases...)}
+		return &Want{User: contract.DesiredUser{Email: email}, Emails: append([]string{email}, aliases...)}
 	}
 	// Each case matches its wants in order against a fresh index; the last
 	// want is the one checked.
@@ -82,17 +82,17 @@ func TestIndexMatch(t *testing.T) {
 }
 
 func TestOnboarding(t *testing.T) {
-	u := records.DesiredUser{Role: "field_sales", Region: "AMER", Groups: []string{"HS Field Sales"}, GroupRules: map[string]string{"HS Field Sales": "field-sales"}}
+	u := contract.DesiredUser{Role: "field_sales", Region: "AMER", Groups: []string{"HS Field Sales"}, GroupRules: map[string]string{"HS Field Sales": "field-sales"}}
 	w := &Want{User: u, Onboard: []Onboard{
 		{Group: "Onb Join", Rule: "o1", Join: true},
 		{Group: "Onb Move", Rule: "o2", Join: true, Move: true},
 		{Group: "HS Field Sales", Rule: "o3", Join: true}, // granted by an access rule: never onboarding
 	}}
-	active := &records.HighspotUser{Email: "a@x"}
+	active := &contract.HighspotUser{Email: "a@x"}
 	tests := []struct {
 		name      string
-		b         *records.HighspotUser
-		pv        *records.DesiredUser
+		b         *contract.HighspotUser
+		pv        *contract.DesiredUser
 		have      []string
 		prevOnb   []string
 		wantEvent string
@@ -100,15 +100,15 @@ func TestOnboarding(t *testing.T) {
 		wantNew   []string
 	}{
 		{name: "join: no Highspot user", wantEvent: "join", wantMask: 0b011, wantNew: []string{"Onb Join", "Onb Move"}},
-		{name: "join: suspended user", b: &records.HighspotUser{Suspended: true}, wantEvent: "join", wantMask: 0b011, wantNew: []string{"Onb Join", "Onb Move"}},
-		{name: "move: role changed", b: active, pv: &records.DesiredUser{Role: "inside_sales", Region: "AMER", Groups: []string{"HS Field Sales"}}, wantEvent: "move", wantMask: 0b010, wantNew: []string{"Onb Move"}},
-		{name: "move: groups changed", b: active, pv: &records.DesiredUser{Role: "field_sales", Region: "AMER", Groups: []string{"HS Inside Sales"}}, wantEvent: "move", wantMask: 0b010, wantNew: []string{"Onb Move"}},
+		{name: "join: suspended user", b: &contract.HighspotUser{Suspended: true}, wantEvent: "join", wantMask: 0b011, wantNew: []string{"Onb Join", "Onb Move"}},
+		{name: "move: role changed", b: active, pv: &contract.DesiredUser{Role: "inside_sales", Region: "AMER", Groups: []string{"HS Field Sales"}}, wantEvent: "move", wantMask: 0b010, wantNew: []string{"Onb Move"}},
+		{name: "move: groups changed", b: active, pv: &contract.DesiredUser{Role: "field_sales", Region: "AMER", Groups: []string{"HS Inside Sales"}}, wantEvent: "move", wantMask: 0b010, wantNew: []string{"Onb Move"}},
 		{name: "no event: onboarding groups of the previous plan do not count as a move", b: active,
-			pv: &records.DesiredUser{Role: "field_sales", Region: "AMER", Groups: []string{"HS Field Sales", "Onb Join"}, Onboarding: []string{"Onb Join"}}, have: []string{"Onb Join"}, prevOnb: []string{"Onb Join"},
+			pv: &contract.DesiredUser{Role: "field_sales", Region: "AMER", Groups: []string{"HS Field Sales", "Onb Join"}, Onboarding: []string{"Onb Join"}}, have: []string{"Onb Join"}, prevOnb: []string{"Onb Join"},
 			wantMask: 0b001},
-		{name: "no event: granted before but not held is added again", b: active, pv: &records.DesiredUser{Role: "field_sales", Region: "AMER", Groups: []string{"HS Field Sales"}},
+		{name: "no event: granted before but not held is added again", b: active, pv: &contract.DesiredUser{Role: "field_sales", Region: "AMER", Groups: []string{"HS Field Sales"}},
 			prevOnb: []string{"Onb Join"}, wantMask: 0b001, wantNew: []string{"Onb Join"}},
-		{name: "no event: held in Highspot is kept, nothing new", b: active, pv: &records.DesiredUser{Role: "field_sales", Region: "AMER", Groups: []string{"HS Field Sales"}},
+		{name: "no event: held in Highspot is kept, nothing new", b: active, pv: &contract.DesiredUser{Role: "field_sales", Region: "AMER", Groups: []string{"HS Field Sales"}},
 			have: []string{"Onb Move"}, wantMask: 0b010},
 		{name: "no event, no previous plan", b: active},
 	}
@@ -124,18 +124,18 @@ func TestOnboarding(t *testing.T) {
 }
 
 func TestProfileChanges(t *testing.T) {
-	u := &records.DesiredUser{PersonID: "p1", Email: "a@x", Name: "Ann", Surname: "Lee", DisplayName: "Ann Lee", Tree: "acme", ScopeRule: "sales"}
+	u := &contract.DesiredUser{PersonID: "p1", Email: "a@x", Name: "Ann", Surname: "Lee", DisplayName: "Ann Lee", Tree: "acme", ScopeRule: "sales"}
 	tests := []struct {
 		name string
-		b    *records.HighspotUser
+		b    *contract.HighspotUser
 		want string // ops
 		what string // the last change's reason
 	}{
 		{name: "joiner", want: "create_user a@x", what: "joiner: in scope (rule sales) in tree acme with no Highspot user"},
-		{name: "unchanged", b: &records.HighspotUser{Name: "Ann", Surname: "Lee", DisplayName: "Ann Lee"}},
-		{name: "renamed", b: &records.HighspotUser{Name: "Ann", Surname: "Smith", DisplayName: "Ann Smith"}, want: "update_user a@x", what: "profile changed in the directory: surname, display_name"},
-		{name: "suspended", b: &records.HighspotUser{Suspended: true, Name: "Ann", Surname: "Lee", DisplayName: "Ann Lee"}, want: "reactivate_user a@x", what: "active and in scope in the directory again"},
-		{name: "suspended and renamed", b: &records.HighspotUser{Suspended: true, Name: "A"}, want: "reactivate_user a@x; update_user a@x", what: "profile changed in the directory: name, surname, display_name"},
+		{name: "unchanged", b: &contract.HighspotUser{Name: "Ann", Surname: "Lee", DisplayName: "Ann Lee"}},
+		{name: "renamed", b: &contract.HighspotUser{Name: "Ann", Surname: "Smith", DisplayName: "Ann Smith"}, want: "update_user a@x", what: "profile changed in the directory: surname, display_name"},
+		{name: "suspended", b: &contract.HighspotUser{Suspended: true, Name: "Ann", Surname: "Lee", DisplayName: "Ann Lee"}, want: "reactivate_user a@x", what: "active and in scope in the directory again"},
+		{name: "suspended and renamed", b: &contract.HighspotUser{Suspended: true, Name: "A"}, want: "reactivate_user a@x; update_user a@x", what: "profile changed in the directory: name, surname, display_name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,21 +153,21 @@ func TestProfileChanges(t *testing.T) {
 
 func TestAccessChanges(t *testing.T) {
 	pol := loadPolicy(t, "testdata/policy.yaml")
-	u := &records.DesiredUser{Email: "a@x", Role: "field_sales", Region: "AMER",
+	u := &contract.DesiredUser{Email: "a@x", Role: "field_sales", Region: "AMER",
 		Groups:     []string{"HS AMER", "HS Field Sales", "HS Onboarding Field AMER"},
 		GroupRules: map[string]string{"HS AMER": "amer", "HS Field Sales": "field-sales", "HS Onboarding Field AMER": "onboarding-field-amer"},
 		Onboarding: []string{"HS Onboarding Field AMER"}}
 	tests := []struct {
 		name   string
-		b      *records.HighspotUser
+		b      *contract.HighspotUser
 		have   []string
 		want   string
 		reason string // first change's reason
 	}{
 		{name: "joiner gets every group", want: "add_member a@x HS AMER; add_member a@x HS Field Sales; add_member a@x HS Onboarding Field AMER", reason: "rule amer grants HS AMER"},
-		{name: "holds all", b: &records.HighspotUser{}, have: []string{"HS Field Sales", "HS AMER", "HS Onboarding Field AMER"}},
-		{name: "onboarding on move", b: &records.HighspotUser{}, have: []string{"HS Field Sales", "HS AMER"}, want: "add_member a@x HS Onboarding Field AMER", reason: "onboarding rule onboarding-field-amer grants HS Onboarding Field AMER on move"},
-		{name: "managed group no rule grants is removed, unmanaged kept", b: &records.HighspotUser{}, have: []string{"Marketing", "HS Inside Sales", "HS Field Sales", "HS AMER", "HS Onboarding Field AMER"},
+		{name: "holds all", b: &contract.HighspotUser{}, have: []string{"HS Field Sales", "HS AMER", "HS Onboarding Field AMER"}},
+		{name: "onboarding on move", b: &contract.HighspotUser{}, have: []string{"HS Field Sales", "HS AMER"}, want: "add_member a@x HS Onboarding Field AMER", reason: "onboarding rule onboarding-field-amer grants HS Onboarding Field AMER on move"},
+		{name: "managed group no rule grants is removed, unmanaged kept", b: &contract.HighspotUser{}, have: []string{"Marketing", "HS Inside Sales", "HS Field Sales", "HS AMER", "HS Onboarding Field AMER"},
 			want: "remove_member a@x HS Inside Sales", reason: "no rule grants HS Inside Sales any more (role field_sales, region AMER)"},
 	}
 	for _, tt := range tests {
@@ -211,11 +211,11 @@ func TestGraceClock(t *testing.T) {
 func TestDecideUnclaimed(t *testing.T) {
 	off := false
 	now := time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC)
-	b := &records.HighspotUser{HighspotID: "hs-1", Email: "Gone@X", GroupNames: []string{"HS AMER"}}
-	pv := &records.DesiredUser{PersonID: "p1", Email: "gone@x", Tree: "acme", Groups: []string{"HS Field Sales"}, GroupRules: map[string]string{"HS Field Sales": "r"}, Suspended: true}
+	b := &contract.HighspotUser{HighspotID: "hs-1", Email: "Gone@X", GroupNames: []string{"HS AMER"}}
+	pv := &contract.DesiredUser{PersonID: "p1", Email: "gone@x", Tree: "acme", Groups: []string{"HS Field Sales"}, GroupRules: map[string]string{"HS Field Sales": "r"}, Suspended: true}
 	tests := []struct {
 		name      string
-		pv        *records.DesiredUser
+		pv        *contract.DesiredUser
 		protected bool
 		excluded  string
 		leavers   config.Leavers
@@ -226,7 +226,7 @@ func TestDecideUnclaimed(t *testing.T) {
 	}{
 		{name: "protected", pv: pv, protected: true, untouched: "protected"},
 		{name: "never provisioned", untouched: "unmanaged"},
-		{name: "previously protected", pv: &records.DesiredUser{Protected: true}, untouched: "unmanaged"},
+		{name: "previously protected", pv: &contract.DesiredUser{Protected: true}, untouched: "unmanaged"},
 		{name: "missing: suspended", pv: pv, want: "suspend_user gone@x", leaver: "missing 2026-11-25 ", keep: "true [HS AMER]"},
 		{name: "out of scope: suspended", pv: pv, excluded: ReasonOutOfScope, want: "suspend_user gone@x", leaver: "out_of_scope 2026-11-25 ", keep: "true [HS AMER]"},
 		{name: "out of scope, rule off: carried active", pv: pv, excluded: ReasonOutOfScope, leavers: config.Leavers{SuspendWhenOutOfScope: &off}, keep: "false [HS AMER]"},
@@ -257,8 +257,8 @@ func TestDecideUnclaimed(t *testing.T) {
 func TestDecidePersonDisabled(t *testing.T) {
 	pol := loadPolicy(t, "testdata/policy.yaml")
 	now := time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC)
-	w := &Want{Disabled: true, User: records.DesiredUser{PersonID: "p1", Email: "d@x", Name: "D", DisplayName: "D", Groups: []string{"HS AMER"}, GroupRules: map[string]string{"HS AMER": "amer"}}}
-	active := &records.HighspotUser{HighspotID: "hs-d", Email: "d@x", Name: "D", DisplayName: "D", GroupNames: []string{"HS AMER", "Other"}}
+	w := &Want{Disabled: true, User: contract.DesiredUser{PersonID: "p1", Email: "d@x", Name: "D", DisplayName: "D", Groups: []string{"HS AMER"}, GroupRules: map[string]string{"HS AMER": "amer"}}}
+	active := &contract.HighspotUser{HighspotID: "hs-d", Email: "d@x", Name: "D", DisplayName: "D", GroupNames: []string{"HS AMER", "Other"}}
 	tests := []struct {
 		name string
 		m    match
@@ -268,9 +268,9 @@ func TestDecidePersonDisabled(t *testing.T) {
 	}{
 		{name: "active user: suspended", m: match{email: "d@x", b: active}, want: "suspend_user d@x", keep: true},
 		{name: "within grace: stays", m: match{email: "d@x", b: active}, days: 3, keep: true},
-		{name: "already suspended: no change", m: match{email: "d@x", b: &records.HighspotUser{Suspended: true}}, keep: true},
+		{name: "already suspended: no change", m: match{email: "d@x", b: &contract.HighspotUser{Suspended: true}}, keep: true},
 		{name: "never created, never planned: no row", m: match{email: "d@x"}},
-		{name: "never created, planned before: suspended row", m: match{email: "d@x", pv: &records.DesiredUser{}}, keep: true},
+		{name: "never created, planned before: suspended row", m: match{email: "d@x", pv: &contract.DesiredUser{}}, keep: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -284,20 +284,20 @@ func TestDecidePersonDisabled(t *testing.T) {
 
 func TestReportPerson(t *testing.T) {
 	pol := loadPolicy(t, "testdata/policy.yaml")
-	u := records.DesiredUser{Email: "a@x", Role: "field_sales", Region: "AMER", Groups: []string{"HS AMER", "HS Field Sales"}}
-	ch := func(op, group string) records.Change { return records.Change{Op: op, Email: "a@x", Group: group} }
+	u := contract.DesiredUser{Email: "a@x", Role: "field_sales", Region: "AMER", Groups: []string{"HS AMER", "HS Field Sales"}}
+	ch := func(op, group string) contract.Change { return contract.Change{Op: op, Email: "a@x", Group: group} }
 	tests := []struct {
 		name    string
 		o       personPlan
 		want    string
 		removed []string
 	}{
-		{name: "created", o: personPlan{desired: u, changes: []records.Change{ch(records.OpCreateUser, ""), ch(records.OpAddMember, "HS AMER")}}, want: "joiner"},
-		{name: "reactivated", o: personPlan{desired: u, changes: []records.Change{ch(records.OpReactivateUser, "")}}, want: "joiner (reactivated)"},
-		{name: "groups changed", o: personPlan{desired: u, have: []string{"HS Inside Sales", "HS AMER"}, pv: &records.DesiredUser{Role: "inside_sales", Region: "AMER"},
-			changes: []records.Change{ch(records.OpAddMember, "HS Field Sales"), ch(records.OpRemoveMember, "HS Inside Sales")}}, want: "mover inside_sales->field_sales +[HS Field Sales] -[HS Inside Sales] before [HS AMER HS Inside Sales]"},
-		{name: "profile only", o: personPlan{desired: u, changes: []records.Change{ch(records.OpUpdateUser, "")}}},
-		{name: "suspended", o: personPlan{desired: u, changes: []records.Change{ch(records.OpSuspendUser, "")}}},
+		{name: "created", o: personPlan{desired: u, changes: []contract.Change{ch(contract.OpCreateUser, ""), ch(contract.OpAddMember, "HS AMER")}}, want: "joiner"},
+		{name: "reactivated", o: personPlan{desired: u, changes: []contract.Change{ch(contract.OpReactivateUser, "")}}, want: "joiner (reactivated)"},
+		{name: "groups changed", o: personPlan{desired: u, have: []string{"HS Inside Sales", "HS AMER"}, pv: &contract.DesiredUser{Role: "inside_sales", Region: "AMER"},
+			changes: []contract.Change{ch(contract.OpAddMember, "HS Field Sales"), ch(contract.OpRemoveMember, "HS Inside Sales")}}, want: "mover inside_sales->field_sales +[HS Field Sales] -[HS Inside Sales] before [HS AMER HS Inside Sales]"},
+		{name: "profile only", o: personPlan{desired: u, changes: []contract.Change{ch(contract.OpUpdateUser, "")}}},
+		{name: "suspended", o: personPlan{desired: u, changes: []contract.Change{ch(contract.OpSuspendUser, "")}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

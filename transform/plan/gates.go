@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // Gate is one safety threshold evaluated against a plan.
@@ -178,7 +178,7 @@ func Blocked(gates []Gate) []Gate {
 }
 
 // CountByOpTree counts changes per op and tree.
-func CountByOpTree(cs []records.Change) map[string]map[string]int {
+func CountByOpTree(cs []contract.Change) map[string]map[string]int {
 	out := map[string]map[string]int{}
 	for i := range cs {
 		m := out[cs[i].Op]

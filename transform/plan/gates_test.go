@@ -7,15 +7,15 @@ import (
 	"testing"
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // massLeave: 1000 managed users, 30% of them disabled in the directory.
 func massLeave(t *testing.T) (*Plan, *Evaluation, Baseline, State, *Policy) {
 	pol := loadPolicy(t, "testdata/bench-policy.yaml") // default thresholds
-	var ps []records.Person
+	var ps []contract.Person
 	var base Baseline
-	var prev []records.DesiredUser
+	var prev []contract.DesiredUser
 	base.Source = BaselinePull
 	for i := 0; i < 1000; i++ {
 		email := "m" + strconv.Itoa(i) + "@acme.com"
@@ -23,14 +23,14 @@ func massLeave(t *testing.T) (*Plan, *Evaluation, Baseline, State, *Policy) {
 		if i%2 == 1 {
 			tree = "beta"
 		}
-		p := records.Person{PersonID: email, PrimaryEmail: email, Emails: []string{email}, GivenName: "G", Surname: "S", DisplayName: "G S",
+		p := contract.Person{PersonID: email, PrimaryEmail: email, Emails: []string{email}, GivenName: "G", Surname: "S", DisplayName: "G S",
 			Status: "enabled", Role: "field_sales", Region: "AMER", PrimaryTree: tree, Trees: []string{tree}}
 		if i < 300 {
 			p.Status = "disabled"
 		}
 		ps = append(ps, p)
-		base.Users = append(base.Users, records.HighspotUser{HighspotID: "h" + email, Email: email, Name: "G", Surname: "S", DisplayName: "G S", GroupNames: []string{"HS AMER", "HS Field Sales"}})
-		prev = append(prev, records.DesiredUser{Email: email, Tree: tree, Role: "field_sales", Region: "AMER", Groups: []string{"HS AMER", "HS Field Sales"}})
+		base.Users = append(base.Users, contract.HighspotUser{HighspotID: "h" + email, Email: email, Name: "G", Surname: "S", DisplayName: "G S", GroupNames: []string{"HS AMER", "HS Field Sales"}})
+		prev = append(prev, contract.DesiredUser{Email: email, Tree: tree, Role: "field_sales", Region: "AMER", Groups: []string{"HS AMER", "HS Field Sales"}})
 	}
 	ev := mustEval(t, ps, pol)
 	st := State{Previous: prev}
@@ -161,7 +161,7 @@ func TestReportEscapes(t *testing.T) {
 	s := &Summary{RunID: "r<1>", Status: "blocked", Blocked: []string{`<img src=x onerror=alert(1)>`},
 		Joiners: []Joiner{{Email: `"><script>alert(1)</script>`, Tree: "acme"}}, ByOp: map[string]int{}, ByOpTree: map[string]map[string]int{},
 		HeadcountByTree: map[string]int{"a&b": 1}, HeadcountByRole: map[string]int{}}
-	h := RenderHTML(s, []records.Change{{Seq: 1, Op: "add_member", Tree: "acme", Email: "<b>x", Group: "g<i>", Rule: "r<u>", Reason: "<svg onload=1>"}})
+	h := RenderHTML(s, []contract.Change{{Seq: 1, Op: "add_member", Tree: "acme", Email: "<b>x", Group: "g<i>", Rule: "r<u>", Reason: "<svg onload=1>"}})
 	for _, bad := range []string{"<script>", "<img", "a&b", "<b>x", "g<i>", "r<u>", "<svg onload"} {
 		if strings.Contains(h, bad) {
 			t.Errorf("plan.html holds unescaped %q", bad)
@@ -174,7 +174,7 @@ func TestReportEscapes(t *testing.T) {
 // and gated like any op; without it the plan only reports it.
 func TestCreateMissingGroups(t *testing.T) {
 	pol := loadPolicy(t, "testdata/policy.yaml")
-	ps := []records.Person{person("acme", "john.doe", "john.doe@acme.com", "channel", "LATAM", "", "LATAM", "enabled")}
+	ps := []contract.Person{person("acme", "john.doe", "john.doe@acme.com", "channel", "LATAM", "", "LATAM", "enabled")}
 	base := Baseline{Source: BaselinePull} // Highspot has no group at all
 	for _, tc := range []struct {
 		name   string
@@ -189,7 +189,7 @@ func TestCreateMissingGroups(t *testing.T) {
 			}
 			var creates []string
 			for i, c := range p.Changes {
-				if c.Op == records.OpCreateGroup {
+				if c.Op == contract.OpCreateGroup {
 					creates = append(creates, c.Group)
 					if i >= len(p.MissingGroups) || c.Phase != 1 || c.ChangeID == "" {
 						t.Errorf("create_group %s: got seq %d phase %d id %q, want it first, phase 1, with an id", c.Group, c.Seq, c.Phase, c.ChangeID)
@@ -204,10 +204,10 @@ func TestCreateMissingGroups(t *testing.T) {
 				t.Errorf("create_group changes: got %q, want %q", got, want)
 			}
 			zero := 0
-			pol.Conf.Thresholds = append(pol.Conf.Thresholds, config.Threshold{Op: records.OpCreateGroup, MaxCount: &zero})
+			pol.Conf.Thresholds = append(pol.Conf.Thresholds, config.Threshold{Op: contract.OpCreateGroup, MaxCount: &zero})
 			blocked := Blocked(Gates(p, ev, base, State{}, pol, nil))
 			pol.Conf.Thresholds = pol.Conf.Thresholds[:len(pol.Conf.Thresholds)-1]
-			if got := len(blocked) > 0 && blocked[0].Op == records.OpCreateGroup; got != tc.create {
+			if got := len(blocked) > 0 && blocked[0].Op == contract.OpCreateGroup; got != tc.create {
 				t.Errorf("create_group gate (max_count 0, %d creates): got blocked=%v (%v), want %v", len(creates), got, blocked, tc.create)
 			}
 		})

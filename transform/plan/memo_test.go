@@ -7,7 +7,6 @@ import (
 	"cel.dev/cel-go/common/types"
 
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 )
 
 // TestMemoKeyFollowsPolicyReads: persons with equal memo keys share one
@@ -18,48 +17,48 @@ import (
 // column the old hand-listed key (status, role, ..., attributes) left out.
 func TestMemoKeyFollowsPolicyReads(t *testing.T) {
 	defer contract.Register(contract.Field{Name: "account_count", Kind: contract.KindDerived,
-		Policy: &contract.PolicyField{Type: types.IntType, Get: func(p *records.Person) any { return int64(len(p.AccountKeys)) }}})()
+		Policy: &contract.PolicyField{Type: types.IntType, Get: func(p *contract.Person) any { return int64(len(p.AccountKeys)) }}})()
 
 	type tc struct {
 		name, when string
-		set        func(p *records.Person, matching bool)
+		set        func(p *contract.Person, matching bool)
 	}
 	cases := []tc{
-		{"registered field outside the old key", `person.account_count > 1`, func(p *records.Person, m bool) {
+		{"registered field outside the old key", `person.account_count > 1`, func(p *contract.Person, m bool) {
 			p.AccountKeys = []string{"acme/1"}
 			if m {
 				p.AccountKeys = append(p.AccountKeys, "beta/2")
 			}
 		}},
-		{"in_group", `person.in_group("Sales")`, func(p *records.Person, m bool) {
+		{"in_group", `person.in_group("Sales")`, func(p *contract.Person, m bool) {
 			if m {
 				p.Groups = []string{"acme:Sales"}
 			}
 		}},
-		{"attr", `person.attr("cost_center") == "42"`, func(p *records.Person, m bool) {
+		{"attr", `person.attr("cost_center") == "42"`, func(p *contract.Person, m bool) {
 			p.Attributes = map[string]string{"cost_center": map[bool]string{true: "42", false: "7"}[m]}
 		}},
-		{"attributes map", `"cost_center" in person.attributes`, func(p *records.Person, m bool) {
+		{"attributes map", `"cost_center" in person.attributes`, func(p *contract.Person, m bool) {
 			if m {
 				p.Attributes = map[string]string{"cost_center": "42"}
 			}
 		}},
-		{"has", `has(person.department)`, func(p *records.Person, m bool) {
+		{"has", `has(person.department)`, func(p *contract.Person, m bool) {
 			if m {
 				p.Department = "Sales"
 			}
 		}},
-		{"tree", `person.tree == "beta"`, func(p *records.Person, m bool) {
+		{"tree", `person.tree == "beta"`, func(p *contract.Person, m bool) {
 			if m {
 				p.PrimaryTree = "beta"
 			}
 		}},
-		{"trees", `"beta" in person.trees`, func(p *records.Person, m bool) {
+		{"trees", `"beta" in person.trees`, func(p *contract.Person, m bool) {
 			if m {
 				p.Trees = append(p.Trees, "beta")
 			}
 		}},
-		{"comprehension over groups", `person.groups.exists(g, g.endsWith(":Sales"))`, func(p *records.Person, m bool) {
+		{"comprehension over groups", `person.groups.exists(g, g.endsWith(":Sales"))`, func(p *contract.Person, m bool) {
 			if m {
 				p.Groups = []string{"acme:Sales"}
 			}
@@ -71,7 +70,7 @@ func TestMemoKeyFollowsPolicyReads(t *testing.T) {
 			continue // status and role decide scope in the test policy
 		}
 		f := f
-		cases = append(cases, tc{"field " + f.Name, `person.` + f.Name + ` == "match"`, func(p *records.Person, m bool) {
+		cases = append(cases, tc{"field " + f.Name, `person.` + f.Name + ` == "match"`, func(p *contract.Person, m bool) {
 			if m {
 				*f.Person(p) = "match"
 			} else {
@@ -95,9 +94,9 @@ func TestMemoKeyFollowsPolicyReads(t *testing.T) {
 				pa, pb := a, b
 				c.set(&pa, true)
 				c.set(&pb, false)
-				ps := []records.Person{pa, pb}
+				ps := []contract.Person{pa, pb}
 				if order == "other first" {
-					ps = []records.Person{pb, pa}
+					ps = []contract.Person{pb, pa}
 				}
 				ev := mustEval(t, ps, pol)
 				for _, w := range ev.Wants {
@@ -168,7 +167,7 @@ func TestProfileFieldsFromTheTable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ev := mustEval(t, []records.Person{p}, pol)
+			ev := mustEval(t, []contract.Person{p}, pol)
 			if len(ev.Wants) != 1 {
 				t.Fatalf("wants: got %d, want 1", len(ev.Wants))
 			}

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // opsInOrder lists ops in apply order.
@@ -48,7 +48,7 @@ func mdEsc(s string) string {
 // RenderMarkdown renders plan.md: the approval document in Markdown (status
 // first, provenance, the command to run, every change with its rule and
 // reason up to changeRowLimit per op; changes.csv holds them all).
-func RenderMarkdown(s *Summary, changes []records.Change) string {
+func RenderMarkdown(s *Summary, changes []contract.Change) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Plan %s: %s\n\n", s.RunID, statusWord(s))
 	if s.Status == "blocked" {
@@ -274,11 +274,11 @@ func orDash(s string) string {
 
 type changeGroup struct {
 	op, tree string
-	changes  []records.Change
+	changes  []contract.Change
 }
 
 // groupChanges groups changes by op (apply order) and tree, keeping Seq order.
-func groupChanges(cs []records.Change) []changeGroup {
+func groupChanges(cs []contract.Change) []changeGroup {
 	idx := map[[2]string]int{}
 	var out []changeGroup
 	for _, c := range cs {
@@ -306,7 +306,7 @@ func groupChanges(cs []records.Change) []changeGroup {
 
 // ChangesCSV renders every change for spreadsheets (changes.csv). Cells that
 // a spreadsheet would run as a formula are prefixed with a quote.
-func ChangesCSV(cs []records.Change) ([]byte, error) {
+func ChangesCSV(cs []contract.Change) ([]byte, error) {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	_ = w.Write([]string{"seq", "op", "tree", "email", "group", "rule", "reason", "before", "after", "person_id", "highspot_id", "change_id"})
@@ -381,7 +381,7 @@ func svgBars(title string, bars []bar) string {
 // no JavaScript), drift and untouched users by name, and charts only where
 // they add to the tables. Self-contained (inline CSS and SVG, no scripts, no
 // network assets); every value is escaped.
-func RenderHTML(s *Summary, changes []records.Change) string {
+func RenderHTML(s *Summary, changes []contract.Change) string {
 	e := html.EscapeString
 	var b strings.Builder
 	b.WriteString(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">`)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // TestReportIsAnApprovalDocument: plan.html and plan.md state the status
@@ -22,7 +22,7 @@ func TestReportIsAnApprovalDocument(t *testing.T) {
 		Trend:            []TrendPoint{{RunID: "r1", Headcount: 5}, {RunID: "r2", Headcount: 5}},
 		UntouchedManaged: []UntouchedUser{{Email: "manual@acme.com", Reason: "unmanaged", Groups: []string{"HS Sales"}}}, UntouchedManagedTotal: 1,
 		Drift: []DriftItem{{Kind: "manual_membership", Email: "drifter@acme.com", Group: "HS Sales"}}, DriftTotal: 1}
-	changes := []records.Change{
+	changes := []contract.Change{
 		{Seq: 1, Op: "add_member", Tree: "acme", Email: "ann@acme.com", Group: "HS Sales", Rule: "groups.sales", Reason: "role is sales"},
 		{Seq: 2, Op: "suspend_user", Tree: "beta", Email: "=cmd|calc@beta.com", Rule: "leaver", Reason: "left the directory"},
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/config"
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 func loadPolicy(t testing.TB, path string) *Policy {
@@ -30,17 +30,17 @@ func loadPolicy(t testing.TB, path string) *Policy {
 }
 
 // person builds a scenario person; groups are directory groups "tree:name".
-func person(tree, id, email, role, region, bu, territory, status string, groups ...string) records.Person {
+func person(tree, id, email, role, region, bu, territory, status string, groups ...string) contract.Person {
 	given, sur, _ := strings.Cut(id, ".")
-	return records.Person{PersonID: "p-" + id, PrimaryEmail: email, Emails: []string{email},
+	return contract.Person{PersonID: "p-" + id, PrimaryEmail: email, Emails: []string{email},
 		GivenName: given, Surname: sur, DisplayName: given + " " + sur, Status: status,
 		Role: role, Region: region, BusinessUnit: bu, Territory: territory,
 		PrimaryTree: tree, Trees: []string{tree}, Groups: groups}
 }
 
 // day1 is the directory on day 1 (names follow fixtures/otds).
-func day1() []records.Person {
-	return []records.Person{
+func day1() []contract.Person {
+	return []contract.Person{
 		person("acme", "john.doe", "john.doe@acme.com", "field_sales", "AMER", "Enterprise", "AMER-East", "enabled", "acme:Field Sales", "acme:Sales"),
 		person("acme", "robert.jones", "robert.jones@acme.com", "inside_sales", "AMER", "Commercial", "AMER-Central", "enabled", "acme:Inside Sales"),
 		person("acme", "maria.garcia", "maria.garcia@acme.com", "field_sales", "AMER", "Enterprise", "AMER-West", "enabled", "acme:Field Sales"),
@@ -58,7 +58,7 @@ func day1() []records.Person {
 // day2: joiner nwilson, mover rjones inside -> field (AMER-West, Enterprise),
 // mover mgarcia field -> sales management, leavers dkim (disabled), pwhite
 // (gone), asmith (Engineering: out of scope).
-func day2() []records.Person {
+func day2() []contract.Person {
 	ps := day1()
 	out := ps[:0]
 	for _, p := range ps {
@@ -82,16 +82,16 @@ func day2() []records.Person {
 // highspot0 is Highspot before the first plan: a hand-made admin, an unknown
 // consultant, and john.doe with a hand-made (unmanaged) group membership.
 func highspot0() Baseline {
-	return Baseline{Source: BaselinePull, RunID: "20261101T000000Z-0000", Users: []records.HighspotUser{
+	return Baseline{Source: BaselinePull, RunID: "20261101T000000Z-0000", Users: []contract.HighspotUser{
 		{HighspotID: "hs-admin", Email: "admin@acme.com", Name: "IT", Surname: "Admin", DisplayName: "IT Admin", GroupNames: []string{"HS Field Sales", "Admins"}},
 		{HighspotID: "hs-consultant", Email: "consultant@partner.example", Name: "Con", DisplayName: "Con", GroupNames: []string{"HS AMER"}},
 		{HighspotID: "hs-jdoe", Email: "john.doe@acme.com", Name: "john", Surname: "doe", DisplayName: "Johnny Doe", GroupNames: []string{"Marketing Content"}},
-	}, Groups: []records.HighspotGroup{{HighspotID: "g-fs", Name: "HS Field Sales", Managed: true}, {HighspotID: "g-mc", Name: "Marketing Content"}}}
+	}, Groups: []contract.HighspotGroup{{HighspotID: "g-fs", Name: "HS Field Sales", Managed: true}, {HighspotID: "g-mc", Name: "Marketing Content"}}}
 }
 
 // simulateApply applies changes to a baseline as Highspot would.
-func simulateApply(b Baseline, cs []records.Change) Baseline {
-	users := append([]records.HighspotUser(nil), b.Users...)
+func simulateApply(b Baseline, cs []contract.Change) Baseline {
+	users := append([]contract.HighspotUser(nil), b.Users...)
 	idx := map[string]int{}
 	for i := range users {
 		users[i].GroupNames = append([]string(nil), users[i].GroupNames...)
@@ -99,10 +99,10 @@ func simulateApply(b Baseline, cs []records.Change) Baseline {
 	}
 	for _, c := range cs {
 		i, ok := idx[c.Email]
-		if c.Op == records.OpCreateUser {
+		if c.Op == contract.OpCreateUser {
 			var pr profile
 			mustJSON(c.After, &pr)
-			users = append(users, records.HighspotUser{HighspotID: "hs-" + c.Email, Email: c.Email, Name: pr.Name, Surname: pr.Surname, DisplayName: pr.DisplayName})
+			users = append(users, contract.HighspotUser{HighspotID: "hs-" + c.Email, Email: c.Email, Name: pr.Name, Surname: pr.Surname, DisplayName: pr.DisplayName})
 			idx[c.Email] = len(users) - 1
 			continue
 		}
@@ -111,17 +111,17 @@ func simulateApply(b Baseline, cs []records.Change) Baseline {
 		}
 		u := &users[i]
 		switch c.Op {
-		case records.OpUpdateUser:
+		case contract.OpUpdateUser:
 			var pr profile
 			mustJSON(c.After, &pr)
 			u.Name, u.Surname, u.DisplayName = pr.Name, pr.Surname, pr.DisplayName
-		case records.OpReactivateUser:
+		case contract.OpReactivateUser:
 			u.Suspended = false
-		case records.OpSuspendUser:
+		case contract.OpSuspendUser:
 			u.Suspended = true
-		case records.OpAddMember:
+		case contract.OpAddMember:
 			u.GroupNames = append(u.GroupNames, c.Group)
-		case records.OpRemoveMember:
+		case contract.OpRemoveMember:
 			var keep []string
 			for _, g := range u.GroupNames {
 				if g != c.Group {
@@ -134,7 +134,7 @@ func simulateApply(b Baseline, cs []records.Change) Baseline {
 	return Baseline{Source: BaselinePull, RunID: b.RunID + "+applied", Users: users, Groups: b.Groups}
 }
 
-func changeKeys(cs []records.Change) []string {
+func changeKeys(cs []contract.Change) []string {
 	var out []string
 	for _, c := range cs {
 		k := c.Op + " " + c.Email
@@ -161,7 +161,7 @@ var (
 	t2 = time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC)
 )
 
-func mustEval(t testing.TB, ps []records.Person, pol *Policy) *Evaluation {
+func mustEval(t testing.TB, ps []contract.Person, pol *Policy) *Evaluation {
 	t.Helper()
 	ev, err := Desired(ps, pol)
 	if err != nil {
@@ -317,7 +317,7 @@ func TestGraceDays(t *testing.T) {
 		p := Diff(mustEval(t, day2(), pol), base1, st, pol, now)
 		suspends := 0
 		for _, c := range p.Changes {
-			if c.Op == records.OpSuspendUser {
+			if c.Op == contract.OpSuspendUser {
 				suspends++
 			}
 		}
@@ -366,7 +366,7 @@ func TestReactivationAndLeaverSwitches(t *testing.T) {
 	pol.Conf.Leavers.SuspendWhenOutOfScope = &off
 	p2off := Diff(mustEval(t, day2(), pol), base1, st1, pol, t2)
 	for _, c := range p2off.Changes {
-		if c.Op == records.OpSuspendUser {
+		if c.Op == contract.OpSuspendUser {
 			t.Errorf("leaver switches off: got %s %s", c.Op, c.Email)
 		}
 	}
@@ -383,7 +383,7 @@ func TestReactivationAndLeaverSwitches(t *testing.T) {
 
 func TestDuplicateEmailKeepsFirst(t *testing.T) {
 	pol := loadPolicy(t, "testdata/policy.yaml")
-	ps := []records.Person{
+	ps := []contract.Person{
 		person("acme", "a.one", "same@acme.com", "field_sales", "AMER", "", "AMER-East", "enabled"),
 		person("beta", "a.two", "same@acme.com", "inside_sales", "EMEA", "", "EMEA-DACH", "enabled"),
 		person("acme", "john.doe", "john.doe@acme.com", "field_sales", "AMER", "", "AMER-East", "enabled"),
@@ -402,10 +402,10 @@ func TestDuplicateEmailKeepsFirst(t *testing.T) {
 
 func TestGroupNameCaseInsensitive(t *testing.T) {
 	pol := loadPolicy(t, "testdata/policy.yaml")
-	ps := []records.Person{person("acme", "john.doe", "john.doe@acme.com", "channel", "LATAM", "", "LATAM", "enabled")}
-	base := Baseline{Source: BaselinePull, Users: []records.HighspotUser{{HighspotID: "h1", Email: "john.doe@acme.com",
+	ps := []contract.Person{person("acme", "john.doe", "john.doe@acme.com", "channel", "LATAM", "", "LATAM", "enabled")}
+	base := Baseline{Source: BaselinePull, Users: []contract.HighspotUser{{HighspotID: "h1", Email: "john.doe@acme.com",
 		Name: "john", Surname: "doe", DisplayName: "john doe", GroupNames: []string{"hs channel", "HS Field Sales"}}},
-		Groups: []records.HighspotGroup{{HighspotID: "g1", Name: "hs channel"}, {HighspotID: "g2", Name: "HS Field Sales"}}}
+		Groups: []contract.HighspotGroup{{HighspotID: "g1", Name: "hs channel"}, {HighspotID: "g2", Name: "HS Field Sales"}}}
 	p := Diff(mustEval(t, ps, pol), base, State{}, pol, t1)
 	if got, want := strings.Join(changeKeys(p.Changes), ","), "remove_member john.doe@acme.com HS Field Sales"; got != want {
 		t.Errorf("got %s, want %s (hs channel is HS Channel)", got, want)

@@ -15,7 +15,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -163,7 +162,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	p := Diff(ev, base, prevState, pol, now())
 	// The plan hash binds this run and its baseline, not only the content.
 	changesSHA := p.SHA256
-	p.SHA256 = records.PlanSHA256(records.PlanBinding{RunID: env.RunID, BaselineSource: bref.Source, BaselineRunID: bref.RunID, BaselineSHA256: bref.SHA256}, p.Changes)
+	p.SHA256 = contract.PlanSHA256(contract.PlanBinding{RunID: env.RunID, BaselineSource: bref.Source, BaselineRunID: bref.RunID, BaselineSHA256: bref.SHA256}, p.Changes)
 	gates := Gates(p, ev, base, prevState, pol, opts.Allow)
 	blocked := Blocked(gates)
 
@@ -230,7 +229,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 var policyColumns = func() []string {
 	skip := map[string]bool{"account_keys": true, "source_of": true, "modified_at": true}
 	var out []string
-	t := reflect.TypeFor[records.Person]()
+	t := reflect.TypeFor[contract.Person]()
 	for i := 0; i < t.NumField(); i++ {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("parquet"), ",")
 		if name != "" && name != "-" && !skip[name] {
@@ -247,7 +246,7 @@ const evalBatch = 16384
 // streamed: persons are read and evaluated a batch at a time.
 func evaluatePersons(ctx context.Context, env artifact.Env, tm *artifact.Manifest, srcRun string, pol *Policy) (*Evaluation, error) {
 	e := newEvaluator(pol)
-	batch := make([]records.Person, 0, evalBatch)
+	batch := make([]contract.Person, 0, evalBatch)
 	var evalErr error
 	flush := func() error {
 		evalErr = e.add(batch)
@@ -255,7 +254,7 @@ func evaluatePersons(ctx context.Context, env artifact.Env, tm *artifact.Manifes
 		batch = batch[:0]
 		return evalErr
 	}
-	err := artifact.ReadTable(ctx, env.Store, tm, records.PersonsSpec, func(p records.Person) error {
+	err := artifact.ReadTable(ctx, env.Store, tm, contract.PersonsSpec, func(p contract.Person) error {
 		if batch = append(batch, p); len(batch) == evalBatch {
 			return flush()
 		}
@@ -284,8 +283,8 @@ func describeBaseline(ctx context.Context, st store.Store, sum *Summary, base Ba
 		}
 		sum.Baseline.At = bm.CreatedAt.UTC()
 		if stageOf == contract.Pull {
-			if _, ok := bm.Tables[records.DriftSpec.Name]; ok {
-				drift, err := artifact.ReadAll[records.Drift](ctx, st, bm, records.DriftSpec)
+			if _, ok := bm.Tables[contract.DriftSpec.Name]; ok {
+				drift, err := artifact.ReadAll[contract.Drift](ctx, st, bm, contract.DriftSpec)
 				if err != nil {
 					return fmt.Errorf("read the drift of pull %s: %w", sum.Baseline.RunID, err)
 				}
@@ -348,7 +347,7 @@ func loadBaseline(ctx context.Context, st store.Store, srcRun string) (Baseline,
 	}
 	if qm != nil {
 		prevRun = qref.RunID
-		state.Previous, err = artifact.ReadAll[records.DesiredUser](ctx, st, qm, records.DesiredUsersSpec)
+		state.Previous, err = artifact.ReadAll[contract.DesiredUser](ctx, st, qm, contract.DesiredUsersSpec)
 		if err != nil {
 			return Baseline{}, BaselineRef{}, state, "", "", fmt.Errorf("read desired_users of plan %s: %w", qref.RunID, err)
 		}
@@ -373,11 +372,11 @@ func loadBaseline(ctx context.Context, st store.Store, srcRun string) (Baseline,
 		}
 	}
 	if usePull {
-		users, err := artifact.ReadAll[records.HighspotUser](ctx, st, pm, records.HighspotUsersSpec)
+		users, err := artifact.ReadAll[contract.HighspotUser](ctx, st, pm, contract.HighspotUsersSpec)
 		if err != nil {
 			return Baseline{}, BaselineRef{}, state, "", "", fmt.Errorf("read highspot_users of pull %s: %w", pref.RunID, err)
 		}
-		groups, err := artifact.ReadAll[records.HighspotGroup](ctx, st, pm, records.HighspotGroupsSpec)
+		groups, err := artifact.ReadAll[contract.HighspotGroup](ctx, st, pm, contract.HighspotGroupsSpec)
 		if err != nil {
 			return Baseline{}, BaselineRef{}, state, "", "", fmt.Errorf("read highspot_groups of pull %s: %w", pref.RunID, err)
 		}
@@ -409,7 +408,7 @@ func readBlob(ctx context.Context, st store.Store, key string) ([]byte, error) {
 }
 
 func writeTables(ctx context.Context, stage *artifact.Stage, p *Plan) error {
-	dw, err := artifact.OpenTable[records.DesiredUser](stage, records.DesiredUsersSpec)
+	dw, err := artifact.OpenTable[contract.DesiredUser](stage, contract.DesiredUsersSpec)
 	if err != nil {
 		return fmt.Errorf("open desired_users: %w", err)
 	}
@@ -421,7 +420,7 @@ func writeTables(ctx context.Context, stage *artifact.Stage, p *Plan) error {
 	if err := dw.Close(); err != nil {
 		return fmt.Errorf("close desired_users: %w", err)
 	}
-	cw, err := artifact.OpenTable[records.Change](stage, records.ChangesSpec)
+	cw, err := artifact.OpenTable[contract.Change](stage, contract.ChangesSpec)
 	if err != nil {
 		return fmt.Errorf("open changes: %w", err)
 	}
@@ -490,9 +489,9 @@ func trend(ctx context.Context, st store.Store, runID string, cur *Summary) []Tr
 // plan hash all agree.
 type Reviewed struct {
 	Manifest *artifact.Manifest
-	Summary  *Summary         // plan.json
-	Changes  []records.Change // in Seq order
-	SHA256   string           // records.PlanSHA256 over the binding and Changes: the hash to show, approve and enforce
+	Summary  *Summary          // plan.json
+	Changes  []contract.Change // in Seq order
+	SHA256   string            // contract.PlanSHA256 over the binding and Changes: the hash to show, approve and enforce
 }
 
 // LoadReviewed reads and cross-checks the plan published by m. A mismatch
@@ -508,13 +507,13 @@ func LoadReviewed(ctx context.Context, st store.Store, m *artifact.Manifest) (*R
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", st.URL(fe.Key), err)
 	}
-	changes, err := artifact.ReadAll[records.Change](ctx, st, m, records.ChangesSpec)
+	changes, err := artifact.ReadAll[contract.Change](ctx, st, m, contract.ChangesSpec)
 	if err != nil {
 		return nil, fmt.Errorf("read changes: %w", err)
 	}
 	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Seq < changes[j].Seq })
-	bind := records.PlanBindingOf(m.RunID, m.Summary)
-	got := records.PlanSHA256(bind, changes)
+	bind := contract.PlanBindingOf(m.RunID, m.Summary)
+	got := contract.PlanSHA256(bind, changes)
 	ps, _ := contract.SummaryOf[contract.PlanSummary](m.Summary)
 	rec := ps.PlanSHA256
 	mkey := st.URL(artifact.ManifestKey(m.RunID, m.Stage))

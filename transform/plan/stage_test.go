@@ -15,7 +15,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -49,7 +48,7 @@ func (s *stand) env(runID string, now time.Time) artifact.Env {
 		Log: l, Now: func() time.Time { return now }}
 }
 
-func publish[T any](t *testing.T, env artifact.Env, stage string, spec records.Spec, rows []T, more func(*artifact.Stage)) {
+func publish[T any](t *testing.T, env artifact.Env, stage string, spec contract.Spec, rows []T, more func(*artifact.Stage)) {
 	t.Helper()
 	ctx := context.Background()
 	sg := artifact.NewStage(env, contract.Stage(stage))
@@ -73,20 +72,20 @@ func publish[T any](t *testing.T, env artifact.Env, stage string, spec records.S
 	}
 }
 
-func (s *stand) transform(env artifact.Env, ps []records.Person) {
-	publish(s.t, env, "transform", records.PersonsSpec, ps, func(sg *artifact.Stage) {
-		w, err := artifact.OpenTable[records.MatchReview](sg, records.MatchReviewSpec)
+func (s *stand) transform(env artifact.Env, ps []contract.Person) {
+	publish(s.t, env, "transform", contract.PersonsSpec, ps, func(sg *artifact.Stage) {
+		w, err := artifact.OpenTable[contract.MatchReview](sg, contract.MatchReviewSpec)
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		_ = w.Write(records.MatchReview{ReviewID: "r1", Reason: "weak_match_only"})
+		_ = w.Write(contract.MatchReview{ReviewID: "r1", Reason: "weak_match_only"})
 		_ = w.Close()
 	})
 }
 
 func (s *stand) pull(env artifact.Env, b Baseline) {
-	publish(s.t, env, "pull", records.HighspotUsersSpec, b.Users, func(sg *artifact.Stage) {
-		w, err := artifact.OpenTable[records.HighspotGroup](sg, records.HighspotGroupsSpec)
+	publish(s.t, env, "pull", contract.HighspotUsersSpec, b.Users, func(sg *artifact.Stage) {
+		w, err := artifact.OpenTable[contract.HighspotGroup](sg, contract.HighspotGroupsSpec)
 		if err != nil {
 			s.t.Fatal(err)
 		}
@@ -99,7 +98,7 @@ func (s *stand) pull(env artifact.Env, b Baseline) {
 
 func (s *stand) applied(runID string, b Baseline, res *Result) Baseline {
 	// record an apply so the next plan knows this plan reached Highspot
-	publish(s.t, s.env(runID, t2), "apply", records.LoadResultsSpec, []records.LoadResult{{ChangeID: "x", Status: records.StatusApplied, At: t2}}, nil)
+	publish(s.t, s.env(runID, t2), "apply", contract.LoadResultsSpec, []contract.LoadResult{{ChangeID: "x", Status: contract.StatusApplied, At: t2}}, nil)
 	return simulateApply(b, res.Plan.Changes)
 }
 
@@ -148,7 +147,7 @@ func TestStageRunFreshStaleReplayShow(t *testing.T) {
 	if err != nil {
 		t.Fatalf("plan 2: %v", err)
 	}
-	if got, want := res2.Summary.ByOp[records.OpSuspendUser], 3; got != want {
+	if got, want := res2.Summary.ByOp[contract.OpSuspendUser], 3; got != want {
 		t.Errorf("day 2 suspensions: got %d, want %d", got, want)
 	}
 	if len(res2.Summary.Trend) != 2 {

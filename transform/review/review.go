@@ -21,7 +21,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
 
@@ -33,7 +32,7 @@ const LedgerRuns = 60
 type Result struct {
 	Ref      artifact.Ref
 	Manifest *artifact.Manifest
-	Rows     []records.AccessReview
+	Rows     []contract.AccessReview
 	Users    int
 	PullRun  string
 	PlanRun  string
@@ -51,11 +50,11 @@ func Run(ctx context.Context, env artifact.Env) (*Result, error) {
 		}
 		return nil, fmt.Errorf("review: %w", err)
 	}
-	users, err := artifact.ReadAll[records.HighspotUser](ctx, st, pm, records.HighspotUsersSpec)
+	users, err := artifact.ReadAll[contract.HighspotUser](ctx, st, pm, contract.HighspotUsersSpec)
 	if err != nil {
 		return nil, fmt.Errorf("review: read highspot_users of pull %s: %w", pref.RunID, err)
 	}
-	groups, err := artifact.ReadAll[records.HighspotGroup](ctx, st, pm, records.HighspotGroupsSpec)
+	groups, err := artifact.ReadAll[contract.HighspotGroup](ctx, st, pm, contract.HighspotGroupsSpec)
 	if err != nil {
 		return nil, fmt.Errorf("review: read highspot_groups of pull %s: %w", pref.RunID, err)
 	}
@@ -69,15 +68,15 @@ func Run(ctx context.Context, env artifact.Env) (*Result, error) {
 	defer stage.Abort()
 	stage.AddInput(pref)
 
-	desired := map[string]*records.DesiredUser{}
-	var persons []records.Person
+	desired := map[string]*contract.DesiredUser{}
+	var persons []contract.Person
 	planRun := ""
 	qm, qref, err := atOrBefore(ctx, st, runID, contract.Plan)
 	switch {
 	case err == nil:
 		planRun = qref.RunID
 		stage.AddInput(qref)
-		ds, err := artifact.ReadAll[records.DesiredUser](ctx, st, qm, records.DesiredUsersSpec)
+		ds, err := artifact.ReadAll[contract.DesiredUser](ctx, st, qm, contract.DesiredUsersSpec)
 		if err != nil {
 			return nil, fmt.Errorf("review: read desired_users of plan %s: %w", qref.RunID, err)
 		}
@@ -93,14 +92,14 @@ func Run(ctx context.Context, env artifact.Env) (*Result, error) {
 				return nil, fmt.Errorf("review: read the transform of run %s: %w", in.RunID, err)
 			}
 			stage.AddInput(tref)
-			if persons, err = artifact.ReadAll[records.Person](ctx, st, tm, records.PersonsSpec); err != nil {
+			if persons, err = artifact.ReadAll[contract.Person](ctx, st, tm, contract.PersonsSpec); err != nil {
 				return nil, fmt.Errorf("review: read persons of run %s: %w", in.RunID, err)
 			}
 		}
 	case !errors.Is(err, artifact.ErrNotPublished):
 		return nil, fmt.Errorf("review: %w", err)
 	}
-	byEmail := map[string]*records.Person{}
+	byEmail := map[string]*contract.Person{}
 	for i := range persons {
 		p := &persons[i]
 		for _, e := range append([]string{p.PrimaryEmail}, p.Emails...) {
@@ -110,8 +109,8 @@ func Run(ctx context.Context, env artifact.Env) (*Result, error) {
 		}
 	}
 	drift := map[[2]string]bool{}
-	if _, ok := pm.Tables[records.DriftSpec.Name]; ok {
-		ds, err := artifact.ReadAll[records.Drift](ctx, st, pm, records.DriftSpec)
+	if _, ok := pm.Tables[contract.DriftSpec.Name]; ok {
+		ds, err := artifact.ReadAll[contract.Drift](ctx, st, pm, contract.DriftSpec)
 		if err != nil {
 			return nil, fmt.Errorf("review: read drift of pull %s: %w", pref.RunID, err)
 		}
@@ -125,7 +124,7 @@ func Run(ctx context.Context, env artifact.Env) (*Result, error) {
 	}
 
 	rows := Build(users, managed, desired, byEmail, drift, last)
-	w, err := artifact.OpenTable[records.AccessReview](stage, records.AccessReviewSpec)
+	w, err := artifact.OpenTable[contract.AccessReview](stage, contract.AccessReviewSpec)
 	if err != nil {
 		return nil, fmt.Errorf("review: open access_review: %w", err)
 	}
@@ -206,12 +205,12 @@ func lastChanges(ctx context.Context, st store.Store, runID string) (map[string]
 			if err != nil {
 				return nil, fmt.Errorf("read the ledger manifest %s of run %s: %w", s.Stage, r.RunID, err)
 			}
-			lr, err := artifact.ReadAll[records.LoadResult](ctx, st, m, records.LoadResultsSpec)
+			lr, err := artifact.ReadAll[contract.LoadResult](ctx, st, m, contract.LoadResultsSpec)
 			if err != nil {
 				return nil, fmt.Errorf("read the ledger of run %s: %w", r.RunID, err)
 			}
 			for _, l := range lr {
-				if l.Status != records.StatusApplied {
+				if l.Status != contract.StatusApplied {
 					continue
 				}
 				e := strings.ToLower(l.Email)
@@ -233,12 +232,12 @@ func lastChanges(ctx context.Context, st store.Store, runID string) (map[string]
 // users, the managed group names, the plan's desired users by email, the
 // directory persons by email, the pull's drift (email, group) pairs and the
 // latest applied change per email.
-func Build(users []records.HighspotUser, managed map[string]bool, desired map[string]*records.DesiredUser, persons map[string]*records.Person, drift map[[2]string]bool, last map[string]change) []records.AccessReview {
-	var rows []records.AccessReview
+func Build(users []contract.HighspotUser, managed map[string]bool, desired map[string]*contract.DesiredUser, persons map[string]*contract.Person, drift map[[2]string]bool, last map[string]change) []contract.AccessReview {
+	var rows []contract.AccessReview
 	for i := range users {
 		u := &users[i]
 		email := strings.ToLower(u.Email)
-		base := records.AccessReview{Email: email, HighspotID: u.HighspotID, HighspotStatus: "active", DisplayName: u.DisplayName, DirectoryStatus: "not in the directory"}
+		base := contract.AccessReview{Email: email, HighspotID: u.HighspotID, HighspotStatus: "active", DisplayName: u.DisplayName, DirectoryStatus: "not in the directory"}
 		if u.Suspended {
 			base.HighspotStatus = "suspended"
 		}
@@ -273,13 +272,13 @@ func Build(users []records.HighspotUser, managed map[string]bool, desired map[st
 			}
 			switch {
 			case rule != "":
-				r.Grant, r.Rule = records.GrantPolicy, rule
+				r.Grant, r.Rule = contract.GrantPolicy, rule
 				r.Reason = fmt.Sprintf("granted by policy rule %s", rule)
 			case r.Managed:
-				r.Grant = records.GrantDrift
+				r.Grant = contract.GrantDrift
 				r.Reason = driftReason(d, drift[[2]string{email, g}])
 			default:
-				r.Grant = records.GrantManual
+				r.Grant = contract.GrantManual
 				r.Reason = "not granted by policy: manual (a group this tool does not manage; given in Highspot by hand)"
 			}
 			rows = append(rows, r)
@@ -294,7 +293,7 @@ func Build(users []records.HighspotUser, managed map[string]bool, desired map[st
 	return rows
 }
 
-func driftReason(d *records.DesiredUser, inDrift bool) string {
+func driftReason(d *contract.DesiredUser, inDrift bool) string {
 	why := "not granted by policy: drift (a managed group the policy does not grant"
 	switch {
 	case d == nil:
@@ -313,7 +312,7 @@ func driftReason(d *records.DesiredUser, inDrift bool) string {
 }
 
 // CSV renders the review for spreadsheets (formula-like cells quoted).
-func CSV(rows []records.AccessReview) ([]byte, error) {
+func CSV(rows []contract.AccessReview) ([]byte, error) {
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	_ = w.Write([]string{"email", "display_name", "highspot_status", "person_id", "trees", "accounts", "directory_status", "group", "managed", "grant", "rule", "reason", "last_changed_at", "last_change", "last_change_run_id"})
@@ -346,7 +345,7 @@ type Meta struct {
 }
 
 // HTML renders review.html: self-contained, no scripts, every value escaped.
-func HTML(m Meta, rows []records.AccessReview) string {
+func HTML(m Meta, rows []contract.AccessReview) string {
 	e := html.EscapeString
 	var b strings.Builder
 	counts := map[string]int{}
@@ -361,15 +360,15 @@ th{background:#f5f5f5}.drift{background:#fde2e2}.manual{background:#fff4d6}.note
 </style></head><body><h1>Access review: who has access to what in Highspot, and why</h1>`, e(m.RunID))
 	fmt.Fprintf(&b, `<table><tr><th>run</th><td>%s</td></tr><tr><th>created</th><td>%s</td></tr><tr><th>Highspot state</th><td>pull of run %s, published %s</td></tr><tr><th>grants</th><td>%s</td></tr><tr><th>users</th><td>%d</td></tr><tr><th>group holdings</th><td>granted by policy %d, drift %d, manual %d</td></tr></table>`,
 		e(m.RunID), m.CreatedAt.Format("2006-01-02 15:04:05 UTC"), e(m.PullRun), m.PullAt.UTC().Format("2006-01-02 15:04:05 UTC"),
-		e(orNone(m.PlanRun, "no published plan: no group is granted by policy")), m.Users, counts[records.GrantPolicy], counts[records.GrantDrift], counts[records.GrantManual])
+		e(orNone(m.PlanRun, "no published plan: no group is granted by policy")), m.Users, counts[contract.GrantPolicy], counts[contract.GrantDrift], counts[contract.GrantManual])
 	b.WriteString(`<p class="note">One row per group a Highspot user holds. "granted by" names the policy rule; a managed group the policy does not grant is drift (red); a group this tool does not manage is manual (yellow). "last changed" is the latest change this tool applied to the user (apply ledgers of up to 60 runs). review.csv beside this report holds the same rows.</p>`)
 	b.WriteString(`<table><tr><th>email</th><th>name</th><th>Highspot</th><th>trees</th><th>accounts</th><th>directory status</th><th>group</th><th>granted by</th><th>last changed by the tool</th></tr>`)
 	for _, r := range rows {
 		cls := ""
 		switch r.Grant {
-		case records.GrantDrift:
+		case contract.GrantDrift:
 			cls = ` class="drift"`
-		case records.GrantManual:
+		case contract.GrantManual:
 			cls = ` class="manual"`
 		}
 		lc := "never (in the ledgers read)"

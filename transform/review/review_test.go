@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // TestBuildGivesEveryGroupAReason: one row per group held; a granted group
@@ -14,18 +14,18 @@ import (
 // holding nothing still has a row; directory status and the last change come
 // from the persons and the ledger.
 func TestBuildGivesEveryGroupAReason(t *testing.T) {
-	users := []records.HighspotUser{
+	users := []contract.HighspotUser{
 		{Email: "ann@acme.com", GroupNames: []string{"Sales", "Book Club"}},
 		{Email: "pat@acme.com", GroupNames: []string{"Sales"}},
 		{Email: "Manual@acme.com", GroupNames: []string{"Sales"}},
 		{Email: "idle@acme.com", Suspended: true},
 	}
 	managed := map[string]bool{"Sales": true}
-	desired := map[string]*records.DesiredUser{
+	desired := map[string]*contract.DesiredUser{
 		"ann@acme.com": {Email: "ann@acme.com", Groups: []string{"Sales"}, GroupRules: map[string]string{"Sales": "sales-roles"}},
 		"pat@acme.com": {Email: "pat@acme.com", Protected: true},
 	}
-	persons := map[string]*records.Person{"ann@acme.com": {PersonID: "p1", Status: "enabled", Trees: []string{"acme"}, AccountKeys: []string{"acme:1"}}}
+	persons := map[string]*contract.Person{"ann@acme.com": {PersonID: "p1", Status: "enabled", Trees: []string{"acme"}, AccountKeys: []string{"acme:1"}}}
 	at := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
 	last := map[string]change{"ann@acme.com": {at: at, what: "add_member Sales", runID: "r1"}}
 	rows := Build(users, managed, desired, persons, map[[2]string]bool{{"manual@acme.com", "Sales"}: true}, last)
@@ -33,11 +33,11 @@ func TestBuildGivesEveryGroupAReason(t *testing.T) {
 	cases := []struct {
 		email, group, grant, rule, reason string
 	}{
-		{"ann@acme.com", "Book Club", records.GrantManual, "", "manual"},
-		{"ann@acme.com", "Sales", records.GrantPolicy, "sales-roles", "sales-roles"},
-		{"idle@acme.com", "", records.GrantNone, "", "holds no group"},
-		{"manual@acme.com", "Sales", records.GrantDrift, "", "not in scope"},
-		{"pat@acme.com", "Sales", records.GrantDrift, "", "protected"},
+		{"ann@acme.com", "Book Club", contract.GrantManual, "", "manual"},
+		{"ann@acme.com", "Sales", contract.GrantPolicy, "sales-roles", "sales-roles"},
+		{"idle@acme.com", "", contract.GrantNone, "", "holds no group"},
+		{"manual@acme.com", "Sales", contract.GrantDrift, "", "not in scope"},
+		{"pat@acme.com", "Sales", contract.GrantDrift, "", "protected"},
 	}
 	if len(rows) != len(cases) {
 		t.Fatalf("rows: got %d, want %d: %+v", len(rows), len(cases), rows)

@@ -1,5 +1,5 @@
 -- Athena / Glue DDL for an otds-highspot artifact store on S3.
--- Generated from internal/records by deploy/sql/files_test.go
+-- Generated from internal/contract by deploy/sql/files_test.go
 -- (go test ./deploy/sql -run TestAthenaDDL -update); do not edit by hand.
 --
 -- Placeholders: ${database} (Glue database), ${location} (s3://bucket/prefix,

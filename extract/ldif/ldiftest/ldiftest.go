@@ -13,7 +13,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/otds-highspot/otds-highspot/extract/entry"
-	"github.com/otds-highspot/otds-highspot/internal/records"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 // Member is one Sink.Member call.
@@ -24,20 +24,20 @@ type Member struct {
 // Sink keeps every row in memory (tests only). Safe for concurrent use.
 type Sink struct {
 	mu       sync.Mutex
-	Accounts []records.Account
-	Groups   []records.Group
+	Accounts []contract.Account
+	Groups   []contract.Group
 	Members  []Member
-	Rejects  []records.Reject
+	Rejects  []contract.Reject
 }
 
-func (s *Sink) Account(a records.Account) error {
+func (s *Sink) Account(a contract.Account) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.Accounts = append(s.Accounts, a)
 	return nil
 }
 
-func (s *Sink) Group(g records.Group) error {
+func (s *Sink) Group(g contract.Group) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.Groups = append(s.Groups, g)
@@ -51,7 +51,7 @@ func (s *Sink) Member(groupDN, groupSourceID, partition, memberDN, memberSourceI
 	return nil
 }
 
-func (s *Sink) Reject(r records.Reject) error {
+func (s *Sink) Reject(r contract.Reject) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.Rejects = append(s.Rejects, r)
@@ -60,7 +60,7 @@ func (s *Sink) Reject(r records.Reject) error {
 
 // FindAccount returns the account with first login value login in
 // partition, or nil.
-func (s *Sink) FindAccount(partition, login string) *records.Account {
+func (s *Sink) FindAccount(partition, login string) *contract.Account {
 	for i := range s.Accounts {
 		a := &s.Accounts[i]
 		if a.Partition == partition && len(a.Login) > 0 && a.Login[0] == login {
@@ -71,7 +71,7 @@ func (s *Sink) FindAccount(partition, login string) *records.Account {
 }
 
 // FindGroup returns the group named name in partition, or nil.
-func (s *Sink) FindGroup(partition, name string) *records.Group {
+func (s *Sink) FindGroup(partition, name string) *contract.Group {
 	for i := range s.Groups {
 		if g := &s.Groups[i]; g.Partition == partition && g.Name == name {
 			return g

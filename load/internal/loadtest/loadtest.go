@@ -13,7 +13,6 @@ import (
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
-	"github.com/otds-highspot/otds-highspot/internal/records"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 	"github.com/otds-highspot/otds-highspot/load"
 	"github.com/otds-highspot/otds-highspot/load/highspot"
@@ -71,10 +70,10 @@ func FileEnv(t testing.TB, dir, tmp string) artifact.Env {
 // PublishPlan publishes a plan stage holding changes, as transform/plan
 // does: status "" is published; ps.PlanSHA256 "" records the changes' real
 // hash under ps's baseline.
-func PublishPlan(t testing.TB, env artifact.Env, changes []records.Change, status string, ps contract.PlanSummary) {
+func PublishPlan(t testing.TB, env artifact.Env, changes []contract.Change, status string, ps contract.PlanSummary) {
 	t.Helper()
 	s := artifact.NewStage(env, contract.Plan)
-	w, err := artifact.OpenTable[records.Change](s, records.ChangesSpec)
+	w, err := artifact.OpenTable[contract.Change](s, contract.ChangesSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +83,7 @@ func PublishPlan(t testing.TB, env artifact.Env, changes []records.Change, statu
 		}
 	}
 	if ps.PlanSHA256 == "" {
-		ps.PlanSHA256 = records.PlanSHA256(records.PlanBinding{RunID: env.RunID, BaselineSource: ps.BaselineSource,
+		ps.PlanSHA256 = contract.PlanSHA256(contract.PlanBinding{RunID: env.RunID, BaselineSource: ps.BaselineSource,
 			BaselineRunID: ps.BaselineRunID, BaselineSHA256: ps.BaselineSHA256}, changes)
 	}
 	if status != "" {

@@ -1,4 +1,4 @@
-package records
+package contract
 
 import (
 	"crypto/sha256"

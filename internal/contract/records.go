@@ -8,7 +8,7 @@
 //
 // Changing a column's meaning or type bumps the table's Version; docs/tables.md
 // documents every column.
-package records
+package contract
 
 import "time"
 
