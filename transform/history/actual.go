@@ -98,23 +98,57 @@ func ActiveOn(h []contract.IdentityHistory, t time.Time) []contract.IdentityHist
 // the published apply ledgers (apply, apply.attempt-*) of the runs from that
 // pull's run up to runID. ok is false when no pull exists yet.
 func actualSnapshots(ctx context.Context, env artifact.Env, runID string, runs []artifact.RunInfo, personOf map[string]string) (snaps []Snapshot, refs []artifact.Ref, ok bool, err error) {
+	in, err := readActual(ctx, env, runID, runs)
+	if err != nil || !in.ok {
+		return nil, nil, false, err
+	}
+	return Actual(in.users, in.ledger, personOf), in.refs, true, nil
+}
+
+// actualInput is what Actual reads for a run: the pull's users and the
+// ledgers applied after it.
+type actualInput struct {
+	users  []contract.HighspotUser
+	ledger []contract.LoadResult
+	refs   []artifact.Ref
+	ok     bool // false: no pull exists yet
+}
+
+// emails are the addresses Actual looks up in personOf (normalized as it
+// normalizes them).
+func (in *actualInput) emails() map[string]struct{} {
+	out := make(map[string]struct{}, len(in.users))
+	for _, u := range in.users {
+		out[strings.ToLower(strings.TrimSpace(u.Email))] = struct{}{}
+	}
+	for _, l := range in.ledger {
+		if l.Status == contract.StatusApplied && l.Email != "" {
+			out[strings.ToLower(strings.TrimSpace(l.Email))] = struct{}{}
+		}
+	}
+	return out
+}
+
+// readActual reads runID's latest pull at or before it and the published
+// apply ledgers (apply, apply.attempt-*) of the runs from that pull's run up
+// to runID.
+func readActual(ctx context.Context, env artifact.Env, runID string, runs []artifact.RunInfo) (actualInput, error) {
 	st := env.Store
 	pm, pref, err := artifact.ReadManifest(ctx, st, runID, contract.Pull)
 	if errors.Is(err, artifact.ErrNotPublished) {
 		pm, pref, err = artifact.LatestManifest(ctx, st, contract.Pull, runID)
 	}
 	if errors.Is(err, artifact.ErrNotPublished) {
-		return nil, nil, false, nil
+		return actualInput{}, nil
 	}
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("history: find the pull of run %s: %w", runID, err)
+		return actualInput{}, fmt.Errorf("history: find the pull of run %s: %w", runID, err)
 	}
-	refs = append(refs, pref)
-	users, err := artifact.ReadAll[contract.HighspotUser](ctx, st, pm, contract.HighspotUsersSpec, artifact.WithTempDir(env.TempDir))
+	in := actualInput{refs: []artifact.Ref{pref}, ok: true}
+	in.users, err = artifact.ReadAll[contract.HighspotUser](ctx, st, pm, contract.HighspotUsersSpec, artifact.WithTempDir(env.TempDir))
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("history: read highspot_users of pull %s: %w", pref.RunID, err)
+		return actualInput{}, fmt.Errorf("history: read highspot_users of pull %s: %w", pref.RunID, err)
 	}
-	var ledger []contract.LoadResult
 	for _, ri := range runs {
 		if ri.RunID < pref.RunID || ri.RunID > runID {
 			continue
@@ -125,15 +159,15 @@ func actualSnapshots(ctx context.Context, env artifact.Env, runID string, runs [
 			}
 			am, aref, err := artifact.ReadManifest(ctx, st, ri.RunID, s.Stage)
 			if err != nil {
-				return nil, nil, false, fmt.Errorf("history: read %s of run %s: %w", s.Stage, ri.RunID, err)
+				return actualInput{}, fmt.Errorf("history: read %s of run %s: %w", s.Stage, ri.RunID, err)
 			}
 			lr, err := artifact.ReadAll[contract.LoadResult](ctx, st, am, contract.LoadResultsSpec, artifact.WithTempDir(env.TempDir))
 			if err != nil {
-				return nil, nil, false, fmt.Errorf("history: read the ledger of run %s: %w", ri.RunID, err)
+				return actualInput{}, fmt.Errorf("history: read the ledger of run %s: %w", ri.RunID, err)
 			}
-			refs = append(refs, aref)
-			ledger = append(ledger, lr...)
+			in.refs = append(in.refs, aref)
+			in.ledger = append(in.ledger, lr...)
 		}
 	}
-	return Actual(users, ledger, personOf), refs, true, nil
+	return in, nil
 }

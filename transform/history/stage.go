@@ -112,19 +112,27 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 	if !ok {
 		return Result{}, fmt.Errorf("history: run id %s does not start with a date", env.RunID)
 	}
-	cur, personOf, refs, err := currentOf(ctx, env, env.RunID)
+	// The pull and ledgers first, so that only the addresses Actual looks
+	// up are mapped to persons (not every person's).
+	ain, err := readActual(ctx, env, env.RunID, infos)
 	if err != nil {
 		return Result{}, err
 	}
+	var lookup map[string]struct{}
+	if ain.ok {
+		lookup = ain.emails()
+	}
+	cur, personOf, refs, err := currentOf(ctx, env, env.RunID, lookup)
+	if err != nil {
+		return Result{}, err
+	}
+	lookup = nil
 	inputs = append(inputs, refs...)
-	actual, arefs, hasPull, err := actualSnapshots(ctx, env, env.RunID, infos, personOf)
-	if err != nil {
-		return Result{}, err
-	}
-	personOf = nil
 	var curAccess *current
-	if hasPull {
-		inputs = append(inputs, arefs...)
+	if ain.ok {
+		actual := Actual(ain.users, ain.ledger, personOf)
+		personOf, ain.users, ain.ledger = nil, nil, nil
+		inputs = append(inputs, ain.refs...)
 		curAccess = newCurrent()
 		curAccess.people = make([]person, 0, len(actual))
 		for _, s := range actual {
@@ -133,7 +141,6 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 			}
 		}
 		curAccess.sorted()
-		actual = nil
 	}
 	res.Folded++
 
@@ -292,9 +299,9 @@ type desiredAccess struct {
 
 // currentOf reads runID's persons (and, when the run's plan is published,
 // its desired groups) into a current, as Snapshots and FromPerson would
-// build them, without holding the persons. personOf maps each person's
-// address to its id (the first person with it).
-func currentOf(ctx context.Context, env artifact.Env, runID string) (*current, map[string]string, []artifact.Ref, error) {
+// build them, without holding the persons. personOf maps each address in
+// lookup that a person has to that person's id (the first person with it).
+func currentOf(ctx context.Context, env artifact.Env, runID string, lookup map[string]struct{}) (*current, map[string]string, []artifact.Ref, error) {
 	st := env.Store
 	tm, tref, err := artifact.ReadManifest(ctx, st, runID, contract.Transform)
 	if err != nil {
@@ -331,11 +338,13 @@ func currentOf(ctx context.Context, env artifact.Env, runID string) (*current, m
 	default:
 		return nil, nil, nil, fmt.Errorf("history: read plan of run %s: %w", runID, err)
 	}
-	personOf := make(map[string]string, n)
+	personOf := make(map[string]string, len(lookup))
 	add := func(p *personAttrs, groups uint32) {
 		email := strings.ToLower(strings.TrimSpace(p.PrimaryEmail))
-		if _, dup := personOf[email]; !dup && email != "" {
-			personOf[email] = p.PersonID
+		if _, want := lookup[email]; want && email != "" {
+			if _, dup := personOf[email]; !dup {
+				personOf[email] = p.PersonID
+			}
 		}
 		source := AccessDirectory
 		if planned {
