@@ -6,11 +6,11 @@
 // defaults, Validate and docs, and is only embedded here: extract: and
 // trees[] are extract/extractconf, a tree's ldap:, rest: and ldif: are
 // extract/ldap/ldapconf, extract/otdsrest/restconf and extract/ldif/ldifconf,
-// transform: is transform/transformconf, highspot: is load/highspot/hsconf
-// and apply: is load/apply/applyconf. Those packages import
-// internal/config/section (errors with a key, secret references), never this
-// package. The sections still kept here have their own file: store.go,
-// policy.go, operate.go. This package checks what spans sections (unique
+// transform: is transform/transformconf, policy: is transform/plan/policyconf,
+// highspot: is load/highspot/hsconf and apply: is load/apply/applyconf. Those
+// packages import internal/config/section (errors with a key, secret
+// references), never this package. The sections still kept here have their
+// own file: store.go (storage plumbing) and operate.go (run-level switches). This package checks what spans sections (unique
 // tree names, the tree names transform: refers to) and Parse adds file:line
 // to every section's errors.
 package config
@@ -32,6 +32,7 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/config/section"
 	"github.com/otds-highspot/otds-highspot/load/apply/applyconf"
 	"github.com/otds-highspot/otds-highspot/load/highspot/hsconf"
+	"github.com/otds-highspot/otds-highspot/transform/plan/policyconf"
 	"github.com/otds-highspot/otds-highspot/transform/transformconf"
 )
 
@@ -45,7 +46,7 @@ type Config struct {
 	Transform transformconf.Config `yaml:"transform"`
 	Highspot  hsconf.Config        `yaml:"highspot"`
 	Apply     applyconf.Config     `yaml:"apply"`
-	Policy    Policy               `yaml:"policy"`
+	Policy    policyconf.Policy    `yaml:"policy"`
 	Operate   Operate              `yaml:"operate"`
 
 	// Path is the file the configuration was read from ("" when embedded).
@@ -274,7 +275,7 @@ func (c *Config) ApplyDefaults() {
 	c.Transform.ApplyDefaults()
 	c.Highspot.ApplyDefaults()
 	c.Apply.ApplyDefaults()
-	c.Policy.applyDefaults()
+	c.Policy.ApplyDefaults()
 	c.Operate.applyDefaults()
 }
 
@@ -302,7 +303,7 @@ func (c *Config) Validate() Errors {
 	errs = append(errs, c.Transform.Validate("transform", c.TreeNames())...)
 	errs = append(errs, c.Highspot.Validate("highspot")...)
 	errs = append(errs, c.Apply.Validate("apply")...)
-	errs = append(errs, c.Policy.validate("policy", c)...)
+	errs = append(errs, c.Policy.Validate("policy", c.TreeNames())...)
 	errs = append(errs, c.Operate.validate("operate")...)
 	return errs
 }

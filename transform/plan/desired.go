@@ -21,9 +21,9 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/interpreter"
 
-	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/validate"
+	"github.com/otds-highspot/otds-highspot/transform/plan/policyconf"
 )
 
 // Exclusion reasons for persons that get no desired user.
@@ -68,8 +68,8 @@ type Evaluation struct {
 
 // Policy bundles the policy configuration with its compiled programs.
 type Policy struct {
-	Conf     *config.Policy
-	Programs *config.PolicyPrograms
+	Conf     *policyconf.Policy
+	Programs *policyconf.PolicyPrograms
 	// ProvisionServices includes service/non-person accounts
 	// (transform.service.provision); they are excluded by default.
 	ProvisionServices bool
@@ -94,7 +94,7 @@ type Policy struct {
 }
 
 // NewPolicy compiles the policy (errors name the config key).
-func NewPolicy(p *config.Policy) (*Policy, error) {
+func NewPolicy(p *policyconf.Policy) (*Policy, error) {
 	prg, errs := p.Compile("policy")
 	if len(errs) > 0 {
 		return nil, errs
@@ -446,7 +446,7 @@ func (pol *Policy) grants(sig []byte) *granted {
 			add(c.Audiences[i].Groups, c.Audiences[i].Name)
 		case 'o':
 			or := c.Onboarding[i]
-			join, move := slices.Contains(or.On, config.OnJoin), slices.Contains(or.On, config.OnMove)
+			join, move := slices.Contains(or.On, policyconf.OnJoin), slices.Contains(or.On, policyconf.OnMove)
 			for _, name := range or.Groups {
 				g.onboard = append(g.onboard, Onboard{Group: name, Rule: or.Name, Join: join, Move: move})
 			}

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
+	"github.com/otds-highspot/otds-highspot/transform/plan/policyconf"
 )
 
 // Baseline sources.
@@ -535,7 +535,7 @@ func accessChanges(u *contract.DesiredUser, b *contract.HighspotUser, have []str
 // (pv nil or protected), else a leaver (missing from the directory, or
 // excluded: out of scope or a service account) suspended when its rule is
 // on and its grace period is over. The previous row is carried meanwhile.
-func decideUnclaimed(b *contract.HighspotUser, pv *contract.DesiredUser, protected bool, excluded string, c *config.Policy, clock graceClock) personPlan {
+func decideUnclaimed(b *contract.HighspotUser, pv *contract.DesiredUser, protected bool, excluded string, c *policyconf.Policy, clock graceClock) personPlan {
 	var o personPlan
 	if protected {
 		o.untouched = &UntouchedUser{Email: b.Email, Reason: "protected", Groups: b.GroupNames}

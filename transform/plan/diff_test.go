@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
+	"github.com/otds-highspot/otds-highspot/transform/plan/policyconf"
 )
 
 // The per-person decisions of Diff, each on its own. The scenario tests
@@ -218,7 +218,7 @@ func TestDecideUnclaimed(t *testing.T) {
 		pv        *contract.DesiredUser
 		protected bool
 		excluded  string
-		leavers   config.Leavers
+		leavers   policyconf.Leavers
 		want      string // ops
 		untouched string // reason
 		leaver    string // "reason since pending"
@@ -229,12 +229,12 @@ func TestDecideUnclaimed(t *testing.T) {
 		{name: "previously protected", pv: &contract.DesiredUser{Protected: true}, untouched: "unmanaged"},
 		{name: "missing: suspended", pv: pv, want: "suspend_user gone@x", leaver: "missing 2026-11-25 ", keep: "true [HS AMER]"},
 		{name: "out of scope: suspended", pv: pv, excluded: ReasonOutOfScope, want: "suspend_user gone@x", leaver: "out_of_scope 2026-11-25 ", keep: "true [HS AMER]"},
-		{name: "out of scope, rule off: carried active", pv: pv, excluded: ReasonOutOfScope, leavers: config.Leavers{SuspendWhenOutOfScope: &off}, keep: "false [HS AMER]"},
-		{name: "missing, within grace: carried active", pv: pv, leavers: config.Leavers{GraceDays: 2}, leaver: "missing 2026-11-25 2026-11-27", keep: "false [HS AMER]"},
+		{name: "out of scope, rule off: carried active", pv: pv, excluded: ReasonOutOfScope, leavers: policyconf.Leavers{SuspendWhenOutOfScope: &off}, keep: "false [HS AMER]"},
+		{name: "missing, within grace: carried active", pv: pv, leavers: policyconf.Leavers{GraceDays: 2}, leaver: "missing 2026-11-25 2026-11-27", keep: "false [HS AMER]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &config.Policy{Scope: config.ScopeRule{Name: "sales"}, Leavers: tt.leavers}
+			c := &policyconf.Policy{Scope: policyconf.ScopeRule{Name: "sales"}, Leavers: tt.leavers}
 			o := decideUnclaimed(b, tt.pv, tt.protected, tt.excluded, c, graceClock{now: now, days: tt.leavers.GraceDays})
 			untouched, leaver, keep := "", "", ""
 			if o.untouched != nil {

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/otds-highspot/otds-highspot/internal/config"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
+	"github.com/otds-highspot/otds-highspot/transform/plan/policyconf"
 )
 
 // massLeave: 1000 managed users, 30% of them disabled in the directory.
@@ -72,7 +72,7 @@ func TestMassSuspensionBlocked(t *testing.T) {
 
 func TestGatePerTree(t *testing.T) {
 	p, ev, base, st, pol := massLeave(t)
-	pol.Conf.Thresholds = []config.Threshold{
+	pol.Conf.Thresholds = []policyconf.Threshold{
 		{Op: "suspend_user", Tree: "acme", MaxPercent: ptr(20.0)},
 		{Op: "suspend_user", Tree: "beta", MaxCount: ptr(200)},
 	}
@@ -204,7 +204,7 @@ func TestCreateMissingGroups(t *testing.T) {
 				t.Errorf("create_group changes: got %q, want %q", got, want)
 			}
 			zero := 0
-			pol.Conf.Thresholds = append(pol.Conf.Thresholds, config.Threshold{Op: contract.OpCreateGroup, MaxCount: &zero})
+			pol.Conf.Thresholds = append(pol.Conf.Thresholds, policyconf.Threshold{Op: contract.OpCreateGroup, MaxCount: &zero})
 			blocked := Blocked(Gates(p, ev, base, State{}, pol, nil))
 			pol.Conf.Thresholds = pol.Conf.Thresholds[:len(pol.Conf.Thresholds)-1]
 			if got := len(blocked) > 0 && blocked[0].Op == contract.OpCreateGroup; got != tc.create {

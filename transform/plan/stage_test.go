@@ -16,6 +16,7 @@ import (
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/store"
+	"github.com/otds-highspot/otds-highspot/transform/plan/policyconf"
 )
 
 type stand struct {
@@ -165,7 +166,7 @@ func TestStageRunFreshStaleReplayShow(t *testing.T) {
 
 	// Replay day 2 with a stricter policy: publishes under r3 and blocks.
 	strict := *s.cfg
-	strict.Policy.Thresholds = []config.Threshold{{Op: "suspend_user", MaxCount: ptr(1)}}
+	strict.Policy.Thresholds = []policyconf.Threshold{{Op: "suspend_user", MaxCount: ptr(1)}}
 	e3 := s.env(r3, t2)
 	res3, err := Run(ctx, e3, &strict, Options{FromRun: r2})
 	if got := exitcode.Of(err); got != exitcode.PlanBlocked {

@@ -1,4 +1,9 @@
-package config
+// Package policyconf owns the plan stage's policy: configuration section:
+// scope, access, audiences, onboarding, leavers, protected users, thresholds
+// and the profile fields, with their defaults, validation and the compiled
+// CEL programs. internal/config embeds Policy as Config.Policy; the plan
+// evaluates the programs. docs/configuration.md lists every key.
+package policyconf
 
 import (
 	"fmt"
@@ -7,7 +12,15 @@ import (
 
 	"cel.dev/cel-go/cel"
 
+	"github.com/otds-highspot/otds-highspot/internal/config/section"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
+)
+
+// Error and Errors are the section's validation errors, keyed by the dotted
+// path; internal/config adds file:line.
+type (
+	Error  = section.Error
+	Errors = section.Errors
 )
 
 // Policy configures scope, access, audiences, onboarding, leavers, protected
@@ -142,7 +155,8 @@ func DefaultThresholds() []Threshold {
 	}
 }
 
-func (p *Policy) applyDefaults() {
+// ApplyDefaults fills what the file leaves out.
+func (p *Policy) ApplyDefaults() {
 	// No scope configured means nobody is in scope: a missing policy section
 	// must never provision the whole directory (and the suspension gates
 	// stop it from suspending everyone).
@@ -177,7 +191,9 @@ func (p *Policy) applyDefaults() {
 	}
 }
 
-func (p *Policy) validate(k string, c *Config) Errors {
+// Validate checks the section under key k (e.g. "policy"); trees are the
+// configured tree names, which thresholds may name.
+func (p *Policy) Validate(k string, trees []string) Errors {
 	_, errs := p.Compile(k)
 	managed := map[string]bool{}
 	for i, g := range p.ManagedGroups {
@@ -241,10 +257,6 @@ func (p *Policy) validate(k string, c *Config) Errors {
 	}
 	if p.Leavers.Delete {
 		errs = append(errs, Error{Key: k + ".leavers.delete", Msg: "deleting Highspot users is not supported; leavers are suspended (set delete: false)"})
-	}
-	var trees []string
-	if c != nil {
-		trees = c.TreeNames()
 	}
 	for i, t := range p.Thresholds {
 		tk := fmt.Sprintf("%s.thresholds[%d]", k, i)
