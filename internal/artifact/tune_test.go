@@ -162,3 +162,71 @@ func TestRowGroupsSpanBatches(t *testing.T) {
 		t.Errorf("read %d rows, err %v; want %d", i, err, n)
 	}
 }
+
+// wideRow stands in for a wide table (persons): every row carries 512 bytes of
+// text that compresses poorly.
+type wideRow struct {
+	ID   int64  `parquet:"id"`
+	Text string `parquet:"text"`
+}
+
+// TestWideRowGroupsAreBoundedByBytes checks that a row group closes once its
+// compressed pages reach rowGroupMaxBytes, long before RowGroupRows rows, and
+// that every row reads back as written.
+func TestWideRowGroupsAreBoundedByBytes(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStore()
+	s := NewStage(testEnv(t, st, "20261125T100000Z-aaaa"), "transform")
+	spec := contract.Spec{Name: "wide", Version: 1}
+	w, err := OpenTable[wideRow](s, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rows = 40000 // ~20 MB of text, ~12 MB compressed: under RowGroupRows, over rowGroupMaxBytes
+	text := func(i int) string {
+		b := make([]byte, 0, 512)
+		x := uint64(i)*0x9e3779b97f4a7c15 + 1
+		for len(b) < 512 {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			b = append(b, 'a'+byte(x%26))
+		}
+		return string(b)
+	}
+	for i := 0; i < rows; i++ {
+		if err := w.Write(wideRow{ID: int64(i), Text: text(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, m, err := s.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := file.NewParquetReader(bytes.NewReader(st.objs[m.Tables["wide"].Files[0].Key]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	if got := pf.NumRowGroups(); got < 2 {
+		t.Errorf("row groups = %d, want at least 2 (bounded by %d bytes)", got, rowGroupMaxBytes)
+	}
+	for i := 0; i < pf.NumRowGroups(); i++ {
+		// a group closes at the first batch boundary past the bound
+		if got, limit := pf.MetaData().RowGroup(i).TotalCompressedSize(), int64(rowGroupMaxBytes+writeBatchRows*600); got > limit {
+			t.Errorf("row group %d holds %d bytes, want at most %d", i, got, limit)
+		}
+	}
+	got, err := ReadAll[wideRow](ctx, st, m, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != rows {
+		t.Fatalf("read %d rows, want %d", len(got), rows)
+	}
+	for i, r := range got {
+		if r.ID != int64(i) || r.Text != text(i) {
+			t.Fatalf("row %d: got id %d, want %d (or its text differs)", i, r.ID, i)
+		}
+	}
+}

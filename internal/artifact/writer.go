@@ -43,6 +43,7 @@ type TableWriter[T any] struct {
 	buffered  int            // rows in rb
 	batchRows int            // rows per record batch: min(RowGroupRows, writeBatchRows)
 	rgRows    int64          // rows in the part's open (buffered) row group
+	rgFull    bool           // the open row group holds rowGroupMaxBytes: the next batch starts another
 	row       T              // the row being appended (a field, so Write does not allocate)
 
 	cur    *openPart // nil when no part file is open
@@ -177,18 +178,20 @@ func (w *TableWriter[T]) writeRecord(rec arrow.RecordBatch) error {
 		}
 	}
 	cp := w.cur
-	if w.rgRows >= int64(w.limits.RowGroupRows) {
+	if w.rgRows >= int64(w.limits.RowGroupRows) || w.rgFull {
 		// Batches end at row group boundaries (see Write); start the next
 		// row group here, so WriteBuffered never has to split a batch.
 		if err := cp.fw.NewBufferedRowGroupChecked(); err != nil {
 			return fmt.Errorf("to %s: %w", cp.local, err)
 		}
-		w.rgRows = 0
+		w.rgRows, w.rgFull = 0, false
 	}
 	if err := cp.fw.WriteBuffered(rec); err != nil {
 		return fmt.Errorf("to %s: %w", cp.local, err)
 	}
 	w.rgRows += rec.NumRows()
+	// a wide table's row group is bounded by its bytes (see tune.go)
+	w.rgFull = cp.fw.RowGroupTotalCompressedBytes() >= rowGroupMaxBytes
 	return nil
 }
 
@@ -222,7 +225,7 @@ func (w *TableWriter[T]) closePart() (*partFile, error) {
 		return nil, nil
 	}
 	w.cur = nil
-	w.rgRows = 0
+	w.rgRows, w.rgFull = 0, false
 	if err := cp.fw.Close(); err != nil { // writes the footer; does not close f
 		cp.f.Close()
 		return nil, fmt.Errorf("finish Parquet file %s: %w", cp.local, err)
