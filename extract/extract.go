@@ -291,6 +291,7 @@ type treeSink struct {
 	rejects   *artifact.TableWriter[contract.Reject]
 	members   *artifact.TableWriter[contract.Membership] // rows resolved during the read
 	byDN      map[uint64]uint32                          // hash of the DN's Norm -> index in refs
+	normBuf   []byte                                     // hashNormDN's buffer
 	byID      map[uint64]uint32                          // hash of the source id -> index in refs; built on first use
 	refs      entryRefs
 	parts     []string
@@ -305,6 +306,17 @@ type treeSink struct {
 }
 
 func (s *treeSink) hash(v string) uint64 { return maphash.String(s.seed, v) }
+
+// hashNormDN is s.hash(norm) for dn's entry.Norm, built in a reused buffer
+// (one per sink: the sink is written by one goroutine).
+func (s *treeSink) hashNormDN(dn string) (uint64, error) {
+	var err error
+	s.normBuf, err = entry.AppendNormDN(s.normBuf[:0], dn)
+	if err != nil {
+		return 0, err
+	}
+	return maphash.Bytes(s.seed, s.normBuf), nil
+}
 
 func (s *treeSink) partition(p string) uint16 {
 	if i, ok := s.partIdx[p]; ok {
@@ -413,8 +425,8 @@ func (s *treeSink) Member(groupDN, groupSourceID, partition, memberDN, memberSou
 		return nil
 	}
 	if memberSourceID == "" && s.members != nil {
-		if norm, _, err := entry.NormDN(memberDN); err == nil {
-			if i, ok := s.byDN[s.hash(norm)]; ok {
+		if h, err := s.hashNormDN(memberDN); err == nil {
+			if i, ok := s.byDN[h]; ok {
 				found := s.refs.at(i)
 				return s.members.Write(contract.Membership{Tree: s.tree.Name, Partition: partition, GroupDN: groupDN,
 					GroupSourceID: groupSourceID, MemberDN: memberDN, MemberSourceID: s.id(found),

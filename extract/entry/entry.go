@@ -85,10 +85,34 @@ func NormDN(dn string) (norm, partition string, err error) {
 
 type plainRDN struct{ typ, val string } // both stripped of surrounding ' '
 
+// AppendNormDN appends the Norm of dn (what NormDN returns as norm) to dst.
+// Plain DNs take the fast path and allocate nothing once dst has room; the
+// extract stage uses it to hash member DNs without building a string each.
+func AppendNormDN(dst []byte, dn string) ([]byte, error) {
+	if out, _, ok := appendNormPlain(dst, dn); ok {
+		return out, nil
+	}
+	parsed, err := ParseDN(dn)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, Norm(parsed)...), nil
+}
+
 // normPlain is the fast path of NormDN; ok is false when dn needs ParseDN.
 func normPlain(dn string) (norm, partition string, ok bool) {
-	if strings.TrimSpace(dn) == "" {
+	b, partition, ok := appendNormPlain(make([]byte, 0, len(dn)), dn)
+	if !ok {
 		return "", "", false
+	}
+	return string(b), partition, true
+}
+
+// appendNormPlain appends the fast-path Norm of dn to dst; ok is false (and
+// dst returned unchanged) when dn needs ParseDN.
+func appendNormPlain(dst []byte, dn string) (out []byte, partition string, ok bool) {
+	if strings.TrimSpace(dn) == "" {
+		return dst, "", false
 	}
 	var stack [12]plainRDN
 	rdns := stack[:0]
@@ -98,7 +122,7 @@ func normPlain(dn string) (norm, partition string, ok bool) {
 			c := dn[i]
 			switch c {
 			case '\\', '"', '+', '#', ';', '<', '>', 0:
-				return "", "", false
+				return dst, "", false
 			}
 			if c >= 0x80 {
 				ascii = false
@@ -111,26 +135,24 @@ func normPlain(dn string) (norm, partition string, ok bool) {
 		start = i + 1
 		eq := strings.IndexByte(comp, '=')
 		if eq < 0 {
-			return "", "", false
+			return dst, "", false
 		}
 		r := plainRDN{typ: strings.Trim(comp[:eq], " "), val: strings.Trim(comp[eq+1:], " ")}
 		if r.typ == "" {
-			return "", "", false
+			return dst, "", false
 		}
 		rdns = append(rdns, r)
 	}
 	if !ascii && !utf8.ValidString(dn) {
-		return "", "", false
+		return dst, "", false
 	}
-	var b strings.Builder
-	b.Grow(len(dn))
 	for i, r := range rdns {
 		if i > 0 {
-			b.WriteByte(0)
+			dst = append(dst, 0)
 		}
-		writeFolded(&b, strings.TrimSpace(r.typ), ascii)
-		b.WriteByte(1)
-		writeFolded(&b, strings.TrimSpace(r.val), ascii)
+		dst = appendFolded(dst, strings.TrimSpace(r.typ), ascii)
+		dst = append(dst, 1)
+		dst = appendFolded(dst, strings.TrimSpace(r.val), ascii)
 	}
 	for i := len(rdns) - 1; i > 0; i-- {
 		if strings.EqualFold(rdns[i].typ, "ou") && strings.EqualFold(rdns[i].val, "IdentityProviders") {
@@ -138,22 +160,22 @@ func normPlain(dn string) (norm, partition string, ok bool) {
 			break
 		}
 	}
-	return b.String(), partition, true
+	return dst, partition, true
 }
 
-// writeFolded writes strings.ToLower(s), without allocating for ASCII.
-func writeFolded(b *strings.Builder, s string, ascii bool) {
+// appendFolded appends strings.ToLower(s), without allocating for ASCII.
+func appendFolded(dst []byte, s string, ascii bool) []byte {
 	if !ascii {
-		b.WriteString(strings.ToLower(s))
-		return
+		return append(dst, strings.ToLower(s)...)
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		b.WriteByte(c)
+		dst = append(dst, c)
 	}
+	return dst
 }
 
 // Partition returns the value of the RDN directly below ou=IdentityProviders,

@@ -107,5 +107,10 @@ func TestNormDNFastPathMatchesParseDN(t *testing.T) {
 		if gotNorm != wantNorm || gotPart != wantPart || (gotErr == nil) != (err == nil) {
 			t.Errorf("NormDN(%q): got %q, %q, %v; want %q, %q, %v", dn, gotNorm, gotPart, gotErr, wantNorm, wantPart, err)
 		}
+		// AppendNormDN appends the same norm after what dst holds.
+		gotApp, appErr := AppendNormDN([]byte("prefix"), dn)
+		if (appErr == nil) != (err == nil) || (err == nil && string(gotApp) != "prefix"+wantNorm) {
+			t.Errorf("AppendNormDN(\"prefix\", %q): got %q, %v; want %q, %v", dn, gotApp, appErr, "prefix"+wantNorm, err)
+		}
 	}
 }
