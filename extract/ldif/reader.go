@@ -28,7 +28,32 @@ type Entry struct {
 
 // Get returns the raw values of attribute name (case-insensitive), nil if
 // absent; e.Get is an entry.Getter.
-func (e *Entry) Get(name string) [][]byte { return e.vals[strings.ToLower(name)] }
+func (e *Entry) Get(name string) [][]byte {
+	var buf [64]byte
+	if b, ok := foldASCII(buf[:0], name); ok {
+		return e.vals[string(b)] // no allocation: the conversion is only a map key
+	}
+	return e.vals[strings.ToLower(name)]
+}
+
+// foldASCII appends name lower-cased to dst; ok is false when name is not
+// ASCII or does not fit dst's capacity (then use strings.ToLower).
+func foldASCII(dst []byte, name string) ([]byte, bool) {
+	if len(name) > cap(dst)-len(dst) {
+		return dst, false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 0x80 {
+			return dst, false
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst, true
+}
 
 // Strings returns the values of attribute name as strings.
 func (e *Entry) Strings(name string) []string {

@@ -169,3 +169,34 @@ func TestReaderValuesStayValid(t *testing.T) {
 		t.Errorf("first entry's description: got %q, want [folded line]", got)
 	}
 }
+
+// TestEntryGetFoldsCase: Get finds an attribute however its name is spelled,
+// for ASCII names (folded in place), long names and non-ASCII names.
+func TestEntryGetFoldsCase(t *testing.T) {
+	long := strings.Repeat("x", 70) + "Attr"
+	var e Entry
+	e.Add("objectClass", []byte("oTPerson"))
+	e.Add(long, []byte("long"))
+	e.Add("Ättr", []byte("umlaut"))
+	tests := []struct {
+		name, get, want string
+	}{
+		{"same spelling", "objectClass", "oTPerson"},
+		{"upper", "OBJECTCLASS", "oTPerson"},
+		{"lower", "objectclass", "oTPerson"},
+		{"longer than the fold buffer", strings.ToUpper(long), "long"},
+		{"non-ASCII", "äTTR", "umlaut"},
+		{"absent", "mail", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ""
+			if v := e.Get(tt.get); len(v) == 1 {
+				got = string(v[0])
+			}
+			if got != tt.want {
+				t.Errorf("Get(%q): got %q, want %q", tt.get, got, tt.want)
+			}
+		})
+	}
+}
