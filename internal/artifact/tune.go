@@ -37,12 +37,17 @@ import (
 //     of dataPageBytes (instead of arrow-go's 1 MiB) and a row group closed
 //     once it holds rowGroupMaxBytes compressed cut what the persons and
 //     person_links writers hold from ~51 MB to a few; narrow tables still
-//     reach RowGroupRows rows first. Row content is unchanged.
+//     reach RowGroupRows rows first. A record batch is sized the same way:
+//     after a full batch of more than writeBatchBytes, the next ones hold
+//     proportionally fewer rows (at least minBatchRows). Row content is
+//     unchanged.
 const (
 	zstdLevel = 1 // zstd.SpeedFastest
 
 	writeBatchRows   = 8 << 10   // rows per Arrow record batch while writing
-	dataPageBytes    = 256 << 10 // target size of a data page (before compression)
+	writeBatchBytes  = 2 << 20   // a wide table's record batches hold about this much (fewer rows)
+	minBatchRows     = 1 << 10   // ... but at least this many rows
+	dataPageBytes    = 128 << 10 // target size of a data page (before compression)
 	rowGroupMaxBytes = 8 << 20   // a row group closes once its pages hold this much, compressed
 	readBatchRows    = 8 << 10   // default rows per record batch while reading
 
@@ -206,6 +211,25 @@ func recordSizes(ss []builderSizer) {
 		if s.data != nil {
 			s.dat = s.data.DataLen()
 		}
+	}
+}
+
+// batchBytes is about what the last batch held in its builders (the
+// sizes recordSizes noted): value bytes plus 8 per slot.
+func batchBytes(ss []builderSizer) int {
+	n := 0
+	for _, s := range ss {
+		n += s.dat + 8*s.len
+	}
+	return n
+}
+
+// scaleSizes scales the noted sizes from rows to rows' rows (for the next
+// reserveSizes after the batch size changed).
+func scaleSizes(ss []builderSizer, rows, rows2 int) {
+	for i := range ss {
+		ss[i].len = ss[i].len * rows2 / rows
+		ss[i].dat = ss[i].dat * rows2 / rows
 	}
 }
 

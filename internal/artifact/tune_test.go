@@ -170,9 +170,10 @@ type wideRow struct {
 	Text string `parquet:"text"`
 }
 
-// TestWideRowGroupsAreBoundedByBytes checks that a row group closes once its
-// compressed pages reach rowGroupMaxBytes, long before RowGroupRows rows, and
-// that every row reads back as written.
+// TestWideRowGroupsAreBoundedByBytes checks that a wide table's record
+// batches hold fewer rows, that a row group closes once its compressed pages
+// reach rowGroupMaxBytes, long before RowGroupRows rows, and that every row
+// reads back as written.
 func TestWideRowGroupsAreBoundedByBytes(t *testing.T) {
 	ctx := context.Background()
 	st := newMemStore()
@@ -198,6 +199,10 @@ func TestWideRowGroupsAreBoundedByBytes(t *testing.T) {
 		if err := w.Write(wideRow{ID: int64(i), Text: text(i)}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// 8Ki rows of 512 bytes are 4 MiB: later batches hold about half as many
+	if got, want := w.batchRows, writeBatchRows*3/4; got > want || got < minBatchRows {
+		t.Errorf("rows per batch = %d, want %d..%d (batches sized by bytes)", got, minBatchRows, want)
 	}
 	_, m, err := s.Commit(ctx)
 	if err != nil {

@@ -37,14 +37,15 @@ type TableWriter[T any] struct {
 	aprops pqarrow.ArrowWriterProperties
 	leaves []string // Parquet leaf column paths, for per-column dictionary choices
 
-	rb        *array.RecordBuilder
-	appenders []appendFn
-	sizers    []builderSizer // every builder, sized from the previous batch
-	buffered  int            // rows in rb
-	batchRows int            // rows per record batch: min(RowGroupRows, writeBatchRows)
-	rgRows    int64          // rows in the part's open (buffered) row group
-	rgFull    bool           // the open row group holds rowGroupMaxBytes: the next batch starts another
-	row       T              // the row being appended (a field, so Write does not allocate)
+	rb           *array.RecordBuilder
+	appenders    []appendFn
+	sizers       []builderSizer // every builder, sized from the previous batch
+	buffered     int            // rows in rb
+	batchRows    int            // rows per record batch: at most maxBatchRows, fewer for wide rows
+	maxBatchRows int            // min(RowGroupRows, writeBatchRows)
+	rgRows       int64          // rows in the part's open (buffered) row group
+	rgFull       bool           // the open row group holds rowGroupMaxBytes: the next batch starts another
+	row          T              // the row being appended (a field, so Write does not allocate)
 
 	cur    *openPart // nil when no part file is open
 	rows   int64
@@ -98,7 +99,8 @@ func OpenTable[T any](s *Stage, spec contract.Spec) (*TableWriter[T], error) {
 	w.rb = array.NewRecordBuilder(mem, plan.schema)
 	w.appenders = plan.appenders(w.rb)
 	w.sizers = sizersFor(w.rb)
-	w.batchRows = min(limits.RowGroupRows, writeBatchRows)
+	w.maxBatchRows = min(limits.RowGroupRows, writeBatchRows)
+	w.batchRows = w.maxBatchRows
 	return w, nil
 }
 
@@ -153,8 +155,18 @@ func (w *TableWriter[T]) flushRowGroup() error {
 
 func (w *TableWriter[T]) flushRowGroupErr() error {
 	recordSizes(w.sizers)
-	rec := w.rb.NewRecordBatch()
 	n := w.buffered
+	if n == w.batchRows {
+		// a wide table's batches are sized by bytes (see tune.go)
+		if b := batchBytes(w.sizers); b > 0 {
+			rows := min(max(int(int64(n)*writeBatchBytes/int64(b)), minBatchRows), w.maxBatchRows)
+			if rows != n {
+				scaleSizes(w.sizers, n, rows)
+				w.batchRows = rows
+			}
+		}
+	}
+	rec := w.rb.NewRecordBatch()
 	w.buffered = 0
 	err := w.writeRecord(rec)
 	rec.Release()
