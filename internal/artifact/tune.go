@@ -32,24 +32,24 @@ import (
 //   - Builders are pre-sized from the previous batch, so a batch's buffers are
 //     allocated once instead of doubling up from nothing.
 //   - Wide tables (persons: ~40 string columns) are bounded by bytes, not
-//     only rows: every column keeps its open page's encoded values and, in a
-//     buffered row group, its compressed pages until the group closes. Pages
-//     of dataPageBytes (instead of arrow-go's 1 MiB) and a row group closed
-//     once it holds rowGroupMaxBytes compressed cut what the persons and
-//     person_links writers hold from ~51 MB to a few; narrow tables still
-//     reach RowGroupRows rows first. A record batch is sized the same way:
-//     after a full batch of more than writeBatchBytes, the next ones hold
-//     proportionally fewer rows (at least minBatchRows). Row content is
-//     unchanged.
+//     only rows: in a buffered row group every column keeps its compressed
+//     pages until the group closes, so a row group also closes once it holds
+//     rowGroupMaxBytes compressed; and after a full record batch of more than
+//     writeBatchBytes in its builders, the next batches hold proportionally
+//     fewer rows (at least minBatchRows). Narrow tables still reach
+//     RowGroupRows rows and writeBatchRows rows first. Row content is
+//     unchanged. Data pages stay at arrow-go's 1 MiB: each column also holds
+//     its open page's values (~25 MB for persons), but 128 KiB pages made
+//     the accounts files 14% larger (BenchmarkWriteAccounts: 23.7 -> 27.0
+//     bytes/row; 256 KiB: 25.9; 512 KiB: 24.6).
 const (
 	zstdLevel = 1 // zstd.SpeedFastest
 
-	writeBatchRows   = 8 << 10   // rows per Arrow record batch while writing
-	writeBatchBytes  = 2 << 20   // a wide table's record batches hold about this much (fewer rows)
-	minBatchRows     = 1 << 10   // ... but at least this many rows
-	dataPageBytes    = 128 << 10 // target size of a data page (before compression)
-	rowGroupMaxBytes = 8 << 20   // a row group closes once its pages hold this much, compressed
-	readBatchRows    = 8 << 10   // default rows per record batch while reading
+	writeBatchRows   = 8 << 10 // rows per Arrow record batch while writing
+	writeBatchBytes  = 2 << 20 // a wide table's record batches hold about this much (fewer rows)
+	minBatchRows     = 1 << 10 // ... but at least this many rows
+	rowGroupMaxBytes = 8 << 20 // a row group closes once its pages hold this much, compressed
+	readBatchRows    = 8 << 10 // default rows per record batch while reading
 
 	dictSample   = 16 << 10 // values sampled per numeric leaf column
 	dictMaxRatio = 0.5      // numeric columns: distinct/sampled above this: PLAIN
@@ -62,7 +62,6 @@ func baseWriterProps(mem memory.Allocator, rowGroupRows int) []parquet.WriterPro
 		parquet.WithCompression(compress.Codecs.Zstd),
 		parquet.WithCompressionLevel(zstdLevel),
 		parquet.WithMaxRowGroupLength(int64(rowGroupRows)),
-		parquet.WithDataPageSize(dataPageBytes),
 		parquet.WithDictionaryDefault(true),
 		parquet.WithStats(true),
 		parquet.WithCreatedBy("otds-highspot (arrow-go v18)"),
