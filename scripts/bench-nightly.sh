@@ -22,6 +22,9 @@
 # binaries alternating) and shows the median of each column; whole = median of
 # the per-repeat sums.
 #
+# NIGHTLY_FROM=DIR re-measures day 2 only, from a size dir kept by an earlier
+# NIGHTLY_KEEP=1 run (DIR/day2 trees, DIR/<before|after>.day1 states; one size).
+#
 # Env: NIGHTLY_SIZES ("200000"), NIGHTLY_OUT (bench-nightly.txt: the tables),
 # NIGHTLY_BASELINE (unset), NIGHTLY_REPEAT (1), NIGHTLY_KEEP=1 keeps the work
 # dir (TMPDIR, about 4 KB per account per binary, twice that with repeats).
@@ -176,16 +179,25 @@ day() {
 } | tee -a "$OUT"
 for N in "${SIZES[@]}"; do
   trees="$WORK/n$N"
-  mkdir -p "$trees"
-  t0=$SECONDS
-  "$WORK/otdsgen" -accounts "$N" -trees 5 -dup-share 0.1 -seed 1 -out "$trees/day1" 2>&1 | sed 's/^/  /' >&2
-  "$WORK/otdsgen" -accounts "$N" -trees 5 -dup-share 0.1 -seed 1 -churn 0.01 -out "$trees/day2" 2>&1 | sed 's/^/  /' >&2
-  log "N=$N: generated day 1 and day 2 in $((SECONDS - t0))s"
-  for bn in "${BINS[@]}"; do
-    day "$bn" "$trees/$bn.day1" "$trees" day1 20260101-nightly-day1 "$trees/$bn.day1.tsv"
-    rm -rf "$trees/$bn.day1/time" # the state day 2 starts from: artifacts + sandbox state
-    table "N=$N day1, $bn: each stage its own process; whole = sum of walls and CPU, largest RSS, sum of requests" "$trees/$bn.day1.tsv" | tee -a "$OUT"
-  done
+  if [ -n "${NIGHTLY_FROM:-}" ]; then
+    trees="$NIGHTLY_FROM"
+    for bn in "${BINS[@]}"; do
+      [ -d "$trees/day2" ] && [ -d "$trees/$bn.day1/artifacts" ] || { echo "bench-nightly: NIGHTLY_FROM=$trees needs day2/ and $bn.day1/ (a size dir of a NIGHTLY_KEEP=1 run)" >&2; exit 2; }
+    done
+    log "N=$N: day 2 only, from the trees and day-1 states in $trees"
+  else
+    mkdir -p "$trees"
+    t0=$SECONDS
+    "$WORK/otdsgen" -accounts "$N" -trees 5 -dup-share 0.1 -seed 1 -out "$trees/day1" 2>&1 | sed 's/^/  /' >&2
+    "$WORK/otdsgen" -accounts "$N" -trees 5 -dup-share 0.1 -seed 1 -churn 0.01 -out "$trees/day2" 2>&1 | sed 's/^/  /' >&2
+    log "N=$N: generated day 1 and day 2 in $((SECONDS - t0))s"
+    for bn in "${BINS[@]}"; do
+      day "$bn" "$trees/$bn.day1" "$trees" day1 20260101-nightly-day1 "$trees/$bn.day1.tsv"
+      rm -rf "$trees/$bn.day1/time" # the state day 2 starts from: artifacts + sandbox state
+      table "N=$N day1, $bn: each stage its own process; whole = sum of walls and CPU, largest RSS, sum of requests" "$trees/$bn.day1.tsv" | tee -a "$OUT"
+    done
+  fi
+  rm -f "$trees"/*.day2.*.tsv # figures of an earlier day 2 in a NIGHTLY_FROM dir
   for r in $(seq 1 "$REPEAT"); do
     for bn in "${BINS[@]}"; do
       rm -rf "$trees/$bn.rep"
@@ -203,7 +215,7 @@ for N in "${SIZES[@]}"; do
   if [ ${#BINS[@]} = 2 ]; then
     ratio "N=$N day2, after/before of the medians (below 1 = better)" "$trees"/before.day2.*.tsv -- "$trees"/after.day2.*.tsv | tee -a "$OUT"
   fi
-  [ "${NIGHTLY_KEEP:-}" = 1 ] || rm -rf "$trees"
+  [ "${NIGHTLY_KEEP:-}" = 1 ] || [ -n "${NIGHTLY_FROM:-}" ] || rm -rf "$trees"
 done
 echo "load after: $(uptime)" | tee -a "$OUT"
 echo "results in $OUT"
