@@ -74,15 +74,38 @@ func (e *Entry) Names() []string { return e.names }
 // Add appends a value to attribute name.
 func (e *Entry) Add(name string, value []byte) { e.add(attrName{name, strings.ToLower(name)}, value) }
 
-func (e *Entry) add(a attrName, value []byte) {
+func (e *Entry) add(a attrName, value []byte) { e.addIn(a, value, nil) }
+
+// addIn appends a value; the first value of an attribute takes a one-slot
+// slice of slab (capacity 1, so a second value reallocates instead of
+// writing past it) when slab is not nil.
+func (e *Entry) addIn(a attrName, value []byte, slab *valSlab) {
 	if e.vals == nil {
 		e.vals = map[string][][]byte{}
 	}
 	v, ok := e.vals[a.lower]
 	if !ok {
 		e.names = append(e.names, a.name)
+		if slab != nil {
+			e.vals[a.lower] = slab.one(value)
+			return
+		}
 	}
 	e.vals[a.lower] = append(v, value)
+}
+
+// valSlab hands out one-value slices from shared chunks (one allocation per
+// 1024 attributes instead of one per attribute). Chunks are never reused, so
+// the slices of entries handed out stay valid.
+type valSlab struct{ chunk [][]byte }
+
+func (s *valSlab) one(value []byte) [][]byte {
+	if len(s.chunk) == cap(s.chunk) {
+		s.chunk = make([][]byte, 0, 1024)
+	}
+	s.chunk = append(s.chunk, value)
+	n := len(s.chunk)
+	return s.chunk[n-1 : n : n]
 }
 
 // HasObjectClass reports whether the entry's objectClass holds class
@@ -129,6 +152,7 @@ type Reader struct {
 	arena []byte
 	// names interns attribute names: spelled -> lower-cased.
 	names  map[string]attrName
+	slab   valSlab // first values of attributes
 	pendAt int
 	eof    bool
 }
@@ -285,7 +309,7 @@ func (r *Reader) Next() (*Entry, error) {
 			rerr = &RecordError{Line: at, DN: e.DN, Code: codeOf(err), Reason: fmt.Sprintf("attribute %s: %v", name, err), Entry: e}
 			continue
 		}
-		e.add(an, v)
+		e.addIn(an, v, &r.slab)
 	}
 	r.first = false
 	if rerr != nil {

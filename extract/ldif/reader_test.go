@@ -200,3 +200,31 @@ func TestEntryGetFoldsCase(t *testing.T) {
 		})
 	}
 }
+
+// TestReaderRepeatedAttributeKeepsNeighbours: an attribute's second value
+// (given after other attributes) is appended to its own values without
+// overwriting the attribute read after its first value.
+func TestReaderRepeatedAttributeKeepsNeighbours(t *testing.T) {
+	r := NewReader(strings.NewReader("dn: cn=a,dc=x\nmember: cn=1\ncn: a\nmember: cn=2\nsn: b\nmember: cn=3\n\ndn: cn=b,dc=x\ncn: b\n"))
+	first, err := r.Next()
+	if err != nil {
+		t.Fatalf("first record: %v", err)
+	}
+	second, err := r.Next()
+	if err != nil {
+		t.Fatalf("second record: %v", err)
+	}
+	for _, c := range []struct {
+		e          *Entry
+		attr, want string
+	}{
+		{first, "member", "cn=1|cn=2|cn=3"},
+		{first, "cn", "a"},
+		{first, "sn", "b"},
+		{second, "cn", "b"},
+	} {
+		if got := strings.Join(c.e.Strings(c.attr), "|"); got != c.want {
+			t.Errorf("%s %s: got %q, want %q", c.e.DN, c.attr, got, c.want)
+		}
+	}
+}
