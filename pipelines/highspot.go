@@ -25,7 +25,6 @@ import (
 	"github.com/otds-highspot/otds-highspot/load/highspot"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
 	"github.com/otds-highspot/otds-highspot/load/pull"
-	"github.com/otds-highspot/otds-highspot/transform/history"
 	"github.com/otds-highspot/otds-highspot/transform/plan"
 )
 
@@ -149,25 +148,19 @@ func (a *App) Plan(ctx context.Context, o PlanOptions) error {
 // history, analytics) also when the plan is blocked, as run does: a run
 // driven stage by stage publishes the same artifacts.
 func (a *App) planDerived(ctx context.Context, runID string, o PlanOptions) error {
-	// The plan hands the persons it reads and its desired_users to history
-	// (same run, same process), which then does not decode them again.
-	var hand *history.Handoff
-	if o.FromRun == "" && a.Cfg.Operate.History.On() {
-		hand = history.NewHandoff()
-	}
-	err := a.plan(ctx, runID, o, hand)
+	err := a.plan(ctx, runID, o)
 	if o.FromRun != "" {
 		return err // a replay has no snapshots of its own: history belongs to the replayed run
 	}
 	if err == nil || exitcode.Of(err) == exitcode.PlanBlocked {
-		if derr := a.derived(ctx, runID, hand); derr != nil && err == nil {
+		if derr := a.derived(ctx, runID); derr != nil && err == nil {
 			err = derr
 		}
 	}
 	return err
 }
 
-func (a *App) plan(ctx context.Context, runID string, o PlanOptions, hand *history.Handoff) error {
+func (a *App) plan(ctx context.Context, runID string, o PlanOptions) error {
 	m, ok, err := a.published(ctx, runID, contract.Plan)
 	if err != nil {
 		return err
@@ -182,14 +175,7 @@ func (a *App) plan(ctx context.Context, runID string, o PlanOptions, hand *histo
 		}
 		return nil
 	}
-	po := plan.Options{Allow: o.Allow, FromRun: o.FromRun}
-	if hand != nil {
-		po.OnPerson = hand.AddPerson
-	}
-	res, err := plan.Run(ctx, a.Env(runID), a.Cfg, po)
-	if err == nil && hand != nil && res.Manifest.Status == artifact.StatusPublished {
-		hand.Planned(res.Transform, res.Ref, res.Plan.Desired)
-	}
+	res, err := plan.Run(ctx, a.Env(runID), a.Cfg, plan.Options{Allow: o.Allow, FromRun: o.FromRun})
 	if res != nil && res.Summary != nil {
 		s := res.Summary
 		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: string(contract.Plan), Status: s.Status, Manifest: a.Store.URL(res.Ref.Key),

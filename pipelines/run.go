@@ -117,9 +117,7 @@ func (a *App) runStages(ctx context.Context, runID string, from, until int, o Ru
 
 // derived publishes the products derived from the run's snapshots:
 // identity_history (on by default) and the PII-hashed analytics copy (opt-in).
-// hand, when not nil, is what the plan of this process read (see
-// history.Handoff).
-func (a *App) derived(ctx context.Context, runID string, hand *history.Handoff) error {
+func (a *App) derived(ctx context.Context, runID string) error {
 	env := a.Env(runID)
 	if a.Cfg.Operate.History.On() {
 		_, done, err := a.published(ctx, runID, contract.History)
@@ -127,7 +125,7 @@ func (a *App) derived(ctx context.Context, runID string, hand *history.Handoff) 
 			return err
 		}
 		if !done {
-			res, err := history.Run(ctx, env, history.Options{Handoff: hand})
+			res, err := history.Run(ctx, env, history.Options{})
 			if err != nil {
 				return fmt.Errorf("history: %w", err)
 			}

@@ -138,16 +138,6 @@ func (c *current) addSnapshot(s Snapshot) error {
 	return nil
 }
 
-// addPending appends a person whose groups and hash are set later (by
-// Handoff.take); id is not empty.
-func (c *current) addPending(id, email, status string, vals *[nAttrs]string) {
-	p := person{id: id, email: email, status: status, seq: int32(len(c.people))}
-	for i, v := range vals {
-		p.attrs[i] = c.val(v)
-	}
-	c.people = append(c.people, p)
-}
-
 // hashOf sets p.hash to Hash of p's snapshot.
 func (c *current) hashOf(p *person) {
 	b := c.buf[:0]

@@ -19,9 +19,6 @@ type Options struct {
 	// published a transform stage, oldest first, up to this run. Use it after
 	// changing what is tracked, or when an earlier history is missing.
 	Rebuild bool
-	// Handoff, when the plan stage of this process fed it, holds the run's
-	// persons and desired_users (Run then does not read those tables).
-	Handoff *Handoff
 }
 
 // Result summarises one history run.
@@ -125,7 +122,7 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 	if ain.ok {
 		lookup = ain.emails()
 	}
-	cur, personOf, refs, err := currentOf(ctx, env, env.RunID, lookup, opts.Handoff)
+	cur, personOf, refs, err := currentOf(ctx, env, env.RunID, lookup)
 	if err != nil {
 		return Result{}, err
 	}
@@ -304,7 +301,7 @@ type desiredAccess struct {
 // its desired groups) into a current, as Snapshots and FromPerson would
 // build them, without holding the persons. personOf maps each address in
 // lookup that a person has to that person's id (the first person with it).
-func currentOf(ctx context.Context, env artifact.Env, runID string, lookup map[string]struct{}, hand *Handoff) (*current, map[string]string, []artifact.Ref, error) {
+func currentOf(ctx context.Context, env artifact.Env, runID string, lookup map[string]struct{}) (*current, map[string]string, []artifact.Ref, error) {
 	st := env.Store
 	tm, tref, err := artifact.ReadManifest(ctx, st, runID, contract.Transform)
 	if err != nil {
@@ -315,6 +312,8 @@ func currentOf(ctx context.Context, env artifact.Env, runID string, lookup map[s
 	}
 	refs := []artifact.Ref{tref}
 	cur := newCurrent()
+	n := int(tm.TableRows(contract.PersonsSpec.Name))
+	cur.people = make([]person, 0, n)
 	planned := false
 	var desired map[string]uint32
 	pm, pref, err := artifact.ReadManifest(ctx, st, runID, contract.Plan)
@@ -323,9 +322,6 @@ func currentOf(ctx context.Context, env artifact.Env, runID string, lookup map[s
 		if _, ok := pm.Tables[contract.DesiredUsersSpec.Name]; ok {
 			planned = true
 			refs = append(refs, pref)
-			if cur, personOf := hand.take(tref, pref, lookup); cur != nil {
-				return cur, personOf, refs, nil
-			}
 			desired = make(map[string]uint32, pm.TableRows(contract.DesiredUsersSpec.Name))
 			err := artifact.ReadTable(ctx, st, pm, contract.DesiredUsersSpec, func(d desiredAccess) error {
 				if _, dup := desired[d.PersonID]; !dup {
@@ -342,7 +338,6 @@ func currentOf(ctx context.Context, env artifact.Env, runID string, lookup map[s
 	default:
 		return nil, nil, nil, fmt.Errorf("history: read plan of run %s: %w", runID, err)
 	}
-	cur.people = make([]person, 0, int(tm.TableRows(contract.PersonsSpec.Name)))
 	personOf := make(map[string]string, len(lookup))
 	add := func(p *personAttrs, groups uint32) {
 		email := strings.ToLower(strings.TrimSpace(p.PrimaryEmail))

@@ -32,10 +32,6 @@ type Options struct {
 	// and the pull and plan before it) with the current policy; the result is
 	// published under the current run id. Neither OTDS nor Highspot is read.
 	FromRun string
-	// OnPerson, when set, is called with every person the plan reads, in
-	// table order (history.Handoff.AddPerson, so that history need not
-	// decode them again). p is valid only during the call.
-	OnPerson func(p *contract.Person)
 }
 
 // Result is what Run published.
@@ -44,8 +40,6 @@ type Result struct {
 	Manifest *artifact.Manifest
 	Summary  *Summary
 	Plan     *Plan
-	// Transform is the transform manifest the persons were read from.
-	Transform artifact.Ref
 }
 
 // BaselineRef says which artifact the plan was computed against.
@@ -161,7 +155,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		stage.AddInput(artifact.Ref{Stage: map[string]contract.Stage{BaselinePull: contract.Pull, BaselinePrevious: contract.Plan}[bref.Source], RunID: bref.RunID, Key: bref.Key, SHA256: bref.SHA256})
 	}
 
-	ev, err := evaluatePersons(ctx, env, tm, srcRun, pol, opts.OnPerson)
+	ev, err := evaluatePersons(ctx, env, tm, srcRun, pol)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +215,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	if err != nil {
 		return nil, fmt.Errorf("plan: publish: %w", err)
 	}
-	res := &Result{Ref: ref, Manifest: m, Summary: sum, Plan: p, Transform: tref}
+	res := &Result{Ref: ref, Manifest: m, Summary: sum, Plan: p}
 	if len(blocked) > 0 {
 		return res, exitcode.New(exitcode.PlanBlocked, "plan blocked by %d safety gate(s): %s; review %s, then, if the change is intended, re-plan this run's snapshots with an override: otds-highspot plan --from-run %s --allow op=N (it publishes a new run id, which apply then takes)",
 			len(blocked), strings.Join(sum.Blocked, "; "), st.URL(m.Blobs["plan.html"].Key), env.RunID)
@@ -250,7 +244,7 @@ const evalBatch = 16384
 
 // evaluatePersons is Desired over the persons table of the transform tm,
 // streamed: persons are read and evaluated a batch at a time.
-func evaluatePersons(ctx context.Context, env artifact.Env, tm *artifact.Manifest, srcRun string, pol *Policy, onPerson func(*contract.Person)) (*Evaluation, error) {
+func evaluatePersons(ctx context.Context, env artifact.Env, tm *artifact.Manifest, srcRun string, pol *Policy) (*Evaluation, error) {
 	e := newEvaluator(pol)
 	batch := make([]contract.Person, 0, evalBatch)
 	var evalErr error
@@ -261,9 +255,6 @@ func evaluatePersons(ctx context.Context, env artifact.Env, tm *artifact.Manifes
 		return evalErr
 	}
 	err := artifact.ReadTable(ctx, env.Store, tm, contract.PersonsSpec, func(p contract.Person) error {
-		if onPerson != nil {
-			onPerson(&p)
-		}
 		if batch = append(batch, p); len(batch) == evalBatch {
 			return flush()
 		}
