@@ -89,6 +89,7 @@ func (a *App) Pull(ctx context.Context) error {
 }
 
 func (a *App) pull(ctx context.Context, runID string) error {
+	defer a.softMemoryLimit(stageMemoryLimit)()
 	if m, ok, err := a.published(ctx, runID, contract.Pull); err != nil || ok {
 		if ok {
 			a.skipPublished(runID, contract.Pull, m)
@@ -148,6 +149,7 @@ func (a *App) Plan(ctx context.Context, o PlanOptions) error {
 // history, analytics) also when the plan is blocked, as run does: a run
 // driven stage by stage publishes the same artifacts.
 func (a *App) planDerived(ctx context.Context, runID string, o PlanOptions) error {
+	defer a.softMemoryLimit(stageMemoryLimit)()
 	err := a.plan(ctx, runID, o)
 	if o.FromRun != "" {
 		return err // a replay has no snapshots of its own: history belongs to the replayed run
@@ -304,6 +306,7 @@ func (a *App) Apply(ctx context.Context, o ApplyOptions) error {
 }
 
 func (a *App) apply(ctx context.Context, runID string, o ApplyOptions) error {
+	defer a.softMemoryLimit(stageMemoryLimit)()
 	t, stop, err := a.target(ctx)
 	if err != nil {
 		return err
