@@ -32,6 +32,7 @@ type readConfig struct {
 	verify    bool
 	partOK    func(name string) bool
 	columns   []string // nil = every column of T
+	skip      []string // columns of T not decoded
 }
 
 // WithAllocator sets the Arrow allocator used while reading (tests pass a
@@ -59,6 +60,25 @@ func PartFilter(ok func(name string) bool) ReadOption { return func(c *readConfi
 // A name that is not a column of T is an error.
 func Columns(names ...string) ReadOption {
 	return func(c *readConfig) { c.columns = append(make([]string, 0, len(names)), names...) }
+}
+
+// SkipColumns reads every column of T but the named ones, whose fields stay
+// zero (a reader that needs all but a few wide columns). A name that is not a
+// column of T is an error.
+func SkipColumns(names ...string) ReadOption {
+	return func(c *readConfig) { c.skip = append(make([]string, 0, len(names)), names...) }
+}
+
+// readPlan is T's plan narrowed to the columns cfg asks for.
+func readPlan[T any](spec contract.Spec, cfg readConfig) (*tablePlan, error) {
+	plan, err := planFor[T](spec)
+	if err != nil {
+		return nil, err
+	}
+	if plan, err = plan.only(cfg.columns); err != nil {
+		return nil, err
+	}
+	return plan.without(cfg.skip)
 }
 
 func readConfigOf(opts []ReadOption) readConfig {
@@ -92,10 +112,7 @@ func ReadTable[T any](ctx context.Context, st store.Store, m *Manifest, spec con
 		return fmt.Errorf("read table %s: stage %s of run %s published %s version %d, this program reads version %d; use a matching program version", spec.Name, m.Stage, m.RunID, te.Schema, te.Version, spec.Version)
 	}
 	cfg := readConfigOf(opts)
-	plan, err := planFor[T](spec)
-	if err == nil {
-		plan, err = plan.only(cfg.columns)
-	}
+	plan, err := readPlan[T](spec, cfg)
 	if err != nil {
 		return fmt.Errorf("read table %s: %w", spec.Name, err)
 	}
@@ -133,10 +150,7 @@ func ReadParts[T any](ctx context.Context, st store.Store, runID string, spec co
 		return fmt.Errorf("read parts of %s: %w", spec.Name, err)
 	}
 	cfg := readConfigOf(opts)
-	plan, err := planFor[T](spec)
-	if err == nil {
-		plan, err = plan.only(cfg.columns)
-	}
+	plan, err := readPlan[T](spec, cfg)
 	if err != nil {
 		return fmt.Errorf("read parts of %s: %w", spec.Name, err)
 	}

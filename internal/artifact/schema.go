@@ -486,6 +486,28 @@ func (tp *tablePlan) only(names []string) (*tablePlan, error) {
 	return out, nil
 }
 
+// without is tp without the named columns.
+func (tp *tablePlan) without(names []string) (*tablePlan, error) {
+	if len(names) == 0 {
+		return tp, nil
+	}
+	for _, n := range names {
+		if !slices.ContainsFunc(tp.cols, func(c column) bool { return c.name == n }) {
+			return nil, fmt.Errorf("%s has no column %q", tp.typ, n)
+		}
+	}
+	out := &tablePlan{typ: tp.typ, schema: tp.schema}
+	for _, c := range tp.cols {
+		if !slices.Contains(names, c.name) {
+			out.cols = append(out.cols, c)
+		}
+	}
+	if len(out.cols) == 0 {
+		return nil, fmt.Errorf("no column of %s selected", tp.typ)
+	}
+	return out, nil
+}
+
 // leaves lists the leaf column indices of a Parquet file schema that belong
 // to the plan's columns, in file order.
 func (tp *tablePlan) leaves(sc *schema.Schema) []int {

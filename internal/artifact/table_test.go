@@ -525,6 +525,12 @@ func TestReadSomeColumns(t *testing.T) {
 		}, func(a contract.Account) contract.Account {
 			return contract.Account{DN: a.DN, Mail: a.Mail, ModifiedAt: a.ModifiedAt, Extra: a.Extra}
 		}},
+		{"SkipColumns", func(mem memory.Allocator) ([]contract.Account, error) {
+			return ReadAll[contract.Account](ctx, st, m, contract.AccountsSpec, WithAllocator(mem), SkipColumns("member_of", "extra"))
+		}, func(a contract.Account) contract.Account {
+			a.MemberOf, a.Extra = nil, nil
+			return a
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -548,5 +554,8 @@ func TestReadSomeColumns(t *testing.T) {
 		if err == nil {
 			t.Errorf("Columns(%q): got no error, want one", cols)
 		}
+	}
+	if _, err := ReadAll[contract.Account](ctx, st, m, contract.AccountsSpec, SkipColumns("no_such_column")); err == nil {
+		t.Errorf("SkipColumns(no_such_column): got no error, want one")
 	}
 }

@@ -255,22 +255,8 @@ func wrapFold(table string, err error) error {
 	return fmt.Errorf("history: write %s: %w", table, err)
 }
 
-// personAttrs and personAccess are the columns of persons the history
-// tracks (personAccess also the directory groups, for runs without a plan).
-type personAttrs struct {
-	PersonID     string `parquet:"person_id"`
-	PrimaryEmail string `parquet:"primary_email"`
-	Status       string `parquet:"status"`
-	Role         string `parquet:"role"`
-	Region       string `parquet:"region"`
-	BusinessUnit string `parquet:"business_unit"`
-	Territory    string `parquet:"territory"`
-	Title        string `parquet:"title"`
-	Department   string `parquet:"department"`
-	Company      string `parquet:"company"`
-	Country      string `parquet:"country"`
-}
-
+// personAccess is the columns of persons the history tracks: the attributes
+// and the directory groups (read only for runs without a plan).
 type personAccess struct {
 	PersonID     string   `parquet:"person_id"`
 	PrimaryEmail string   `parquet:"primary_email"`
@@ -284,11 +270,6 @@ type personAccess struct {
 	Company      string   `parquet:"company"`
 	Country      string   `parquet:"country"`
 	Groups       []string `parquet:"groups"`
-}
-
-func (p *personAccess) attrs() *personAttrs {
-	return &personAttrs{PersonID: p.PersonID, PrimaryEmail: p.PrimaryEmail, Status: p.Status, Role: p.Role, Region: p.Region,
-		BusinessUnit: p.BusinessUnit, Territory: p.Territory, Title: p.Title, Department: p.Department, Company: p.Company, Country: p.Country}
 }
 
 // desiredAccess is the column of desired_users the history tracks.
@@ -339,7 +320,7 @@ func currentOf(ctx context.Context, env artifact.Env, runID string, lookup map[s
 		return nil, nil, nil, fmt.Errorf("history: read plan of run %s: %w", runID, err)
 	}
 	personOf := make(map[string]string, len(lookup))
-	add := func(p *personAttrs, groups uint32) {
+	add := func(p *personAccess, groups uint32) {
 		email := strings.ToLower(strings.TrimSpace(p.PrimaryEmail))
 		if _, want := lookup[email]; want && email != "" {
 			if _, dup := personOf[email]; !dup {
@@ -354,13 +335,14 @@ func currentOf(ctx context.Context, env artifact.Env, runID string, lookup map[s
 		cur.add(p.PersonID, email, p.Status, &vals, groups)
 	}
 	if planned {
-		err = artifact.ReadTable(ctx, st, tm, contract.PersonsSpec, func(p personAttrs) error {
+		// the plan's groups, not the directory's: the groups column is not decoded
+		err = artifact.ReadTable(ctx, st, tm, contract.PersonsSpec, func(p personAccess) error {
 			add(&p, desired[p.PersonID]) // 0 (no groups) when the plan left the person out
 			return nil
-		}, artifact.WithTempDir(env.TempDir))
+		}, artifact.WithTempDir(env.TempDir), artifact.SkipColumns("groups"))
 	} else {
 		err = artifact.ReadTable(ctx, st, tm, contract.PersonsSpec, func(p personAccess) error {
-			add(p.attrs(), cur.groupSet(p.Groups))
+			add(&p, cur.groupSet(p.Groups))
 			return nil
 		}, artifact.WithTempDir(env.TempDir))
 	}

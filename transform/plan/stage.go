@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -223,21 +222,10 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	return res, nil
 }
 
-// policyColumns are the persons columns the plan decodes: every column but
-// those that say where values came from (account_keys, source_of,
-// modified_at), which no policy, profile or diff field reads.
-var policyColumns = func() []string {
-	skip := map[string]bool{"account_keys": true, "source_of": true, "modified_at": true}
-	var out []string
-	t := reflect.TypeFor[contract.Person]()
-	for i := 0; i < t.NumField(); i++ {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("parquet"), ",")
-		if name != "" && name != "-" && !skip[name] {
-			out = append(out, name)
-		}
-	}
-	return out
-}()
+// provenanceColumns are the persons columns the plan does not decode: they
+// say where values came from (account_keys, source_of, modified_at), and no
+// policy, profile or diff field reads them.
+var provenanceColumns = []string{"account_keys", "source_of", "modified_at"}
 
 // evalBatch is how many persons evaluatePersons holds at once.
 const evalBatch = 16384
@@ -259,7 +247,7 @@ func evaluatePersons(ctx context.Context, env artifact.Env, tm *artifact.Manifes
 			return flush()
 		}
 		return nil
-	}, artifact.WithTempDir(env.TempDir), artifact.Columns(policyColumns...))
+	}, artifact.WithTempDir(env.TempDir), artifact.SkipColumns(provenanceColumns...))
 	if err == nil && len(batch) > 0 {
 		err = flush()
 	}
