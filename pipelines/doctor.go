@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -300,28 +301,19 @@ func (a *App) checkHighspot(ctx context.Context) check {
 	return c
 }
 
-// hasStatus reports whether the (lower-cased) message carries HTTP status
-// code as a number of its own: "status 403", "403 forbidden", "(403)", not
-// the digits inside a temp path or an id such as /tmp/TestDoctor1296644031.
+// statusCode matches an HTTP status code standing as a number of its own in a
+// lower-cased message ("status 403", "403 forbidden", "(403)", "got 403."),
+// not digits inside a temp path, an id or a version (/tmp/TestDoctor1296644031,
+// 5f401a, /srv/403/, v1.403).
+var statusCode = regexp.MustCompile(`(?:^|[^0-9a-z_./-])(40[13])(?:$|[^0-9a-z_/])`)
+
 func hasStatus(m, code string) bool {
-	for i := 0; ; {
-		j := strings.Index(m[i:], code)
-		if j < 0 {
-			return false
-		}
-		j += i
-		end := j + len(code)
-		before := j == 0 || !isWordByte(m[j-1])
-		after := end == len(m) || !isWordByte(m[end])
-		if before && after && (j == 0 || m[j-1] != '/') {
+	for _, g := range statusCode.FindAllStringSubmatch(m, -1) {
+		if g[1] == code {
 			return true
 		}
-		i = j + 1
 	}
-}
-
-func isWordByte(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c == '_' || c == '-' || c == '.'
+	return false
 }
 
 // advice turns common failures into what to do.

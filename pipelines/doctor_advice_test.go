@@ -19,6 +19,8 @@ func TestAdviceReadsStatusCodes(t *testing.T) {
 		{"403 first", "403 Forbidden", perm},
 		{"403 in parens", "list groups (403)", perm},
 		{"status 401", "highspot: HTTP 401 unauthorized", creds},
+		{"403 ends the sentence", "list users: got 403.", perm},
+		{"403 inside a version", "server v1.403 refused", "fallback"},
 		{"403 inside a temp dir", "open /tmp/TestDoctor1296644031/001/cfg.yaml: permission check failed", "fallback"},
 		{"401 inside an id", "user 5f401a: not found", "fallback"},
 		{"403 as a path element", "open /srv/403/state.json: is a directory", "fallback"},
