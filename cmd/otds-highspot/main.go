@@ -5,8 +5,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -16,7 +18,33 @@ func main() {
 	// process with its locks held: with SIGPIPE caught, writes fail with
 	// EPIPE and the command ends through its normal path, releasing them.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	stopProfile := profileCPU(os.Getenv("OTDS_HIGHSPOT_CPUPROFILE"))
 	code := execute(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
+	stopProfile()
 	os.Exit(code)
+}
+
+// profileCPU writes a CPU profile of the whole command to path (for `go tool
+// pprof`; `make bench-nightly` sets it per stage with NIGHTLY_PROFILE). An
+// empty path, or one that cannot be created, profiles nothing: a profile is a
+// diagnostic and never fails the command.
+func profileCPU(path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "otds-highspot: OTDS_HIGHSPOT_CPUPROFILE: %v (no profile written)\n", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(os.Stderr, "otds-highspot: OTDS_HIGHSPOT_CPUPROFILE: %v (no profile written)\n", err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }

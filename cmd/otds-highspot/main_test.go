@@ -362,3 +362,20 @@ func TestUnlock(t *testing.T) {
 		t.Errorf("forced unlock record: %+v", evs)
 	}
 }
+
+// TestProfileCPU: OTDS_HIGHSPOT_CPUPROFILE writes a (gzipped pprof) profile
+// when the command ends, and a path that cannot be created profiles nothing
+// instead of failing the command.
+func TestProfileCPU(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stage.cpu")
+	profileCPU(path)()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("profile: %v", err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("profile starts %x, want a gzip stream (pprof's format)", b[:min(len(b), 4)])
+	}
+	profileCPU(filepath.Join(t.TempDir(), "missing", "dir", "x.cpu"))() // must not panic
+	profileCPU("")()
+}
