@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -484,21 +485,28 @@ func (c *REST) resolveUser(ctx context.Context, u load.User) (load.User, error) 
 // real page size may be below the limit asked). A page with nothing new while
 // counts_total promises more is an error: a partial list never looks complete.
 func (c *REST) pages(ctx context.Context, path string, q url.Values, fn func(json.RawMessage) error) error {
+	ctx, cancel := context.WithCancel(ctx) // stops a page fetched ahead when the walk ends early
+	defer cancel()
 	start, biggest := 0, 0
 	seen := map[string]bool{}
 	guard := load.NewListGuard(ctx, path)
+	next := c.fetchPage(ctx, path, q, start)
 	for {
-		q.Set("start", strconv.Itoa(start))
-		q.Set("limit", strconv.Itoa(c.pageLimit))
-		var coll wire.Collection[json.RawMessage]
-		err := load.RetryPage(ctx, "list "+path+" start="+strconv.Itoa(start), func(ctx context.Context) error {
-			coll = wire.Collection[json.RawMessage]{}
-			return c.getJSON(ctx, path, q, &coll)
-		})
-		if err != nil {
-			return err
+		pg := <-next
+		if pg.err != nil {
+			return pg.err
 		}
+		coll := pg.coll
 		n, fresh := len(coll.Collection), 0
+		// The next page is fetched while this one is passed on, when the walk
+		// is sure to go on unless the page repeats what was listed: a full
+		// page short of counts_total (or without it). A page fetched ahead
+		// is never one the walk below would not have asked for itself, except
+		// after a page that brings nothing new, which ends the walk anyway.
+		next = nil
+		if n > 0 && n >= c.pageLimit && (coll.CountsTotal <= 0 || start+n < coll.CountsTotal) {
+			next = c.fetchPage(ctx, path, q, start+n)
+		}
 		for _, raw := range coll.Collection {
 			id := resourceID(raw)
 			if id != "" && seen[id] {
@@ -534,7 +542,36 @@ func (c *REST) pages(ctx context.Context, path string, q url.Values, fn func(jso
 			return nil
 		}
 		biggest = max(biggest, n)
+		if next == nil {
+			next = c.fetchPage(ctx, path, q, start)
+		}
 	}
+}
+
+// page is one fetched page of a start/limit list, or why it could not be fetched.
+type page struct {
+	coll wire.Collection[json.RawMessage]
+	err  error
+}
+
+// fetchPage requests the page of path at start on its own goroutine (with
+// the list's retries) and delivers it on the returned channel, which is
+// buffered: a page nobody waits for any more does not block the goroutine,
+// and cancelling ctx ends its request.
+func (c *REST) fetchPage(ctx context.Context, path string, q url.Values, start int) <-chan page {
+	q = maps.Clone(q)
+	q.Set("start", strconv.Itoa(start))
+	q.Set("limit", strconv.Itoa(c.pageLimit))
+	ch := make(chan page, 1)
+	go func() {
+		var pg page
+		pg.err = load.RetryPage(ctx, "list "+path+" start="+strconv.Itoa(start), func(ctx context.Context) error {
+			pg.coll = wire.Collection[json.RawMessage]{}
+			return c.getJSON(ctx, path, q, &pg.coll)
+		})
+		ch <- pg
+	}()
+	return ch
 }
 
 func (c *REST) getJSON(ctx context.Context, path string, q url.Values, out any) error {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -463,5 +464,56 @@ func TestSCIMCreateConflictBecomesUpdate(t *testing.T) {
 				t.Errorf("got name %q and %d users, want After and 3 (no duplicate)", old.Name, len(want.Users))
 			}
 		})
+	}
+}
+
+// TestRESTFetchesTheNextPageAhead: while one page of users is passed on, the
+// next one is already being fetched (the walk's wall time is then the larger
+// of the server's and ours, not their sum), and the walk still makes exactly
+// the requests a page-by-page walk makes: none past counts_total.
+func TestRESTFetchesTheNextPageAhead(t *testing.T) {
+	seed := sandbox.Seed{}
+	for i := range 250 {
+		seed.Users = append(seed.Users, sandbox.User{Email: fmt.Sprintf("u%03d@acme.com", i), Verified: true})
+	}
+	s, err := sandbox.New(sandbox.Options{Seed: &seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secondAsked := make(chan struct{})
+	var once sync.Once
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1.0/users" && r.URL.Query().Get("start") == "100" {
+			once.Do(func() { close(secondAsked) })
+		}
+		s.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	c, err := highspot.NewREST(highspot.RESTOptions{BaseURL: sandbox.RESTBase(ts.URL), APIKey: config.NewSecret(sandbox.DefaultKey),
+		APISecret: config.NewSecret(sandbox.DefaultSecret), HTTPClient: ts.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err = c.ListUsers(context.Background(), func(load.User) error {
+		if n++; n == 1 {
+			select {
+			case <-secondAsked:
+			case <-time.After(10 * time.Second):
+				return errors.New("the page at start=100 was not requested while the first page was passed on")
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(s.State().Users); n != want {
+		t.Errorf("got %d users, want %d", n, want)
+	}
+	// 251 verified (with the service user): 3 pages, counts_total ends the
+	// walk; unverified: one empty page.
+	if got := s.Counters()["REST GET /users"]; got != 4 {
+		t.Errorf("got %d REST GET /users requests, want 4 (as a page-by-page walk)", got)
 	}
 }
