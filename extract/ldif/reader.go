@@ -20,20 +20,81 @@ import (
 type Entry struct {
 	DN   string
 	Line int // line number of the dn: line (1-based)
-	// names keeps attribute names in first-seen order (as spelled in the file).
-	names []string
-	// vals is keyed by lower-cased attribute name.
-	vals map[string][][]byte
+	// attrs holds the attributes in first-seen order, one per lower-cased
+	// name (a small slice searched by id, not a map per entry: the map's
+	// hashing and its ~2.6 KB of zeroed slots were a third of reading).
+	attrs []attrVals
+	// tab gives the id of a lower-cased name; nil until a reader sets it or
+	// Add needs it. An attribute has id >= 0 exactly when its lower-cased
+	// name is in tab.
+	tab *nameTable
 }
+
+// attrVals is one attribute of an entry.
+type attrVals struct {
+	an   *attrName
+	vals [][]byte
+}
+
+// nameTable maps lower-cased attribute names to ids. A table is never
+// changed once an entry holds it: the reader replaces it by a larger copy
+// when it meets a new name (rare after the first records), so entries may
+// be read on another goroutine than the reader's.
+type nameTable struct{ ids map[string]int32 }
+
+// maxNameIDs bounds the names a reader gives ids; later new names (a file
+// with a new attribute name per record) are found by comparing names.
+const maxNameIDs = 1024
 
 // Get returns the raw values of attribute name (case-insensitive), nil if
 // absent; e.Get is an entry.Getter.
 func (e *Entry) Get(name string) [][]byte {
 	var buf [64]byte
-	if b, ok := foldASCII(buf[:0], name); ok {
-		return e.vals[string(b)] // no allocation: the conversion is only a map key
+	b, ok := foldASCII(buf[:0], name)
+	if !ok {
+		return e.getLower(strings.ToLower(name))
 	}
-	return e.vals[strings.ToLower(name)]
+	if e.tab != nil {
+		if id, ok := e.tab.ids[string(b)]; ok { // no allocation: a map key
+			for i := range e.attrs {
+				if e.attrs[i].an.id == id {
+					return e.attrs[i].vals
+				}
+			}
+			return nil
+		}
+	}
+	for i := range e.attrs {
+		if a := &e.attrs[i]; a.an.id < 0 && a.an.lower == string(b) {
+			return a.vals
+		}
+	}
+	return nil
+}
+
+// getLower is Get for a lower-cased name.
+func (e *Entry) getLower(lower string) [][]byte {
+	if i := e.find(lower); i >= 0 {
+		return e.attrs[i].vals
+	}
+	return nil
+}
+
+// find returns the index in attrs of the lower-cased name, -1 if absent.
+func (e *Entry) find(lower string) int {
+	id := int32(-1)
+	if e.tab != nil {
+		if v, ok := e.tab.ids[lower]; ok {
+			id = v
+		}
+	}
+	for i := range e.attrs {
+		a := e.attrs[i].an
+		if a.id == id && (id >= 0 || a.lower == lower) {
+			return i
+		}
+	}
+	return -1
 }
 
 // foldASCII appends name lower-cased to dst; ok is false when name is not
@@ -69,29 +130,50 @@ func (e *Entry) Strings(name string) []string {
 }
 
 // Names returns the attribute names in file order, as spelled on first use.
-func (e *Entry) Names() []string { return e.names }
+func (e *Entry) Names() []string {
+	out := make([]string, len(e.attrs))
+	for i := range e.attrs {
+		out[i] = e.attrs[i].an.name
+	}
+	return out
+}
 
 // Add appends a value to attribute name.
-func (e *Entry) Add(name string, value []byte) { e.add(attrName{name, strings.ToLower(name)}, value) }
-
-func (e *Entry) add(a attrName, value []byte) { e.addIn(a, value, nil) }
-
-// addIn appends a value; the first value of an attribute takes a one-slot
-// slice of slab (capacity 1, so a second value reallocates instead of
-// writing past it) when slab is not nil.
-func (e *Entry) addIn(a attrName, value []byte, slab *valSlab) {
-	if e.vals == nil {
-		e.vals = map[string][][]byte{}
+func (e *Entry) Add(name string, value []byte) {
+	lower := strings.ToLower(name)
+	id := int32(-1)
+	if e.tab != nil {
+		if v, ok := e.tab.ids[lower]; ok {
+			id = v
+		}
 	}
-	v, ok := e.vals[a.lower]
-	if !ok {
-		e.names = append(e.names, a.name)
-		if slab != nil {
-			e.vals[a.lower] = slab.one(value)
+	e.addIn(&attrName{name: name, lower: lower, id: id}, value, nil)
+}
+
+// addIn appends a value to the attribute of a (whose id agrees with
+// e.tab); the first value of an attribute takes a one-slot slice of slab
+// (capacity 1, so a second value reallocates instead of writing past it)
+// when slab is not nil.
+func (e *Entry) addIn(a *attrName, value []byte, slab *valSlab) {
+	// values of one attribute mostly come together: look at the last first
+	if n := len(e.attrs); n > 0 && e.attrs[n-1].an.lower == a.lower {
+		e.attrs[n-1].vals = append(e.attrs[n-1].vals, value)
+		return
+	}
+	for i := range e.attrs {
+		b := e.attrs[i].an
+		if b == a || (b.id == a.id && (a.id >= 0 || b.lower == a.lower)) {
+			e.attrs[i].vals = append(e.attrs[i].vals, value)
 			return
 		}
 	}
-	e.vals[a.lower] = append(v, value)
+	var v [][]byte
+	if slab != nil {
+		v = slab.one(value)
+	} else {
+		v = [][]byte{value}
+	}
+	e.attrs = append(e.attrs, attrVals{an: a, vals: v})
 }
 
 // valSlab hands out one-value slices from shared chunks (one allocation per
@@ -150,8 +232,12 @@ type Reader struct {
 	// arena holds the bytes of lines and values; chunks are never reused, so
 	// values handed out stay valid (one allocation per 64 KiB, not per value).
 	arena []byte
-	// names interns attribute names: spelled -> lower-cased.
-	names  map[string]attrName
+	// names interns attribute names: spelled -> lower-cased and id.
+	names map[string]*attrName
+	// tab gives ids to lower-cased names (see nameTable).
+	tab *nameTable
+	// nattrs is the attribute count of the last entry (a capacity hint).
+	nattrs int
 	slab   valSlab // first values of attributes
 	pendAt int
 	eof    bool
@@ -161,7 +247,7 @@ type Reader struct {
 func NewReader(r io.Reader) *Reader {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxLineBytes)
-	return &Reader{sc: sc, first: true, names: map[string]attrName{}}
+	return &Reader{sc: sc, first: true, names: map[string]*attrName{}, tab: &nameTable{ids: map[string]int32{}}}
 }
 
 // copyBytes copies b into the arena.
@@ -174,15 +260,32 @@ func (r *Reader) copyBytes(b []byte) []byte {
 	return r.arena[start:len(r.arena):len(r.arena)]
 }
 
-type attrName struct{ name, lower string }
+// attrName is an attribute name as spelled, lower-cased, and the id of the
+// lower-cased name in the reader's nameTable (-1: none).
+type attrName struct {
+	name, lower string
+	id          int32
+}
 
-// intern returns the attribute name and its lower-cased form, allocating
+// intern returns the attribute name, its lower-cased form and id, allocating
 // only for names not seen before.
-func (r *Reader) intern(b []byte) attrName {
+func (r *Reader) intern(b []byte) *attrName {
 	if a, ok := r.names[string(b)]; ok {
 		return a
 	}
-	a := attrName{string(b), strings.ToLower(string(b))}
+	a := &attrName{name: string(b), lower: strings.ToLower(string(b)), id: -1}
+	if id, ok := r.tab.ids[a.lower]; ok {
+		a.id = id
+	} else if len(r.tab.ids) < maxNameIDs {
+		// a new table: entries already returned keep the one they hold
+		ids := make(map[string]int32, len(r.tab.ids)+1)
+		for k, v := range r.tab.ids {
+			ids[k] = v
+		}
+		a.id = int32(len(ids))
+		ids[a.lower] = a.id
+		r.tab = &nameTable{ids: ids}
+	}
 	if len(r.names) < 4096 {
 		r.names[a.name] = a
 	}
@@ -265,11 +368,12 @@ func (r *Reader) Next() (*Entry, error) {
 			continue // skip the rest of a bad record
 		}
 		nameB, value, isB64, isURL, ok := splitAttr(text)
-		var an attrName
+		var an *attrName
+		name := ""
 		if ok {
 			an = r.intern(nameB)
+			name = an.name
 		}
-		name := an.name
 		if e == nil {
 			start = at
 			if !ok {
@@ -284,7 +388,7 @@ func (r *Reader) Next() (*Entry, error) {
 				rerr = &RecordError{Line: at, Code: "missing_dn", Reason: fmt.Sprintf("record does not start with dn: (got %q)", name)}
 				continue
 			}
-			dn, err := decodeValue(value, isB64, isURL)
+			dn, err := r.decodeValue(value, isB64, isURL)
 			if err != nil {
 				rerr = &RecordError{Line: at, Code: codeOf(err), Reason: "dn: " + err.Error()}
 				continue
@@ -293,7 +397,7 @@ func (r *Reader) Next() (*Entry, error) {
 				rerr = &RecordError{Line: at, Code: "bad_utf8", Reason: "dn is not valid UTF-8", DN: strings.ToValidUTF8(string(dn), "\uFFFD")}
 				continue
 			}
-			e = &Entry{DN: string(dn), Line: at, vals: make(map[string][][]byte, 32)}
+			e = &Entry{DN: string(dn), Line: at, attrs: make([]attrVals, 0, max(r.nattrs, 8))}
 			continue
 		}
 		if !ok {
@@ -304,7 +408,7 @@ func (r *Reader) Next() (*Entry, error) {
 			rerr = &RecordError{Line: start, DN: e.DN, Code: "change_record", Reason: "LDIF change records are not an export; only content records are read", Entry: e}
 			continue
 		}
-		v, err := decodeValue(value, isB64, isURL)
+		v, err := r.decodeValue(value, isB64, isURL)
 		if err != nil {
 			rerr = &RecordError{Line: at, DN: e.DN, Code: codeOf(err), Reason: fmt.Sprintf("attribute %s: %v", name, err), Entry: e}
 			continue
@@ -312,6 +416,11 @@ func (r *Reader) Next() (*Entry, error) {
 		e.addIn(an, v, &r.slab)
 	}
 	r.first = false
+	if e != nil {
+		// the table that holds every id given to e's names
+		e.tab = r.tab
+		r.nattrs = len(e.attrs)
+	}
 	if rerr != nil {
 		if rerr.Line == 0 {
 			rerr.Line = start
@@ -336,18 +445,25 @@ func codeOf(err error) string {
 	return "bad_line"
 }
 
-func decodeValue(value []byte, isB64, isURL bool) ([]byte, error) {
+func (r *Reader) decodeValue(value []byte, isB64, isURL bool) ([]byte, error) {
 	switch {
 	case isURL:
 		return nil, codedError{"url_value", fmt.Sprintf("URL values (%q) are not supported; export with the values inline", truncate(strings.TrimSpace(string(value)), 60))}
 	case isB64:
 		v := bytes.TrimSpace(value)
-		b := make([]byte, base64.StdEncoding.DecodedLen(len(v)))
+		// decoded into the arena (never reused), not a slice per value
+		dl := base64.StdEncoding.DecodedLen(len(v))
+		if len(r.arena)+dl > cap(r.arena) {
+			r.arena = make([]byte, 0, max(64<<10, dl))
+		}
+		start := len(r.arena)
+		b := r.arena[start : start+dl]
 		n, err := base64.StdEncoding.Decode(b, v)
 		if err != nil {
 			return nil, codedError{"bad_base64", fmt.Sprintf("bad base64 value: %v", err)}
 		}
-		return b[:n], nil
+		r.arena = r.arena[:start+n]
+		return b[:n:n], nil
 	}
 	// The line is owned by the reader (arena or a fresh fold buffer), so the
 	// value can be a slice of it.

@@ -2,6 +2,7 @@ package ldif
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -225,6 +226,59 @@ func TestReaderRepeatedAttributeKeepsNeighbours(t *testing.T) {
 	} {
 		if got := strings.Join(c.e.Strings(c.attr), "|"); got != c.want {
 			t.Errorf("%s %s: got %q, want %q", c.e.DN, c.attr, got, c.want)
+		}
+	}
+}
+
+// TestReaderManyAttributeNames: attributes are found by any spelling of
+// their name, with their values in file order, also past the names the
+// reader gives ids (maxNameIDs) and for values added after the read.
+func TestReaderManyAttributeNames(t *testing.T) {
+	n := maxNameIDs + 100
+	var b strings.Builder
+	b.WriteString("dn: cn=a,o=x\n")
+	for i := range n {
+		fmt.Fprintf(&b, "Attr%d: first-%d\n", i, i)
+	}
+	for i := range n {
+		fmt.Fprintf(&b, "aTTR%d: second-%d\n", i, i) // a second value, spelled otherwise
+	}
+	b.WriteString("\ndn: cn=b,o=x\n")
+	for i := n - 1; i >= 0; i-- {
+		fmt.Fprintf(&b, "attr%d: b-%d\n", i, i)
+	}
+	es, codes := readAll(t, b.String())
+	if len(es) != 2 || len(codes) != 0 {
+		t.Fatalf("got %d entries and record errors %v, want 2 entries and none", len(es), codes)
+	}
+	a, bb := es[0], es[1]
+	for i := range n {
+		name := fmt.Sprintf("ATTR%d", i)
+		if got, want := strings.Join(a.Strings(name), "|"), fmt.Sprintf("first-%d|second-%d", i, i); got != want {
+			t.Fatalf("entry a, %s: got %q, want %q", name, got, want)
+		}
+		if got, want := strings.Join(bb.Strings(name), "|"), fmt.Sprintf("b-%d", i); got != want {
+			t.Fatalf("entry b, %s: got %q, want %q", name, got, want)
+		}
+	}
+	names := a.Names()
+	if len(names) != n || names[0] != "Attr0" || names[n-1] != fmt.Sprintf("Attr%d", n-1) {
+		t.Errorf("entry a names: got %d names from %q to %q, want %d from Attr0 to Attr%d", len(names), names[0], names[len(names)-1], n, n-1)
+	}
+	if got := bb.Names()[0]; got != fmt.Sprintf("attr%d", n-1) {
+		t.Errorf("entry b first name: got %q, want attr%d", got, n-1)
+	}
+	a.Add("attr0", []byte("added"))
+	a.Add(fmt.Sprintf("ATTR%d", n-1), []byte("added"))
+	a.Add("newName", []byte("added"))
+	for _, c := range []struct{ name, want string }{
+		{"Attr0", "first-0|second-0|added"},
+		{fmt.Sprintf("attr%d", n-1), fmt.Sprintf("first-%d|second-%d|added", n-1, n-1)},
+		{"NEWNAME", "added"},
+		{"absent", ""},
+	} {
+		if got := strings.Join(a.Strings(c.name), "|"); got != c.want {
+			t.Errorf("after Add, %s: got %q, want %q", c.name, got, c.want)
 		}
 	}
 }
