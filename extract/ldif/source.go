@@ -66,6 +66,9 @@ type counts struct{ accounts, groups, members, rejects, skipped int }
 // Read streams the export and emits accounts, groups, member values and
 // rejects. It returns nil only when the whole file was read.
 func (s *Source) Read(ctx context.Context, sink extract.Sink) error {
+	// cancelled on return: a parse still reading a store object stops
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	rc, err := s.open(ctx, s.tree.LDIF.Path)
 	if err != nil {
 		err = fmt.Errorf("tree %s: open ldif %q: %w", s.tree.Name, s.tree.LDIF.Path, err)
@@ -76,7 +79,11 @@ func (s *Source) Read(ctx context.Context, sink extract.Sink) error {
 		return err
 	}
 	defer rc.Close()
-	r := NewReader(rc)
+	// Parsing runs in its own goroutine, mapping in this one (each about
+	// half of the source's CPU), so that a tree read alone keeps two cores
+	// busy with its sink. Records pass in order, in batches.
+	p := newParser(ctx, cancel, NewReader(rc))
+	defer p.stop() // before rc.Close: the parser may be reading rc
 	var c counts
 	for n := 0; ; n++ {
 		if n%1024 == 0 {
@@ -84,7 +91,7 @@ func (s *Source) Read(ctx context.Context, sink extract.Sink) error {
 				return fmt.Errorf("tree %s: read ldif %q: %w", s.tree.Name, s.tree.LDIF.Path, err)
 			}
 		}
-		e, err := r.Next()
+		e, err := p.next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -104,6 +111,112 @@ func (s *Source) Read(ctx context.Context, sink extract.Sink) error {
 	}
 	s.log.WithFields(logrus.Fields{"accounts": c.accounts, "groups": c.groups, "member_values": c.members, "rejects": c.rejects, "skipped": c.skipped}).Debug("ldif read complete")
 	return nil
+}
+
+// parser runs Reader.Next in its own goroutine and hands the records over
+// in order, in batches through a channel of a few (memory stays bounded:
+// parseBatch records x (parseDepth + 2) batches). Its last record is the
+// reader's io.EOF or error; next returns it and every call after it.
+type parser struct {
+	ctx    context.Context
+	ch     chan []parsed
+	free   chan []parsed
+	cur    []parsed
+	pos    int
+	end    error // the reader's last error, once reached
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// parsed is one Reader.Next result.
+type parsed struct {
+	e   *Entry
+	err error
+}
+
+const (
+	parseBatch = 128
+	parseDepth = 2
+)
+
+// newParser parses r until ctx is done; cancel cancels ctx (and so a read
+// of a store object opened with it).
+func newParser(ctx context.Context, cancel context.CancelFunc, r *Reader) *parser {
+	p := &parser{ctx: ctx, ch: make(chan []parsed, parseDepth), free: make(chan []parsed, parseDepth+2), cancel: cancel, done: make(chan struct{})}
+	go p.run(ctx, r)
+	return p
+}
+
+func (p *parser) run(ctx context.Context, r *Reader) {
+	defer close(p.done)
+	defer close(p.ch)
+	b := make([]parsed, 0, parseBatch)
+	for {
+		e, err := r.Next()
+		b = append(b, parsed{e, err})
+		var rerr *RecordError
+		last := err != nil && !errors.As(err, &rerr)
+		if len(b) < parseBatch && !last {
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		select {
+		case p.ch <- b:
+		case <-ctx.Done():
+			return // next reports the context's error
+		}
+		if last {
+			return
+		}
+		select {
+		case b = <-p.free:
+		default:
+			b = make([]parsed, 0, parseBatch)
+		}
+	}
+}
+
+// next returns the next record as Reader.Next would.
+func (p *parser) next() (*Entry, error) {
+	if p.end != nil {
+		return nil, p.end
+	}
+	if p.pos == len(p.cur) {
+		if p.cur != nil {
+			clear(p.cur) // drop the entries
+			select {
+			case p.free <- p.cur[:0]:
+			default:
+			}
+		}
+		b, ok := <-p.ch
+		if !ok {
+			// stopped before the reader's end: only by the context
+			<-p.done
+			p.end = p.ctx.Err()
+			if p.end == nil {
+				p.end = context.Canceled
+			}
+			return nil, p.end
+		}
+		p.cur, p.pos = b, 0
+	}
+	r := p.cur[p.pos]
+	p.pos++
+	var rerr *RecordError
+	if r.err != nil && !errors.As(r.err, &rerr) {
+		p.end = r.err
+	}
+	return r.e, r.err
+}
+
+// stop ends the parsing goroutine and waits for it (the reader is not used
+// after stop returns).
+func (p *parser) stop() {
+	p.cancel()
+	<-p.done
 }
 
 // kind classifies an entry: "account", "group" or "" (not in scope).
