@@ -142,25 +142,34 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		nacc += m.TableRows(contract.AccountsSpec.Name)
 	}
 	b.reserve(int(nacc)) // the manifests' row counts: no step-by-step growth
-	for _, m := range extracts {
-		if err := artifact.ReadTable(ctx, st, m, contract.GroupsSpec, func(g contract.Group) error { b.AddGroup(g); return nil }); err != nil {
-			return nil, fmt.Errorf("transform: read groups of %s: %w", m.Stage, err)
+	// the tables are decoded on reader goroutines (two trees at once) while
+	// this one adds their rows, in tree order
+	par := runtime.GOMAXPROCS(0)
+	if err := readAhead(ctx, st, extracts, contract.GroupsSpec, par, 1024, func(_ *artifact.Manifest, rows []contract.Group) error {
+		for _, g := range rows {
+			b.AddGroup(g)
 		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	nread := 0
-	for _, m := range extracts {
-		if err := artifact.ReadTable(ctx, st, m, contract.AccountsSpec, func(a accountKeyRow) error {
+	if err := readAhead(ctx, st, extracts, contract.AccountsSpec, par, 4096, func(_ *artifact.Manifest, rows []accountKeyRow) error {
+		for _, a := range rows {
 			b.AddAccount(a.Tree, a.SourceID, a.DN)
-			nread++
-			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("transform: read accounts of %s: %w", m.Stage, err)
 		}
+		nread += len(rows)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
-	for _, m := range extracts {
-		if err := artifact.ReadTable(ctx, st, m, contract.MembershipsSpec, func(ms contract.Membership) error { b.AddMembership(ms); return nil }); err != nil {
-			return nil, fmt.Errorf("transform: read memberships of %s: %w", m.Stage, err)
+	if err := readAhead(ctx, st, extracts, contract.MembershipsSpec, par, 4096, func(_ *artifact.Manifest, rows []contract.Membership) error {
+		for _, m := range rows {
+			b.AddMembership(m)
 		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	g := b.Build()
 	res.Graph = g.Stats
@@ -168,24 +177,30 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		log.WithField("groups", c).Warn("transform: nested group cycle (expanded once, cannot loop)")
 	}
 
-	// 5. normalize + effective memberships, streamed out
-	aw, err := artifact.OpenTable[contract.AccountNormalized](stage, contract.AccountsNormalizedSpec)
+	// 5. normalize + effective memberships, streamed out: the accounts are
+	// decoded on reader goroutines, normalized here (on every core, batch by
+	// batch), and each table is encoded on its own writer goroutine
+	aw, err := openAsync[contract.AccountNormalized](ctx, stage, contract.AccountsNormalizedSpec, 1024)
 	if err != nil {
-		return nil, fmt.Errorf("transform: %w", err)
+		return nil, err
 	}
-	ew, err := artifact.OpenTable[contract.EffectiveMembership](stage, contract.EffectiveMembershipsSpec)
+	defer aw.stop() // before the stage's Abort (deferred earlier) closes the tables
+	ew, err := openAsync[contract.EffectiveMembership](ctx, stage, contract.EffectiveMembershipsSpec, 4096)
 	if err != nil {
-		return nil, fmt.Errorf("transform: %w", err)
+		return nil, err
 	}
+	defer ew.stop()
 	norm := make([]heldAccount, 0, nread) // what Resolve reads of each written row
-	const batch = 8192
-	raw := make([]contract.Account, 0, batch)
+	const batch = 2048                    // small: up to 2×3 batches of raw accounts are read ahead
 	rows := make([]contract.AccountNormalized, batch)
 	refs := make([][]GroupRef, batch)
 	workers := runtime.GOMAXPROCS(0)
 	var sc batchScratch
 	held := newKeeper(1 << 16)
-	flush := func() error {
+	// one reader: a reader of the wide accounts table holds ~20 MiB of
+	// buffers and its record batches' text, and the normalize workers and
+	// the two writers use the other core
+	err = readAhead(ctx, st, extracts, contract.AccountsSpec, 1, batch, func(_ *artifact.Manifest, raw []contract.Account) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -198,65 +213,55 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		for i := range raw {
 			an := &rows[i]
 			if err := aw.Write(*an); err != nil {
-				return fmt.Errorf("transform: write accounts_normalized: %w", err)
+				return err
 			}
-			for _, em := range Memberships(an.AccountKey, an.Tree, refs[i]) {
-				if err := ew.Write(em); err != nil {
-					return fmt.Errorf("transform: write effective_memberships: %w", err)
+			for _, r := range refs[i] {
+				if err := ew.Write(contract.EffectiveMembership{AccountKey: an.AccountKey, Tree: an.Tree, GroupKey: r.Key, GroupDN: r.DN,
+					GroupName: r.Name, Direct: r.Direct, Depth: r.Depth, Path: r.Path}); err != nil {
+					return err
 				}
 			}
 			norm = append(norm, held.hold(an, g, lo+i)) // Groups are recomputed from the graph when persons are assembled
 			*an = contract.AccountNormalized{}
-			raw[i] = contract.Account{}
 			refs[i] = nil
 		}
-		raw = raw[:0]
 		return nil
-	}
-	for _, m := range extracts {
-		if err := artifact.ReadTable(ctx, st, m, contract.AccountsSpec, func(a contract.Account) error {
-			raw = append(raw, a)
-			if len(raw) == batch {
-				return flush()
-			}
-			return nil
-		}, artifact.Columns(normalizeColumns...)); err != nil {
-			return nil, fmt.Errorf("transform: read accounts of %s: %w", m.Stage, err)
-		}
-	}
-	if err := flush(); err != nil {
+	}, artifact.Columns(normalizeColumns...))
+	if err != nil {
 		return nil, err
 	}
 	if len(norm) != nread {
 		return nil, fmt.Errorf("transform: the extracts changed while they were read (%d accounts, then %d); run transform again", nread, len(norm))
 	}
-	raw, rows = nil, nil
-	res.Accounts, res.Memberships = aw.Rows(), ew.Rows()
+	rows = nil
 	if err := aw.Close(); err != nil {
-		return nil, fmt.Errorf("transform: close accounts_normalized: %w", err)
+		return nil, err
 	}
 	if err := ew.Close(); err != nil {
-		return nil, fmt.Errorf("transform: close effective_memberships: %w", err)
+		return nil, err
 	}
+	res.Accounts, res.Memberships = aw.Rows(), ew.Rows()
 
 	// 6. resolve, persons and links streamed out as they are assembled
-	pw, err := artifact.OpenTable[contract.Person](stage, contract.PersonsSpec)
+	pw, err := openAsync[contract.Person](ctx, stage, contract.PersonsSpec, 512)
 	if err != nil {
-		return nil, fmt.Errorf("transform: %w", err)
+		return nil, err
 	}
-	lw, err := artifact.OpenTable[contract.PersonLink](stage, contract.PersonLinksSpec)
+	defer pw.stop()
+	lw, err := openAsync[contract.PersonLink](ctx, stage, contract.PersonLinksSpec, 2048)
 	if err != nil {
-		return nil, fmt.Errorf("transform: %w", err)
+		return nil, err
 	}
+	defer lw.stop()
 	byRule := map[string]int{}
 	emit := func(p contract.Person, links []contract.PersonLink) error {
 		if err := pw.Write(p); err != nil {
-			return fmt.Errorf("transform: write persons: %w", err)
+			return err
 		}
 		for _, l := range links {
 			byRule[l.Rule]++
 			if err := lw.Write(l); err != nil {
-				return fmt.Errorf("transform: write person_links: %w", err)
+				return err
 			}
 		}
 		return nil
@@ -274,13 +279,13 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		return nil, err
 	}
 	norm = nil
-	res.Persons, res.Links = pw.Rows(), lw.Rows()
 	if err := pw.Close(); err != nil {
-		return nil, fmt.Errorf("transform: close persons: %w", err)
+		return nil, err
 	}
 	if err := lw.Close(); err != nil {
-		return nil, fmt.Errorf("transform: close person_links: %w", err)
+		return nil, err
 	}
+	res.Persons, res.Links = pw.Rows(), lw.Rows()
 	res.Warnings = rz.Warnings // the caller logs these (they are also in the manifest summary)
 	if err := writeAll(stage, contract.MatchReviewSpec, rz.Reviews); err != nil {
 		return nil, err
