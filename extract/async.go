@@ -1,8 +1,10 @@
 package extract
 
 import (
+	"hash/maphash"
 	"sync"
 
+	"github.com/otds-highspot/otds-highspot/extract/entry"
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
@@ -16,10 +18,13 @@ import (
 // source stops reading.
 type asyncSink struct {
 	inner *treeSink
-	ch    chan []sinkCall
-	batch []sinkCall
-	free  chan []sinkCall // recycled batches
-	wg    sync.WaitGroup
+	// normBuf is the caller's buffer for member DNs: their hashNormDN is
+	// computed on the source's goroutine (the sink's is the busier one).
+	normBuf []byte
+	ch      chan []sinkCall
+	batch   []sinkCall
+	free    chan []sinkCall // recycled batches
+	wg      sync.WaitGroup
 
 	mu  sync.Mutex
 	err error
@@ -38,6 +43,8 @@ type sinkCall struct {
 	group                                                 contract.Group
 	rej                                                   contract.Reject
 	groupDN, groupSourceID, partition, memberDN, memberID string
+	mhash                                                 uint64 // hashNormDN(memberDN) when mhashed
+	mhashed                                               bool
 }
 
 func newAsyncSink(inner *treeSink) *asyncSink {
@@ -76,7 +83,7 @@ func (s *asyncSink) apply(c *sinkCall) error {
 	case 2:
 		return s.inner.GroupNorm(c.group, c.norm)
 	case 3:
-		return s.inner.Member(c.groupDN, c.groupSourceID, c.partition, c.memberDN, c.memberID)
+		return s.inner.member(c.groupDN, c.groupSourceID, c.partition, c.memberDN, c.memberID, c.mhash, c.mhashed)
 	default:
 		return s.inner.Reject(c.rej)
 	}
@@ -133,5 +140,16 @@ func (s *asyncSink) GroupNorm(g contract.Group, norm string) error {
 }
 
 func (s *asyncSink) Member(groupDN, groupSourceID, partition, memberDN, memberSourceID string) error {
-	return s.add(sinkCall{kind: 3, groupDN: groupDN, groupSourceID: groupSourceID, partition: partition, memberDN: memberDN, memberID: memberSourceID})
+	if !s.inner.tree.IncludesPartition(partition) {
+		return nil
+	}
+	c := sinkCall{kind: 3, groupDN: groupDN, groupSourceID: groupSourceID, partition: partition, memberDN: memberDN, memberID: memberSourceID}
+	if memberSourceID == "" {
+		var err error
+		s.normBuf, err = entry.AppendNormDN(s.normBuf[:0], memberDN)
+		if err == nil {
+			c.mhash, c.mhashed = maphash.Bytes(s.inner.seed, s.normBuf), true
+		}
+	}
+	return s.add(c)
 }

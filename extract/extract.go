@@ -94,18 +94,28 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		conc = 1
 	}
 	res := &Result{Trees: make([]TreeResult, len(trees))}
+	// Trees start in config order, each as soon as a slot is free (list
+	// the largest first: the last tree to start runs alone at the end).
+	// Goroutines racing for the slots started them in the scheduler's
+	// order, which often put the largest last.
 	sem := make(chan struct{}, conc)
 	var wg sync.WaitGroup
 	for i := range trees {
+		started := false
+		if ctx.Err() == nil {
+			select {
+			case sem <- struct{}{}:
+				started = true
+			case <-ctx.Done():
+			}
+		}
+		if !started {
+			res.Trees[i] = failed(trees[i].Name, exitcode.Transient, fmt.Errorf("tree %s: not started: %w", trees[i].Name, ctx.Err()))
+			continue
+		}
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				res.Trees[i] = failed(trees[i].Name, exitcode.Transient, fmt.Errorf("tree %s: not started: %w", trees[i].Name, ctx.Err()))
-				return
-			}
 			defer func() { <-sem }()
 			res.Trees[i] = runTree(ctx, env, trees[i], opts, strict)
 		}(i)
@@ -424,14 +434,26 @@ func (s *treeSink) Member(groupDN, groupSourceID, partition, memberDN, memberSou
 	if !s.tree.IncludesPartition(partition) {
 		return nil
 	}
-	if memberSourceID == "" && s.members != nil {
-		if h, err := s.hashNormDN(memberDN); err == nil {
-			if i, ok := s.byDN[h]; ok {
-				found := s.refs.at(i)
-				return s.members.Write(contract.Membership{Tree: s.tree.Name, Partition: partition, GroupDN: groupDN,
-					GroupSourceID: groupSourceID, MemberDN: memberDN, MemberSourceID: s.id(found),
-					MemberKind: memberKinds[found.kind], MemberPartition: s.parts[found.part]})
-			}
+	var h uint64
+	hashed := false
+	if memberSourceID == "" {
+		var err error
+		h, err = s.hashNormDN(memberDN)
+		hashed = err == nil
+	}
+	return s.member(groupDN, groupSourceID, partition, memberDN, memberSourceID, h, hashed)
+}
+
+// member is Member of an included partition with the member DN's
+// hashNormDN computed (hashed false: a member named by id, or a DN that
+// does not parse).
+func (s *treeSink) member(groupDN, groupSourceID, partition, memberDN, memberSourceID string, h uint64, hashed bool) error {
+	if hashed && s.members != nil {
+		if i, ok := s.byDN[h]; ok {
+			found := s.refs.at(i)
+			return s.members.Write(contract.Membership{Tree: s.tree.Name, Partition: partition, GroupDN: groupDN,
+				GroupSourceID: groupSourceID, MemberDN: memberDN, MemberSourceID: s.id(found),
+				MemberKind: memberKinds[found.kind], MemberPartition: s.parts[found.part]})
 		}
 	}
 	for _, v := range []string{groupDN, groupSourceID, partition, memberDN, memberSourceID} {

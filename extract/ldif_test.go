@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 	"github.com/otds-highspot/otds-highspot/extract/ldif"
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/internal/exitcode"
 	"github.com/otds-highspot/otds-highspot/internal/store"
 )
@@ -75,5 +77,53 @@ func TestLDIFReadErrorMidFilePublishesNothing(t *testing.T) {
 	}
 	if good.Status != extract.StatusPublished || good.Accounts != 3000 {
 		t.Errorf("tree good: got %s with %d accounts, want published with 3000", good.Status, good.Accounts)
+	}
+}
+
+// orderSource is a tree that notes when it starts and ends in a shared log.
+type orderSource struct {
+	name string
+	log  *[]string
+	mu   *sync.Mutex
+}
+
+func (s orderSource) Read(ctx context.Context, sink extract.Sink) error {
+	s.mu.Lock()
+	*s.log = append(*s.log, "start "+s.name)
+	s.mu.Unlock()
+	err := sink.Account(contract.Account{DN: "cn=a,ou=Root,ou=P1,ou=IdentityProviders,dc=identity,dc=opentext,dc=net",
+		SourceID: "00000000-0000-0000-0000-000000000001", Partition: "P1"})
+	s.mu.Lock()
+	*s.log = append(*s.log, "end "+s.name)
+	s.mu.Unlock()
+	return err
+}
+
+// TestTreesStartInConfigOrder: with fewer slots than trees, trees start in
+// the order of the config (an operator lists the largest first), one
+// after another with one slot, not in the order goroutines happen to run.
+func TestTreesStartInConfigOrder(t *testing.T) {
+	var names []string
+	y := "version: 1\nextract: {concurrency: 1}\ntrees:\n"
+	for i := range 8 {
+		names = append(names, fmt.Sprintf("t%d", i))
+		y += fmt.Sprintf("  - {name: t%d, source: ldif, ldif: {path: t%d.ldif}}\n", i, i)
+	}
+	var log []string
+	var mu sync.Mutex
+	factory := func(tree extractconf.Tree) (extract.Source, error) {
+		return orderSource{name: tree.Name, log: &log, mu: &mu}, nil
+	}
+	st, _ := store.NewFileStore(t.TempDir())
+	env := newEnv(t, st, time.Date(2025, 6, 1, 6, 0, 0, 0, time.UTC))
+	if _, err := extract.Run(context.Background(), env, testConfig(t, y), extract.Options{NewSource: factory}); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var want []string
+	for _, n := range names {
+		want = append(want, "start "+n, "end "+n)
+	}
+	if got := strings.Join(log, ", "); got != strings.Join(want, ", ") {
+		t.Errorf("trees ran in the order\n%s\nwant\n%s", got, strings.Join(want, ", "))
 	}
 }
