@@ -30,16 +30,29 @@ type heldAccount struct {
 	GivenName, Surname, DisplayName                                string
 	Emails                                                         []string
 	Attributes                                                     map[string]string
-	ModifiedAt                                                     *time.Time
-	IsService                                                      bool
+	// Modified is the row's ModifiedAt when HasModified: a value, not a
+	// pointer, so a million held rows are not a million more objects.
+	Modified    time.Time
+	HasModified bool
+	IsService   bool
 }
 
-// fill sets the fields of a that h holds (the others are left as they are).
+// modifiedAt is the row's ModifiedAt (a fresh pointer, nil when none).
+func (h *heldAccount) modifiedAt() *time.Time {
+	if !h.HasModified {
+		return nil
+	}
+	t := h.Modified
+	return &t
+}
+
+// fill sets the fields of a that h holds (the others are left as they are;
+// ModifiedAt too, which the field table does not read).
 func (h *heldAccount) fill(a *contract.AccountNormalized) {
 	p := h.heldProfile
 	a.AccountKey, a.DN, a.Login, a.PrimaryEmail, a.EmployeeID, a.EmployeeIDKey = h.AccountKey, h.DN, h.Login, h.PrimaryEmail, h.EmployeeID, h.EmployeeIDKey
 	a.GivenName, a.Surname, a.DisplayName = h.GivenName, h.Surname, h.DisplayName
-	a.Emails, a.Attributes, a.ModifiedAt, a.IsService = h.Emails, h.Attributes, h.ModifiedAt, h.IsService
+	a.Emails, a.Attributes, a.IsService = h.Emails, h.Attributes, h.IsService
 	a.Tree, a.Partition, a.Title, a.Department, a.Company, a.Country = p.Tree, p.Partition, p.Title, p.Department, p.Company, p.Country
 	a.Status, a.Region, a.BusinessUnit, a.Territory, a.Role = p.Status, p.Region, p.BusinessUnit, p.Territory, p.Role
 }
@@ -87,7 +100,10 @@ func newKeeper(max int) *keeper {
 func (hd *keeper) hold(an *contract.AccountNormalized, g *Graph, at int) heldAccount {
 	h := heldAccount{AccountKey: an.AccountKey, DN: an.DN, Login: an.Login, PrimaryEmail: an.PrimaryEmail, EmployeeID: an.EmployeeID,
 		EmployeeIDKey: an.EmployeeIDKey, GivenName: hd.str.of(an.GivenName), Surname: hd.str.of(an.Surname), DisplayName: an.DisplayName,
-		Emails: an.Emails, Attributes: an.Attributes, ModifiedAt: an.ModifiedAt, IsService: an.IsService}
+		Emails: an.Emails, Attributes: an.Attributes, IsService: an.IsService}
+	if an.ModifiedAt != nil {
+		h.Modified, h.HasModified = *an.ModifiedAt, true
+	}
 	if g != nil {
 		if ai, ok := g.accountIndex(an.AccountKey, at); ok {
 			h.AccountKey = g.accKeys[ai]

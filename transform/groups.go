@@ -277,8 +277,12 @@ type Graph struct {
 	accIdx     map[string]int32
 	accKeys    []string
 	accDNs     []string // as read
-	direct     [][]int32
-	Stats      GraphStats
+	// direct groups of account i (sorted by key): dirFlat[dirOff[i]:dirOff[i+1]]
+	// (one array for every account, not a slice each: less for the
+	// collector to walk while the stage holds the graph)
+	dirOff  []int32
+	dirFlat []int32
+	Stats   GraphStats
 }
 
 // Build resolves pending members, computes every group's ancestors (BFS over
@@ -287,7 +291,7 @@ type Graph struct {
 // memberships × ancestors) to expand accounts: no per-pair repetition.
 func (b *GraphBuilder) Build() *Graph {
 	b.resolvePending()
-	g := &Graph{groups: b.groups, accIdx: b.accIdx, accKeys: b.accKeys, accDNs: b.accDNs, direct: b.direct, Stats: b.stats}
+	g := &Graph{groups: b.groups, accIdx: b.accIdx, accKeys: b.accKeys, accDNs: b.accDNs, Stats: b.stats}
 	g.Stats.Groups = len(b.groups)
 	g.anc = make([][]ancestor, len(b.groups))
 	g.self = make([][]string, len(b.groups))
@@ -333,11 +337,18 @@ func (b *GraphBuilder) Build() *Graph {
 		}
 	}
 	g.Stats.Cycles = g.cycles()
-	for i := range b.direct {
-		d := b.direct[i]
-		sort.Slice(d, func(x, y int) bool { return b.groups[d[x]].key < b.groups[d[y]].key })
+	total := 0
+	for _, d := range b.direct {
+		total += len(d)
 	}
-	b.edges = nil
+	g.dirOff = make([]int32, len(b.direct)+1)
+	g.dirFlat = make([]int32, 0, total)
+	for i, d := range b.direct {
+		slices.SortFunc(d, func(x, y int32) int { return int(g.rank[x] - g.rank[y]) }) // rank is key order
+		g.dirFlat = append(g.dirFlat, d...)
+		g.dirOff[i+1] = int32(len(g.dirFlat))
+	}
+	b.direct, b.edges = nil, nil
 	return g
 }
 
@@ -533,8 +544,12 @@ func (g *Graph) Effective(accountKey string) []GroupRef {
 	return g.effective(ai)
 }
 
+// directOf returns the direct groups of account ai, sorted by key (shared,
+// do not modify).
+func (g *Graph) directOf(ai int32) []int32 { return g.dirFlat[g.dirOff[ai]:g.dirOff[ai+1]] }
+
 func (g *Graph) effective(ai int32) []GroupRef {
-	if len(g.direct[ai]) == 0 {
+	if len(g.directOf(ai)) == 0 {
 		return nil
 	}
 	return g.appendEffective(nil, ai)
@@ -543,7 +558,7 @@ func (g *Graph) effective(ai int32) []GroupRef {
 // appendEffective appends account ai's effective groups, sorted by group
 // key, to dst.
 func (g *Graph) appendEffective(dst []GroupRef, ai int32) []GroupRef {
-	d := g.direct[ai]
+	d := g.directOf(ai)
 	if len(d) == 0 {
 		return dst
 	}
@@ -641,13 +656,17 @@ func (g *Graph) EffectiveNames(accountKey string) []string {
 // (hint, -1 = none) before the key map.
 func (g *Graph) effectiveNames(accountKey string, hint int) []string {
 	ai, ok := g.accountIndex(accountKey, hint)
-	if !ok || len(g.direct[ai]) == 0 {
+	if !ok {
+		return nil
+	}
+	d := g.directOf(ai)
+	if len(d) == 0 {
 		return nil
 	}
 	var buf [64]int32
 	ranks := buf[:0]
-	n := len(g.direct[ai])
-	for _, gi := range g.direct[ai] {
+	n := len(d)
+	for _, gi := range d {
 		n += len(g.anc[gi])
 	}
 	var seen map[int32]bool
@@ -669,7 +688,7 @@ func (g *Graph) effectiveNames(accountKey string, hint int) []string {
 		}
 		ranks = append(ranks, x)
 	}
-	for _, gi := range g.direct[ai] {
+	for _, gi := range d {
 		add(g.qualRank[gi])
 		for _, a := range g.anc[gi] {
 			add(g.qualRank[a.g])

@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/transform/transformconf"
@@ -1125,7 +1124,7 @@ func (r *resolver) ranker(order []string, treeRank map[string]int) func(a, b int
 					return ta < tb
 				}
 			case "modified":
-				ma, mb := modTime(a.ModifiedAt), modTime(b.ModifiedAt)
+				ma, mb := a.Modified, b.Modified // the zero time when none
 				if !ma.Equal(mb) {
 					return ma.After(mb)
 				}
@@ -1133,13 +1132,6 @@ func (r *resolver) ranker(order []string, treeRank map[string]int) func(a, b int
 		}
 		return a.AccountKey < b.AccountKey
 	}
-}
-
-func modTime(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return *t
 }
 
 // personAttr is one survivorship attribute: a field of contract.Fields with
@@ -1268,7 +1260,7 @@ func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) c
 		two := []string{a.Tree, a.AccountKey} // one allocation for both
 		p.Trees, p.AccountKeys = two[0:1:1], two[1:2:2]
 		p.Groups = uniqueSorted(r.groupNames(in, ms[0]))
-		p.ModifiedAt = a.ModifiedAt
+		p.ModifiedAt = a.modifiedAt()
 		return p
 	}
 	attrNames := map[string]bool{}
@@ -1288,9 +1280,8 @@ func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) c
 			groups[g] = true
 		}
 		p.AccountKeys = append(p.AccountKeys, a.AccountKey)
-		if a.ModifiedAt != nil && (p.ModifiedAt == nil || a.ModifiedAt.After(*p.ModifiedAt)) {
-			t := *a.ModifiedAt
-			p.ModifiedAt = &t
+		if a.HasModified && (p.ModifiedAt == nil || a.Modified.After(*p.ModifiedAt)) {
+			p.ModifiedAt = a.modifiedAt()
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(attrNames)) {
