@@ -21,8 +21,8 @@ import (
 // fn on the calling goroutine, in manifest order, in batches of up to batch
 // rows (a batch holds rows of one manifest; fn must not keep the slice). Up
 // to par manifests are decoded at once, each on its own goroutine, a few
-// batches ahead of fn. A read error is wrapped with the table and the
-// manifest's stage; an error from fn is returned as is. On return every
+// batches ahead of fn. A read error is wrapped with the table, the
+// manifest's stage and run; an error from fn is returned as is. On return every
 // reader goroutine has stopped.
 func readAhead[T any](ctx context.Context, st store.Store, ms []*artifact.Manifest, spec contract.Spec, par, batch int,
 	fn func(m *artifact.Manifest, rows []T) error, opts ...artifact.ReadOption) error {
@@ -75,7 +75,7 @@ func readAhead[T any](ctx context.Context, st store.Store, ms []*artifact.Manife
 			err = send()
 		}
 		if err != nil {
-			errs[i] = fmt.Errorf("transform: read %s of %s: %w", spec.Name, ms[i].Stage, err)
+			errs[i] = readError(spec, ms[i], err)
 		}
 	}
 	wg.Add(1)
@@ -86,7 +86,7 @@ func readAhead[T any](ctx context.Context, st store.Store, ms []*artifact.Manife
 			case slots <- struct{}{}:
 			case <-ctx.Done():
 				for ; i < len(ms); i++ {
-					errs[i] = fmt.Errorf("transform: read %s of %s: %w", spec.Name, ms[i].Stage, ctx.Err())
+					errs[i] = readError(spec, ms[i], ctx.Err())
 					close(queues[i])
 				}
 				return
@@ -111,6 +111,10 @@ func readAhead[T any](ctx context.Context, st store.Store, ms []*artifact.Manife
 		}
 	}
 	return nil
+}
+
+func readError(spec contract.Spec, m *artifact.Manifest, err error) error {
+	return fmt.Errorf("transform: read %s of %s in run %s: %w", spec.Name, m.Stage, m.RunID, err)
 }
 
 // asyncWriter writes rows of one table on its own goroutine, in the order

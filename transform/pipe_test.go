@@ -237,7 +237,7 @@ func (s *cancelStore) Get(ctx context.Context, key string) (io.ReadCloser, error
 
 // TestStageCancelled: a transform whose context is cancelled while it
 // reads, normalizes and writes (the second pass over the accounts, with the
-// writer goroutines running) returns the cancellation, publishes nothing and
+// writer goroutines running and the previous links being read) returns the cancellation, publishes nothing and
 // leaves no goroutine behind; the same run then transforms in full.
 func TestStageCancelled(t *testing.T) {
 	fs, err := store.NewFileStore(t.TempDir())
@@ -249,6 +249,15 @@ func TestStageCancelled(t *testing.T) {
 	run := "20261125T000000Z-0004"
 	env := artifact.Env{Store: fs, RunID: run, ConfigHash: "test", Version: "test", Host: "test", TempDir: t.TempDir(),
 		Now: func() time.Time { return time.Date(2026, 11, 25, 1, 0, 0, 0, time.UTC) }}
+	for _, tr := range cfg.TreeNames() {
+		publishExtract(t, env, tr, in)
+	}
+	// a previous transform: its links are read beside the normalize pass
+	if _, err := Run(context.Background(), env, cfg, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	run = "20261126T000000Z-0005"
+	env.RunID = run
 	for _, tr := range cfg.TreeNames() {
 		publishExtract(t, env, tr, in)
 	}

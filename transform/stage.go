@@ -177,6 +177,29 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		log.WithField("groups", c).Warn("transform: nested group cycle (expanded once, cannot loop)")
 	}
 
+	// the previous links are read beside the normalize pass (they need only
+	// the graph); stopped and waited for if the stage fails first
+	prevCtx, stopPrev := context.WithCancel(ctx)
+	prevDone := make(chan error, 1)
+	var prev map[string]string
+	var prevIDs map[string]bool
+	if prevM != nil {
+		go func() {
+			var err error
+			prev, prevIDs, err = readPrevious(prevCtx, st, prevM, g)
+			prevDone <- err
+		}()
+	} else {
+		prevDone <- nil
+	}
+	prevWaited := false
+	defer func() {
+		stopPrev()
+		if !prevWaited {
+			<-prevDone
+		}
+	}()
+
 	// 5. normalize + effective memberships, streamed out: the accounts are
 	// decoded on reader goroutines, normalized here (on every core, batch by
 	// batch), and each table is encoded on its own writer goroutine
@@ -266,12 +289,9 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		}
 		return nil
 	}
-	var prev map[string]string
-	var prevIDs map[string]bool
-	if prevM != nil {
-		if prev, prevIDs, err = readPrevious(ctx, st, prevM, g); err != nil {
-			return nil, err
-		}
+	prevWaited = true
+	if err := <-prevDone; err != nil {
+		return nil, err
 	}
 	rz, err := Resolve(&cfg.Transform, ResolveInput{held: norm, previous: prev, previousIDs: prevIDs, Overrides: ov, TreeOrder: cfg.TreeNames(),
 		GroupNames: g.GroupNames(), groupNamesAt: func(a *heldAccount, at int) []string { return g.effectiveNames(a.AccountKey, at) }, Emit: emit})
@@ -331,19 +351,21 @@ type prevLinkRow struct {
 func readPrevious(ctx context.Context, st store.Store, m *artifact.Manifest, g *Graph) (map[string]string, map[string]bool, error) {
 	n := m.TableRows(contract.PersonLinksSpec.Name)
 	prev, ids := make(map[string]string, n), make(map[string]bool, n)
-	err := artifact.ReadTable(ctx, st, m, contract.PersonLinksSpec, func(l prevLinkRow) error {
-		k := l.AccountKey
-		if ai, ok := g.accIdx[k]; ok {
-			k = g.accKeys[ai]
-		} else {
-			k = strings.Clone(k) // a leaver: not a view of the batch's column text
+	err := readAhead(ctx, st, []*artifact.Manifest{m}, contract.PersonLinksSpec, 1, 4096, func(_ *artifact.Manifest, rows []prevLinkRow) error {
+		for _, l := range rows {
+			k := l.AccountKey
+			if ai, ok := g.accIdx[k]; ok {
+				k = g.accKeys[ai]
+			} else {
+				k = strings.Clone(k) // a leaver: not a view of the batch's column text
+			}
+			prev[k] = l.PersonID
+			ids[l.PersonID] = true
 		}
-		prev[k] = l.PersonID
-		ids[l.PersonID] = true
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("transform: read previous person_links of run %s: %w", m.RunID, err)
+		return nil, nil, err
 	}
 	return prev, ids, nil
 }
