@@ -25,6 +25,7 @@ import (
 	"github.com/otds-highspot/otds-highspot/load/highspot"
 	"github.com/otds-highspot/otds-highspot/load/highspot/sandbox"
 	"github.com/otds-highspot/otds-highspot/load/pull"
+	"github.com/otds-highspot/otds-highspot/transform/history"
 	"github.com/otds-highspot/otds-highspot/transform/plan"
 )
 
@@ -148,18 +149,80 @@ func (a *App) Plan(ctx context.Context, o PlanOptions) error {
 // planDerived runs plan, then publishes the derived products (identity
 // history, analytics) also when the plan is blocked, as run does: a run
 // driven stage by stage publishes the same artifacts.
+//
+// History's reading of the run's persons does not depend on the plan: it is
+// done while the plan is made (history.Prepare, on the other core), and the
+// rest of history, as before, only after the plan is published or blocked.
+// When the plan fails, that read is cancelled and waited for.
 func (a *App) planDerived(ctx context.Context, runID string, o PlanOptions) error {
 	defer a.softMemoryLimit(stageMemoryLimit)()
+	var ahead *historyAhead
+	if o.FromRun == "" { // a replay has no snapshots of its own: history belongs to the replayed run
+		ahead = a.readHistoryAhead(ctx, runID)
+		defer ahead.stop()
+	}
 	err := a.plan(ctx, runID, o)
 	if o.FromRun != "" {
-		return err // a replay has no snapshots of its own: history belongs to the replayed run
+		return err
 	}
 	if err == nil || exitcode.Of(err) == exitcode.PlanBlocked {
-		if derr := a.derived(ctx, runID); derr != nil && err == nil {
+		if derr := a.derived(ctx, runID, ahead); derr != nil && err == nil {
 			err = derr
 		}
 	}
 	return err
+}
+
+// historyAhead is history.Prepare running in the background.
+type historyAhead struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	p      *history.Prepared
+}
+
+// readHistoryAhead starts reading runID's persons for history, unless
+// history is off or already published (then it returns nil).
+func (a *App) readHistoryAhead(ctx context.Context, runID string) *historyAhead {
+	if !a.Cfg.Operate.History.On() {
+		return nil
+	}
+	if _, _, err := artifact.ReadManifest(ctx, a.Store, runID, contract.History); err == nil {
+		return nil // derived skips it
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	h := &historyAhead{cancel: cancel, done: make(chan struct{})}
+	env := a.Env(runID)
+	go func() {
+		defer close(h.done)
+		defer func() {
+			if r := recover(); r != nil {
+				// history then reads the persons itself, on the command's goroutine
+				a.Log.WithField("panic", r).Debug("history: reading the persons ahead of the plan failed")
+				h.p = nil
+			}
+		}()
+		h.p = history.Prepare(ctx, env)
+	}()
+	return h
+}
+
+// prepared waits for the persons read ahead (nil when none were).
+func (h *historyAhead) prepared() *history.Prepared {
+	if h == nil {
+		return nil
+	}
+	<-h.done
+	return h.p
+}
+
+// stop cancels the read (when still running) and waits for it to end.
+func (h *historyAhead) stop() {
+	if h == nil {
+		return
+	}
+	h.cancel()
+	<-h.done
+	h.p = nil
 }
 
 func (a *App) plan(ctx context.Context, runID string, o PlanOptions) error {

@@ -117,7 +117,9 @@ func (a *App) runStages(ctx context.Context, runID string, from, until int, o Ru
 
 // derived publishes the products derived from the run's snapshots:
 // identity_history (on by default) and the PII-hashed analytics copy (opt-in).
-func (a *App) derived(ctx context.Context, runID string) error {
+// ahead, when not nil, is history's read of the run's persons, started
+// while the plan was made.
+func (a *App) derived(ctx context.Context, runID string, ahead *historyAhead) error {
 	env := a.Env(runID)
 	if a.Cfg.Operate.History.On() {
 		_, done, err := a.published(ctx, runID, contract.History)
@@ -125,7 +127,7 @@ func (a *App) derived(ctx context.Context, runID string) error {
 			return err
 		}
 		if !done {
-			res, err := history.Run(ctx, env, history.Options{})
+			res, err := history.Run(ctx, env, history.Options{Prepared: ahead.prepared()})
 			if err != nil {
 				return fmt.Errorf("history: %w", err)
 			}

@@ -124,6 +124,34 @@ func (c *current) add(id, email, status string, vals *[nAttrs]string, groups uin
 	c.people = append(c.people, p)
 }
 
+// addRow appends the person of persons row `row` without its access: the
+// last attribute (access_source), the groups and the hash are set by
+// complete once the run's plan is known. Persons without an id are skipped.
+func (c *current) addRow(id, email, status string, vals *[nAttrs]string, row int) {
+	if id == "" {
+		return
+	}
+	p := person{id: id, email: email, status: status, seq: int32(row)}
+	for i, v := range vals[:nAttrs-1] {
+		p.attrs[i] = c.val(v)
+	}
+	c.people = append(c.people, p)
+}
+
+// complete sets every person's access source and groups, hashes them,
+// and drops repeated ids (the first row kept). The persons must be in
+// order (see order).
+func (c *current) complete(source string, groupsOf func(p *person) uint32) {
+	src := c.val(source)
+	for i := range c.people {
+		p := &c.people[i]
+		p.attrs[nAttrs-1] = src
+		p.groups = groupsOf(p)
+		c.hashOf(p)
+	}
+	c.people = slices.CompactFunc(c.people, func(a, b person) bool { return a.id == b.id })
+}
+
 // addSnapshot adds a Snapshot (its attribute keys must be AttributeKeys).
 func (c *current) addSnapshot(s Snapshot) error {
 	var vals [nAttrs]string
@@ -169,6 +197,12 @@ func (c *current) hashOf(p *person) {
 // sorted orders the persons by id and drops repeated ids (the first added
 // is kept).
 func (c *current) sorted() {
+	c.order()
+	c.people = slices.CompactFunc(c.people, func(a, b person) bool { return a.id == b.id })
+}
+
+// order sorts the persons by id, then by the order they were added.
+func (c *current) order() {
 	sort.Slice(c.people, func(i, j int) bool {
 		a, b := &c.people[i], &c.people[j]
 		if a.id != b.id {
@@ -176,7 +210,6 @@ func (c *current) sorted() {
 		}
 		return a.seq < b.seq
 	})
-	c.people = slices.CompactFunc(c.people, func(a, b person) bool { return a.id == b.id })
 }
 
 // row is the new history row of p (as Next writes it).

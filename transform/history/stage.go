@@ -19,6 +19,9 @@ type Options struct {
 	// published a transform stage, oldest first, up to this run. Use it after
 	// changing what is tracked, or when an earlier history is missing.
 	Rebuild bool
+	// Prepared is this run's persons read ahead by Prepare (nil: Run reads
+	// them).
+	Prepared *Prepared
 }
 
 // Result summarises one history run.
@@ -122,7 +125,7 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 	if ain.ok {
 		lookup = ain.emails()
 	}
-	cur, personOf, refs, err := currentOf(ctx, env, env.RunID, lookup)
+	cur, personOf, refs, err := currentOf(ctx, env, env.RunID, lookup, opts.Prepared)
 	if err != nil {
 		return Result{}, err
 	}
@@ -278,23 +281,90 @@ type desiredAccess struct {
 	Groups   []string `parquet:"groups"`
 }
 
+// Prepared is a run's persons read for its history before the run's plan
+// is known (Prepare): the part of Run that does not depend on the plan, so
+// that it can be done while the plan is made. Use it once.
+type Prepared struct {
+	store string // the store's URL
+	runID string
+	tm    *artifact.Manifest
+	tref  artifact.Ref
+	cur   *current // persons by id, then row; repeated ids kept; access not set
+	rows  int      // persons rows read
+	noID  []noIDRow
+	// manErr is a failure to read the transform's manifest (or it is not
+	// published), readErr a failure to read its persons: Run reports them
+	// where it would have met them reading the persons itself.
+	manErr, readErr error
+}
+
+// noIDRow is a persons row without a person id (its address can still be
+// the first one with it, see currentOf).
+type noIDRow struct {
+	row   int32
+	email string
+}
+
+// Prepare reads env.RunID's persons as Run will need them, without their
+// access (the groups come from the run's plan, which may not exist yet).
+// Pass the result to Run in Options.Prepared once the plan is published or
+// blocked. Errors are kept in the result and returned by Run.
+func Prepare(ctx context.Context, env artifact.Env) *Prepared {
+	st := env.Store
+	pp := &Prepared{store: st.URL(""), runID: env.RunID}
+	tm, tref, err := artifact.ReadManifest(ctx, st, env.RunID, contract.Transform)
+	switch {
+	case err != nil:
+		pp.manErr = fmt.Errorf("history: read transform of run %s: %w", env.RunID, err)
+		return pp
+	case tm.Status != artifact.StatusPublished:
+		pp.manErr = fmt.Errorf("history: transform of run %s is %s, not published", env.RunID, tm.Status)
+		return pp
+	}
+	pp.tm, pp.tref = tm, tref
+	cur := newCurrent()
+	cur.people = make([]person, 0, int(tm.TableRows(contract.PersonsSpec.Name)))
+	row := 0
+	err = artifact.ReadTable(ctx, st, tm, contract.PersonsSpec, func(p personAccess) error {
+		email := strings.ToLower(strings.TrimSpace(p.PrimaryEmail))
+		if p.PersonID == "" && email != "" {
+			pp.noID = append(pp.noID, noIDRow{row: int32(row), email: email})
+		}
+		vals := [nAttrs]string{p.Role, p.Region, p.BusinessUnit, p.Territory, p.Title, p.Department, p.Company, p.Country}
+		cur.addRow(p.PersonID, email, p.Status, &vals, row)
+		row++
+		return nil
+	}, artifact.WithTempDir(env.TempDir), artifact.SkipColumns("groups"))
+	if err != nil {
+		pp.readErr = fmt.Errorf("history: read persons of run %s: %w", env.RunID, err)
+		return pp
+	}
+	cur.order()
+	pp.cur, pp.rows = cur, row
+	return pp
+}
+
+// personGroups is the groups column of persons (for runs without a plan).
+type personGroups struct {
+	Groups []string `parquet:"groups"`
+}
+
 // currentOf reads runID's persons (and, when the run's plan is published,
 // its desired groups) into a current, as Snapshots and FromPerson would
 // build them, without holding the persons. personOf maps each address in
 // lookup that a person has to that person's id (the first person with it).
-func currentOf(ctx context.Context, env artifact.Env, runID string, lookup map[string]struct{}) (*current, map[string]string, []artifact.Ref, error) {
+// pp, when it is runID's persons read by Prepare, spares reading them again.
+func currentOf(ctx context.Context, env artifact.Env, runID string, lookup map[string]struct{}, pp *Prepared) (*current, map[string]string, []artifact.Ref, error) {
 	st := env.Store
-	tm, tref, err := artifact.ReadManifest(ctx, st, runID, contract.Transform)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("history: read transform of run %s: %w", runID, err)
+	if pp == nil || pp.store != st.URL("") || pp.runID != runID || (pp.cur == nil && pp.manErr == nil && pp.readErr == nil) {
+		e := env
+		e.RunID = runID
+		pp = Prepare(ctx, e)
 	}
-	if tm.Status != artifact.StatusPublished {
-		return nil, nil, nil, fmt.Errorf("history: transform of run %s is %s, not published", runID, tm.Status)
+	if pp.manErr != nil {
+		return nil, nil, nil, pp.manErr
 	}
-	refs := []artifact.Ref{tref}
-	cur := newCurrent()
-	n := int(tm.TableRows(contract.PersonsSpec.Name))
-	cur.people = make([]person, 0, n)
+	refs := []artifact.Ref{pp.tref}
 	planned := false
 	var desired map[string]uint32
 	pm, pref, err := artifact.ReadManifest(ctx, st, runID, contract.Plan)
@@ -304,9 +374,13 @@ func currentOf(ctx context.Context, env artifact.Env, runID string, lookup map[s
 			planned = true
 			refs = append(refs, pref)
 			desired = make(map[string]uint32, pm.TableRows(contract.DesiredUsersSpec.Name))
+			sets := pp.cur // the groups are interned with the persons' values
+			if sets == nil {
+				sets = newCurrent()
+			}
 			err := artifact.ReadTable(ctx, st, pm, contract.DesiredUsersSpec, func(d desiredAccess) error {
 				if _, dup := desired[d.PersonID]; !dup {
-					desired[strings.Clone(d.PersonID)] = cur.groupSet(d.Groups)
+					desired[strings.Clone(d.PersonID)] = sets.groupSet(d.Groups)
 				}
 				return nil
 			}, artifact.WithTempDir(env.TempDir))
@@ -319,37 +393,49 @@ func currentOf(ctx context.Context, env artifact.Env, runID string, lookup map[s
 	default:
 		return nil, nil, nil, fmt.Errorf("history: read plan of run %s: %w", runID, err)
 	}
+	if pp.readErr != nil {
+		return nil, nil, nil, pp.readErr
+	}
+	cur := pp.cur
+	pp.cur = nil // used once: complete changes it
+	// personOf: the first persons row with each looked-up address.
 	personOf := make(map[string]string, len(lookup))
-	add := func(p *personAccess, groups uint32) {
-		email := strings.ToLower(strings.TrimSpace(p.PrimaryEmail))
-		if _, want := lookup[email]; want && email != "" {
-			if _, dup := personOf[email]; !dup {
-				personOf[email] = p.PersonID
+	if len(lookup) > 0 {
+		first := make(map[string]int32, len(lookup))
+		see := func(email, id string, row int32) {
+			if _, want := lookup[email]; !want || email == "" {
+				return
+			}
+			if r, seen := first[email]; !seen || row < r {
+				first[email], personOf[email] = row, id
 			}
 		}
-		source := AccessDirectory
-		if planned {
-			source = AccessPlan
+		for i := range cur.people {
+			see(cur.people[i].email, cur.people[i].id, cur.people[i].seq)
 		}
-		vals := [nAttrs]string{p.Role, p.Region, p.BusinessUnit, p.Territory, p.Title, p.Department, p.Company, p.Country, source}
-		cur.add(p.PersonID, email, p.Status, &vals, groups)
+		for _, n := range pp.noID {
+			see(n.email, "", n.row)
+		}
 	}
 	if planned {
-		// the plan's groups, not the directory's: the groups column is not decoded
-		err = artifact.ReadTable(ctx, st, tm, contract.PersonsSpec, func(p personAccess) error {
-			add(&p, desired[p.PersonID]) // 0 (no groups) when the plan left the person out
-			return nil
-		}, artifact.WithTempDir(env.TempDir), artifact.SkipColumns("groups"))
-	} else {
-		err = artifact.ReadTable(ctx, st, tm, contract.PersonsSpec, func(p personAccess) error {
-			add(&p, cur.groupSet(p.Groups))
-			return nil
-		}, artifact.WithTempDir(env.TempDir))
+		// the plan's groups, not the directory's: 0 (no groups) when the plan
+		// left the person out
+		cur.complete(AccessPlan, func(p *person) uint32 { return desired[p.id] })
+		return cur, personOf, refs, nil
+	}
+	// The directory's groups, by persons row.
+	groups := make([]uint32, 0, pp.rows)
+	err = artifact.ReadTable(ctx, st, pp.tm, contract.PersonsSpec, func(g personGroups) error {
+		groups = append(groups, cur.groupSet(g.Groups))
+		return nil
+	}, artifact.WithTempDir(env.TempDir))
+	if err == nil && len(groups) != pp.rows {
+		err = fmt.Errorf("%d rows, %d when read before", len(groups), pp.rows)
 	}
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("history: read persons of run %s: %w", runID, err)
 	}
-	cur.sorted()
+	cur.complete(AccessDirectory, func(p *person) uint32 { return groups[p.seq] })
 	return cur, personOf, refs, nil
 }
 

@@ -1,0 +1,187 @@
+package history
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otds-highspot/otds-highspot/internal/artifact"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
+	"github.com/otds-highspot/otds-highspot/internal/store"
+)
+
+// writeStage publishes one table of T as stage s of env's run.
+func writeStage[T any](t *testing.T, env artifact.Env, s contract.Stage, spec contract.Spec, rows []T) {
+	t.Helper()
+	stage := artifact.NewStage(env, s)
+	w, err := artifact.OpenTable[T](stage, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := stage.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// genPersons are persons with repeated and missing ids, addresses repeated
+// in other case and spacing, and groups unsorted, repeated or blank.
+func genPersons(rng *rand.Rand, n int) []contract.Person {
+	vals := []string{"", " ", "amer", " emea", "apac ", "x"}
+	groups := []string{"", "t0:Sales", "t0:Sales", "t1:EMEA", "b", "a"}
+	pick := func() string { return vals[rng.Intn(len(vals))] }
+	var out []contract.Person
+	for i := 0; i < n; i++ {
+		p := contract.Person{PersonID: fmt.Sprintf("p%03d", rng.Intn(n)), PrimaryEmail: fmt.Sprintf("u%d@x", rng.Intn(n/2)),
+			Status: []string{"enabled", "disabled", ""}[rng.Intn(3)], Role: pick(), Region: pick(), BusinessUnit: pick(),
+			Territory: pick(), Title: pick(), Department: pick(), Company: pick(), Country: pick()}
+		switch rng.Intn(8) {
+		case 0:
+			p.PersonID = ""
+		case 1:
+			p.PrimaryEmail = " " + strings.ToUpper(p.PrimaryEmail)
+		case 2:
+			p.PrimaryEmail = ""
+		}
+		for j := rng.Intn(4); j > 0; j-- {
+			p.Groups = append(p.Groups, groups[rng.Intn(len(groups))])
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// TestCurrentOfIsSnapshots: the persons read ahead of the plan (Prepare)
+// and completed once the plan is known give the rows Snapshots and Next
+// give, with and without a published plan, and map each looked-up address
+// to the first person (by row) who has it.
+func TestCurrentOfIsSnapshots(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
+	for seed := int64(1); seed <= 12; seed++ {
+		for _, planned := range []bool{false, true} {
+			t.Run(fmt.Sprintf("seed %d planned %v", seed, planned), func(t *testing.T) {
+				rng := rand.New(rand.NewSource(seed))
+				st, err := store.NewFileStore(t.TempDir())
+				if err != nil {
+					t.Fatal(err)
+				}
+				const runID = "20260301T020000Z-aaaa"
+				env := artifact.Env{Store: st, RunID: runID, TempDir: t.TempDir()}
+				persons := genPersons(rng, 60)
+				writeStage(t, env, contract.Transform, contract.PersonsSpec, persons)
+				if planned {
+					var desired []contract.DesiredUser
+					for _, p := range persons {
+						if p.PersonID != "" && rng.Intn(4) != 0 {
+							desired = append(desired, contract.DesiredUser{PersonID: p.PersonID, Groups: []string{"Z", "Sales", "", "Sales"}[rng.Intn(3):]})
+						}
+					}
+					writeStage(t, env, contract.Plan, contract.DesiredUsersSpec, desired)
+				}
+				lookup := map[string]struct{}{}
+				for i := 0; i < 20; i++ {
+					lookup[fmt.Sprintf("u%d@x", rng.Intn(40))] = struct{}{}
+				}
+				wantOf := map[string]string{}
+				for _, p := range persons {
+					email := strings.ToLower(strings.TrimSpace(p.PrimaryEmail))
+					if _, ok := lookup[email]; ok && email != "" {
+						if _, dup := wantOf[email]; !dup {
+							wantOf[email] = p.PersonID
+						}
+					}
+				}
+				snaps, wantRefs, err := Snapshots(ctx, env, runID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := Next(nil, snaps, runID, at)
+				for _, pp := range []*Prepared{nil, Prepare(ctx, env)} {
+					cur, personOf, refs, err := currentOf(ctx, env, runID, lookup, pp)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var got []Row
+					if _, err := fold(rowsOf(nil), cur, runID, at, func(r Row) error { got = append(got, r); return nil }); err != nil {
+						t.Fatal(err)
+					}
+					if !reflect.DeepEqual(got, want) {
+						t.Fatalf("prepared %v: got %d rows, want %d (Next over Snapshots); first difference:\n%s", pp != nil, len(got), len(want), firstDiff(got, want))
+					}
+					if !reflect.DeepEqual(personOf, wantOf) {
+						t.Errorf("prepared %v: personOf got %v, want %v", pp != nil, personOf, wantOf)
+					}
+					if !reflect.DeepEqual(refs, wantRefs) {
+						t.Errorf("prepared %v: inputs got %v, want %v", pp != nil, refs, wantRefs)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestPreparedErrorsAreRunsErrors: what Prepare could not read is the
+// error Run returns, at the point Run would have met it; a Prepared of
+// another run, or one already used, is not used.
+func TestPreparedErrorsAreRunsErrors(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, r2 := "20260301T020000Z-aaaa", "20260302T020000Z-bbbb"
+	env1 := artifact.Env{Store: st, RunID: r1, TempDir: t.TempDir()}
+	env2 := artifact.Env{Store: st, RunID: r2, TempDir: t.TempDir()}
+	ann := contract.Person{PersonID: "p-ann", PrimaryEmail: "ann@x.com", Status: "enabled", Region: "emea", Groups: []string{"t0:sales"}}
+
+	// Read ahead before run 2 has a transform: the error Run gives without it.
+	early := Prepare(ctx, env2)
+	writeStage(t, env1, contract.Transform, contract.PersonsSpec, []contract.Person{ann})
+	if _, err := Run(ctx, env1, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	_, want := Run(ctx, env2, Options{})
+	_, got := Run(ctx, env2, Options{Prepared: early})
+	if want == nil || got == nil || got.Error() != want.Error() {
+		t.Errorf("run without a transform: got %v, want %v", got, want)
+	}
+
+	// A Prepared of run 1 given to run 2 is ignored; a used one is read again.
+	writeStage(t, env2, contract.Transform, contract.PersonsSpec, []contract.Person{ann, {PersonID: "p-bob", PrimaryEmail: "bob@x.com"}})
+	other := Prepare(ctx, env1)
+	res, err := Run(ctx, env2, Options{Prepared: other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Current != 2 {
+		t.Errorf("run 2 given run 1's persons: got %d current persons, want 2 (run 2's)", res.Current)
+	}
+	pp := Prepare(ctx, env2)
+	if _, _, _, err := currentOf(ctx, env2, r2, nil, pp); err != nil {
+		t.Fatal(err)
+	}
+	cur, _, _, err := currentOf(ctx, env2, r2, nil, pp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cur.people) != 2 {
+		t.Errorf("a used Prepared: got %d persons, want 2 (read again)", len(cur.people))
+	}
+
+	// A cancelled read ahead is the cancellation, reported as a read of the persons.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = Run(ctx, env2, Options{Prepared: Prepare(cctx, env2)})
+	if err == nil || !strings.Contains(err.Error(), "context canceled") {
+		t.Errorf("cancelled read ahead: got %v, want the cancellation", err)
+	}
+}
