@@ -145,18 +145,40 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	}
 	stage.AddInput(tref)
 
-	// Baseline and carried state.
-	base, bref, prevState, prevRun, latestPull, err := loadBaseline(ctx, st, srcRun)
-	if err != nil {
-		return nil, fmt.Errorf("plan: %w", err)
+	// The baseline and carried state are read while the persons are
+	// evaluated (neither needs the other). A baseline that cannot be read is
+	// the error, as when it was read first; the evaluation then stops.
+	ectx, stopEval := context.WithCancel(ctx)
+	defer stopEval()
+	bl := make(chan loadedBaseline, 1)
+	go func() {
+		var b loadedBaseline
+		defer func() {
+			if r := recover(); r != nil {
+				b.panicked = r
+				stopEval()
+			}
+			bl <- b
+		}()
+		b.base, b.ref, b.state, b.prevRun, b.latestPull, b.err = loadBaseline(ctx, st, srcRun)
+		if b.err != nil {
+			stopEval()
+		}
+	}()
+	ev, everr := evaluatePersons(ectx, env, tm, srcRun, pol)
+	b := <-bl
+	if b.panicked != nil {
+		panic(b.panicked)
 	}
+	if b.err != nil {
+		return nil, fmt.Errorf("plan: %w", b.err)
+	}
+	base, bref, prevState, prevRun, latestPull := b.base, b.ref, b.state, b.prevRun, b.latestPull
 	if bref.Key != "" {
 		stage.AddInput(artifact.Ref{Stage: map[string]contract.Stage{BaselinePull: contract.Pull, BaselinePrevious: contract.Plan}[bref.Source], RunID: bref.RunID, Key: bref.Key, SHA256: bref.SHA256})
 	}
-
-	ev, err := evaluatePersons(ctx, env, tm, srcRun, pol)
-	if err != nil {
-		return nil, err
+	if everr != nil {
+		return nil, everr
 	}
 	p := Diff(ev, base, prevState, pol, now())
 	// The plan hash binds this run and its baseline, not only the content.
@@ -307,6 +329,17 @@ func describeBaseline(ctx context.Context, st store.Store, sum *Summary, base Ba
 	}
 	sort.Slice(sum.UntouchedManaged, func(i, j int) bool { return sum.UntouchedManaged[i].Email < sum.UntouchedManaged[j].Email })
 	return nil
+}
+
+// loadedBaseline is what loadBaseline returned (or its panic).
+type loadedBaseline struct {
+	base       Baseline
+	ref        BaselineRef
+	state      State
+	prevRun    string
+	latestPull string
+	err        error
+	panicked   any
 }
 
 // loadBaseline picks the baseline for a plan of srcRun: this run's pull, else

@@ -294,3 +294,53 @@ func TestStageRetryAfterFailedCommit(t *testing.T) {
 		})
 	}
 }
+
+// TestBaselineAndPersonsErrors: the baseline is read while the persons are
+// evaluated; which error a plan returns is still the one it met first when
+// they were read one after the other (the baseline's), and nothing is
+// published.
+func TestBaselineAndPersonsErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		broken []string // tables whose first file is overwritten
+		want   string
+	}{
+		{"baseline unreadable", []string{contract.HighspotUsersSpec.Name}, "plan: read highspot_users of pull"},
+		{"persons unreadable", []string{contract.PersonsSpec.Name}, "plan: read persons of run"},
+		{"both unreadable: the baseline's", []string{contract.PersonsSpec.Name, contract.HighspotUsersSpec.Name}, "plan: read highspot_users of pull"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := newStand(t)
+			const r1 = "20261124T020000Z-0001"
+			e1 := s.env(r1, t1)
+			s.transform(e1, day1())
+			s.pull(e1, highspot0())
+			for _, table := range tc.broken {
+				stage := contract.Transform
+				if table == contract.HighspotUsersSpec.Name {
+					stage = contract.Pull
+				}
+				m, _, err := artifact.ReadManifest(ctx, s.st, r1, stage)
+				if err != nil {
+					t.Fatal(err)
+				}
+				key := m.Tables[table].Files[0].Key
+				if err := s.st.Delete(ctx, key); err != nil {
+					t.Fatal(err)
+				}
+				body := "not parquet"
+				if err := s.st.Put(ctx, key, strings.NewReader(body), int64(len(body))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := Run(ctx, e1, s.cfg, Options{})
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q...", err, tc.want)
+			}
+			if _, _, err := artifact.ReadManifest(ctx, s.st, r1, contract.Plan); !errors.Is(err, artifact.ErrNotPublished) {
+				t.Errorf("plan manifest after the failure: got %v, want none", err)
+			}
+		})
+	}
+}
