@@ -246,3 +246,41 @@ func TestSourceCancelMidRead(t *testing.T) {
 	}
 	checkStopped(t, tr)
 }
+
+// normSink is an orderSink that takes the Norm of each DN (entry.NormSink).
+type normSink struct {
+	orderSink
+	norms map[string]string // DN -> the Norm handed over
+}
+
+func (s *normSink) AccountNorm(a contract.Account, norm string) error {
+	s.norms[a.DN] = norm
+	return s.Account(a)
+}
+
+func (s *normSink) GroupNorm(g contract.Group, norm string) error {
+	s.norms[g.DN] = norm
+	return s.Group(g)
+}
+
+// TestSourcePassesNorm: a sink that indexes by DN (entry.NormSink, as the
+// stage's is) gets each account's and group's Norm with the row, so it does
+// not parse the DN again.
+func TestSourcePassesNorm(t *testing.T) {
+	src, err := New(testTree(t, "n", ""), stringOpener(accountsLDIF(3, 0, 1)), quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := normSink{norms: map[string]string{}}
+	if err := src.Read(context.Background(), &s); err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	if len(s.norms) != 4 {
+		t.Errorf("got the Norm of %d entries, want 4 (3 accounts, 1 group)", len(s.norms))
+	}
+	for dn, got := range s.norms {
+		if want, _, _ := entry.NormDN(dn); got != want {
+			t.Errorf("Norm of %s: got %q, want %q", dn, got, want)
+		}
+	}
+}

@@ -285,6 +285,28 @@ func (s *countingSink) Group(g contract.Group) error {
 	return s.Sink.Group(g)
 }
 
+// AccountNorm and GroupNorm pass the DN's Norm on (entry.NormSink), so the
+// stage's sink does not parse the DN again.
+func (s *countingSink) AccountNorm(a contract.Account, norm string) error {
+	ns, ok := s.Sink.(entry.NormSink)
+	if !ok {
+		return s.Account(a)
+	}
+	s.c.accounts++
+	s.emitted = true
+	return ns.AccountNorm(a, norm)
+}
+
+func (s *countingSink) GroupNorm(g contract.Group, norm string) error {
+	ns, ok := s.Sink.(entry.NormSink)
+	if !ok {
+		return s.Group(g)
+	}
+	s.c.groups++
+	s.emitted = true
+	return ns.GroupNorm(g, norm)
+}
+
 func (s *countingSink) Member(groupDN, groupSourceID, partition, memberDN, memberSourceID string) error {
 	s.c.members++
 	return s.Sink.Member(groupDN, groupSourceID, partition, memberDN, memberSourceID)
