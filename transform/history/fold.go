@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -147,8 +149,25 @@ func (c *current) complete(source string, groupsOf func(p *person) uint32) {
 		p := &c.people[i]
 		p.attrs[nAttrs-1] = src
 		p.groups = groupsOf(p)
-		c.hashOf(p)
 	}
+	// One SHA-256 per person: on every core.
+	workers := min(runtime.GOMAXPROCS(0), 8)
+	if len(c.people) < 4096 {
+		workers = 1
+	}
+	chunk := (len(c.people) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(c.people); lo += chunk {
+		wg.Add(1)
+		go func(people []person) {
+			defer wg.Done()
+			h, b := sha256.New(), make([]byte, 0, 256)
+			for i := range people {
+				b = c.hashWith(&people[i], h, b)
+			}
+		}(c.people[lo:min(lo+chunk, len(c.people))])
+	}
+	wg.Wait()
 	c.people = slices.CompactFunc(c.people, func(a, b person) bool { return a.id == b.id })
 }
 
@@ -168,7 +187,13 @@ func (c *current) addSnapshot(s Snapshot) error {
 
 // hashOf sets p.hash to Hash of p's snapshot.
 func (c *current) hashOf(p *person) {
-	b := c.buf[:0]
+	c.buf = c.hashWith(p, c.h, c.buf)
+}
+
+// hashWith is hashOf with its own hash and buffer (it only reads c), so
+// that persons can be hashed on several goroutines; it returns the buffer.
+func (c *current) hashWith(p *person, h hash.Hash, b []byte) []byte {
+	b = b[:0]
 	put := func(v string) {
 		b = binary.LittleEndian.AppendUint64(b, uint64(len(v)))
 		b = append(b, v...)
@@ -187,11 +212,11 @@ func (c *current) hashOf(p *person) {
 	for _, g := range c.sets[p.groups] {
 		put(g)
 	}
-	c.h.Reset()
-	c.h.Write(b)
+	h.Reset()
+	h.Write(b)
 	var sum [sha256.Size]byte
-	hex.Encode(p.hash[:], c.h.Sum(sum[:0])[:16])
-	c.buf = b
+	hex.Encode(p.hash[:], h.Sum(sum[:0])[:16])
+	return b
 }
 
 // sorted orders the persons by id and drops repeated ids (the first added
