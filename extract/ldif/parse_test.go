@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -282,5 +283,64 @@ func TestSourcePassesNorm(t *testing.T) {
 		if want, _, _ := entry.NormDN(dn); got != want {
 			t.Errorf("Norm of %s: got %q, want %q", dn, got, want)
 		}
+	}
+}
+
+// readCounter counts the bytes read from an export.
+type readCounter struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *readCounter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// groupSink notes how much of the export was read when each group arrives.
+type groupSink struct {
+	orderSink
+	rc     *readCounter
+	readAt []int64
+}
+
+func (s *groupSink) Group(g contract.Group) error {
+	s.readAt = append(s.readAt, s.rc.n.Load())
+	return nil
+}
+func (s *groupSink) Member(_, _, _, _, _ string) error { return nil }
+
+// TestSourceParsesAheadByBytes: the parser runs ahead of the mapping by
+// about parseBytes of values, not by a number of records: with group
+// entries of 2 MiB each (large groups hold hundreds of thousands of
+// members), it has not read the next group when the first is mapped.
+func TestSourceParsesAheadByBytes(t *testing.T) {
+	const groups, members = 4, 20000
+	var b strings.Builder
+	var ends []int
+	for g := range groups {
+		fmt.Fprintf(&b, "dn: cn=g%d,%s\nobjectClass: oTGroup\ncn: g%d\nentryUUID: 10000000-0000-0000-0000-%012d\n", g, base, g, g)
+		for i := range members {
+			fmt.Fprintf(&b, "oTMember: cn=member-with-a-longer-name-%d,ou=Users,%s\n", i, base)
+		}
+		b.WriteString("\n")
+		ends = append(ends, b.Len())
+	}
+	rc := &readCounter{r: strings.NewReader(b.String())}
+	src, err := New(testTree(t, "b", ""), func(context.Context, string) (io.ReadCloser, error) { return io.NopCloser(rc), nil }, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := groupSink{rc: rc}
+	if err := src.Read(context.Background(), &s); err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	if len(s.readAt) != groups {
+		t.Fatalf("got %d groups, want %d", len(s.readAt), groups)
+	}
+	// the reader's buffer reads a little past a record
+	if limit := int64(ends[0] + parseBytes/2); s.readAt[0] > limit {
+		t.Errorf("when the first group (%d bytes) was mapped, %d bytes of the export were read, want at most %d", ends[0], s.readAt[0], limit)
 	}
 }

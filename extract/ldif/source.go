@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/go-ldap/ldap/v3"
@@ -114,18 +115,23 @@ func (s *Source) Read(ctx context.Context, sink extract.Sink) error {
 }
 
 // parser runs Reader.Next in its own goroutine and hands the records over
-// in order, in batches through a channel of a few (memory stays bounded:
-// parseBatch records x (parseDepth + 2) batches). Its last record is the
-// reader's io.EOF or error; next returns it and every call after it.
+// in order, in batches through a channel. Memory stays bounded by bytes, not
+// records (a group entry can hold hundreds of thousands of members): the
+// parser waits while the records handed over and not yet mapped hold
+// parseBytes of values, so it is ahead by at most that, or by one larger
+// record. Its last record is the reader's io.EOF or error; next returns it
+// and every call after it.
 type parser struct {
-	ctx    context.Context
-	ch     chan []parsed
-	free   chan []parsed
-	cur    []parsed
-	pos    int
-	end    error // the reader's last error, once reached
-	cancel context.CancelFunc
-	done   chan struct{}
+	ctx      context.Context
+	ch       chan parsedBatch
+	free     chan []parsed
+	freed    chan struct{} // a batch was mapped (inflight went down)
+	inflight atomic.Int64  // bytes of the batches handed over, not yet mapped
+	cur      parsedBatch
+	pos      int
+	end      error // the reader's last error, once reached
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 // parsed is one Reader.Next result.
@@ -134,46 +140,80 @@ type parsed struct {
 	err error
 }
 
+// parsedBatch is records handed over at once and the bytes they hold.
+type parsedBatch struct {
+	recs  []parsed
+	bytes int64
+}
+
 const (
-	parseBatch = 128
-	parseDepth = 2
+	parseBatch = 128     // records handed over at once at most
+	parseBytes = 1 << 20 // bytes of values parsed ahead of the mapping
 )
 
 // newParser parses r until ctx is done; cancel cancels ctx (and so a read
 // of a store object opened with it).
 func newParser(ctx context.Context, cancel context.CancelFunc, r *Reader) *parser {
-	p := &parser{ctx: ctx, ch: make(chan []parsed, parseDepth), free: make(chan []parsed, parseDepth+2), cancel: cancel, done: make(chan struct{})}
+	p := &parser{ctx: ctx, ch: make(chan parsedBatch, 4), free: make(chan []parsed, 6), freed: make(chan struct{}, 1),
+		cancel: cancel, done: make(chan struct{})}
 	go p.run(ctx, r)
 	return p
+}
+
+// size is about the memory of e's DN and values.
+func (e *Entry) size() int64 {
+	if e == nil {
+		return 0
+	}
+	n := int64(len(e.DN)) + 32*int64(len(e.attrs))
+	for _, a := range e.attrs {
+		for _, v := range a.vals {
+			n += 24 + int64(len(v))
+		}
+	}
+	return n
 }
 
 func (p *parser) run(ctx context.Context, r *Reader) {
 	defer close(p.done)
 	defer close(p.ch)
-	b := make([]parsed, 0, parseBatch)
+	b := parsedBatch{recs: make([]parsed, 0, parseBatch)}
 	for {
+		for p.inflight.Load() >= parseBytes {
+			select {
+			case <-p.freed:
+			case <-ctx.Done():
+				return // next reports the context's error
+			}
+		}
 		e, err := r.Next()
-		b = append(b, parsed{e, err})
+		b.recs = append(b.recs, parsed{e, err})
+		b.bytes += e.size()
 		var rerr *RecordError
-		last := err != nil && !errors.As(err, &rerr)
-		if len(b) < parseBatch && !last {
+		if errors.As(err, &rerr) {
+			b.bytes += rerr.Entry.size()
+		}
+		last := err != nil && rerr == nil
+		if len(b.recs) < parseBatch && b.bytes < parseBytes/4 && !last {
 			continue
 		}
 		if ctx.Err() != nil {
 			return
 		}
+		p.inflight.Add(b.bytes)
 		select {
 		case p.ch <- b:
 		case <-ctx.Done():
-			return // next reports the context's error
+			return
 		}
 		if last {
 			return
 		}
+		b = parsedBatch{}
 		select {
-		case b = <-p.free:
+		case b.recs = <-p.free:
 		default:
-			b = make([]parsed, 0, parseBatch)
+			b.recs = make([]parsed, 0, parseBatch)
 		}
 	}
 }
@@ -183,11 +223,16 @@ func (p *parser) next() (*Entry, error) {
 	if p.end != nil {
 		return nil, p.end
 	}
-	if p.pos == len(p.cur) {
-		if p.cur != nil {
-			clear(p.cur) // drop the entries
+	if p.pos == len(p.cur.recs) {
+		if p.cur.recs != nil {
+			clear(p.cur.recs) // drop the entries
 			select {
-			case p.free <- p.cur[:0]:
+			case p.free <- p.cur.recs[:0]:
+			default:
+			}
+			p.inflight.Add(-p.cur.bytes)
+			select {
+			case p.freed <- struct{}{}:
 			default:
 			}
 		}
@@ -203,7 +248,7 @@ func (p *parser) next() (*Entry, error) {
 		}
 		p.cur, p.pos = b, 0
 	}
-	r := p.cur[p.pos]
+	r := p.cur.recs[p.pos]
 	p.pos++
 	var rerr *RecordError
 	if r.err != nil && !errors.As(r.err, &rerr) {
