@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,6 +34,8 @@ type readConfig struct {
 	partOK    func(name string) bool
 	columns   []string // nil = every column of T
 	skip      []string // columns of T not decoded
+	// syncDecode decodes on the caller's goroutine (tests compare both).
+	syncDecode bool
 }
 
 // WithAllocator sets the Arrow allocator used while reading (tests pass a
@@ -299,10 +302,79 @@ func readPart[T any](ctx context.Context, st store.Store, key string, want *File
 	return derr
 }
 
-// decodePart decodes one Parquet part into fn. The Parquet decoder panics on
-// some corrupt page headers (a nil DataPageHeader); that is turned into an
-// error so that readPart can report the part as modified.
-func decodePart[T any](ctx context.Context, r readerAtSeeker, where string, plan *tablePlan, spec contract.Spec, cfg readConfig, fn func(T) error) (err error) {
+// decodePart decodes one Parquet part into fn. A producer goroutine decodes
+// the record batches (column reading, decompression, decoding) into rows,
+// one batch ahead of fn, which runs on the caller's goroutine (see
+// tune.go); an error from fn or a cancelled ctx stops the producer, and
+// decodePart returns only once it has returned. The rows are copied out of
+// Arrow memory (see strCol), so a batch's Arrow arrays are released by the
+// producer whatever fn keeps.
+func decodePart[T any](ctx context.Context, r readerAtSeeker, where string, plan *tablePlan, spec contract.Spec, cfg readConfig, fn func(T) error) error {
+	if cfg.syncDecode {
+		var buf []T
+		return decodeBatches(ctx, r, where, plan, spec, cfg,
+			func() ([]T, error) { return buf, nil },
+			func(rows []T) error {
+				buf = rows
+				for i := range rows {
+					if err := fn(rows[i]); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+	}
+	dctx, cancel := context.WithCancel(ctx)
+	full := make(chan []T) // a batch of rows for fn
+	free := make(chan []T, 2)
+	free <- nil // two row buffers (made at the first batch): one filled, one read
+	free <- nil
+	var derr error
+	go func() {
+		defer close(full)
+		derr = decodeBatches(dctx, r, where, plan, spec, cfg,
+			func() ([]T, error) {
+				select {
+				case b := <-free:
+					return b, nil
+				case <-dctx.Done():
+					return nil, dctx.Err()
+				}
+			},
+			func(rows []T) error {
+				select {
+				case full <- rows:
+					return nil
+				case <-dctx.Done():
+					return dctx.Err()
+				}
+			})
+	}()
+	defer func() { // also when fn panics: the producer never outlives the read
+		cancel()
+		for range full {
+		}
+	}()
+	for rows := range full {
+		for i := range rows {
+			if err := fn(rows[i]); err != nil {
+				return err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		free <- rows // never blocks: there are two buffers
+	}
+	return derr // full is closed: the producer has returned
+}
+
+// decodeBatches decodes one Parquet part batch by batch: each record
+// batch's rows are set into a buffer from buffer (grown to the batch) and
+// handed to emit; an error from either is returned as is. The Parquet
+// decoder panics on some corrupt page headers (a nil DataPageHeader); that
+// is turned into an error so that readPart can report the part as modified.
+func decodeBatches[T any](ctx context.Context, r readerAtSeeker, where string, plan *tablePlan, spec contract.Spec, cfg readConfig, buffer func() ([]T, error), emit func([]T) error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("read table %s: %s: the Parquet decoder failed: %v", spec.Name, where, p)
@@ -349,23 +421,27 @@ func decodePart[T any](ctx context.Context, r readerAtSeeker, where string, plan
 		return fmt.Errorf("read table %s: %s: %w", spec.Name, where, err)
 	}
 	var zero T
-	row := new(T)
-	p := unsafe.Pointer(row)
 	for rr.Next() {
 		rec := rr.RecordBatch()
 		setters, err := plan.setters(rec, idx)
 		if err != nil {
 			return fmt.Errorf("read table %s: %s: %w", spec.Name, where, err)
 		}
+		buf, err := buffer()
+		if err != nil {
+			return err
+		}
 		n := int(rec.NumRows())
-		for i := 0; i < n; i++ {
-			*row = zero // fields without a column (`parquet:"-"`) stay zero
+		buf = slices.Grow(buf[:0], n)[:n]
+		for i := range buf {
+			buf[i] = zero // fields without a column (`parquet:"-"`) stay zero
+			p := unsafe.Pointer(&buf[i])
 			for _, set := range setters {
 				set(i, p)
 			}
-			if err := fn(*row); err != nil {
-				return err
-			}
+		}
+		if err := emit(buf); err != nil {
+			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err

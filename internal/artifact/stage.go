@@ -74,6 +74,9 @@ type Stage struct {
 	log     logrus.FieldLogger
 	mem     memory.Allocator
 	limits  Limits
+	// syncWrites makes table writers encode on the caller's goroutine
+	// (tests compare the files with the encoder goroutine's).
+	syncWrites bool
 
 	mu        sync.Mutex
 	tmpDir    string // created lazily under env.TempDir

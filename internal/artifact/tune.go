@@ -51,6 +51,8 @@ const (
 	rowGroupMaxBytes = 8 << 20 // a row group closes once its pages hold this much, compressed
 	readBatchRows    = 8 << 10 // default rows per record batch while reading
 
+	writeQueueBatches = 0 // record batches waiting for a table's encoder goroutine
+
 	dictSample   = 16 << 10 // values sampled per numeric leaf column
 	dictMaxRatio = 0.5      // numeric columns: distinct/sampled above this: PLAIN
 )
