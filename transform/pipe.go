@@ -150,7 +150,7 @@ func (a *asyncWriter[T]) run() {
 	defer close(a.done)
 	for rows := range a.queue {
 		if err := a.ctx.Err(); err != nil {
-			a.err = err
+			a.err = fmt.Errorf("transform: write %s: %w", a.name, err)
 			return // the caller learns of it at its next hand-off or at Close
 		}
 		for _, r := range rows {
@@ -198,7 +198,7 @@ func (a *asyncWriter[T]) hand() error {
 	case <-a.done: // the goroutine returns early only after an error
 		return a.err
 	case <-a.ctx.Done():
-		return a.ctx.Err()
+		return fmt.Errorf("transform: write %s: %w", a.name, a.ctx.Err())
 	}
 }
 
