@@ -645,6 +645,7 @@ func runTree(ctx context.Context, env artifact.Env, tree extractconf.Tree, opts 
 		return fail(codeOr(err, exitcode.Usage), fmt.Errorf("tree %s: build %s source: %w", tree.Name, tree.Source, err))
 	}
 	stage := artifact.NewStage(env, contract.ExtractStage(tree.Name))
+	stage.EncodeInline() // the tree's sink writes its tables on a goroutine of its own
 	// accounts rows are wide (17 list columns): 32Ki-row groups halve the
 	// Arrow builder memory against the 64Ki default at no measurable cost
 	stage.SetLimits(artifact.Limits{RowGroupRows: RowGroupRows})

@@ -3,6 +3,7 @@ package transform
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/otds-highspot/otds-highspot/internal/artifact"
@@ -70,7 +71,7 @@ func readAhead[T any](ctx context.Context, st store.Store, ms []*artifact.Manife
 				return send()
 			}
 			return nil
-		}, opts...)
+		}, append(slices.Clip(opts), artifact.DecodeInline())...)
 		if err == nil && len(cur) > 0 {
 			err = send()
 		}

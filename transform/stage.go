@@ -78,6 +78,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 
 	// 1. inputs: every configured tree's extract, all or nothing
 	stage := artifact.NewStage(env, contract.Transform)
+	stage.EncodeInline() // each table is written from its own asyncWriter goroutine
 	committed := false
 	defer func() {
 		if !committed {

@@ -119,7 +119,9 @@ func TestEncoderGoroutineWritesTheSameFiles(t *testing.T) {
 				st := newMemStore()
 				s := NewStage(testEnv(t, st, "20261125T100000Z-aaaa"), "transform")
 				s.SetLimits(tc.limits)
-				s.syncWrites = inline
+				if inline {
+					s.EncodeInline()
+				}
 				if err := tc.write(s); err != nil {
 					t.Fatalf("inline=%v: %v", inline, err)
 				}
@@ -299,7 +301,7 @@ func TestReadAheadStops(t *testing.T) {
 				t.Errorf("callback saw %d rows, want at least %d and fewer than %d", len(got), tc.stopAt, rows)
 			}
 			if tc.stopAt < 0 {
-				want, err := ReadAll[contract.Account](ctx, st, m, contract.AccountsSpec, append(tc.opts, func(c *readConfig) { c.syncDecode = true })...)
+				want, err := ReadAll[contract.Account](ctx, st, m, contract.AccountsSpec, append(tc.opts, DecodeInline())...)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -317,5 +319,44 @@ func TestReadAheadStops(t *testing.T) {
 			}
 			mem.AssertSize(t, 0)
 		})
+	}
+}
+
+// TestInlineRunsNoGoroutine: a stage that pipelines itself opts out of the
+// encoder goroutine (Stage.EncodeInline) and of the read-ahead
+// (DecodeInline), and then none is started.
+func TestInlineRunsNoGoroutine(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStore()
+	s := NewStage(testEnv(t, st, "20261125T100000Z-aaaa"), "transform")
+	s.EncodeInline()
+	w, err := OpenTable[contract.Account](s, contract.AccountsSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3*writeBatchRows; i++ {
+		if err := w.Write(sampleAccount(i)); err != nil {
+			t.Fatal(err)
+		}
+		if i == 2*writeBatchRows && (w.queue != nil || goroutinesIn(encoderFn) != 0) {
+			t.Fatal("EncodeInline: an encoder goroutine runs")
+		}
+	}
+	_, m, err := s.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err = ReadTable(ctx, st, m, contract.AccountsSpec, func(contract.Account) error {
+		if n++; n == writeBatchRows+1 && goroutinesIn(producerFn) != 0 {
+			return errors.New("DecodeInline: a read-ahead goroutine runs")
+		}
+		return nil
+	}, DecodeInline())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3*writeBatchRows {
+		t.Errorf("read %d rows, want %d", n, 3*writeBatchRows)
 	}
 }

@@ -34,9 +34,16 @@ type readConfig struct {
 	partOK    func(name string) bool
 	columns   []string // nil = every column of T
 	skip      []string // columns of T not decoded
-	// syncDecode decodes on the caller's goroutine (tests compare both).
+	// syncDecode decodes on the caller's goroutine (DecodeInline; tests
+	// compare both).
 	syncDecode bool
 }
+
+// DecodeInline decodes on the caller's goroutine instead of one batch ahead
+// on a producer goroutine: for a reader that already runs on a goroutine of
+// its own (transform's readAhead), where the read-ahead only adds a batch of
+// rows and Arrow arrays in memory. The rows are the same either way.
+func DecodeInline() ReadOption { return func(c *readConfig) { c.syncDecode = true } }
 
 // WithAllocator sets the Arrow allocator used while reading (tests pass a
 // memory.NewCheckedAllocator).

@@ -75,7 +75,8 @@ type Stage struct {
 	mem     memory.Allocator
 	limits  Limits
 	// syncWrites makes table writers encode on the caller's goroutine
-	// (tests compare the files with the encoder goroutine's).
+	// (EncodeInline; tests also compare the files with the encoder
+	// goroutine's).
 	syncWrites bool
 
 	mu        sync.Mutex
@@ -135,6 +136,14 @@ func NewStage(env Env, name contract.Stage) *Stage {
 	s.log = s.log.WithFields(logrus.Fields{"run_id": env.RunID, "stage": name})
 	return s
 }
+
+// EncodeInline makes the tables opened after it encode on the caller's
+// goroutine instead of an encoder goroutine of their own: for a stage that
+// already writes each table from a goroutine of its own (transform's
+// writers, extract's sink), where the extra hand-off only adds a batch in
+// memory and scheduling (tune.go has the measurements). The files are the
+// same either way.
+func (s *Stage) EncodeInline() { s.syncWrites = true }
 
 func checkStageName(name contract.Stage) error {
 	if err := checkName("stage name", string(name)); err != nil {
