@@ -147,6 +147,9 @@ func appFor(ctx context.Context, cfg *config.Config, embedded bool, log *logrus.
 	if err != nil {
 		return nil, exitcode.Wrap(exitcode.Usage, err)
 	}
+	if crash != nil {
+		crash.ctx = ctx
+	}
 	host, _ := os.Hostname()
 	tmp := filepath.Join(os.TempDir(), "otds-highspot")
 	if err := os.MkdirAll(tmp, 0o700); err != nil {

@@ -1,12 +1,14 @@
 package pipelines
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // EnvCrashPoint names the crash-consistency suite's test hook: with
@@ -24,6 +26,11 @@ type crashPoint struct {
 	point string
 	nth   int
 	sig   syscall.Signal
+	// ctx is the command's context, which SIGTERM cancels: after sending
+	// SIGTERM the hook waits for it, so the interruption lands at the point
+	// and not wherever the process happens to be when the signal is
+	// delivered (a run that finished first would exit 0).
+	ctx context.Context
 
 	mu   sync.Mutex
 	hits int
@@ -63,5 +70,11 @@ func (c *crashPoint) check(point string) {
 	if hit {
 		fmt.Fprintf(os.Stderr, "otds-highspot: %s: sending %v to myself at %s (test hook)\n", EnvCrashPoint, c.sig, point)
 		_ = syscall.Kill(os.Getpid(), c.sig)
+		if c.sig == syscall.SIGTERM && c.ctx != nil {
+			select {
+			case <-c.ctx.Done():
+			case <-time.After(10 * time.Second): // a process that ignores SIGTERM goes on
+			}
+		}
 	}
 }
