@@ -45,19 +45,7 @@ func publishAccounts(t *testing.T, env Env, rows int) *Manifest {
 	t.Helper()
 	s := NewStage(env, "extract.acme")
 	s.SetLimits(Limits{RowGroupRows: 50})
-	w, err := OpenTable[contract.Account](s, contract.AccountsSpec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < rows; i++ {
-		if err := w.Write(sampleAccount(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_, m, err := s.Commit(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := commitAccounts(t, s, rows)
 	if n := len(m.Tables["accounts"].Files); n != 1 {
 		t.Fatalf("published %d parts, want 1", n)
 	}

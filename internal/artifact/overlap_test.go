@@ -240,20 +240,8 @@ func TestReadAheadStops(t *testing.T) {
 	st := newMemStore()
 	s := NewStage(testEnv(t, st, "20261125T100000Z-aaaa"), "extract.acme")
 	s.SetLimits(Limits{RowGroupRows: 4000, PartRows: 12_000})
-	w, err := OpenTable[contract.Account](s, contract.AccountsSpec)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const rows = 30_000
-	for i := 0; i < rows; i++ {
-		if err := w.Write(sampleAccount(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_, m, err := s.Commit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := commitAccounts(t, s, rows)
 	errStop := errors.New("stop here")
 	for _, tc := range []struct {
 		name       string

@@ -30,6 +30,26 @@ func testEnv(t testing.TB, st *memStore, runID string) Env {
 
 func ptrTime(t time.Time) *time.Time { return &t }
 
+// commitAccounts writes sampleAccount(0..n-1) as the accounts table of s
+// and commits it.
+func commitAccounts(t *testing.T, s *Stage, n int) *Manifest {
+	t.Helper()
+	w, err := OpenTable[contract.Account](s, contract.AccountsSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		if err := w.Write(sampleAccount(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, m, err := s.Commit(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // sampleAccount makes a varied account row; i selects which optional parts
 // are present so nulls, empty lists and maps all occur.
 func sampleAccount(i int) contract.Account {

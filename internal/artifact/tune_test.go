@@ -16,22 +16,9 @@ import (
 // TestDictionaryOnlyForRepeatedColumns checks the per-column encoding choice:
 // strings are PLAIN, numeric columns keep a dictionary only when repeated.
 func TestDictionaryOnlyForRepeatedColumns(t *testing.T) {
-	ctx := context.Background()
 	st := newMemStore()
 	s := NewStage(testEnv(t, st, "20261125T100000Z-aaaa"), "extract.acme")
-	w, err := OpenTable[contract.Account](s, contract.AccountsSpec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 4096; i++ {
-		if err := w.Write(sampleAccount(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_, m, err := s.Commit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := commitAccounts(t, s, 4096)
 	pf, err := file.NewParquetReader(bytes.NewReader(st.objs[m.Tables["accounts"].Files[0].Key]))
 	if err != nil {
 		t.Fatal(err)
@@ -72,20 +59,8 @@ func TestReadRowsAreIndependent(t *testing.T) {
 	ctx := context.Background()
 	st := newMemStore()
 	s := NewStage(testEnv(t, st, "20261125T100000Z-aaaa"), "extract.acme")
-	w, err := OpenTable[contract.Account](s, contract.AccountsSpec)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const n = 12
-	for i := 0; i < n; i++ {
-		if err := w.Write(sampleAccount(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_, m, err := s.Commit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := commitAccounts(t, s, n)
 	rows, err := ReadAll[contract.Account](ctx, st, m, contract.AccountsSpec)
 	if err != nil {
 		t.Fatal(err)
