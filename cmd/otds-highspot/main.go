@@ -35,11 +35,11 @@ func profileCPU(path string) (stop func()) {
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "otds-highspot: OTDS_HIGHSPOT_CPUPROFILE: %v (no profile written)\n", err)
+		fmt.Fprintf(os.Stderr, "otds-highspot: OTDS_HIGHSPOT_CPUPROFILE: %v (no profile written; set it to a file in a writable directory)\n", err)
 		return func() {}
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
-		fmt.Fprintf(os.Stderr, "otds-highspot: OTDS_HIGHSPOT_CPUPROFILE: %v (no profile written)\n", err)
+		fmt.Fprintf(os.Stderr, "otds-highspot: OTDS_HIGHSPOT_CPUPROFILE: %v (no profile written; set it to a file in a writable directory)\n", err)
 		f.Close()
 		return func() {}
 	}
