@@ -30,9 +30,10 @@
 # NIGHTLY_FROM=DIR re-measures day 2 only, from a size dir kept by an earlier
 # NIGHTLY_KEEP=1 run (DIR/day2 trees, DIR/<before|after>.day1 states; one size).
 #
-# NIGHTLY_PROFILE=DIR writes a CPU profile of every stage process there
-# (DIR/<binary>.<day>.<stage>.cpu, via OTDS_HIGHSPOT_CPUPROFILE; read with
-# `go tool pprof -top BINARY FILE`).
+# NIGHTLY_PROFILE=DIR writes a CPU and an allocation profile of every stage
+# process there (DIR/<binary>.<day>.<stage>.cpu and .mem, via
+# OTDS_HIGHSPOT_CPUPROFILE and OTDS_HIGHSPOT_MEMPROFILE; read with
+# `go tool pprof -top BINARY FILE`, and -sample_index=alloc_space for .mem).
 #
 # Env: NIGHTLY_SANDBOX (process), NIGHTLY_SIZES ("200000"), NIGHTLY_OUT (bench-nightly.txt: the tables),
 # NIGHTLY_BASELINE (unset), NIGHTLY_REPEAT (1), NIGHTLY_KEEP=1 keeps the work
@@ -136,7 +137,7 @@ stage() {
   local BIN=$1 dir=$2 day=$3 run=$4 name=$5 tsv=$6 rc=0
   local prof=
   [ -n "${NIGHTLY_PROFILE:-}" ] && mkdir -p "$NIGHTLY_PROFILE" && prof="$NIGHTLY_PROFILE/$(basename "$dir").$day.$name.cpu"
-  OTDS_HIGHSPOT_CPUPROFILE=$prof /usr/bin/time -o "$dir/time" -f "%e %U %S %M" "$BIN" --config "$dir/config-$day.yaml" --run-id "$run" \
+  OTDS_HIGHSPOT_CPUPROFILE=$prof OTDS_HIGHSPOT_MEMPROFILE=${prof:+${prof%.cpu}.mem} /usr/bin/time -o "$dir/time" -f "%e %U %S %M" "$BIN" --config "$dir/config-$day.yaml" --run-id "$run" \
     --json --log-format json --log-level warn "$name" >"$dir/$day-$name.json" 2>"$dir/$day-$name.log" </dev/null || rc=$?
   if [ "$rc" -ne 0 ]; then
     log "$day $name failed (exit $rc); last log lines:"; tail -5 "$dir/$day-$name.log" >&2; exit 1

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 )
@@ -22,6 +23,7 @@ func main() {
 	code := execute(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	stopProfile()
+	profileAllocs(os.Getenv("OTDS_HIGHSPOT_MEMPROFILE"))
 	os.Exit(code)
 }
 
@@ -46,5 +48,26 @@ func profileCPU(path string) (stop func()) {
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+	}
+}
+
+// profileAllocs writes the allocation profile of the whole command to path
+// when it ends (`go tool pprof -sample_index=alloc_space`: what allocated the
+// bytes the garbage collector had to chase; inuse_space is the heap at the
+// end). Like profileCPU, an empty or unwritable path writes nothing and never
+// fails the command.
+func profileAllocs(path string) {
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "otds-highspot: OTDS_HIGHSPOT_MEMPROFILE: %v (no profile written; set it to a file in a writable directory)\n", err)
+		return
+	}
+	defer f.Close()
+	runtime.GC() // the in-use figures are as of the last collection
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "otds-highspot: OTDS_HIGHSPOT_MEMPROFILE: %v (the profile is incomplete)\n", err)
 	}
 }

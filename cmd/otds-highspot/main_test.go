@@ -379,3 +379,20 @@ func TestProfileCPU(t *testing.T) {
 	profileCPU(filepath.Join(t.TempDir(), "missing", "dir", "x.cpu"))() // must not panic
 	profileCPU("")()
 }
+
+// TestProfileAllocs: OTDS_HIGHSPOT_MEMPROFILE writes a (gzipped pprof)
+// allocation profile, and a path that cannot be created writes nothing
+// instead of failing the command.
+func TestProfileAllocs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stage.mem")
+	profileAllocs(path)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("profile: %v", err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("profile starts %x, want a gzip stream (pprof's format)", b[:min(len(b), 4)])
+	}
+	profileAllocs(filepath.Join(t.TempDir(), "missing", "dir", "x.mem")) // must not panic
+	profileAllocs("")
+}
