@@ -92,7 +92,7 @@ func readPlan[T any](spec contract.Spec, cfg readConfig) (*tablePlan, error) {
 }
 
 func readConfigOf(opts []ReadOption) readConfig {
-	c := readConfig{mem: memory.DefaultAllocator, batchRows: readBatchRows, verify: true}
+	c := readConfig{mem: defaultMem, batchRows: readBatchRows, verify: true}
 	for _, o := range opts {
 		o(&c)
 	}

@@ -119,7 +119,7 @@ func NewStage(env Env, name contract.Stage) *Stage {
 		name:    name,
 		attempt: randomHex(4),
 		log:     loggerOf(env.Log),
-		mem:     memory.DefaultAllocator,
+		mem:     defaultMem,
 		limits:  Limits{}.withDefaults(),
 		summary: map[string]any{},
 		status:  StatusPublished,
