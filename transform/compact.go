@@ -37,15 +37,6 @@ type heldAccount struct {
 	IsService   bool
 }
 
-// modifiedAt is the row's ModifiedAt (a fresh pointer, nil when none).
-func (h *heldAccount) modifiedAt() *time.Time {
-	if !h.HasModified {
-		return nil
-	}
-	t := h.Modified
-	return &t
-}
-
 // fill sets the fields of a that h holds (the others are left as they are;
 // ModifiedAt too, which the field table does not read).
 func (h *heldAccount) fill(a *contract.AccountNormalized) {
@@ -122,7 +113,8 @@ func (hd *keeper) hold(an *contract.AccountNormalized, g *Graph, at int) heldAcc
 		&p.BusinessUnit, &p.Territory, &p.Role} {
 		*f = hd.str.of(*f)
 	}
-	sp := &p
+	sp := new(heldProfile) // only a new profile is allocated (&p would make every call's p escape)
+	*sp = p
 	if len(hd.profiles) < hd.max {
 		hd.profiles[p] = sp
 	}

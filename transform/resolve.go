@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/contract"
 	"github.com/otds-highspot/otds-highspot/transform/transformconf"
@@ -755,9 +756,11 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 	pid := make([]string, len(r.acc)) // by root
 	used := map[string]bool{}
 	if len(prev) > 0 {
+		cands = make([]cand, 0, len(roots)) // most roots carry one id
+		var ids []string
+		var counts []int
 		for _, rt := range roots {
-			var ids []string
-			var counts []int
+			ids, counts = ids[:0], counts[:0]
 			for _, m := range r.members[rt] {
 				p := prev[r.acc[m].AccountKey]
 				if p == "" {
@@ -779,6 +782,7 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 				cands = append(cands, cand{rt, id, counts[k]})
 			}
 			if len(ids) > 1 {
+				ids := slices.Clone(ids)
 				sort.Strings(ids)
 				inherited[rt] = ids
 			}
@@ -924,8 +928,8 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 
 	accPID := func(a int32) string { return pid[r.find(a)] }
 	pc := r.newPersonCtx(in)
-	err := r.assembleOrdered(roots, func(rt int32) (contract.Person, []contract.PersonLink) {
-		return r.person(rt, pid[rt], in, pc), r.links(rt, pid[rt], inherited[rt], prev)
+	err := r.assembleOrdered(roots, func(rt int32, sc *personScratch, links []contract.PersonLink) (contract.Person, []contract.PersonLink) {
+		return r.person(rt, pid[rt], in, pc, sc), r.links(links, rt, pid[rt], inherited[rt], prev)
 	}, in.Emit)
 	if err != nil {
 		return err
@@ -968,30 +972,39 @@ func parallelRange(n int, fn func(lo, hi int)) {
 // assembleOrdered builds each root's person and links with build on every
 // core, chunk by chunk, and hands them to emit on the calling goroutine in
 // roots order (so output stays deterministic while emit overlaps the
-// building of later chunks). A bounded number of chunks is in flight. build
-// must only read the resolver.
-func (r *resolver) assembleOrdered(roots []int32, build func(rt int32) (contract.Person, []contract.PersonLink),
+// building of later chunks). A bounded number of chunks is in flight, and
+// their buffers are reused once emitted: build appends a root's links to the
+// links it is given, and gets its worker's scratch. build must only read the
+// resolver; emit must not keep the person or the links slice (it may keep
+// what the person points to).
+func (r *resolver) assembleOrdered(roots []int32, build func(rt int32, sc *personScratch, links []contract.PersonLink) (contract.Person, []contract.PersonLink),
 	emit func(contract.Person, []contract.PersonLink) error) error {
 	type built struct {
 		persons []contract.Person
 		links   [][]contract.PersonLink
+		flat    []contract.PersonLink // every links[i] is a part of it
 	}
 	const chunk = 1024
 	workers := runtime.GOMAXPROCS(0)
 	nchunks := (len(roots) + chunk - 1) / chunk
 	if workers <= 1 || nchunks <= 1 {
+		var sc personScratch
+		var links []contract.PersonLink
 		for _, rt := range roots {
-			if err := emit(build(rt)); err != nil {
+			p, l := build(rt, &sc, links[:0])
+			if err := emit(p, l); err != nil {
 				return err
 			}
+			links = l
 		}
 		return nil
 	}
-	results := make([]chan built, nchunks)
+	results := make([]chan *built, nchunks)
 	for i := range results {
-		results[i] = make(chan built, 1)
+		results[i] = make(chan *built, 1)
 	}
 	slots := make(chan struct{}, 2*workers) // chunks built but not yet emitted
+	free := make(chan *built, 2*workers+1)  // emitted chunks, for reuse
 	jobs := make(chan int)
 	done := make(chan struct{})
 	defer close(done)
@@ -1012,12 +1025,23 @@ func (r *resolver) assembleOrdered(roots []int32, build func(rt int32) (contract
 	}()
 	for w := 0; w < workers; w++ {
 		go func() {
+			var sc personScratch
 			for c := range jobs {
 				part := roots[c*chunk : min((c+1)*chunk, len(roots))]
-				b := built{persons: make([]contract.Person, len(part)), links: make([][]contract.PersonLink, len(part))}
-				for i, rt := range part {
-					b.persons[i], b.links[i] = build(rt)
+				var b *built
+				select {
+				case b = <-free:
+				default:
+					b = &built{persons: make([]contract.Person, chunk), links: make([][]contract.PersonLink, chunk), flat: make([]contract.PersonLink, 0, chunk+chunk/4)}
 				}
+				b.persons, b.links, b.flat = b.persons[:len(part)], b.links[:len(part)], b.flat[:0]
+				for i, rt := range part {
+					lo := len(b.flat)
+					b.persons[i], b.flat = build(rt, &sc, b.flat)
+					b.links[i] = b.flat[lo:len(b.flat):len(b.flat)]
+				}
+				// a links[i] made before flat grew still points at the
+				// old array, which stays valid: nothing writes it again
 				results[c] <- b
 			}
 		}()
@@ -1029,6 +1053,11 @@ func (r *resolver) assembleOrdered(roots []int32, build func(rt int32) (contract
 				return err
 			}
 		}
+		clear(b.persons) // not kept alive by the free list
+		select {
+		case free <- b:
+		default:
+		}
 		<-slots
 	}
 	return nil
@@ -1036,10 +1065,10 @@ func (r *resolver) assembleOrdered(roots []int32, build func(rt int32) (contract
 
 // links explains each account's membership: its highest-priority key shared
 // with another account of the person, else the carried id, else the override.
-func (r *resolver) links(rt int32, id string, inherited []string, prev map[string]string) []contract.PersonLink {
+// The links are appended to out.
+func (r *resolver) links(out []contract.PersonLink, rt int32, id string, inherited []string, prev map[string]string) []contract.PersonLink {
 	ms := r.members[rt]
-	out := make([]contract.PersonLink, 0, len(ms))
-	kinds := append([]string(nil), r.cfg.MatchKeys...)
+	kinds := r.cfg.MatchKeys
 	var count []map[string]int
 	if len(ms) > 1 {
 		for _, k := range kinds {
@@ -1214,16 +1243,54 @@ func holdAll(accounts []contract.AccountNormalized) []heldAccount {
 	return out
 }
 
-func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) contract.Person {
+// personScratch is one assembling goroutine's reusable buffers for person.
+type personScratch struct {
+	full  []contract.AccountNormalized // the members' held parts as rows
+	ms    []int32
+	order []int32
+	times []time.Time       // ModifiedAt values: one array for many persons (never rewritten)
+	attrs map[string]string // attribute name -> "attributes."+name
+}
+
+// timeOf returns a pointer to a copy of t, carved from a shared array.
+func (sc *personScratch) timeOf(t time.Time) *time.Time {
+	if len(sc.times) == cap(sc.times) {
+		sc.times = make([]time.Time, 0, 256)
+	}
+	sc.times = append(sc.times, t)
+	return &sc.times[len(sc.times)-1]
+}
+
+// attrKey is "attributes."+name, one copy per name.
+func (sc *personScratch) attrKey(name string) string {
+	if k, ok := sc.attrs[name]; ok {
+		return k
+	}
+	k := "attributes." + name
+	if sc.attrs == nil {
+		sc.attrs = map[string]string{}
+	}
+	if len(sc.attrs) < 1024 {
+		sc.attrs[name] = k
+	}
+	return k
+}
+
+func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx, sc *personScratch) contract.Person {
 	ms := r.members[rt]
 	p := contract.Person{PersonID: id, SourceOf: make(map[string]string, len(pc.attrs)), IsService: allService(r.acc, ms)}
 	if len(ms) > 1 {
-		ms = append([]int32(nil), ms...)
+		sc.ms = append(sc.ms[:0], ms...)
+		ms = sc.ms
 		sort.Slice(ms, func(i, j int) bool { return pc.less(ms[i], ms[j]) })
 	}
 	p.PrimaryTree = r.acc[ms[0]].Tree
-	// the field table reads rows: the members' held parts as rows
-	full := make([]contract.AccountNormalized, len(ms))
+	// the field table reads rows: the members' held parts as rows (fill
+	// always sets the same fields, so a reused row holds nothing stale)
+	if cap(sc.full) < len(ms) {
+		sc.full = make([]contract.AccountNormalized, len(ms))
+	}
+	full := sc.full[:len(ms)]
 	for i, m := range ms {
 		r.acc[m].fill(&full[i])
 	}
@@ -1231,7 +1298,8 @@ func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) c
 	pick := func(name string, get func(*contract.AccountNormalized) string) (string, string) {
 		order := ms
 		if less, ok := pc.attrLess[name]; ok && len(ms) > 1 {
-			order = append([]int32(nil), ms...)
+			sc.order = append(sc.order[:0], ms...)
+			order = sc.order
 			sort.Slice(order, func(i, j int) bool { return less(order[i], order[j]) })
 		}
 		for _, m := range order {
@@ -1249,24 +1317,26 @@ func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) c
 	}
 	if len(ms) == 1 {
 		a := &r.acc[ms[0]]
-		for _, k := range slices.Sorted(maps.Keys(a.Attributes)) {
-			if p.Attributes == nil {
-				p.Attributes = map[string]string{}
+		if len(a.Attributes) > 0 {
+			p.Attributes = a.Attributes // nothing writes a held account's map: shared, not copied
+			for k := range a.Attributes {
+				p.SourceOf[sc.attrKey(k)] = a.AccountKey
 			}
-			p.Attributes[k] = a.Attributes[k]
-			p.SourceOf["attributes."+k] = a.AccountKey
 		}
 		p.Emails = a.Emails
 		two := []string{a.Tree, a.AccountKey} // one allocation for both
 		p.Trees, p.AccountKeys = two[0:1:1], two[1:2:2]
 		p.Groups = uniqueSorted(r.groupNames(in, ms[0]))
-		p.ModifiedAt = a.modifiedAt()
+		if a.HasModified {
+			p.ModifiedAt = sc.timeOf(a.Modified)
+		}
 		return p
 	}
 	attrNames := map[string]bool{}
 	emails := map[string]bool{}
 	trees := map[string]bool{}
 	groups := map[string]bool{}
+	var latest *heldAccount
 	for _, m := range ms {
 		a := &r.acc[m]
 		for k := range a.Attributes {
@@ -1280,9 +1350,12 @@ func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx) c
 			groups[g] = true
 		}
 		p.AccountKeys = append(p.AccountKeys, a.AccountKey)
-		if a.HasModified && (p.ModifiedAt == nil || a.Modified.After(*p.ModifiedAt)) {
-			p.ModifiedAt = a.modifiedAt()
+		if a.HasModified && (latest == nil || a.Modified.After(latest.Modified)) {
+			latest = a
 		}
+	}
+	if latest != nil {
+		p.ModifiedAt = sc.timeOf(latest.Modified)
 	}
 	for _, k := range slices.Sorted(maps.Keys(attrNames)) {
 		k := k
