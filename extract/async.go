@@ -21,6 +21,7 @@ type asyncSink struct {
 	// normBuf is the caller's buffer for member DNs: their hashNormDN is
 	// computed on the source's goroutine (the sink's is the busier one).
 	normBuf []byte
+	dns     entry.DNCache
 	ch      chan []sinkCall
 	batch   []sinkCall
 	free    chan []sinkCall // recycled batches
@@ -146,7 +147,7 @@ func (s *asyncSink) Member(groupDN, groupSourceID, partition, memberDN, memberSo
 	c := sinkCall{kind: 3, groupDN: groupDN, groupSourceID: groupSourceID, partition: partition, memberDN: memberDN, memberID: memberSourceID}
 	if memberSourceID == "" {
 		var err error
-		s.normBuf, err = entry.AppendNormDN(s.normBuf[:0], memberDN)
+		s.normBuf, _, err = s.dns.AppendNorm(s.normBuf[:0], memberDN)
 		if err == nil {
 			c.mhash, c.mhashed = maphash.Bytes(s.inner.seed, s.normBuf), true
 		}

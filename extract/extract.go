@@ -313,6 +313,7 @@ type treeSink struct {
 	nulls     map[string]int64
 	skipped   int64
 	nullAttrs []nullCheck
+	nullRow   contract.Account // the row nullAttrs look at
 }
 
 func (s *treeSink) hash(v string) uint64 { return maphash.String(s.seed, v) }
@@ -397,10 +398,15 @@ func (s *treeSink) AccountNorm(a contract.Account, norm string) error {
 	if !ok {
 		return s.Reject(contract.Reject{Tree: s.tree.Name, Partition: a.Partition, DN: a.DN, SourceID: a.SourceID, Kind: "account", Code: entry.CodeDuplicateDN, Reason: "another entry with the same DN was already read; this one is not published"})
 	}
-	for _, n := range s.nullAttrs {
-		if n.isNull(&a) {
-			s.nulls[n.name]++
+	if len(s.nullAttrs) > 0 {
+		// a copy in the sink: a's own address moved every row to the heap
+		s.nullRow = a
+		for _, n := range s.nullAttrs {
+			if n.isNull(&s.nullRow) {
+				s.nulls[n.name]++
+			}
 		}
+		s.nullRow = contract.Account{}
 	}
 	return s.accounts.Write(a)
 }
@@ -457,8 +463,7 @@ func (s *treeSink) member(groupDN, groupSourceID, partition, memberDN, memberSou
 		}
 	}
 	for _, v := range []string{groupDN, groupSourceID, partition, memberDN, memberSourceID} {
-		var n [binary.MaxVarintLen64]byte
-		if _, err := s.spillW.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))]); err != nil {
+		if _, err := s.spillW.Write(binary.AppendUvarint(s.spillW.AvailableBuffer(), uint64(len(v)))); err != nil {
 			return fmt.Errorf("spill membership: %w", err)
 		}
 		if _, err := s.spillW.WriteString(v); err != nil {

@@ -99,6 +99,86 @@ func AppendNormDN(dst []byte, dn string) ([]byte, error) {
 	return append(dst, Norm(parsed)...), nil
 }
 
+// DNCache computes Norms of DNs that mostly share their parent (all but
+// the first RDN), as the entries and member values of a directory export do:
+// it keeps the Norm of the last parent seen, so a DN costs one comparison of
+// its parent's text and the folding of its first RDN. Results are exactly
+// NormDN's (FuzzDNCache). The zero value is ready; a DNCache is used by one
+// goroutine at a time.
+type DNCache struct {
+	rest     string // the parent text last seen ("" = none)
+	plain    bool   // rest takes the fast path; the fields below are valid
+	norm     []byte // Norm of rest
+	part     string // Partition of rest found at an RDN index >= 1 ...
+	found    bool   // ... when found
+	firstIdP bool   // rest's first RDN is ou=IdentityProviders
+}
+
+// AppendNorm appends the Norm of dn to dst and returns dn's Partition, as
+// NormDN does (dst is returned unchanged with the error).
+func (c *DNCache) AppendNorm(dst []byte, dn string) ([]byte, string, error) {
+	if i := strings.IndexByte(dn, ','); i > 0 && i < len(dn)-1 {
+		if rest := dn[i+1:]; rest != c.rest {
+			c.set(rest)
+		}
+		if c.plain {
+			// the first RDN alone: any escape, quote or '+' in it (a ','
+			// escaped inside it included) sends dn to the full path
+			first := dn[:i]
+			if out, _, ok := appendNormPlain(dst, first); ok {
+				out = append(out, 0)
+				out = append(out, c.norm...)
+				part := c.part
+				if !c.found && c.firstIdP {
+					part = strings.Trim(first[strings.IndexByte(first, '=')+1:], " ")
+				}
+				return out, part, nil
+			}
+		}
+	}
+	if out, part, ok := appendNormPlain(dst, dn); ok {
+		return out, part, nil
+	}
+	parsed, err := ParseDN(dn)
+	if err != nil {
+		return dst, "", err
+	}
+	return append(dst, Norm(parsed)...), Partition(parsed), nil
+}
+
+// set makes rest the cached parent (plain false when it does not take the
+// fast path: its DNs take the full one).
+func (c *DNCache) set(rest string) {
+	c.rest, c.plain, c.part, c.found, c.firstIdP = rest, false, "", false, false
+	norm, part, ok := appendNormPlain(c.norm[:0], rest)
+	if !ok {
+		return
+	}
+	c.plain, c.norm, c.part = true, norm, part
+	// Partition searches the RDNs from the root down to index 1: rest's
+	// index 0 (dn's index 1) is searched by dn but not by rest.
+	c.found = partitionFound(rest)
+	first := rest
+	if j := strings.IndexByte(rest, ','); j >= 0 {
+		first = rest[:j]
+	}
+	eq := strings.IndexByte(first, '=')
+	c.firstIdP = strings.EqualFold(strings.Trim(first[:eq], " "), "ou") && strings.EqualFold(strings.Trim(first[eq+1:], " "), "IdentityProviders")
+}
+
+// partitionFound reports whether appendNormPlain's partition search over
+// the plain DN dn finds an ou=IdentityProviders RDN at an index >= 1.
+func partitionFound(dn string) bool {
+	comps := strings.Split(dn, ",")
+	for i := len(comps) - 1; i > 0; i-- {
+		eq := strings.IndexByte(comps[i], '=')
+		if strings.EqualFold(strings.Trim(comps[i][:eq], " "), "ou") && strings.EqualFold(strings.Trim(comps[i][eq+1:], " "), "IdentityProviders") {
+			return true
+		}
+	}
+	return false
+}
+
 // normPlain is the fast path of NormDN; ok is false when dn needs ParseDN.
 func normPlain(dn string) (norm, partition string, ok bool) {
 	b, partition, ok := appendNormPlain(make([]byte, 0, len(dn)), dn)
@@ -254,8 +334,14 @@ func GUID(raw []byte) string {
 }
 
 func uuidText(b []byte) string {
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	hex.Encode(out[9:13], b[4:6])
+	hex.Encode(out[14:18], b[6:8])
+	hex.Encode(out[19:23], b[8:10])
+	hex.Encode(out[24:36], b[10:16])
+	out[8], out[13], out[18], out[23] = '-', '-', '-', '-'
+	return string(out[:])
 }
 
 // ParseTime parses LDAP GeneralizedTime (20250110120000Z, with optional
@@ -270,8 +356,11 @@ func ParseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("not a GeneralizedTime or RFC 3339 time: %q", s)
 }
 
-// Mapper maps entries of one tree.
+// Mapper maps entries of one tree; it is used by one goroutine at a time.
 type Mapper struct {
+	dns       DNCache // Head's Norms of entry DNs
+	normBuf   []byte
+	acc       contract.Account // Account's row while it is built
 	tree      *extractconf.Tree
 	a         attrNames
 	required  map[string]bool
@@ -360,11 +449,13 @@ func (m *Mapper) Head(dn string, get Getter, kind string) (h Header, included bo
 	if !utf8.ValidString(dn) {
 		return h, true, m.reject(h, kind, CodeBadUTF8, "the DN is not valid UTF-8", dn)
 	}
-	norm, partition, err := NormDN(dn)
+	var partition string
+	var err error
+	m.normBuf, partition, err = m.dns.AppendNorm(m.normBuf[:0], dn)
 	if err != nil {
 		return h, true, m.reject(h, kind, CodeBadDN, "the DN does not parse: "+err.Error(), dn)
 	}
-	h.Norm, h.Partition = norm, partition
+	h.Norm, h.Partition = string(m.normBuf), partition
 	if !m.tree.IncludesPartition(h.Partition) {
 		return h, false, nil
 	}
@@ -402,16 +493,67 @@ func strs(v [][]byte) ([]string, bool) {
 	return out, true
 }
 
-func timeOf(v [][]byte) *time.Time {
+// times returns timeOf of the modified and created values, both in one
+// allocation.
+func times(modified, created [][]byte) (*time.Time, *time.Time) {
+	m, mok := timeOf(modified)
+	c, cok := timeOf(created)
+	if !mok && !cok {
+		return nil, nil
+	}
+	pair := &[2]time.Time{m, c}
+	var mp, cp *time.Time
+	if mok {
+		mp = &pair[0]
+	}
+	if cok {
+		cp = &pair[1]
+	}
+	return mp, cp
+}
+
+// timeOf parses the first value with ParseTime; ok is false when there is
+// none or it does not parse.
+func timeOf(v [][]byte) (time.Time, bool) {
 	b := first(v)
 	if len(b) == 0 {
-		return nil
+		return time.Time{}, false
+	}
+	if t, ok := parseGeneralized(b); ok {
+		return t, true
 	}
 	t, err := ParseTime(string(b))
-	if err != nil {
-		return nil
+	return t, err == nil
+}
+
+// parseGeneralized is ParseTime's result for the common GeneralizedTime
+// form "YYYYMMDDHHMMSSZ" without time.Parse and the string it needs; ok is
+// false for any other value (and any out-of-range field), which then goes
+// through ParseTime.
+func parseGeneralized(b []byte) (time.Time, bool) {
+	if len(b) != 15 || b[14] != 'Z' {
+		return time.Time{}, false
 	}
-	return &t
+	var n [14]int
+	for i := range n {
+		c := b[i]
+		if c < '0' || c > '9' {
+			return time.Time{}, false
+		}
+		n[i] = int(c - '0')
+	}
+	year := n[0]*1000 + n[1]*100 + n[2]*10 + n[3]
+	month := time.Month(n[4]*10 + n[5])
+	day := n[6]*10 + n[7]
+	hour, minute, sec := n[8]*10+n[9], n[10]*10+n[11], n[12]*10+n[13]
+	if month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(year, month, day, hour, minute, sec, 0, time.UTC)
+	if t.Day() != day || t.Month() != month {
+		return time.Time{}, false // day past the end of the month
+	}
+	return t.UTC(), true
 }
 
 // accField is one account column of the field table and its source attribute.
@@ -437,11 +579,14 @@ func hasValueBytes(v [][]byte) bool {
 // a mail value that is not an address (dropped, CodeBadEmail) and a text
 // value with control characters (cleaned, CodeControlChars); nil when none.
 func (m *Mapper) Account(h Header, get Getter) (acc contract.Account, notes []contract.Reject, rej *contract.Reject) {
-	acc, rej = m.account(h, get)
-	if rej != nil {
-		return acc, nil, rej
+	// m.acc, not a local: the field table's accessors take its address,
+	// which moved every account to the heap (twice)
+	defer func() { m.acc = contract.Account{} }() // keep no values
+	if rej = m.account(h, get); rej != nil {
+		return m.acc, nil, rej
 	}
-	return acc, m.checkAccount(h, &acc), nil
+	notes = m.checkAccount(h, &m.acc)
+	return m.acc, notes, nil
 }
 
 // checkAccount applies the value rules of package validate to a mapped
@@ -545,10 +690,13 @@ func (m *Mapper) cleanValues(h Header, kind, attr, logical string, vals []string
 	return notes
 }
 
-func (m *Mapper) account(h Header, get Getter) (contract.Account, *contract.Reject) {
+// account maps a user entry into m.acc.
+func (m *Mapper) account(h Header, get Getter) *contract.Reject {
 	a := m.a
-	acc := contract.Account{Tree: m.tree.Name, Partition: h.Partition, DN: h.DN, SourceID: h.SourceID,
-		ObjectGUID: GUID(first(get(a.GUID))), ModifiedAt: timeOf(get(a.Modified)), CreatedAt: timeOf(get(a.Created))}
+	acc := &m.acc
+	*acc = contract.Account{Tree: m.tree.Name, Partition: h.Partition, DN: h.DN, SourceID: h.SourceID,
+		ObjectGUID: GUID(first(get(a.GUID)))}
+	acc.ModifiedAt, acc.CreatedAt = times(get(a.Modified), get(a.Created))
 	var rawBuf [24][][]byte
 	raw := rawBuf[:0]
 	if len(m.accFields) > len(rawBuf) {
@@ -560,12 +708,12 @@ func (m *Mapper) account(h Header, get Getter) (contract.Account, *contract.Reje
 		v := get(f.attr)
 		for _, b := range v {
 			if !utf8.Valid(b) {
-				return acc, m.reject(h, "account", CodeBadUTF8, "attribute "+f.attr+" ("+f.logical+") holds a value that is not valid UTF-8", f.attr)
+				return m.reject(h, "account", CodeBadUTF8, "attribute "+f.attr+" ("+f.logical+") holds a value that is not valid UTF-8", f.attr)
 			}
 			total += len(b)
 		}
 		if f.required && !hasValueBytes(v) {
-			return acc, m.reject(h, "account", CodeMissing, "required attribute "+f.attr+" ("+f.logical+") is missing or empty", f.attr)
+			return m.reject(h, "account", CodeMissing, "required attribute "+f.attr+" ("+f.logical+") is missing or empty", f.attr)
 		}
 		raw[i] = v
 		count += len(v)
@@ -590,15 +738,15 @@ func (m *Mapper) account(h Header, get Getter) (contract.Account, *contract.Reje
 			pos += len(b)
 		}
 		k += len(v)
-		m.accFields[i].f.SetRaw(&acc, dst)
+		m.accFields[i].f.SetRaw(acc, dst)
 	}
 	for _, r := range []struct{ logical, attr, val string }{{"guid", a.GUID, acc.ObjectGUID}} {
 		if m.required[r.logical] && r.val == "" {
-			return acc, m.reject(h, "account", CodeMissing, "required attribute "+r.attr+" ("+r.logical+") is missing or not a GUID", r.attr)
+			return m.reject(h, "account", CodeMissing, "required attribute "+r.attr+" ("+r.logical+") is missing or not a GUID", r.attr)
 		}
 	}
 	if m.required["modified"] && acc.ModifiedAt == nil || m.required["created"] && acc.CreatedAt == nil {
-		return acc, m.reject(h, "account", CodeMissing, "a required timestamp (modified/created) is missing or does not parse", a.Modified+","+a.Created)
+		return m.reject(h, "account", CodeMissing, "a required timestamp (modified/created) is missing or does not parse", a.Modified+","+a.Created)
 	}
 	if len(m.extra) > 0 {
 		if acc.Extra == nil {
@@ -608,17 +756,17 @@ func (m *Mapper) account(h Header, get Getter) (contract.Account, *contract.Reje
 			attr := m.tree.ExtraAttributes[name]
 			v, ok := strs(get(attr))
 			if !ok {
-				return acc, m.reject(h, "account", CodeBadUTF8, "attribute "+attr+" ("+name+") holds a value that is not valid UTF-8", attr)
+				return m.reject(h, "account", CodeBadUTF8, "attribute "+attr+" ("+name+") holds a value that is not valid UTF-8", attr)
 			}
 			if m.required[name] && !hasValue(v) {
-				return acc, m.reject(h, "account", CodeMissing, "required attribute "+attr+" ("+name+") is missing or empty", attr)
+				return m.reject(h, "account", CodeMissing, "required attribute "+attr+" ("+name+") is missing or empty", attr)
 			}
 			if v != nil {
 				acc.Extra[name] = v
 			}
 		}
 	}
-	return acc, nil
+	return nil
 }
 
 func hasValue(v []string) bool {
@@ -677,7 +825,8 @@ func (m *Mapper) PageLimit(listing string, page int) error {
 func (m *Mapper) group(h Header, get Getter) (contract.Group, [][]byte, *contract.Reject) {
 	a := m.a
 	g := contract.Group{Tree: m.tree.Name, Partition: h.Partition, DN: h.DN, SourceID: h.SourceID,
-		ObjectGUID: GUID(first(get(a.GUID))), ModifiedAt: timeOf(get(a.Modified)), CreatedAt: timeOf(get(a.Created))}
+		ObjectGUID: GUID(first(get(a.GUID)))}
+	g.ModifiedAt, g.CreatedAt = times(get(a.Modified), get(a.Created))
 	name, ok := strs(get(a.GroupName))
 	if !ok {
 		return g, nil, m.reject(h, "group", CodeBadUTF8, "attribute "+a.GroupName+" holds a value that is not valid UTF-8", a.GroupName)

@@ -2,8 +2,11 @@ package entry
 
 import (
 	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/otds-highspot/otds-highspot/extract/extractconf"
 )
 
 func TestPartitionAndNorm(t *testing.T) {
@@ -112,5 +115,99 @@ func TestNormDNFastPathMatchesParseDN(t *testing.T) {
 		if (appErr == nil) != (err == nil) || (err == nil && string(gotApp) != "prefix"+wantNorm) {
 			t.Errorf("AppendNormDN(\"prefix\", %q): got %q, %v; want %q, %v", dn, gotApp, appErr, "prefix"+wantNorm, err)
 		}
+	}
+}
+
+// TestDNCache: a DNCache gives NormDN's results whatever the DN before it
+// (the same parent, another one, one with escapes).
+func TestDNCache(t *testing.T) {
+	dns := []string{
+		"cn=jdoe,ou=Users,ou=Root,ou=Acme Corp,ou=IdentityProviders,dc=identity,dc=opentext,dc=net",
+		"cn=ASmith,ou=Users,ou=Root,ou=Acme Corp,ou=IdentityProviders,dc=identity,dc=opentext,dc=net",
+		`cn=Smith\, John,ou=Users,ou=Root,ou=Acme Corp,ou=IdentityProviders,dc=identity,dc=opentext,dc=net`,
+		"cn=C# devs,ou=Users,ou=Root,ou=Acme Corp,ou=IdentityProviders,dc=identity,dc=opentext,dc=net",
+		"cn=a+sn=b,ou=Users,ou=Root,ou=Acme Corp,ou=IdentityProviders,dc=identity,dc=opentext,dc=net",
+		"ou=Acme Corp,ou=IdentityProviders,dc=identity,dc=opentext,dc=net",
+		"ou=Beta GmbH,ou=IdentityProviders,dc=identity,dc=opentext,dc=net",
+		"ou= Spaced ,OU=identityproviders,dc=x",
+		"cn=Zoë,ou=Users,ou=Beta GmbH,ou=IdentityProviders,dc=x",
+		"cn=x,ou=P,ou=IdentityProviders,ou=Q,ou=IdentityProviders",
+		"ou=P,ou=IdentityProviders,ou=Q,ou=IdentityProviders",
+		`cn=q,cn=R\,D,dc=x`,
+		`cn=r,cn=R\,D,dc=x`,
+		"cn=a,,dc=x",
+		"=a,dc=x",
+		"cn=a,dc=x,",
+		"nonsense,dc=x",
+		"cn=a",
+		",dc=x",
+	}
+	var c DNCache
+	for _, seq := range [][]string{dns, append(append([]string(nil), dns...), dns...)} {
+		for _, dn := range seq {
+			got, gotPart, gotErr := c.AppendNorm([]byte("prefix"), dn)
+			want, wantPart, wantErr := NormDN(dn)
+			if (gotErr == nil) != (wantErr == nil) || gotErr == nil && (string(got) != "prefix"+want || gotPart != wantPart) {
+				t.Errorf("AppendNorm(%q): got %q, %q, %v; want %q, %q, %v", dn, got, gotPart, gotErr, "prefix"+want, wantPart, wantErr)
+			}
+		}
+	}
+}
+
+// TestParseGeneralizedMatchesParseTime: the fast path gives ParseTime's
+// time for every value it takes and leaves the rest to it.
+func TestParseGeneralizedMatchesParseTime(t *testing.T) {
+	for _, in := range []string{
+		"20250124101921Z", "20240229235959Z", "20230229120000Z", "20250431000000Z", "20251301000000Z",
+		"20250100000000Z", "20250101240000Z", "20250101006000Z", "20250101000060Z", "00010101000000Z",
+		"99991231235959Z", "2025012410192Z", "20250124101921+0100", "2025012410192XZ", " 20250124101921Z",
+		"20250124101921.5Z", "202501241019Z", "",
+	} {
+		got, ok := parseGeneralized([]byte(in))
+		want, err := ParseTime(in)
+		if ok && (err != nil || !got.Equal(want) || got.Location() != want.Location()) {
+			t.Errorf("parseGeneralized(%q): got %v, want %v, %v", in, got, want, err)
+		}
+		if !ok && err == nil && len(in) == 15 && in[14] == 'Z' && strings.Trim(in[:14], "0123456789") == "" {
+			t.Errorf("parseGeneralized(%q): not taken, want %v", in, want)
+		}
+	}
+	mod, cre := times([][]byte{[]byte("20250124101921Z")}, [][]byte{[]byte("bad")})
+	if mod == nil || cre != nil || !mod.Equal(time.Date(2025, 1, 24, 10, 19, 21, 0, time.UTC)) {
+		t.Errorf("times(good, bad): got %v, %v; want 2025-01-24T10:19:21Z, nil", mod, cre)
+	}
+}
+
+// TestAccountAllocs: mapping an account allocates its row's values, not
+// copies of the row (contract.Account was moved to the heap twice).
+func TestAccountAllocs(t *testing.T) {
+	tree := extractconf.Tree{Name: "t", Attributes: extractconf.DefaultAttributes()}
+	m := NewMapper(&tree)
+	vals := map[string][][]byte{
+		"entryuuid": {[]byte("5422b010-ce4b-4336-8c67-2cb0d31534e8")}, "mail": {[]byte("a@b.com")},
+		"givenname": {[]byte("Bob")}, "sn": {[]byte("K")}, "createtimestamp": {[]byte("20180301090000Z")},
+		"modifytimestamp": {[]byte("20180301090000Z")}, "otobjectguid": {[]byte("\x04\xf2\xd1\x2b\xb7\xaa\x47\x97\xb4\xeb\x1b\x6e\x6b\xd5\xce\x2e")}, // as the LDIF reader decodes it
+	}
+	get := func(a string) [][]byte { // allocates nothing
+		for k, v := range vals {
+			if strings.EqualFold(k, a) {
+				return v
+			}
+		}
+		return nil
+	}
+	dn := "cn=bob,ou=Users,ou=Root,ou=Acme Corp,ou=IdentityProviders,dc=x"
+	allocs := testing.AllocsPerRun(100, func() {
+		h, _, rej := m.Head(dn, get, "account")
+		if rej != nil {
+			t.Fatalf("Head: %v", rej.Reason)
+		}
+		if _, _, rej := m.Account(h, get); rej != nil {
+			t.Fatalf("Account: %v", rej.Reason)
+		}
+	})
+	// Head: norm, source id; Account: guid text, times, values, their slice
+	if allocs > 6 {
+		t.Errorf("Head+Account of one entry: got %.0f allocations, want at most 6", allocs)
 	}
 }
