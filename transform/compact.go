@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"strings"
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/internal/contract"
@@ -35,6 +36,9 @@ type heldAccount struct {
 	Modified    time.Time
 	HasModified bool
 	IsService   bool
+	// graphIdx is the account's index in the graph (-1 = none): where
+	// prevLinks finds its previous person id.
+	graphIdx int32
 }
 
 // fill sets the fields of a that h holds (the others are left as they are;
@@ -95,8 +99,10 @@ func (hd *keeper) hold(an *contract.AccountNormalized, g *Graph, at int) heldAcc
 	if an.ModifiedAt != nil {
 		h.Modified, h.HasModified = *an.ModifiedAt, true
 	}
+	h.graphIdx = -1
 	if g != nil {
 		if ai, ok := g.accountIndex(an.AccountKey, at); ok {
+			h.graphIdx = ai
 			h.AccountKey = g.accKeys[ai]
 			if dn := g.accDNs[ai]; dn == an.DN {
 				h.DN = dn
@@ -120,4 +126,101 @@ func (hd *keeper) hold(an *contract.AccountNormalized, g *Graph, at int) heldAcc
 	}
 	h.heldProfile = sp
 	return h
+}
+
+// prevLinks is the previous run's links as Resolve reads them: the person id
+// of each account of this run by graph index (a slice, not a map of a
+// million keys for the collector to walk at every cycle), the few accounts
+// not in the graph (leavers, or every account when there is no graph) by
+// key, and the set of every person id named.
+type prevLinks struct {
+	byAcc []string          // graph account index -> person id ("" = none)
+	byKey map[string]string // account key -> person id, accounts without a graph index
+	n     int               // links read
+	ids   idSet
+}
+
+// newPrevLinks makes an empty prevLinks for the accounts of g (nil = none).
+func newPrevLinks(g *Graph, n int) *prevLinks {
+	p := &prevLinks{byKey: map[string]string{}, ids: newIDSet(n)}
+	if g != nil {
+		p.byAcc = make([]string, len(g.accKeys))
+	}
+	return p
+}
+
+// add records one previous link (a later link of the same account wins).
+func (p *prevLinks) add(g *Graph, accountKey, personID string) {
+	p.n++
+	p.ids.add(personID)
+	if g != nil {
+		if ai, ok := g.accIdx[accountKey]; ok {
+			p.byAcc[ai] = personID
+			return
+		}
+	}
+	p.byKey[strings.Clone(accountKey)] = personID // not a view of a batch's column text
+}
+
+// of returns a's previous person id ("" = none; p may be nil).
+func (p *prevLinks) of(a *heldAccount) string {
+	if p == nil {
+		return ""
+	}
+	if a.graphIdx >= 0 && int(a.graphIdx) < len(p.byAcc) {
+		return p.byAcc[a.graphIdx]
+	}
+	return p.byKey[a.AccountKey]
+}
+
+// empty reports whether there were no previous links.
+func (p *prevLinks) empty() bool { return p == nil || p.n == 0 }
+
+// idSet is a set of person ids: the usual "p-<16 lowercase hex digits>" by
+// value (a map without pointers, which the collector need not scan), any
+// other id by its text.
+type idSet struct {
+	hex   map[uint64]struct{}
+	other map[string]struct{}
+}
+
+func newIDSet(n int) idSet {
+	return idSet{hex: make(map[uint64]struct{}, n), other: map[string]struct{}{}}
+}
+
+// hexID returns the value of a "p-" + 16 lowercase hex digits id.
+func hexID(id string) (uint64, bool) {
+	if len(id) != 18 || id[0] != 'p' || id[1] != '-' {
+		return 0, false
+	}
+	var v uint64
+	for i := 2; i < 18; i++ {
+		c := id[i]
+		switch {
+		case '0' <= c && c <= '9':
+			v = v<<4 | uint64(c-'0')
+		case 'a' <= c && c <= 'f':
+			v = v<<4 | uint64(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	return v, true
+}
+
+func (s idSet) add(id string) {
+	if v, ok := hexID(id); ok {
+		s.hex[v] = struct{}{}
+		return
+	}
+	s.other[strings.Clone(id)] = struct{}{}
+}
+
+func (s idSet) has(id string) bool {
+	if v, ok := hexID(id); ok {
+		_, found := s.hex[v]
+		return found
+	}
+	_, found := s.other[id]
+	return found
 }

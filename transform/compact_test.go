@@ -56,3 +56,30 @@ func TestKeeperHoldAllocations(t *testing.T) {
 		t.Errorf("hold of an account with known values: got %v allocations, want 0", got)
 	}
 }
+
+// TestIDSet checks that the set of person ids answers by the exact text:
+// the usual ids are kept as numbers, and an id that only decodes to the
+// same number (upper case, another prefix or length) is not a member.
+func TestIDSet(t *testing.T) {
+	s := newIDSet(4)
+	for _, id := range []string{"p-0123456789abcdef", "p-legacy", "P-0123456789ABCDEF"} {
+		s.add(id)
+	}
+	for _, c := range []struct {
+		id   string
+		want bool
+	}{
+		{"p-0123456789abcdef", true},
+		{"p-legacy", true},
+		{"P-0123456789ABCDEF", true},
+		{"p-0123456789ABCDEF", false},
+		{"p-0123456789abcdee", false},
+		{"p-0123456789abcde", false},
+		{"q-0123456789abcdef", false},
+		{"", false},
+	} {
+		if got := s.has(c.id); got != c.want {
+			t.Errorf("has(%q): got %v, want %v", c.id, got, c.want)
+		}
+	}
+}

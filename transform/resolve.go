@@ -29,12 +29,10 @@ type Overrides struct {
 type ResolveInput struct {
 	Accounts []contract.AccountNormalized
 	Previous []contract.PersonLink // the previous run's links ("" = first run)
-	// previous and previousIDs replace Previous with the maps Resolve makes
-	// of it (account key -> person id, and every person id): the stage
-	// reads the links straight into them.
-	previous    map[string]string
-	previousIDs map[string]bool
-	Overrides   Overrides
+	// previous replaces Previous with what Resolve makes of it: the stage
+	// reads the links straight into it.
+	previous  *prevLinks
+	Overrides Overrides
 	// TreeOrder lists trees from most to least authoritative (survivorship).
 	TreeOrder []string
 	// GroupNames maps a group key to "<tree>:<name>" for Person.Groups.
@@ -218,7 +216,7 @@ func allService(acc []heldAccount, ms []int32) bool {
 }
 
 // keysOf lists the values of one match key type for an account.
-func (r *resolver) keysOf(kind string, a *heldAccount, prev map[string]string) []string {
+func (r *resolver) keysOf(kind string, a *heldAccount, prev *prevLinks) []string {
 	if kind == "email" {
 		return a.Emails
 	}
@@ -226,7 +224,7 @@ func (r *resolver) keysOf(kind string, a *heldAccount, prev map[string]string) [
 }
 
 // appendKeys appends the values of one match key type for an account to dst.
-func (r *resolver) appendKeys(dst []string, kind string, a *heldAccount, prev map[string]string) []string {
+func (r *resolver) appendKeys(dst []string, kind string, a *heldAccount, prev *prevLinks) []string {
 	switch kind {
 	case "employee_id":
 		if a.EmployeeIDKey != "" {
@@ -248,7 +246,7 @@ func (r *resolver) appendKeys(dst []string, kind string, a *heldAccount, prev ma
 			return append(dst, l)
 		}
 	case RuleCarried:
-		if p := prev[a.AccountKey]; p != "" {
+		if p := prev.of(a); p != "" {
 			return append(dst, p)
 		}
 	}
@@ -273,7 +271,7 @@ func newHolder(v string, i int32) keyHolder {
 // holdersOf lists every (value, account) pair of one key type sorted by
 // value then account: runs of one value are its holders, in account order.
 // The two halves are sorted concurrently and merged.
-func (r *resolver) holdersOf(kind string, prev map[string]string) []keyHolder {
+func (r *resolver) holdersOf(kind string, prev *prevLinks) []keyHolder {
 	pairs := make([]keyHolder, 0, len(r.acc)+len(r.acc)/8)
 	var buf []string
 	for i := range r.acc {
@@ -360,15 +358,14 @@ func Resolve(cfg *transformconf.Config, in ResolveInput) (*Resolution, error) {
 		self[i] = int32(i)
 		r.members[i] = self[i : i+1 : i+1]
 	}
-	prev, prevIDs := in.previous, in.previousIDs
+	prev := in.previous
 	if prev == nil {
-		prev, prevIDs = map[string]string{}, map[string]bool{}
+		prev = newPrevLinks(nil, len(in.Previous))
 		for _, l := range in.Previous {
-			prev[l.AccountKey] = l.PersonID
-			prevIDs[l.PersonID] = true
+			prev.add(nil, l.AccountKey, l.PersonID)
 		}
 	}
-	in.Previous, in.previous, in.previousIDs = nil, nil, nil // only the maps are read from here on
+	in.Previous, in.previous = nil, nil // only prev is read from here on
 
 	// overrides: splits are constraints, links are unions made before any key
 	for _, list := range in.Overrides.ForceSplit {
@@ -395,7 +392,7 @@ func Resolve(cfg *transformconf.Config, in ResolveInput) (*Resolution, error) {
 	}
 
 	kinds := append([]string(nil), cfg.MatchKeys...)
-	if cfg.CarryLinksEnabled() && len(prev) > 0 {
+	if cfg.CarryLinksEnabled() && !prev.empty() {
 		kinds = append(kinds, RuleCarried)
 	}
 	// each kind's holders are listed (read-only work) while the previous
@@ -417,7 +414,7 @@ func Resolve(cfg *transformconf.Config, in ResolveInput) (*Resolution, error) {
 	r.weakReviews()
 
 	res := &Resolution{Warnings: r.warn}
-	err := r.assemble(in, prev, prevIDs, res)
+	err := r.assemble(in, prev, res)
 	return res, err
 }
 
@@ -726,7 +723,7 @@ func shortHash(s string, n int) string {
 }
 
 // assemble assigns person ids, writes links and persons.
-func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map[string]bool, res *Resolution) error {
+func (r *resolver) assemble(in ResolveInput, prev *prevLinks, res *Resolution) error {
 	// roots in the order of their lowest member: scanning accounts in order,
 	// a root is met first at its lowest member
 	var roots []int32
@@ -754,15 +751,15 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 	var cands []cand
 	inherited := map[int32][]string{}
 	pid := make([]string, len(r.acc)) // by root
-	used := map[string]bool{}
-	if len(prev) > 0 {
+	used := newIDSet(0)               // ids taken by carried persons
+	if !prev.empty() {
 		cands = make([]cand, 0, len(roots)) // most roots carry one id
 		var ids []string
 		var counts []int
 		for _, rt := range roots {
 			ids, counts = ids[:0], counts[:0]
 			for _, m := range r.members[rt] {
-				p := prev[r.acc[m].AccountKey]
+				p := prev.of(&r.acc[m])
 				if p == "" {
 					continue
 				}
@@ -797,13 +794,13 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 			}
 			return r.members[a.root][0] < r.members[b.root][0]
 		})
-		used = make(map[string]bool, len(cands))
+		used = newIDSet(len(cands))
 		for _, c := range cands {
-			if pid[c.root] != "" || used[c.id] {
+			if pid[c.root] != "" || used.has(c.id) {
 				continue
 			}
 			pid[c.root] = c.id
-			used[c.id] = true
+			used.add(c.id)
 		}
 	}
 	// new ids: seeds and their hashes on every core, then collisions in order
@@ -894,10 +891,10 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 		if pid[rt] != "" {
 			continue
 		}
-		if !shared[firstSum[x]] && !used[first[x]] && !prevIDs[first[x]] {
+		if !shared[firstSum[x]] && !used.has(first[x]) && !prev.ids.has(first[x]) {
 			continue // keeps its first choice (set below)
 		}
-		id, isFirstChoice := walk(x, rt, func(id string) bool { return used[id] || prevIDs[id] || assigned[id] })
+		id, isFirstChoice := walk(x, rt, func(id string) bool { return used.has(id) || prev.ids.has(id) || assigned[id] })
 		if !isFirstChoice && isFirst(id) {
 			exact = false
 			break
@@ -919,12 +916,12 @@ func (r *resolver) assemble(in ResolveInput, prev map[string]string, prevIDs map
 			if pid[rt] != "" {
 				continue
 			}
-			id, _ := walk(x, rt, func(id string) bool { return used[id] || prevIDs[id] })
+			id, _ := walk(x, rt, func(id string) bool { return used.has(id) || prev.ids.has(id) })
 			pid[rt] = id
-			used[id] = true
+			used.add(id)
 		}
 	}
-	used, first, firstSum = nil, nil, nil
+	used, first, firstSum = idSet{}, nil, nil
 
 	accPID := func(a int32) string { return pid[r.find(a)] }
 	pc := r.newPersonCtx(in)
@@ -1066,7 +1063,7 @@ func (r *resolver) assembleOrdered(roots []int32, build func(rt int32, sc *perso
 // links explains each account's membership: its highest-priority key shared
 // with another account of the person, else the carried id, else the override.
 // The links are appended to out.
-func (r *resolver) links(out []contract.PersonLink, rt int32, id string, inherited []string, prev map[string]string) []contract.PersonLink {
+func (r *resolver) links(out []contract.PersonLink, rt int32, id string, inherited []string, prev *prevLinks) []contract.PersonLink {
 	ms := r.members[rt]
 	kinds := r.cfg.MatchKeys
 	var count []map[string]int
@@ -1102,15 +1099,15 @@ func (r *resolver) links(out []contract.PersonLink, rt int32, id string, inherit
 			if l.Rule == "" && r.forced[m] {
 				l.Rule = RuleForceLink
 			}
-			if l.Rule == "" && prev[a.AccountKey] != "" {
-				l.Rule, l.Key = RuleCarried, prev[a.AccountKey]
+			if p := prev.of(a); l.Rule == "" && p != "" {
+				l.Rule, l.Key = RuleCarried, p
 			}
 			if l.Rule == "" {
 				l.Rule = RuleForceLink
 			}
 		}
 		var det []string
-		if p := prev[a.AccountKey]; p != "" {
+		if p := prev.of(a); p != "" {
 			if p == id {
 				det = append(det, "person id carried from the previous run")
 			} else {

@@ -182,12 +182,11 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	// the graph); stopped and waited for if the stage fails first
 	prevCtx, stopPrev := context.WithCancel(ctx)
 	prevDone := make(chan error, 1)
-	var prev map[string]string
-	var prevIDs map[string]bool
+	var prev *prevLinks
 	if prevM != nil {
 		go func() {
 			var err error
-			prev, prevIDs, err = readPrevious(prevCtx, st, prevM, g)
+			prev, err = readPrevious(prevCtx, st, prevM, g)
 			prevDone <- err
 		}()
 	} else {
@@ -294,7 +293,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	if err := <-prevDone; err != nil {
 		return nil, err
 	}
-	rz, err := Resolve(&cfg.Transform, ResolveInput{held: norm, previous: prev, previousIDs: prevIDs, Overrides: ov, TreeOrder: cfg.TreeNames(),
+	rz, err := Resolve(&cfg.Transform, ResolveInput{held: norm, previous: prev, Overrides: ov, TreeOrder: cfg.TreeNames(),
 		GroupNames: g.GroupNames(), groupNamesAt: func(a *heldAccount, at int) []string { return g.effectiveNames(a.AccountKey, at) }, Emit: emit})
 	if err != nil {
 		return nil, err
@@ -346,29 +345,20 @@ type prevLinkRow struct {
 	PersonID   string `parquet:"person_id"`
 }
 
-// readPrevious reads the previous run's links as account key -> person id,
-// and every person id they name; a key of an account of this run is the
-// graph's copy of it.
-func readPrevious(ctx context.Context, st store.Store, m *artifact.Manifest, g *Graph) (map[string]string, map[string]bool, error) {
-	n := m.TableRows(contract.PersonLinksSpec.Name)
-	prev, ids := make(map[string]string, n), make(map[string]bool, n)
+// readPrevious reads the previous run's links: each account's person id (by
+// its index in g) and every person id they name.
+func readPrevious(ctx context.Context, st store.Store, m *artifact.Manifest, g *Graph) (*prevLinks, error) {
+	prev := newPrevLinks(g, int(m.TableRows(contract.PersonLinksSpec.Name)))
 	err := readAhead(ctx, st, []*artifact.Manifest{m}, contract.PersonLinksSpec, 1, 4096, func(_ *artifact.Manifest, rows []prevLinkRow) error {
 		for _, l := range rows {
-			k := l.AccountKey
-			if ai, ok := g.accIdx[k]; ok {
-				k = g.accKeys[ai]
-			} else {
-				k = strings.Clone(k) // a leaver: not a view of the batch's column text
-			}
-			prev[k] = l.PersonID
-			ids[l.PersonID] = true
+			prev.add(g, l.AccountKey, l.PersonID)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return prev, ids, nil
+	return prev, nil
 }
 
 // normalizeColumns are the accounts columns Normalize reads (the raw
