@@ -72,6 +72,24 @@ func (e *Entry) Get(name string) [][]byte {
 	return nil
 }
 
+// nameID returns the id of name (case-insensitive) in e's name table, -1
+// when it has none (Get then compares names). An id, once given by a
+// reader, stays the name's in every later table of that reader.
+func (e *Entry) nameID(name string) int32 {
+	if e.tab == nil {
+		return -1
+	}
+	var buf [64]byte
+	b, ok := foldASCII(buf[:0], name)
+	if !ok {
+		b = []byte(strings.ToLower(name))
+	}
+	if id, ok := e.tab.ids[string(b)]; ok {
+		return id
+	}
+	return -1
+}
+
 // getLower is Get for a lower-cased name.
 func (e *Entry) getLower(lower string) [][]byte {
 	if i := e.find(lower); i >= 0 {
@@ -239,8 +257,10 @@ type Reader struct {
 	// nattrs is the attribute count of the last entry (a capacity hint).
 	nattrs int
 	slab   valSlab // first values of attributes
-	pendAt int
-	eof    bool
+	// prevName is the name of the last attribute line (intern's guess)
+	prevName *attrName
+	pendAt   int
+	eof      bool
 }
 
 // NewReader reads LDIF from r.
@@ -265,11 +285,29 @@ func (r *Reader) copyBytes(b []byte) []byte {
 type attrName struct {
 	name, lower string
 	id          int32
+	// next is the name read after this one the last time (written by the
+	// reader's goroutine only): files repeat the order of attributes from
+	// record to record, so it is nearly always the next name again.
+	next *attrName
 }
 
 // intern returns the attribute name, its lower-cased form and id, allocating
 // only for names not seen before.
 func (r *Reader) intern(b []byte) *attrName {
+	if p := r.prevName; p != nil && p.next != nil && p.next.name == string(b) {
+		r.prevName = p.next
+		return p.next
+	}
+	a := r.lookup(b)
+	if r.prevName != nil {
+		r.prevName.next = a
+	}
+	r.prevName = a
+	return a
+}
+
+// lookup is intern without the guess.
+func (r *Reader) lookup(b []byte) *attrName {
 	if a, ok := r.names[string(b)]; ok {
 		return a
 	}

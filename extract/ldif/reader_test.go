@@ -282,3 +282,33 @@ func TestReaderManyAttributeNames(t *testing.T) {
 		}
 	}
 }
+
+// TestAttrGetterMatchesGet: the Source's remembering getter returns what
+// Entry.Get does, whether the names come in the order it saw before, in
+// another order, in another spelling, absent, or first met in a later entry
+// (a new name table).
+func TestAttrGetterMatchesGet(t *testing.T) {
+	es, _ := readAll(t, "dn: cn=a,dc=x\nobjectClass: top\nobjectClass: oTPerson\ncn: a\nmail: a@x\n\n"+
+		"dn: cn=b,dc=x\ncn: b\nMAIL: b@x\nsn: B\ngivenName: Bo\n\n"+
+		"dn: cn=c,dc=x\nnewAttr: 1\nsn: C\ncn: c\nmail: c1@x\nmail: c2@x\n\n"+
+		"dn: cn=d,dc=x\nobjectclass: oTGroup\n\n")
+	orders := [][]string{
+		{"cn", "mail", "sn", "givenName", "newAttr", "objectClass", "missing"},
+		{"cn", "mail", "sn", "givenName", "newAttr", "objectClass", "missing"},
+		{"CN", "Mail", "newattr", "sn", "missing", "OBJECTCLASS", "Zoë"},
+		{"cn"},
+		{"cn", "mail", "sn", "givenName", "newAttr", "objectClass", "missing", "x1", "x2"},
+	}
+	var g attrGetter
+	for round, names := range orders {
+		for _, e := range es {
+			g.reset(e)
+			for _, n := range names {
+				got, want := g.get(n), e.Get(n)
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("round %d, %s: get(%q): got %q, want %q", round, e.DN, n, got, want)
+				}
+			}
+		}
+	}
+}

@@ -61,6 +61,61 @@ func New(tree extractconf.Tree, open func(ctx context.Context, path string) (io.
 	return s, nil
 }
 
+// attrGetter is Entry.Get for a mapper, which asks for the same names in
+// the same order entry after entry: it remembers, by the position of a
+// call in that sequence, the name asked, its id in the reader's name table
+// and where the entry held it, so a call is a comparison of the name (the
+// same string each time), not a case fold and a map lookup and a search.
+// Results are Entry.Get's. One per reader: ids are the reader's.
+type attrGetter struct {
+	e     *Entry
+	asked []askedAttr
+	next  int // position of the next call
+}
+
+type askedAttr struct {
+	name string
+	id   int32 // -1: not in the name table when asked (Entry.Get then)
+	pos  int   // index in the entry's attributes where it was last found
+}
+
+// reset starts the calls for entry e.
+func (g *attrGetter) reset(e *Entry) { g.e, g.next = e, 0 }
+
+// get is g.e.Get(name).
+func (g *attrGetter) get(name string) [][]byte {
+	e := g.e
+	i := g.next
+	g.next++
+	if i < len(g.asked) && g.asked[i].name == name {
+		a := &g.asked[i]
+		if a.id < 0 || e.tab == nil {
+			return e.Get(name)
+		}
+		if a.pos < len(e.attrs) && e.attrs[a.pos].an.id == a.id {
+			return e.attrs[a.pos].vals
+		}
+		for j := range e.attrs {
+			if e.attrs[j].an.id == a.id {
+				a.pos = j
+				return e.attrs[j].vals
+			}
+		}
+		return nil
+	}
+	// a name not asked at this position before: remember it there
+	a := askedAttr{name: name, id: e.nameID(name)}
+	if i < len(g.asked) {
+		g.asked[i] = a
+	} else if i == len(g.asked) && i < maxAsked {
+		g.asked = append(g.asked, a)
+	}
+	return e.Get(name)
+}
+
+// maxAsked bounds the calls per entry an attrGetter remembers.
+const maxAsked = 256
+
 // Counts of what one Read saw, for the log.
 type counts struct{ accounts, groups, members, rejects, skipped int }
 
@@ -86,6 +141,8 @@ func (s *Source) Read(ctx context.Context, sink extract.Sink) error {
 	p := newParser(ctx, cancel, NewReader(rc))
 	defer p.stop() // before rc.Close: the parser may be reading rc
 	var c counts
+	// one getter per kind: accounts and groups ask for different names
+	st := &readState{}
 	for n := 0; ; n++ {
 		if n%1024 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -106,7 +163,7 @@ func (s *Source) Read(ctx context.Context, sink extract.Sink) error {
 		if err != nil {
 			return fmt.Errorf("tree %s: read ldif %q: %w", s.tree.Name, s.tree.LDIF.Path, err)
 		}
-		if err := s.entry(e, sink, &c); err != nil {
+		if err := s.entry(e, sink, &c, st); err != nil {
 			return fmt.Errorf("tree %s: %w", s.tree.Name, err)
 		}
 	}
@@ -289,7 +346,13 @@ func (s *Source) inBaseText(dn string) bool {
 // inBase reports whether dn is at or below the configured base DN.
 func (s *Source) inBase(dn *ldap.DN) bool { return s.base.AncestorOfFold(dn) || s.base.EqualFold(dn) }
 
-func (s *Source) entry(e *Entry, sink extract.Sink, c *counts) error {
+// readState is what one Read reuses from entry to entry.
+type readState struct {
+	gets [2]attrGetter // accounts, groups
+	cs   countingSink
+}
+
+func (s *Source) entry(e *Entry, sink extract.Sink, c *counts, st *readState) error {
 	kind := s.kind(e)
 	if kind == "" {
 		c.skipped++
@@ -301,8 +364,16 @@ func (s *Source) entry(e *Entry, sink extract.Sink, c *counts) error {
 		c.skipped++
 		return nil
 	}
-	cs := &countingSink{Sink: sink, c: c}
-	if err := entry.Emit(s.mapper, e.DN, kind, e.Get, cs); err != nil {
+	cs := &st.cs
+	*cs = countingSink{Sink: sink, c: c}
+	g := &st.gets[0]
+	if kind == "group" {
+		g = &st.gets[1]
+	}
+	g.reset(e)
+	err := entry.Emit(s.mapper, e.DN, kind, g.get, cs)
+	g.e = nil
+	if err != nil {
 		return err
 	}
 	if !cs.emitted {
