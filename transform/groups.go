@@ -646,6 +646,11 @@ func (g *Graph) accountIndex(key string, hint int) (int32, bool) {
 	return ai, ok
 }
 
+// dropKeyIndex frees the map of account keys (a million strings for the
+// collector to walk at every cycle) once every lookup by key is done: after
+// it an account is found by key only at its hint, by index always.
+func (g *Graph) dropKeyIndex() { g.accIdx = nil }
+
 // EffectiveNames returns the "<tree>:<name>" of every effective group of an
 // account, sorted and without repeats, without building paths.
 func (g *Graph) EffectiveNames(accountKey string) []string {
@@ -659,6 +664,11 @@ func (g *Graph) effectiveNames(accountKey string, hint int) []string {
 	if !ok {
 		return nil
 	}
+	return g.effectiveNamesOf(ai)
+}
+
+// effectiveNamesOf is EffectiveNames of the account at index ai.
+func (g *Graph) effectiveNamesOf(ai int32) []string {
 	d := g.directOf(ai)
 	if len(d) == 0 {
 		return nil

@@ -293,8 +293,14 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	if err := <-prevDone; err != nil {
 		return nil, err
 	}
+	g.dropKeyIndex() // the held accounts and the previous links know their graph index
 	rz, err := Resolve(&cfg.Transform, ResolveInput{held: norm, previous: prev, Overrides: ov, TreeOrder: cfg.TreeNames(),
-		GroupNames: g.GroupNames(), groupNamesAt: func(a *heldAccount, at int) []string { return g.effectiveNames(a.AccountKey, at) }, Emit: emit})
+		GroupNames: g.GroupNames(), groupNamesAt: func(a *heldAccount, _ int) []string {
+			if a.graphIdx < 0 {
+				return nil
+			}
+			return g.effectiveNamesOf(a.graphIdx)
+		}, Emit: emit})
 	if err != nil {
 		return nil, err
 	}
