@@ -72,7 +72,9 @@ type resolver struct {
 	orig     []int32 // acc[i] was in.Accounts[orig[i]] before the sort (nil = same)
 	idx      map[string]int32
 	parent   []int32
-	members  [][]int32           // root -> members
+	members  [][]int32 // root -> members, until assemble moves them to memOff/memFlat
+	memOff   []int32   // root -> its members: memFlat[memOff[root]:memOff[root+1]]
+	memFlat  []int32
 	names    map[int32]nameParts // computed lazily (name), only for the few accounts that meet another
 	revAccs  map[string][]int32  // review id -> account indexes
 	cannot   map[int32][]int32
@@ -101,6 +103,10 @@ func (r *resolver) index() map[string]int32 {
 	}
 	return r.idx
 }
+
+// membersOf returns a root's members once assemble has made the clusters
+// final.
+func (r *resolver) membersOf(rt int32) []int32 { return r.memFlat[r.memOff[rt]:r.memOff[rt+1]] }
 
 func (r *resolver) find(x int32) int32 {
 	for r.parent[x] != x {
@@ -741,6 +747,17 @@ func (r *resolver) assemble(in ResolveInput, prev *prevLinks, res *Resolution) e
 		roots = append(roots, rt)
 	}
 	seenRoot = nil
+	// the clusters are final: their member lists go into one array (a
+	// million slice headers less for the collector to walk while persons
+	// are assembled)
+	r.memOff = make([]int32, len(r.acc)+1)
+	r.memFlat = make([]int32, 0, len(r.acc))
+	for i, ms := range r.members {
+		r.memOff[i] = int32(len(r.memFlat))
+		r.memFlat = append(r.memFlat, ms...)
+	}
+	r.memOff[len(r.acc)] = int32(len(r.memFlat))
+	r.members = nil
 
 	// carried ids: greedy by (accounts previously in that person desc, id asc, cluster order)
 	type cand struct {
@@ -758,7 +775,7 @@ func (r *resolver) assemble(in ResolveInput, prev *prevLinks, res *Resolution) e
 		var counts []int
 		for _, rt := range roots {
 			ids, counts = ids[:0], counts[:0]
-			for _, m := range r.members[rt] {
+			for _, m := range r.membersOf(rt) {
 				p := prev.of(&r.acc[m])
 				if p == "" {
 					continue
@@ -792,7 +809,7 @@ func (r *resolver) assemble(in ResolveInput, prev *prevLinks, res *Resolution) e
 			if a.id != b.id {
 				return a.id < b.id
 			}
-			return r.members[a.root][0] < r.members[b.root][0]
+			return r.membersOf(a.root)[0] < r.membersOf(b.root)[0]
 		})
 		used = newIDSet(len(cands))
 		for _, c := range cands {
@@ -810,7 +827,7 @@ func (r *resolver) assemble(in ResolveInput, prev *prevLinks, res *Resolution) e
 	seed := func(dst []byte, rt int32, buf []string) ([]byte, []string) {
 		for _, k := range kinds {
 			best := ""
-			for _, m := range r.members[rt] {
+			for _, m := range r.membersOf(rt) {
 				buf = r.appendKeys(buf[:0], k, &r.acc[m], nil)
 				for _, v := range buf {
 					if best == "" || v < best {
@@ -822,7 +839,7 @@ func (r *resolver) assemble(in ResolveInput, prev *prevLinks, res *Resolution) e
 				return append(append(append(dst, k...), ':'), best...), buf
 			}
 		}
-		return append(append(dst, "account:"...), r.acc[r.members[rt][0]].AccountKey...), buf
+		return append(append(dst, "account:"...), r.acc[r.membersOf(rt)[0]].AccountKey...), buf
 	}
 	first := make([]string, len(roots))
 	firstSum := make([]uint64, len(roots)) // first 8 bytes of first[x]'s hash: equal ids, equal sums
@@ -1064,7 +1081,7 @@ func (r *resolver) assembleOrdered(roots []int32, build func(rt int32, sc *perso
 // with another account of the person, else the carried id, else the override.
 // The links are appended to out.
 func (r *resolver) links(out []contract.PersonLink, rt int32, id string, inherited []string, prev *prevLinks) []contract.PersonLink {
-	ms := r.members[rt]
+	ms := r.membersOf(rt)
 	kinds := r.cfg.MatchKeys
 	var count []map[string]int
 	if len(ms) > 1 {
@@ -1274,7 +1291,7 @@ func (sc *personScratch) attrKey(name string) string {
 }
 
 func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx, sc *personScratch) contract.Person {
-	ms := r.members[rt]
+	ms := r.membersOf(rt)
 	p := contract.Person{PersonID: id, SourceOf: make(map[string]string, len(pc.attrs)), IsService: allService(r.acc, ms)}
 	if len(ms) > 1 {
 		sc.ms = append(sc.ms[:0], ms...)
