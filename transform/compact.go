@@ -13,7 +13,10 @@ import (
 // (tree, partition, title, department...) as one shared heldProfile per
 // distinct combination. A row read from Parquet points into the text of its
 // whole record batch column, so every kept string is either a copy or text
-// kept anyway.
+// kept anyway. The account's own text fields (login, emails, ids, names) are
+// copied one after another into large shared strings, so a held account
+// points at one text instead of seven: a million held accounts are millions
+// of pointers fewer for the collector to follow at every cycle.
 
 // heldProfile is the repeated part of a held account: accounts with the same
 // values share one.
@@ -27,10 +30,14 @@ type heldProfile struct {
 // profile's fields read as the account's own (a.Tree).
 type heldAccount struct {
 	*heldProfile
-	AccountKey, DN, Login, PrimaryEmail, EmployeeID, EmployeeIDKey string
-	GivenName, Surname, DisplayName                                string
-	Emails                                                         []string
-	Attributes                                                     map[string]string
+	AccountKey, DN string
+	// text holds login, primary email, employee id, employee id key, given
+	// name, surname and display name one after another (a part of a keeper's
+	// shared text); ends[i] is where field i ends, the last ends with text.
+	text       string
+	ends       [heldTextFields - 1]uint32
+	Emails     []string
+	Attributes map[string]string
 	// Modified is the row's ModifiedAt when HasModified: a value, not a
 	// pointer, so a million held rows are not a million more objects.
 	Modified    time.Time
@@ -41,12 +48,42 @@ type heldAccount struct {
 	graphIdx int32
 }
 
+// The fields of heldAccount.text, in order.
+const (
+	heldLogin = iota
+	heldPrimaryEmail
+	heldEmployeeID
+	heldEmployeeIDKey
+	heldGivenName
+	heldSurname
+	heldDisplayName
+	heldTextFields
+)
+
+// field returns text field i of h.
+func (h *heldAccount) field(i int) string {
+	lo, hi := 0, len(h.text)
+	if i > 0 {
+		lo = int(h.ends[i-1])
+	}
+	if i < len(h.ends) {
+		hi = int(h.ends[i])
+	}
+	return h.text[lo:hi]
+}
+
+func (h *heldAccount) Login() string         { return h.field(heldLogin) }
+func (h *heldAccount) EmployeeIDKey() string { return h.field(heldEmployeeIDKey) }
+func (h *heldAccount) GivenName() string     { return h.field(heldGivenName) }
+func (h *heldAccount) Surname() string       { return h.field(heldSurname) }
+
 // fill sets the fields of a that h holds (the others are left as they are;
 // ModifiedAt too, which the field table does not read).
 func (h *heldAccount) fill(a *contract.AccountNormalized) {
 	p := h.heldProfile
-	a.AccountKey, a.DN, a.Login, a.PrimaryEmail, a.EmployeeID, a.EmployeeIDKey = h.AccountKey, h.DN, h.Login, h.PrimaryEmail, h.EmployeeID, h.EmployeeIDKey
-	a.GivenName, a.Surname, a.DisplayName = h.GivenName, h.Surname, h.DisplayName
+	a.AccountKey, a.DN = h.AccountKey, h.DN
+	a.Login, a.PrimaryEmail, a.EmployeeID, a.EmployeeIDKey = h.field(heldLogin), h.field(heldPrimaryEmail), h.field(heldEmployeeID), h.field(heldEmployeeIDKey)
+	a.GivenName, a.Surname, a.DisplayName = h.field(heldGivenName), h.field(heldSurname), h.field(heldDisplayName)
 	a.Emails, a.Attributes, a.IsService = h.Emails, h.Attributes, h.IsService
 	a.Tree, a.Partition, a.Title, a.Department, a.Company, a.Country = p.Tree, p.Partition, p.Title, p.Department, p.Company, p.Country
 	a.Status, a.Region, a.BusinessUnit, a.Territory, a.Role = p.Status, p.Region, p.BusinessUnit, p.Territory, p.Role
@@ -83,6 +120,35 @@ type keeper struct {
 	str      *interner
 	profiles map[heldProfile]*heldProfile
 	max      int
+	text     strings.Builder // the current shared text (see heldAccount.text)
+}
+
+// heldTextChunk is the size of one shared text of held accounts' fields.
+const heldTextChunk = 1 << 20
+
+// keepText sets h.text and h.ends to a copy of fields in the shared text.
+func (hd *keeper) keepText(h *heldAccount, fields *[heldTextFields]string) {
+	n := 0
+	for _, f := range fields {
+		n += len(f)
+	}
+	if n == 0 {
+		return
+	}
+	if hd.text.Cap()-hd.text.Len() < n {
+		// a new shared text: the old one stays as it is (its written bytes
+		// never change), and is freed with the last account that points into it
+		hd.text = strings.Builder{}
+		hd.text.Grow(max(heldTextChunk, n))
+	}
+	start := hd.text.Len()
+	for i, f := range fields {
+		hd.text.WriteString(f)
+		if i < len(h.ends) {
+			h.ends[i] = uint32(hd.text.Len() - start)
+		}
+	}
+	h.text = hd.text.String()[start:]
 }
 
 func newKeeper(max int) *keeper {
@@ -93,9 +159,9 @@ func newKeeper(max int) *keeper {
 // DN from g (nil = none; at = the account's expected graph position, -1 =
 // unknown).
 func (hd *keeper) hold(an *contract.AccountNormalized, g *Graph, at int) heldAccount {
-	h := heldAccount{AccountKey: an.AccountKey, DN: an.DN, Login: an.Login, PrimaryEmail: an.PrimaryEmail, EmployeeID: an.EmployeeID,
-		EmployeeIDKey: an.EmployeeIDKey, GivenName: hd.str.of(an.GivenName), Surname: hd.str.of(an.Surname), DisplayName: an.DisplayName,
-		Emails: an.Emails, Attributes: an.Attributes, IsService: an.IsService}
+	h := heldAccount{AccountKey: an.AccountKey, DN: an.DN, Emails: an.Emails, Attributes: an.Attributes, IsService: an.IsService}
+	hd.keepText(&h, &[heldTextFields]string{heldLogin: an.Login, heldPrimaryEmail: an.PrimaryEmail, heldEmployeeID: an.EmployeeID,
+		heldEmployeeIDKey: an.EmployeeIDKey, heldGivenName: an.GivenName, heldSurname: an.Surname, heldDisplayName: an.DisplayName})
 	if an.ModifiedAt != nil {
 		h.Modified, h.HasModified = *an.ModifiedAt, true
 	}

@@ -87,7 +87,7 @@ type resolver struct {
 func (r *resolver) name(i int32) nameParts {
 	np, ok := r.names[i]
 	if !ok {
-		np = namesOf(r.acc[i].GivenName, r.acc[i].Surname)
+		np = namesOf(r.acc[i].GivenName(), r.acc[i].Surname())
 		r.names[i] = np
 	}
 	return np
@@ -196,7 +196,7 @@ func (r *resolver) pairConflict(kind string, ra, rb int32) string {
 func schemeIDs(acc []heldAccount, ms []int32) map[string]map[string]bool {
 	var out map[string]map[string]bool
 	for _, m := range ms {
-		k := acc[m].EmployeeIDKey
+		k := acc[m].EmployeeIDKey()
 		if k == "" {
 			continue
 		}
@@ -233,8 +233,8 @@ func (r *resolver) keysOf(kind string, a *heldAccount, prev *prevLinks) []string
 func (r *resolver) appendKeys(dst []string, kind string, a *heldAccount, prev *prevLinks) []string {
 	switch kind {
 	case "employee_id":
-		if a.EmployeeIDKey != "" {
-			return append(dst, a.EmployeeIDKey)
+		if k := a.EmployeeIDKey(); k != "" {
+			return append(dst, k)
 		}
 	case "email":
 		return append(dst, a.Emails...)
@@ -244,8 +244,8 @@ func (r *resolver) appendKeys(dst []string, kind string, a *heldAccount, prev *p
 			return append(dst, strings.ToLower(v))
 		}
 	case "login_domain":
-		if d := r.cfg.TreeSettings(a.Tree).LoginDomain; d != "" && a.Login != "" {
-			l := strings.ToLower(a.Login)
+		if d := r.cfg.TreeSettings(a.Tree).LoginDomain; d != "" && a.Login() != "" {
+			l := strings.ToLower(a.Login())
 			if !strings.Contains(l, "@") {
 				l += "@" + strings.ToLower(d)
 			}
@@ -645,8 +645,8 @@ func (r *resolver) review(reason, kind, value string, accs []int32, note string)
 	for _, a := range sorted {
 		x := &r.acc[a]
 		keys = append(keys, x.AccountKey)
-		ev.Accounts = append(ev.Accounts, evidenceAccount{AccountKey: x.AccountKey, Tree: x.Tree, DN: x.DN, Emails: x.Emails, EmployeeIDKey: x.EmployeeIDKey,
-			Name: strings.TrimSpace(x.GivenName + " " + x.Surname), Status: x.Status})
+		ev.Accounts = append(ev.Accounts, evidenceAccount{AccountKey: x.AccountKey, Tree: x.Tree, DN: x.DN, Emails: x.Emails, EmployeeIDKey: x.EmployeeIDKey(),
+			Name: strings.TrimSpace(x.GivenName() + " " + x.Surname()), Status: x.Status})
 	}
 	id := "r-" + shortHash(reason+"\x00"+kind+"\x00"+value+"\x00"+strings.Join(keys, "\x00"), 12)
 	if _, ok := r.reviews[id]; ok {
@@ -684,7 +684,7 @@ func reasonText(reason string) string {
 func (r *resolver) weakReviews() {
 	var pairs []keyHolder
 	for i := range r.acc {
-		k := r.acc[i].EmployeeIDKey
+		k := r.acc[i].EmployeeIDKey()
 		if k == "" {
 			continue
 		}
@@ -712,7 +712,7 @@ func (r *resolver) weakReviews() {
 		for i := 0; i < len(h); i++ {
 			for j := i + 1; j < len(h); j++ {
 				a, b := h[i], h[j]
-				if r.find(a) == r.find(b) || r.acc[a].EmployeeIDKey == r.acc[b].EmployeeIDKey {
+				if r.find(a) == r.find(b) || r.acc[a].EmployeeIDKey() == r.acc[b].EmployeeIDKey() {
 					continue
 				}
 				if namesAgree(r.name(a), r.name(b)) {
