@@ -207,13 +207,13 @@ func (c *REST) ListUsers(ctx context.Context, fn func(load.User) error) error {
 	seen := map[string]bool{}
 	for _, list := range []string{"verified", "unverified"} {
 		q := url.Values{"list": {list}, "exclude-fields": {"favorites"}}
-		err := c.pages(ctx, "/users", q, decodeEach("user", func(u wire.User) error {
+		err := listPages(ctx, c, "/users", q, "user", func(u *wire.User) string { return u.ID }, func(u wire.User) error {
 			if seen[u.ID] {
 				return nil
 			}
 			seen[u.ID] = true
 			return fn(toLoadUser(u, list == "verified"))
-		}))
+		})
 		if err != nil {
 			return fmt.Errorf("highspot: list users (list=%s): %w", list, err)
 		}
@@ -223,9 +223,9 @@ func (c *REST) ListUsers(ctx context.Context, fn func(load.User) error) error {
 
 // ListGroups pages through every group.
 func (c *REST) ListGroups(ctx context.Context, fn func(load.Group) error) error {
-	err := c.pages(ctx, "/groups", url.Values{}, decodeEach("group", func(g wire.Group) error {
+	err := listPages(ctx, c, "/groups", url.Values{}, "group", func(g *wire.Group) string { return g.ID }, func(g wire.Group) error {
 		return fn(toLoadGroup(g))
-	}))
+	})
 	if err != nil {
 		return fmt.Errorf("highspot: list groups: %w", err)
 	}
@@ -484,45 +484,46 @@ func (c *REST) resolveUser(ctx context.Context, u load.User) (load.User, error) 
 // without counts_total, at a page shorter than an earlier one (the server's
 // real page size may be below the limit asked). A page with nothing new while
 // counts_total promises more is an error: a partial list never looks complete.
-func (c *REST) pages(ctx context.Context, path string, q url.Values, fn func(json.RawMessage) error) error {
+//
+// Items are decoded as T (named what in errors) on the goroutine that
+// fetched their page, once each; idOf gives an item's id ("" for none).
+func listPages[T any](ctx context.Context, c *REST, path string, q url.Values, what string, idOf func(*T) string, fn func(T) error) error {
 	ctx, cancel := context.WithCancel(ctx) // stops a page fetched ahead when the walk ends early
 	defer cancel()
 	start, biggest := 0, 0
 	seen := map[string]bool{}
 	guard := load.NewListGuard(ctx, path)
-	next := c.fetchPage(ctx, path, q, start)
+	next := fetchPage(ctx, c, path, q, start, what, idOf)
 	for {
 		pg := <-next
 		if pg.err != nil {
 			return pg.err
 		}
-		coll := pg.coll
-		n, fresh := len(coll.Collection), 0
+		n, fresh := len(pg.raws), 0
 		// The next page is fetched while this one is passed on, when the walk
 		// is sure to go on unless the page repeats what was listed: a full
 		// page short of counts_total (or without it). A page fetched ahead
 		// is never one the walk below would not have asked for itself, except
 		// after a page that brings nothing new, which ends the walk anyway.
 		next = nil
-		if n > 0 && n >= c.pageLimit && (coll.CountsTotal <= 0 || start+n < coll.CountsTotal) {
-			next = c.fetchPage(ctx, path, q, start+n)
+		if n > 0 && n >= c.pageLimit && (pg.countsTotal <= 0 || start+n < pg.countsTotal) {
+			next = fetchPage(ctx, c, path, q, start+n, what, idOf)
 		}
-		for _, raw := range coll.Collection {
-			id := resourceID(raw)
+		for i, id := range pg.ids {
 			if id != "" && seen[id] {
 				continue
 			}
 			seen[id] = id != ""
 			fresh++
-			if err := fn(raw); err != nil {
+			if err := fn(pg.items[i]); err != nil {
 				return err
 			}
 		}
 		total := -1
-		if coll.CountsTotal > 0 {
-			total = coll.CountsTotal
+		if pg.countsTotal > 0 {
+			total = pg.countsTotal
 		}
-		if err := guard.Page(strconv.Itoa(start), coll.Collection, fresh, total); err != nil {
+		if err := guard.Page(strconv.Itoa(start), pg.raws, fresh, total); err != nil {
 			return err
 		}
 		start += n
@@ -530,12 +531,12 @@ func (c *REST) pages(ctx context.Context, path string, q url.Values, fn func(jso
 		case n == 0:
 			return nil
 		case fresh == 0:
-			if coll.CountsTotal > 0 && len(seen) < coll.CountsTotal {
-				return fmt.Errorf("list %s: the page at start %d repeats items already listed (%d of counts_total %d seen); stopping rather than returning a partial list as complete", path, start-n, len(seen), coll.CountsTotal)
+			if pg.countsTotal > 0 && len(seen) < pg.countsTotal {
+				return fmt.Errorf("list %s: the page at start %d repeats items already listed (%d of counts_total %d seen); stopping rather than returning a partial list as complete", path, start-n, len(seen), pg.countsTotal)
 			}
 			return nil
-		case coll.CountsTotal > 0:
-			if start >= coll.CountsTotal {
+		case pg.countsTotal > 0:
+			if start >= pg.countsTotal {
 				return nil
 			}
 		case n < biggest:
@@ -543,32 +544,48 @@ func (c *REST) pages(ctx context.Context, path string, q url.Values, fn func(jso
 		}
 		biggest = max(biggest, n)
 		if next == nil {
-			next = c.fetchPage(ctx, path, q, start)
+			next = fetchPage(ctx, c, path, q, start, what, idOf)
 		}
 	}
 }
 
-// page is one fetched page of a start/limit list, or why it could not be fetched.
-type page struct {
-	coll wire.Collection[json.RawMessage]
-	err  error
+// page is one fetched page of a start/limit list, its items decoded, or why
+// it could not be fetched or decoded.
+type page[T any] struct {
+	countsTotal int
+	raws        []json.RawMessage // as sent (the loop guard hashes them)
+	items       []T
+	ids         []string
+	err         error
 }
 
 // fetchPage requests the page of path at start on its own goroutine (with
 // the list's retries) and delivers it on the returned channel, which is
 // buffered: a page nobody waits for any more does not block the goroutine,
 // and cancelling ctx ends its request.
-func (c *REST) fetchPage(ctx context.Context, path string, q url.Values, start int) <-chan page {
+func fetchPage[T any](ctx context.Context, c *REST, path string, q url.Values, start int, what string, idOf func(*T) string) <-chan page[T] {
 	q = maps.Clone(q)
 	q.Set("start", strconv.Itoa(start))
 	q.Set("limit", strconv.Itoa(c.pageLimit))
-	ch := make(chan page, 1)
+	ch := make(chan page[T], 1)
 	go func() {
-		var pg page
+		var pg page[T]
+		var coll wire.Collection[json.RawMessage]
 		pg.err = load.RetryPage(ctx, "list "+path+" start="+strconv.Itoa(start), func(ctx context.Context) error {
-			pg.coll = wire.Collection[json.RawMessage]{}
-			return c.getJSON(ctx, path, q, &pg.coll)
+			coll = wire.Collection[json.RawMessage]{}
+			return c.getJSON(ctx, path, q, &coll)
 		})
+		if pg.err == nil {
+			pg.countsTotal, pg.raws = coll.CountsTotal, coll.Collection
+			pg.items, pg.ids = make([]T, len(coll.Collection)), make([]string, len(coll.Collection))
+			for i, raw := range coll.Collection {
+				if err := json.Unmarshal(raw, &pg.items[i]); err != nil {
+					pg.err = fmt.Errorf("decode %s: %w", what, err)
+					break
+				}
+				pg.ids[i] = idOf(&pg.items[i])
+			}
+		}
 		ch <- pg
 	}()
 	return ch
