@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"encoding/binary"
 	"strings"
 	"time"
 
@@ -15,8 +16,9 @@ import (
 // whole record batch column, so every kept string is either a copy or text
 // kept anyway. The account's own text fields (login, emails, ids, names) are
 // copied one after another into large shared strings, so a held account
-// points at one text instead of seven: a million held accounts are millions
-// of pointers fewer for the collector to follow at every cycle.
+// points at one text instead of seven strings and a list: a million held
+// accounts are millions of pointers and objects fewer for the collector to
+// follow at every cycle.
 
 // heldProfile is the repeated part of a held account: accounts with the same
 // values share one.
@@ -32,17 +34,19 @@ type heldAccount struct {
 	*heldProfile
 	AccountKey, DN string
 	// text holds login, primary email, employee id, employee id key, given
-	// name, surname and display name one after another (a part of a keeper's
-	// shared text); ends[i] is where field i ends, the last ends with text.
+	// name, surname, display name and the emails one after another (a part
+	// of a keeper's shared text); ends[i] is where field i ends, the last
+	// ends with text. Each email is a uvarint 2×length and its text, or
+	// the uvarint 1 when it is the primary email (usually the first).
 	text       string
 	ends       [heldTextFields - 1]uint32
-	Emails     []string
 	Attributes map[string]string
 	// Modified is the row's ModifiedAt when HasModified: a value, not a
 	// pointer, so a million held rows are not a million more objects.
 	Modified    time.Time
 	HasModified bool
 	IsService   bool
+	emailsSet   bool // the row's Emails was not nil (see emails)
 	// graphIdx is the account's index in the graph (-1 = none): where
 	// prevLinks finds its previous person id.
 	graphIdx int32
@@ -57,6 +61,7 @@ const (
 	heldGivenName
 	heldSurname
 	heldDisplayName
+	heldEmails
 	heldTextFields
 )
 
@@ -72,19 +77,57 @@ func (h *heldAccount) field(i int) string {
 	return h.text[lo:hi]
 }
 
+// appendEmails appends the row's Emails to dst.
+func (h *heldAccount) appendEmails(dst []string) []string {
+	e := h.field(heldEmails)
+	primary := ""
+	if len(e) > 0 {
+		primary = h.field(heldPrimaryEmail)
+	}
+	for len(e) > 0 {
+		var n uint64
+		i := 0
+		for shift := 0; ; shift += 7 { // the uvarint length (binary.AppendUvarint)
+			b := e[i]
+			i++
+			n |= uint64(b&0x7f) << shift
+			if b < 0x80 {
+				break
+			}
+		}
+		if n == 1 {
+			dst = append(dst, primary)
+			e = e[i:]
+			continue
+		}
+		n >>= 1
+		dst = append(dst, e[i:i+int(n)])
+		e = e[i+int(n):]
+	}
+	return dst
+}
+
+// emails returns the row's Emails (a new slice; nil when the row's was nil).
+func (h *heldAccount) emails() []string {
+	if !h.emailsSet {
+		return nil
+	}
+	return h.appendEmails([]string{})
+}
+
 func (h *heldAccount) Login() string         { return h.field(heldLogin) }
 func (h *heldAccount) EmployeeIDKey() string { return h.field(heldEmployeeIDKey) }
 func (h *heldAccount) GivenName() string     { return h.field(heldGivenName) }
 func (h *heldAccount) Surname() string       { return h.field(heldSurname) }
 
 // fill sets the fields of a that h holds (the others are left as they are;
-// ModifiedAt too, which the field table does not read).
+// ModifiedAt and Emails too, which the field table does not read).
 func (h *heldAccount) fill(a *contract.AccountNormalized) {
 	p := h.heldProfile
 	a.AccountKey, a.DN = h.AccountKey, h.DN
 	a.Login, a.PrimaryEmail, a.EmployeeID, a.EmployeeIDKey = h.field(heldLogin), h.field(heldPrimaryEmail), h.field(heldEmployeeID), h.field(heldEmployeeIDKey)
 	a.GivenName, a.Surname, a.DisplayName = h.field(heldGivenName), h.field(heldSurname), h.field(heldDisplayName)
-	a.Emails, a.Attributes, a.IsService = h.Emails, h.Attributes, h.IsService
+	a.Attributes, a.IsService = h.Attributes, h.IsService
 	a.Tree, a.Partition, a.Title, a.Department, a.Company, a.Country = p.Tree, p.Partition, p.Title, p.Department, p.Company, p.Country
 	a.Status, a.Region, a.BusinessUnit, a.Territory, a.Role = p.Status, p.Region, p.BusinessUnit, p.Territory, p.Role
 }
@@ -126,11 +169,15 @@ type keeper struct {
 // heldTextChunk is the size of one shared text of held accounts' fields.
 const heldTextChunk = 1 << 20
 
-// keepText sets h.text and h.ends to a copy of fields in the shared text.
-func (hd *keeper) keepText(h *heldAccount, fields *[heldTextFields]string) {
+// keepText sets h.text and h.ends to a copy of fields and emails in the
+// shared text.
+func (hd *keeper) keepText(h *heldAccount, fields *[heldEmails]string, emails []string) {
 	n := 0
 	for _, f := range fields {
 		n += len(f)
+	}
+	for _, e := range emails {
+		n += binary.MaxVarintLen64 + len(e)
 	}
 	if n == 0 {
 		return
@@ -144,9 +191,16 @@ func (hd *keeper) keepText(h *heldAccount, fields *[heldTextFields]string) {
 	start := hd.text.Len()
 	for i, f := range fields {
 		hd.text.WriteString(f)
-		if i < len(h.ends) {
-			h.ends[i] = uint32(hd.text.Len() - start)
+		h.ends[i] = uint32(hd.text.Len() - start)
+	}
+	var lb [binary.MaxVarintLen64]byte
+	for _, e := range emails {
+		if e == fields[heldPrimaryEmail] {
+			hd.text.WriteByte(1)
+			continue
 		}
+		hd.text.Write(binary.AppendUvarint(lb[:0], 2*uint64(len(e))))
+		hd.text.WriteString(e)
 	}
 	h.text = hd.text.String()[start:]
 }
@@ -159,9 +213,9 @@ func newKeeper(max int) *keeper {
 // DN from g (nil = none; at = the account's expected graph position, -1 =
 // unknown).
 func (hd *keeper) hold(an *contract.AccountNormalized, g *Graph, at int) heldAccount {
-	h := heldAccount{AccountKey: an.AccountKey, DN: an.DN, Emails: an.Emails, Attributes: an.Attributes, IsService: an.IsService}
-	hd.keepText(&h, &[heldTextFields]string{heldLogin: an.Login, heldPrimaryEmail: an.PrimaryEmail, heldEmployeeID: an.EmployeeID,
-		heldEmployeeIDKey: an.EmployeeIDKey, heldGivenName: an.GivenName, heldSurname: an.Surname, heldDisplayName: an.DisplayName})
+	h := heldAccount{AccountKey: an.AccountKey, DN: an.DN, Attributes: an.Attributes, IsService: an.IsService, emailsSet: an.Emails != nil}
+	hd.keepText(&h, &[heldEmails]string{heldLogin: an.Login, heldPrimaryEmail: an.PrimaryEmail, heldEmployeeID: an.EmployeeID,
+		heldEmployeeIDKey: an.EmployeeIDKey, heldGivenName: an.GivenName, heldSurname: an.Surname, heldDisplayName: an.DisplayName}, an.Emails)
 	if an.ModifiedAt != nil {
 		h.Modified, h.HasModified = *an.ModifiedAt, true
 	}

@@ -2,6 +2,7 @@ package transform
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/otds-highspot/otds-highspot/internal/contract"
@@ -80,6 +81,36 @@ func TestIDSet(t *testing.T) {
 	} {
 		if got := s.has(c.id); got != c.want {
 			t.Errorf("has(%q): got %v, want %v", c.id, got, c.want)
+		}
+	}
+}
+
+// TestHeldAccountText checks that the text fields and emails a held account
+// keeps in the shared text read back as they were, nil and empty lists apart.
+func TestHeldAccountText(t *testing.T) {
+	long := strings.Repeat("x", 300) + "@example.com" // a length of two uvarint bytes
+	k := newKeeper(4)
+	for _, c := range []struct {
+		name   string
+		emails []string
+	}{
+		{"nil emails", nil},
+		{"empty emails", []string{}},
+		{"one", []string{"ada@example.com"}},
+		{"several", []string{"a@x.io", "", long, "ada@example.com", "\x80\xff@odd"}},
+	} {
+		an := contract.AccountNormalized{Login: "ada", PrimaryEmail: "ada@example.com", EmployeeIDKey: "hr:42", GivenName: "Ada",
+			Surname: "Lovelace", DisplayName: "Ada " + c.name, Emails: c.emails}
+		h := k.hold(&an, nil, -1)
+		got := h.emails()
+		if !reflect.DeepEqual(got, c.emails) {
+			t.Errorf("%s: got emails %q (nil %v), want %q (nil %v)", c.name, got, got == nil, c.emails, c.emails == nil)
+		}
+		var back contract.AccountNormalized
+		h.fill(&back)
+		back.Emails = an.Emails
+		if !reflect.DeepEqual(back, an) {
+			t.Errorf("%s: got %+v back, want %+v", c.name, back, an)
 		}
 	}
 }

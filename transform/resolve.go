@@ -224,7 +224,7 @@ func allService(acc []heldAccount, ms []int32) bool {
 // keysOf lists the values of one match key type for an account.
 func (r *resolver) keysOf(kind string, a *heldAccount, prev *prevLinks) []string {
 	if kind == "email" {
-		return a.Emails
+		return a.appendEmails(nil)
 	}
 	return r.appendKeys(nil, kind, a, prev)
 }
@@ -237,7 +237,7 @@ func (r *resolver) appendKeys(dst []string, kind string, a *heldAccount, prev *p
 			return append(dst, k)
 		}
 	case "email":
-		return append(dst, a.Emails...)
+		return a.appendEmails(dst)
 	case "external_id":
 		// external ids are carried in attributes["external_id"] by Normalize
 		if v := a.Attributes["external_id"]; v != "" {
@@ -645,7 +645,7 @@ func (r *resolver) review(reason, kind, value string, accs []int32, note string)
 	for _, a := range sorted {
 		x := &r.acc[a]
 		keys = append(keys, x.AccountKey)
-		ev.Accounts = append(ev.Accounts, evidenceAccount{AccountKey: x.AccountKey, Tree: x.Tree, DN: x.DN, Emails: x.Emails, EmployeeIDKey: x.EmployeeIDKey(),
+		ev.Accounts = append(ev.Accounts, evidenceAccount{AccountKey: x.AccountKey, Tree: x.Tree, DN: x.DN, Emails: x.emails(), EmployeeIDKey: x.EmployeeIDKey(),
 			Name: strings.TrimSpace(x.GivenName() + " " + x.Surname()), Status: x.Status})
 	}
 	id := "r-" + shortHash(reason+"\x00"+kind+"\x00"+value+"\x00"+strings.Join(keys, "\x00"), 12)
@@ -1262,7 +1262,9 @@ type personScratch struct {
 	full  []contract.AccountNormalized // the members' held parts as rows
 	ms    []int32
 	order []int32
-	times []time.Time       // ModifiedAt values: one array for many persons (never rewritten)
+	times []time.Time // ModifiedAt values: one array for many persons (never rewritten)
+	strs  []string    // Emails of persons: likewise
+	buf   []string
 	attrs map[string]string // attribute name -> "attributes."+name
 }
 
@@ -1273,6 +1275,20 @@ func (sc *personScratch) timeOf(t time.Time) *time.Time {
 	}
 	sc.times = append(sc.times, t)
 	return &sc.times[len(sc.times)-1]
+}
+
+// emailsOf returns a's Emails (nil when the row's was nil), carved from a
+// shared array.
+func (sc *personScratch) emailsOf(a *heldAccount) []string {
+	if !a.emailsSet {
+		return nil
+	}
+	if cap(sc.strs)-len(sc.strs) < 4 {
+		sc.strs = make([]string, 0, 256)
+	}
+	lo := len(sc.strs)
+	sc.strs = a.appendEmails(sc.strs) // past len: no handed-out part is written
+	return sc.strs[lo:len(sc.strs):len(sc.strs)]
 }
 
 // attrKey is "attributes."+name, one copy per name.
@@ -1337,7 +1353,7 @@ func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx, s
 				p.SourceOf[sc.attrKey(k)] = a.AccountKey
 			}
 		}
-		p.Emails = a.Emails
+		p.Emails = sc.emailsOf(a)
 		two := []string{a.Tree, a.AccountKey} // one allocation for both
 		p.Trees, p.AccountKeys = two[0:1:1], two[1:2:2]
 		p.Groups = uniqueSorted(r.groupNames(in, ms[0]))
@@ -1356,7 +1372,8 @@ func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx, s
 		for k := range a.Attributes {
 			attrNames[k] = true
 		}
-		for _, e := range a.Emails {
+		sc.buf = a.appendEmails(sc.buf[:0])
+		for _, e := range sc.buf {
 			emails[e] = true
 		}
 		trees[a.Tree] = true
