@@ -300,7 +300,7 @@ type treeSink struct {
 	groups    *artifact.TableWriter[contract.Group]
 	rejects   *artifact.TableWriter[contract.Reject]
 	members   *artifact.TableWriter[contract.Membership] // rows resolved during the read
-	byDN      map[uint64]uint32                          // hash of the DN's Norm -> index in refs
+	byDN      dnIndex                                    // hash of the DN's Norm -> index in refs
 	normBuf   []byte                                     // hashNormDN's buffer
 	byID      map[uint64]uint32                          // hash of the source id -> index in refs; built on first use
 	refs      entryRefs
@@ -350,14 +350,14 @@ func (s *treeSink) index(dn, norm, partition, id string, kind uint8) (bool, erro
 		norm = n
 	}
 	h := s.hash(norm)
-	if _, dup := s.byDN[h]; dup {
+	if _, dup := s.byDN.get(h); dup {
 		return false, nil
 	}
 	i, err := s.refs.add(id, kind, s.partition(partition))
 	if err != nil {
 		return false, err
 	}
-	s.byDN[h] = i
+	s.byDN.put(h, i)
 	// Entries read so far (after this one: the first call reports 1, not 0).
 	if s.progress != nil && (s.refs.n == 1 || s.refs.n%progressEvery == 0) {
 		s.progress(int64(s.refs.n))
@@ -455,7 +455,7 @@ func (s *treeSink) Member(groupDN, groupSourceID, partition, memberDN, memberSou
 // does not parse).
 func (s *treeSink) member(groupDN, groupSourceID, partition, memberDN, memberSourceID string, h uint64, hashed bool) error {
 	if hashed && s.members != nil {
-		if i, ok := s.byDN[h]; ok {
+		if i, ok := s.byDN.get(h); ok {
 			found := s.refs.at(i)
 			return s.members.Write(contract.Membership{Tree: s.tree.Name, Partition: partition, GroupDN: groupDN,
 				GroupSourceID: groupSourceID, MemberDN: memberDN, MemberSourceID: s.id(found),
@@ -571,7 +571,7 @@ func (s *treeSink) resolve(ctx context.Context, w *artifact.TableWriter[contract
 				continue
 			}
 			var i uint32
-			if i, ok = s.byDN[s.hash(norm)]; ok {
+			if i, ok = s.byDN.get(s.hash(norm)); ok {
 				found = s.refs.at(i)
 			} else {
 				if mp != "" && !s.tree.IncludesPartition(mp) {
@@ -660,7 +660,7 @@ func runTree(ctx context.Context, env artifact.Env, tree extractconf.Tree, opts 
 			stage.Abort()
 		}
 	}()
-	sink := &treeSink{tree: tree, seed: maphash.MakeSeed(), byDN: map[uint64]uint32{},
+	sink := &treeSink{tree: tree, seed: maphash.MakeSeed(),
 		partIdx: map[string]uint16{}, rejCodes: tr.RejectsByCode, nulls: map[string]int64{}}
 	if opts.Progress != nil {
 		sink.progress = func(n int64) { opts.Progress(tree.Name, n) }
