@@ -190,17 +190,6 @@ func (c *REST) FindUserByEmail(ctx context.Context, email string) (*load.User, e
 	return &u, nil
 }
 
-// decodeEach adapts fn to a page walker's raw items, decoding each as T.
-func decodeEach[T any](what string, fn func(T) error) func(json.RawMessage) error {
-	return func(raw json.RawMessage) error {
-		var v T
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return fmt.Errorf("decode %s: %w", what, err)
-		}
-		return fn(v)
-	}
-}
-
 // ListUsers pages through every user: first list=verified, then
 // list=unverified, so each user's Verified flag is exact and none is missed.
 func (c *REST) ListUsers(ctx context.Context, fn func(load.User) error) error {

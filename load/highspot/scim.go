@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"path"
@@ -660,10 +661,10 @@ func (c *SCIM) FindGroup(ctx context.Context, name string) (*load.Group, error) 
 			return nil, fmt.Errorf("highspot scim: find group %q: %w", name, err)
 		}
 	} else {
-		err := c.pages(ctx, "/Groups", url.Values{"excludedAttributes": {"members"}}, decodeEach("group", func(g wire.SCIMGroup) error {
+		err := scimPages(ctx, c, "/Groups", url.Values{"excludedAttributes": {"members"}}, "group", scimGroupID, func(g wire.SCIMGroup) error {
 			list.Resources = append(list.Resources, g)
 			return nil
-		}))
+		})
 		if err != nil {
 			return nil, fmt.Errorf("highspot scim: find group %q: list groups: %w", name, err)
 		}
@@ -696,9 +697,9 @@ func (c *SCIM) ListUsers(ctx context.Context, fn func(load.User) error) error {
 	if _, err := c.Discover(ctx); err != nil {
 		return err
 	}
-	err := c.pages(ctx, "/Users", url.Values{}, decodeEach("user", func(u wire.SCIMUser) error {
+	err := scimPages(ctx, c, "/Users", url.Values{}, "user", func(u *wire.SCIMUser) string { return u.ID }, func(u wire.SCIMUser) error {
 		return fn(fromSCIMUser(u))
-	}))
+	})
 	if err != nil {
 		return fmt.Errorf("highspot scim: list users: %w", err)
 	}
@@ -710,65 +711,67 @@ func (c *SCIM) ListGroups(ctx context.Context, fn func(load.Group) error) error 
 	if _, err := c.Discover(ctx); err != nil {
 		return err
 	}
-	err := c.pages(ctx, "/Groups", url.Values{}, decodeEach("group", func(g wire.SCIMGroup) error {
+	err := scimPages(ctx, c, "/Groups", url.Values{}, "group", scimGroupID, func(g wire.SCIMGroup) error {
 		return fn(load.Group{ID: g.ID, Name: g.DisplayName, MemberCount: int64(len(g.Members))})
-	}))
+	})
 	if err != nil {
 		return fmt.Errorf("highspot scim: list groups: %w", err)
 	}
 	return nil
 }
 
-// pages walks a list by startIndex (1-based). It does not trust
+// scimPages walks a list by startIndex (1-based). It does not trust
 // totalResults to end the walk (providers omit it or report the page size):
 // it stops at an empty page (Resources absent or empty) or at a page
 // shorter than an earlier one (the provider's real page size, which may be
 // smaller than the count asked). Items are passed on once by id; a page that
 // brings nothing new while more were promised is an error, so a provider
 // that repeats itself never makes a partial list look complete.
-func (c *SCIM) pages(ctx context.Context, p string, q url.Values, fn func(json.RawMessage) error) error {
+//
+// Items are decoded as T (named what in errors) once each, on the goroutine
+// that fetched their page; idOf gives an item's id ("" for none). After a
+// full page the next one is fetched while this one is passed on: the walk
+// asks for it anyway unless this page brings nothing new, which ends the
+// walk (the request fetched ahead is then cancelled).
+func scimPages[T any](ctx context.Context, c *SCIM, p string, q url.Values, what string, idOf func(*T) string, fn func(T) error) error {
+	ctx, cancel := context.WithCancel(ctx) // stops a page fetched ahead when the walk ends early
+	defer cancel()
 	start, biggest := 1, 0
 	seen := map[string]bool{}
 	guard := load.NewListGuard(ctx, p)
+	count := c.pageSize()
+	next := scimFetchPage(ctx, c, p, q, start, count, what, idOf)
 	for {
-		count := c.pageSize()
-		q.Set("startIndex", strconv.Itoa(start))
-		q.Set("count", strconv.Itoa(count))
-		type page struct {
-			TotalResults *int              `json:"totalResults"`
-			Resources    []json.RawMessage `json:"Resources"`
+		pg := <-next
+		if pg.err != nil {
+			return pg.err
 		}
-		var list page
-		err := load.RetryPage(ctx, "list "+p+" startIndex="+strconv.Itoa(start), func(ctx context.Context) error {
-			list = page{}
-			return c.doJSON(ctx, http.MethodGet, c.base+p+"?"+q.Encode(), nil, &list)
-		})
-		if err != nil {
-			return err
+		n, fresh := len(pg.raws), 0
+		next = nil
+		if n >= count {
+			next = scimFetchPage(ctx, c, p, q, start+n, count, what, idOf)
 		}
-		n, fresh := len(list.Resources), 0
-		for _, raw := range list.Resources {
-			id := resourceID(raw)
+		for i, id := range pg.ids {
 			if id != "" && seen[id] {
 				continue
 			}
 			seen[id] = id != ""
 			fresh++
-			if err := fn(raw); err != nil {
+			if err := fn(pg.items[i]); err != nil {
 				return err
 			}
 		}
 		// totalResults is not trusted to end the walk, nor to bound it:
 		// providers report the page size there.
-		if err := guard.Page(strconv.Itoa(start), list.Resources, fresh, -1); err != nil {
+		if err := guard.Page(strconv.Itoa(start), pg.raws, fresh, -1); err != nil {
 			return err
 		}
 		switch {
 		case n == 0:
 			return nil
 		case fresh == 0:
-			if list.TotalResults != nil && start-1 < *list.TotalResults {
-				return fmt.Errorf("list %s: the page at startIndex %d repeats resources already listed (totalResults %d); stopping rather than returning a partial list as complete", p, start, *list.TotalResults)
+			if pg.totalResults != nil && start-1 < *pg.totalResults {
+				return fmt.Errorf("list %s: the page at startIndex %d repeats resources already listed (totalResults %d); stopping rather than returning a partial list as complete", p, start, *pg.totalResults)
 			}
 			return nil
 		case n < biggest:
@@ -776,17 +779,58 @@ func (c *SCIM) pages(ctx context.Context, p string, q url.Values, fn func(json.R
 		}
 		biggest = max(biggest, n)
 		start += n
+		if next == nil {
+			next = scimFetchPage(ctx, c, p, q, start, count, what, idOf)
+		}
 	}
 }
 
-// resourceID is the "id" of a JSON resource, "" when absent.
-func resourceID(raw json.RawMessage) string {
-	var v struct {
-		ID string `json:"id"`
-	}
-	_ = json.Unmarshal(raw, &v)
-	return v.ID
+// scimPage is one fetched page of a SCIM list, its resources decoded, or why
+// it could not be fetched or decoded.
+type scimPage[T any] struct {
+	totalResults *int
+	raws         []json.RawMessage // as sent (the loop guard hashes them)
+	items        []T
+	ids          []string
+	err          error
 }
+
+// scimFetchPage requests the page at startIndex start on its own goroutine
+// (with the list's retries) and delivers it on the returned channel, which is
+// buffered: a page nobody waits for any more does not block the goroutine,
+// and cancelling ctx ends its request.
+func scimFetchPage[T any](ctx context.Context, c *SCIM, p string, q url.Values, start, count int, what string, idOf func(*T) string) <-chan scimPage[T] {
+	q = maps.Clone(q)
+	q.Set("startIndex", strconv.Itoa(start))
+	q.Set("count", strconv.Itoa(count))
+	ch := make(chan scimPage[T], 1)
+	go func() {
+		var pg scimPage[T]
+		var list struct {
+			TotalResults *int              `json:"totalResults"`
+			Resources    []json.RawMessage `json:"Resources"`
+		}
+		pg.err = load.RetryPage(ctx, "list "+p+" startIndex="+strconv.Itoa(start), func(ctx context.Context) error {
+			list.TotalResults, list.Resources = nil, nil
+			return c.doJSON(ctx, http.MethodGet, c.base+p+"?"+q.Encode(), nil, &list)
+		})
+		if pg.err == nil {
+			pg.totalResults, pg.raws = list.TotalResults, list.Resources
+			pg.items, pg.ids = make([]T, len(list.Resources)), make([]string, len(list.Resources))
+			for i, raw := range list.Resources {
+				if err := json.Unmarshal(raw, &pg.items[i]); err != nil {
+					pg.err = fmt.Errorf("decode %s: %w", what, err)
+					break
+				}
+				pg.ids[i] = idOf(&pg.items[i])
+			}
+		}
+		ch <- pg
+	}()
+	return ch
+}
+
+func scimGroupID(g *wire.SCIMGroup) string { return g.ID }
 
 func (c *SCIM) doJSON(ctx context.Context, method, u string, body []byte, out any) error {
 	var rd io.Reader

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -515,5 +516,59 @@ func TestRESTFetchesTheNextPageAhead(t *testing.T) {
 	// walk; unverified: one empty page.
 	if got := s.Counters()["REST GET /users"]; got != 4 {
 		t.Errorf("got %d REST GET /users requests, want 4 (as a page-by-page walk)", got)
+	}
+}
+
+// TestSCIMFetchesTheNextPageAhead: after a full page the SCIM listing asks
+// for the next one while it passes this one on, and still makes no request
+// a page-by-page walk would not (the walk ends at the empty page after the
+// last, as before).
+func TestSCIMFetchesTheNextPageAhead(t *testing.T) {
+	seed := sandbox.Seed{}
+	for i := range 250 {
+		seed.Users = append(seed.Users, sandbox.User{Email: fmt.Sprintf("u%03d@acme.com", i), Verified: true})
+	}
+	s, err := sandbox.New(sandbox.Options{Seed: &seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secondAsked := make(chan struct{})
+	var once sync.Once
+	var listed atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/scim/v2/Users" && r.URL.Query().Get("startIndex") != "" {
+			listed.Add(1)
+			if r.URL.Query().Get("startIndex") == "101" {
+				once.Do(func() { close(secondAsked) })
+			}
+		}
+		s.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	c, err := highspot.NewSCIM(highspot.SCIMOptions{BaseURL: sandbox.SCIMBase(ts.URL), Token: config.NewSecret(sandbox.DefaultSCIMToken), HTTPClient: ts.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err = c.ListUsers(context.Background(), func(load.User) error {
+		if n++; n == 1 {
+			select {
+			case <-secondAsked:
+			case <-time.After(10 * time.Second):
+				return errors.New("the page at startIndex=101 was not requested while the first page was passed on")
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(s.State().Users); n != want {
+		t.Errorf("got %d users, want %d", n, want)
+	}
+	// 251 users (with the service user) by 100: pages at 1, 101, 201 (51
+	// users: shorter than the others, which ends the walk)
+	if got := listed.Load(); got != 3 {
+		t.Errorf("got %d SCIM list requests, want 3 (as a page-by-page walk)", got)
 	}
 }
