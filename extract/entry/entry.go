@@ -358,15 +358,16 @@ func ParseTime(s string) (time.Time, error) {
 
 // Mapper maps entries of one tree; it is used by one goroutine at a time.
 type Mapper struct {
-	dns       DNCache // Head's Norms of entry DNs
-	normBuf   []byte
-	acc       contract.Account // Account's row while it is built
-	tree      *extractconf.Tree
-	a         attrNames
-	required  map[string]bool
-	extra     []string
-	accFields []accField
-	names     []string // Attributes
+	dns        DNCache // Head's Norms of entry DNs
+	normBuf    []byte
+	acc        contract.Account // Account's row while it is built
+	tree       *extractconf.Tree
+	a          attrNames
+	required   map[string]bool
+	extra      []string
+	extraAttrs []string // the source attribute of each of extra
+	accFields  []accField
+	names      []string // Attributes
 }
 
 // attrNames are the source attributes of the fields every entry reads
@@ -384,6 +385,9 @@ func NewMapper(tree *extractconf.Tree) *Mapper {
 			Member: at["member"], GroupName: at["group_name"], Description: at["description"], DisplayName: at["display_name"]}}
 	for _, r := range tree.RequiredAttributes {
 		m.required[r] = true
+	}
+	for _, e := range m.extra {
+		m.extraAttrs = append(m.extraAttrs, tree.ExtraAttributes[e])
 	}
 	for _, f := range contract.AccountFields() {
 		m.accFields = append(m.accFields, accField{f: f, logical: f.Name, attr: at[f.Name], required: m.required[f.Name]})
@@ -697,12 +701,16 @@ func (m *Mapper) account(h Header, get Getter) *contract.Reject {
 	*acc = contract.Account{Tree: m.tree.Name, Partition: h.Partition, DN: h.DN, SourceID: h.SourceID,
 		ObjectGUID: GUID(first(get(a.GUID)))}
 	acc.ModifiedAt, acc.CreatedAt = times(get(a.Modified), get(a.Created))
-	var rawBuf [24][][]byte
+	// The values of the account columns and of the extra attributes are
+	// copied into one string and one []string; the extras' checks come
+	// after the columns' and the timestamps', as they always did.
+	nf := len(m.accFields)
+	var rawBuf [32][][]byte
 	raw := rawBuf[:0]
-	if len(m.accFields) > len(rawBuf) {
-		raw = make([][][]byte, 0, len(m.accFields))
+	if nf+len(m.extra) > len(rawBuf) {
+		raw = make([][][]byte, 0, nf+len(m.extra))
 	}
-	raw = raw[:len(m.accFields)]
+	raw = raw[:nf+len(m.extra)]
 	total, count := 0, 0
 	for i, f := range m.accFields {
 		v := get(f.attr)
@@ -718,6 +726,14 @@ func (m *Mapper) account(h Header, get Getter) *contract.Reject {
 		raw[i] = v
 		count += len(v)
 	}
+	for j, attr := range m.extraAttrs {
+		v := get(attr)
+		for _, b := range v {
+			total += len(b)
+		}
+		raw[nf+j] = v
+		count += len(v)
+	}
 	var sb strings.Builder
 	sb.Grow(total)
 	for _, v := range raw {
@@ -727,6 +743,12 @@ func (m *Mapper) account(h Header, get Getter) *contract.Reject {
 	}
 	all := sb.String()
 	backing := make([]string, count)
+	var extraBuf [8][]string
+	extras := extraBuf[:0]
+	if len(m.extra) > len(extraBuf) {
+		extras = make([][]string, 0, len(m.extra))
+	}
+	extras = extras[:len(m.extra)]
 	pos, k := 0, 0
 	for i, v := range raw {
 		if len(v) == 0 {
@@ -738,7 +760,11 @@ func (m *Mapper) account(h Header, get Getter) *contract.Reject {
 			pos += len(b)
 		}
 		k += len(v)
-		m.accFields[i].f.SetRaw(acc, dst)
+		if i < nf {
+			m.accFields[i].f.SetRaw(acc, dst)
+		} else {
+			extras[i-nf] = dst
+		}
 	}
 	for _, r := range []struct{ logical, attr, val string }{{"guid", a.GUID, acc.ObjectGUID}} {
 		if m.required[r.logical] && r.val == "" {
@@ -752,17 +778,18 @@ func (m *Mapper) account(h Header, get Getter) *contract.Reject {
 		if acc.Extra == nil {
 			acc.Extra = make(map[string][]string, len(m.extra))
 		}
-		for _, name := range m.extra {
-			attr := m.tree.ExtraAttributes[name]
-			v, ok := strs(get(attr))
-			if !ok {
-				return m.reject(h, "account", CodeBadUTF8, "attribute "+attr+" ("+name+") holds a value that is not valid UTF-8", attr)
+		for j, name := range m.extra {
+			attr, v := m.extraAttrs[j], raw[nf+j]
+			for _, b := range v {
+				if !utf8.Valid(b) {
+					return m.reject(h, "account", CodeBadUTF8, "attribute "+attr+" ("+name+") holds a value that is not valid UTF-8", attr)
+				}
 			}
-			if m.required[name] && !hasValue(v) {
+			if m.required[name] && !hasValueBytes(v) {
 				return m.reject(h, "account", CodeMissing, "required attribute "+attr+" ("+name+") is missing or empty", attr)
 			}
-			if v != nil {
-				acc.Extra[name] = v
+			if len(v) > 0 {
+				acc.Extra[name] = extras[j]
 			}
 		}
 	}
@@ -933,10 +960,31 @@ func Emit(m *Mapper, dn, kind string, get Getter, sink Sink) error {
 	if err != nil {
 		return err
 	}
-	for _, mdn := range members {
-		if err := sink.Member(h.DN, h.SourceID, h.Partition, string(mdn), ""); err != nil {
-			return err
+	// the member values are copied into one string per memberChunkBytes
+	// (one allocation per chunk, not per member)
+	for i := 0; i < len(members); {
+		j, n := i, 0
+		for j < len(members) && (j == i || n+len(members[j]) <= memberChunkBytes) {
+			n += len(members[j])
+			j++
 		}
+		var sb strings.Builder
+		sb.Grow(n)
+		for _, b := range members[i:j] {
+			sb.Write(b)
+		}
+		all, pos := sb.String(), 0
+		for _, b := range members[i:j] {
+			mdn := all[pos : pos+len(b)]
+			pos += len(b)
+			if err := sink.Member(h.DN, h.SourceID, h.Partition, mdn, ""); err != nil {
+				return err
+			}
+		}
+		i = j
 	}
 	return nil
 }
+
+// memberChunkBytes bounds the member values Emit copies into one string.
+const memberChunkBytes = 64 << 10

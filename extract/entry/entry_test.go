@@ -1,12 +1,15 @@
 package entry
 
 import (
+	"bytes"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/otds-highspot/otds-highspot/extract/extractconf"
+	"github.com/otds-highspot/otds-highspot/internal/contract"
 )
 
 func TestPartitionAndNorm(t *testing.T) {
@@ -209,5 +212,118 @@ func TestAccountAllocs(t *testing.T) {
 	// Head: norm, source id; Account: guid text, times, values, their slice
 	if allocs > 6 {
 		t.Errorf("Head+Account of one entry: got %.0f allocations, want at most 6", allocs)
+	}
+}
+
+// TestAccountExtras: extra attributes are published with the account's
+// columns, and their rejects come in the order they always did (after the
+// columns' and the timestamps').
+func TestAccountExtras(t *testing.T) {
+	base := map[string][][]byte{
+		"entryuuid": {[]byte("u1")}, "mail": {[]byte("a@b.com")}, "givenname": {[]byte("Bob")},
+		"otextraattr1": {[]byte("EMEA"), []byte("DACH")}, "createtimestamp": {[]byte("20180301090000Z")},
+	}
+	for _, tc := range []struct {
+		name     string
+		set      map[string][][]byte
+		required []string
+		wantCode string
+		wantIn   string // in the reject's reason
+		want     map[string][]string
+	}{
+		{name: "present and absent", want: map[string][]string{"territory": {"EMEA", "DACH"}}},
+		{name: "bad utf-8 in an extra", set: map[string][][]byte{"otextraattr2": {[]byte("ok"), {0xff}}},
+			wantCode: CodeBadUTF8, wantIn: "attribute oTExtraAttr2 (business_unit)"},
+		{name: "required extra missing", required: []string{"business_unit"}, wantCode: CodeMissing, wantIn: "oTExtraAttr2 (business_unit)"},
+		{name: "required extra blank", required: []string{"business_unit"}, set: map[string][][]byte{"otextraattr2": {[]byte(" \t")}},
+			wantCode: CodeMissing, wantIn: "oTExtraAttr2 (business_unit)"},
+		{name: "a column's reject first", set: map[string][][]byte{"otextraattr2": {{0xff}}, "sn": {{0xfe}}},
+			wantCode: CodeBadUTF8, wantIn: "attribute sn (surname)"},
+		{name: "the timestamps' reject first", required: []string{"modified"}, set: map[string][][]byte{"otextraattr2": {{0xff}}},
+			wantCode: CodeMissing, wantIn: "timestamp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tree := extractconf.Tree{Name: "t", Attributes: extractconf.DefaultAttributes(), RequiredAttributes: tc.required,
+				ExtraAttributes: map[string]string{"territory": "oTExtraAttr1", "business_unit": "oTExtraAttr2"}}
+			m := NewMapper(&tree)
+			vals := map[string][][]byte{}
+			for k, v := range base {
+				vals[k] = v
+			}
+			for k, v := range tc.set {
+				vals[k] = v
+			}
+			get := func(a string) [][]byte { return vals[strings.ToLower(a)] }
+			h, _, rej := m.Head("cn=bob,ou=Users,ou=Acme,ou=IdentityProviders,dc=x", get, "account")
+			if rej != nil {
+				t.Fatalf("Head: %s", rej.Reason)
+			}
+			acc, _, rej := m.Account(h, get)
+			if tc.wantCode != "" {
+				if rej == nil || rej.Code != tc.wantCode || !strings.Contains(rej.Reason, tc.wantIn) {
+					t.Fatalf("got reject %+v, want code %s with %q", rej, tc.wantCode, tc.wantIn)
+				}
+				return
+			}
+			if rej != nil {
+				t.Fatalf("got reject %s, want none", rej.Reason)
+			}
+			if len(acc.Extra) != len(tc.want) || acc.Extra == nil {
+				t.Fatalf("Extra: got %q, want %q", acc.Extra, tc.want)
+			}
+			for k, w := range tc.want {
+				if got := acc.Extra[k]; strings.Join(got, "|") != strings.Join(w, "|") || len(got) != len(w) {
+					t.Errorf("Extra[%s]: got %q, want %q", k, got, w)
+				}
+			}
+		})
+	}
+}
+
+// recordSink records Emit's calls.
+type recordSink struct {
+	members []string
+	groups  int
+}
+
+func (s *recordSink) Account(contract.Account) error { return nil }
+func (s *recordSink) Group(contract.Group) error     { s.groups++; return nil }
+func (s *recordSink) Reject(r contract.Reject) error {
+	return fmt.Errorf("reject %s: %s", r.Code, r.Reason)
+}
+func (s *recordSink) Member(_, _, _, memberDN, _ string) error {
+	s.members = append(s.members, memberDN)
+	return nil
+}
+
+// TestEmitMembers: every member value reaches the sink, in order, whether
+// its chunk of copied values holds many, one larger than a chunk, or an
+// empty one.
+func TestEmitMembers(t *testing.T) {
+	var want [][]byte
+	for i := range 3000 {
+		want = append(want, fmt.Appendf(nil, "cn=user%05d,ou=Users,ou=Root,ou=Acme,ou=IdentityProviders,dc=x", i))
+		switch i {
+		case 10:
+			want = append(want, []byte{})
+		case 1500:
+			want = append(want, bytes.Repeat([]byte("x"), memberChunkBytes+1))
+		}
+	}
+	tree := extractconf.Tree{Name: "t", Attributes: extractconf.DefaultAttributes()}
+	m := NewMapper(&tree)
+	vals := map[string][][]byte{"entryuuid": {[]byte("g1")}, "cn": {[]byte("All")}, "otmember": want}
+	get := func(a string) [][]byte { return vals[strings.ToLower(a)] }
+	var s recordSink
+	if err := Emit(m, "cn=All,ou=Groups,ou=Acme,ou=IdentityProviders,dc=x", "group", get, &s); err != nil {
+		t.Fatalf("Emit: %v", err)
+	}
+	if s.groups != 1 || len(s.members) != len(want) {
+		t.Fatalf("got %d groups and %d members, want 1 and %d", s.groups, len(s.members), len(want))
+	}
+	for i := range want {
+		if s.members[i] != string(want[i]) {
+			t.Fatalf("member %d: got %.40q, want %.40q", i, s.members[i], want[i])
+		}
 	}
 }
