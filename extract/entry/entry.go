@@ -319,21 +319,23 @@ func GUID(raw []byte) string {
 	case len(raw) == 0:
 		return ""
 	case len(raw) == 16:
-		return uuidText(raw)
+		return UUIDText(raw)
 	}
 	s := strings.TrimSpace(string(raw))
 	if len(s) == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' {
 		if b, err := hex.DecodeString(strings.ReplaceAll(s, "-", "")); err == nil && len(b) == 16 {
-			return uuidText(b)
+			return UUIDText(b)
 		}
 	}
 	if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) == 16 {
-		return uuidText(b)
+		return UUIDText(b)
 	}
 	return ""
 }
 
-func uuidText(b []byte) string {
+// UUIDText is the canonical 8-4-4-4-12 hex text of a 16-byte UUID, in byte
+// order (as the directory stores it).
+func UUIDText(b []byte) string {
 	var out [36]byte
 	hex.Encode(out[0:8], b[0:4])
 	hex.Encode(out[9:13], b[4:6])

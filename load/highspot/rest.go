@@ -566,18 +566,24 @@ func fetchPage[T any](ctx context.Context, c *REST, path string, q url.Values, s
 		})
 		if pg.err == nil {
 			pg.countsTotal, pg.raws = coll.CountsTotal, coll.Collection
-			pg.items, pg.ids = make([]T, len(coll.Collection)), make([]string, len(coll.Collection))
-			for i, raw := range coll.Collection {
-				if err := json.Unmarshal(raw, &pg.items[i]); err != nil {
-					pg.err = fmt.Errorf("decode %s: %w", what, err)
-					break
-				}
-				pg.ids[i] = idOf(&pg.items[i])
-			}
+			pg.items, pg.ids, pg.err = decodeItems(coll.Collection, what, idOf)
 		}
 		ch <- pg
 	}()
 	return ch
+}
+
+// decodeItems decodes a listed page's raw items as T (named what in
+// errors), with each one's id ("" for none).
+func decodeItems[T any](raws []json.RawMessage, what string, idOf func(*T) string) ([]T, []string, error) {
+	items, ids := make([]T, len(raws)), make([]string, len(raws))
+	for i, raw := range raws {
+		if err := json.Unmarshal(raw, &items[i]); err != nil {
+			return nil, nil, fmt.Errorf("decode %s: %w", what, err)
+		}
+		ids[i] = idOf(&items[i])
+	}
+	return items, ids, nil
 }
 
 func (c *REST) getJSON(ctx context.Context, path string, q url.Values, out any) error {

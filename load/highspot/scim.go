@@ -816,14 +816,7 @@ func scimFetchPage[T any](ctx context.Context, c *SCIM, p string, q url.Values, 
 		})
 		if pg.err == nil {
 			pg.totalResults, pg.raws = list.TotalResults, list.Resources
-			pg.items, pg.ids = make([]T, len(list.Resources)), make([]string, len(list.Resources))
-			for i, raw := range list.Resources {
-				if err := json.Unmarshal(raw, &pg.items[i]); err != nil {
-					pg.err = fmt.Errorf("decode %s: %w", what, err)
-					break
-				}
-				pg.ids[i] = idOf(&pg.items[i])
-			}
+			pg.items, pg.ids, pg.err = decodeItems(list.Resources, what, idOf)
 		}
 		ch <- pg
 	}()

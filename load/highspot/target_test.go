@@ -496,16 +496,7 @@ func TestRESTFetchesTheNextPageAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	err = c.ListUsers(context.Background(), func(load.User) error {
-		if n++; n == 1 {
-			select {
-			case <-secondAsked:
-			case <-time.After(10 * time.Second):
-				return errors.New("the page at start=100 was not requested while the first page was passed on")
-			}
-		}
-		return nil
-	})
+	err = c.ListUsers(context.Background(), waitAtFirstUser(&n, secondAsked, "the page at start=100"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,16 +541,7 @@ func TestSCIMFetchesTheNextPageAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	err = c.ListUsers(context.Background(), func(load.User) error {
-		if n++; n == 1 {
-			select {
-			case <-secondAsked:
-			case <-time.After(10 * time.Second):
-				return errors.New("the page at startIndex=101 was not requested while the first page was passed on")
-			}
-		}
-		return nil
-	})
+	err = c.ListUsers(context.Background(), waitAtFirstUser(&n, secondAsked, "the page at startIndex=101"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -570,5 +552,21 @@ func TestSCIMFetchesTheNextPageAhead(t *testing.T) {
 	// users: shorter than the others, which ends the walk)
 	if got := listed.Load(); got != 3 {
 		t.Errorf("got %d SCIM list requests, want 3 (as a page-by-page walk)", got)
+	}
+}
+
+// waitAtFirstUser is a listing callback that counts users in *n and, at the
+// first one, waits until asked is closed: the next page (named page) must be
+// requested while the first one is passed on.
+func waitAtFirstUser(n *int, asked <-chan struct{}, page string) func(load.User) error {
+	return func(load.User) error {
+		if *n++; *n == 1 {
+			select {
+			case <-asked:
+			case <-time.After(10 * time.Second):
+				return fmt.Errorf("%s was not requested while the first page was passed on", page)
+			}
+		}
+		return nil
 	}
 }
