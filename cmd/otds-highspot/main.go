@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"syscall"
+
+	"github.com/otds-highspot/otds-highspot/internal/artifact"
 )
 
 func main() {
@@ -19,6 +21,9 @@ func main() {
 	// process with its locks held: with SIGPIPE caught, writes fail with
 	// EPIPE and the command ends through its normal path, releasing them.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	if err := artifact.ArrowPoolSetting(os.Getenv("OTDS_HIGHSPOT_ARROW_POOL")); err != nil {
+		fmt.Fprintf(os.Stderr, "otds-highspot: %v\n", err)
+	}
 	stopProfile := profileCPU(os.Getenv("OTDS_HIGHSPOT_CPUPROFILE"))
 	code := execute(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()

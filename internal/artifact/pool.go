@@ -54,8 +54,8 @@ type bufferPool struct {
 
 	mu   sync.Mutex
 	free [poolClasses][][]byte
-	held int                    // bytes in free
-	out  map[unsafe.Pointer]int // check: pooled-class buffers handed out -> class
+	held int             // bytes in free
+	out  map[uintptr]int // check: pooled-class buffers handed out -> class (by address: a lost buffer can still be collected)
 
 	// counters (under mu), for tests and benchmarks
 	hits, misses, dropped int
@@ -66,7 +66,7 @@ var _ memory.Allocator = (*bufferPool)(nil)
 func newBufferPool(limit int, check bool) *bufferPool {
 	p := &bufferPool{limit: limit, check: check}
 	if check {
-		p.out = map[unsafe.Pointer]int{}
+		p.out = map[uintptr]int{}
 	}
 	return p
 }
@@ -85,6 +85,16 @@ func init() {
 	if p, ok := defaultMem.(*bufferPool); ok {
 		memory.DefaultAllocator = p
 	}
+}
+
+// ArrowPoolSetting checks a value of OTDS_HIGHSPOT_ARROW_POOL: "" (the pool),
+// "off" or "check"; anything else is reported (the pool is then on).
+func ArrowPoolSetting(v string) error {
+	switch v {
+	case "", "off", "check":
+		return nil
+	}
+	return fmt.Errorf("OTDS_HIGHSPOT_ARROW_POOL=%q is not off or check (unset it for the default); Arrow buffers are pooled as by default", v)
 }
 
 func allocatorFromEnv(v string) memory.Allocator {
@@ -146,7 +156,7 @@ func (p *bufferPool) Allocate(size int) []byte {
 	}
 	if p.check {
 		p.mu.Lock()
-		p.out[unsafe.Pointer(unsafe.SliceData(b))] = c
+		p.out[uintptr(unsafe.Pointer(unsafe.SliceData(b)))] = c
 		p.mu.Unlock()
 	}
 	return b[:size]
@@ -174,7 +184,7 @@ func (p *bufferPool) Free(b []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.check {
-		key := unsafe.Pointer(unsafe.SliceData(b))
+		key := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 		if oc, ok := p.out[key]; !ok || oc != c {
 			panic(fmt.Sprintf("artifact: an Arrow buffer of %d bytes was freed twice, or was not allocated by this pool", cap(b)))
 		}

@@ -219,3 +219,15 @@ func TestPoolCutsAllocation(t *testing.T) {
 		t.Errorf("the default allocator allocated %d B/row, GoAllocator %d: want at most three quarters", pooled/n, goalloc/n)
 	}
 }
+
+func TestArrowPoolSetting(t *testing.T) {
+	for _, v := range []string{"", "off", "check"} {
+		if err := ArrowPoolSetting(v); err != nil {
+			t.Errorf("%q: %v, want accepted", v, err)
+		}
+	}
+	err := ArrowPoolSetting("of")
+	if err == nil || !strings.Contains(err.Error(), `OTDS_HIGHSPOT_ARROW_POOL="of"`) || !strings.Contains(err.Error(), "off or check") {
+		t.Errorf(`"of": %v, want an error naming the variable and the values`, err)
+	}
+}
