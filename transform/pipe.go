@@ -136,11 +136,15 @@ type asyncWriter[T any] struct {
 }
 
 // openAsync opens spec's table in stage and starts its writer goroutine;
-// batch is the number of rows handed over at once.
-func openAsync[T any](ctx context.Context, stage *artifact.Stage, spec contract.Spec, batch int) (*asyncWriter[T], error) {
+// batch is the number of rows handed over at once; prepare is applied to the
+// table writer before that goroutine starts (e.g. EncodeAsync).
+func openAsync[T any](ctx context.Context, stage *artifact.Stage, spec contract.Spec, batch int, prepare ...func(*artifact.TableWriter[T])) (*asyncWriter[T], error) {
 	w, err := artifact.OpenTable[T](stage, spec)
 	if err != nil {
 		return nil, fmt.Errorf("transform: %w", err)
+	}
+	for _, p := range prepare {
+		p(w) // before the writer goroutine starts
 	}
 	a := &asyncWriter[T]{ctx: ctx, w: w, name: spec.Name, batch: batch, queue: make(chan []T, 2), free: make(chan []T, 3), done: make(chan struct{})}
 	go a.run()

@@ -266,7 +266,10 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 	res.Accounts, res.Memberships = aw.Rows(), ew.Rows()
 
 	// 6. resolve, persons and links streamed out as they are assembled
-	pw, err := openAsync[contract.Person](ctx, stage, contract.PersonsSpec, 512)
+	// The persons rows are wide (lists, maps): appending them to the
+	// builders takes the writer goroutine's time, so their Parquet encoding
+	// gets a goroutine of its own (the narrow tables encode inline).
+	pw, err := openAsync(ctx, stage, contract.PersonsSpec, 512, (*artifact.TableWriter[contract.Person]).EncodeAsync)
 	if err != nil {
 		return nil, err
 	}

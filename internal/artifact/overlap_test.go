@@ -348,3 +348,51 @@ func TestInlineRunsNoGoroutine(t *testing.T) {
 		t.Errorf("read %d rows, want %d", n, 3*writeBatchRows)
 	}
 }
+
+// TestEncodeAsyncInAnInlineStage: a table marked EncodeAsync in a stage that
+// encodes inline gets its encoder goroutine, while the stage's other tables
+// stay inline, and its files are the ones an inline writer makes.
+func TestEncodeAsyncInAnInlineStage(t *testing.T) {
+	ctx := context.Background()
+	var sums [2][]string
+	for i, async := range []bool{false, true} {
+		st := newMemStore()
+		s := NewStage(testEnv(t, st, "20261125T100000Z-aaaa"), "transform")
+		s.EncodeInline()
+		w, err := OpenTable[contract.Account](s, contract.AccountsSpec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if async {
+			w.EncodeAsync()
+		}
+		other, err := OpenTable[contract.Group](s, contract.GroupsSpec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := 0; j < 3*writeBatchRows; j++ {
+			if err := w.Write(sampleAccount(j)); err != nil {
+				t.Fatal(err)
+			}
+			if err := other.Write(contract.Group{Tree: "acme", DN: fmt.Sprintf("cn=g%d,dc=acme", j), SourceID: fmt.Sprint(j)}); err != nil {
+				t.Fatal(err)
+			}
+			if j == 2*writeBatchRows {
+				if got := w.queue != nil; got != async {
+					t.Errorf("async=%v: the table's encoder goroutine runs: %v", async, got)
+				}
+				if other.queue != nil {
+					t.Errorf("async=%v: the stage's other table got an encoder goroutine", async)
+				}
+			}
+		}
+		_, m, err := s.Commit(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums[i] = partSums(m, "accounts")
+	}
+	if !reflect.DeepEqual(sums[0], sums[1]) {
+		t.Errorf("parts with EncodeAsync:\n%s\nwant (inline):\n%s", strings.Join(sums[1], "\n"), strings.Join(sums[0], "\n"))
+	}
+}

@@ -130,6 +130,11 @@ func OpenTable[T any](s *Stage, spec contract.Spec) (*TableWriter[T], error) {
 	return w, nil
 }
 
+// EncodeAsync makes this table encode on its own encoder goroutine even in
+// a stage that encodes inline (Stage.EncodeInline); call it before the first
+// Write.
+func (w *TableWriter[T]) EncodeAsync() { w.inline = false }
+
 // Write appends one row. An error of the encoder goroutine (a batch that
 // could not be written) is returned by the next Write, Flush or Close.
 func (w *TableWriter[T]) Write(row T) error {
