@@ -81,7 +81,10 @@ import (
 //     machine (bench-nightly, median of 3, with vs without this layer
 //     everywhere): extract 28.9 vs 26.3 s, transform 70.3 vs 67.7 s, but
 //     plan (persons read for the plan and for history) 19.1 vs 22.2 s; so
-//     plan, history and pull keep the goroutines.
+//     plan, history and pull keep the goroutines. One table of an inline
+//     stage can take its encoder goroutine back (TableWriter.EncodeAsync):
+//     the transform's persons, whose wide rows keep the writer goroutine
+//     busy appending (docs/benchmarks.md, session 5).
 const (
 	zstdLevel = 1 // zstd.SpeedFastest
 
