@@ -52,12 +52,7 @@ func (p *pagedUsers) RoundTrip(r *http.Request) (*http.Response, error) {
 // client: per op, one full listing as pull walks it.
 func BenchmarkRESTListUsers(b *testing.B) {
 	const n = 20_000
-	tr := newPagedUsers(n, 100)
-	c, err := highspot.NewREST(highspot.RESTOptions{BaseURL: "https://hs.invalid/v1.0", APIKey: config.NewSecret("k"), APISecret: config.NewSecret("s"),
-		HTTPClient: &http.Client{Transport: tr}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := pagedClient(b, n)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -79,12 +74,7 @@ func BenchmarkRESTListUsers(b *testing.B) {
 // against 15.9).
 func TestRESTListUsersDecodesOnce(t *testing.T) {
 	const n = 2000
-	tr := newPagedUsers(n, 100)
-	c, err := highspot.NewREST(highspot.RESTOptions{BaseURL: "https://hs.invalid/v1.0", APIKey: config.NewSecret("k"), APISecret: config.NewSecret("s"),
-		HTTPClient: &http.Client{Transport: tr}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := pagedClient(t, n)
 	ctx := context.Background()
 	var got int
 	allocs := testing.AllocsPerRun(3, func() {
@@ -99,4 +89,16 @@ func TestRESTListUsersDecodesOnce(t *testing.T) {
 	if per := allocs / n; per > 20 {
 		t.Errorf("%.1f allocations per listed user, want at most 20 (one decode per item)", per)
 	}
+}
+
+// pagedClient is a REST client whose listings of users come from n users
+// rendered once into pages of 100 (newPagedUsers).
+func pagedClient(tb testing.TB, n int) *highspot.REST {
+	tb.Helper()
+	c, err := highspot.NewREST(highspot.RESTOptions{BaseURL: "https://hs.invalid/v1.0", APIKey: config.NewSecret("k"), APISecret: config.NewSecret("s"),
+		HTTPClient: &http.Client{Transport: newPagedUsers(n, 100)}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
 }

@@ -473,14 +473,7 @@ func TestSCIMCreateConflictBecomesUpdate(t *testing.T) {
 // of the server's and ours, not their sum), and the walk still makes exactly
 // the requests a page-by-page walk makes: none past counts_total.
 func TestRESTFetchesTheNextPageAhead(t *testing.T) {
-	seed := sandbox.Seed{}
-	for i := range 250 {
-		seed.Users = append(seed.Users, sandbox.User{Email: fmt.Sprintf("u%03d@acme.com", i), Verified: true})
-	}
-	s, err := sandbox.New(sandbox.Options{Seed: &seed})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := sandboxWithUsers(t, 250)
 	secondAsked := make(chan struct{})
 	var once sync.Once
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -515,14 +508,7 @@ func TestRESTFetchesTheNextPageAhead(t *testing.T) {
 // a page-by-page walk would not (the walk ends at the empty page after the
 // last, as before).
 func TestSCIMFetchesTheNextPageAhead(t *testing.T) {
-	seed := sandbox.Seed{}
-	for i := range 250 {
-		seed.Users = append(seed.Users, sandbox.User{Email: fmt.Sprintf("u%03d@acme.com", i), Verified: true})
-	}
-	s, err := sandbox.New(sandbox.Options{Seed: &seed})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := sandboxWithUsers(t, 250)
 	secondAsked := make(chan struct{})
 	var once sync.Once
 	var listed atomic.Int32
@@ -569,4 +555,19 @@ func waitAtFirstUser(n *int, asked <-chan struct{}, page string) func(load.User)
 		}
 		return nil
 	}
+}
+
+// sandboxWithUsers is a stand-in holding n verified users (plus its service
+// user).
+func sandboxWithUsers(t *testing.T, n int) *sandbox.Server {
+	t.Helper()
+	seed := sandbox.Seed{}
+	for i := range n {
+		seed.Users = append(seed.Users, sandbox.User{Email: fmt.Sprintf("u%03d@acme.com", i), Verified: true})
+	}
+	s, err := sandbox.New(sandbox.Options{Seed: &seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
