@@ -40,13 +40,12 @@ func profileCPU(path string) (stop func()) {
 	if path == "" {
 		return func() {}
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "otds-highspot: OTDS_HIGHSPOT_CPUPROFILE: %v (no profile written; set it to a file in a writable directory)\n", err)
+	f := createProfile("OTDS_HIGHSPOT_CPUPROFILE", path)
+	if f == nil {
 		return func() {}
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
-		fmt.Fprintf(os.Stderr, "otds-highspot: OTDS_HIGHSPOT_CPUPROFILE: %v (no profile written; set it to a file in a writable directory)\n", err)
+		profileWarning("OTDS_HIGHSPOT_CPUPROFILE", err)
 		f.Close()
 		return func() {}
 	}
@@ -65,9 +64,8 @@ func profileAllocs(path string) {
 	if path == "" {
 		return
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "otds-highspot: OTDS_HIGHSPOT_MEMPROFILE: %v (no profile written; set it to a file in a writable directory)\n", err)
+	f := createProfile("OTDS_HIGHSPOT_MEMPROFILE", path)
+	if f == nil {
 		return
 	}
 	defer f.Close()
@@ -75,4 +73,19 @@ func profileAllocs(path string) {
 	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
 		fmt.Fprintf(os.Stderr, "otds-highspot: OTDS_HIGHSPOT_MEMPROFILE: %v (the profile is incomplete)\n", err)
 	}
+}
+
+// createProfile creates the profile file named by env var name, or warns and
+// returns nil when it cannot.
+func createProfile(name, path string) *os.File {
+	f, err := os.Create(path)
+	if err != nil {
+		profileWarning(name, err)
+		return nil
+	}
+	return f
+}
+
+func profileWarning(name string, err error) {
+	fmt.Fprintf(os.Stderr, "otds-highspot: %s: %v (no profile written; set it to a file in a writable directory)\n", name, err)
 }

@@ -55,17 +55,6 @@ func partSums(m *Manifest, table string) []string {
 // where row groups and parts close by bytes, which only the encoder knows.
 func TestEncoderGoroutineWritesTheSameFiles(t *testing.T) {
 	ctx := context.Background()
-	wideText := func(i int) string {
-		b := make([]byte, 0, 512)
-		x := uint64(i)*0x9e3779b97f4a7c15 + 1
-		for len(b) < 512 {
-			x ^= x << 13
-			x ^= x >> 7
-			x ^= x << 17
-			b = append(b, 'a'+byte(x%26))
-		}
-		return string(b)
-	}
 	type writeFn func(s *Stage) error
 	accounts := func(n int, flushAt int) writeFn {
 		return func(s *Stage) error {

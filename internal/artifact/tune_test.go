@@ -159,19 +159,8 @@ func TestWideRowGroupsAreBoundedByBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	const rows = 40000 // ~20 MB of text, ~12 MB compressed: under RowGroupRows, over rowGroupMaxBytes
-	text := func(i int) string {
-		b := make([]byte, 0, 512)
-		x := uint64(i)*0x9e3779b97f4a7c15 + 1
-		for len(b) < 512 {
-			x ^= x << 13
-			x ^= x >> 7
-			x ^= x << 17
-			b = append(b, 'a'+byte(x%26))
-		}
-		return string(b)
-	}
 	for i := 0; i < rows; i++ {
-		if err := w.Write(wideRow{ID: int64(i), Text: text(i)}); err != nil {
+		if err := w.Write(wideRow{ID: int64(i), Text: wideText(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -205,8 +194,23 @@ func TestWideRowGroupsAreBoundedByBytes(t *testing.T) {
 		t.Fatalf("read %d rows, want %d", len(got), rows)
 	}
 	for i, r := range got {
-		if r.ID != int64(i) || r.Text != text(i) {
+		if r.ID != int64(i) || r.Text != wideText(i) {
 			t.Fatalf("row %d: got id %d, want %d (or its text differs)", i, r.ID, i)
 		}
 	}
+}
+
+// wideText is row i's 512 bytes of pseudo-random letters (xorshift): text
+// that zstd cannot shrink much, for tables whose row groups and parts must
+// close by bytes.
+func wideText(i int) string {
+	b := make([]byte, 0, 512)
+	x := uint64(i)*0x9e3779b97f4a7c15 + 1
+	for len(b) < 512 {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		b = append(b, 'a'+byte(x%26))
+	}
+	return string(b)
 }
