@@ -196,8 +196,9 @@ func (a *App) readHistoryAhead(ctx context.Context, runID string) *historyAhead 
 		defer close(h.done)
 		defer func() {
 			if r := recover(); r != nil {
-				// history then reads the persons itself, on the command's goroutine
-				a.Log.WithField("panic", r).Debug("history: reading the persons ahead of the plan failed")
+				// a bug, not bad data: history then reads the persons itself,
+				// on the command's goroutine, where it surfaces as it would have
+				a.Log.WithField("panic", r).Warn("history: reading the persons ahead of the plan panicked; history reads them again after the plan")
 				h.p = nil
 			}
 		}()
