@@ -53,6 +53,58 @@ func TestCleanNameFastPath(t *testing.T) {
 	}
 }
 
+// cleanInputs are strings around the printable-ASCII shortcut of clean:
+// spaces at the ends, the other ASCII white space and controls, DEL, C1
+// controls, separators, and text that NFC changes.
+var cleanInputs = []string{"", " ", "  ", "a", " a", "a ", "  a b  ", "John Doe", "~!", "a\tb", "\ta", "a\n", "a\vb", "a\fb",
+	"a\rb", "a\x01b", "a\x1fb", "a\x7fb", "\x7f", "a\u0085b", "a\u0080b", "a\u2028b", "a\u202eb", "a\u2066b", "\u00a0a\u00a0",
+	"Jürgen", " Ju\u0308rgen ", "e\u0301", "\xff", "a\xc2", "\u3000a\u3000", "cn=x,ou=Users,o=Acme Corp"}
+
+// TestCleanFastPath: the one-pass printable-ASCII path of clean gives what
+// the general path (control rule, trim, NFC) gives.
+func TestCleanFastPath(t *testing.T) {
+	for _, in := range cleanInputs {
+		if got, want := clean(in), cleanGeneral(in); got != want {
+			t.Errorf("clean(%q): got %q, want %q", in, got, want)
+		}
+	}
+	for c := 0; c < 0x100; c++ { // every byte alone, at an end and inside
+		for _, in := range []string{string(rune(c)), string([]byte{byte(c)}), " " + string([]byte{byte(c)}) + "x", "x" + string([]byte{byte(c)}) + " "} {
+			if got, want := clean(in), cleanGeneral(in); got != want {
+				t.Errorf("clean(%q): got %q, want %q", in, got, want)
+			}
+		}
+	}
+}
+
+func FuzzClean(f *testing.F) {
+	for _, in := range cleanInputs {
+		f.Add(in)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		if got, want := clean(in), cleanGeneral(in); got != want {
+			t.Errorf("clean(%q): got %q, want %q", in, got, want)
+		}
+	})
+}
+
+func BenchmarkClean(b *testing.B) {
+	in := []string{"t0", "00000000-0000-4000-8000-000000123456", "cn=jdoe123,ou=Users,o=Acme Corp,dc=example,dc=com", "John", "Doe", "Sales Engineer"}
+	for _, c := range []struct {
+		name string
+		fn   func(string) string
+	}{{"clean", clean}, {"general", cleanGeneral}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, s := range in {
+					_ = c.fn(s)
+				}
+			}
+		})
+	}
+}
+
 // TestFoldNameASCII: the ASCII path of foldName gives what the general path
 // (NFD, marks dropped, letters and digits kept) gives.
 func TestFoldNameASCII(t *testing.T) {

@@ -310,6 +310,16 @@ func NewNormalizer(cfg *transformconf.Config) (*Normalizer, error) {
 // rule of validate.CleanText (extract applies it too and records what it
 // cleaned; this keeps older snapshots from carrying such values further).
 func clean(s string) string {
+	if printableASCII(s) {
+		// no control character, nothing to normalize: only spaces can be
+		// trimmed (what the general path below returns, in one pass)
+		return strings.Trim(s, " ")
+	}
+	return cleanGeneral(s)
+}
+
+// cleanGeneral is clean without its printable-ASCII shortcut.
+func cleanGeneral(s string) string {
 	if c, changed := validate.CleanText(s); changed {
 		s = c
 	}
@@ -382,6 +392,17 @@ func lowerJoin(a, b, c string) string {
 		}
 	}
 	return sb.String()
+}
+
+// printableASCII reports whether every byte of s is printable ASCII or a
+// space (0x20-0x7e).
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func isASCII(s string) bool {
