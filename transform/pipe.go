@@ -133,12 +133,22 @@ type asyncWriter[T any] struct {
 	done  chan struct{} // closed when the goroutine has returned
 	err   error         // the goroutine's error; read after done
 	shut  bool          // queue closed
+	// release (nil = none) is called on the writer goroutine with each row
+	// once the table has copied it, before the row is cleared: what the
+	// row points at may be reused from then on.
+	release func(*T)
 }
 
 // openAsync opens spec's table in stage and starts its writer goroutine;
 // batch is the number of rows handed over at once; prepare is applied to the
 // table writer before that goroutine starts (e.g. EncodeAsync).
 func openAsync[T any](ctx context.Context, stage *artifact.Stage, spec contract.Spec, batch int, prepare ...func(*artifact.TableWriter[T])) (*asyncWriter[T], error) {
+	return openAsyncReleasing(ctx, stage, spec, batch, nil, prepare...)
+}
+
+// openAsyncReleasing is openAsync with a release function (see
+// asyncWriter.release).
+func openAsyncReleasing[T any](ctx context.Context, stage *artifact.Stage, spec contract.Spec, batch int, release func(*T), prepare ...func(*artifact.TableWriter[T])) (*asyncWriter[T], error) {
 	w, err := artifact.OpenTable[T](stage, spec)
 	if err != nil {
 		return nil, fmt.Errorf("transform: %w", err)
@@ -146,7 +156,7 @@ func openAsync[T any](ctx context.Context, stage *artifact.Stage, spec contract.
 	for _, p := range prepare {
 		p(w) // before the writer goroutine starts
 	}
-	a := &asyncWriter[T]{ctx: ctx, w: w, name: spec.Name, batch: batch, queue: make(chan []T, 2), free: make(chan []T, 3), done: make(chan struct{})}
+	a := &asyncWriter[T]{ctx: ctx, w: w, name: spec.Name, batch: batch, queue: make(chan []T, 2), free: make(chan []T, 3), done: make(chan struct{}), release: release}
 	go a.run()
 	return a, nil
 }
@@ -158,10 +168,13 @@ func (a *asyncWriter[T]) run() {
 			a.err = fmt.Errorf("transform: write %s: %w", a.name, err)
 			return // the caller learns of it at its next hand-off or at Close
 		}
-		for _, r := range rows {
-			if err := a.w.Write(r); err != nil {
+		for i := range rows {
+			if err := a.w.Write(rows[i]); err != nil {
 				a.err = fmt.Errorf("transform: write %s: %w", a.name, err)
 				return
+			}
+			if a.release != nil {
+				a.release(&rows[i])
 			}
 		}
 		clear(rows)

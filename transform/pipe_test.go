@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"reflect"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -287,5 +291,121 @@ func TestStageCancelled(t *testing.T) {
 	}
 	if got, want := res.Accounts, int64(len(in.Accounts)); got != want {
 		t.Errorf("accounts after the cancelled runs: got %d, want %d", got, want)
+	}
+}
+
+// TestAsyncWriterRelease: release sees every row once, in order, after the
+// table has copied it: a row changed in release is still written as it was.
+func TestAsyncWriterRelease(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := artifact.Env{Store: st, RunID: "20261125T000000Z-0003", ConfigHash: "test", Version: "test", Host: "test", TempDir: t.TempDir()}
+	s := artifact.NewStage(env, contract.ExtractStage("t0"))
+	s.SetLimits(artifact.Limits{RowGroupRows: 5, PartRows: 11})
+	const n = 200
+	released := 0 // written on the writer goroutine, read after Close
+	var w *asyncWriter[contract.Group]
+	w, err = openAsyncReleasing(ctx, s, contract.GroupsSpec, 3, func(g *contract.Group) {
+		if g.SourceID != fmt.Sprint(released) {
+			t.Errorf("release %d: got source id %s, want %d", released, g.SourceID, released)
+		}
+		released++
+		if got := w.w.Rows(); got != int64(released) {
+			t.Errorf("release %d: table has %d rows, want %d", released-1, got, released)
+		}
+		g.SourceID = "reused" // as a reused map or buffer would be
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		if err := w.Write(contract.Group{Tree: "t0", SourceID: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if released != n {
+		t.Errorf("released: got %d, want %d", released, n)
+	}
+	_, m, err := s.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	if err := artifact.ReadTable(ctx, st, m, contract.GroupsSpec, func(g contract.Group) error {
+		if g.SourceID != fmt.Sprint(i) {
+			return fmt.Errorf("row %d: got source id %s, want %d", i, g.SourceID, i)
+		}
+		i++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if i != n {
+		t.Errorf("rows read: got %d, want %d", i, n)
+	}
+}
+
+// TestResolveReusesSourceOfMaps: with sourceOf, every person's SourceOf
+// comes from it (the stage hands back the maps of written persons), and the
+// persons are those Resolve makes with maps of its own.
+func TestResolveReusesSourceOfMaps(t *testing.T) {
+	s := newSynth(3000)
+	cfg := synthConfig()
+	n, err := NewNormalizer(&cfg.Transform)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := make([]contract.Account, s.accounts)
+	for i := range raw {
+		raw[i], _ = s.account(i)
+	}
+	accs := make([]contract.AccountNormalized, s.accounts)
+	NormalizeBatch(n, NewGraphBuilder().Build(), raw, accs, make([][]GroupRef, s.accounts), 1)
+	run := func(pool *mapPool) (persons []contract.Person, gets int) {
+		in := ResolveInput{Accounts: slices.Clone(accs), TreeOrder: cfg.TreeNames(), Emit: func(p contract.Person, _ []contract.PersonLink) error {
+			q := p
+			q.SourceOf = maps.Clone(p.SourceOf)
+			persons = append(persons, q)
+			if pool != nil {
+				pool.put(p.SourceOf) // as the persons writer does once the row is copied
+			}
+			return nil
+		}}
+		var mu sync.Mutex
+		if pool != nil {
+			in.sourceOf = func(n int) map[string]string {
+				mu.Lock()
+				gets++
+				mu.Unlock()
+				return pool.get(n)
+			}
+		}
+		if _, err := Resolve(&cfg.Transform, in); err != nil {
+			t.Fatal(err)
+		}
+		return persons, gets
+	}
+	want, _ := run(nil)
+	pool := newMapPool(16)
+	for i := 0; i < 16; i++ {
+		pool.put(map[string]string{"stale": "left over"}) // put clears
+	}
+	got, gets := run(pool)
+	if gets != len(got) {
+		t.Errorf("sourceOf calls: got %d, want one per person (%d)", gets, len(got))
+	}
+	if len(got) != len(want) {
+		t.Fatalf("persons: got %d, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("person %d: got %+v, want %+v", i, got[i], want[i])
+		}
 	}
 }

@@ -49,6 +49,10 @@ type ResolveInput struct {
 	// Accounts as passed in (before the sort); lets a caller drop Groups from
 	// the rows it holds. It is called from several goroutines at once.
 	groupNamesAt func(a *heldAccount, at int) []string
+	// sourceOf (nil = make) returns an empty map for a person's SourceOf,
+	// sized for about n entries: the stage hands back the maps of the
+	// persons already written. It is called from several goroutines at once.
+	sourceOf func(n int) map[string]string
 }
 
 // Resolution is what Resolve produces besides the persons and links it
@@ -1308,7 +1312,13 @@ func (sc *personScratch) attrKey(name string) string {
 
 func (r *resolver) person(rt int32, id string, in ResolveInput, pc *personCtx, sc *personScratch) contract.Person {
 	ms := r.membersOf(rt)
-	p := contract.Person{PersonID: id, SourceOf: make(map[string]string, len(pc.attrs)), IsService: allService(r.acc, ms)}
+	var sourceOf map[string]string
+	if in.sourceOf != nil {
+		sourceOf = in.sourceOf(len(pc.attrs))
+	} else {
+		sourceOf = make(map[string]string, len(pc.attrs))
+	}
+	p := contract.Person{PersonID: id, SourceOf: sourceOf, IsService: allService(r.acc, ms)}
 	if len(ms) > 1 {
 		sc.ms = append(sc.ms[:0], ms...)
 		ms = sc.ms
