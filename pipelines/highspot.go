@@ -150,18 +150,21 @@ func (a *App) Plan(ctx context.Context, o PlanOptions) error {
 // history, analytics) also when the plan is blocked, as run does: a run
 // driven stage by stage publishes the same artifacts.
 //
-// History's reading of the run's persons does not depend on the plan: it is
-// done while the plan is made (history.Prepare, on the other core), and the
-// rest of history, as before, only after the plan is published or blocked.
-// When the plan fails, that read is cancelled and waited for.
+// History's reading of the run's persons does not depend on the plan: the
+// plan reads them anyway (every column history tracks), so history is fed
+// from the plan's read (history.Feeder, on the other core) instead of
+// reading and decoding them a second time. The rest of history, as before,
+// runs only after the plan is published or blocked. When the plan fails,
+// the feed is abandoned; when the plan did not read the persons (it was
+// published already), history reads them itself.
 func (a *App) planDerived(ctx context.Context, runID string, o PlanOptions) error {
 	defer a.softMemoryLimit(stageMemoryLimit)()
 	var ahead *historyAhead
 	if o.FromRun == "" { // a replay has no snapshots of its own: history belongs to the replayed run
-		ahead = a.readHistoryAhead(ctx, runID)
+		ahead = a.feedHistory(ctx, runID)
 		defer ahead.stop()
 	}
-	err := a.plan(ctx, runID, o)
+	err := a.plan(ctx, runID, o, ahead.add())
 	if o.FromRun != "" {
 		return err
 	}
@@ -173,60 +176,58 @@ func (a *App) planDerived(ctx context.Context, runID string, o PlanOptions) erro
 	return err
 }
 
-// historyAhead is history.Prepare running in the background.
+// historyAhead is history's persons fed from the plan's read.
 type historyAhead struct {
-	cancel context.CancelFunc
-	done   chan struct{}
-	p      *history.Prepared
+	f   *history.Feeder
+	log logrus.FieldLogger
 }
 
-// readHistoryAhead starts reading runID's persons for history, unless
-// history is off or already published (then it returns nil).
-func (a *App) readHistoryAhead(ctx context.Context, runID string) *historyAhead {
+// feedHistory starts a feed of runID's persons for history, unless history
+// is off or already published (then it returns nil).
+func (a *App) feedHistory(ctx context.Context, runID string) *historyAhead {
 	if !a.Cfg.Operate.History.On() {
 		return nil
 	}
 	if _, _, err := artifact.ReadManifest(ctx, a.Store, runID, contract.History); err == nil {
 		return nil // derived skips it
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	h := &historyAhead{cancel: cancel, done: make(chan struct{})}
-	env := a.Env(runID)
-	go func() {
-		defer close(h.done)
-		defer func() {
-			if r := recover(); r != nil {
-				// a bug, not bad data: history then reads the persons itself,
-				// on the command's goroutine, where it surfaces as it would have
-				a.Log.WithField("panic", r).Warn("history: reading the persons ahead of the plan panicked; history reads them again after the plan")
-				h.p = nil
-			}
-		}()
-		h.p = history.Prepare(ctx, env)
-	}()
-	return h
+	return &historyAhead{f: history.Feed(ctx, a.Env(runID)), log: a.Log}
 }
 
-// prepared waits for the persons read ahead (nil when none were).
+// add is plan.Options.Persons (nil when nothing is fed).
+func (h *historyAhead) add() func([]contract.Person) {
+	if h == nil {
+		return nil
+	}
+	return h.f.Add
+}
+
+// prepared ends the feed: the persons fed, or nil when history must read
+// them itself.
 func (h *historyAhead) prepared() *history.Prepared {
 	if h == nil {
 		return nil
 	}
-	<-h.done
-	return h.p
+	p := h.f.Prepared()
+	if h.f.Panicked != nil {
+		// a bug, not bad data: history then reads the persons itself, on
+		// the command's goroutine, where it surfaces as it would have
+		h.log.WithField("panic", h.f.Panicked).Warn("history: adding the persons the plan read panicked; history reads them again after the plan")
+	}
+	return p
 }
 
-// stop cancels the read (when still running) and waits for it to end.
+// stop abandons the feed (when still open) and waits for it to end.
 func (h *historyAhead) stop() {
 	if h == nil {
 		return
 	}
-	h.cancel()
-	<-h.done
-	h.p = nil
+	h.f.Stop()
 }
 
-func (a *App) plan(ctx context.Context, runID string, o PlanOptions) error {
+// plan runs the plan stage; persons, when not nil, is given the persons the
+// plan reads (plan.Options.Persons).
+func (a *App) plan(ctx context.Context, runID string, o PlanOptions, persons func([]contract.Person)) error {
 	m, ok, err := a.published(ctx, runID, contract.Plan)
 	if err != nil {
 		return err
@@ -241,7 +242,7 @@ func (a *App) plan(ctx context.Context, runID string, o PlanOptions) error {
 		}
 		return nil
 	}
-	res, err := plan.Run(ctx, a.Env(runID), a.Cfg, plan.Options{Allow: o.Allow, FromRun: o.FromRun})
+	res, err := plan.Run(ctx, a.Env(runID), a.Cfg, plan.Options{Allow: o.Allow, FromRun: o.FromRun, Persons: persons})
 	if res != nil && res.Summary != nil {
 		s := res.Summary
 		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: string(contract.Plan), Status: s.Status, Manifest: a.Store.URL(res.Ref.Key),

@@ -1,6 +1,7 @@
 package history
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -227,14 +228,70 @@ func (c *current) sorted() {
 }
 
 // order sorts the persons by id, then by the order they were added.
+//
+// A person is large to move and its id is behind a pointer, so the sort is
+// of small keys: 8 bytes of the id (after the bytes every id shares, such
+// as "p-"), big-endian, which order as the ids do unless equal, and the
+// person's index; equal prefixes compare the ids and then seq. The people
+// are then moved once each, into their place.
 func (c *current) order() {
-	sort.Slice(c.people, func(i, j int) bool {
-		a, b := &c.people[i], &c.people[j]
-		if a.id != b.id {
-			return a.id < b.id
+	ps := c.people
+	if len(ps) < 2 {
+		return
+	}
+	skip := len(ps[0].id) // bytes at the start of every id
+	for i := 1; i < len(ps) && skip > 0; i++ {
+		id := ps[i].id
+		n := 0
+		for n < skip && n < len(id) && id[n] == ps[0].id[n] {
+			n++
 		}
-		return a.seq < b.seq
+		skip = n
+	}
+	type key struct {
+		pfx uint64
+		i   int32
+	}
+	keys := make([]key, len(ps))
+	for i := range ps {
+		var k uint64
+		id := ps[i].id
+		for j := skip; j < skip+8; j++ {
+			k <<= 8
+			if j < len(id) {
+				k |= uint64(id[j])
+			}
+		}
+		keys[i] = key{k, int32(i)}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if a.pfx != b.pfx {
+			return cmp.Compare(a.pfx, b.pfx)
+		}
+		pa, pb := &ps[a.i], &ps[b.i]
+		if c := strings.Compare(pa.id, pb.id); c != 0 {
+			return c
+		}
+		return cmp.Compare(pa.seq, pb.seq)
 	})
+	// In place, cycle by cycle (a second slice of people would be as large
+	// as the first): position p takes the person at keys[p].i.
+	for start := range keys {
+		if keys[start].i < 0 {
+			continue // placed
+		}
+		held := ps[start]
+		for p := start; ; {
+			from := int(keys[p].i)
+			keys[p].i = -1
+			if from == start {
+				ps[p] = held
+				break
+			}
+			ps[p] = ps[from]
+			p = from
+		}
+	}
 }
 
 // row is the new history row of p (as Next writes it).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"reflect"
+	"sort"
 	"testing"
 	"time"
 
@@ -151,4 +152,60 @@ func diffCounts(prev, next []contract.IdentityHistory, runID string) (opened, cl
 		}
 	}
 	return opened, closed
+}
+
+// TestOrderIsSortByIDThenSeq: order (a sort of prefix keys, then a
+// permutation in place) gives the order a plain sort by id, then seq, gives:
+// ids sharing long prefixes, of different lengths, prefixes of each other,
+// repeated, and with bytes past the shared prefix that tie.
+func TestOrderIsSortByIDThenSeq(t *testing.T) {
+	gens := []struct {
+		name string
+		id   func(rng *rand.Rand) string
+	}{
+		{"hashed p- ids", func(rng *rand.Rand) string { return fmt.Sprintf("p-%016x", rng.Uint64()) }},
+		{"few distinct ids (repeats)", func(rng *rand.Rand) string { return fmt.Sprintf("p-%d", rng.Intn(20)) }},
+		{"prefixes of each other", func(rng *rand.Rand) string { return "p-abcdefgh"[:2+rng.Intn(9)] }},
+		{"ties in the first 8 bytes after the shared prefix", func(rng *rand.Rand) string {
+			return fmt.Sprintf("%c-12345678%c", 'a'+rng.Intn(2), 'a'+rng.Intn(3))
+		}},
+		{"no shared prefix, short", func(rng *rand.Rand) string { return string(rune('a' + rng.Intn(26))) }},
+		{"bytes above 0x7f", func(rng *rand.Rand) string { return fmt.Sprintf("%c%d", 0xe9+rng.Intn(3), rng.Intn(5)) }},
+	}
+	for _, g := range gens {
+		for _, n := range []int{0, 1, 2, 7, 1000} {
+			t.Run(fmt.Sprintf("%s, %d persons", g.name, n), func(t *testing.T) {
+				rng := rand.New(rand.NewSource(int64(n)))
+				c := newCurrent()
+				for i := 0; i < n; i++ {
+					c.people = append(c.people, person{id: g.id(rng), email: fmt.Sprint(i), seq: int32(rng.Intn(n + 1))})
+				}
+				want := append([]person(nil), c.people...)
+				sort.SliceStable(want, func(i, j int) bool {
+					if want[i].id != want[j].id {
+						return want[i].id < want[j].id
+					}
+					return want[i].seq < want[j].seq
+				})
+				// Equal (id, seq) pairs may come in either order; compare those.
+				c.order()
+				if len(c.people) != len(want) {
+					t.Fatalf("got %d persons, want %d", len(c.people), len(want))
+				}
+				for i := range want {
+					g, w := c.people[i], want[i]
+					if g.id != w.id || g.seq != w.seq {
+						t.Fatalf("person %d: got (%q, %d), want (%q, %d)", i, g.id, g.seq, w.id, w.seq)
+					}
+				}
+				seen := map[string]int{}
+				for _, p := range c.people {
+					seen[p.email]++
+				}
+				if len(seen) != n {
+					t.Errorf("got %d distinct persons, want %d (a person was lost or duplicated)", len(seen), n)
+				}
+			})
+		}
+	}
 }

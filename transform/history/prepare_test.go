@@ -59,9 +59,9 @@ func genPersons(rng *rand.Rand, n int) []contract.Person {
 	return out
 }
 
-// TestCurrentOfIsSnapshots: the persons read ahead of the plan (Prepare)
-// and completed once the plan is known give the rows Snapshots and Next
-// give, with and without a published plan, and map each looked-up address
+// TestCurrentOfIsSnapshots: the persons read ahead of the plan (Prepare),
+// or fed from the plan's read of them (Feeder), and completed once the plan
+// is known give the rows Snapshots and Next give, with and without a published plan, and map each looked-up address
 // to the first person (by row) who has it.
 func TestCurrentOfIsSnapshots(t *testing.T) {
 	ctx := context.Background()
@@ -109,7 +109,11 @@ func TestCurrentOfIsSnapshots(t *testing.T) {
 					t.Fatal(err)
 				}
 				want := Next(nil, snaps, runID, at)
-				for _, pp := range []*Prepared{nil, Prepare(ctx, env)} {
+				fed := feedAll(t, env, 7)
+				if fed == nil {
+					t.Fatal("a feed of every persons row gave no Prepared")
+				}
+				for _, pp := range []*Prepared{nil, Prepare(ctx, env), fed} {
 					cur, personOf, refs, err := currentOf(ctx, env, runID, lookup, pp)
 					if err != nil {
 						t.Fatal(err)
@@ -187,5 +191,174 @@ func TestPreparedErrorsAreRunsErrors(t *testing.T) {
 	_, err = Run(ctx, env2, Options{Prepared: Prepare(cctx, env2)})
 	if err == nil || !strings.Contains(err.Error(), "context canceled") {
 		t.Errorf("cancelled read ahead: got %v, want the cancellation", err)
+	}
+}
+
+// feedAll feeds env's persons to a Feeder as the plan reads them (every
+// column but the provenance ones, in batches of batch rows, the batch
+// reused) and returns its Prepared.
+func feedAll(t *testing.T, env artifact.Env, batch int) *Prepared {
+	t.Helper()
+	ctx := context.Background()
+	tm, _, err := artifact.ReadManifest(ctx, env.Store, env.RunID, contract.Transform)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := Feed(ctx, env)
+	buf := make([]contract.Person, 0, batch)
+	err = artifact.ReadTable(ctx, env.Store, tm, contract.PersonsSpec, func(p contract.Person) error {
+		if buf = append(buf, p); len(buf) == batch {
+			f.Add(buf)
+			clear(buf)
+			buf = buf[:0]
+		}
+		return nil
+	}, artifact.SkipColumns("account_keys", "source_of", "modified_at"))
+	if err != nil {
+		f.Stop()
+		t.Fatal(err)
+	}
+	if len(buf) > 0 {
+		f.Add(buf)
+	}
+	return f.Prepared()
+}
+
+// TestFeederGivesNothingWhenIncomplete: a feed that did not see every
+// persons row (none, some, or of a run whose transform is not published)
+// gives no Prepared, so that Run reads the persons itself; an abandoned feed
+// gives none either.
+func TestFeederGivesNothingWhenIncomplete(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := artifact.Env{Store: st, RunID: "20260301T020000Z-aaaa", TempDir: t.TempDir()}
+	persons := genPersons(rand.New(rand.NewSource(3)), 40)
+	writeStage(t, env, contract.Transform, contract.PersonsSpec, persons)
+	noTransform := env
+	noTransform.RunID = "20260302T020000Z-bbbb"
+	cases := []struct {
+		name string
+		env  artifact.Env
+		feed [][]contract.Person
+		stop bool
+	}{
+		{name: "nothing fed", env: env},
+		{name: "some rows fed", env: env, feed: [][]contract.Person{persons[:10], persons[10:39]}},
+		{name: "a row too many", env: env, feed: [][]contract.Person{persons, persons[:1]}},
+		{name: "no published transform", env: noTransform, feed: [][]contract.Person{persons}},
+		{name: "every row fed, then abandoned", env: env, feed: [][]contract.Person{persons}, stop: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := Feed(ctx, c.env)
+			for _, b := range c.feed {
+				f.Add(b)
+			}
+			if c.stop {
+				f.Stop()
+			}
+			if got := f.Prepared(); got != nil {
+				t.Errorf("got a Prepared of %d rows, want none", got.rows)
+			}
+		})
+	}
+	// and the complete feed of the same run does give one
+	f := Feed(ctx, env)
+	f.Add(persons)
+	if f.Prepared() == nil {
+		t.Error("every row fed: got no Prepared, want one")
+	}
+}
+
+// TestRunWithAFedPrepared: Run given the persons fed from another read (and
+// the pull and ledgers the feeder read once the last row was in) publishes
+// the tables and inputs Run publishes reading them itself, with a plan and
+// with an earlier run's pull and apply ledger.
+func TestRunWithAFedPrepared(t *testing.T) {
+	ctx := context.Background()
+	r1, r2 := "20260301T020000Z-aaaa", "20260302T020000Z-bbbb"
+	rng := rand.New(rand.NewSource(5))
+	persons1, persons2 := genPersons(rng, 300), genPersons(rng, 300)
+	var users []contract.HighspotUser
+	var ledger []contract.LoadResult
+	var desired []contract.DesiredUser
+	for i, p := range persons2 {
+		email := strings.ToLower(strings.TrimSpace(p.PrimaryEmail))
+		if i%3 == 0 && email != "" {
+			users = append(users, contract.HighspotUser{Email: email, GroupNames: []string{"Sales"}, Suspended: i%9 == 0})
+		}
+		if i%7 == 0 && email != "" {
+			ledger = append(ledger, contract.LoadResult{Op: contract.OpAddMember, Email: email, Group: "EMEA", Status: contract.StatusApplied,
+				At: time.Date(2026, 3, 1, 3, 0, i, 0, time.UTC)})
+		}
+		if p.PersonID != "" && i%4 != 0 {
+			desired = append(desired, contract.DesiredUser{PersonID: p.PersonID, Groups: []string{"Sales", "EMEA"}[:1+i%2]})
+		}
+	}
+	type published struct {
+		res              Result
+		identity, access []Row
+		inputs           []string
+	}
+	runBoth := func(t *testing.T, fed bool) published {
+		st, err := store.NewFileStore(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		env1 := artifact.Env{Store: st, RunID: r1, TempDir: t.TempDir()}
+		env2 := artifact.Env{Store: st, RunID: r2, TempDir: t.TempDir()}
+		writeStage(t, env1, contract.Transform, contract.PersonsSpec, persons1)
+		writeStage(t, env1, contract.Pull, contract.HighspotUsersSpec, users)
+		writeStage(t, env1, contract.Apply, contract.LoadResultsSpec, ledger)
+		if _, err := Run(ctx, env1, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		writeStage(t, env2, contract.Transform, contract.PersonsSpec, persons2)
+		var opts Options
+		if fed {
+			if opts.Prepared = feedAll(t, env2, 64); opts.Prepared == nil || opts.Prepared.actual == nil || !opts.Prepared.actual.ok {
+				t.Fatalf("the feed gave %+v, want the persons and the pull read ahead", opts.Prepared)
+			}
+		}
+		writeStage(t, env2, contract.Plan, contract.DesiredUsersSpec, desired) // the plan, published after the feed
+		res, err := Run(ctx, env2, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Ref = artifact.Ref{}
+		m, _, err := artifact.ReadManifest(ctx, st, r2, contract.History)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := published{res: res}
+		if out.identity, err = ReadTable(ctx, st, m, ""); err != nil {
+			t.Fatal(err)
+		}
+		if out.access, err = artifact.ReadAll[Row](ctx, st, m, contract.AccessHistorySpec); err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range m.Inputs {
+			out.inputs = append(out.inputs, fmt.Sprintf("%s %s", in.RunID, in.Stage))
+		}
+		return out
+	}
+	want, got := runBoth(t, false), runBoth(t, true)
+	if got.res != want.res {
+		t.Errorf("result: got %+v, want %+v", got.res, want.res)
+	}
+	if len(want.access) == 0 || len(want.identity) == 0 {
+		t.Fatalf("the run published %d identity and %d access rows: the test no longer covers both", len(want.identity), len(want.access))
+	}
+	if !reflect.DeepEqual(got.identity, want.identity) {
+		t.Errorf("identity_history: got %d rows, want %d; first difference:\n%s", len(got.identity), len(want.identity), firstDiff(got.identity, want.identity))
+	}
+	if !reflect.DeepEqual(got.access, want.access) {
+		t.Errorf("access_history: got %d rows, want %d; first difference:\n%s", len(got.access), len(want.access), firstDiff(got.access, want.access))
+	}
+	if !reflect.DeepEqual(got.inputs, want.inputs) {
+		t.Errorf("inputs: got %q, want %q", got.inputs, want.inputs)
 	}
 }

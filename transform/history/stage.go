@@ -117,9 +117,13 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 	}
 	// The pull and ledgers first, so that only the addresses Actual looks
 	// up are mapped to persons (not every person's).
-	ain, err := readActual(ctx, env, env.RunID, infos)
-	if err != nil {
-		return Result{}, err
+	ain := opts.Prepared.actualOf(env)
+	if ain == nil {
+		a, err := readActual(ctx, env, env.RunID, infos)
+		if err != nil {
+			return Result{}, err
+		}
+		ain = &a
 	}
 	var lookup map[string]struct{}
 	if ain.ok {
@@ -296,6 +300,9 @@ type Prepared struct {
 	// published), readErr a failure to read its persons: Run reports them
 	// where it would have met them reading the persons itself.
 	manErr, readErr error
+	// actual is the run's pull and ledgers (readActual) read ahead by a
+	// Feeder, nil when they were not (Run then reads them).
+	actual *actualInput
 }
 
 // noIDRow is a persons row without a person id (its address can still be
@@ -322,31 +329,53 @@ func Prepare(ctx context.Context, env artifact.Env) *Prepared {
 		return pp
 	}
 	pp.tm, pp.tref = tm, tref
-	cur := newCurrent()
-	cur.people = make([]person, 0, int(tm.TableRows(contract.PersonsSpec.Name)))
-	row := 0
+	pp.begin()
 	err = artifact.ReadTable(ctx, st, tm, contract.PersonsSpec, func(p personAccess) error {
-		email := strings.ToLower(strings.TrimSpace(p.PrimaryEmail))
-		if p.PersonID == "" && email != "" {
-			pp.noID = append(pp.noID, noIDRow{row: int32(row), email: email})
-		}
-		vals := [nAttrs]string{p.Role, p.Region, p.BusinessUnit, p.Territory, p.Title, p.Department, p.Company, p.Country}
-		cur.addRow(p.PersonID, email, p.Status, &vals, row)
-		row++
+		pp.add(&p)
 		return nil
 	}, artifact.WithTempDir(env.TempDir), artifact.SkipColumns("groups"))
 	if err != nil {
+		pp.cur = nil
 		pp.readErr = fmt.Errorf("history: read persons of run %s: %w", env.RunID, err)
 		return pp
 	}
-	cur.order()
-	pp.cur, pp.rows = cur, row
+	pp.cur.order()
 	return pp
+}
+
+// begin readies pp for the rows of its transform's persons (add).
+func (pp *Prepared) begin() {
+	pp.cur = newCurrent()
+	pp.cur.people = make([]person, 0, int(pp.tm.TableRows(contract.PersonsSpec.Name)))
+	pp.rows = 0
+}
+
+// add takes the next persons row (in table order); its groups are not read.
+func (pp *Prepared) add(p *personAccess) {
+	row := pp.rows
+	email := strings.ToLower(strings.TrimSpace(p.PrimaryEmail))
+	if p.PersonID == "" && email != "" {
+		pp.noID = append(pp.noID, noIDRow{row: int32(row), email: email})
+	}
+	vals := [nAttrs]string{p.Role, p.Region, p.BusinessUnit, p.Territory, p.Title, p.Department, p.Company, p.Country}
+	pp.cur.addRow(p.PersonID, email, p.Status, &vals, row)
+	pp.rows++
 }
 
 // personGroups is the groups column of persons (for runs without a plan).
 type personGroups struct {
 	Groups []string `parquet:"groups"`
+}
+
+// actualOf takes the pull and ledgers read ahead for env's run (nil when
+// there are none: pp is nil, of another run or store, or used).
+func (pp *Prepared) actualOf(env artifact.Env) *actualInput {
+	if pp == nil || pp.store != env.Store.URL("") || pp.runID != env.RunID {
+		return nil
+	}
+	a := pp.actual
+	pp.actual = nil
+	return a
 }
 
 // currentOf reads runID's persons (and, when the run's plan is published,

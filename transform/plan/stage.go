@@ -31,6 +31,11 @@ type Options struct {
 	// and the pull and plan before it) with the current policy; the result is
 	// published under the current run id. Neither OTDS nor Highspot is read.
 	FromRun string
+	// Persons, when set, is given every batch of the persons the plan
+	// reads, in table order, before the batch is evaluated (history is fed
+	// from the plan's read, see history.Feeder). The batch is reused once
+	// Persons returns; its strings may be kept.
+	Persons func([]contract.Person)
 }
 
 // Result is what Run published.
@@ -165,7 +170,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 			stopEval()
 		}
 	}()
-	ev, everr := evaluatePersons(ectx, env, tm, srcRun, pol)
+	ev, everr := evaluatePersons(ectx, env, tm, srcRun, pol, opts.Persons)
 	b := <-bl
 	if b.panicked != nil {
 		panic(b.panicked)
@@ -253,12 +258,16 @@ var provenanceColumns = []string{"account_keys", "source_of", "modified_at"}
 const evalBatch = 16384
 
 // evaluatePersons is Desired over the persons table of the transform tm,
-// streamed: persons are read and evaluated a batch at a time.
-func evaluatePersons(ctx context.Context, env artifact.Env, tm *artifact.Manifest, srcRun string, pol *Policy) (*Evaluation, error) {
+// streamed: persons are read and evaluated a batch at a time; tap, when not
+// nil, sees each batch first.
+func evaluatePersons(ctx context.Context, env artifact.Env, tm *artifact.Manifest, srcRun string, pol *Policy, tap func([]contract.Person)) (*Evaluation, error) {
 	e := newEvaluator(pol)
 	batch := make([]contract.Person, 0, evalBatch)
 	var evalErr error
 	flush := func() error {
+		if tap != nil {
+			tap(batch)
+		}
 		evalErr = e.add(batch)
 		clear(batch)
 		batch = batch[:0]
