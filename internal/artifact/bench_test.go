@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -294,4 +295,121 @@ func BenchmarkReadAccounts(b *testing.B) {
 	b.ReportMetric(float64(benchRows*b.N)/(cpuTime()-cpu0).Seconds(), "rows/cpu_s")
 	b.ReportMetric(float64(tableBytes(m, "accounts")), "parquet_bytes")
 	b.ReportMetric(peakRSSMB(), "peak_rss_MB")
+}
+
+// effPlain is contract.EffectiveMembership with every string column PLAIN
+// (no `,dict`): the reference BenchmarkWriteEffectiveMemberships compares
+// the dict columns against, in the same run.
+type effPlain struct {
+	AccountKey string   `parquet:"account_key"`
+	Tree       string   `parquet:"tree"`
+	GroupKey   string   `parquet:"group_key"`
+	GroupDN    string   `parquet:"group_dn"`
+	GroupName  string   `parquet:"group_name"`
+	Direct     bool     `parquet:"direct"`
+	Depth      int32    `parquet:"depth"`
+	Path       []string `parquet:"path"`
+}
+
+// benchEffective is row i of an effective_memberships-shaped table: ~6 rows
+// per account, in account order, over 5 trees and 4,000 groups (the 1M
+// nightly has ~6.3M such rows).
+func benchEffective(i int) contract.EffectiveMembership {
+	acct, g := i/6, (i*7919)%4000
+	tree := [...]string{"acme", "globex", "initech", "umbrella", "hooli"}[g%5]
+	name := "Group " + strconv.Itoa(g) + " Sales EMEA"
+	e := contract.EffectiveMembership{
+		AccountKey: tree + "/" + strconv.Itoa(100000000+acct) + "-4b1e-9c2d-7f3a5e6d8c9b",
+		Tree:       tree,
+		GroupKey:   tree + "/" + strconv.Itoa(900000000+g) + "-aaaa-bbbb-cccc-0123456789ab",
+		GroupDN:    "cn=" + name + ",ou=Groups,ou=Partition " + strconv.Itoa(g%7) + ",dc=" + tree + ",dc=com",
+		GroupName:  name,
+		Direct:     i%3 != 0,
+		Depth:      int32(i % 3),
+	}
+	if !e.Direct {
+		e.Path = []string{"Group " + strconv.Itoa((g+1)%4000) + " Sales EMEA", name}
+	}
+	return e
+}
+
+// BenchmarkWriteEffectiveMemberships writes 1M effective_memberships rows
+// per iteration with the contract's dict columns (dict) and with every
+// string column PLAIN (plain), in the same run: rows per CPU-second and
+// bytes per row.
+//
+// OTDS_BENCH_EFFECTIVE=<artifact store dir>:<run id> writes that run's
+// effective_memberships rows instead of generated ones (e.g. a kept
+// bench-nightly state: <work dir>/after.day1/artifacts:20260101-nightly-day1).
+func BenchmarkWriteEffectiveMemberships(b *testing.B) {
+	gen := benchEffective
+	if v := os.Getenv("OTDS_BENCH_EFFECTIVE"); v != "" {
+		dir, run, _ := strings.Cut(v, ":")
+		st, err := store.NewFileStore(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var rows []contract.EffectiveMembership
+		err = ReadParts(context.Background(), st, run, contract.EffectiveMembershipsSpec, func(e contract.EffectiveMembership) error {
+			if len(rows) < benchRows {
+				rows = append(rows, e)
+			}
+			return nil
+		})
+		if err != nil || len(rows) < benchRows {
+			b.Fatalf("OTDS_BENCH_EFFECTIVE=%s: %d rows (want %d), %v", v, len(rows), benchRows, err)
+		}
+		gen = func(i int) contract.EffectiveMembership { return rows[i] }
+	}
+	b.Run("dict", func(b *testing.B) {
+		benchWriteRows(b, contract.EffectiveMembershipsSpec, gen)
+	})
+	b.Run("plain", func(b *testing.B) {
+		benchWriteRows(b, contract.Spec{Name: "effective_plain", Version: 1}, func(i int) effPlain {
+			return effPlain(gen(i))
+		})
+	})
+}
+
+func benchWriteRows[T any](b *testing.B, spec contract.Spec, gen func(int) T) {
+	st, err := store.NewFileStore(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	var total, cpu time.Duration
+	var bytes int64
+	chunk := make([]T, 0, benchChunk)
+	for it := 0; it < b.N; it++ {
+		s := NewStage(Env{Store: st, RunID: fmt.Sprintf("20261203T%06dZ-bench", it), TempDir: b.TempDir()}, "transform")
+		w, err := OpenTable[T](s, spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; i < benchRows; i += benchChunk {
+			b.StopTimer()
+			chunk = chunk[:0]
+			for j := i; j < i+benchChunk && j < benchRows; j++ {
+				chunk = append(chunk, gen(j))
+			}
+			b.StartTimer()
+			start, cpu0 := time.Now(), cpuTime()
+			for _, r := range chunk {
+				if err := w.Write(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+			total, cpu = total+time.Since(start), cpu+cpuTime()-cpu0
+		}
+		start, cpu0 := time.Now(), cpuTime()
+		_, m, err := s.Commit(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		total, cpu = total+time.Since(start), cpu+cpuTime()-cpu0
+		bytes = tableBytes(m, spec.Name)
+	}
+	b.ReportMetric(float64(benchRows*b.N)/total.Seconds(), "rows/s")
+	b.ReportMetric(float64(benchRows*b.N)/cpu.Seconds(), "rows/cpu_s")
+	b.ReportMetric(float64(bytes)/benchRows, "bytes/row")
 }

@@ -49,6 +49,7 @@ type column struct {
 	kind   colKind
 	offset uintptr // field offset inside the struct
 	field  arrow.Field
+	dict   bool // `parquet:"name,dict"`: written dictionary-encoded (see dictCol)
 }
 
 // tablePlan maps a row type to its Arrow schema. It is computed once per
@@ -56,7 +57,14 @@ type column struct {
 type tablePlan struct {
 	typ    reflect.Type
 	cols   []column
-	schema *arrow.Schema
+	schema *arrow.Schema // the table's columns as readers see them
+	// write is the schema of the record batches the writer hands to
+	// pqarrow: a dict column is a dictionary<int32, utf8> there, whose
+	// Parquet leaf is the same UTF8 byte array as in schema. build is the
+	// schema of the writer's builders: a dict column is its int32 indices.
+	// Both are schema when no column is dict.
+	write, build *arrow.Schema
+	dicts        []int // indices of the dict columns in cols
 }
 
 var (
@@ -90,7 +98,7 @@ func planFor[T any](spec contract.Spec) (*tablePlan, error) {
 		if tag == "-" || !f.IsExported() {
 			continue
 		}
-		name, _, _ := strings.Cut(tag, ",")
+		name, opts, _ := strings.Cut(tag, ",")
 		if !ok || name == "" {
 			return nil, fmt.Errorf("table %s: field %s.%s has no `parquet:\"column\"` tag; tag it or mark it `parquet:\"-\"`", spec.Name, typ.Name(), f.Name)
 		}
@@ -131,6 +139,19 @@ func planFor[T any](spec contract.Spec) (*tablePlan, error) {
 		if !plainLayout(f.Type, c.kind) {
 			return nil, fmt.Errorf("table %s: field %s.%s: use the plain type, not %s", spec.Name, typ.Name(), f.Name, f.Type)
 		}
+		for _, o := range strings.Split(opts, ",") {
+			switch o {
+			case "":
+			case "dict":
+				if c.kind != kString {
+					return nil, fmt.Errorf("table %s: field %s.%s: the dict option is for string fields, not %s", spec.Name, typ.Name(), f.Name, f.Type)
+				}
+				c.dict = true
+				p.dicts = append(p.dicts, len(p.cols))
+			default:
+				return nil, fmt.Errorf("table %s: field %s.%s: unknown parquet tag option %q (known: dict)", spec.Name, typ.Name(), f.Name, o)
+			}
+		}
 		c.field = arrow.Field{Name: name, Type: dt, Nullable: nullable}
 		fields = append(fields, c.field)
 		p.cols = append(p.cols, c)
@@ -143,7 +164,64 @@ func planFor[T any](spec contract.Spec) (*tablePlan, error) {
 		[]string{spec.Name, strconv.Itoa(spec.Version), "otds-highspot"},
 	)
 	p.schema = arrow.NewSchema(fields, &md)
+	p.write, p.build = p.schema, p.schema
+	if len(p.dicts) > 0 {
+		write, build := slices.Clone(fields), slices.Clone(fields)
+		for _, i := range p.dicts {
+			write[i].Type = dictType
+			build[i].Type = arrow.PrimitiveTypes.Int32
+		}
+		p.write, p.build = arrow.NewSchema(write, &md), arrow.NewSchema(build, &md)
+	}
 	return p, nil
+}
+
+// dictType is a dict column's type in the record batches written.
+var dictType = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+
+// dictCol builds one dict column of a record batch: the values of the
+// batch's rows, each once, and per row its index among them (in the
+// builder's int32 field). Each batch is its own row group (see tune.go), so
+// its dictionary is exactly the batch's distinct values and pqarrow writes
+// it as the row group's dictionary page and the indices as RLE/bit-packed
+// data pages, hashing nothing itself.
+type dictCol struct {
+	vals *array.StringBuilder
+	seen map[string]int32
+}
+
+// index gives s's index in the batch's dictionary, adding it if new.
+func (d *dictCol) index(s string) int32 {
+	if i, ok := d.seen[s]; ok {
+		return i
+	}
+	i := int32(d.vals.Len())
+	d.vals.Append(s)
+	d.seen[s] = i
+	return i
+}
+
+// dictionaries turns the builders' batch rec (build schema) into the batch
+// to write (write schema): each dict column's indices get the batch's
+// dictionary. It releases rec and resets the dictionaries for the next batch.
+func (tp *tablePlan) dictionaries(rec arrow.RecordBatch, dicts []*dictCol) arrow.RecordBatch {
+	defer rec.Release()
+	cols := slices.Clone(rec.Columns())
+	var made []arrow.Array
+	for j, i := range tp.dicts {
+		d := dicts[j]
+		vals := d.vals.NewArray()
+		da := array.NewDictionaryArray(dictType, cols[i], vals)
+		vals.Release()
+		cols[i] = da
+		made = append(made, da)
+		clear(d.seen)
+	}
+	out := array.NewRecordBatch(tp.write, cols, rec.NumRows())
+	for _, a := range made {
+		a.Release()
+	}
+	return out
 }
 
 // plainLayout reports whether t is exactly the unnamed type the unsafe casts
@@ -167,13 +245,19 @@ type appendFn func(p unsafe.Pointer)
 
 // appenders binds each column to its builder in rb. The builders live as long
 // as rb (NewRecordBatch resets them), so this is done once per writer.
-func (tp *tablePlan) appenders(rb *array.RecordBuilder) []appendFn {
+func (tp *tablePlan) appenders(rb *array.RecordBuilder, dicts []*dictCol) []appendFn {
 	out := make([]appendFn, len(tp.cols))
 	for i, c := range tp.cols {
 		off := c.offset
 		b := rb.Field(i)
 		switch c.kind {
 		case kString:
+			if c.dict {
+				ib := b.(*array.Int32Builder)
+				d := dicts[slices.Index(tp.dicts, i)]
+				out[i] = func(p unsafe.Pointer) { ib.Append(d.index(*(*string)(unsafe.Add(p, off)))) }
+				break
+			}
 			sb := b.(*array.StringBuilder)
 			out[i] = func(p unsafe.Pointer) { sb.Append(*(*string)(unsafe.Add(p, off))) }
 		case kBool:
@@ -475,7 +559,7 @@ func (tp *tablePlan) only(names []string) (*tablePlan, error) {
 	if len(names) == 0 {
 		return nil, fmt.Errorf("no column of %s selected", tp.typ)
 	}
-	out := &tablePlan{typ: tp.typ, schema: tp.schema}
+	out := &tablePlan{typ: tp.typ, schema: tp.schema, write: tp.write, build: tp.build}
 	for _, n := range names {
 		i := slices.IndexFunc(tp.cols, func(c column) bool { return c.name == n })
 		if i < 0 {
@@ -496,7 +580,7 @@ func (tp *tablePlan) without(names []string) (*tablePlan, error) {
 			return nil, fmt.Errorf("%s has no column %q", tp.typ, n)
 		}
 	}
-	out := &tablePlan{typ: tp.typ, schema: tp.schema}
+	out := &tablePlan{typ: tp.typ, schema: tp.schema, write: tp.write, build: tp.build}
 	for _, c := range tp.cols {
 		if !slices.Contains(names, c.name) {
 			out.cols = append(out.cols, c)

@@ -34,7 +34,8 @@ type TableWriter[T any] struct {
 	plan  *tablePlan
 	enc   encoder // the Parquet side; owned by the encoder goroutine while one runs
 
-	rb           *array.RecordBuilder
+	rb           *array.RecordBuilder // over plan.build
+	dicts        []*dictCol           // the dict columns' dictionaries of the batch being built
 	appenders    []appendFn
 	sizers       []builderSizer // every builder, sized from the previous batch
 	buffered     int            // rows in rb
@@ -73,7 +74,10 @@ type encoder struct {
 	cur    *openPart // nil when no part file is open
 	rgRows int64     // rows in the part's open (buffered) row group
 	rgFull bool      // the open row group holds rowGroupMaxBytes: the next batch starts another
-	err    error     // what stopped the encoder goroutine
+	// batchGroups: each record batch is a row group of its own (a table
+	// with dict columns: a column chunk takes one dictionary, see dictCol).
+	batchGroups bool
+	err         error // what stopped the encoder goroutine
 }
 
 // openPart is the part file being written.
@@ -114,17 +118,26 @@ func OpenTable[T any](s *Stage, spec contract.Spec) (*TableWriter[T], error) {
 		return nil, fmt.Errorf("open table %s: %w", spec.Name, err)
 	}
 	w.inline = s.syncWrites
-	w.enc = encoder{stage: s, ts: ts, schema: plan.schema, limits: limits}
+	w.enc = encoder{stage: s, ts: ts, schema: plan.write, limits: limits, batchGroups: len(plan.dicts) > 0}
 	w.enc.props = baseWriterProps(mem, limits.RowGroupRows)
 	w.enc.aprops = pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(mem))
-	if w.enc.leaves, err = leafPaths(plan.schema, parquet.NewWriterProperties(w.enc.props...), w.enc.aprops); err != nil {
+	if w.enc.leaves, err = leafPaths(plan.write, parquet.NewWriterProperties(w.enc.props...), w.enc.aprops); err != nil {
 		return nil, fmt.Errorf("open table %s: %w", spec.Name, err)
 	}
 	w.ts = ts
-	w.rb = array.NewRecordBuilder(mem, plan.schema)
-	w.appenders = plan.appenders(w.rb)
+	w.rb = array.NewRecordBuilder(mem, plan.build)
+	for range plan.dicts {
+		w.dicts = append(w.dicts, &dictCol{vals: array.NewStringBuilder(mem), seen: map[string]int32{}})
+	}
+	w.appenders = plan.appenders(w.rb, w.dicts)
 	w.sizers = sizersFor(w.rb)
+	for _, d := range w.dicts {
+		w.sizers = append(w.sizers, builderSizer{b: d.vals, data: d.vals})
+	}
 	w.maxBatchRows = min(limits.RowGroupRows, writeBatchRows)
+	if w.enc.batchGroups {
+		w.maxBatchRows = limits.RowGroupRows // a batch is a row group
+	}
 	w.batchRows = w.maxBatchRows
 	w.rgExact = true
 	return w, nil
@@ -168,6 +181,9 @@ func (w *TableWriter[T]) Write(row T) error {
 	w.rows++
 	if w.buffered >= w.batchRows {
 		return w.flushRowGroup()
+	}
+	if w.enc.batchGroups {
+		return nil // every batch is a row group
 	}
 	// Batches end at row group boundaries. rgRows is exact unless an
 	// encoder goroutine runs, when it may be too large (the encoder closes
@@ -214,6 +230,9 @@ func (w *TableWriter[T]) flushRowGroup() error {
 		}
 	}
 	rec := w.rb.NewRecordBatch()
+	if len(w.dicts) > 0 {
+		rec = w.plan.dictionaries(rec, w.dicts)
+	}
 	w.buffered = 0
 	if err := w.encode(rec); err != nil {
 		return w.fail(err)
@@ -317,7 +336,7 @@ func (e *encoder) writeRecord(rec arrow.RecordBatch) error {
 		}
 	}
 	cp := e.cur
-	if e.rgRows >= int64(e.limits.RowGroupRows) || e.rgFull {
+	if e.rgRows >= int64(e.limits.RowGroupRows) || e.rgFull || (e.batchGroups && e.rgRows > 0) {
 		// Batches end at row group boundaries (see Write); start the next
 		// row group here, so WriteBuffered never has to split a batch.
 		if err := cp.fw.NewBufferedRowGroupChecked(); err != nil {
@@ -443,7 +462,12 @@ func (w *TableWriter[T]) Close() error {
 	w.stage.mu.Lock()
 	w.ts.closer = nil
 	w.stage.mu.Unlock()
-	defer w.rb.Release()
+	defer func() {
+		w.rb.Release()
+		for _, d := range w.dicts {
+			d.vals.Release()
+		}
+	}()
 	if w.err == nil {
 		if err := w.finish(); err == nil {
 			if _, err := w.enc.closePart(); err != nil {

@@ -96,14 +96,14 @@ type Group struct {
 
 // Membership is one direct membership: group -> member, as stored in oTMember.
 type Membership struct {
-	Tree            string `parquet:"tree"`
-	Partition       string `parquet:"partition"` // the group's partition
-	GroupDN         string `parquet:"group_dn"`
-	GroupSourceID   string `parquet:"group_source_id"`
-	MemberDN        string `parquet:"member_dn"`        // as read (REST: pseudo-DN or "")
-	MemberSourceID  string `parquet:"member_source_id"` // resolved entryUUID/uuid; "" when the member points nowhere
-	MemberKind      string `parquet:"member_kind"`      // user | group
-	MemberPartition string `parquet:"member_partition"` // differs from Partition for cross-partition members
+	Tree            string `parquet:"tree,dict"`
+	Partition       string `parquet:"partition,dict"` // the group's partition
+	GroupDN         string `parquet:"group_dn,dict"`
+	GroupSourceID   string `parquet:"group_source_id,dict"`
+	MemberDN        string `parquet:"member_dn"`             // as read (REST: pseudo-DN or "")
+	MemberSourceID  string `parquet:"member_source_id"`      // resolved entryUUID/uuid; "" when the member points nowhere
+	MemberKind      string `parquet:"member_kind,dict"`      // user | group
+	MemberPartition string `parquet:"member_partition,dict"` // differs from Partition for cross-partition members
 }
 
 // Reject is a malformed entry or value that was not published as a row.
@@ -158,10 +158,10 @@ type AccountNormalized struct {
 // expanded, with the path that granted it.
 type EffectiveMembership struct {
 	AccountKey string   `parquet:"account_key"`
-	Tree       string   `parquet:"tree"`
-	GroupKey   string   `parquet:"group_key"` // "<tree>/<group source_id>"
-	GroupDN    string   `parquet:"group_dn"`
-	GroupName  string   `parquet:"group_name"`
+	Tree       string   `parquet:"tree,dict"`
+	GroupKey   string   `parquet:"group_key,dict"` // "<tree>/<group source_id>"
+	GroupDN    string   `parquet:"group_dn,dict"`
+	GroupName  string   `parquet:"group_name,dict"`
 	Direct     bool     `parquet:"direct"`
 	Depth      int32    `parquet:"depth"` // 0 = direct member
 	Path       []string `parquet:"path"`  // group names from the direct group up to GroupName, capped at transform.MaxPathNames

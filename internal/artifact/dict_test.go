@@ -1,0 +1,169 @@
+package artifact
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/otds-highspot/otds-highspot/internal/contract"
+)
+
+// dictRow has dict columns beside plain ones, as effective_memberships does.
+type dictRow struct {
+	Key   string   `parquet:"key"`
+	Tree  string   `parquet:"tree,dict"`
+	Group string   `parquet:"group,dict"`
+	Depth int32    `parquet:"depth"`
+	Path  []string `parquet:"path"`
+}
+
+func dictRows(n int) []dictRow {
+	rows := make([]dictRow, n)
+	for i := range rows {
+		rows[i] = dictRow{
+			Key:   fmt.Sprintf("acme/uuid-%08d", i/3),
+			Tree:  []string{"acme", "globex", ""}[i%3],
+			Group: fmt.Sprintf("cn=group %d ✓,ou=Groups,dc=acme,dc=com", (i*7)%97),
+			Depth: int32(i % 4),
+		}
+		if i%10 == 0 {
+			rows[i].Group = fmt.Sprintf("cn=only-once-%d,dc=acme", i) // distinct
+		}
+		if i%5 == 0 {
+			rows[i].Path = []string{"a", rows[i].Group}
+		}
+	}
+	return rows
+}
+
+// TestDictColumns: a `,dict` column is written as one dictionary page per
+// row group plus indices, each record batch being a row group of its own;
+// the rows read back are the rows written, and the file's column is a plain
+// UTF8 byte array, so a reader that knows nothing of it still gets strings.
+func TestDictColumns(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	st := newMemStore()
+	env := testEnv(t, st, "20261203T100000Z-dict")
+	s := NewStage(env, "transform")
+	s.SetAllocator(mem)
+	s.SetLimits(Limits{RowGroupRows: 1000})
+	spec := contract.Spec{Name: "dict_rows", Version: 1}
+	w, err := OpenTable[dictRow](s, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := dictRows(4500)
+	for _, r := range rows {
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, m, err := s.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadAll[dictRow](ctx, st, m, spec, WithAllocator(mem))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, rows) {
+		t.Fatalf("read back %d rows that differ from the %d written", len(got), len(rows))
+	}
+
+	files := m.Tables["dict_rows"].Files
+	if len(files) != 1 {
+		t.Fatalf("%d part files, want 1", len(files))
+	}
+	raw := st.objs[files[0].Key]
+	pf, err := file.NewParquetReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	md := pf.MetaData()
+	if got, want := md.NumRowGroups(), 5; got != want {
+		t.Errorf("%d row groups, want %d (1000 rows each, the last 500)", got, want)
+	}
+	for rg := 0; rg < md.NumRowGroups(); rg++ {
+		for _, tc := range []struct {
+			path string
+			dict bool
+		}{{"key", false}, {"tree", true}, {"group", true}, {"path.list.element", false}} {
+			cc, err := md.RowGroup(rg).ColumnChunk(md.Schema.ColumnIndexByName(tc.path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cc.HasDictionaryPage(); got != tc.dict {
+				t.Errorf("row group %d, %s: dictionary page = %v, want %v", rg, tc.path, got, tc.dict)
+			}
+			if tc.dict && !containsEncoding(cc.Encodings(), parquet.Encodings.RLEDict) {
+				t.Errorf("row group %d, %s: encodings %v, want RLE_DICTIONARY data pages", rg, tc.path, cc.Encodings())
+			}
+		}
+	}
+
+	// A reader with no knowledge of our schema: the column is UTF8 text.
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 4096}, memory.NewGoAllocator())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := fr.ReadTable(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	f, _ := tbl.Schema().FieldsByName("group")
+	if len(f) != 1 || !arrow.TypeEqual(f[0].Type, arrow.BinaryTypes.String) {
+		t.Errorf("a plain pqarrow reader sees group as %v, want utf8", f)
+	}
+	if v := tbl.Schema().Metadata().FindKey("ARROW:schema"); v >= 0 {
+		t.Errorf("the file stores an Arrow schema (key %d); readers would see dictionary types", v)
+	}
+	col := tbl.Column(tbl.Schema().FieldIndices("group")[0]).Data().Chunk(0)
+	if got := col.ValueStr(10); got != rows[10].Group {
+		t.Errorf("row 10's group = %q to a plain reader, want %q", got, rows[10].Group)
+	}
+}
+
+func containsEncoding(es []parquet.Encoding, e parquet.Encoding) bool {
+	for _, x := range es {
+		if x == e {
+			return true
+		}
+	}
+	return false
+}
+
+// TestDictTagErrors: the option is for string fields, and an unknown
+// option is an error, not silently ignored.
+func TestDictTagErrors(t *testing.T) {
+	type onInt struct {
+		A int32 `parquet:"a,dict"`
+	}
+	type unknown struct {
+		A string `parquet:"a,dictionary"`
+	}
+	spec := contract.Spec{Name: "x", Version: 1}
+	for name, tc := range map[string]struct {
+		f    func() error
+		want string
+	}{
+		"dict on int32":  {func() error { _, err := planFor[onInt](spec); return err }, "for string fields"},
+		"unknown option": {func() error { _, err := planFor[unknown](spec); return err }, `unknown parquet tag option "dictionary"`},
+	} {
+		if err := tc.f(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: planFor error = %v, want one containing %q", name, err, tc.want)
+		}
+	}
+}
