@@ -186,18 +186,24 @@ var dictType = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, Valu
 // it as the row group's dictionary page and the indices as RLE/bit-packed
 // data pages, hashing nothing itself.
 type dictCol struct {
-	vals *array.StringBuilder
-	seen map[string]int32
+	vals    *array.StringBuilder
+	seen    map[string]int32
+	last    string // the value of the row before, and its index (runs are common: a group's members)
+	lastIdx int32
 }
 
 // index gives s's index in the batch's dictionary, adding it if new.
 func (d *dictCol) index(s string) int32 {
-	if i, ok := d.seen[s]; ok {
-		return i
+	if s == d.last && d.vals.Len() > 0 {
+		return d.lastIdx
 	}
-	i := int32(d.vals.Len())
-	d.vals.Append(s)
-	d.seen[s] = i
+	i, ok := d.seen[s]
+	if !ok {
+		i = int32(d.vals.Len())
+		d.vals.Append(s)
+		d.seen[s] = i
+	}
+	d.last, d.lastIdx = s, i
 	return i
 }
 
@@ -216,6 +222,7 @@ func (tp *tablePlan) dictionaries(rec arrow.RecordBatch, dicts []*dictCol) arrow
 		cols[i] = da
 		made = append(made, da)
 		clear(d.seen)
+		d.last = ""
 	}
 	out := array.NewRecordBatch(tp.write, cols, rec.NumRows())
 	for _, a := range made {
