@@ -24,6 +24,7 @@ type dictRow struct {
 	Group string   `parquet:"group,dict"`
 	Depth int32    `parquet:"depth"`
 	Path  []string `parquet:"path"`
+	Of    []string `parquet:"of,dict"`
 }
 
 func dictRows(n int) []dictRow {
@@ -40,6 +41,12 @@ func dictRows(n int) []dictRow {
 		}
 		if i%5 == 0 {
 			rows[i].Path = []string{"a", rows[i].Group}
+		}
+		switch i % 4 {
+		case 1:
+			rows[i].Of = []string{rows[i].Group, "cn=g1,dc=acme", ""}
+		case 2:
+			rows[i].Of = []string{fmt.Sprintf("cn=unique-%d", i)}
 		}
 	}
 	return rows
@@ -99,7 +106,7 @@ func TestDictColumns(t *testing.T) {
 		for _, tc := range []struct {
 			path string
 			dict bool
-		}{{"key", false}, {"tree", true}, {"group", true}, {"path.list.element", false}} {
+		}{{"key", false}, {"tree", true}, {"group", true}, {"path.list.element", false}, {"of.list.element", true}} {
 			cc, err := md.RowGroup(rg).ColumnChunk(md.Schema.ColumnIndexByName(tc.path))
 			if err != nil {
 				t.Fatal(err)
@@ -126,6 +133,9 @@ func TestDictColumns(t *testing.T) {
 	f, _ := tbl.Schema().FieldsByName("group")
 	if len(f) != 1 || !arrow.TypeEqual(f[0].Type, arrow.BinaryTypes.String) {
 		t.Errorf("a plain pqarrow reader sees group as %v, want utf8", f)
+	}
+	if f, _ := tbl.Schema().FieldsByName("of"); len(f) != 1 || !arrow.TypeEqual(f[0].Type.(*arrow.ListType).Elem(), arrow.BinaryTypes.String) {
+		t.Errorf("a plain pqarrow reader sees of as %v, want list<utf8>", f)
 	}
 	if v := tbl.Schema().Metadata().FindKey("ARROW:schema"); v >= 0 {
 		t.Errorf("the file stores an Arrow schema (key %d); readers would see dictionary types", v)
@@ -159,7 +169,7 @@ func TestDictTagErrors(t *testing.T) {
 		f    func() error
 		want string
 	}{
-		"dict on int32":  {func() error { _, err := planFor[onInt](spec); return err }, "for string fields"},
+		"dict on int32":  {func() error { _, err := planFor[onInt](spec); return err }, "for string and []string fields"},
 		"unknown option": {func() error { _, err := planFor[unknown](spec); return err }, `unknown parquet tag option "dictionary"`},
 	} {
 		if err := tc.f(); err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -143,8 +143,8 @@ func planFor[T any](spec contract.Spec) (*tablePlan, error) {
 			switch o {
 			case "":
 			case "dict":
-				if c.kind != kString {
-					return nil, fmt.Errorf("table %s: field %s.%s: the dict option is for string fields, not %s", spec.Name, typ.Name(), f.Name, f.Type)
+				if c.kind != kString && c.kind != kStrings {
+					return nil, fmt.Errorf("table %s: field %s.%s: the dict option is for string and []string fields, not %s", spec.Name, typ.Name(), f.Name, f.Type)
 				}
 				c.dict = true
 				p.dicts = append(p.dicts, len(p.cols))
@@ -168,6 +168,11 @@ func planFor[T any](spec contract.Spec) (*tablePlan, error) {
 	if len(p.dicts) > 0 {
 		write, build := slices.Clone(fields), slices.Clone(fields)
 		for _, i := range p.dicts {
+			if p.cols[i].kind == kStrings {
+				write[i].Type = arrow.ListOfNonNullable(dictType)
+				build[i].Type = arrow.ListOfNonNullable(arrow.PrimitiveTypes.Int32)
+				continue
+			}
 			write[i].Type = dictType
 			build[i].Type = arrow.PrimitiveTypes.Int32
 		}
@@ -181,7 +186,7 @@ var dictType = &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, Valu
 
 // dictCol builds one dict column of a record batch: the values of the
 // batch's rows, each once, and per row its index among them (in the
-// builder's int32 field). Each batch is its own row group (see tune.go), so
+// builder's int32 field, or the int32 values of its list field). Each batch is its own row group (see tune.go), so
 // its dictionary is exactly the batch's distinct values and pqarrow writes
 // it as the row group's dictionary page and the indices as RLE/bit-packed
 // data pages, hashing nothing itself.
@@ -217,7 +222,17 @@ func (tp *tablePlan) dictionaries(rec arrow.RecordBatch, dicts []*dictCol) arrow
 	for j, i := range tp.dicts {
 		d := dicts[j]
 		vals := d.vals.NewArray()
-		da := array.NewDictionaryArray(dictType, cols[i], vals)
+		var da arrow.Array
+		if l, ok := cols[i].(*array.List); ok { // list<int32> -> list<dictionary>
+			dict := array.NewDictionaryArray(dictType, l.ListValues(), vals)
+			ld := l.Data()
+			data := array.NewData(tp.write.Field(i).Type, ld.Len(), ld.Buffers(), []arrow.ArrayData{dict.Data()}, ld.NullN(), ld.Offset())
+			da = array.MakeFromData(data)
+			data.Release()
+			dict.Release()
+		} else {
+			da = array.NewDictionaryArray(dictType, cols[i], vals)
+		}
 		vals.Release()
 		cols[i] = da
 		made = append(made, da)
@@ -304,6 +319,17 @@ func (tp *tablePlan) appenders(rb *array.RecordBuilder, dicts []*dictCol) []appe
 			}
 		case kStrings:
 			lb := b.(*array.ListBuilder)
+			if c.dict {
+				ib := lb.ValueBuilder().(*array.Int32Builder)
+				d := dicts[slices.Index(tp.dicts, i)]
+				out[i] = func(p unsafe.Pointer) {
+					lb.Append(true)
+					for _, s := range *(*[]string)(unsafe.Add(p, off)) {
+						ib.Append(d.index(s))
+					}
+				}
+				break
+			}
 			vb := lb.ValueBuilder().(*array.StringBuilder)
 			out[i] = func(p unsafe.Pointer) {
 				lb.Append(true)

@@ -163,8 +163,8 @@ type EffectiveMembership struct {
 	GroupDN    string   `parquet:"group_dn,dict"`
 	GroupName  string   `parquet:"group_name,dict"`
 	Direct     bool     `parquet:"direct"`
-	Depth      int32    `parquet:"depth"` // 0 = direct member
-	Path       []string `parquet:"path"`  // group names from the direct group up to GroupName, capped at transform.MaxPathNames
+	Depth      int32    `parquet:"depth"`     // 0 = direct member
+	Path       []string `parquet:"path,dict"` // group names from the direct group up to GroupName, capped at transform.MaxPathNames
 }
 
 // Person is one resolved human (or service identity) across trees.
