@@ -86,9 +86,18 @@ func seed(t *testing.T, root string) {
 	// Run 1: ann, bob, cat; a published plan gives ann and bob Highspot access.
 	s := artifact.NewStage(env(run1), "extract.acme")
 	write(t, s, contract.AccountsSpec, acct("1", "ann@acme.com", ts("2026-02-27T10:11:12.123456Z")), acct("2", "bob@acme.com", nil), acct("3", "cat@acme.com", nil))
+	// dict-encoded columns (`parquet:",dict"`): group_dn, path...
+	write(t, s, contract.MembershipsSpec,
+		contract.Membership{Tree: "acme", Partition: "Acme", GroupDN: "cn=sales,ou=Acme", GroupSourceID: "g1", MemberDN: "cn=1,ou=Acme", MemberSourceID: "1", MemberKind: "user", MemberPartition: "Acme"},
+		contract.Membership{Tree: "acme", Partition: "Acme", GroupDN: "cn=sales,ou=Acme", GroupSourceID: "g1", MemberDN: "cn=2,ou=Acme", MemberSourceID: "2", MemberKind: "user", MemberPartition: "Acme"},
+		contract.Membership{Tree: "acme", Partition: "Acme", GroupDN: "cn=eng,ou=Acme", GroupSourceID: "g2", MemberDN: "cn=3,ou=Acme", MemberSourceID: "3", MemberKind: "user", MemberPartition: "Acme"})
 	commit(t, s)
 	s = artifact.NewStage(env(run1), "transform")
 	write(t, s, contract.PersonsSpec, ann, bob, cat)
+	write(t, s, contract.EffectiveMembershipsSpec,
+		contract.EffectiveMembership{AccountKey: "acme/1", Tree: "acme", GroupKey: "acme/g1", GroupDN: "cn=sales,ou=Acme", GroupName: "sales", Direct: true},
+		contract.EffectiveMembership{AccountKey: "acme/1", Tree: "acme", GroupKey: "acme/g0", GroupDN: "cn=all,ou=Acme", GroupName: "all", Depth: 1, Path: []string{"sales", "all"}},
+		contract.EffectiveMembership{AccountKey: "acme/2", Tree: "acme", GroupKey: "acme/g1", GroupDN: "cn=sales,ou=Acme", GroupName: "sales", Direct: true})
 	write[contract.MatchReview](t, s, contract.MatchReviewSpec) // empty: no part file
 	commit(t, s)
 	s = artifact.NewStage(env(run1), "plan")
@@ -160,7 +169,8 @@ func TestDuckDBViews(t *testing.T) {
 	}
 
 	// Load the SHIPPED views, statement by statement, as the DuckDB CLI does.
-	written := map[string]bool{"accounts": true, "persons": true, "desired_users": true, "identity_history": true, "load_results": true}
+	written := map[string]bool{"accounts": true, "persons": true, "desired_users": true, "identity_history": true, "load_results": true,
+		"memberships": true, "effective_memberships": true}
 	var failed []string
 	for _, stmt := range sqlfiles.Statements(sqlfiles.DuckDBViews(root)) {
 		if _, err := db.Exec(stmt); err != nil {
@@ -233,14 +243,15 @@ func TestDuckDBViews(t *testing.T) {
 		`SELECT count(*) FROM load_results`, [][]string{{"0"}})
 	check("published_files",
 		`SELECT table_name, count(*), sum("rows") FROM published_files GROUP BY ALL ORDER BY ALL`,
-		[][]string{{"accounts", "2", "5"}, {"desired_users", "1", "2"}, {"identity_history", "2", "8"}, {"persons", "2", "5"}})
+		[][]string{{"accounts", "2", "5"}, {"desired_users", "1", "2"}, {"effective_memberships", "1", "3"}, {"identity_history", "2", "8"},
+			{"memberships", "1", "3"}, {"persons", "2", "5"}})
 	check("runs",
 		`SELECT run_id, stages FROM runs ORDER BY run_id`,
 		[][]string{{run1, "[extract.acme history plan transform]"}, {run2, "[extract.acme history transform]"}})
 
 	// Column types as DuckDB sees them.
 	types := map[string]string{}
-	for _, tbl := range []string{"accounts", "persons", "desired_users", "identity_history"} {
+	for _, tbl := range []string{"accounts", "persons", "desired_users", "identity_history", "effective_memberships", "memberships"} {
 		for _, r := range query(`SELECT column_name, column_type FROM (DESCRIBE ` + tbl + `)`) {
 			types[tbl+"."+r[0]] = r[1]
 		}
@@ -260,6 +271,10 @@ func TestDuckDBViews(t *testing.T) {
 		"identity_history.valid_from": "TIMESTAMP WITH TIME ZONE",
 		"identity_history.valid_to":   "TIMESTAMP WITH TIME ZONE",
 		"identity_history.groups":     "VARCHAR[]",
+		// dictionary-encoded in the file, plain text to a reader
+		"effective_memberships.group_dn": "VARCHAR",
+		"effective_memberships.path":     "VARCHAR[]",
+		"memberships.group_dn":           "VARCHAR",
 	}
 	for col, want := range wantTypes {
 		if got := types[col]; got != want {
@@ -275,6 +290,12 @@ func TestDuckDBViews(t *testing.T) {
 			{"p-bob", "[bob@acme.com]", "NULL", "NULL", "NULL"},
 			{"p-cat", "[]", "NULL", "NULL", "NULL"},
 		})
+	check("dictionary-encoded columns read back",
+		`SELECT account_key, group_dn, group_name, path FROM effective_memberships ORDER BY ALL`,
+		[][]string{{"acme/1", "cn=all,ou=Acme", "all", "[sales all]"}, {"acme/1", "cn=sales,ou=Acme", "sales", "[]"}, {"acme/2", "cn=sales,ou=Acme", "sales", "[]"}})
+	check("memberships per group",
+		`SELECT group_dn, member_kind, count(*) FROM memberships GROUP BY ALL ORDER BY ALL`,
+		[][]string{{"cn=eng,ou=Acme", "user", "1"}, {"cn=sales,ou=Acme", "user", "2"}})
 	check("map of lists",
 		`SELECT DISTINCT extra['territory'] FROM accounts`, [][]string{{"[north west]"}})
 

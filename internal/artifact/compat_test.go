@@ -218,3 +218,82 @@ func TestConsumerCompatArrow(t *testing.T) {
 		t.Errorf("modified_at[0..1] = %v,%v; want %v,null", ts.Value(0), ts.IsNull(1), want[0].ModifiedAt.UnixMicro())
 	}
 }
+
+// xEffective mirrors the struct xitongsys/parquet-go builds for
+// effective_memberships, whose group columns and path are dictionary-encoded
+// (`parquet:",dict"`).
+type xEffective struct {
+	Account_key string
+	Tree        string
+	Group_key   string
+	Group_dn    string
+	Group_name  string
+	Direct      bool
+	Depth       int32
+	Path        []string
+}
+
+// TestConsumerCompatXitongsysDict: dictionary pages (one per row group) and
+// RLE/bit-packed indices read back as the text written, in another
+// implementation of Parquet than ours.
+func TestConsumerCompatXitongsysDict(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStore()
+	s := NewStage(testEnv(t, st, "20261203T100000Z-aaaa"), "transform")
+	s.SetLimits(Limits{RowGroupRows: 16})
+	w, err := OpenTable[contract.EffectiveMembership](s, contract.EffectiveMembershipsSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []xEffective
+	for i := 0; i < 40; i++ {
+		e := contract.EffectiveMembership{
+			AccountKey: "acme/" + string(rune('a'+i/3)), Tree: []string{"acme", "globex"}[i%2],
+			GroupKey: "acme/g" + string(rune('0'+i%7)), GroupDN: "cn=Gruppe " + string(rune('0'+i%7)) + " ✓,ou=Groups,dc=acme",
+			GroupName: "Gruppe " + string(rune('0'+i%7)), Direct: i%3 == 0, Depth: int32(i % 3),
+		}
+		if !e.Direct {
+			e.Path = []string{"Gruppe x", e.GroupName}
+		}
+		if err := w.Write(e); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, xEffective{e.AccountKey, e.Tree, e.GroupKey, e.GroupDN, e.GroupName, e.Direct, e.Depth, nonNil(e.Path)})
+	}
+	_, m, err := s.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := m.Tables["effective_memberships"].Files
+	if len(files) != 1 {
+		t.Fatalf("want 1 part, got %d", len(files))
+	}
+	p := filepath.Join(t.TempDir(), "effective_memberships.parquet")
+	if err := os.WriteFile(p, st.objs[files[0].Key], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fr, err := local.NewLocalFileReader(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fr.Close()
+	pr, err := reader.NewParquetReader(fr, nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.ReadStop()
+	rows, err := pr.ReadByNumber(len(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("xitongsys read %d rows, want %d", len(rows), len(want))
+	}
+	for i, r := range rows {
+		got, _ := json.Marshal(r)
+		exp, _ := json.Marshal(want[i])
+		if string(got) != string(exp) {
+			t.Fatalf("row %d via xitongsys:\n got %s\nwant %s", i, got, exp)
+		}
+	}
+}
