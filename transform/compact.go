@@ -274,7 +274,7 @@ func (p *prevLinks) add(g *Graph, accountKey, personID string) {
 	p.n++
 	p.ids.add(personID)
 	if g != nil {
-		if ai, ok := g.accIdx[accountKey]; ok {
+		if ai, ok := g.accIdx.get(g.accKeys, accountKey); ok {
 			p.byAcc[ai] = personID
 			return
 		}

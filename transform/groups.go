@@ -53,7 +53,7 @@ type GraphBuilder struct {
 	groups   []groupNode
 	groupIdx map[string]int32 // group key -> idx
 	groupDN  map[string]int32 // tree + "\x00" + canonical DN -> idx
-	accIdx   map[string]int32 // account key -> idx
+	accIdx   *keyIndex        // account key -> idx (over accKeys)
 	accKeys  []string
 	accDNs   []string
 	direct   [][]int32 // account idx -> direct group idxs
@@ -61,7 +61,16 @@ type GraphBuilder struct {
 	stats    GraphStats
 	edges    map[[2]int32]bool
 	buf      []byte // lookup key scratch (map lookups by string(buf) do not allocate)
-	lastAcc  int32  // account of the last membership resolved by key, -1 = none
+	batch    membershipScratch
+}
+
+// membershipScratch is AddMemberships' per-batch scratch.
+type membershipScratch struct {
+	trees, srcs []string // cleaned Tree and MemberSourceID of each row
+	text        []byte   // the account keys looked up, one after another
+	ends        []int32
+	hs          []uint64
+	acc         []int32 // each row's account (-1 = none)
 }
 
 // key builds "<tree>/<id>" in the scratch buffer; valid until the next call.
@@ -72,7 +81,7 @@ func (b *GraphBuilder) key(tree, id string) []byte {
 
 // NewGraphBuilder starts an empty graph.
 func NewGraphBuilder() *GraphBuilder {
-	return &GraphBuilder{groupIdx: map[string]int32{}, groupDN: map[string]int32{}, accIdx: map[string]int32{}, edges: map[[2]int32]bool{}, lastAcc: -1}
+	return &GraphBuilder{groupIdx: map[string]int32{}, groupDN: map[string]int32{}, accIdx: newKeyIndex(0), edges: map[[2]int32]bool{}}
 }
 
 // reserve sizes the builder for about n accounts (call before adding any):
@@ -81,7 +90,7 @@ func (b *GraphBuilder) reserve(n int) {
 	if len(b.accKeys) > 0 || n <= 0 {
 		return
 	}
-	b.accIdx = make(map[string]int32, n)
+	b.accIdx = newKeyIndex(n)
 	b.accKeys = make([]string, 0, n)
 	b.accDNs = make([]string, 0, n)
 	b.direct = make([][]int32, 0, n)
@@ -103,13 +112,13 @@ func (b *GraphBuilder) AddGroup(g contract.Group) {
 // AddAccount registers an account and returns its index.
 func (b *GraphBuilder) AddAccount(tree, sourceID, dn string) int32 {
 	tree, sourceID = clean(tree), clean(sourceID)
-	if i, ok := b.accIdx[string(b.key(tree, sourceID))]; ok {
+	if i, ok := b.accIdx.getBytes(b.accKeys, b.key(tree, sourceID)); ok {
 		return i
 	}
 	k := AccountKey(tree, sourceID)
 	i := int32(len(b.accKeys))
-	b.accIdx[k] = i
 	b.accKeys = append(b.accKeys, k)
+	b.accIdx.add(b.accKeys, i)
 	b.accDNs = append(b.accDNs, dn)
 	b.direct = append(b.direct, nil)
 	return i
@@ -117,7 +126,45 @@ func (b *GraphBuilder) AddAccount(tree, sourceID, dn string) int32 {
 
 // AddMembership records one direct membership.
 func (b *GraphBuilder) AddMembership(m contract.Membership) {
-	tree := clean(m.Tree)
+	tree, src := clean(m.Tree), clean(m.MemberSourceID)
+	ai := int32(-1)
+	if src != "" && m.MemberKind != "group" {
+		ai, _ = b.accIdx.getBytes(b.accKeys, b.key(tree, src))
+	}
+	b.addMembership(&m, tree, src, ai)
+}
+
+// AddMemberships records direct memberships (AddMembership of each row, in
+// order). The accounts of the whole batch are looked up first, their
+// lookups overlapping: with a million accounts each lookup is a few cache
+// misses, and memberships come group by group, so account by account they
+// follow no order.
+func (b *GraphBuilder) AddMemberships(rows []contract.Membership) {
+	sc := &b.batch
+	sc.trees, sc.srcs = sc.trees[:0], sc.srcs[:0]
+	sc.text, sc.ends = sc.text[:0], sc.ends[:0]
+	for i := range rows {
+		m := &rows[i]
+		tree, src := clean(m.Tree), clean(m.MemberSourceID)
+		sc.trees, sc.srcs = append(sc.trees, tree), append(sc.srcs, src)
+		if src != "" && m.MemberKind != "group" {
+			sc.text = append(append(append(sc.text, tree...), '/'), src...)
+		}
+		sc.ends = append(sc.ends, int32(len(sc.text)))
+	}
+	sc.hs = slices.Grow(sc.hs[:0], len(rows))[:len(rows)]
+	sc.acc = slices.Grow(sc.acc[:0], len(rows))[:len(rows)]
+	b.accIdx.lookupAll(b.accKeys, sc.text, sc.ends, sc.hs, sc.acc)
+	for i := range rows {
+		b.addMembership(&rows[i], sc.trees[i], sc.srcs[i], sc.acc[i])
+	}
+	clear(sc.trees) // not kept alive: they point into the batch's text
+	clear(sc.srcs)
+}
+
+// addMembership records m, whose cleaned tree and member source id are
+// tree and src, and whose member is account ai (-1 = none found by key).
+func (b *GraphBuilder) addMembership(m *contract.Membership, tree, src string, ai int32) {
 	gi, ok := b.groupIdx[string(b.key(tree, clean(m.GroupSourceID)))]
 	if !ok {
 		gi, ok = b.groupDN[tree+"\x00"+CanonicalDN(m.GroupDN)]
@@ -130,19 +177,9 @@ func (b *GraphBuilder) AddMembership(m contract.Membership) {
 	if m.MemberPartition != "" && m.MemberPartition != m.Partition {
 		b.stats.CrossPartition++
 	}
-	src := clean(m.MemberSourceID)
-	if src != "" && m.MemberKind != "group" {
-		k := b.key(tree, src)
-		// memberships usually come account by account: try the last one first
-		if b.lastAcc >= 0 && string(k) == b.accKeys[b.lastAcc] {
-			b.addDirect(b.lastAcc, gi)
-			return
-		}
-		if ai, ok := b.accIdx[string(k)]; ok {
-			b.lastAcc = ai
-			b.addDirect(ai, gi)
-			return
-		}
+	if ai >= 0 {
+		b.addDirect(ai, gi)
+		return
 	}
 	if src != "" && m.MemberKind != "user" {
 		if ci, ok := b.groupIdx[string(b.key(tree, src))]; ok {
@@ -274,7 +311,7 @@ type Graph struct {
 	// in order (groups with one qual share a rank); qualByRank inverts it.
 	qualRank   []int32
 	qualByRank []string
-	accIdx     map[string]int32
+	accIdx     *keyIndex
 	accKeys    []string
 	accDNs     []string // as read
 	// direct groups of account i (sorted by key): dirFlat[dirOff[i]:dirOff[i+1]]
@@ -537,7 +574,7 @@ func (g *Graph) cycles() [][]string {
 // Effective returns the effective groups of an account (nil when it has
 // none or is unknown), sorted by group key.
 func (g *Graph) Effective(accountKey string) []GroupRef {
-	ai, ok := g.accIdx[accountKey]
+	ai, ok := g.accIdx.get(g.accKeys, accountKey)
 	if !ok {
 		return nil
 	}
@@ -642,13 +679,12 @@ func (g *Graph) accountIndex(key string, hint int) (int32, bool) {
 	if hint >= 0 && hint < len(g.accKeys) && g.accKeys[hint] == key {
 		return int32(hint), true
 	}
-	ai, ok := g.accIdx[key]
-	return ai, ok
+	return g.accIdx.get(g.accKeys, key)
 }
 
-// dropKeyIndex frees the map of account keys (a million strings for the
-// collector to walk at every cycle) once every lookup by key is done: after
-// it an account is found by key only at its hint, by index always.
+// dropKeyIndex frees the index of account keys once every lookup by key is
+// done: after it an account is found by key only at its hint, by index
+// always.
 func (g *Graph) dropKeyIndex() { g.accIdx = nil }
 
 // EffectiveNames returns the "<tree>:<name>" of every effective group of an

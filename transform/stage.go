@@ -165,9 +165,7 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 		return nil, err
 	}
 	if err := readAhead(ctx, st, extracts, contract.MembershipsSpec, par, 4096, func(_ *artifact.Manifest, rows []contract.Membership) error {
-		for _, m := range rows {
-			b.AddMembership(m)
-		}
+		b.AddMemberships(rows)
 		return nil
 	}); err != nil {
 		return nil, err
