@@ -2,6 +2,7 @@ package transform
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 	"time"
 
@@ -280,6 +281,41 @@ func (p *prevLinks) add(g *Graph, accountKey, personID string) {
 		}
 	}
 	p.byKey[strings.Clone(accountKey)] = personID // not a view of a batch's column text
+}
+
+// addAll is add of each row in order, the rows' accounts looked up
+// together (keyIndex.lookupKeys); keys, hs and acc are scratch, reused.
+func (p *prevLinks) addAll(g *Graph, rows []prevLinkRow, sc *prevScratch) {
+	if g == nil {
+		for _, l := range rows {
+			p.add(nil, l.AccountKey, l.PersonID)
+		}
+		return
+	}
+	sc.keys = sc.keys[:0]
+	for i := range rows {
+		sc.keys = append(sc.keys, rows[i].AccountKey)
+	}
+	sc.hs = slices.Grow(sc.hs[:0], len(rows))[:len(rows)]
+	sc.acc = slices.Grow(sc.acc[:0], len(rows))[:len(rows)]
+	g.accIdx.lookupKeys(g.accKeys, sc.keys, sc.hs, sc.acc)
+	clear(sc.keys) // not kept alive: they point into the batch's text
+	for i, l := range rows {
+		p.n++
+		p.ids.add(l.PersonID)
+		if ai := sc.acc[i]; ai >= 0 {
+			p.byAcc[ai] = l.PersonID
+			continue
+		}
+		p.byKey[strings.Clone(l.AccountKey)] = l.PersonID
+	}
+}
+
+// prevScratch is prevLinks.addAll's scratch.
+type prevScratch struct {
+	keys []string
+	hs   []uint64
+	acc  []int32
 }
 
 // of returns a's previous person id ("" = none; p may be nil).

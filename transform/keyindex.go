@@ -133,3 +133,27 @@ func (x *keyIndex) lookupAll(keys []string, text []byte, ends []int32, hs []uint
 		out[j], _ = find(x, keys, k, hs[j])
 	}
 }
+
+// lookupKeys is lookupAll of the keys qs.
+func (x *keyIndex) lookupKeys(keys, qs []string, hs []uint64, out []int32) {
+	if x == nil {
+		for j := range qs {
+			out[j] = -1
+		}
+		return
+	}
+	mask := uint64(len(x.slots) - 1)
+	for j, k := range qs {
+		hs[j] = x.hash(k)
+	}
+	for j := range qs {
+		out[j] = int32(uint32(x.slots[hs[j]&mask]))
+	}
+	for j, k := range qs {
+		if len(k) == 0 || out[j] == 0 {
+			out[j] = -1
+			continue
+		}
+		out[j], _ = find(x, keys, k, hs[j])
+	}
+}

@@ -66,6 +66,17 @@ func TestKeyIndex(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("lookupAll: got %v, want %v", got[:10], want[:10])
 			}
+			var qs []string
+			lo := int32(0)
+			for _, hi := range ends {
+				qs = append(qs, string(text[lo:hi]))
+				lo = hi
+			}
+			clear(got)
+			x.lookupKeys(keys, qs, make([]uint64, len(qs)), got)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("lookupKeys: got %v, want %v", got[:10], want[:10])
+			}
 		})
 	}
 	var nilIndex *keyIndex
@@ -139,5 +150,40 @@ func TestAddMembershipsLikeAddMembership(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPrevLinksAddAll: previous links added a batch at a time are those
+// added one by one: accounts of the graph by index, others by key, a later
+// link of an account winning, every person id named.
+func TestPrevLinksAddAll(t *testing.T) {
+	b := NewGraphBuilder()
+	for i := 0; i < 300; i++ {
+		b.AddAccount("t0", fmt.Sprint(i), "")
+	}
+	g := b.Build()
+	var rows []prevLinkRow
+	for i := 0; i < 1000; i++ {
+		k := fmt.Sprintf("t0/%d", rand.IntN(400)) // some not in the graph, some repeated
+		if i%97 == 0 {
+			k = ""
+		}
+		rows = append(rows, prevLinkRow{AccountKey: k, PersonID: fmt.Sprintf("p-%016x", i)})
+	}
+	for _, gr := range []*Graph{g, nil} {
+		want := newPrevLinks(gr, len(rows))
+		for _, l := range rows {
+			want.add(gr, l.AccountKey, l.PersonID)
+		}
+		for _, batch := range []int{1, 13, len(rows)} {
+			got := newPrevLinks(gr, len(rows))
+			var sc prevScratch
+			for lo := 0; lo < len(rows); lo += batch {
+				got.addAll(gr, rows[lo:min(lo+batch, len(rows))], &sc)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("graph %v, batch %d: got %+v, want %+v", gr != nil, batch, got, want)
+			}
+		}
 	}
 }

@@ -361,10 +361,9 @@ type prevLinkRow struct {
 // its index in g) and every person id they name.
 func readPrevious(ctx context.Context, st store.Store, m *artifact.Manifest, g *Graph) (*prevLinks, error) {
 	prev := newPrevLinks(g, int(m.TableRows(contract.PersonLinksSpec.Name)))
+	var sc prevScratch
 	err := readAhead(ctx, st, []*artifact.Manifest{m}, contract.PersonLinksSpec, 1, 4096, func(_ *artifact.Manifest, rows []prevLinkRow) error {
-		for _, l := range rows {
-			prev.add(g, l.AccountKey, l.PersonID)
-		}
+		prev.addAll(g, rows, &sc)
 		return nil
 	})
 	if err != nil {
