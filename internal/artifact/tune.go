@@ -31,12 +31,14 @@ import (
 //     arrow-go. pqarrow only takes that path while a column chunk's
 //     dictionary stays the same, so every record batch of such a table is
 //     its own row group (encoder.batchGroups): at most RowGroupRows rows,
-//     fewer when the rows are wide (writeBatchBytes), which is why only
+//     fewer when the rows are wide (dictBatchBytes: 8 MiB, so that
+//     effective_memberships' row groups hold ~64k rows, not ~17k, and write
+//     a quarter of the dictionary pages), which is why only
 //     narrow tables with long repetitive strings use it (memberships'
 //     and effective_memberships' group columns). On the effective_memberships
 //     of a real 200k nightly (BenchmarkWriteEffectiveMemberships with
-//     OTDS_BENCH_EFFECTIVE): 1.55x the rows per CPU-second of all-PLAIN, and
-//     9.4 vs 15.2 bytes/row; the accounts table (wide: ~1.7k-row batches)
+//     OTDS_BENCH_EFFECTIVE, median of 3): 2.5x the rows per CPU-second of
+//     all-PLAIN (2.43M vs 0.98M), and 8.5 vs 15.2 bytes/row; the accounts table (wide: ~1.7k-row batches)
 //     would get row groups of that size, so it stays PLAIN.
 //   - Numeric columns (timestamps, ints, floats) hash without allocating; one
 //     keeps its dictionary when at most half the values sampled from the first
@@ -106,6 +108,7 @@ const (
 
 	writeBatchRows   = 8 << 10 // rows per Arrow record batch while writing
 	writeBatchBytes  = 2 << 20 // a wide table's record batches hold about this much (fewer rows)
+	dictBatchBytes   = 8 << 20 // ... and a table's with dict columns, whose batches are its row groups
 	minBatchRows     = 1 << 10 // ... but at least this many rows
 	rowGroupMaxBytes = 8 << 20 // a row group closes once its pages hold this much, compressed
 	readBatchRows    = 8 << 10 // default rows per record batch while reading

@@ -222,7 +222,11 @@ func (w *TableWriter[T]) flushRowGroup() error {
 	if n == w.batchRows {
 		// a wide table's batches are sized by bytes (see tune.go)
 		if b := batchBytes(w.sizers); b > 0 {
-			rows := min(max(int(int64(n)*writeBatchBytes/int64(b)), minBatchRows), w.maxBatchRows)
+			limit := int64(writeBatchBytes)
+			if w.enc.batchGroups {
+				limit = dictBatchBytes
+			}
+			rows := min(max(int(int64(n)*limit/int64(b)), minBatchRows), w.maxBatchRows)
 			if rows != n {
 				scaleSizes(w.sizers, n, rows)
 				w.batchRows = rows
