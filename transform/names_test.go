@@ -105,6 +105,36 @@ func BenchmarkClean(b *testing.B) {
 	}
 }
 
+// TestQualifiedFold: qualifiedFold is EqualFold of the joined name, with
+// ASCII and other names, case and Unicode folds (the Kelvin sign folds to
+// k, the long s to s) and names whose ':' is elsewhere.
+func TestQualifiedFold(t *testing.T) {
+	cases := []struct{ tree, group, name string }{
+		{"t0", "Sales", "t0:sales"},
+		{"t0", "Sales", "T0:SALES"},
+		{"t0", "Sales", "t0:salex"},
+		{"t0", "Sales", "t0;sales"},
+		{"t0:", "Sales", "t0::sales"},
+		{"t0", ":Sales", "t0::sales"},
+		{"t0", "Sales", "t0s:ales"},
+		{"k", "ss", "k:ss"},
+		{"\u212a", "ss", "k:ss"},      // the Kelvin sign: 3 bytes, so not of name's length
+		{"k", "\u017f\u017f", "k:ss"}, // long s
+		{"\u212a", "ss", "\u212a:ss"}, // a non-ASCII name
+		{"k", "\u017f\u017f", "\u212a:ss"},
+		{"tö", "Grüne", "TÖ:grüne"},
+	}
+	for _, c := range cases {
+		if len(c.name) != len(c.tree)+1+len(c.group) {
+			continue // memberOf compares only names of the joined length
+		}
+		want := strings.EqualFold(c.tree+":"+c.group, c.name)
+		if got := qualifiedFold(c.tree, c.group, c.name, isASCII(c.name)); got != want {
+			t.Errorf("qualifiedFold(%q, %q, %q): got %v, want %v", c.tree, c.group, c.name, got, want)
+		}
+	}
+}
+
 // TestFoldNameASCII: the ASCII path of foldName gives what the general path
 // (NFD, marks dropped, letters and digits kept) gives.
 func TestFoldNameASCII(t *testing.T) {

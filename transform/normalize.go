@@ -167,15 +167,27 @@ func (v *view) get(name string, f *contract.Field) []string {
 }
 
 func (v *view) memberOf(name string) bool {
+	ascii := isASCII(name)
 	for _, r := range v.refs {
 		if strings.EqualFold(r.Name, name) {
 			return true
 		}
-		if len(name) == len(r.Tree)+1+len(r.Name) && strings.EqualFold(r.Tree+":"+r.Name, name) {
+		if len(name) == len(r.Tree)+1+len(r.Name) && qualifiedFold(r.Tree, r.Name, name, ascii) {
 			return true
 		}
 	}
 	return false
+}
+
+// qualifiedFold is strings.EqualFold(tree+":"+group, name) for name of the
+// same length; ascii tells that name is ASCII, when the two halves are
+// compared in place instead of joined (of equal length, a string
+// fold-equal to an ASCII one is ASCII too, so its ':' is at the same byte).
+func qualifiedFold(tree, group, name string, ascii bool) bool {
+	if !ascii {
+		return strings.EqualFold(tree+":"+group, name)
+	}
+	return name[len(tree)] == ':' && strings.EqualFold(name[:len(tree)], tree) && strings.EqualFold(name[len(tree)+1:], group)
 }
 
 func (c *cond) match(v *view) bool {
