@@ -164,12 +164,12 @@ func (a *App) planDerived(ctx context.Context, runID string, o PlanOptions) erro
 		ahead = a.feedHistory(ctx, runID)
 		defer ahead.stop()
 	}
-	err := a.plan(ctx, runID, o, ahead.add())
+	desired, err := a.plan(ctx, runID, o, ahead.add())
 	if o.FromRun != "" {
 		return err
 	}
 	if err == nil || exitcode.Of(err) == exitcode.PlanBlocked {
-		if derr := a.derived(ctx, runID, ahead); derr != nil && err == nil {
+		if derr := a.derived(ctx, runID, ahead, desired); derr != nil && err == nil {
 			err = derr
 		}
 	}
@@ -226,21 +226,22 @@ func (h *historyAhead) stop() {
 }
 
 // plan runs the plan stage; persons, when not nil, is given the persons the
-// plan reads (plan.Options.Persons).
-func (a *App) plan(ctx context.Context, runID string, o PlanOptions, persons func([]contract.Person)) error {
+// plan reads (plan.Options.Persons). desired is the desired_users of the
+// plan it published (not blocked), for history, else nil.
+func (a *App) plan(ctx context.Context, runID string, o PlanOptions, persons func([]contract.Person)) (desired *history.PlanDesired, err error) {
 	m, ok, err := a.published(ctx, runID, contract.Plan)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if ok {
 		a.skipPublished(runID, contract.Plan, m)
 		switch {
 		case m.Status == artifact.StatusBlocked:
-			return blockedPlanError(runID)
+			return nil, blockedPlanError(runID)
 		case len(o.Allow) > 0:
-			return exitcode.New(exitcode.Usage, "run %s already has a published plan; an override plan is a new run: otds-highspot plan --from-run %s --allow ...", runID, runID)
+			return nil, exitcode.New(exitcode.Usage, "run %s already has a published plan; an override plan is a new run: otds-highspot plan --from-run %s --allow ...", runID, runID)
 		}
-		return nil
+		return nil, nil
 	}
 	res, err := plan.Run(ctx, a.Env(runID), a.Cfg, plan.Options{Allow: o.Allow, FromRun: o.FromRun, Persons: persons})
 	if res != nil && res.Summary != nil {
@@ -255,7 +256,10 @@ func (a *App) plan(ctx context.Context, runID string, o PlanOptions, persons fun
 	} else if err != nil {
 		a.Summary.Stages = append(a.Summary.Stages, StageSummary{Stage: string(contract.Plan), Status: "failed", Error: err.Error()})
 	}
-	return err
+	if err == nil && res != nil && res.Plan != nil && res.Manifest != nil && res.Manifest.Status == artifact.StatusPublished {
+		desired = &history.PlanDesired{Ref: res.Ref, Users: res.Plan.Desired} // the rest of the plan is let go
+	}
+	return desired, err
 }
 
 // PlanShowOptions are `plan show`'s flags.

@@ -117,9 +117,10 @@ func (a *App) runStages(ctx context.Context, runID string, from, until int, o Ru
 
 // derived publishes the products derived from the run's snapshots:
 // identity_history (on by default) and the PII-hashed analytics copy (opt-in).
-// ahead, when not nil, is history's read of the run's persons, started
-// while the plan was made.
-func (a *App) derived(ctx context.Context, runID string, ahead *historyAhead) error {
+// ahead, when not nil, is history's feed of the run's persons from the
+// plan's read; desired, when not nil, the desired_users of the plan just
+// published (history then does not read them back).
+func (a *App) derived(ctx context.Context, runID string, ahead *historyAhead, desired *history.PlanDesired) error {
 	env := a.Env(runID)
 	if a.Cfg.Operate.History.On() {
 		_, done, err := a.published(ctx, runID, contract.History)
@@ -127,7 +128,7 @@ func (a *App) derived(ctx context.Context, runID string, ahead *historyAhead) er
 			return err
 		}
 		if !done {
-			res, err := history.Run(ctx, env, history.Options{Prepared: ahead.prepared()})
+			res, err := history.Run(ctx, env, history.Options{Prepared: ahead.prepared(), Desired: desired})
 			if err != nil {
 				return fmt.Errorf("history: %w", err)
 			}

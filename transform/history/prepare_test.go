@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 )
 
 // writeStage publishes one table of T as stage s of env's run.
-func writeStage[T any](t *testing.T, env artifact.Env, s contract.Stage, spec contract.Spec, rows []T) {
+func writeStage[T any](t *testing.T, env artifact.Env, s contract.Stage, spec contract.Spec, rows []T) artifact.Ref {
 	t.Helper()
 	stage := artifact.NewStage(env, s)
 	w, err := artifact.OpenTable[T](stage, spec)
@@ -27,9 +28,11 @@ func writeStage[T any](t *testing.T, env artifact.Env, s contract.Stage, spec co
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := stage.Commit(context.Background()); err != nil {
+	ref, _, err := stage.Commit(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
+	return ref
 }
 
 // genPersons are persons with repeated and missing ids, addresses repeated
@@ -114,7 +117,7 @@ func TestCurrentOfIsSnapshots(t *testing.T) {
 					t.Fatal("a feed of every persons row gave no Prepared")
 				}
 				for _, pp := range []*Prepared{nil, Prepare(ctx, env), fed} {
-					cur, personOf, refs, err := currentOf(ctx, env, runID, lookup, pp)
+					cur, personOf, refs, err := currentOf(ctx, env, runID, lookup, pp, nil)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -174,10 +177,10 @@ func TestPreparedErrorsAreRunsErrors(t *testing.T) {
 		t.Errorf("run 2 given run 1's persons: got %d current persons, want 2 (run 2's)", res.Current)
 	}
 	pp := Prepare(ctx, env2)
-	if _, _, _, err := currentOf(ctx, env2, r2, nil, pp); err != nil {
+	if _, _, _, err := currentOf(ctx, env2, r2, nil, pp, nil); err != nil {
 		t.Fatal(err)
 	}
-	cur, _, _, err := currentOf(ctx, env2, r2, nil, pp)
+	cur, _, _, err := currentOf(ctx, env2, r2, nil, pp, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +277,8 @@ func TestFeederGivesNothingWhenIncomplete(t *testing.T) {
 }
 
 // TestRunWithAFedPrepared: Run given the persons fed from another read (and
-// the pull and ledgers the feeder read once the last row was in) publishes
+// the pull and ledgers the feeder read once the last row was in) and the
+// plan's desired_users as the plan held them publishes
 // the tables and inputs Run publishes reading them itself, with a plan and
 // with an earlier run's pull and apply ledger.
 func TestRunWithAFedPrepared(t *testing.T) {
@@ -323,7 +327,10 @@ func TestRunWithAFedPrepared(t *testing.T) {
 				t.Fatalf("the feed gave %+v, want the persons and the pull read ahead", opts.Prepared)
 			}
 		}
-		writeStage(t, env2, contract.Plan, contract.DesiredUsersSpec, desired) // the plan, published after the feed
+		pref := writeStage(t, env2, contract.Plan, contract.DesiredUsersSpec, desired) // the plan, published after the feed
+		if fed {
+			opts.Desired = &PlanDesired{Ref: pref, Users: desired}
+		}
 		res, err := Run(ctx, env2, opts)
 		if err != nil {
 			t.Fatal(err)
@@ -360,5 +367,47 @@ func TestRunWithAFedPrepared(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got.inputs, want.inputs) {
 		t.Errorf("inputs: got %q, want %q", got.inputs, want.inputs)
+	}
+}
+
+// TestCurrentOfTakesThePlansDesired: the desired_users the plan holds are
+// used only for the plan manifest they were committed as (same key and
+// sha256, as many rows); otherwise the published table is read.
+func TestCurrentOfTakesThePlansDesired(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.NewFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const runID = "20260301T020000Z-aaaa"
+	env := artifact.Env{Store: st, RunID: runID, TempDir: t.TempDir()}
+	writeStage(t, env, contract.Transform, contract.PersonsSpec, []contract.Person{{PersonID: "p-ann", PrimaryEmail: "ann@x.com"}})
+	pref := writeStage(t, env, contract.Plan, contract.DesiredUsersSpec, []contract.DesiredUser{{PersonID: "p-ann", Groups: []string{"Published"}}})
+	held := []contract.DesiredUser{{PersonID: "p-ann", Groups: []string{"Held"}}} // differs only so that the test sees which was used
+	other := pref
+	other.SHA256 = strings.Repeat("0", 64)
+	cases := []struct {
+		name string
+		pd   *PlanDesired
+		want string
+	}{
+		{"none held", nil, "Published"},
+		{"held for that manifest", &PlanDesired{Ref: pref, Users: held}, "Held"},
+		{"held for another manifest", &PlanDesired{Ref: other, Users: held}, "Published"},
+		{"held with another row count", &PlanDesired{Ref: pref, Users: append(held, held...)}, "Published"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cur, _, _, err := currentOf(ctx, env, runID, nil, nil, c.pd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cur.people) != 1 {
+				t.Fatalf("got %d persons, want 1", len(cur.people))
+			}
+			if got := cur.sets[cur.people[0].groups]; !slices.Equal(got, []string{c.want}) {
+				t.Errorf("ann's groups: got %q, want [%s]", got, c.want)
+			}
+		})
 	}
 }

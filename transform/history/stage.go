@@ -22,6 +22,18 @@ type Options struct {
 	// Prepared is this run's persons read ahead by Prepare (nil: Run reads
 	// them).
 	Prepared *Prepared
+	// Desired is this run's desired_users as the plan that published them
+	// holds them (nil: Run reads the table).
+	Desired *PlanDesired
+}
+
+// PlanDesired is the desired_users rows of a plan just published, held by
+// the process that made it. Run uses them instead of reading the table back
+// when the run's published plan is that very manifest (same key and sha256)
+// and lists as many rows.
+type PlanDesired struct {
+	Ref   artifact.Ref // the plan's manifest, as its commit returned it
+	Users []contract.DesiredUser
 }
 
 // Result summarises one history run.
@@ -129,7 +141,7 @@ func Run(ctx context.Context, env artifact.Env, opts Options) (Result, error) {
 	if ain.ok {
 		lookup = ain.emails()
 	}
-	cur, personOf, refs, err := currentOf(ctx, env, env.RunID, lookup, opts.Prepared)
+	cur, personOf, refs, err := currentOf(ctx, env, env.RunID, lookup, opts.Prepared, opts.Desired)
 	if err != nil {
 		return Result{}, err
 	}
@@ -382,8 +394,9 @@ func (pp *Prepared) actualOf(env artifact.Env) *actualInput {
 // its desired groups) into a current, as Snapshots and FromPerson would
 // build them, without holding the persons. personOf maps each address in
 // lookup that a person has to that person's id (the first person with it).
-// pp, when it is runID's persons read by Prepare, spares reading them again.
-func currentOf(ctx context.Context, env artifact.Env, runID string, lookup map[string]struct{}, pp *Prepared) (*current, map[string]string, []artifact.Ref, error) {
+// pp, when it is runID's persons read by Prepare, spares reading them again;
+// pd, when it is the published plan's desired_users, spares reading those.
+func currentOf(ctx context.Context, env artifact.Env, runID string, lookup map[string]struct{}, pp *Prepared, pd *PlanDesired) (*current, map[string]string, []artifact.Ref, error) {
 	st := env.Store
 	if pp == nil || pp.store != st.URL("") || pp.runID != runID || (pp.cur == nil && pp.manErr == nil && pp.readErr == nil) {
 		e := env
@@ -407,14 +420,23 @@ func currentOf(ctx context.Context, env artifact.Env, runID string, lookup map[s
 			if sets == nil {
 				sets = newCurrent()
 			}
-			err := artifact.ReadTable(ctx, st, pm, contract.DesiredUsersSpec, func(d desiredAccess) error {
-				if _, dup := desired[d.PersonID]; !dup {
-					desired[strings.Clone(d.PersonID)] = sets.groupSet(d.Groups)
+			add := func(id string, groups []string) {
+				if _, dup := desired[id]; !dup {
+					desired[strings.Clone(id)] = sets.groupSet(groups)
 				}
-				return nil
-			}, artifact.WithTempDir(env.TempDir))
-			if err != nil {
-				return nil, nil, nil, fmt.Errorf("history: read desired_users of run %s: %w", runID, err)
+			}
+			if pd != nil && pd.Ref.Key == pref.Key && pd.Ref.SHA256 == pref.SHA256 && int64(len(pd.Users)) == pm.TableRows(contract.DesiredUsersSpec.Name) {
+				for i := range pd.Users {
+					add(pd.Users[i].PersonID, pd.Users[i].Groups)
+				}
+			} else {
+				err := artifact.ReadTable(ctx, st, pm, contract.DesiredUsersSpec, func(d desiredAccess) error {
+					add(d.PersonID, d.Groups)
+					return nil
+				}, artifact.WithTempDir(env.TempDir))
+				if err != nil {
+					return nil, nil, nil, fmt.Errorf("history: read desired_users of run %s: %w", runID, err)
+				}
 			}
 		}
 	case err == nil, errors.Is(err, artifact.ErrNotPublished):
