@@ -19,12 +19,13 @@ import (
 
 // dictRow has dict columns beside plain ones, as effective_memberships does.
 type dictRow struct {
-	Key   string   `parquet:"key"`
-	Tree  string   `parquet:"tree,dict"`
-	Group string   `parquet:"group,dict"`
-	Depth int32    `parquet:"depth"`
-	Path  []string `parquet:"path"`
-	Of    []string `parquet:"of,dict"`
+	Key   string            `parquet:"key"`
+	Tree  string            `parquet:"tree,dict"`
+	Group string            `parquet:"group,dict"`
+	Depth int32             `parquet:"depth"`
+	Path  []string          `parquet:"path"`
+	Of    []string          `parquet:"of,dict"`
+	Src   map[string]string `parquet:"src,dict"`
 }
 
 func dictRows(n int) []dictRow {
@@ -41,6 +42,12 @@ func dictRows(n int) []dictRow {
 		}
 		if i%5 == 0 {
 			rows[i].Path = []string{"a", rows[i].Group}
+		}
+		if i%7 != 0 { // nil maps read back as nil
+			rows[i].Src = map[string]string{"email": rows[i].Key, "title": rows[i].Key, "region": "acme/uuid-0"}
+			if i%2 == 0 {
+				rows[i].Src["z-only-some"] = fmt.Sprintf("v%d", i)
+			}
 		}
 		switch i % 4 {
 		case 1:
@@ -106,7 +113,8 @@ func TestDictColumns(t *testing.T) {
 		for _, tc := range []struct {
 			path string
 			dict bool
-		}{{"key", false}, {"tree", true}, {"group", true}, {"path.list.element", false}, {"of.list.element", true}} {
+		}{{"key", false}, {"tree", true}, {"group", true}, {"path.list.element", false}, {"of.list.element", true},
+			{"src.key_value.key", true}, {"src.key_value.value", true}} {
 			cc, err := md.RowGroup(rg).ColumnChunk(md.Schema.ColumnIndexByName(tc.path))
 			if err != nil {
 				t.Fatal(err)
@@ -136,6 +144,9 @@ func TestDictColumns(t *testing.T) {
 	}
 	if f, _ := tbl.Schema().FieldsByName("of"); len(f) != 1 || !arrow.TypeEqual(f[0].Type.(*arrow.ListType).Elem(), arrow.BinaryTypes.String) {
 		t.Errorf("a plain pqarrow reader sees of as %v, want list<utf8>", f)
+	}
+	if f, _ := tbl.Schema().FieldsByName("src"); len(f) != 1 || f[0].Type.String() != "map<utf8, utf8, items_non_nullable>" {
+		t.Errorf("a plain pqarrow reader sees src as %v, want map<utf8, utf8>", f)
 	}
 	if v := tbl.Schema().Metadata().FindKey("ARROW:schema"); v >= 0 {
 		t.Errorf("the file stores an Arrow schema (key %d); readers would see dictionary types", v)
@@ -169,7 +180,7 @@ func TestDictTagErrors(t *testing.T) {
 		f    func() error
 		want string
 	}{
-		"dict on int32":  {func() error { _, err := planFor[onInt](spec); return err }, "for string and []string fields"},
+		"dict on int32":  {func() error { _, err := planFor[onInt](spec); return err }, "for string, []string and map[string]string fields"},
 		"unknown option": {func() error { _, err := planFor[unknown](spec); return err }, `unknown parquet tag option "dictionary"`},
 	} {
 		if err := tc.f(); err == nil || !strings.Contains(err.Error(), tc.want) {

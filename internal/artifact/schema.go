@@ -65,6 +65,7 @@ type tablePlan struct {
 	// Both are schema when no column is dict.
 	write, build *arrow.Schema
 	dicts        []int // indices of the dict columns in cols
+	leafDicts    []int // per dictCol the index of its column in cols (a map's twice: keys, items)
 }
 
 var (
@@ -74,8 +75,10 @@ var (
 
 func stringList() *arrow.ListType { return arrow.ListOfNonNullable(arrow.BinaryTypes.String) }
 
-func stringMap(item arrow.DataType) *arrow.MapType {
-	m := arrow.MapOf(arrow.BinaryTypes.String, item)
+func stringMap(item arrow.DataType) *arrow.MapType { return sortedMap(arrow.BinaryTypes.String, item) }
+
+func sortedMap(key, item arrow.DataType) *arrow.MapType {
+	m := arrow.MapOf(key, item)
 	m.SetItemNullable(false)
 	m.KeysSorted = true // the writer sorts keys, so files are deterministic
 	return m
@@ -143,11 +146,15 @@ func planFor[T any](spec contract.Spec) (*tablePlan, error) {
 			switch o {
 			case "":
 			case "dict":
-				if c.kind != kString && c.kind != kStrings {
-					return nil, fmt.Errorf("table %s: field %s.%s: the dict option is for string and []string fields, not %s", spec.Name, typ.Name(), f.Name, f.Type)
+				if c.kind != kString && c.kind != kStrings && c.kind != kMapString {
+					return nil, fmt.Errorf("table %s: field %s.%s: the dict option is for string, []string and map[string]string fields, not %s", spec.Name, typ.Name(), f.Name, f.Type)
 				}
 				c.dict = true
 				p.dicts = append(p.dicts, len(p.cols))
+				p.leafDicts = append(p.leafDicts, len(p.cols))
+				if c.kind == kMapString {
+					p.leafDicts = append(p.leafDicts, len(p.cols))
+				}
 			default:
 				return nil, fmt.Errorf("table %s: field %s.%s: unknown parquet tag option %q (known: dict)", spec.Name, typ.Name(), f.Name, o)
 			}
@@ -168,13 +175,17 @@ func planFor[T any](spec contract.Spec) (*tablePlan, error) {
 	if len(p.dicts) > 0 {
 		write, build := slices.Clone(fields), slices.Clone(fields)
 		for _, i := range p.dicts {
-			if p.cols[i].kind == kStrings {
+			switch p.cols[i].kind {
+			case kStrings:
 				write[i].Type = arrow.ListOfNonNullable(dictType)
 				build[i].Type = arrow.ListOfNonNullable(arrow.PrimitiveTypes.Int32)
-				continue
+			case kMapString:
+				write[i].Type = sortedMap(dictType, dictType)
+				build[i].Type = sortedMap(arrow.PrimitiveTypes.Int32, arrow.PrimitiveTypes.Int32)
+			default:
+				write[i].Type = dictType
+				build[i].Type = arrow.PrimitiveTypes.Int32
 			}
-			write[i].Type = dictType
-			build[i].Type = arrow.PrimitiveTypes.Int32
 		}
 		p.write, p.build = arrow.NewSchema(write, &md), arrow.NewSchema(build, &md)
 	}
@@ -219,31 +230,53 @@ func (tp *tablePlan) dictionaries(rec arrow.RecordBatch, dicts []*dictCol) arrow
 	defer rec.Release()
 	cols := slices.Clone(rec.Columns())
 	var made []arrow.Array
-	for j, i := range tp.dicts {
-		d := dicts[j]
+	// dictOf makes leaf indices (int32) a dictionary array over the next
+	// dictCol's values, and resets that dictCol for the next batch.
+	k := 0
+	dictOf := func(indices arrow.Array) *array.Dictionary {
+		d := dicts[k]
+		k++
 		vals := d.vals.NewArray()
-		var da arrow.Array
-		if l, ok := cols[i].(*array.List); ok { // list<int32> -> list<dictionary>
-			dict := array.NewDictionaryArray(dictType, l.ListValues(), vals)
-			ld := l.Data()
-			data := array.NewData(tp.write.Field(i).Type, ld.Len(), ld.Buffers(), []arrow.ArrayData{dict.Data()}, ld.NullN(), ld.Offset())
-			da = array.MakeFromData(data)
-			data.Release()
-			dict.Release()
-		} else {
-			da = array.NewDictionaryArray(dictType, cols[i], vals)
-		}
-		vals.Release()
-		cols[i] = da
-		made = append(made, da)
+		defer vals.Release()
 		clear(d.seen)
 		d.last = ""
+		return array.NewDictionaryArray(dictType, indices, vals)
+	}
+	for _, i := range tp.dicts {
+		var da arrow.Array
+		switch c := cols[i].(type) {
+		case *array.Map: // map<int32, int32> -> map<dictionary, dictionary>
+			keys, items := dictOf(c.Keys()), dictOf(c.Items())
+			ed := c.ListValues().Data()
+			entries := array.NewData(tp.write.Field(i).Type.(*arrow.MapType).Elem(), ed.Len(), ed.Buffers(),
+				[]arrow.ArrayData{keys.Data(), items.Data()}, ed.NullN(), ed.Offset())
+			da = nestedOver(tp.write.Field(i).Type, c.Data(), entries)
+			entries.Release()
+			keys.Release()
+			items.Release()
+		case *array.List: // list<int32> -> list<dictionary>
+			dict := dictOf(c.ListValues())
+			da = nestedOver(tp.write.Field(i).Type, c.Data(), dict.Data())
+			dict.Release()
+		default:
+			da = dictOf(c)
+		}
+		cols[i] = da
+		made = append(made, da)
 	}
 	out := array.NewRecordBatch(tp.write, cols, rec.NumRows())
 	for _, a := range made {
 		a.Release()
 	}
 	return out
+}
+
+// nestedOver is the list or map array d (its offsets and validity) of type
+// t over the child array child.
+func nestedOver(t arrow.DataType, d arrow.ArrayData, child arrow.ArrayData) arrow.Array {
+	data := array.NewData(t, d.Len(), d.Buffers(), []arrow.ArrayData{child}, d.NullN(), d.Offset())
+	defer data.Release()
+	return array.MakeFromData(data)
 }
 
 // plainLayout reports whether t is exactly the unnamed type the unsafe casts
@@ -276,7 +309,7 @@ func (tp *tablePlan) appenders(rb *array.RecordBuilder, dicts []*dictCol) []appe
 		case kString:
 			if c.dict {
 				ib := b.(*array.Int32Builder)
-				d := dicts[slices.Index(tp.dicts, i)]
+				d := dicts[slices.Index(tp.leafDicts, i)]
 				out[i] = func(p unsafe.Pointer) { ib.Append(d.index(*(*string)(unsafe.Add(p, off)))) }
 				break
 			}
@@ -321,7 +354,7 @@ func (tp *tablePlan) appenders(rb *array.RecordBuilder, dicts []*dictCol) []appe
 			lb := b.(*array.ListBuilder)
 			if c.dict {
 				ib := lb.ValueBuilder().(*array.Int32Builder)
-				d := dicts[slices.Index(tp.dicts, i)]
+				d := dicts[slices.Index(tp.leafDicts, i)]
 				out[i] = func(p unsafe.Pointer) {
 					lb.Append(true)
 					for _, s := range *(*[]string)(unsafe.Add(p, off)) {
@@ -339,6 +372,24 @@ func (tp *tablePlan) appenders(rb *array.RecordBuilder, dicts []*dictCol) []appe
 			}
 		case kMapString:
 			mb := b.(*array.MapBuilder)
+			if c.dict {
+				kb := mb.KeyBuilder().(*array.Int32Builder)
+				ib := mb.ItemBuilder().(*array.Int32Builder)
+				j := slices.Index(tp.leafDicts, i)
+				dk, di := dicts[j], dicts[j+1]
+				var keys []string
+				out[i] = func(p unsafe.Pointer) {
+					m := *(*map[string]string)(unsafe.Add(p, off))
+					mb.Append(true)
+					keys = slices.AppendSeq(keys[:0], maps.Keys(m))
+					slices.Sort(keys)
+					for _, k := range keys {
+						kb.Append(dk.index(k))
+						ib.Append(di.index(m[k]))
+					}
+				}
+				break
+			}
 			kb := mb.KeyBuilder().(*array.StringBuilder)
 			ib := mb.ItemBuilder().(*array.StringBuilder)
 			var keys []string

@@ -126,7 +126,7 @@ func OpenTable[T any](s *Stage, spec contract.Spec) (*TableWriter[T], error) {
 	}
 	w.ts = ts
 	w.rb = array.NewRecordBuilder(mem, plan.build)
-	for range plan.dicts {
+	for range plan.leafDicts {
 		w.dicts = append(w.dicts, &dictCol{vals: array.NewStringBuilder(mem), seen: map[string]int32{}})
 	}
 	w.appenders = plan.appenders(w.rb, w.dicts)

@@ -190,8 +190,8 @@ type Person struct {
 	PrimaryTree  string            `parquet:"primary_tree"`
 	Trees        []string          `parquet:"trees"`
 	AccountKeys  []string          `parquet:"account_keys"`
-	Groups       []string          `parquet:"groups"`    // effective group names, qualified "<tree>:<name>", sorted
-	SourceOf     map[string]string `parquet:"source_of"` // attribute -> account_key that supplied it
+	Groups       []string          `parquet:"groups,dict"`    // effective group names, qualified "<tree>:<name>", sorted
+	SourceOf     map[string]string `parquet:"source_of,dict"` // attribute -> account_key that supplied it
 	ModifiedAt   *time.Time        `parquet:"modified_at"`
 }
 
