@@ -33,9 +33,12 @@ import (
 //     its own row group (encoder.batchGroups): at most RowGroupRows rows,
 //     fewer when the rows are wide (dictBatchBytes: 8 MiB, so that
 //     effective_memberships' row groups hold ~64k rows, not ~17k, and write
-//     a quarter of the dictionary pages), which is why only
-//     narrow tables with long repetitive strings use it (memberships'
-//     and effective_memberships' group columns). On the effective_memberships
+//     a quarter of the dictionary pages), which is why it is kept to
+//     columns of long repetitive strings that dominate their table:
+//     memberships' and effective_memberships' group columns, and persons'
+//     groups and source_of (an account key repeated per attribute: 130 of
+//     the table's 207 MB of page data at 200k; its row groups then hold
+//     ~10k rows). On the effective_memberships
 //     of a real 200k nightly (BenchmarkWriteEffectiveMemberships with
 //     OTDS_BENCH_EFFECTIVE, median of 3): 2.5x the rows per CPU-second of
 //     all-PLAIN (2.43M vs 0.98M), and 8.5 vs 15.2 bytes/row; the accounts table (wide: ~1.7k-row batches)
