@@ -188,3 +188,46 @@ func TestDictTagErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDictEmptyLeaves: a batch in which a dict list or map column holds no
+// value at all (every list or map empty: an effective_memberships batch
+// with only direct memberships) writes and reads back.
+func TestDictEmptyLeaves(t *testing.T) {
+	ctx := context.Background()
+	for name, rows := range map[string][]dictRow{
+		"every list and map empty": {{Key: "a", Tree: "t", Group: "g"}, {Key: "b", Tree: "t", Group: "g", Of: []string{}}},
+		"zero values everywhere":   {{}},
+		"only the map empty":       {{Key: "a", Tree: "t", Group: "g", Of: []string{"x"}}},
+		"only the list empty":      {{Key: "a", Tree: "t", Group: "g", Src: map[string]string{"k": "v"}}},
+	} {
+		st := newMemStore()
+		s := NewStage(testEnv(t, st, "20261203T100000Z-dict"), "transform")
+		spec := contract.Spec{Name: "dict_rows", Version: 1}
+		w, err := OpenTable[dictRow](s, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if err := w.Write(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, m, err := s.Commit(ctx)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		got, err := ReadAll[dictRow](ctx, st, m, spec)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for i := range rows {
+			if len(rows[i].Of) == 0 {
+				rows[i].Of = nil // empty lists read back as nil
+			}
+		}
+		if !reflect.DeepEqual(got, rows) {
+			t.Errorf("%s: read back\n %+v\nwant\n %+v", name, got, rows)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/schema"
 
 	"github.com/otds-highspot/otds-highspot/internal/contract"
@@ -238,6 +239,15 @@ func (tp *tablePlan) dictionaries(rec arrow.RecordBatch, dicts []*dictCol) arrow
 		k++
 		vals := d.vals.NewArray()
 		defer vals.Release()
+		if indices.Len() == 0 && indices.Data().Buffers()[1] == nil {
+			// No row of the batch has a value here (only empty lists or
+			// maps): the builder made no data buffer, and pqarrow's
+			// PutIndices reads it; give it an empty one.
+			empty := array.NewData(arrow.PrimitiveTypes.Int32, 0, []*memory.Buffer{nil, memory.NewBufferBytes(nil)}, nil, 0, 0)
+			defer empty.Release()
+			indices = array.MakeFromData(empty)
+			defer indices.Release()
+		}
 		clear(d.seen)
 		d.last = ""
 		return array.NewDictionaryArray(dictType, indices, vals)
