@@ -3,7 +3,11 @@ package transform
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"reflect"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/otds-highspot/otds-highspot/internal/contract"
@@ -185,5 +189,61 @@ func TestPrevLinksAddAll(t *testing.T) {
 				t.Errorf("graph %v, batch %d: got %+v, want %+v", gr != nil, batch, got, want)
 			}
 		}
+	}
+}
+
+// BenchmarkAddMemberships adds a synthetic population's memberships in
+// group order (as the extract writes them) to a graph of its accounts, row
+// by row and a batch of 4096 at a time (default 200k accounts, about 5
+// memberships each; OTDS_BENCH_ACCOUNTS changes the size).
+func BenchmarkAddMemberships(b *testing.B) {
+	n := 200000
+	if v := os.Getenv("OTDS_BENCH_ACCOUNTS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			b.Fatalf("OTDS_BENCH_ACCOUNTS=%q: %v", v, err)
+		}
+	}
+	s := newSynth(n)
+	var rows []contract.Membership
+	for i := 0; i < s.accounts; i++ {
+		tr := s.accountTree(i)
+		a := contract.Account{Tree: synthTrees[tr], Partition: synthPartitions[tr], SourceID: synthSourceID(i)}
+		s.memberships(i, &a, func(m contract.Membership) { rows = append(rows, m) })
+	}
+	slices.SortStableFunc(rows, func(x, y contract.Membership) int { return strings.Compare(x.GroupSourceID, y.GroupSourceID) })
+	gb := NewGraphBuilder()
+	gb.reserve(s.accounts)
+	for tr := range synthTrees {
+		for _, g := range s.treeGroups(tr) {
+			gb.AddGroup(g)
+		}
+	}
+	for i := 0; i < s.accounts; i++ {
+		tree, _, src, dn := s.accountRef(i)
+		gb.AddAccount(tree, src, dn)
+	}
+	for _, c := range []struct {
+		name string
+		add  func(rows []contract.Membership)
+	}{
+		{"row by row", func(rows []contract.Membership) {
+			for _, m := range rows {
+				gb.AddMembership(m)
+			}
+		}},
+		{"batched", gb.AddMemberships},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				for i := range gb.direct {
+					gb.direct[i] = gb.direct[i][:0]
+				}
+				for lo := 0; lo < len(rows); lo += 4096 {
+					c.add(rows[lo:min(lo+4096, len(rows))])
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(rows)), "ns/membership")
+		})
 	}
 }
