@@ -364,13 +364,13 @@ type AccessReview struct {
 type IdentityHistory struct {
 	PersonID   string            `parquet:"person_id"`
 	Email      string            `parquet:"email"`
-	Status     string            `parquet:"status"`
-	Attributes map[string]string `parquet:"attributes"`
-	Groups     []string          `parquet:"groups"`
+	Status     string            `parquet:"status,dict"`
+	Attributes map[string]string `parquet:"attributes,dict"`
+	Groups     []string          `parquet:"groups,dict"`
 	Hash       string            `parquet:"hash"`
 	ValidFrom  time.Time         `parquet:"valid_from"`
 	ValidTo    *time.Time        `parquet:"valid_to"`
 	// OpenedRunID is the run that opened this version. (A column named
 	// run_id would collide with the run_id= Hive partition.)
-	OpenedRunID string `parquet:"opened_run_id"`
+	OpenedRunID string `parquet:"opened_run_id,dict"`
 }
