@@ -476,6 +476,10 @@ type evaluator struct {
 	caches []map[string]*granted // per worker
 	hits   []map[string]int      // per worker
 	ev     *Evaluation
+	// res and wants are add's per-person buffers, reused from batch to
+	// batch (wants are copied into ev.Wants).
+	res   []personResult
+	wants []Want
 }
 
 func newEvaluator(pol *Policy) *evaluator {
@@ -489,8 +493,11 @@ func newEvaluator(pol *Policy) *evaluator {
 // add evaluates a batch of persons, in order after the earlier batches.
 func (e *evaluator) add(persons []contract.Person) error {
 	pol := e.pol
-	res := make([]personResult, len(persons))
-	wants := make([]Want, len(persons))
+	e.res = slices.Grow(e.res[:0], len(persons))[:len(persons)]
+	e.wants = slices.Grow(e.wants[:0], len(persons))[:len(persons)]
+	res, wants := e.res, e.wants
+	clear(res)
+	clear(wants)
 	workers := runtime.GOMAXPROCS(0)
 	if workers > 8 {
 		workers = 8

@@ -40,10 +40,12 @@ func treeLabel(t string) string {
 	return t
 }
 
-func mdEsc(s string) string {
-	r := strings.NewReplacer("|", "\\|", "\n", " ", "<", "&lt;", ">", "&gt;")
-	return r.Replace(s)
-}
+// mdEscaper is built once (a Replacer is safe for concurrent use): built
+// per call, every call built its lookup table again (51 MB allocated at
+// 200k day 2).
+var mdEscaper = strings.NewReplacer("|", "\\|", "\n", " ", "<", "&lt;", ">", "&gt;")
+
+func mdEsc(s string) string { return mdEscaper.Replace(s) }
 
 // RenderMarkdown renders plan.md: the approval document in Markdown (status
 // first, provenance, the command to run, every change with its rule and
