@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -254,6 +255,49 @@ func Run(ctx context.Context, env artifact.Env, cfg *config.Config, opts Options
 // policy, profile or diff field reads them.
 var provenanceColumns = []string{"account_keys", "source_of", "modified_at"}
 
+// wideColumns are the list and map columns of persons that only policy
+// fields read (the groups, trees and attributes fields, the in_group and
+// attr helpers, and fields kept in attributes): the plan decodes them only
+// when its policy reads them (see unreadColumns).
+var wideColumns = []string{"groups", "trees", "attributes"}
+
+// unreadColumns are the wideColumns no part of pol reads: not its rules
+// (PolicyReads: every person.<field>, every helper's field, or every field
+// when an expression uses person otherwise) nor its profile fields. A field
+// with a getter of its own that is not one of the builtin ones could read
+// any column: then every column is read.
+func (pol *Policy) unreadColumns() []string {
+	need := map[string]bool{}
+	fields := slices.Clone(pol.reads)
+	for _, f := range pol.profile {
+		if f != nil {
+			fields = append(fields, f)
+		}
+	}
+	for _, f := range fields {
+		switch {
+		case f.Policy != nil && (f.Policy.Get != nil || f.Policy.Strings != nil):
+			switch f.Name {
+			case "groups", "trees", "attributes":
+				need[f.Name] = true
+			case "person_id", "email", "emails", "tree", "is_service":
+				// scalar columns, or emails (always read)
+			default:
+				return nil
+			}
+		case f.Person == nil:
+			need["attributes"] = true // kept in attributes.<Name>
+		}
+	}
+	var out []string
+	for _, c := range wideColumns {
+		if !need[c] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // evalBatch is how many persons evaluatePersons holds at once.
 const evalBatch = 16384
 
@@ -278,7 +322,7 @@ func evaluatePersons(ctx context.Context, env artifact.Env, tm *artifact.Manifes
 			return flush()
 		}
 		return nil
-	}, artifact.WithTempDir(env.TempDir), artifact.SkipColumns(provenanceColumns...))
+	}, artifact.WithTempDir(env.TempDir), artifact.SkipColumns(append(slices.Clone(provenanceColumns), pol.unreadColumns()...)...))
 	if err == nil && len(batch) > 0 {
 		err = flush()
 	}
