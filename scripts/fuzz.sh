@@ -21,6 +21,9 @@ targets=(
   ./load/highspot:FuzzSCIMResponses
   ./load/highspot/wire:FuzzDecode
   ./internal/config:FuzzParse
+  ./extract/entry:FuzzDNCache
+  ./transform:FuzzClean
+  ./internal/artifact:FuzzDictRoundTrip
 )
 failed=()
 for t in "${targets[@]}"; do
