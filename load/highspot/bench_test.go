@@ -71,7 +71,8 @@ func BenchmarkRESTListUsers(b *testing.B) {
 // TestRESTListUsersDecodesOnce: a listed user's JSON is decoded once, on the
 // goroutine that fetched its page (it was decoded twice more, once for its
 // id, then as a user, on the caller's goroutine: 23.9 allocations per user
-// against 15.9).
+// against 15.9), and in the same pass as its page (decodeUserPage: the page
+// was decoded into raw items first, then each item: 15.9 against 12.8).
 func TestRESTListUsersDecodesOnce(t *testing.T) {
 	const n = 2000
 	c := pagedClient(t, n)
@@ -86,8 +87,8 @@ func TestRESTListUsersDecodesOnce(t *testing.T) {
 	if got != n {
 		t.Fatalf("listed %d users, want %d", got, n)
 	}
-	if per := allocs / n; per > 20 {
-		t.Errorf("%.1f allocations per listed user, want at most 20 (one decode per item)", per)
+	if per := allocs / n; per > 14 {
+		t.Errorf("%.1f allocations per listed user, want at most 14 (one pass over each page)", per)
 	}
 }
 

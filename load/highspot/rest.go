@@ -196,7 +196,7 @@ func (c *REST) ListUsers(ctx context.Context, fn func(load.User) error) error {
 	seen := map[string]bool{}
 	for _, list := range []string{"verified", "unverified"} {
 		q := url.Values{"list": {list}, "exclude-fields": {"favorites"}}
-		err := listPages(ctx, c, "/users", q, "user", func(u *wire.User) string { return u.ID }, func(u wire.User) error {
+		err := listPages(ctx, c, "/users", q, "user", func(u *wire.User) string { return u.ID }, decodeUserPage, func(u wire.User) error {
 			if seen[u.ID] {
 				return nil
 			}
@@ -212,7 +212,7 @@ func (c *REST) ListUsers(ctx context.Context, fn func(load.User) error) error {
 
 // ListGroups pages through every group.
 func (c *REST) ListGroups(ctx context.Context, fn func(load.Group) error) error {
-	err := listPages(ctx, c, "/groups", url.Values{}, "group", func(g *wire.Group) string { return g.ID }, func(g wire.Group) error {
+	err := listPages(ctx, c, "/groups", url.Values{}, "group", func(g *wire.Group) string { return g.ID }, nil, func(g wire.Group) error {
 		return fn(toLoadGroup(g))
 	})
 	if err != nil {
@@ -476,13 +476,15 @@ func (c *REST) resolveUser(ctx context.Context, u load.User) (load.User, error) 
 //
 // Items are decoded as T (named what in errors) on the goroutine that
 // fetched their page, once each; idOf gives an item's id ("" for none).
-func listPages[T any](ctx context.Context, c *REST, path string, q url.Values, what string, idOf func(*T) string, fn func(T) error) error {
+// fast, when set, decodes a whole page in one pass (decodeUserPage); a body
+// it declines is decoded the general way.
+func listPages[T any](ctx context.Context, c *REST, path string, q url.Values, what string, idOf func(*T) string, fast func([]byte) (page[T], bool), fn func(T) error) error {
 	ctx, cancel := context.WithCancel(ctx) // stops a page fetched ahead when the walk ends early
 	defer cancel()
 	start, biggest := 0, 0
 	seen := map[string]bool{}
 	guard := load.NewListGuard(ctx, path)
-	next := fetchPage(ctx, c, path, q, start, what, idOf)
+	next := fetchPage(ctx, c, path, q, start, what, idOf, fast)
 	for {
 		pg := <-next
 		if pg.err != nil {
@@ -496,7 +498,7 @@ func listPages[T any](ctx context.Context, c *REST, path string, q url.Values, w
 		// after a page that brings nothing new, which ends the walk anyway.
 		next = nil
 		if n > 0 && n >= c.pageLimit && (pg.countsTotal <= 0 || start+n < pg.countsTotal) {
-			next = fetchPage(ctx, c, path, q, start+n, what, idOf)
+			next = fetchPage(ctx, c, path, q, start+n, what, idOf, fast)
 		}
 		for i, id := range pg.ids {
 			if id != "" && seen[id] {
@@ -533,7 +535,7 @@ func listPages[T any](ctx context.Context, c *REST, path string, q url.Values, w
 		}
 		biggest = max(biggest, n)
 		if next == nil {
-			next = fetchPage(ctx, c, path, q, start, what, idOf)
+			next = fetchPage(ctx, c, path, q, start, what, idOf, fast)
 		}
 	}
 }
@@ -552,19 +554,32 @@ type page[T any] struct {
 // the list's retries) and delivers it on the returned channel, which is
 // buffered: a page nobody waits for any more does not block the goroutine,
 // and cancelling ctx ends its request.
-func fetchPage[T any](ctx context.Context, c *REST, path string, q url.Values, start int, what string, idOf func(*T) string) <-chan page[T] {
+func fetchPage[T any](ctx context.Context, c *REST, path string, q url.Values, start int, what string, idOf func(*T) string, fast func([]byte) (page[T], bool)) <-chan page[T] {
 	q = maps.Clone(q)
 	q.Set("start", strconv.Itoa(start))
 	q.Set("limit", strconv.Itoa(c.pageLimit))
 	ch := make(chan page[T], 1)
 	go func() {
-		var pg page[T]
+		var pg, fastPg page[T]
 		var coll wire.Collection[json.RawMessage]
+		decoded := false
+		try := func(body []byte) bool {
+			if fast == nil {
+				return false
+			}
+			fastPg, decoded = fast(body)
+			return decoded
+		}
 		pg.err = load.RetryPage(ctx, "list "+path+" start="+strconv.Itoa(start), func(ctx context.Context) error {
-			coll = wire.Collection[json.RawMessage]{}
-			return c.getJSON(ctx, path, q, &coll)
+			coll, decoded = wire.Collection[json.RawMessage]{}, false
+			u := c.base + path + "?" + q.Encode()
+			return c.doJSONWith(ctx, http.MethodGet, u, nil, &coll, try)
 		})
-		if pg.err == nil {
+		switch {
+		case pg.err != nil:
+		case decoded:
+			pg = fastPg
+		default:
 			pg.countsTotal, pg.raws = coll.CountsTotal, coll.Collection
 			pg.items, pg.ids, pg.err = decodeItems(coll.Collection, what, idOf)
 		}
@@ -595,9 +610,18 @@ func (c *REST) getJSON(ctx context.Context, path string, q url.Values, out any) 
 }
 
 func (c *REST) doJSON(ctx context.Context, method, u string, body []byte, out any) error {
+	return c.doJSONWith(ctx, method, u, body, out, nil)
+}
+
+// doJSONWith is doJSON that first offers the response body to try (when
+// set): a body try takes (true) is not decoded into out.
+func (c *REST) doJSONWith(ctx context.Context, method, u string, body []byte, out any, try func([]byte) bool) error {
 	_, raw, err := c.send(ctx, method, u, body)
 	if err != nil {
 		return err
+	}
+	if try != nil && try(raw) {
+		return nil
 	}
 	if out == nil || len(bytes.TrimSpace(raw)) == 0 {
 		return nil
