@@ -43,15 +43,21 @@ func writeAccountsFile(t *testing.T, n int) (string, []contract.Account) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := m.Tables["accounts"].Files
+	return onePartFile(t, st, m, "accounts"), want
+}
+
+// onePartFile copies the single part file of table in m to a local path.
+func onePartFile(t *testing.T, st *memStore, m *Manifest, table string) string {
+	t.Helper()
+	files := m.Tables[table].Files
 	if len(files) != 1 {
 		t.Fatalf("want 1 part, got %d", len(files))
 	}
-	p := filepath.Join(t.TempDir(), "accounts.parquet")
+	p := filepath.Join(t.TempDir(), table+".parquet")
 	if err := os.WriteFile(p, st.objs[files[0].Key], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return p, want
+	return p
 }
 
 // xAccount mirrors, field by field, the struct xitongsys/parquet-go builds
@@ -264,15 +270,7 @@ func TestConsumerCompatXitongsysDict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := m.Tables["effective_memberships"].Files
-	if len(files) != 1 {
-		t.Fatalf("want 1 part, got %d", len(files))
-	}
-	p := filepath.Join(t.TempDir(), "effective_memberships.parquet")
-	if err := os.WriteFile(p, st.objs[files[0].Key], 0o600); err != nil {
-		t.Fatal(err)
-	}
-	fr, err := local.NewLocalFileReader(p)
+	fr, err := local.NewLocalFileReader(onePartFile(t, st, m, "effective_memberships"))
 	if err != nil {
 		t.Fatal(err)
 	}

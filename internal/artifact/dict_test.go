@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,25 +60,23 @@ func dictRows(n int) []dictRow {
 	return rows
 }
 
-// TestDictColumns: a `,dict` column is written as one dictionary page per
-// row group plus indices, each record batch being a row group of its own;
-// the rows read back are the rows written, and the file's column is a plain
-// UTF8 byte array, so a reader that knows nothing of it still gets strings.
-func TestDictColumns(t *testing.T) {
+// commitDictRows writes rows as the dict_rows table of a stage of its own
+// (row groups of rowGroupRows rows; 0: the default), commits it and reads
+// it back, with mem when not nil.
+func commitDictRows(t testing.TB, st *memStore, rows []dictRow, rowGroupRows int, mem memory.Allocator) (*Manifest, []dictRow) {
+	t.Helper()
 	ctx := context.Background()
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	st := newMemStore()
-	env := testEnv(t, st, "20261203T100000Z-dict")
-	s := NewStage(env, "transform")
-	s.SetAllocator(mem)
-	s.SetLimits(Limits{RowGroupRows: 1000})
-	spec := contract.Spec{Name: "dict_rows", Version: 1}
-	w, err := OpenTable[dictRow](s, spec)
+	s := NewStage(testEnv(t, st, "20261203T100000Z-dict"), "transform")
+	var opts []ReadOption
+	if mem != nil {
+		s.SetAllocator(mem)
+		opts = append(opts, WithAllocator(mem))
+	}
+	s.SetLimits(Limits{RowGroupRows: rowGroupRows})
+	w, err := OpenTable[dictRow](s, dictSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := dictRows(4500)
 	for _, r := range rows {
 		if err := w.Write(r); err != nil {
 			t.Fatal(err)
@@ -87,11 +86,40 @@ func TestDictColumns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadAll[dictRow](ctx, st, m, spec, WithAllocator(mem))
+	got, err := ReadAll[dictRow](ctx, st, m, dictSpec, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got, rows) {
+	return m, got
+}
+
+var dictSpec = contract.Spec{Name: "dict_rows", Version: 1}
+
+// readBack is rows as they read back: empty lists and maps as nil.
+func readBack(rows []dictRow) []dictRow {
+	out := slices.Clone(rows)
+	for i := range out {
+		if len(out[i].Of) == 0 {
+			out[i].Of = nil
+		}
+		if len(out[i].Src) == 0 {
+			out[i].Src = nil
+		}
+	}
+	return out
+}
+
+// TestDictColumns: a `,dict` column is written as one dictionary page per
+// row group plus indices, each record batch being a row group of its own;
+// the rows read back are the rows written, and the file's column is a plain
+// UTF8 byte array, so a reader that knows nothing of it still gets strings.
+func TestDictColumns(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	st := newMemStore()
+	rows := dictRows(4500)
+	m, got := commitDictRows(t, st, rows, 1000, mem)
+	if !reflect.DeepEqual(got, readBack(rows)) {
 		t.Fatalf("read back %d rows that differ from the %d written", len(got), len(rows))
 	}
 
@@ -133,7 +161,7 @@ func TestDictColumns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tbl, err := fr.ReadTable(ctx)
+	tbl, err := fr.ReadTable(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,41 +221,15 @@ func TestDictTagErrors(t *testing.T) {
 // value at all (every list or map empty: an effective_memberships batch
 // with only direct memberships) writes and reads back.
 func TestDictEmptyLeaves(t *testing.T) {
-	ctx := context.Background()
 	for name, rows := range map[string][]dictRow{
 		"every list and map empty": {{Key: "a", Tree: "t", Group: "g"}, {Key: "b", Tree: "t", Group: "g", Of: []string{}}},
 		"zero values everywhere":   {{}},
 		"only the map empty":       {{Key: "a", Tree: "t", Group: "g", Of: []string{"x"}}},
 		"only the list empty":      {{Key: "a", Tree: "t", Group: "g", Src: map[string]string{"k": "v"}}},
 	} {
-		st := newMemStore()
-		s := NewStage(testEnv(t, st, "20261203T100000Z-dict"), "transform")
-		spec := contract.Spec{Name: "dict_rows", Version: 1}
-		w, err := OpenTable[dictRow](s, spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range rows {
-			if err := w.Write(r); err != nil {
-				t.Fatal(err)
-			}
-		}
-		_, m, err := s.Commit(ctx)
-		if err != nil {
-			t.Errorf("%s: %v", name, err)
-			continue
-		}
-		got, err := ReadAll[dictRow](ctx, st, m, spec)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		for i := range rows {
-			if len(rows[i].Of) == 0 {
-				rows[i].Of = nil // empty lists read back as nil
-			}
-		}
-		if !reflect.DeepEqual(got, rows) {
-			t.Errorf("%s: read back\n %+v\nwant\n %+v", name, got, rows)
+		_, got := commitDictRows(t, newMemStore(), rows, 0, nil)
+		if !reflect.DeepEqual(got, readBack(rows)) {
+			t.Errorf("%s: read back\n %+v\nwant\n %+v", name, got, readBack(rows))
 		}
 	}
 }
@@ -271,38 +273,9 @@ func FuzzDictRoundTrip(f *testing.F) {
 			}
 			rows = append(rows, r)
 		}
-		ctx := context.Background()
-		st := newMemStore()
-		s := NewStage(testEnv(t, st, "20261203T100000Z-fuzz"), "transform")
-		s.SetLimits(Limits{RowGroupRows: 1 + int(rg)%64})
-		spec := contract.Spec{Name: "dict_rows", Version: 1}
-		w, err := OpenTable[dictRow](s, spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range rows {
-			if err := w.Write(r); err != nil {
-				t.Fatal(err)
-			}
-		}
-		_, m, err := s.Commit(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := ReadAll[dictRow](ctx, st, m, spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range rows { // empty lists and maps read back as nil
-			if len(rows[i].Of) == 0 {
-				rows[i].Of = nil
-			}
-			if len(rows[i].Src) == 0 {
-				rows[i].Src = nil
-			}
-		}
-		if len(got) != len(rows) || (len(rows) > 0 && !reflect.DeepEqual(got, rows)) {
-			t.Fatalf("read back %d rows that differ from the %d written:\n got %+v\nwant %+v", len(got), len(rows), got, rows)
+		_, got := commitDictRows(t, newMemStore(), rows, 1+int(rg)%64, nil)
+		if want := readBack(rows); len(got) != len(want) || (len(want) > 0 && !reflect.DeepEqual(got, want)) {
+			t.Fatalf("read back %d rows that differ from the %d written:\n got %+v\nwant %+v", len(got), len(want), got, want)
 		}
 	})
 }

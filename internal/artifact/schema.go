@@ -382,26 +382,18 @@ func (tp *tablePlan) appenders(rb *array.RecordBuilder, dicts []*dictCol) []appe
 			}
 		case kMapString:
 			mb := b.(*array.MapBuilder)
+			var add func(k, v string) // one entry, keys in order
 			if c.dict {
 				kb := mb.KeyBuilder().(*array.Int32Builder)
 				ib := mb.ItemBuilder().(*array.Int32Builder)
 				j := slices.Index(tp.leafDicts, i)
 				dk, di := dicts[j], dicts[j+1]
-				var keys []string
-				out[i] = func(p unsafe.Pointer) {
-					m := *(*map[string]string)(unsafe.Add(p, off))
-					mb.Append(true)
-					keys = slices.AppendSeq(keys[:0], maps.Keys(m))
-					slices.Sort(keys)
-					for _, k := range keys {
-						kb.Append(dk.index(k))
-						ib.Append(di.index(m[k]))
-					}
-				}
-				break
+				add = func(k, v string) { kb.Append(dk.index(k)); ib.Append(di.index(v)) }
+			} else {
+				kb := mb.KeyBuilder().(*array.StringBuilder)
+				ib := mb.ItemBuilder().(*array.StringBuilder)
+				add = func(k, v string) { kb.Append(k); ib.Append(v) }
 			}
-			kb := mb.KeyBuilder().(*array.StringBuilder)
-			ib := mb.ItemBuilder().(*array.StringBuilder)
 			var keys []string
 			out[i] = func(p unsafe.Pointer) {
 				m := *(*map[string]string)(unsafe.Add(p, off))
@@ -409,8 +401,7 @@ func (tp *tablePlan) appenders(rb *array.RecordBuilder, dicts []*dictCol) []appe
 				keys = slices.AppendSeq(keys[:0], maps.Keys(m))
 				slices.Sort(keys)
 				for _, k := range keys {
-					kb.Append(k)
-					ib.Append(m[k])
+					add(k, m[k])
 				}
 			}
 		case kMapStrings:
