@@ -376,11 +376,20 @@ type driftDesired struct {
 type driftIndex struct {
 	managedName []string          // managed group (as spelled in the policy) by index
 	managedIdx  map[string]uint16 // lower-cased managed group -> index
+	managedOf   map[string]int32  // group name as spelled -> index (-1: not managed), spares a ToLower per lookup
 	users       []driftUser
-	slotOf      map[string]int32 // case-folded email -> index in slots
-	slots       []driftSlot
+	slotOf      map[string]int32 // case-folded email -> slot number
+	slots       [][]driftSlot    // by slot number, in chunks of slotChunk (growing never copies them)
+	nslots      int32
 	statuses    map[string]string // interned person statuses
 }
+
+// slotChunk is the number of driftSlots per chunk of driftIndex.slots.
+const slotChunk = 4096
+
+// maxManagedOf bounds driftIndex.managedOf (a desired state may spell many
+// groups; the names are few in practice).
+const maxManagedOf = 4096
 
 // driftUser is one Highspot user: its id, email, suspension and the managed
 // groups it is in (indexes, in the order of its sorted group names).
@@ -402,7 +411,7 @@ type driftSlot struct {
 }
 
 func newDriftIndex(managed []string) *driftIndex {
-	ix := &driftIndex{managedIdx: map[string]uint16{}, slotOf: map[string]int32{}, statuses: map[string]string{}}
+	ix := &driftIndex{managedIdx: map[string]uint16{}, managedOf: map[string]int32{}, slotOf: map[string]int32{}, statuses: map[string]string{}}
 	for _, g := range managed {
 		lg := strings.ToLower(g)
 		if i, ok := ix.managedIdx[lg]; ok {
@@ -415,17 +424,40 @@ func newDriftIndex(managed []string) *driftIndex {
 	return ix
 }
 
+// managed returns the index of group g (matched case-insensitively) among
+// the managed groups.
+func (ix *driftIndex) managed(g string) (uint16, bool) {
+	if i, ok := ix.managedOf[g]; ok {
+		return uint16(i), i >= 0
+	}
+	i, ok := ix.managedIdx[strings.ToLower(g)]
+	if len(ix.managedOf) < maxManagedOf {
+		v := int32(-1)
+		if ok {
+			v = int32(i)
+		}
+		ix.managedOf[strings.Clone(g)] = v
+	}
+	return i, ok
+}
+
+// slot returns slot number i.
+func (ix *driftIndex) slot(i int32) *driftSlot { return &ix.slots[i/slotChunk][i%slotChunk] }
+
 // addUser records a Highspot user (Email case-folded, GroupNames sorted).
 func (ix *driftIndex) addUser(u contract.HighspotUser) {
 	slot, ok := ix.slotOf[u.Email]
 	if !ok {
-		slot = int32(len(ix.slots))
-		ix.slots = append(ix.slots, driftSlot{})
+		slot = ix.nslots
+		if slot%slotChunk == 0 {
+			ix.slots = append(ix.slots, make([]driftSlot, slotChunk))
+		}
+		ix.nslots++
 		ix.slotOf[u.Email] = slot
 	}
 	du := driftUser{id: u.HighspotID, email: u.Email, suspended: u.Suspended, slot: slot}
 	for _, g := range u.GroupNames {
-		if i, ok := ix.managedIdx[strings.ToLower(g)]; ok {
+		if i, ok := ix.managed(g); ok {
 			du.in = append(du.in, i)
 		}
 	}
@@ -444,7 +476,7 @@ func (ix *driftIndex) addPerson(p driftPerson) {
 				st = strings.Clone(p.Status)
 				ix.statuses[st] = st
 			}
-			s := &ix.slots[i]
+			s := ix.slot(i)
 			s.person, s.personID, s.status = true, p.PersonID, st
 		}
 	}
@@ -460,10 +492,10 @@ func (ix *driftIndex) addDesired(d driftDesired) {
 	if !ok {
 		return
 	}
-	s := &ix.slots[i]
+	s := ix.slot(i)
 	s.desired, s.desiredID, s.want = true, d.PersonID, s.want[:0]
 	for _, g := range d.Groups {
-		if gi, ok := ix.managedIdx[strings.ToLower(g)]; ok {
+		if gi, ok := ix.managed(g); ok {
 			s.want = append(s.want, gi)
 		}
 	}
@@ -474,7 +506,7 @@ func (ix *driftIndex) addDesired(d driftDesired) {
 func (ix *driftIndex) drift(havePersons, haveDesired bool) []contract.Drift {
 	var out []contract.Drift
 	for _, u := range ix.users {
-		s := &ix.slots[u.slot]
+		s := ix.slot(u.slot)
 		pid := ""
 		if s.person {
 			pid = s.personID
