@@ -413,3 +413,37 @@ func benchWriteRows[T any](b *testing.B, spec contract.Spec, gen func(int) T) {
 	b.ReportMetric(float64(benchRows*b.N)/cpu.Seconds(), "rows/cpu_s")
 	b.ReportMetric(float64(bytes)/benchRows, "bytes/row")
 }
+
+// BenchmarkReadMemberships reads the memberships tables of one run, as the
+// transform does: OTDS_BENCH_MEMBERSHIPS=<artifact store dir>:<run id>
+// (e.g. a kept bench-nightly state's day-2 run). Skipped without it.
+func BenchmarkReadMemberships(b *testing.B) {
+	v := os.Getenv("OTDS_BENCH_MEMBERSHIPS")
+	if v == "" {
+		b.Skip("OTDS_BENCH_MEMBERSHIPS=<store dir>:<run id> not set")
+	}
+	dir, run, _ := strings.Cut(v, ":")
+	st, err := store.NewFileStore(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	start, cpu0 := time.Now(), cpuTime()
+	var n, bytes int
+	for i := 0; i < b.N; i++ {
+		err := ReadParts(ctx, st, run, contract.MembershipsSpec, func(m contract.Membership) error {
+			n++
+			bytes += len(m.GroupDN) + len(m.MemberDN)
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	if n == 0 || bytes == 0 {
+		b.Fatalf("OTDS_BENCH_MEMBERSHIPS=%s: no memberships read", v)
+	}
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "rows/s")
+	b.ReportMetric(float64(n)/(cpuTime()-cpu0).Seconds(), "rows/cpu_s")
+}

@@ -279,3 +279,85 @@ func FuzzDictRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// TestDictReadsPlainFiles: files written before a column was tagged dict
+// (PLAIN pages) read back through the tagged row type, and tagged files
+// through an untagged one: the tag changes the encoding, not the table.
+func TestDictReadsPlainFiles(t *testing.T) {
+	type plainRow struct {
+		Key   string            `parquet:"key"`
+		Tree  string            `parquet:"tree"`
+		Group string            `parquet:"group"`
+		Depth int32             `parquet:"depth"`
+		Path  []string          `parquet:"path"`
+		Of    []string          `parquet:"of"`
+		Src   map[string]string `parquet:"src"`
+	}
+	ctx := context.Background()
+	rows := readBack(dictRows(3000))
+	st := newMemStore()
+	s := NewStage(testEnv(t, st, "20261203T100000Z-plain"), "transform")
+	s.SetLimits(Limits{RowGroupRows: 700})
+	w, err := OpenTable[plainRow](s, dictSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if err := w.Write(plainRow(r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, m, err := s.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadAll[dictRow](ctx, st, m, dictSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, rows) {
+		t.Errorf("PLAIN file read through the dict row type: %d rows that differ from the %d written", len(got), len(rows))
+	}
+	m2, _ := commitDictRows(t, st, rows, 700, nil)
+	got2, err := ReadAll[plainRow](ctx, st, m2, dictSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got2 {
+		if !reflect.DeepEqual(dictRow(got2[i]), rows[i]) {
+			t.Fatalf("dict file read through a plain row type: row %d = %+v, want %+v", i, got2[i], rows[i])
+		}
+	}
+}
+
+// TestDictColumnsReadAsDictionaries: a dict string column with dictionary
+// pages is decoded as a dictionary (values once per batch), not expanded
+// value by value; a PLAIN one, or an untagged column, is not.
+func TestDictColumnsReadAsDictionaries(t *testing.T) {
+	st := newMemStore()
+	m, _ := commitDictRows(t, st, dictRows(2000), 700, nil)
+	pf, err := file.NewParquetReader(bytes.NewReader(st.objs[m.Tables["dict_rows"].Files[0].Key]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	plan, err := planFor[dictRow](dictSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := plan.readProps(pf.MetaData(), 4096)
+	for col, want := range map[string]bool{"key": false, "tree": true, "group": true, "of.list.element": false} {
+		if got := props.ReadDict(pf.MetaData().Schema.ColumnIndexByName(col)); got != want {
+			t.Errorf("%s read as a dictionary = %v, want %v", col, got, want)
+		}
+	}
+	untagged, err := planFor[struct {
+		Tree string `parquet:"tree"`
+	}](dictSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up := untagged.readProps(pf.MetaData(), 4096); up.ReadDict(pf.MetaData().Schema.ColumnIndexByName("tree")) {
+		t.Error("an untagged row type reads tree as a dictionary")
+	}
+}

@@ -402,7 +402,7 @@ func decodeBatches[T any](ctx context.Context, r readerAtSeeker, where string, p
 	if v := kv.FindValue(metaSchemaVersion); v != nil && *v != strconv.Itoa(spec.Version) {
 		return fmt.Errorf("read table %s: %s has schema version %s, this program reads version %d", spec.Name, where, *v, spec.Version)
 	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: cfg.batchRows}, cfg.mem)
+	fr, err := pqarrow.NewFileReader(pf, plan.readProps(pf.MetaData(), cfg.batchRows), cfg.mem)
 	if err != nil {
 		return fmt.Errorf("read table %s: %s: %w", spec.Name, where, err)
 	}

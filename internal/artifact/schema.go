@@ -13,6 +13,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/apache/arrow-go/v18/parquet/schema"
 
 	"github.com/otds-highspot/otds-highspot/internal/contract"
@@ -428,6 +430,30 @@ func (tp *tablePlan) appenders(rb *array.RecordBuilder, dicts []*dictCol) []appe
 	return out
 }
 
+// readProps are the Arrow read properties of a part file: a dict string
+// column whose first row group has a dictionary page is read as a
+// dictionary array (its values copied out once per batch, each row an
+// index), not expanded value by value into a string array.
+func (tp *tablePlan) readProps(md *metadata.FileMetaData, batchRows int64) pqarrow.ArrowReadProperties {
+	props := pqarrow.ArrowReadProperties{BatchSize: batchRows}
+	if md.NumRowGroups() == 0 {
+		return props
+	}
+	for _, c := range tp.cols {
+		if !c.dict || c.kind != kString {
+			continue
+		}
+		i := md.Schema.ColumnIndexByName(c.name)
+		if i < 0 {
+			continue
+		}
+		if cc, err := md.RowGroup(0).ColumnChunk(i); err == nil && cc.HasDictionaryPage() {
+			props.SetReadDict(i, true)
+		}
+	}
+	return props
+}
+
 // setFn sets one field of the row at p from row i of its column.
 type setFn func(i int, p unsafe.Pointer)
 
@@ -443,6 +469,16 @@ func (tp *tablePlan) setters(rec arrow.RecordBatch, idx []int) ([]setFn, error) 
 		}
 		switch c.kind {
 		case kString, kStringPtr:
+			if d, ok := arr.(*array.Dictionary); ok && c.kind == kString {
+				vals, ok1 := d.Dictionary().(*array.String)
+				ix, ok2 := d.Indices().(*array.Int32)
+				if !ok1 || !ok2 {
+					return nil, bad()
+				}
+				sc, idx := newStrCol(vals), ix.Int32Values()
+				out[i] = func(i int, p unsafe.Pointer) { *(*string)(unsafe.Add(p, off)) = sc.at(int(idx[i])) }
+				break
+			}
 			a, ok := arr.(*array.String)
 			if !ok {
 				return nil, bad()
